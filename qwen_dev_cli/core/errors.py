@@ -1,0 +1,228 @@
+"""The one exception tree of the LLM client.
+
+Every failure the client can report derives from :class:`LLMError`. Lower-layer
+errors (httpx, JSON, llama.cpp) are translated at the provider boundary with
+``raise ... from exc`` so callers never need to catch transport exceptions::
+
+    LLMError
+    ├── ProviderError                 one provider failed one attempt
+    │   ├── TransientError            worth retrying or failing over
+    │   │   ├── ConnectionFailed      refused, reset, DNS, TLS
+    │   │   ├── RequestTimeout        connect/read/write/pool timeout
+    │   │   ├── RateLimited           429 (carries retry_after)
+    │   │   ├── ServerError           5xx
+    │   │   │   └── Overloaded        529, or 503 that says so
+    │   │   ├── StreamInterrupted     a stream that ended or broke mid-answer
+    │   │   └── MalformedResponse     a body or event that is not what the API promises
+    │   └── PermanentError            retrying cannot help
+    │       ├── AuthenticationError   401, 403 (fail over: another provider may accept)
+    │       ├── NotFoundError         404: wrong base_url or model (fail over)
+    │       ├── BadRequestError       400, 422 (do not fail over: the request is at fault)
+    │       │   └── ContextLengthExceeded
+    │       └── RequestTooLarge       bigger than the provider's whole TPM budget (fail over)
+    ├── CircuitOpenError              provider skipped: its breaker is open (no network call)
+    ├── ProviderUnavailable           provider skipped: cooling down after a 429
+    └── AllProvidersFailed            the request failed on every provider; holds each error
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class LLMError(Exception):
+    """Root of every error the client raises."""
+
+    def __init__(self, message: str, *, provider: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.provider = provider
+
+    @property
+    def kind(self) -> str:
+        """A stable, machine-readable name for the error (``ask --json`` ``error.type``)."""
+        return _snake(type(self).__name__)
+
+    def __str__(self) -> str:
+        if self.provider:
+            return f"{self.provider}: {self.message}"
+        return self.message
+
+
+class ProviderError(LLMError):
+    """One attempt on one provider failed.
+
+    Args:
+        message: what went wrong, for a human.
+        provider: the provider's configured name.
+        status_code: the HTTP status, when there was one.
+    """
+
+    retryable = False
+    #: Whether the next provider may take the request (401/403/404 yes, 400 no).
+    fail_over = True
+
+    def __init__(
+        self, message: str, *, provider: str | None = None, status_code: int | None = None
+    ) -> None:
+        super().__init__(message, provider=provider)
+        self.status_code = status_code
+
+
+class TransientError(ProviderError):
+    """A failure that may go away: retry later or try another provider."""
+
+    retryable = True
+
+
+class ConnectionFailed(TransientError):
+    """The connection could not be made or was reset."""
+
+
+class RequestTimeout(TransientError):
+    """Connecting, sending or waiting for bytes took longer than the timeout."""
+
+
+class RateLimited(TransientError):
+    """The provider (or our own budget) refused for now.
+
+    Args:
+        retry_after: seconds the provider asked us to wait, if it said.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str | None = None,
+        status_code: int | None = 429,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, provider=provider, status_code=status_code)
+        self.retry_after = retry_after
+
+
+class ServerError(TransientError):
+    """The provider answered 5xx."""
+
+
+class Overloaded(ServerError):
+    """The provider says it is over capacity (529, or 503 that says so)."""
+
+
+class StreamInterrupted(TransientError):
+    """A streamed answer broke off before it was complete.
+
+    Args:
+        after_first_token: whether the user had already seen part of the answer.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str | None = None,
+        status_code: int | None = None,
+        after_first_token: bool = False,
+    ) -> None:
+        super().__init__(message, provider=provider, status_code=status_code)
+        self.after_first_token = after_first_token
+
+
+class MalformedResponse(TransientError):
+    """The provider sent something that is not an OpenAI-compatible response."""
+
+
+class PermanentError(ProviderError):
+    """Retrying the same request on the same provider cannot succeed."""
+
+
+class AuthenticationError(PermanentError):
+    """401 or 403: the key is missing, wrong, or not allowed this model."""
+
+
+class NotFoundError(PermanentError):
+    """404: the base URL or the model name is wrong."""
+
+
+class BadRequestError(PermanentError):
+    """400 or 422: the request itself is at fault, so no provider will take it."""
+
+    fail_over = False
+
+
+class ContextLengthExceeded(BadRequestError):
+    """The conversation is longer than the model's context window."""
+
+
+class RequestTooLarge(PermanentError):
+    """The request's estimated tokens exceed the provider's whole tokens-per-minute budget."""
+
+
+class CircuitOpenError(LLMError):
+    """The provider's circuit breaker is open: it was skipped without a network call.
+
+    Args:
+        retry_in: seconds until the breaker lets a trial call through.
+    """
+
+    def __init__(self, message: str, *, provider: str | None = None, retry_in: float = 0.0) -> None:
+        super().__init__(message, provider=provider)
+        self.retry_in = retry_in
+
+
+class ProviderUnavailable(LLMError):
+    """The provider is cooling down after a 429 and was skipped without a network call.
+
+    Args:
+        retry_in: seconds until the cool-down ends.
+    """
+
+    def __init__(self, message: str, *, provider: str | None = None, retry_in: float = 0.0) -> None:
+        super().__init__(message, provider=provider)
+        self.retry_in = retry_in
+
+
+@dataclass(frozen=True)
+class ProviderFailure:
+    """What one provider's last attempt ended with, for error reports."""
+
+    provider: str
+    error: LLMError
+
+
+class AllProvidersFailed(LLMError):
+    """No provider could answer after retries and failover.
+
+    Args:
+        failures: the last error of each provider that was tried or skipped.
+        retry_after: the provider-requested wait, when the request was given up because it
+            exceeded ``max_retry_after``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        failures: list[ProviderFailure],
+        *,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.failures = failures
+        self.retry_after = retry_after
+
+    @property
+    def permanent(self) -> bool:
+        """True when every provider failed for a reason retrying cannot fix."""
+        return bool(self.failures) and all(
+            isinstance(f.error, PermanentError) for f in self.failures
+        )
+
+
+def _snake(name: str) -> str:
+    out: list[str] = []
+    for i, ch in enumerate(name):
+        if ch.isupper() and i and not name[i - 1].isupper():
+            out.append("_")
+        out.append(ch.lower())
+    return "".join(out)

@@ -1,0 +1,73 @@
+"""Frozen settings of the client layers. ``qwen_dev_cli.config`` builds them from TOML,
+environment and flags; the client only reads them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+JitterMode = Literal["proportional", "full"]
+ProviderKind = Literal["openai", "llama-cpp"]
+
+
+@dataclass(frozen=True)
+class ProviderSettings:
+    """One provider as configured.
+
+    Args:
+        name: the key under ``[providers.NAME]``.
+        kind: ``openai`` for any OpenAI-compatible HTTP endpoint, ``llama-cpp`` in-process.
+        base_url: e.g. ``https://api.sambanova.ai/v1`` (``openai`` kind only).
+        model: the model name sent to the endpoint.
+        api_key: resolved from ``api_key_env`` at load time; never printed.
+        api_key_env: the variable the key came from, for messages.
+        rpm, tpm: client-side budget per minute; ``None`` is unlimited.
+        timeout: seconds per request (connect, read, write).
+        native_tools: send OpenAI ``tools``; false uses the text tool protocol.
+        max_tokens: completion cap sent with each request; also the completion-token
+            estimate the rate limiter reserves before the real usage is known.
+        model_path: GGUF file for ``llama-cpp``.
+    """
+
+    name: str
+    model: str
+    kind: ProviderKind = "openai"
+    base_url: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    api_key_env: str | None = None
+    rpm: int | None = None
+    tpm: int | None = None
+    timeout: float = 60.0
+    native_tools: bool = True
+    max_tokens: int | None = None
+    model_path: str | None = None
+
+
+@dataclass(frozen=True)
+class RetrySettings:
+    """Backoff: delay before retry n is ``min(base_delay * 2**n, max_delay)`` plus jitter."""
+
+    max_retries: int = 3
+    base_delay: float = 1.0
+    max_delay: float = 60.0
+    max_retry_after: float = 60.0
+    jitter: JitterMode = "proportional"
+
+
+@dataclass(frozen=True)
+class BreakerSettings:
+    enabled: bool = True
+    failure_threshold: int = 5
+    recovery_timeout: float = 60.0
+    half_open_max_calls: int = 3
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """Everything ``LLMClient.from_settings`` needs."""
+
+    providers: tuple[ProviderSettings, ...]
+    retry: RetrySettings = RetrySettings()
+    circuit_breaker: BreakerSettings = BreakerSettings()
+    rate_limit_enabled: bool = True
+    telemetry_enabled: bool = True

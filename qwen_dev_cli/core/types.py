@@ -1,0 +1,122 @@
+"""Plain data that crosses the client's boundary: requests, results, stream events."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+#: An OpenAI chat message: ``{"role": "user", "content": "..."}`` and friends.
+Message = dict[str, Any]
+#: An OpenAI tool definition: ``{"type": "function", "function": {...}}``.
+ToolSpec = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Token counts as the provider reported them (or as estimated when it did not)."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.total_tokens,
+        }
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """A function call the model asked for. ``arguments`` is the raw JSON text it sent."""
+
+    id: str
+    name: str
+    arguments: str
+
+    def to_message(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "type": "function",
+            "function": {"name": self.name, "arguments": self.arguments},
+        }
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """One logical call: the conversation and the knobs that shape the answer."""
+
+    messages: list[Message]
+    tools: list[ToolSpec] | None = None
+    max_tokens: int | None = None
+    temperature: float | None = None
+
+
+@dataclass(frozen=True)
+class RateLimitHeaders:
+    """What a provider's ``x-ratelimit-*`` headers said, in requests/tokens and seconds."""
+
+    remaining_requests: int | None = None
+    remaining_tokens: int | None = None
+    reset_requests: float | None = None
+    reset_tokens: float | None = None
+
+
+@dataclass(frozen=True)
+class ProviderReply:
+    """One successful answer from one provider."""
+
+    text: str
+    tool_calls: list[ToolCall]
+    usage: Usage | None
+    model: str
+    finish_reason: str | None = None
+    rate_limit: RateLimitHeaders | None = None
+
+
+@dataclass(frozen=True)
+class ChatResult:
+    """The answer to a logical call, with how it was obtained."""
+
+    text: str
+    tool_calls: list[ToolCall]
+    usage: Usage
+    provider: str
+    model: str
+    attempts: int
+    latency_ms: float
+    finish_reason: str | None = None
+    #: Errors of the attempts that failed before this answer, as ``(provider, message)``.
+    failed_attempts: list[tuple[str, str]] = field(default_factory=list)
+
+
+# --- stream events -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    """A piece of answer text, in order."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class StreamRestart:
+    """The partial answer shown so far is void: an attempt broke mid-stream and the
+    request is being re-issued (perhaps on another provider). Discard it."""
+
+    provider: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class StreamEnd:
+    """The stream finished; ``result`` holds the complete answer exactly once."""
+
+    result: ChatResult
+
+
+StreamEvent = TextDelta | StreamRestart | StreamEnd
+#: What a provider's stream yields: text as it comes, then exactly one reply.
+ProviderChunk = TextDelta | ProviderReply

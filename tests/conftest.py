@@ -1,0 +1,17 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def qwen_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own state folder and no user config or provider keys."""
+    home = tmp_path / "qwen-home"
+    monkeypatch.setenv("QWEN_DEV_HOME", str(home))
+    monkeypatch.setenv("QWEN_DEV_CONFIG", str(tmp_path / "no-user-config.toml"))
+    for var in ("SAMBANOVA_API_KEY", "HF_TOKEN", "QWEN_DEV_PROVIDER", "QWEN_DEV_MODEL",
+                "QWEN_DEV_APPROVAL", "OPENAI_API_KEY"):
+        monkeypatch.delenv(var, raising=False)
+    return home
