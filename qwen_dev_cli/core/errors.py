@@ -22,7 +22,9 @@ errors (httpx, JSON, llama.cpp) are translated at the provider boundary with
     │       └── RequestTooLarge       bigger than the provider's whole TPM budget (fail over)
     ├── CircuitOpenError              provider skipped: its breaker is open (no network call)
     ├── ProviderUnavailable           provider skipped: cooling down after a 429
+    ├── NoProviderConfigured          nothing to send the request to
     └── AllProvidersFailed            the request failed on every provider; holds each error
+        └── RateLimitExhausted        ...because every provider asked to wait > max_retry_after
 """
 
 from __future__ import annotations
@@ -63,10 +65,17 @@ class ProviderError(LLMError):
     fail_over = True
 
     def __init__(
-        self, message: str, *, provider: str | None = None, status_code: int | None = None
+        self,
+        message: str,
+        *,
+        provider: str | None = None,
+        status_code: int | None = None,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message, provider=provider)
         self.status_code = status_code
+        #: Seconds the provider asked us to wait (Retry-After), when it said.
+        self.retry_after = retry_after
 
 
 class TransientError(ProviderError):
@@ -84,22 +93,7 @@ class RequestTimeout(TransientError):
 
 
 class RateLimited(TransientError):
-    """The provider (or our own budget) refused for now.
-
-    Args:
-        retry_after: seconds the provider asked us to wait, if it said.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        provider: str | None = None,
-        status_code: int | None = 429,
-        retry_after: float | None = None,
-    ) -> None:
-        super().__init__(message, provider=provider, status_code=status_code)
-        self.retry_after = retry_after
+    """429: the provider refused for now; ``retry_after`` says how long, when it said."""
 
 
 class ServerError(TransientError):
@@ -183,6 +177,10 @@ class ProviderUnavailable(LLMError):
         self.retry_in = retry_in
 
 
+class NoProviderConfigured(LLMError):
+    """The client was given no provider (none configured, or every one skipped)."""
+
+
 @dataclass(frozen=True)
 class ProviderFailure:
     """What one provider's last attempt ended with, for error reports."""
@@ -196,8 +194,7 @@ class AllProvidersFailed(LLMError):
 
     Args:
         failures: the last error of each provider that was tried or skipped.
-        retry_after: the provider-requested wait, when the request was given up because it
-            exceeded ``max_retry_after``.
+        retry_after: the soonest any of them may be tried again, when they all said.
     """
 
     def __init__(
@@ -217,6 +214,11 @@ class AllProvidersFailed(LLMError):
         return bool(self.failures) and all(
             isinstance(f.error, PermanentError) for f in self.failures
         )
+
+
+class RateLimitExhausted(AllProvidersFailed):
+    """Given up without sleeping: every provider that could answer asked us to wait longer
+    than ``max_retry_after``. ``retry_after`` carries the shortest wait asked for."""
 
 
 def _snake(name: str) -> str:

@@ -1,0 +1,184 @@
+"""The resilient LLM client: retries, Retry-After, rate limits, circuit breakers,
+failover and telemetry over any OpenAI-compatible endpoint.
+
+This package knows nothing of terminals, tools or sessions. Its public surface is
+``__all__``; the modules behind it are private.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .breaker import BreakerState, CircuitBreaker
+    from .client import LLMClient
+    from .errors import (
+        AllProvidersFailed,
+        AuthenticationError,
+        BadRequestError,
+        CircuitOpenError,
+        ConnectionFailed,
+        ContextLengthExceeded,
+        LLMError,
+        MalformedResponse,
+        NoProviderConfigured,
+        NotFoundError,
+        Overloaded,
+        PermanentError,
+        ProviderError,
+        ProviderFailure,
+        ProviderUnavailable,
+        RateLimited,
+        RateLimitExhausted,
+        RequestTimeout,
+        RequestTooLarge,
+        ServerError,
+        StreamInterrupted,
+        TransientError,
+    )
+    from .events import (
+        AttemptStarted,
+        BreakerTransition,
+        ClientEvent,
+        Failover,
+        RateLimitWait,
+        RetryScheduled,
+    )
+    from .limiter import RateLimiter
+    from .providers.base import Provider
+    from .providers.openai_compat import OpenAICompatProvider
+    from .settings import BreakerSettings, ClientSettings, ProviderSettings, RetrySettings
+    from .status import ClientStatus, ProviderStatus
+    from .types import (
+        ChatRequest,
+        ChatResult,
+        Message,
+        ProviderReply,
+        StreamEnd,
+        StreamEvent,
+        StreamRestart,
+        TextDelta,
+        ToolCall,
+        ToolSpec,
+        Usage,
+    )
+
+# Imported on first use, so that `import qwen_dev_cli.core.settings` (and the CLI's
+# --help) does not pay for httpx and tenacity.
+_WHERE = {
+    "AllProvidersFailed": ".errors",
+    "AttemptStarted": ".events",
+    "AuthenticationError": ".errors",
+    "BadRequestError": ".errors",
+    "BreakerSettings": ".settings",
+    "BreakerState": ".breaker",
+    "BreakerTransition": ".events",
+    "ChatRequest": ".types",
+    "ChatResult": ".types",
+    "CircuitBreaker": ".breaker",
+    "CircuitOpenError": ".errors",
+    "ClientEvent": ".events",
+    "ClientSettings": ".settings",
+    "ClientStatus": ".status",
+    "ConnectionFailed": ".errors",
+    "ContextLengthExceeded": ".errors",
+    "Failover": ".events",
+    "LLMClient": ".client",
+    "LLMError": ".errors",
+    "MalformedResponse": ".errors",
+    "Message": ".types",
+    "NoProviderConfigured": ".errors",
+    "NotFoundError": ".errors",
+    "OpenAICompatProvider": ".providers.openai_compat",
+    "Overloaded": ".errors",
+    "PermanentError": ".errors",
+    "Provider": ".providers.base",
+    "ProviderError": ".errors",
+    "ProviderFailure": ".errors",
+    "ProviderReply": ".types",
+    "ProviderSettings": ".settings",
+    "ProviderStatus": ".status",
+    "ProviderUnavailable": ".errors",
+    "RateLimitExhausted": ".errors",
+    "RateLimitWait": ".events",
+    "RateLimited": ".errors",
+    "RateLimiter": ".limiter",
+    "RequestTimeout": ".errors",
+    "RequestTooLarge": ".errors",
+    "RetryScheduled": ".events",
+    "RetrySettings": ".settings",
+    "ServerError": ".errors",
+    "StreamEnd": ".types",
+    "StreamEvent": ".types",
+    "StreamInterrupted": ".errors",
+    "StreamRestart": ".types",
+    "TextDelta": ".types",
+    "ToolCall": ".types",
+    "ToolSpec": ".types",
+    "TransientError": ".errors",
+    "Usage": ".types",
+}
+
+__all__ = [
+    "AllProvidersFailed",
+    "AttemptStarted",
+    "AuthenticationError",
+    "BadRequestError",
+    "BreakerSettings",
+    "BreakerState",
+    "BreakerTransition",
+    "ChatRequest",
+    "ChatResult",
+    "CircuitBreaker",
+    "CircuitOpenError",
+    "ClientEvent",
+    "ClientSettings",
+    "ClientStatus",
+    "ConnectionFailed",
+    "ContextLengthExceeded",
+    "Failover",
+    "LLMClient",
+    "LLMError",
+    "MalformedResponse",
+    "Message",
+    "NoProviderConfigured",
+    "NotFoundError",
+    "OpenAICompatProvider",
+    "Overloaded",
+    "PermanentError",
+    "Provider",
+    "ProviderError",
+    "ProviderFailure",
+    "ProviderReply",
+    "ProviderSettings",
+    "ProviderStatus",
+    "ProviderUnavailable",
+    "RateLimitExhausted",
+    "RateLimitWait",
+    "RateLimited",
+    "RateLimiter",
+    "RequestTimeout",
+    "RequestTooLarge",
+    "RetryScheduled",
+    "RetrySettings",
+    "ServerError",
+    "StreamEnd",
+    "StreamEvent",
+    "StreamInterrupted",
+    "StreamRestart",
+    "TextDelta",
+    "ToolCall",
+    "ToolSpec",
+    "TransientError",
+    "Usage",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value

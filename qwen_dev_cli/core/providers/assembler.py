@@ -1,0 +1,165 @@
+"""Assembling OpenAI ``chat.completion.chunk`` events into one answer.
+
+Text deltas are handed on as they come; tool-call deltas are merged by ``index``
+(id and name arrive once, arguments in pieces); the usage chunk of
+``stream_options.include_usage`` and the finish reason are kept for the reply."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import MalformedResponse
+from ..types import ProviderReply, RateLimitHeaders, ToolCall, Usage
+from .http_errors import error_from_event
+
+
+@dataclass
+class _PartialCall:
+    id: str = ""
+    name: str = ""
+    arguments: list[str] = field(default_factory=list)
+
+
+class StreamAssembler:
+    """Feed it each SSE ``data`` payload; it returns the text to show and keeps the rest."""
+
+    def __init__(self, provider: str, model: str) -> None:
+        self.provider = provider
+        self.model = model
+        self.done = False
+        self.started = False
+        self.finish_reason: str | None = None
+        self.usage: Usage | None = None
+        self._text: list[str] = []
+        self._calls: dict[int, _PartialCall] = {}
+
+    def feed(self, data: str) -> str | None:
+        """Handle one event's data; return new answer text, if the event carried any.
+
+        Raises the provider error an ``{"error": ...}`` event reports, or
+        :class:`MalformedResponse` for data that is not a chunk."""
+        if data == "[DONE]":
+            self.done = True
+            return None
+        try:
+            chunk = json.loads(data)
+        except ValueError as exc:
+            raise MalformedResponse(
+                f"stream sent data that is not JSON: {data[:80]!r}", provider=self.provider
+            ) from exc
+        if not isinstance(chunk, dict):
+            raise MalformedResponse("stream sent a non-object chunk", provider=self.provider)
+        if "error" in chunk:
+            raise error_from_event(chunk, provider=self.provider)
+        if isinstance(chunk.get("model"), str) and chunk["model"]:
+            self.model = chunk["model"]
+        usage = chunk.get("usage")
+        if isinstance(usage, dict):
+            self.usage = usage_from(usage)
+        choices = chunk.get("choices")
+        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+            return None
+        choice = choices[0]
+        if choice.get("finish_reason"):
+            self.finish_reason = str(choice["finish_reason"])
+        delta = choice.get("delta")
+        if not isinstance(delta, dict):
+            return None
+        tool_deltas = delta.get("tool_calls")
+        if isinstance(tool_deltas, list):
+            self._merge_tool_deltas(tool_deltas)
+        content = delta.get("content")
+        if isinstance(content, str) and content:
+            self.started = True
+            self._text.append(content)
+            return content
+        return None
+
+    def reply(self, rate_limit: RateLimitHeaders | None) -> ProviderReply:
+        return ProviderReply(
+            text="".join(self._text),
+            tool_calls=[
+                ToolCall(call.id or f"call_{index}", call.name, "".join(call.arguments))
+                for index, call in sorted(self._calls.items())
+                if call.name
+            ],
+            usage=self.usage,
+            model=self.model,
+            finish_reason=self.finish_reason,
+            rate_limit=rate_limit,
+        )
+
+    @property
+    def complete(self) -> bool:
+        """Whether the stream said it was finished ([DONE] or a finish reason)."""
+        return self.done or self.finish_reason is not None
+
+    def _merge_tool_deltas(self, deltas: list[Any]) -> None:
+        for position, delta in enumerate(deltas):
+            if not isinstance(delta, dict):
+                continue
+            index = delta.get("index", position)
+            if not isinstance(index, int):
+                index = position
+            call = self._calls.setdefault(index, _PartialCall())
+            self.started = True
+            if isinstance(delta.get("id"), str) and delta["id"]:
+                call.id = delta["id"]
+            function = delta.get("function")
+            if not isinstance(function, dict):
+                continue
+            if isinstance(function.get("name"), str) and function["name"]:
+                call.name = function["name"]
+            arguments = function.get("arguments")
+            if isinstance(arguments, str):
+                call.arguments.append(arguments)
+            elif isinstance(arguments, dict):
+                call.arguments.append(json.dumps(arguments))
+
+
+def usage_from(raw: dict[str, Any]) -> Usage:
+    def count(key: str) -> int:
+        value = raw.get(key)
+        return value if isinstance(value, int) and value >= 0 else 0
+
+    prompt, completion = count("prompt_tokens"), count("completion_tokens")
+    return Usage(prompt, completion, count("total_tokens") or prompt + completion)
+
+
+def reply_from_body(
+    body: Any, *, provider: str, model: str, rate_limit: RateLimitHeaders | None
+) -> ProviderReply:
+    """A non-streaming ``chat.completion`` body as a reply, or :class:`MalformedResponse`."""
+    if isinstance(body, dict) and "error" in body:
+        raise error_from_event(body, provider=provider)
+    try:
+        choice = body["choices"][0]
+        message = choice["message"]
+        content = message.get("content") or ""
+        raw_calls = message.get("tool_calls") or []
+        calls = [_tool_call(raw, i) for i, raw in enumerate(raw_calls)]
+    except (KeyError, IndexError, TypeError, AttributeError) as exc:
+        raise MalformedResponse(
+            "response is not an OpenAI chat completion", provider=provider
+        ) from exc
+    if not isinstance(content, str):
+        raise MalformedResponse("response content is not text", provider=provider)
+    usage = body.get("usage")
+    return ProviderReply(
+        text=content,
+        tool_calls=calls,
+        usage=usage_from(usage) if isinstance(usage, dict) else None,
+        model=str(body.get("model") or model),
+        finish_reason=choice.get("finish_reason"),
+        rate_limit=rate_limit,
+    )
+
+
+def _tool_call(raw: dict[str, Any], index: int) -> ToolCall:
+    function = raw["function"]
+    arguments = function.get("arguments", "")
+    if not isinstance(arguments, str):
+        arguments = json.dumps(arguments)
+    return ToolCall(str(raw.get("id") or f"call_{index}"), str(function["name"]), arguments)

@@ -1,0 +1,44 @@
+"""Building providers from their settings."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..errors import LLMError
+from ..settings import ProviderSettings
+from .openai_compat import OpenAICompatProvider
+
+if TYPE_CHECKING:
+    import httpx
+
+    from .base import Provider
+
+
+class ProviderSetupError(LLMError):
+    """A provider cannot be built as configured (missing extra, missing model file)."""
+
+
+def build_provider(
+    settings: ProviderSettings, *, transport: httpx.AsyncBaseTransport | None = None
+) -> Provider:
+    if settings.kind == "llama-cpp":
+        try:
+            from .llama_cpp import LlamaCppProvider
+        except ImportError as exc:
+            raise ProviderSetupError(
+                "the in-process model needs llama-cpp-python: pip install 'qwen-dev-cli[local]'",
+                provider=settings.name,
+            ) from exc
+        return LlamaCppProvider.from_settings(settings)
+    if not settings.base_url:
+        raise ProviderSetupError("base_url is not set", provider=settings.name)
+    return OpenAICompatProvider(
+        settings.name,
+        base_url=settings.base_url,
+        model=settings.model,
+        api_key=settings.api_key,
+        timeout=settings.timeout,
+        native_tools=settings.native_tools,
+        max_tokens=settings.max_tokens,
+        transport=transport,
+    )

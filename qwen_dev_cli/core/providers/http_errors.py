@@ -1,0 +1,131 @@
+"""Translation of HTTP statuses, error bodies and httpx exceptions into the client's
+error tree: the one place where transport errors become :class:`LLMError`."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from ..errors import (
+    AuthenticationError,
+    BadRequestError,
+    ConnectionFailed,
+    ContextLengthExceeded,
+    NotFoundError,
+    Overloaded,
+    PermanentError,
+    ProviderError,
+    RateLimited,
+    RequestTimeout,
+    ServerError,
+    TransientError,
+)
+from ..headers import parse_retry_after, parse_should_retry
+
+_CONTEXT_LENGTH = re.compile(
+    r"context[_ ]length|context window|maximum context|too many tokens|prompt is too long"
+    r"|reduce the length|exceeds the (?:maximum|model)",
+    re.IGNORECASE,
+)
+_MAX_MESSAGE = 300
+
+
+def error_from_status(
+    status: int, headers: Mapping[str, str], body: bytes | str, *, provider: str
+) -> ProviderError:
+    """The error a non-2xx response means. ``x-should-retry`` overrides the status."""
+    message, code = error_details(body)
+    text = f"HTTP {status}: {message}" if message else f"HTTP {status}"
+    retry_after = parse_retry_after(headers)
+    error = _by_status(status, code, message, text, provider, retry_after)
+    should_retry = parse_should_retry(headers)
+    if should_retry is not None:
+        error.retryable = should_retry
+    return error
+
+
+def error_from_event(payload: Any, *, provider: str) -> ProviderError:
+    """The error an ``{"error": ...}`` event inside a stream means."""
+    message, code = _details_of(payload)
+    status = code if isinstance(code, int) else None
+    if status is None and isinstance(code, str) and code.isdigit():
+        status = int(code)
+    text = f"stream error: {message or 'no message'}"
+    if status is not None and 400 <= status < 600:
+        return _by_status(status, code, message, text, provider, None)
+    if message and _CONTEXT_LENGTH.search(message):
+        return ContextLengthExceeded(text, provider=provider)
+    return ServerError(text, provider=provider)
+
+
+def error_from_exception(exc: Exception, *, provider: str) -> ProviderError:
+    """Translate an httpx transport exception (caller chains it with ``from``)."""
+    name = type(exc).__name__
+    detail = str(exc) or name
+    if isinstance(exc, httpx.TimeoutException):
+        return RequestTimeout(f"timed out ({name})", provider=provider)
+    if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
+        return PermanentError(f"bad base_url: {detail}", provider=provider)
+    if isinstance(exc, httpx.ConnectError):
+        return ConnectionFailed(f"cannot connect: {detail}", provider=provider)
+    return ConnectionFailed(f"connection lost: {detail}", provider=provider)
+
+
+def error_details(body: bytes | str) -> tuple[str, Any]:
+    """The message and code of an OpenAI-style error body (or its first line of text)."""
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", errors="replace")
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        line = body.strip().splitlines()[0] if body.strip() else ""
+        return line[:_MAX_MESSAGE], None
+    return _details_of(payload)
+
+
+def _details_of(payload: Any) -> tuple[str, Any]:
+    error = payload.get("error", payload) if isinstance(payload, dict) else payload
+    if isinstance(error, dict):
+        message = error.get("message") or error.get("detail") or ""
+        code = error.get("code") or error.get("type")
+        return str(message)[:_MAX_MESSAGE], code
+    if isinstance(error, str):
+        return error[:_MAX_MESSAGE], None
+    return "", None
+
+
+def _by_status(
+    status: int,
+    code: Any,
+    message: str,
+    text: str,
+    provider: str,
+    retry_after: float | None,
+) -> ProviderError:
+    kwargs: dict[str, Any] = {"provider": provider, "status_code": status}
+    code_text = str(code or "").lower()
+    if status == 429:
+        if "insufficient_quota" in code_text or "quota" in message.lower():
+            return PermanentError(f"{text} (quota exhausted)", **kwargs)
+        return RateLimited(text, retry_after=retry_after, **kwargs)
+    if status in (401, 403):
+        return AuthenticationError(text, **kwargs)
+    if status == 404:
+        return NotFoundError(text, **kwargs)
+    if status in (400, 413, 422):
+        if "context_length" in code_text or _CONTEXT_LENGTH.search(message):
+            return ContextLengthExceeded(text, **kwargs)
+        return BadRequestError(text, **kwargs)
+    if status == 408:
+        return RequestTimeout(text, retry_after=retry_after, **kwargs)
+    if status == 409:
+        return TransientError(text, retry_after=retry_after, **kwargs)
+    if status == 529 or (status == 503 and "overload" in message.lower()):
+        return Overloaded(text, retry_after=retry_after, **kwargs)
+    if status >= 500:
+        return ServerError(text, retry_after=retry_after, **kwargs)
+    return PermanentError(text, **kwargs)

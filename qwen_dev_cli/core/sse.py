@@ -1,0 +1,99 @@
+"""An incremental Server-Sent Events decoder (WHATWG event-stream rules).
+
+Bytes go in as the network delivers them; complete events come out. UTF-8 sequences
+and CRLF pairs split across chunks are reassembled, comments (keep-alives) are
+dropped, ``data:`` with or without the space is accepted, and invalid UTF-8 is
+replaced rather than raised. Feeding arbitrary bytes never raises.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from dataclasses import dataclass
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+@dataclass(frozen=True, slots=True)
+class SSEEvent:
+    """One dispatched event: its ``data`` lines joined with newlines."""
+
+    data: str
+    event: str | None = None
+    id: str | None = None
+
+
+class SSEDecoder:
+    """Turns a byte stream into :class:`SSEEvent` objects. One instance per stream."""
+
+    def __init__(self) -> None:
+        self._utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._tail_parts: list[str] = []
+        self._data: list[str] = []
+        self._event: str | None = None
+        self._id: str | None = None
+
+    def feed(self, chunk: bytes) -> list[SSEEvent]:
+        """Decode ``chunk`` and return the events it completed (often none or one)."""
+        piece = self._utf8.decode(chunk)
+        if "\n" not in piece and "\r" not in piece:
+            # Part of a long line: collect it without re-scanning what came before.
+            self._tail_parts.append(piece)
+            return []
+        self._tail_parts.append(piece)
+        text = "".join(self._tail_parts)
+        # A trailing CR may be the first half of CRLF: keep it until more bytes arrive.
+        hold_cr = text.endswith("\r")
+        if hold_cr:
+            text = text[:-1]
+        lines = _LINE_BREAK.split(text)
+        self._tail_parts = [lines.pop() + ("\r" if hold_cr else "")]
+        events: list[SSEEvent] = []
+        for line in lines:
+            event = self._line(line)
+            if event is not None:
+                events.append(event)
+        return events
+
+    def flush(self) -> list[SSEEvent]:
+        """End of stream: return an event left without its closing blank line, if any.
+
+        The standard drops it; we keep it, since servers that omit the final blank line
+        exist and a truncated payload is caught by the JSON layer above."""
+        text = "".join(self._tail_parts) + self._utf8.decode(b"", final=True)
+        self._tail_parts = []
+        events: list[SSEEvent] = []
+        for line in _LINE_BREAK.split(text):
+            event = self._line(line)
+            if event is not None:
+                events.append(event)
+        event = self._line("")
+        if event is not None:
+            events.append(event)
+        return events
+
+    def _line(self, line: str) -> SSEEvent | None:
+        if not line:
+            return self._dispatch()
+        if line[0] == ":":
+            return None
+        name, sep, value = line.partition(":")
+        if sep and value[:1] == " ":
+            value = value[1:]
+        if name == "data":
+            self._data.append(value)
+        elif name == "event":
+            self._event = value
+        elif name == "id" and "\0" not in value:
+            self._id = value
+        return None
+
+    def _dispatch(self) -> SSEEvent | None:
+        if not self._data:
+            self._event = None
+            return None
+        event = SSEEvent("\n".join(self._data), self._event, self._id)
+        self._data = []
+        self._event = None
+        return event

@@ -1,0 +1,36 @@
+"""A snapshot of the client's health for a status bar: breakers, cool-downs, budgets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ProviderStatus:
+    name: str
+    model: str
+    #: ``CLOSED``, ``OPEN`` or ``HALF_OPEN``.
+    state: str
+    #: Seconds until an OPEN breaker lets a trial call through.
+    retry_in: float
+    #: Seconds left of a 429 cool-down.
+    cooldown: float
+    rpm_limit: int | None
+    rpm_left: int | None
+    tpm_limit: int | None
+    tpm_left: int | None
+    #: Recent success rate (0-1), ``None`` with no recent attempts.
+    success_rate: float | None
+
+
+@dataclass(frozen=True)
+class ClientStatus:
+    providers: list[ProviderStatus]
+    #: The provider and model of the latest attempt.
+    active_provider: str | None
+    active_model: str | None
+    #: What the client is doing beyond a plain request: ``retry 2/3 in 3.1s (429 rate
+    #: limited)``, a rate-limit wait... ``None`` when nothing special.
+    activity: str | None
+    #: Tokens used through this client since it was created.
+    session_tokens: int

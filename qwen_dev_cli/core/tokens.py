@@ -1,0 +1,42 @@
+"""Cheap token estimates, used before the provider's real count is known.
+
+About four characters per token for English and code, plus a few tokens of framing per
+message. The rate limiter reconciles the estimate with the real usage afterwards, so
+this only needs to be in the right range, and fast."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .types import Message, ToolSpec
+
+_CHARS_PER_TOKEN = 4
+_PER_MESSAGE = 4
+
+
+def _content_chars(content: Any) -> int:
+    if isinstance(content, str):
+        return len(content)
+    if isinstance(content, list):
+        return sum(
+            len(part.get("text", "")) if isinstance(part, dict) else len(str(part))
+            for part in content
+        )
+    return 0 if content is None else len(str(content))
+
+
+def estimate_prompt_tokens(messages: list[Message], tools: list[ToolSpec] | None = None) -> int:
+    chars = 0
+    for message in messages:
+        chars += _content_chars(message.get("content"))
+        for call in message.get("tool_calls") or ():
+            function = call.get("function", {}) if isinstance(call, dict) else {}
+            chars += len(str(function.get("name", ""))) + len(str(function.get("arguments", "")))
+    if tools:
+        chars += len(json.dumps(tools))
+    return chars // _CHARS_PER_TOKEN + _PER_MESSAGE * len(messages) + 1
+
+
+def estimate_text_tokens(text: str) -> int:
+    return max(1, len(text) // _CHARS_PER_TOKEN) if text else 0
