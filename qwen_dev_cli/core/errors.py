@@ -19,7 +19,8 @@ errors (httpx, JSON, llama.cpp) are translated at the provider boundary with
     │       ├── NotFoundError         404: wrong base_url or model (fail over)
     │       ├── BadRequestError       400, 422 (do not fail over: the request is at fault)
     │       │   └── ContextLengthExceeded
-    │       └── RequestTooLarge       bigger than the provider's whole TPM budget (fail over)
+    │       ├── RequestTooLarge       bigger than the provider's whole TPM budget (fail over)
+    │       └── ProviderSetupError    cannot work as configured: missing extra, bad model file
     ├── CircuitOpenError              provider skipped: its breaker is open (no network call)
     ├── ProviderUnavailable           provider skipped: cooling down after a 429
     ├── NoProviderConfigured          nothing to send the request to
@@ -151,6 +152,11 @@ class ContextLengthExceeded(BadRequestError):
 
 class RequestTooLarge(PermanentError):
     """The request's estimated tokens exceed the provider's whole tokens-per-minute budget."""
+
+
+class ProviderSetupError(PermanentError):
+    """The provider cannot work as configured: a missing optional dependency, a missing
+    or unreadable model file. Another provider may still answer."""
 
 
 class CircuitOpenError(LLMError):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..errors import LLMError
+from ..errors import ProviderSetupError
 from ..settings import ProviderSettings
 from .openai_compat import OpenAICompatProvider
 
@@ -14,21 +14,13 @@ if TYPE_CHECKING:
     from .base import Provider
 
 
-class ProviderSetupError(LLMError):
-    """A provider cannot be built as configured (missing extra, missing model file)."""
-
-
 def build_provider(
     settings: ProviderSettings, *, transport: httpx.AsyncBaseTransport | None = None
 ) -> Provider:
     if settings.kind == "llama-cpp":
-        try:
-            from .llama_cpp import LlamaCppProvider
-        except ImportError as exc:
-            raise ProviderSetupError(
-                "the in-process model needs llama-cpp-python: pip install 'qwen-dev-cli[local]'",
-                provider=settings.name,
-            ) from exc
+        # Cheap: llama.cpp itself is imported, and the model loaded, on first use.
+        from .llama_cpp import LlamaCppProvider
+
         return LlamaCppProvider.from_settings(settings)
     if not settings.base_url:
         raise ProviderSetupError("base_url is not set", provider=settings.name)

