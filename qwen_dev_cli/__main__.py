@@ -1,0 +1,5 @@
+"""``python -m qwen_dev_cli`` is ``qwen-dev``."""
+
+from qwen_dev_cli.cli import main
+
+main()

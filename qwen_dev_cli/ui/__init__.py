@@ -1,0 +1,1 @@
+"""What the user sees: the REPL, the one-shot ``ask`` output, rendering."""

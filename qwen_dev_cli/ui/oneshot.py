@@ -1,0 +1,145 @@
+"""``qwen-dev ask``: one question, one answer, for people and for scripts.
+
+stdout carries only the answer (or, with ``--json``, exactly one JSON object);
+progress and retry notices go to stderr, and only when stderr is a terminal.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TextIO
+
+from .. import exit_codes
+from ..core import LLMClient, LLMError, StreamEnd, StreamRestart, TextDelta
+from ..core.errors import AllProvidersFailed
+from ..core.events import AttemptStarted, ClientEvent, describe
+from .notices import startup_notices
+
+if TYPE_CHECKING:
+    from ..config import Settings
+    from ..core import ChatResult, Message
+
+#: Piped input beyond this is cut, with a note: a prompt, not a data dump.
+MAX_STDIN_BYTES = 256 * 1024
+
+SYSTEM_PROMPT = (
+    "You are qwen-dev, a coding assistant working in the user's terminal. "
+    "Answer precisely and concisely; use Markdown code blocks for code."
+)
+
+
+@dataclass(frozen=True)
+class AskOptions:
+    prompt: str
+    json_output: bool = False
+    stream: bool = True
+
+
+def compose_prompt(prompt: str, piped: bytes | None) -> tuple[str, str | None]:
+    """The prompt with piped input appended as context, and a note if it was cut.
+
+    Binary or non-UTF-8 input is decoded with replacement characters rather than refused:
+    ``git diff`` of a file with odd bytes should still be reviewable."""
+    if not piped:
+        return prompt, None
+    note = None
+    if len(piped) > MAX_STDIN_BYTES:
+        note = f"stdin is {len(piped)} bytes; only the first {MAX_STDIN_BYTES} are sent"
+        piped = piped[:MAX_STDIN_BYTES]
+    if b"\0" in piped[:8192]:
+        note = "stdin looks binary; sending it with undecodable bytes replaced"
+    text = piped.decode("utf-8", errors="replace").rstrip("\n")
+    context = f"```\n{text}\n```"
+    return (f"{prompt}\n\n{context}" if prompt else context), note
+
+
+async def run_ask(
+    settings: Settings,
+    options: AskOptions,
+    *,
+    out: TextIO,
+    err: TextIO,
+    interactive_err: bool,
+    client: LLMClient | None = None,
+) -> int:
+    """Answer ``options.prompt``; return the exit code."""
+    for note in startup_notices(settings, verbose=interactive_err):
+        err.write(f"qwen-dev: {note}\n")
+    client = client or LLMClient.from_settings(settings)
+    if interactive_err:
+        client.subscribe(lambda event: _notify(event, err))
+    messages: list[Message] = [
+        {"role": "system", "content": SYSTEM_PROMPT},
+        {"role": "user", "content": options.prompt},
+    ]
+    try:
+        if options.json_output:
+            result = await client.chat(messages)
+            out.write(json.dumps(success_payload(result, client.get_metrics())) + "\n")
+        elif options.stream:
+            await _stream_to(out, err, client, messages)
+        else:
+            result = await client.chat(messages)
+            out.write(result.text.rstrip("\n") + "\n")
+        return exit_codes.OK
+    except LLMError as exc:
+        if options.json_output:
+            out.write(json.dumps(failure_payload(exc, client.get_metrics())) + "\n")
+        err.write(f"qwen-dev: {exc}\n")
+        return exit_codes.for_error(exc)
+    finally:
+        out.flush()
+        await client.aclose()
+
+
+async def _stream_to(out: TextIO, err: TextIO, client: LLMClient, messages: list[Message]) -> None:
+    ends_with_newline = True
+    async for event in client.stream(messages):
+        if isinstance(event, TextDelta):
+            out.write(event.text)
+            out.flush()
+            ends_with_newline = event.text.endswith("\n")
+        elif isinstance(event, StreamRestart):
+            # Printed text cannot be taken back from a pipe: say plainly that what
+            # follows replaces it.
+            err.write(f"\nqwen-dev: answer interrupted ({event.reason}); restarting it\n")
+            out.write("\n")
+        elif isinstance(event, StreamEnd) and not ends_with_newline:
+            out.write("\n")
+
+
+def _notify(event: ClientEvent, err: TextIO) -> None:
+    if isinstance(event, AttemptStarted):
+        return
+    err.write(f"qwen-dev: {describe(event)}\n")
+    err.flush()
+
+
+def success_payload(result: ChatResult, metrics: dict[str, Any]) -> dict[str, Any]:
+    """The ``ask --json`` object of DESIGN section 2."""
+    return {
+        "ok": True,
+        "text": result.text,
+        "provider": result.provider,
+        "model": result.model,
+        "session_id": None,
+        "usage": result.usage.to_dict(),
+        "attempts": result.attempts,
+        "latency_ms": round(result.latency_ms),
+        "tool_calls": [],
+        "metrics": metrics,
+    }
+
+
+def failure_payload(exc: LLMError, metrics: dict[str, Any]) -> dict[str, Any]:
+    providers = []
+    if isinstance(exc, AllProvidersFailed):
+        providers = [{"name": f.provider, "error": f.error.message} for f in exc.failures]
+    elif exc.provider:
+        providers = [{"name": exc.provider, "error": exc.message}]
+    error: dict[str, Any] = {"type": exc.kind, "message": str(exc), "providers": providers}
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is not None:
+        error["retry_after"] = retry_after
+    return {"ok": False, "error": error, "metrics": metrics}

@@ -1,0 +1,197 @@
+"""`qwen-dev ask` end to end: a real process against the fault server on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.fault_server import DEFAULT_TEXT, FaultServer, Outcome
+
+METRIC_KEYS = {
+    "total_requests",
+    "success_rate",
+    "avg_latency_ms",
+    "p50_latency_ms",
+    "p95_latency_ms",
+    "total_tokens",
+    "retries",
+    "rate_limited",
+    "circuit_breaker_blocks",
+    "failovers",
+    "providers",
+}
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> dict:  # type: ignore[type-arg]
+        return json.loads(self.out)
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[FaultServer]:
+    async with FaultServer() as srv:
+        yield srv
+
+
+def write_config(path: Path, srv: FaultServer, extra: str = "") -> Path:
+    path.write_text(
+        f"""
+provider_order = ["lab"]
+
+[providers.lab]
+base_url = "{srv.base_url}"
+model = "fault-model"
+
+[retry]
+max_retries = 1
+base_delay = 0.01
+max_delay = 0.02
+{extra}
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+async def qwen_dev(*args: str, stdin: bytes | None = None, cwd: Path | None = None) -> Run:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "qwen_dev_cli",
+        *args,
+        stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=cwd,
+        env=dict(os.environ),
+    )
+    out, err = await asyncio.wait_for(proc.communicate(stdin), timeout=120)
+    assert proc.returncode is not None
+    return Run(proc.returncode, out.decode(), err.decode())
+
+
+async def test_json_output_is_one_object_with_the_documented_schema(
+    server: FaultServer, tmp_path: Path
+) -> None:
+    config = write_config(tmp_path / "c.toml", server)
+    run = await qwen_dev("ask", "--json", "--config", str(config), "hello")
+    assert run.code == 0, run.err
+    payload = run.json()
+    assert payload["ok"] is True
+    assert payload["text"] == DEFAULT_TEXT
+    assert (payload["provider"], payload["model"]) == ("lab", "fault-model")
+    assert set(payload["usage"]) == {"prompt_tokens", "completion_tokens", "total_tokens"}
+    assert payload["attempts"] == 1
+    assert isinstance(payload["latency_ms"], int)
+    assert set(payload["metrics"]) == METRIC_KEYS
+    assert payload["metrics"]["providers"]["lab"]["state"] == "CLOSED"
+
+
+async def test_piped_stdin_is_appended_as_context(server: FaultServer, tmp_path: Path) -> None:
+    config = write_config(tmp_path / "c.toml", server)
+    diff = b"--- a/app.py\n+++ b/app.py\n+print('hi')\n"
+    run = await qwen_dev("ask", "--config", str(config), "review this", stdin=diff)
+    assert run.code == 0, run.err
+    sent = server.requests[-1].json
+    assert sent is not None
+    user = sent["messages"][-1]["content"]
+    assert user.startswith("review this")
+    assert "+print('hi')" in user
+
+
+async def test_streams_the_answer_to_stdout(server: FaultServer, tmp_path: Path) -> None:
+    config = write_config(tmp_path / "c.toml", server)
+    run = await qwen_dev("ask", "--config", str(config), "hello")
+    assert run.code == 0
+    assert run.out == DEFAULT_TEXT + "\n"
+    assert server.requests[-1].stream
+    plain = await qwen_dev("ask", "--no-stream", "--config", str(config), "hello")
+    assert plain.out == DEFAULT_TEXT + "\n"
+    assert not server.requests[-1].stream
+
+
+async def test_recovers_from_a_transient_failure(server: FaultServer, tmp_path: Path) -> None:
+    server.script(Outcome.status(503))
+    config = write_config(tmp_path / "c.toml", server)
+    run = await qwen_dev("ask", "--json", "--config", str(config), "hello")
+    assert run.code == 0
+    assert run.json()["attempts"] == 2
+
+
+async def test_exit_3_when_retries_and_failover_do_not_help(
+    server: FaultServer, tmp_path: Path
+) -> None:
+    server.configure(default=Outcome.status(503))
+    config = write_config(tmp_path / "c.toml", server)
+    run = await qwen_dev("ask", "--json", "--config", str(config), "hello")
+    assert run.code == 3
+    payload = run.json()
+    assert payload["ok"] is False
+    assert payload["error"]["type"] == "all_providers_failed"
+    assert payload["error"]["providers"][0]["name"] == "lab"
+    assert set(payload["metrics"]) == METRIC_KEYS
+    assert len(run.out.strip().splitlines()) == 1
+
+
+async def test_exit_4_when_the_provider_rejects_the_request(
+    server: FaultServer, tmp_path: Path
+) -> None:
+    server.configure(default=Outcome.status(401))
+    config = write_config(tmp_path / "c.toml", server)
+    run = await qwen_dev("ask", "--config", str(config), "hello")
+    assert run.code == 4
+    assert "401" in run.err
+    assert run.out == ""
+
+
+async def test_exit_2_for_a_bad_config_file(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[retry]\nbase_delay = -1\n", encoding="utf-8")
+    run = await qwen_dev("ask", "--config", str(bad), "hello")
+    assert run.code == 2
+    assert str(bad) in run.err and "retry.base_delay" in run.err
+    assert "Traceback" not in run.err
+
+
+async def test_exit_2_without_a_prompt(server: FaultServer, tmp_path: Path) -> None:
+    config = write_config(tmp_path / "c.toml", server)
+    run = await qwen_dev("ask", "--config", str(config))
+    assert run.code == 2
+    assert "nothing to ask" in run.err
+
+
+async def test_version_and_help() -> None:
+    version = await qwen_dev("--version")
+    assert version.code == 0 and version.out.startswith("qwen-dev ")
+    helped = await qwen_dev("ask", "--help")
+    assert helped.code == 0 and "--json" in helped.out
+
+
+async def test_config_show_redacts_keys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_TOKEN", "hf_supersecretvalue")
+    run = await qwen_dev("config", "show")
+    assert run.code == 0
+    assert "hf_supersecretvalue" not in run.out
+    assert json.loads(run.out)["providers"]["hf"]["api_key"] == "***"
+
+
+async def test_config_init_writes_a_loadable_file(tmp_path: Path) -> None:
+    target = tmp_path / "new" / "config.toml"
+    run = await qwen_dev("config", "init", "--config", str(target))
+    assert run.code == 0 and target.is_file()
+    again = await qwen_dev("config", "init", "--config", str(target))
+    assert again.code == 2
+    shown = await qwen_dev("config", "show", "--config", str(target))
+    assert shown.code == 0
