@@ -83,7 +83,9 @@ class CircuitBreaker:
         on_transition: TransitionListener | None = None,
     ) -> None:
         if failure_threshold < 1 or half_open_max_calls < 1 or recovery_timeout < 0:
-            raise ValueError("failure_threshold and half_open_max_calls must be >= 1")
+            raise ValueError(
+                "failure_threshold and half_open_max_calls must be >= 1, recovery_timeout >= 0"
+            )
         self.failure_threshold = failure_threshold
         self.recovery_timeout = recovery_timeout
         self.half_open_max_calls = half_open_max_calls
@@ -96,6 +98,7 @@ class CircuitBreaker:
         self._opened_at = 0.0
         self._trials_in_flight = 0
         self._trial_successes = 0
+        self._open_reason = ""
         self.transitions = 0
         self.blocked = 0
 
@@ -135,8 +138,7 @@ class CircuitBreaker:
             self.blocked += 1
             wait = self.retry_in()
             raise CircuitOpenError(
-                f"circuit open after {self.failure_threshold} consecutive failures; "
-                f"next trial in {wait:.0f}s",
+                f"circuit open ({self._open_reason}); next trial in {wait:.0f}s",
                 provider=self.name,
                 retry_in=wait,
             )
@@ -171,9 +173,11 @@ class CircuitBreaker:
             else:
                 self._failures += 1
                 if self._failures >= self.failure_threshold:
+                    self._open_reason = f"{self._failures} consecutive failures"
                     self._transition(BreakerState.OPEN)
         elif self._state is BreakerState.HALF_OPEN:
             if outcome == "failure":
+                self._open_reason = "a trial call failed"
                 self._transition(BreakerState.OPEN)
             else:
                 self._trial_successes += 1
@@ -201,4 +205,7 @@ class CircuitBreaker:
         self.transitions += 1
         log.info("circuit %s: %s -> %s", self.name, old.value, new.value)
         for listener in self._listeners:
-            listener(self.name, old, new)
+            try:
+                listener(self.name, old, new)
+            except Exception:  # a broken listener must not break the call that reports
+                log.exception("circuit %s: transition listener failed", self.name)

@@ -21,12 +21,13 @@ def parse_retry_after(
     """Seconds the server asked us to wait, or ``None`` when it did not say (usably).
 
     ``retry-after-ms`` wins over ``retry-after``, which may be seconds (int or float)
-    or an HTTP date. Negative, non-finite and unparsable values are ignored; a date in
-    the past means 0. ``now`` gives wall-clock time for HTTP dates.
+    or an HTTP date. Negative, NaN and unparsable values are ignored; huge ones (``inf``
+    too) are clamped to a year; a date in the past means 0. ``now`` gives wall-clock
+    time for HTTP dates.
     """
     ms = _get(headers, "retry-after-ms")
     if ms is not None:
-        value = _parse_number(ms)
+        value = _parse_number(ms, cap=_MAX_SANE_SECONDS * 1000.0)
         if value is not None:
             return value / 1000.0
     raw = _get(headers, "retry-after")
@@ -91,16 +92,19 @@ def parse_duration(raw: str | None) -> float | None:
 
 
 def _get(headers: Mapping[str, str], name: str) -> str | None:
-    # httpx.Headers is case-insensitive; a plain dict from a test may not be.
+    # httpx.Headers is case-insensitive; a plain dict may spell a name any way
+    # (``X-RateLimit-Remaining-Requests``), so fall back to a case-insensitive scan.
     value = headers.get(name)
     if value is None:
-        value = headers.get(name.title())
+        for key, candidate in headers.items():
+            if key.lower() == name:
+                return candidate
     return value
 
 
-def _parse_number(raw: str) -> float | None:
+def _parse_number(raw: str, cap: float = _MAX_SANE_SECONDS) -> float | None:
     text = raw.strip()
-    if not text or len(text) > 32:
+    if not text:
         return None
     try:
         value = float(text)
@@ -109,14 +113,15 @@ def _parse_number(raw: str) -> float | None:
     if math.isnan(value) or value < 0:
         return None
     # A huge wait is still a wait: clamp it so it exceeds any max_retry_after.
-    return min(value, _MAX_SANE_SECONDS)
+    return min(value, cap)
 
 
 def _parse_count(raw: str | None) -> int | None:
     if raw is None:
         return None
     text = raw.strip()
-    if not text.isdigit() or len(text) > 18:
+    # isdigit() alone admits "²", which int() refuses.
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:
         return None
     return int(text)
 

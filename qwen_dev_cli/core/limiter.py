@@ -34,6 +34,8 @@ class Reservation:
         actual = max(0, actual_tokens)
         if self._live and self._limiter is not None:
             self._limiter._tokens_in_window += actual - self.tokens
+            if actual < self.tokens:
+                self._limiter._room_made.set()
         self.tokens = actual
 
 
@@ -66,6 +68,9 @@ class RateLimiter:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         name: str = "provider",
     ) -> None:
+        for label, limit in (("requests", requests_per_minute), ("tokens", tokens_per_minute)):
+            if limit is not None and limit < 1:
+                raise ValueError(f"{label} per minute must be at least 1 (or None: unlimited)")
         self.rpm = requests_per_minute
         self.tpm = tokens_per_minute
         self.window = window
@@ -75,6 +80,8 @@ class RateLimiter:
         self._entries: deque[Reservation] = deque()
         self._tokens_in_window = 0
         self._lock = asyncio.Lock()
+        # Set when a reconciliation gives tokens back, to wake the queue head early.
+        self._room_made = asyncio.Event()
         self._waiting = 0
         self._server_requests: _ServerCap | None = None
         self._server_tokens: _ServerCap | None = None
@@ -113,7 +120,7 @@ class RateLimiter:
                     if not counted:
                         self.waits += 1
                         counted = True
-                    await self._sleep(delay)
+                    await self._wait(delay)
                 return self._admit(tokens, waited=self._clock() - started)
         finally:
             self._waiting -= 1
@@ -140,16 +147,33 @@ class RateLimiter:
         return req, tok
 
     def observe(self, headers: RateLimitHeaders) -> None:
-        """Tighten the budget with what the provider says is left (never loosen it)."""
+        """Add what the provider says is left to the budget, until its reset (a window
+        when it gives none). The local budget still applies: this only ever tightens it.
+        The newest report replaces an older one: the server knows its own state best."""
         now = self._clock()
-        if headers.remaining_requests is not None and headers.reset_requests is not None:
+        if headers.remaining_requests is not None:
+            reset = headers.reset_requests
             self._server_requests = _ServerCap(
-                headers.remaining_requests, now + headers.reset_requests
+                headers.remaining_requests, now + (self.window if reset is None else reset)
             )
-        if headers.remaining_tokens is not None and headers.reset_tokens is not None:
-            self._server_tokens = _ServerCap(headers.remaining_tokens, now + headers.reset_tokens)
+        if headers.remaining_tokens is not None:
+            reset = headers.reset_tokens
+            self._server_tokens = _ServerCap(
+                headers.remaining_tokens, now + (self.window if reset is None else reset)
+            )
 
     # --- internals ------------------------------------------------------------------
+
+    async def _wait(self, delay: float) -> None:
+        """Sleep ``delay``, or less if a reconciliation makes room meanwhile."""
+        self._room_made.clear()
+        sleeper = asyncio.ensure_future(self._sleep(delay))
+        woken = asyncio.ensure_future(self._room_made.wait())
+        try:
+            await asyncio.wait((sleeper, woken), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
+            woken.cancel()
 
     def _prune(self, now: float) -> None:
         horizon = now - self.window

@@ -1,9 +1,12 @@
 """Which provider to try first: configured priority, re-ranked by recent success.
 
-Each provider keeps its recent outcomes (a time window, bounded). Providers whose
-success rate is within ``tolerance`` of the best keep their configured order; the others
-drop behind, best first. A provider whose breaker is HALF_OPEN keeps its configured
-place whatever its record, so that its trial calls happen and it can recover.
+Each provider keeps its recent outcomes (the last minute, at most 50). Its score is the
+success rate smoothed with ``prior`` imaginary successes, so one failure after a quiet
+spell does not demote a provider, while a run of them does. Providers whose score is
+within ``tolerance`` of the best keep their configured order; the others drop behind,
+best first. A demoted provider gets no traffic, so its record ages out of the window
+and it gets its turn again after a minute. A provider whose breaker is HALF_OPEN keeps
+its configured place whatever its record, so that its trial calls happen.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ class ProviderHealth:
     """Recent outcomes and the 429 cool-down of one provider."""
 
     clock: Callable[[], float] = time.monotonic
-    window: float = 300.0
+    window: float = 60.0
     max_samples: int = 50
     cooldown_until: float = 0.0
     _outcomes: deque[tuple[float, bool]] = field(default_factory=deque)
@@ -37,15 +40,23 @@ class ProviderHealth:
         if len(self._outcomes) > self.max_samples:
             self._outcomes.popleft()
 
-    def success_rate(self) -> float | None:
-        """Share of recent attempts that succeeded; ``None`` with no recent attempts."""
+    def counts(self) -> tuple[int, int]:
+        """Recent successes and attempts."""
         horizon = self.clock() - self.window
         outcomes = self._outcomes
         while outcomes and outcomes[0][0] < horizon:
             outcomes.popleft()
-        if not outcomes:
-            return None
-        return sum(ok for _, ok in outcomes) / len(outcomes)
+        return sum(ok for _, ok in outcomes), len(outcomes)
+
+    def success_rate(self) -> float | None:
+        """Share of recent attempts that succeeded; ``None`` with no recent attempts."""
+        ok, total = self.counts()
+        return ok / total if total else None
+
+    def score(self, prior: float) -> float:
+        """The success rate as if ``prior`` more attempts had succeeded (1.0 when idle)."""
+        ok, total = self.counts()
+        return (ok + prior) / (total + prior) if total + prior else 1.0
 
     def cool_down(self, seconds: float) -> None:
         self.cooldown_until = max(self.cooldown_until, self.clock() + seconds)
@@ -74,23 +85,27 @@ class Router:
 
     Args:
         slots: in configured priority order.
-        tolerance: success-rate margin (0-1) within which configured order wins.
+        tolerance: score margin (0-1) within which configured order wins.
+        prior: imaginary successes added to each record (0: raw success rate).
     """
 
-    def __init__(self, slots: Sequence[ProviderSlot], tolerance: float = 0.1) -> None:
+    def __init__(
+        self, slots: Sequence[ProviderSlot], tolerance: float = 0.1, prior: float = 10.0
+    ) -> None:
         self.slots = list(slots)
         self.tolerance = tolerance
+        self.prior = prior
 
     def ranked(self) -> list[ProviderSlot]:
-        rates = {slot.name: slot.health.success_rate() for slot in self.slots}
         # No recent record reads as healthy: new providers get their configured turn.
-        score = {name: 1.0 if rate is None else rate for name, rate in rates.items()}
+        score = {slot.name: slot.health.score(self.prior) for slot in self.slots}
         best = max(score.values(), default=1.0)
         leading: list[ProviderSlot] = []
         trailing: list[ProviderSlot] = []
         for slot in self.slots:
             probing = slot.breaker is not None and slot.breaker.state is BreakerState.HALF_OPEN
-            if probing or score[slot.name] >= best - self.tolerance:
+            # The epsilon keeps "exactly tolerance below" inside: 0.8 - 0.1 > 0.7 in floats.
+            if probing or best - score[slot.name] <= self.tolerance + 1e-9:
                 leading.append(slot)
             else:
                 trailing.append(slot)

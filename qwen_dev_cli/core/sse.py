@@ -33,22 +33,31 @@ class SSEDecoder:
         self._data: list[str] = []
         self._event: str | None = None
         self._id: str | None = None
+        # The last chunk ended in CR: that ended its line, and a LF next is its pair.
+        self._after_cr = False
+        self._at_start = True
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
         """Decode ``chunk`` and return the events it completed (often none or one)."""
         piece = self._utf8.decode(chunk)
+        if self._at_start and piece:
+            self._at_start = False
+            if piece[0] == "\ufeff":  # a byte-order mark is not part of the first line
+                piece = piece[1:]
+        if self._after_cr and piece:
+            self._after_cr = False
+            if piece[0] == "\n":
+                piece = piece[1:]
         if "\n" not in piece and "\r" not in piece:
             # Part of a long line: collect it without re-scanning what came before.
             self._tail_parts.append(piece)
             return []
         self._tail_parts.append(piece)
-        text = "".join(self._tail_parts)
-        # A trailing CR may be the first half of CRLF: keep it until more bytes arrive.
-        hold_cr = text.endswith("\r")
-        if hold_cr:
-            text = text[:-1]
-        lines = _LINE_BREAK.split(text)
-        self._tail_parts = [lines.pop() + ("\r" if hold_cr else "")]
+        lines = _LINE_BREAK.split("".join(self._tail_parts))
+        self._tail_parts = [lines.pop()]
+        # Ending the line now, not when the next chunk shows whether a LF follows, keeps
+        # an event of a CR-only stream from waiting for the next one.
+        self._after_cr = piece.endswith("\r")
         events: list[SSEEvent] = []
         for line in lines:
             event = self._line(line)
@@ -63,6 +72,7 @@ class SSEDecoder:
         exist and a truncated payload is caught by the JSON layer above."""
         text = "".join(self._tail_parts) + self._utf8.decode(b"", final=True)
         self._tail_parts = []
+        self._after_cr = False
         events: list[SSEEvent] = []
         for line in _LINE_BREAK.split(text):
             event = self._line(line)
