@@ -11,22 +11,19 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
 from .. import exit_codes
-from ..core import LLMClient, LLMError, StreamEnd, StreamRestart, TextDelta
+from ..agent.chat_turn import ChatTurn
+from ..agent.turn import AssistantRestart, AssistantText, TurnEnded
+from ..core import LLMClient, LLMError
 from ..core.errors import AllProvidersFailed
 from ..core.events import AttemptStarted, ClientEvent, describe
 from .notices import startup_notices
 
 if TYPE_CHECKING:
+    from ..agent.turn import AgentEvent, Turn, TurnResult
     from ..config import Settings
-    from ..core import ChatResult, Message
 
 #: Piped input beyond this is cut, with a note: a prompt, not a data dump.
 MAX_STDIN_BYTES = 256 * 1024
-
-SYSTEM_PROMPT = (
-    "You are qwen-dev, a coding assistant working in the user's terminal. "
-    "Answer precisely and concisely; use Markdown code blocks for code."
-)
 
 
 @dataclass(frozen=True)
@@ -62,25 +59,21 @@ async def run_ask(
     err: TextIO,
     interactive_err: bool,
     client: LLMClient | None = None,
+    turn: Turn | None = None,
 ) -> int:
-    """Answer ``options.prompt``; return the exit code."""
+    """Answer ``options.prompt`` in one turn; return the exit code."""
     for note in startup_notices(settings, verbose=interactive_err):
         err.write(f"qwen-dev: {note}\n")
     client = client or LLMClient.from_settings(settings)
     if interactive_err:
         client.subscribe(lambda event: _notify(event, err))
-    messages: list[Message] = [
-        {"role": "system", "content": SYSTEM_PROMPT},
-        {"role": "user", "content": options.prompt},
-    ]
+    turn = turn or ChatTurn(client)
+    printer = _StreamPrinter(out, err) if options.stream and not options.json_output else None
     try:
+        result = await turn.run([], options.prompt, printer or _ignore)
         if options.json_output:
-            result = await client.chat(messages)
             out.write(json.dumps(success_payload(result, client.get_metrics())) + "\n")
-        elif options.stream:
-            await _stream_to(out, err, client, messages)
-        else:
-            result = await client.chat(messages)
+        elif printer is None:
             out.write(result.text.rstrip("\n") + "\n")
         return exit_codes.OK
     except LLMError as exc:
@@ -93,20 +86,32 @@ async def run_ask(
         await client.aclose()
 
 
-async def _stream_to(out: TextIO, err: TextIO, client: LLMClient, messages: list[Message]) -> None:
-    ends_with_newline = True
-    async for event in client.stream(messages):
-        if isinstance(event, TextDelta):
-            out.write(event.text)
-            out.flush()
-            ends_with_newline = event.text.endswith("\n")
-        elif isinstance(event, StreamRestart):
+def _ignore(event: AgentEvent) -> None:
+    pass
+
+
+class _StreamPrinter:
+    """Writes the answer to stdout as it streams."""
+
+    def __init__(self, out: TextIO, err: TextIO) -> None:
+        self.out = out
+        self.err = err
+        self.at_line_start = True
+
+    def __call__(self, event: AgentEvent) -> None:
+        if isinstance(event, AssistantText):
+            self.out.write(event.text)
+            self.out.flush()
+            self.at_line_start = event.text.endswith("\n")
+        elif isinstance(event, AssistantRestart):
             # Printed text cannot be taken back from a pipe: say plainly that what
             # follows replaces it.
-            err.write(f"\nqwen-dev: answer interrupted ({event.reason}); restarting it\n")
-            out.write("\n")
-        elif isinstance(event, StreamEnd) and not ends_with_newline:
-            out.write("\n")
+            self.err.write(f"\nqwen-dev: answer interrupted ({event.reason}); restarting it\n")
+            self.out.write("\n")
+            self.at_line_start = True
+        elif isinstance(event, TurnEnded) and not self.at_line_start:
+            self.out.write("\n")
+            self.at_line_start = True
 
 
 def _notify(event: ClientEvent, err: TextIO) -> None:
@@ -116,7 +121,7 @@ def _notify(event: ClientEvent, err: TextIO) -> None:
     err.flush()
 
 
-def success_payload(result: ChatResult, metrics: dict[str, Any]) -> dict[str, Any]:
+def success_payload(result: TurnResult, metrics: dict[str, Any]) -> dict[str, Any]:
     """The ``ask --json`` object of DESIGN section 2."""
     return {
         "ok": True,
@@ -127,7 +132,7 @@ def success_payload(result: ChatResult, metrics: dict[str, Any]) -> dict[str, An
         "usage": result.usage.to_dict(),
         "attempts": result.attempts,
         "latency_ms": round(result.latency_ms),
-        "tool_calls": [],
+        "tool_calls": [call.to_dict() for call in result.tool_calls],
         "metrics": metrics,
     }
 

@@ -1,0 +1,173 @@
+"""The turn interface the REPL and ``ask`` drive, and the events a turn reports.
+
+A turn takes the conversation so far and the user's text, and reports everything it
+does as events to a sink: streamed text (and restarts of it), each complete message
+to append to the conversation (the session store persists exactly these), tool calls
+and their results, and finally a :class:`TurnResult`. It asks an :class:`Approver`
+before anything that changes the workspace runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+if TYPE_CHECKING:
+    from ..core import Message, Usage
+
+ToolStatus = Literal["ok", "denied", "error"]
+
+
+# --- events ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AssistantText:
+    """A streamed piece of the assistant's current message."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class AssistantRestart:
+    """The text streamed for the current message so far is void (a broken stream is
+    being re-issued): discard it."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class MessageAdded:
+    """A complete message to append to the conversation (and to the session file)."""
+
+    message: Message
+
+
+@dataclass(frozen=True)
+class ToolCallStarted:
+    call_id: str
+    name: str
+    arguments: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ToolCallFinished:
+    call_id: str
+    name: str
+    status: ToolStatus
+    #: What the model is told (capped), e.g. the file content or the denial reason.
+    output: str
+
+
+@dataclass(frozen=True)
+class ToolCallRecord:
+    """One tool call of a turn, as ``ask --json`` reports it."""
+
+    name: str
+    arguments: dict[str, Any]
+    status: ToolStatus
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "arguments": self.arguments, "status": self.status}
+
+
+@dataclass(frozen=True)
+class TurnResult:
+    """How a turn ended."""
+
+    text: str
+    provider: str
+    model: str
+    usage: Usage
+    attempts: int
+    latency_ms: float
+    steps: int
+    tool_calls: list[ToolCallRecord] = field(default_factory=list)
+    #: ``done``, or ``max_steps`` when the step budget ran out first.
+    stopped: Literal["done", "max_steps"] = "done"
+
+
+@dataclass(frozen=True)
+class TurnEnded:
+    result: TurnResult
+
+
+AgentEvent = (
+    AssistantText | AssistantRestart | MessageAdded | ToolCallStarted | ToolCallFinished | TurnEnded
+)
+
+
+class EventSink(Protocol):
+    """Receives a turn's events in order. Must not block."""
+
+    def __call__(self, event: AgentEvent) -> None: ...
+
+
+# --- approval -------------------------------------------------------------------------
+
+ApprovalKind = Literal["write", "command"]
+Risk = Literal["low", "medium", "high", "critical"]
+
+
+@dataclass(frozen=True)
+class ApprovalRequest:
+    """What a tool call wants to do, shown to the user before it runs.
+
+    Args:
+        kind: ``write`` for file changes, ``command`` for shell commands.
+        tool: the tool's name.
+        summary: one line, e.g. ``edit src/app.py`` or ``run: pytest -q``.
+        diff: the unified diff of a file change.
+        command: the shell command, its working directory and its risk.
+    """
+
+    kind: ApprovalKind
+    tool: str
+    summary: str
+    diff: str | None = None
+    command: str | None = None
+    cwd: str | None = None
+    risk: Risk = "low"
+
+
+@dataclass(frozen=True)
+class ApprovalDecision:
+    """The user's answer.
+
+    Args:
+        approved: run it or not.
+        reason: why not, passed to the model.
+        always: approve this same command for the rest of the session.
+        edited_command: the command as the user changed it before approving.
+    """
+
+    approved: bool
+    reason: str | None = None
+    always: bool = False
+    edited_command: str | None = None
+
+
+class Approver(Protocol):
+    """Decides on tool calls that need asking (the policy of the approval mode is
+    applied before; the approver only sees what must be asked)."""
+
+    async def approve(self, request: ApprovalRequest) -> ApprovalDecision: ...
+
+
+class DenyAll:
+    """The approver without a terminal: nothing that needs asking runs."""
+
+    async def approve(self, request: ApprovalRequest) -> ApprovalDecision:
+        return ApprovalDecision(
+            False, reason="no terminal to ask the user; run it interactively to approve"
+        )
+
+
+# --- the turn ---------------------------------------------------------------------------
+
+
+class Turn(Protocol):
+    """Runs one user turn. ``history`` is not modified: new messages arrive as
+    :class:`MessageAdded` events, for the caller to append and persist."""
+
+    async def run(self, history: list[Message], user_text: str, sink: EventSink) -> TurnResult: ...
