@@ -11,7 +11,13 @@ def qwen_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "qwen-home"
     monkeypatch.setenv("QWEN_DEV_HOME", str(home))
     monkeypatch.setenv("QWEN_DEV_CONFIG", str(tmp_path / "no-user-config.toml"))
-    for var in ("SAMBANOVA_API_KEY", "HF_TOKEN", "QWEN_DEV_PROVIDER", "QWEN_DEV_MODEL",
-                "QWEN_DEV_APPROVAL", "OPENAI_API_KEY"):
+    for var in (
+        "SAMBANOVA_API_KEY",
+        "HF_TOKEN",
+        "QWEN_DEV_PROVIDER",
+        "QWEN_DEV_MODEL",
+        "QWEN_DEV_APPROVAL",
+        "OPENAI_API_KEY",
+    ):
         monkeypatch.delenv(var, raising=False)
     return home

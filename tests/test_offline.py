@@ -69,7 +69,8 @@ async def test_cancelling_stops_generation_and_frees_the_model() -> None:
     # The model is free again: a short request completes (the worker thread saw the
     # cancellation and released the model instead of writing 4000 tokens).
     reply = await provider.chat(ChatRequest(QUESTION, max_tokens=8))
-    assert reply.usage is not None and reply.usage.completion_tokens <= 8
+    assert reply.usage is not None
+    assert reply.usage.completion_tokens <= 8
 
 
 async def test_missing_model_file_is_a_clear_error(tmp_path: Path) -> None:
