@@ -20,6 +20,7 @@ from .config import ConfigError, Overrides, load_settings, redacted
 
 if TYPE_CHECKING:
     from .config import Settings
+    from .session.store import LoadedSession, SessionStore
 
 app = typer.Typer(
     name="qwen-dev",
@@ -171,6 +172,95 @@ def config_init(
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(STARTER_CONFIG, encoding="utf-8")
     typer.echo(f"wrote {path}")
+
+
+sessions_app = typer.Typer(help="List, show, export or delete saved sessions.")
+app.add_typer(sessions_app, name="sessions")
+
+
+def _store() -> SessionStore:
+    from .session.store import SessionStore
+
+    return SessionStore(_settings(None).home / "sessions")
+
+
+@sessions_app.command("list")
+def sessions_list(
+    json_output: Annotated[bool, typer.Option("--json", help="One JSON array.")] = False,
+) -> None:
+    """Saved sessions, most recent first."""
+    infos = _store().list()
+    if json_output:
+        typer.echo(json.dumps([info.to_dict() for info in infos], indent=2))
+        return
+    if not infos:
+        typer.echo("no sessions yet")
+        return
+    import time
+
+    for info in infos:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(info.updated))
+        typer.echo(f"{info.id}  {when}  {info.message_count:>3} msgs  {info.title}")
+        typer.echo(f"{'':22}{info.cwd}")
+
+
+@sessions_app.command("show")
+def sessions_show(session_id: Annotated[str, typer.Argument(help="Id or its prefix.")]) -> None:
+    """Print a session as Markdown."""
+    from .session.export import to_markdown
+
+    typer.echo(to_markdown(_load_session(session_id)), nl=False)
+
+
+@sessions_app.command("export")
+def sessions_export(
+    session_id: Annotated[str, typer.Argument(help="Id or its prefix.")],
+    format_: Annotated[str, typer.Option("--format", help="md or json.")] = "md",
+) -> None:
+    """Print a session as Markdown or JSON, for saving or sharing."""
+    from .session.export import to_json, to_markdown
+
+    if format_ not in ("md", "json"):
+        _fail(f"--format must be md or json, not {format_!r}", exit_codes.USAGE_ERROR)
+    loaded = _load_session(session_id)
+    typer.echo(to_markdown(loaded) if format_ == "md" else to_json(loaded), nl=False)
+
+
+@sessions_app.command("delete")
+def sessions_delete(session_id: Annotated[str, typer.Argument(help="Id or its prefix.")]) -> None:
+    """Delete a session."""
+    from .session.store import SessionError
+
+    try:
+        _store().delete(session_id)
+    except SessionError as exc:
+        _fail(str(exc), exit_codes.USAGE_ERROR)
+    typer.echo(f"deleted {session_id}")
+
+
+def _load_session(session_id: str) -> LoadedSession:
+    from .session.store import SessionError
+
+    try:
+        return _store().load(session_id)
+    except SessionError as exc:
+        _fail(str(exc), exit_codes.USAGE_ERROR)
+
+
+@app.command()
+def metrics(
+    json_output: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
+) -> None:
+    """Telemetry aggregated over past runs."""
+    from .session.metrics_log import MetricsLog
+
+    merged = MetricsLog(_settings(None).home / "metrics.jsonl").aggregate()
+    if json_output:
+        typer.echo(json.dumps(merged))
+        return
+    from .ui.metrics_table import print_metrics
+
+    print_metrics(merged)
 
 
 def main() -> None:

@@ -6,8 +6,10 @@ progress and retry notices go to stderr, and only when stderr is a terminal.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from .. import exit_codes
@@ -16,6 +18,9 @@ from ..agent.turn import AssistantRestart, AssistantText, TurnEnded
 from ..core import LLMClient, LLMError
 from ..core.errors import AllProvidersFailed
 from ..core.events import AttemptStarted, ClientEvent, describe
+from ..session.metrics_log import MetricsLog
+from ..session.recorder import SessionRecorder
+from ..session.store import SessionStore
 from .notices import startup_notices
 
 if TYPE_CHECKING:
@@ -61,18 +66,29 @@ async def run_ask(
     client: LLMClient | None = None,
     turn: Turn | None = None,
 ) -> int:
-    """Answer ``options.prompt`` in one turn; return the exit code."""
+    """Answer ``options.prompt`` in one turn, saved as a session; return the exit code."""
     for note in startup_notices(settings, verbose=interactive_err):
         err.write(f"qwen-dev: {note}\n")
     client = client or LLMClient.from_settings(settings)
     if interactive_err:
         client.subscribe(lambda event: _notify(event, err))
     turn = turn or ChatTurn(client)
+    store = SessionStore(settings.home / "sessions")
+    store.prune(settings.session_retention_days)
+    session = store.create(Path.cwd())
+    recorder = SessionRecorder(session)
     printer = _StreamPrinter(out, err) if options.stream and not options.json_output else None
+
+    def sink(event: AgentEvent) -> None:
+        recorder(event)
+        if printer is not None:
+            printer(event)
+
     try:
-        result = await turn.run([], options.prompt, printer or _ignore)
+        result = await turn.run([], options.prompt, sink)
         if options.json_output:
-            out.write(json.dumps(success_payload(result, client.get_metrics())) + "\n")
+            payload = success_payload(result, client.get_metrics(), session.id)
+            out.write(json.dumps(payload) + "\n")
         elif printer is None:
             out.write(result.text.rstrip("\n") + "\n")
         return exit_codes.OK
@@ -81,8 +97,13 @@ async def run_ask(
             out.write(json.dumps(failure_payload(exc, client.get_metrics())) + "\n")
         err.write(f"qwen-dev: {exc}\n")
         return exit_codes.for_error(exc)
+    except asyncio.CancelledError:
+        recorder.interrupted()
+        raise
     finally:
         out.flush()
+        session.close()
+        MetricsLog(settings.home / "metrics.jsonl").append(client.get_metrics())
         await client.aclose()
 
 
@@ -121,14 +142,16 @@ def _notify(event: ClientEvent, err: TextIO) -> None:
     err.flush()
 
 
-def success_payload(result: TurnResult, metrics: dict[str, Any]) -> dict[str, Any]:
+def success_payload(
+    result: TurnResult, metrics: dict[str, Any], session_id: str | None
+) -> dict[str, Any]:
     """The ``ask --json`` object of DESIGN section 2."""
     return {
         "ok": True,
         "text": result.text,
         "provider": result.provider,
         "model": result.model,
-        "session_id": None,
+        "session_id": session_id,
         "usage": result.usage.to_dict(),
         "attempts": result.attempts,
         "latency_ms": round(result.latency_ms),

@@ -1,0 +1,310 @@
+"""Sessions on disk: one append-only JSONL file per conversation.
+
+``QWEN_DEV_HOME/sessions/<id>.jsonl`` holds a header line, then one event per line,
+each appended, flushed and fsynced as the message it records completes, so a killed
+process loses at most the message it was writing. Files are 0600 in a 0700 folder.
+A torn last line is ignored on load; a tool call left without its result (the
+process died while it ran) is closed on resume. An open session holds an exclusive
+lock on its file, so two REPLs never write the same one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import secrets
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from .. import __version__
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from ..core import Message
+
+FORMAT_VERSION = 1
+_TITLE_CHARS = 80
+
+
+class SessionError(Exception):
+    """A session that does not exist, is ambiguous or cannot be read."""
+
+
+class SessionLocked(SessionError):
+    """Another process has this session open."""
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """What ``sessions list`` shows of a session."""
+
+    id: str
+    path: Path
+    cwd: str
+    created: float
+    updated: float
+    title: str
+    message_count: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "cwd": self.cwd,
+            "created": self.created,
+            "updated": self.updated,
+            "title": self.title,
+            "messages": self.message_count,
+        }
+
+
+@dataclass
+class LoadedSession:
+    """A session read from disk: its header fields, messages and all events."""
+
+    info: SessionInfo
+    messages: list[Message]
+    events: list[dict[str, Any]] = field(default_factory=list)
+    torn_lines: int = 0
+    #: Whether the file ends with a newline (no half-written line at its end).
+    ends_cleanly: bool = True
+
+
+class Session:
+    """An open, locked session. Use :meth:`SessionStore.create` or :meth:`SessionStore.resume`.
+
+    ``messages`` is the conversation so far; :meth:`append` adds to it and to the file.
+    """
+
+    def __init__(self, session_id: str, path: Path, cwd: str, handle: IO[str]) -> None:
+        self.id = session_id
+        self.path = path
+        self.cwd = cwd
+        self.messages: list[Message] = []
+        self._handle: IO[str] | None = handle
+
+    def append(self, message: Message, **meta: Any) -> None:
+        """Record one completed message (``interrupted=True`` for an answer cut short)."""
+        self.messages.append(message)
+        self._write({"type": "message", "ts": time.time(), "message": message, **meta})
+
+    def note(self, kind: str, **data: Any) -> None:
+        """Record something that is not a message (a turn's provider and usage...)."""
+        self._write({"type": kind, "ts": time.time(), **data})
+
+    def close(self) -> None:
+        if self._handle is not None:
+            handle, self._handle = self._handle, None
+            handle.close()  # closing the descriptor releases the lock
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _write(self, event: dict[str, Any]) -> None:
+        if self._handle is None:
+            raise SessionError(f"session {self.id} is closed")
+        self._handle.write(json.dumps(event, ensure_ascii=False) + "\n")
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+
+
+class SessionStore:
+    """All sessions under ``root`` (``QWEN_DEV_HOME/sessions``)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def create(self, cwd: Path) -> Session:
+        """Start a new session for the working directory ``cwd``."""
+        self._ensure_root()
+        session_id = time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
+        path = self.root / f"{session_id}.jsonl"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
+        handle = _locked(os.fdopen(fd, "a", encoding="utf-8"), path)
+        session = Session(session_id, path, str(cwd), handle)
+        header = {
+            "type": "header",
+            "version": FORMAT_VERSION,
+            "id": session_id,
+            "cwd": str(cwd),
+            "created": time.time(),
+            "qwen_dev": __version__,
+        }
+        session._write(header)
+        return session
+
+    def resume(self, session_id: str) -> Session:
+        """Open an existing session (an unambiguous id prefix will do) to continue it."""
+        path = self._path_of(session_id)
+        handle = _locked(_open_append(path), path)
+        try:
+            loaded = _load(path)
+        except BaseException:
+            handle.close()
+            raise
+        if not loaded.ends_cleanly:
+            # End the torn line, or the next event would be glued to it and lost.
+            handle.write("\n")
+            handle.flush()
+        session = Session(loaded.info.id, path, loaded.info.cwd, handle)
+        session.messages = loaded.messages
+        for closing in _dangling_tool_results(loaded.messages):
+            session.append(closing, closed_on_resume=True)
+        return session
+
+    def load(self, session_id: str) -> LoadedSession:
+        """Read a session without opening it for writing (``sessions show``)."""
+        return _load(self._path_of(session_id))
+
+    def list(self) -> list[SessionInfo]:
+        """Every readable session, most recently updated first."""
+        infos = []
+        for path in self._files():
+            with contextlib.suppress(SessionError, OSError):
+                infos.append(_load(path).info)
+        return sorted(infos, key=lambda info: info.updated, reverse=True)
+
+    def latest(self, cwd: Path) -> SessionInfo | None:
+        """The most recently updated session of ``cwd`` (for ``--continue``)."""
+        here = str(cwd)
+        return next((info for info in self.list() if info.cwd == here), None)
+
+    def delete(self, session_id: str) -> None:
+        path = self._path_of(session_id)
+        handle = _locked(_open_append(path), path)
+        try:
+            path.unlink()
+        finally:
+            handle.close()
+
+    def prune(self, retention_days: int, *, now: float | None = None) -> int:
+        """Delete sessions not written to for ``retention_days``; returns how many went.
+        Judged by file modification time (every append touches it), so pruning does not
+        read any session. Sessions open in another process are left alone."""
+        horizon = (time.time() if now is None else now) - retention_days * 86400
+        removed = 0
+        for path in list(self._files()):
+            with contextlib.suppress(SessionError, OSError):
+                if path.stat().st_mtime < horizon:
+                    self.delete(path.stem)
+                    removed += 1
+        return removed
+
+    # --- internals ------------------------------------------------------------------
+
+    def _ensure_root(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(OSError):
+            self.root.chmod(0o700)
+
+    def _files(self) -> Iterator[Path]:
+        if self.root.is_dir():
+            yield from self.root.glob("*.jsonl")
+
+    def _path_of(self, session_id: str) -> Path:
+        if not session_id or "/" in session_id or session_id.startswith("."):
+            raise SessionError(f"not a session id: {session_id!r}")
+        exact = self.root / f"{session_id}.jsonl"
+        if exact.is_file():
+            return exact
+        matches = sorted(p for p in self._files() if p.stem.startswith(session_id))
+        if not matches:
+            raise SessionError(f"no session {session_id!r} (see `qwen-dev sessions list`)")
+        if len(matches) > 1:
+            names = ", ".join(p.stem for p in matches[:5])
+            raise SessionError(f"{session_id!r} matches several sessions: {names}")
+        return matches[0]
+
+
+def _open_append(path: Path) -> IO[str]:
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+    return os.fdopen(fd, "a", encoding="utf-8")
+
+
+def _locked(handle: IO[str], path: Path) -> IO[str]:
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError as exc:
+        handle.close()
+        raise SessionLocked(f"session {path.stem} is open in another qwen-dev") from exc
+    return handle
+
+
+def _load(path: Path) -> LoadedSession:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise SessionError(f"cannot read {path}: {exc.strerror}") from exc
+    lines = raw.decode("utf-8", errors="replace").split("\n")
+    events: list[dict[str, Any]] = []
+    torn = 0
+    for number, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            event = json.loads(line)
+        except ValueError:
+            # The last line may be torn by a kill mid-write; anything else is damage,
+            # skipped rather than losing the whole conversation.
+            torn += 1 if number >= len(lines) - 2 else 0
+            continue
+        if isinstance(event, dict):
+            events.append(event)
+    if not events or events[0].get("type") != "header":
+        raise SessionError(f"{path} is not a qwen-dev session")
+    header = events[0]
+    messages = [
+        e["message"]
+        for e in events[1:]
+        if e.get("type") == "message" and isinstance(e.get("message"), dict)
+    ]
+    created = float(header.get("created", 0.0))
+    updated = max((float(e.get("ts", created)) for e in events[1:]), default=created)
+    info = SessionInfo(
+        id=str(header.get("id", path.stem)),
+        path=path,
+        cwd=str(header.get("cwd", "")),
+        created=created,
+        updated=updated,
+        title=_title(messages),
+        message_count=len(messages),
+    )
+    return LoadedSession(info, messages, events, torn, ends_cleanly=raw.endswith(b"\n"))
+
+
+def _title(messages: list[Message]) -> str:
+    for message in messages:
+        content = message.get("content")
+        if message.get("role") == "user" and isinstance(content, str) and content.strip():
+            line = " ".join(content.split())
+            return line if len(line) <= _TITLE_CHARS else line[: _TITLE_CHARS - 1] + "…"
+    return "(empty)"
+
+
+def _dangling_tool_results(messages: list[Message]) -> list[Message]:
+    """Tool results for calls of the last assistant message that never got one."""
+    for index in range(len(messages) - 1, -1, -1):
+        message = messages[index]
+        if message.get("role") == "assistant" and message.get("tool_calls"):
+            answered = {
+                m.get("tool_call_id") for m in messages[index + 1 :] if m.get("role") == "tool"
+            }
+            return [
+                {
+                    "role": "tool",
+                    "tool_call_id": call.get("id"),
+                    "content": "not run: qwen-dev stopped before this tool call finished",
+                }
+                for call in message["tool_calls"]
+                if isinstance(call, dict) and call.get("id") not in answered
+            ]
+        if message.get("role") in ("user", "assistant"):
+            return []
+    return []

@@ -1,0 +1,133 @@
+"""Sessions and metrics through the real CLI: saved as they happen, survive SIGKILL."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+
+from qwen_dev_cli.session.store import SessionStore
+from tests.fault_server import FaultServer, Outcome
+
+from .test_cli_ask import qwen_dev, write_config
+
+
+async def test_ask_saves_a_session_that_the_sessions_commands_manage(
+    tmp_path: Path, qwen_home: Path
+) -> None:
+    async with FaultServer(text="Use a circuit breaker.") as srv:
+        config = write_config(tmp_path / "c.toml", srv)
+        run = await qwen_dev(
+            "ask", "--json", "--config", str(config), "how do I stop retry storms?"
+        )
+    assert run.code == 0, run.err
+    session_id = run.json()["session_id"]
+
+    listed = await qwen_dev("sessions", "list", "--json")
+    [entry] = json.loads(listed.out)
+    assert entry["id"] == session_id
+    assert entry["title"] == "how do I stop retry storms?"
+    assert entry["messages"] == 2
+
+    shown = await qwen_dev("sessions", "show", session_id[:15])
+    assert "how do I stop retry storms?" in shown.out
+    assert "Use a circuit breaker." in shown.out
+
+    exported = await qwen_dev("sessions", "export", session_id, "--format", "json")
+    assert [m["role"] for m in json.loads(exported.out)["messages"]] == ["user", "assistant"]
+
+    deleted = await qwen_dev("sessions", "delete", session_id)
+    assert deleted.code == 0
+    missing = await qwen_dev("sessions", "show", session_id)
+    assert missing.code == 2
+    assert "no session" in missing.err
+
+
+async def test_metrics_aggregate_over_runs(tmp_path: Path) -> None:
+    async with FaultServer() as srv:
+        srv.script(Outcome.status(503))
+        config = write_config(tmp_path / "c.toml", srv)
+        for _ in range(2):
+            assert (await qwen_dev("ask", "--config", str(config), "hi")).code == 0
+    run = await qwen_dev("metrics", "--json")
+    merged = json.loads(run.out)
+    assert merged["runs"] == 2
+    assert merged["total_requests"] == 2
+    assert merged["retries"] == 1
+    assert merged["providers"]["lab"] == {"success": 2, "failure": 1, "state": "CLOSED"}
+    table = await qwen_dev("metrics")
+    assert "failovers" in table.out
+    assert "lab" in table.out
+
+
+@pytest.mark.slow
+async def test_sigkill_mid_stream_leaves_a_loadable_session(
+    tmp_path: Path, qwen_home: Path
+) -> None:
+    words = " ".join(f"word{i}" for i in range(400))
+    async with FaultServer(default=Outcome.ok(text=words, chunk_delay=0.05)) as srv:
+        config = write_config(tmp_path / "c.toml", srv)
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "qwen_dev_cli",
+            "ask",
+            "--config",
+            str(config),
+            "tell me a long story",
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=dict(os.environ),
+        )
+        assert proc.stdout is not None
+        seen = await asyncio.wait_for(proc.stdout.read(40), timeout=60)
+        assert seen.startswith(b"word0")  # mid-answer
+        proc.send_signal(signal.SIGKILL)
+        await proc.wait()
+    store = SessionStore(qwen_home / "sessions")
+    [info] = store.list()
+    loaded = store.load(info.id)
+    assert loaded.messages == [{"role": "user", "content": "tell me a long story"}]
+    # The killed session can be continued.
+    with store.resume(info.id) as resumed:
+        resumed.append({"role": "user", "content": "again"})
+    assert len(store.load(info.id).messages) == 2
+
+
+@pytest.mark.slow
+async def test_ctrl_c_mid_answer_exits_130_and_keeps_the_partial_answer(
+    tmp_path: Path, qwen_home: Path
+) -> None:
+    words = " ".join(f"word{i}" for i in range(400))
+    async with FaultServer(default=Outcome.ok(text=words, chunk_delay=0.05)) as srv:
+        config = write_config(tmp_path / "c.toml", srv)
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "qwen_dev_cli",
+            "ask",
+            "--config",
+            str(config),
+            "tell me a long story",
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=dict(os.environ),
+        )
+        assert proc.stdout is not None
+        await asyncio.wait_for(proc.stdout.read(40), timeout=60)
+        proc.send_signal(signal.SIGINT)
+        code = await asyncio.wait_for(proc.wait(), timeout=30)
+    assert code == 130
+    store = SessionStore(qwen_home / "sessions")
+    [info] = store.list()
+    loaded = store.load(info.id)
+    last = loaded.events[-1]
+    assert last["interrupted"] is True
+    assert last["message"]["content"].startswith("word0")
