@@ -1,9 +1,11 @@
 """An in-process model through llama.cpp (``llama-cpp-python``): the offline default.
 
-Generation runs on a worker thread so the event loop (and the status bar) stays live;
-tokens cross to the loop one by one. Cancelling the consumer stops generation at the
-next token. llama.cpp is imported and the model loaded on first use, so building the
-provider costs nothing at start-up.
+Generation runs on one long-lived worker thread per provider, so the event loop (and
+the status bar) stays live; tokens cross to the loop one by one. One thread, not one per
+request: llama.cpp's OpenMP team belongs to the thread that calls it, and a second team
+spinning beside the first halves the speed on a small machine. Cancelling the consumer
+stops generation at the next token. llama.cpp is imported and the model loaded on first
+use, so building the provider costs nothing at start-up.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import asyncio
 import os
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -82,9 +85,9 @@ class LlamaCppProvider:
         self.n_ctx = n_ctx
         self.n_threads = n_threads or os.cpu_count() or 1
         self._llama: Any = None
-        # One generation at a time per model; held by the worker thread, so a cancelled
-        # generation finishes its current token before the next one starts.
-        self._model_lock = threading.Lock()
+        # One generation at a time: a cancelled one finishes its current token on this
+        # thread before the next one starts.
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"llama-{name}")
 
     @classmethod
     def from_settings(cls, settings: ProviderSettings) -> LlamaCppProvider:
@@ -114,13 +117,7 @@ class LlamaCppProvider:
         def put(item: str | _End | ProviderError) -> None:
             loop.call_soon_threadsafe(queue.put_nowait, item)
 
-        worker = threading.Thread(
-            target=self._generate,
-            args=(request, put, cancelled),
-            name=f"llama-{self.name}",
-            daemon=True,
-        )
-        worker.start()
+        self._worker.submit(self._generate, request, put, cancelled)
         text: list[str] = []
         try:
             while True:
@@ -142,7 +139,13 @@ class LlamaCppProvider:
             cancelled.set()
 
     async def aclose(self) -> None:
+        self._worker.shutdown(wait=False, cancel_futures=True)
         self._llama = None
+
+    def run_on_worker(self, function: Callable[[Any], Any]) -> Any:
+        """Call ``function(llama)`` on the generation thread (benchmarks compare raw
+        llama-cpp-python against the provider on the same thread); blocks."""
+        return self._worker.submit(lambda: function(self._load())).result()
 
     # --- worker thread --------------------------------------------------------------
 
@@ -152,29 +155,30 @@ class LlamaCppProvider:
         put: Callable[[str | _End | ProviderError], None],
         cancelled: threading.Event,
     ) -> None:
-        with self._model_lock:
-            try:
-                llama = self._load()
-                completion = 0
-                finish: str | None = None
-                for chunk in self._chunks(llama, request):
-                    if cancelled.is_set():
-                        return
-                    choice = chunk["choices"][0]
-                    content = choice.get("delta", {}).get("content")
-                    if content:
-                        completion += 1
-                        put(content)
-                    finish = choice.get("finish_reason") or finish
-                total = int(getattr(llama, "n_tokens", 0)) or completion
-                prompt = max(0, total - completion)
-                put(_End(Usage(prompt, completion, prompt + completion), finish))
-            except ProviderError as exc:
-                put(exc)
-            except ValueError as exc:
-                put(self._translate(exc))
-            except Exception as exc:  # llama.cpp may raise anything; never kill the thread
-                put(ServerError(f"llama.cpp failed: {exc}", provider=self.name))
+        if cancelled.is_set():
+            return
+        try:
+            llama = self._load()
+            completion = 0
+            finish: str | None = None
+            for chunk in self._chunks(llama, request):
+                if cancelled.is_set():
+                    return
+                choice = chunk["choices"][0]
+                content = choice.get("delta", {}).get("content")
+                if content:
+                    completion += 1
+                    put(content)
+                finish = choice.get("finish_reason") or finish
+            total = int(getattr(llama, "n_tokens", 0)) or completion
+            prompt = max(0, total - completion)
+            put(_End(Usage(prompt, completion, prompt + completion), finish))
+        except ProviderError as exc:
+            put(exc)
+        except ValueError as exc:
+            put(self._translate(exc))
+        except Exception as exc:  # llama.cpp may raise anything; never kill the thread
+            put(ServerError(f"llama.cpp failed: {exc}", provider=self.name))
 
     def _chunks(self, llama: Any, request: ChatRequest) -> Iterator[dict[str, Any]]:
         kwargs: dict[str, Any] = {"messages": plain_messages(request.messages), "stream": True}

@@ -1,0 +1,95 @@
+"""Offline model speed: time to first token and tokens per second of the in-process
+SmolLM2 model through LLMClient, against raw llama-cpp-python on the same loaded model
+in the same process (the baseline: what our thread hand-off and layers cost).
+
+The baseline runs on the provider's generation thread: llama.cpp's OpenMP team belongs
+to the calling thread, and two teams spinning side by side on a 2-core machine would
+slow whichever runs second.
+
+    .venv/bin/python scripts/bench_local.py [--runs 5] [--max-tokens 128]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from qwen_dev_cli.core import LLMClient, StreamEnd, TextDelta
+from qwen_dev_cli.core.providers.llama_cpp import LlamaCppProvider, default_model_path
+
+PROMPT = [{"role": "user", "content": "Explain in a few sentences what a hash map is."}]
+
+
+def raw_run(llama: object, max_tokens: int) -> tuple[float, int, float]:
+    """Time to first token (s), tokens, total seconds — straight llama-cpp-python."""
+    start = time.perf_counter()
+    first = 0.0
+    tokens = 0
+    for chunk in llama.create_chat_completion(  # type: ignore[attr-defined]
+        messages=PROMPT, stream=True, max_tokens=max_tokens, temperature=0.0
+    ):
+        if chunk["choices"][0]["delta"].get("content"):
+            tokens += 1
+            if not first:
+                first = time.perf_counter() - start
+    return first, tokens, time.perf_counter() - start
+
+
+async def client_run(client: LLMClient, max_tokens: int) -> tuple[float, int, float]:
+    start = time.perf_counter()
+    first = 0.0
+    tokens = 0
+    async for event in client.stream(PROMPT, max_tokens=max_tokens, temperature=0.0):
+        if isinstance(event, TextDelta):
+            tokens += 1
+            if not first:
+                first = time.perf_counter() - start
+        elif isinstance(event, StreamEnd):
+            pass
+    return first, tokens, time.perf_counter() - start
+
+
+def summarize(name: str, runs: list[tuple[float, int, float]]) -> tuple[float, float]:
+    ttft = statistics.median(r[0] for r in runs) * 1000
+    rate = statistics.median(r[1] / (r[2] - r[0]) for r in runs if r[2] > r[0] and r[1] > 1)
+    tokens = statistics.median(r[1] for r in runs)
+    print(f"{name:<28} ttft p50 {ttft:8.1f} ms   {rate:8.1f} tokens/s   ({tokens:.0f} tokens)")
+    return ttft, rate
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--max-tokens", type=int, default=128)
+    args = parser.parse_args()
+    path = default_model_path()
+    if path is None:
+        sys.exit("model not installed: run scripts/bootstrap")
+    threads = os.cpu_count() or 1
+    provider = LlamaCppProvider("local", model="SmolLM2-135M-Instruct")
+    started = time.perf_counter()
+    provider.run_on_worker(lambda llama: None)
+    print(f"model load: {(time.perf_counter() - started) * 1000:.0f} ms ({path.name})")
+    client = LLMClient([provider])
+    await client_run(client, 8)  # warm up both paths
+    provider.run_on_worker(lambda llama: raw_run(llama, 8))
+    raw_runs, client_runs = [], []
+    for _ in range(args.runs):  # alternate, so drift hits both alike
+        raw_runs.append(provider.run_on_worker(lambda llama: raw_run(llama, args.max_tokens)))
+        client_runs.append(await client_run(client, args.max_tokens))
+    print(f"{args.runs} runs each, max_tokens={args.max_tokens}, {threads} threads")
+    raw_ttft, raw_rate = summarize("raw llama-cpp-python", raw_runs)
+    ttft, rate = summarize("LLMClient + LlamaCppProvider", client_runs)
+    print(f"ratios: ttft {ttft / raw_ttft:.2f}x, tokens/s {rate / raw_rate:.2f}x of raw")
+    await client.aclose()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
