@@ -34,6 +34,7 @@ from .errors import (
     RateLimited,
     RateLimitExhausted,
     RequestTimeout,
+    RequestTooLarge,
     StreamInterrupted,
 )
 from .limiter import RateLimiter
@@ -425,8 +426,9 @@ class LLMClient:
             delay = slot.limiter.time_until_available(tokens)
             if delay > 0:
                 self.telemetry.count("rate_limited")
-                self._emit(ev.RateLimitWait(slot.name, delay))
-                self._activity = f"rate limit: waiting {delay:.1f}s for {slot.name}"
+                wait = ev.RateLimitWait(slot.name, delay)
+                self._activity = ev.describe(wait)
+                self._emit(wait)
             reservation = await slot.limiter.acquire(tokens)
         call.attempts += 1
         self._active = (slot.name, provider.model)
@@ -503,9 +505,16 @@ class LLMClient:
     def _record_failure(
         self, slot: ProviderSlot, call: _Call, exc: ProviderError, permit: Any
     ) -> None:
-        log.info("attempt on %s failed: %s", slot.name, exc.message)
+        # The kind and status only: a server's message may quote the prompt.
+        log.info("attempt on %s failed: %s %s", slot.name, exc.kind, exc.status_code or "")
         call.failed_attempts.append((slot.name, exc.message))
         call.last_failed = slot.name
+        if isinstance(exc, RequestTooLarge):
+            # Nothing was sent: the request, not the provider, is at fault.
+            call.excluded.add(slot.name)
+            if permit is not None:
+                permit.neutral()
+            return
         if isinstance(exc, RateLimited):
             self.telemetry.count("rate_limited")
             if exc.retry_after:

@@ -235,6 +235,9 @@ async def test_request_bigger_than_budget_fails_over_at_once() -> None:
     assert all(isinstance(f.error, RequestTooLarge) for f in info.value.failures)
     assert (a.calls, b.calls) == (0, 0)
     assert clock.sleeps == []
+    # Nothing was sent: no provider is blamed for the request's size.
+    assert client.get_metrics()["providers"]["a"]["failure"] == 0
+    assert client.status().providers[0].success_rate is None
 
 
 async def test_streams_text_then_one_complete_result() -> None:
