@@ -23,6 +23,7 @@ from tenacity import AsyncRetrying, RetryCallState
 
 from . import events as ev
 from .breaker import BreakerState, CircuitBreaker
+from .channel import Channel
 from .errors import (
     AllProvidersFailed,
     CircuitOpenError,
@@ -68,7 +69,7 @@ log = logging.getLogger(__name__)
 DEFAULT_COMPLETION_ESTIMATE = 1024
 
 Sleep = Callable[[float], Awaitable[None]]
-Sink = Callable[[StreamEvent], Awaitable[None]]
+Sink = Callable[[StreamEvent], None]
 
 
 class _HasClientSettings(Protocol):
@@ -253,22 +254,22 @@ class LLMClient:
         voids the text shown so far, and a final :class:`StreamEnd` with the complete
         answer. Errors are raised as by :meth:`chat`."""
         request = ChatRequest(messages, tools, max_tokens, temperature)
-        queue: asyncio.Queue[StreamEvent | BaseException] = asyncio.Queue(maxsize=256)
+        channel: Channel[StreamEvent | BaseException] = Channel()
 
         async def produce() -> None:
             try:
-                result = await self._run(request, sink=queue.put)
+                result = await self._run(request, sink=channel.put)
             except asyncio.CancelledError:
                 raise
             except BaseException as exc:  # handed to the consumer, which raises it
-                await queue.put(exc)
+                channel.put(exc)
             else:
-                await queue.put(StreamEnd(result))
+                channel.put(StreamEnd(result))
 
         task = asyncio.create_task(produce())
         try:
             while True:
-                item = await queue.get()
+                item = await channel.get()
                 if isinstance(item, BaseException):
                     raise item
                 yield item
@@ -339,16 +340,8 @@ class LLMClient:
     async def _run(self, request: ChatRequest, sink: Sink | None) -> ChatResult:
         started = self._clock()
         call = _Call(request, estimate_prompt_tokens(request.messages, request.tools), sink)
-        retrying = AsyncRetrying(
-            stop=retry_stop(self.retry),
-            wait=backoff_wait(self.retry, self._rng),
-            retry=retry_if_round_retryable(),
-            sleep=self._sleep,
-            before_sleep=lambda state: self._before_sleep(call, state),
-            reraise=True,
-        )
         try:
-            reply, provider = await self._retrying(retrying, call)
+            reply, provider = await self._rounds(call)
         except LLMError:
             self._finish(started, ok=False, tokens=0)
             raise
@@ -373,13 +366,57 @@ class LLMClient:
             failed_attempts=call.failed_attempts,
         )
 
-    async def _retrying(self, retrying: AsyncRetrying, call: _Call) -> tuple[ProviderReply, str]:
-        result: tuple[ProviderReply, str] = await retrying(self._round, call)
+    async def _rounds(self, call: _Call) -> tuple[ProviderReply, str]:
+        """The first round, then (only if it failed) tenacity's retry loop."""
+        try:
+            return await self._round(call)
+        except AllProvidersFailed as exc:
+            first_failure: AllProvidersFailed | None = exc
+        # The happy path skips building a retry loop (tenacity costs ~25 us a call); on
+        # failure, tenacity takes over with the first round's outcome as its attempt 1,
+        # so every decision (retry?, how long?, stop?) is still its own.
+
+        async def next_round() -> tuple[ProviderReply, str]:
+            nonlocal first_failure
+            if first_failure is not None:
+                failure, first_failure = first_failure, None
+                raise failure
+            return await self._round(call)
+
+        retrying = AsyncRetrying(
+            stop=retry_stop(self.retry),
+            wait=backoff_wait(self.retry, self._rng),
+            retry=retry_if_round_retryable(),
+            sleep=self._sleep,
+            before_sleep=lambda state: self._before_sleep(call, state),
+            reraise=True,
+        )
+        result: tuple[ProviderReply, str] = await retrying(next_round)
         return result
 
     async def _round(self, call: _Call) -> tuple[ProviderReply, str]:
+        """Offer the request to each available provider once. Providers cooling down
+        after a 429 are waited for (not counted as a failed round) when nothing else
+        could be tried."""
         call.rounds += 1
-        failures: list[ProviderFailure] = []
+        while True:
+            failures: list[ProviderFailure] = []
+            answer = await self._scan(call, failures)
+            if answer is not None:
+                return answer
+            cooling = _cooldown_wait(failures)
+            if cooling is None or cooling[1] > self.retry.max_retry_after:
+                raise self._round_failed(failures)
+            provider, wait = cooling
+            self.telemetry.count("rate_limited")
+            event = ev.RateLimitWait(provider, wait)
+            self._activity = ev.describe(event)
+            self._emit(event)
+            await self._sleep(wait)
+
+    async def _scan(
+        self, call: _Call, failures: list[ProviderFailure]
+    ) -> tuple[ProviderReply, str] | None:
         for slot in self._order(call):
             cooldown = slot.health.cooldown_remaining()
             if cooldown > 0:
@@ -414,7 +451,7 @@ class LLMClient:
             slot.health.record(True)
             self.telemetry.attempt_finished(slot.name, ok=True)
             return reply, slot.name
-        raise self._round_failed(failures)
+        return None
 
     async def _attempt(self, slot: ProviderSlot, call: _Call) -> ProviderReply:
         provider = slot.provider
@@ -444,7 +481,7 @@ class LLMClient:
                     reply = await self._stream_attempt(provider, call, deadline)
         except TimeoutError as exc:
             error = RequestTimeout(f"no answer within {self.timeout:.0f}s", provider=slot.name)
-            raise await self._interrupted(call, error) from exc
+            raise self._interrupted(call, error) from exc
         if reservation is not None:
             if reply.usage is not None:
                 reservation.reconcile(reply.usage.total_tokens)
@@ -458,29 +495,36 @@ class LLMClient:
         self, provider: Provider, call: _Call, deadline: asyncio.Timeout
     ) -> ProviderReply:
         assert call.sink is not None
+        sink = call.sink
+        now = asyncio.get_running_loop().time
+        timeout = self.timeout
+        # The deadline is pushed back only once a tenth of it is used up, not per chunk:
+        # re-arming a timer for every token was a tenth of the streaming cost. The
+        # allowed silence between chunks is therefore between 0.9 and 1.0 of timeout.
+        slack = timeout * 0.9
+        deadline.reschedule(now() + timeout)
         try:
-            deadline.reschedule(self._deadline())
             async for chunk in provider.stream(call.request):
                 if isinstance(chunk, TextDelta):
                     call.shown = True
-                    # Time spent by a slow consumer is not the provider's.
-                    deadline.reschedule(None)
-                    await call.sink(chunk)
-                    deadline.reschedule(self._deadline())
+                    sink(chunk)
+                    moment = now()
+                    if (deadline.when() or moment) - moment < slack:
+                        deadline.reschedule(moment + timeout)
                 else:
                     return chunk
         except ProviderError as exc:
-            raise await self._interrupted(call, exc) from exc
-        raise await self._interrupted(
+            raise self._interrupted(call, exc) from exc
+        raise self._interrupted(
             call, StreamInterrupted("stream ended without a final reply", provider=provider.name)
         )
 
-    async def _interrupted(self, call: _Call, error: ProviderError) -> ProviderError:
+    def _interrupted(self, call: _Call, error: ProviderError) -> ProviderError:
         """After text was shown, tell the consumer to discard it, and report the failure
         as an interrupted stream; before, report it as it is."""
         if not call.shown or call.sink is None:
             return error
-        await call.sink(StreamRestart(error.provider or "", error.message))
+        call.sink(StreamRestart(error.provider or "", error.message))
         if isinstance(error, StreamInterrupted):
             return error
         return StreamInterrupted(
@@ -598,6 +642,21 @@ def _short_reason(error: LLMError) -> str:
         )
         return f"{error.status_code} {label}"
     return error.kind.replace("_", " ")
+
+
+def _cooldown_wait(failures: list[ProviderFailure]) -> tuple[str, float] | None:
+    """When every failure of a scan is a provider cooling down or skipped by its
+    breaker (nothing was attempted), the provider that cools down first and its wait;
+    else ``None``."""
+    if any(isinstance(f.error, ProviderError) for f in failures):
+        return None
+    cooling = [
+        (f.error.retry_in, f.provider) for f in failures if isinstance(f.error, ProviderUnavailable)
+    ]
+    if not cooling:
+        return None
+    wait, provider = min(cooling)
+    return provider, wait
 
 
 def _cooling(name: str, remaining: float) -> ProviderUnavailable:

@@ -95,10 +95,11 @@ def _get(headers: Mapping[str, str], name: str) -> str | None:
     # httpx.Headers is case-insensitive; a plain dict may spell a name any way
     # (``X-RateLimit-Remaining-Requests``), so fall back to a case-insensitive scan.
     value = headers.get(name)
-    if value is None:
+    # Only a plain dict needs the scan: it runs for every response, on the hot path.
+    if value is None and isinstance(headers, dict):
         for key, candidate in headers.items():
             if key.lower() == name:
-                return candidate
+                return str(candidate)
     return value
 
 

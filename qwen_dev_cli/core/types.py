@@ -94,9 +94,9 @@ class ChatResult:
 # --- stream events -------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class TextDelta:
-    """A piece of answer text, in order."""
+    """A piece of answer text, in order. (Not frozen: one is made per token.)"""
 
     text: str
 

@@ -31,7 +31,7 @@ from qwen_dev_cli.core import (
 )
 from qwen_dev_cli.core.types import Usage
 
-from .fakes import FakeClock, settle
+from .fakes import FakeClock, ManualClock, settle
 from .scripted import Answer, ScriptedProvider
 
 USER = [{"role": "user", "content": "hello"}]
@@ -424,3 +424,41 @@ async def test_from_settings_builds_http_providers() -> None:
         assert (await c.chat(USER)).text == "hi"
     assert seen[0].headers["authorization"] == "Bearer sk-123"
     assert seen[0].url == "http://lab/v1/chat/completions"
+
+
+async def test_requests_queued_behind_a_cool_down_wait_instead_of_failing() -> None:
+    clock = ManualClock()
+    a = ScriptedProvider("a", RateLimited("slow down", status_code=429, retry_after=2.0))
+    client = LLMClient([a], clock=clock, sleep=clock.sleep, rng=random.Random(3))
+    events = record(client)
+    first = asyncio.create_task(client.chat(USER))
+    await settle()
+    second = asyncio.create_task(client.chat(USER))
+    await settle()
+    assert a.calls == 1  # the second request did not hit the cooling provider
+    assert any(isinstance(e, RateLimitWait) and e.delay == 2.0 for e in events)
+    await clock.advance(2.0)
+    assert (await first).attempts == 2
+    assert (await second).attempts == 1
+    # Only the request that got the 429 used a retry; the other just waited its turn.
+    assert client.get_metrics()["retries"] == 1
+    assert client.get_metrics()["success_rate"] == 100.0
+
+
+class StallsAfterFirstToken(ScriptedProvider):
+    async def stream(self, request):  # type: ignore[no-untyped-def,override]
+        self.calls += 1
+        yield TextDelta("partial")
+        await asyncio.Event().wait()
+
+
+async def test_stream_that_stalls_mid_answer_times_out_and_restarts() -> None:
+    stalled = StallsAfterFirstToken("a")
+    b = ScriptedProvider("b", "complete answer")
+    client = LLMClient([stalled, b], timeout=0.05)
+    events = [e async for e in client.stream(USER)]
+    kinds = [type(e).__name__ for e in events]
+    assert kinds[:2] == ["TextDelta", "StreamRestart"]
+    assert isinstance(events[-1], StreamEnd)
+    assert events[-1].result.text == "complete answer"
+    assert "no answer within" in events[-1].result.failed_attempts[0][1]
