@@ -1,3 +1,59 @@
 """One user turn: model <-> tool calls until a final answer. Knows no terminal: it talks
 to an :class:`~qwen_dev_cli.agent.turn.Approver` and an event sink, so the REPL and
-``ask`` share the same loop."""
+``ask`` share the same loop.
+
+- :mod:`.turn`: the turn interface (events, approval requests, ``Turn``).
+- :mod:`.agent`: :class:`Agent`, the turn with tools; :mod:`.chat_turn`, without.
+- :mod:`.factory`: :func:`build_agent`, for the composition root.
+- :mod:`.approval`: what runs unasked in each approval mode.
+- :mod:`.executor`: one call planned, approved and carried out.
+- :mod:`.parser` (with :mod:`.json_repair`): tool calls out of an answer.
+- :mod:`.prompt`, :mod:`.protocol`, :mod:`.stream_filter`: what the model is sent, and
+  what the user sees stream by.
+
+The names below are imported on first use, so that importing :mod:`.turn` stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .agent import Agent
+    from .approval import APPROVAL_MODES, ApprovalMode, ApprovalPolicy
+    from .factory import build_agent
+    from .parser import ParsedReply, ToolCall, parse_reply, parse_text
+
+_WHERE = {
+    "APPROVAL_MODES": ".approval",
+    "Agent": ".agent",
+    "ApprovalMode": ".approval",
+    "ApprovalPolicy": ".approval",
+    "ParsedReply": ".parser",
+    "ToolCall": ".parser",
+    "build_agent": ".factory",
+    "parse_reply": ".parser",
+    "parse_text": ".parser",
+}
+
+__all__ = [
+    "APPROVAL_MODES",
+    "Agent",
+    "ApprovalMode",
+    "ApprovalPolicy",
+    "ParsedReply",
+    "ToolCall",
+    "build_agent",
+    "parse_reply",
+    "parse_text",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value

@@ -60,6 +60,16 @@ class ToolCallFinished:
 
 
 @dataclass(frozen=True)
+class FileChanged:
+    """A tool changed a file (after approval, or unasked in ``auto-edit``/``yolo``).
+    ``diff`` is the unified diff that was applied; ``/undo`` can revert it."""
+
+    call_id: str
+    path: str
+    diff: str
+
+
+@dataclass(frozen=True)
 class ToolCallRecord:
     """One tool call of a turn, as ``ask --json`` reports it."""
 
@@ -93,7 +103,13 @@ class TurnEnded:
 
 
 AgentEvent = (
-    AssistantText | AssistantRestart | MessageAdded | ToolCallStarted | ToolCallFinished | TurnEnded
+    AssistantText
+    | AssistantRestart
+    | MessageAdded
+    | ToolCallStarted
+    | ToolCallFinished
+    | FileChanged
+    | TurnEnded
 )
 
 
@@ -119,6 +135,9 @@ class ApprovalRequest:
         summary: one line, e.g. ``edit src/app.py`` or ``run: pytest -q``.
         diff: the unified diff of a file change.
         command: the shell command, its working directory and its risk.
+        risk_reasons: why the command has that risk, e.g. ``recursive delete of ~``.
+        allow_always: whether "always for this command" may be offered (not for
+            critical commands, which are asked every time).
     """
 
     kind: ApprovalKind
@@ -128,6 +147,8 @@ class ApprovalRequest:
     command: str | None = None
     cwd: str | None = None
     risk: Risk = "low"
+    risk_reasons: tuple[str, ...] = ()
+    allow_always: bool = True
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,268 @@
+"""The agent: one user turn, model and tools in turn until a final answer.
+
+Each step sends the conversation (system prompt, history, this turn so far) through the
+client, streams the answer's prose as it comes, and takes the answer apart
+(:mod:`.parser`). Without tool calls, that is the answer and the turn ends. Otherwise
+every call is carried out under the approval policy (:mod:`.executor`), the results are
+appended, and the model is called again, at most ``max_steps`` times.
+
+Native tool calling is used when every provider of the client supports it (failover
+may switch providers mid-turn, so all of them must); otherwise the text protocol of
+:mod:`.prompt` and :mod:`.protocol`. Every message, call and result is reported to the
+event sink as it happens: the session store and the UI see exactly what the model sees.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from ..core import StreamEnd, StreamRestart, TextDelta, Usage
+from ..tools import DEFAULT_TOOLS, ChangeLog, Tool, ToolContext, Workspace
+from ..tools.base import DEFAULT_COMMAND_TIMEOUT
+from . import protocol
+from .approval import ApprovalMode, ApprovalPolicy
+from .executor import ToolRunner
+from .parser import CallProblem, ParsedReply, ToolCall, new_call_id, parse_reply
+from .prompt import build_system_prompt, read_project_notes
+from .stream_filter import ToolMarkupFilter
+from .turn import (
+    AssistantRestart,
+    AssistantText,
+    MessageAdded,
+    ToolCallFinished,
+    ToolCallRecord,
+    ToolCallStarted,
+    TurnEnded,
+    TurnResult,
+)
+
+if TYPE_CHECKING:
+    from ..core import ChatResult, LLMClient, Message
+    from .turn import Approver, EventSink
+
+DEFAULT_MAX_STEPS = 25
+
+
+@dataclass
+class _Tally:
+    """What the turn's model calls add up to."""
+
+    usage: Usage = field(default_factory=Usage)
+    attempts: int = 0
+    latency_ms: float = 0.0
+    provider: str = ""
+    model: str = ""
+    steps: int = 0
+    records: list[ToolCallRecord] = field(default_factory=list)
+
+    def add(self, result: ChatResult) -> None:
+        self.usage = Usage(
+            self.usage.prompt_tokens + result.usage.prompt_tokens,
+            self.usage.completion_tokens + result.usage.completion_tokens,
+            self.usage.total_tokens + result.usage.total_tokens,
+        )
+        self.attempts += result.attempts
+        self.latency_ms += result.latency_ms
+        self.provider, self.model = result.provider, result.model
+        self.steps += 1
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """A call of the answer, decoded or not, to carry out (or explain)."""
+
+    id: str
+    name: str
+    call: ToolCall | None
+    problem: CallProblem | None
+
+
+class Agent:
+    """Runs user turns with tools (the :class:`~qwen_dev_cli.agent.turn.Turn` protocol).
+
+    Args:
+        client: the resilient client.
+        workspace: the root every path must stay inside.
+        approval: ``ask``, ``auto-edit`` or ``yolo`` (DESIGN section 7).
+        approver: asked whatever the mode leaves to the user.
+        interactive: whether there is a terminal to ask; without one, whatever needs
+            asking is denied (critical commands included, in every mode).
+        max_steps: model calls per turn.
+        changes: the session's file changes (shared with ``/undo``); a new one if None.
+        tools: the tools offered to the model.
+        command_timeout: default timeout of ``run_command``, seconds.
+        home: the home folder, for command risk (tests).
+    """
+
+    def __init__(
+        self,
+        client: LLMClient,
+        *,
+        workspace: Path | str,
+        approval: ApprovalMode = "ask",
+        approver: Approver,
+        interactive: bool,
+        max_steps: int = DEFAULT_MAX_STEPS,
+        changes: ChangeLog | None = None,
+        tools: Sequence[Tool] = DEFAULT_TOOLS,
+        command_timeout: float = DEFAULT_COMMAND_TIMEOUT,
+        home: Path | None = None,
+    ) -> None:
+        if max_steps < 1:
+            raise ValueError(f"max_steps must be at least 1, not {max_steps}")
+        self.client = client
+        self.workspace = Workspace(workspace)
+        self.max_steps = max_steps
+        self.changes = changes if changes is not None else ChangeLog()
+        self.policy = ApprovalPolicy(approval, approver, interactive=interactive)
+        self.tools = {tool.name: tool for tool in tools}
+        context = ToolContext(
+            self.workspace, command_timeout=command_timeout, home=home or Path.home()
+        )
+        self.runner = ToolRunner(self.tools, context, self.policy, self.changes)
+
+    @property
+    def native_tools(self) -> bool:
+        """Whether every provider takes OpenAI ``tools`` (else: the text protocol)."""
+        return all(getattr(p, "native_tools", False) for p in self.client.providers)
+
+    def system_prompt(self, *, native: bool) -> str:
+        return build_system_prompt(
+            workspace=self.workspace,
+            tools=list(self.tools.values()),
+            native=native,
+            approval=self.policy.mode,
+            notes=read_project_notes(self.workspace),
+        )
+
+    async def run(self, history: list[Message], user_text: str, sink: EventSink) -> TurnResult:
+        user: Message = {"role": "user", "content": user_text}
+        sink(MessageAdded(user))
+        conversation = [*history, user]
+        native = self.native_tools
+        system: Message = {"role": "system", "content": self.system_prompt(native=native)}
+        tally = _Tally()
+        while True:
+            messages = [system, *protocol.render(conversation, native=native)]
+            result = await self._ask_model(messages, native, sink)
+            tally.add(result)
+            reply = parse_reply(result.text, result.tool_calls, self.tools.keys())
+            pending = _pending(reply)
+            assistant = protocol.assistant_message(reply.text, [_entry(p) for p in pending])
+            _add(assistant, conversation, sink)
+            if not pending:
+                return _end(reply.text, tally, "done", sink)
+            if tally.steps >= self.max_steps:
+                return self._stop_at_limit(pending, conversation, tally, sink)
+            for item in pending:
+                _add(await self._carry_out(item, native, tally, sink), conversation, sink)
+
+    async def _ask_model(
+        self, messages: list[Message], native: bool, sink: EventSink
+    ) -> ChatResult:
+        tools = [tool.spec() for tool in self.tools.values()] if native else None
+        markup = ToolMarkupFilter()
+        result = None
+        async for event in self.client.stream(messages, tools):
+            if isinstance(event, TextDelta):
+                if shown := markup.feed(event.text):
+                    sink(AssistantText(shown))
+            elif isinstance(event, StreamRestart):
+                markup.reset()
+                sink(AssistantRestart(event.reason))
+            elif isinstance(event, StreamEnd):
+                result = event.result
+        if rest := markup.flush():
+            sink(AssistantText(rest))
+        assert result is not None, "the client's stream ends with StreamEnd"
+        return result
+
+    async def _carry_out(
+        self, item: _Pending, native: bool, tally: _Tally, sink: EventSink
+    ) -> Message:
+        arguments = item.call.arguments if item.call else {}
+        sink(ToolCallStarted(item.id, item.name, arguments))
+        if item.call is not None:
+            outcome = await self.runner.run(item.id, item.name, arguments, sink)
+            status, output = outcome.status, outcome.output
+        else:
+            assert item.problem is not None
+            status, output = "error", _problem_text(item.problem, native=native)
+        sink(ToolCallFinished(item.id, item.name, status, output))
+        tally.records.append(ToolCallRecord(item.name, arguments, status))
+        return protocol.tool_message(item.id, item.name, output)
+
+    def _stop_at_limit(
+        self, pending: list[_Pending], conversation: list[Message], tally: _Tally, sink: EventSink
+    ) -> TurnResult:
+        """Answer the last calls without running them (every call needs a result), and
+        end the turn saying why."""
+        skipped = (
+            f"not run: this turn reached its limit of {self.max_steps} model calls before "
+            "a final answer"
+        )
+        for item in pending:
+            arguments = item.call.arguments if item.call else {}
+            sink(ToolCallStarted(item.id, item.name, arguments))
+            sink(ToolCallFinished(item.id, item.name, "denied", skipped))
+            tally.records.append(ToolCallRecord(item.name, arguments, "denied"))
+            _add(protocol.tool_message(item.id, item.name, skipped), conversation, sink)
+        notice = (
+            f"Stopped after {self.max_steps} model calls without a final answer "
+            f"({len(pending)} pending tool call(s) not run). Say 'continue' to go on, or "
+            "allow more steps (--max-steps)."
+        )
+        sink(AssistantText(f"\n{notice}\n"))
+        return _end(notice, tally, "max_steps", sink)
+
+
+def _pending(reply: ParsedReply) -> list[_Pending]:
+    items = [_Pending(call.id, call.name, call, None) for call in reply.calls]
+    for problem in reply.problems:
+        call_id = problem.id or new_call_id()
+        items.append(_Pending(call_id, problem.name or "unparsed_call", None, problem))
+    return items
+
+
+def _entry(item: _Pending) -> dict[str, Any]:
+    if item.call is not None:
+        return protocol.call_entry(item.call)
+    assert item.problem is not None
+    return protocol.problem_entry(item.id, item.problem)
+
+
+def _problem_text(problem: CallProblem, *, native: bool) -> str:
+    raw = problem.raw if len(problem.raw) <= 500 else problem.raw[:500] + "…"
+    how = (
+        "Call the tool again with valid JSON arguments."
+        if native
+        else 'Write the call again as <tool_call>{"name": ..., "arguments": {...}}</tool_call> '
+        "with valid JSON."
+    )
+    return f"Error: your tool call could not be used: {problem.reason}.\nIt was: {raw}\n{how}"
+
+
+def _add(message: Message, conversation: list[Message], sink: EventSink) -> None:
+    conversation.append(message)
+    sink(MessageAdded(message))
+
+
+def _end(
+    text: str, tally: _Tally, stopped: Literal["done", "max_steps"], sink: EventSink
+) -> TurnResult:
+    result = TurnResult(
+        text=text,
+        provider=tally.provider,
+        model=tally.model,
+        usage=tally.usage,
+        attempts=tally.attempts,
+        latency_ms=tally.latency_ms,
+        steps=tally.steps,
+        tool_calls=list(tally.records),
+        stopped=stopped,
+    )
+    sink(TurnEnded(result))
+    return result

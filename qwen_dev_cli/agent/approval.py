@@ -1,0 +1,129 @@
+"""Which tool calls run unasked, which the user decides, and which never run.
+
+DESIGN section 7, per approval mode:
+
+======== ================= ======================= ===========================
+mode     reads             writes                  commands
+======== ================= ======================= ===========================
+ask      run               ask (diff shown)        ask (command, cwd, risk)
+auto-edit run              run                     ask
+yolo     run               run                     run, but critical ones ask
+======== ================= ======================= ===========================
+
+"Ask" needs a terminal: without one (``interactive=False``) the call is denied and the
+model is told so. Confinement to the workspace is not part of this: it is enforced by
+the tools in every mode. A command approved with "always" runs unasked for the rest of
+the policy's life, unless it is critical: those are asked every time.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+from .turn import ApprovalDecision, ApprovalRequest, Approver
+
+log = logging.getLogger(__name__)
+
+ApprovalMode = Literal["ask", "auto-edit", "yolo"]
+APPROVAL_MODES: tuple[ApprovalMode, ...] = get_args(ApprovalMode)
+
+NO_TERMINAL = (
+    "not run: it needs the user's approval and there is no terminal to ask "
+    "(the user can allow it with --approval auto-edit or yolo, or run interactively)"
+)
+NO_TERMINAL_CRITICAL = (
+    "not run: it is a critical command ({reasons}); critical commands always need the "
+    "user's confirmation, and there is no terminal to ask"
+)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The policy's answer for one call.
+
+    Args:
+        approved: run it.
+        denial: when not approved, what the model is told.
+        edited_command: the command as the user changed it.
+        asked: whether the user was asked.
+    """
+
+    approved: bool
+    denial: str | None = None
+    edited_command: str | None = None
+    asked: bool = False
+
+
+def parse_approval_mode(value: str) -> ApprovalMode:
+    """``value`` as an approval mode, or ValueError naming the choices."""
+    for mode in APPROVAL_MODES:
+        if value == mode:
+            return mode
+    raise ValueError(f"approval must be one of {', '.join(APPROVAL_MODES)}, not {value!r}")
+
+
+class ApprovalPolicy:
+    """Applies an approval mode, asking ``approver`` only what must be asked.
+
+    Args:
+        mode: ``ask``, ``auto-edit`` or ``yolo``.
+        approver: the user's side (a dialog in the REPL).
+        interactive: whether there is a terminal to ask; False denies every question.
+    """
+
+    def __init__(self, mode: ApprovalMode, approver: Approver, *, interactive: bool) -> None:
+        self.mode = parse_approval_mode(mode)
+        self.approver = approver
+        self.interactive = interactive
+        self._always: set[str] = set()
+
+    def needs_asking(self, request: ApprovalRequest) -> bool:
+        """Whether the mode leaves ``request`` to the user."""
+        if request.kind == "write":
+            return self.mode == "ask"
+        if request.risk == "critical":
+            return True
+        if request.command is not None and request.command.strip() in self._always:
+            return False
+        return self.mode != "yolo"
+
+    async def decide(self, request: ApprovalRequest) -> Verdict:
+        """Approve, ask the user, or deny (no terminal)."""
+        if not self.needs_asking(request):
+            return Verdict(True)
+        if not self.interactive:
+            return Verdict(False, denial=self._no_terminal(request))
+        try:
+            decision = await self.approver.approve(request)
+        except Exception as exc:  # a broken dialog must not run anything, nor end the turn
+            log.warning("approval dialog failed: %r", exc)
+            return Verdict(False, denial=f"not run: the approval dialog failed ({exc})")
+        if not decision.approved:
+            return Verdict(False, denial=_user_denial(decision), asked=True)
+        if decision.always and self._may_remember(request):
+            self._always.add((decision.edited_command or request.command or "").strip())
+        edited = decision.edited_command
+        if edited is not None and (not edited.strip() or edited == request.command):
+            edited = None
+        return Verdict(True, edited_command=edited, asked=True)
+
+    def _may_remember(self, request: ApprovalRequest) -> bool:
+        return request.kind == "command" and request.risk != "critical" and request.allow_always
+
+    @staticmethod
+    def _no_terminal(request: ApprovalRequest) -> str:
+        if request.kind == "command" and request.risk == "critical":
+            reasons = "; ".join(request.risk_reasons) or "critical risk"
+            return NO_TERMINAL_CRITICAL.format(reasons=reasons)
+        return NO_TERMINAL
+
+
+def _user_denial(decision: ApprovalDecision) -> str:
+    reason = (decision.reason or "").strip()
+    return (
+        f"The user denied this call. Their reason: {reason}"
+        if reason
+        else ("The user denied this call.")
+    )

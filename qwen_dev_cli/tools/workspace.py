@@ -1,0 +1,75 @@
+"""Workspace confinement: every path a tool touches resolves inside one root.
+
+Resolution follows symlinks (an existing link, or a dangling one, is replaced by its
+target) before the check, so a link inside the workspace that points out of it is
+refused like the outside path itself. This holds in every approval mode: confinement
+is not a question the user is asked.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .base import ToolError
+
+
+class OutsideWorkspace(ToolError):
+    """A path resolves outside the workspace root."""
+
+
+class Workspace:
+    """The folder the assistant works in.
+
+    Args:
+        root: the workspace root; resolved (symlinks included) once, here.
+    """
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root).resolve(strict=True)
+        if not self.root.is_dir():
+            raise NotADirectoryError(f"workspace root is not a directory: {self.root}")
+
+    def __repr__(self) -> str:
+        return f"Workspace({str(self.root)!r})"
+
+    def resolve(self, path: str | os.PathLike[str]) -> Path:
+        """The real path of ``path`` (relative to the root unless absolute), or
+        :class:`OutsideWorkspace` when it is not inside the root."""
+        raw = os.fspath(path)
+        if not raw.strip():
+            raise ToolError("path is empty")
+        if "\0" in raw:
+            raise ToolError("path contains a NUL character")
+        candidate = Path(raw).expanduser()
+        if not candidate.is_absolute():
+            candidate = self.root / candidate
+        try:
+            resolved = candidate.resolve()
+        except (RuntimeError, OSError) as exc:  # a symlink loop, or an unreadable link
+            raise ToolError(f"cannot resolve {raw!r}: {exc}") from exc
+        if not self.contains(resolved):
+            via = " (through a symbolic link)" if _lexically_inside(candidate, self.root) else ""
+            raise OutsideWorkspace(
+                f"{raw!r} resolves to {resolved}, outside the workspace {self.root}{via}; "
+                "tools only work inside the workspace"
+            )
+        return resolved
+
+    def contains(self, resolved: Path) -> bool:
+        """Whether an already resolved path is the root or below it."""
+        return resolved == self.root or resolved.is_relative_to(self.root)
+
+    def display(self, resolved: Path) -> str:
+        """``resolved`` as the user and the model refer to it: relative to the root."""
+        if resolved == self.root:
+            return "."
+        try:
+            return resolved.relative_to(self.root).as_posix()
+        except ValueError:
+            return str(resolved)
+
+
+def _lexically_inside(candidate: Path, root: Path) -> bool:
+    normal = Path(os.path.normpath(candidate))
+    return normal == root or normal.is_relative_to(root)

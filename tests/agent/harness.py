@@ -1,0 +1,122 @@
+"""Driving the agent against the fault server: scripted tool calls, native or as text,
+and what the model received in return."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from qwen_dev_cli.agent import Agent
+from qwen_dev_cli.agent.approval import ApprovalMode
+from qwen_dev_cli.agent.turn import (
+    AgentEvent,
+    ApprovalDecision,
+    ApprovalRequest,
+    Approver,
+    DenyAll,
+    ToolCallFinished,
+)
+from qwen_dev_cli.core import LLMClient, OpenAICompatProvider
+from tests.fault_server import FaultServer, Outcome
+
+Protocol = Literal["native", "text"]
+PROTOCOLS: list[Protocol] = ["native", "text"]
+
+
+def calls(protocol: Protocol, *wanted: tuple[str, dict[str, Any]], prose: str = "") -> Outcome:
+    """An answer that calls tools, the way a model on ``protocol`` would write it."""
+    if protocol == "native":
+        specs = [{"name": name, "arguments": json.dumps(args)} for name, args in wanted]
+        return Outcome.ok(text=prose or None, tool_calls=specs)
+    blocks = [
+        f"<tool_call>\n{json.dumps({'name': name, 'arguments': args})}\n</tool_call>"
+        for name, args in wanted
+    ]
+    return Outcome.ok(text="\n".join([prose, *blocks] if prose else blocks))
+
+
+def tool_results(body: dict[str, Any]) -> list[str]:
+    """The tool results of a chat request, in order, as the model received them."""
+    out: list[str] = []
+    for message in body["messages"]:
+        if message["role"] == "tool":
+            out.append(message["content"])
+        elif message["role"] == "user" and "<tool_response>" in message["content"]:
+            out += re.findall(
+                r"<tool_response>\n(.*?)\n</tool_response>", message["content"], re.DOTALL
+            )
+    return out
+
+
+@dataclass
+class Recorder:
+    """An interactive user who answers from a script (yes by default)."""
+
+    answers: list[ApprovalDecision] = field(default_factory=list)
+    asked: list[ApprovalRequest] = field(default_factory=list)
+
+    async def approve(self, request: ApprovalRequest) -> ApprovalDecision:
+        self.asked.append(request)
+        return self.answers.pop(0) if self.answers else ApprovalDecision(True)
+
+
+@dataclass
+class Harness:
+    server: FaultServer
+    client: LLMClient
+    workspace: Path
+    home: Path
+    events: list[AgentEvent] = field(default_factory=list)
+
+    def agent(
+        self,
+        approval: ApprovalMode = "ask",
+        approver: Approver | None = None,
+        *,
+        interactive: bool = False,
+        max_steps: int = 25,
+    ) -> Agent:
+        return Agent(
+            self.client,
+            workspace=self.workspace,
+            approval=approval,
+            approver=approver or DenyAll(),
+            interactive=interactive,
+            max_steps=max_steps,
+            home=self.home,
+        )
+
+    @property
+    def bodies(self) -> list[dict[str, Any]]:
+        return [r.json for r in self.server.requests if r.path == "/v1/chat/completions"]
+
+    def finished(self) -> list[ToolCallFinished]:
+        return [e for e in self.events if isinstance(e, ToolCallFinished)]
+
+
+@asynccontextmanager
+async def harness(
+    tmp_path: Path, protocol: Protocol, *, providers: int = 1
+) -> AsyncIterator[Harness]:
+    workspace = tmp_path / "ws"
+    home = tmp_path / "home"
+    workspace.mkdir(exist_ok=True)
+    home.mkdir(exist_ok=True)
+    async with FaultServer(text="Done.") as server:
+        native = protocol == "native"
+        made = [
+            OpenAICompatProvider(
+                f"lab{i}", base_url=server.base_url, model="m", native_tools=native or i > 0
+            )
+            for i in range(providers)
+        ]
+        client = LLMClient(made, max_retries=1, base_delay=0.01, max_delay=0.02)
+        try:
+            yield Harness(server, client, workspace, home)
+        finally:
+            await client.aclose()
