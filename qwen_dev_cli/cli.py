@@ -85,6 +85,13 @@ def main_callback(
     model: ModelOpt = None,
     approval: ApprovalOpt = None,
     config: ConfigOpt = None,
+    continue_latest: Annotated[
+        bool,
+        typer.Option("--continue", "-c", help="Resume the latest session of this folder."),
+    ] = False,
+    resume: Annotated[
+        str | None, typer.Option("--resume", "-r", help="Resume a session (id or prefix).")
+    ] = None,
     version: Annotated[
         bool,
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
@@ -93,11 +100,28 @@ def main_callback(
     """Start the interactive assistant, or run one of the commands below."""
     if ctx.invoked_subcommand is not None:
         return
-    _settings(config, provider, model, approval)
-    _fail(
-        "the interactive REPL is not built yet; use `qwen-dev ask PROMPT` for now",
-        exit_codes.USAGE_ERROR,
+    if continue_latest and resume:
+        _fail("use --continue or --resume ID, not both", exit_codes.USAGE_ERROR)
+    settings = _settings(config, provider, model, approval)
+    if sys.stdin is None or not sys.stdin.isatty():
+        _fail(
+            "the interactive assistant needs a terminal; for scripts use `qwen-dev ask PROMPT`",
+            exit_codes.USAGE_ERROR,
+        )
+    # Imported here: --help and --version must not pay for prompt-toolkit and the client.
+    from .ui.repl import ReplOptions, run_repl
+
+    options = ReplOptions(
+        config_path=config,
+        overrides=Overrides(providers=tuple(provider or ()), model=model, approval=approval),
+        continue_latest=continue_latest,
+        resume_id=resume,
     )
+    try:
+        code = asyncio.run(run_repl(settings, options))
+    except KeyboardInterrupt:
+        code = exit_codes.INTERRUPTED
+    raise typer.Exit(code)
 
 
 @app.command()
@@ -129,7 +153,9 @@ def ask(
         _fail('nothing to ask: give a prompt, e.g. qwen-dev ask "explain this"', 2)
     if note:
         typer.echo(f"qwen-dev: {note}", err=True)
-    options = AskOptions(text, json_output=json_output, stream=not no_stream)
+    options = AskOptions(
+        text, json_output=json_output, stream=not no_stream, max_steps=max_steps
+    )
     try:
         code = asyncio.run(
             run_ask(
@@ -261,6 +287,22 @@ def metrics(
     from .ui.metrics_table import print_metrics
 
     print_metrics(merged)
+
+
+@app.command()
+def doctor(
+    config: ConfigOpt = None,
+    timeout: Annotated[
+        float, typer.Option("--timeout", min=0.1, help="Seconds each probe may take.")
+    ] = 10.0,
+) -> None:
+    """Probe each provider: key present, reachable, model, latency."""
+    from rich.console import Console
+
+    from .ui.doctor import run_doctor
+
+    settings = _settings(config)
+    raise typer.Exit(asyncio.run(run_doctor(settings, Console(), seconds=timeout)))
 
 
 def main() -> None:

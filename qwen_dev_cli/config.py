@@ -399,6 +399,11 @@ class Settings:
         """Names of the providers the client will use, in failover order."""
         return tuple(p.name for p in self.client.providers)
 
+    @property
+    def secret_env_names(self) -> frozenset[str]:
+        """The variables that hold provider keys: commands the model runs never see them."""
+        return frozenset(p.api_key_env for p in self.providers.values() if p.api_key_env)
+
 
 # -------------------------------------------------------------------------- paths
 

@@ -45,7 +45,7 @@ async def server() -> AsyncIterator[FaultServer]:
         yield srv
 
 
-def write_config(path: Path, srv: FaultServer, extra: str = "") -> Path:
+def write_config(path: Path, srv: FaultServer, extra: str = "", provider_extra: str = "") -> Path:
     path.write_text(
         f"""
 provider_order = ["lab"]
@@ -53,6 +53,7 @@ provider_order = ["lab"]
 [providers.lab]
 base_url = "{srv.base_url}"
 model = "fault-model"
+{provider_extra}
 
 [retry]
 max_retries = 1

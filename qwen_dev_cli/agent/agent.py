@@ -14,7 +14,7 @@ event sink as it happens: the session store and the UI see exactly what the mode
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -110,6 +110,7 @@ class Agent:
         tools: Sequence[Tool] = DEFAULT_TOOLS,
         command_timeout: float = DEFAULT_COMMAND_TIMEOUT,
         home: Path | None = None,
+        hidden_env: Iterable[str] = (),
     ) -> None:
         if max_steps < 1:
             raise ValueError(f"max_steps must be at least 1, not {max_steps}")
@@ -120,7 +121,10 @@ class Agent:
         self.policy = ApprovalPolicy(approval, approver, interactive=interactive)
         self.tools = {tool.name: tool for tool in tools}
         context = ToolContext(
-            self.workspace, command_timeout=command_timeout, home=home or Path.home()
+            self.workspace,
+            command_timeout=command_timeout,
+            home=home or Path.home(),
+            hidden_env=frozenset(hidden_env),
         )
         self.runner = ToolRunner(self.tools, context, self.policy, self.changes)
 

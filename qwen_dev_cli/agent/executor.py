@@ -125,7 +125,13 @@ class ToolRunner:
         if not verdict.approved:
             return ToolOutcome("denied", verdict.denial or "denied")
         command = verdict.edited_command or plan.command
-        result = await run_shell(command, plan.cwd, plan.timeout, self.context.output_cap)
+        result = await run_shell(
+            command,
+            plan.cwd,
+            plan.timeout,
+            self.context.output_cap,
+            self.context.hidden_env,
+        )
         text = result.for_model()
         if verdict.edited_command is not None:
             text = f"(the user changed the command to: {command})\n{text}"

@@ -8,6 +8,7 @@ from .agent import DEFAULT_MAX_STEPS, Agent
 from .approval import parse_approval_mode
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from pathlib import Path
 
     from ..core import LLMClient
@@ -24,6 +25,7 @@ def build_agent(
     interactive: bool,
     max_steps: int = DEFAULT_MAX_STEPS,
     changes: ChangeLog | None = None,
+    hidden_env: Iterable[str] = (),
 ) -> Agent:
     """The agent for ``qwen-dev ask`` and the REPL.
 
@@ -36,6 +38,7 @@ def build_agent(
         max_steps: ``--max-steps``.
         changes: share one :class:`~qwen_dev_cli.tools.ChangeLog` across turns (and
             with ``/undo``); the agent keeps its own otherwise, as ``agent.changes``.
+        hidden_env: variables ``run_command`` must not pass on (the providers' keys).
     """
     return Agent(
         client,
@@ -45,4 +48,5 @@ def build_agent(
         interactive=interactive,
         max_steps=max_steps,
         changes=changes,
+        hidden_env=hidden_env,
     )

@@ -42,12 +42,15 @@ class ToolContext:
         command_timeout: the default (and largest) timeout of ``run_command``, seconds.
         output_cap: characters of command output kept.
         home: the user's home directory, for risk classification.
+        hidden_env: environment variables commands must not see (provider API keys: a
+            model could otherwise ``env`` them into the conversation).
     """
 
     workspace: Workspace
     command_timeout: float = DEFAULT_COMMAND_TIMEOUT
     output_cap: int = DEFAULT_OUTPUT_CAP
     home: Path = field(default_factory=Path.home)
+    hidden_env: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

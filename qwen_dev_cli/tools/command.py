@@ -91,9 +91,13 @@ class OutputBuffer:
         return head + tail
 
 
-async def run_shell(command: str, cwd: Path, seconds: float, cap: int) -> CommandResult:
-    """Run ``command`` with ``/bin/sh`` in ``cwd``; kill its process group at the end."""
-    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "PAGER": "cat", "GIT_PAGER": "cat"}
+async def run_shell(
+    command: str, cwd: Path, seconds: float, cap: int, hidden_env: frozenset[str] = frozenset()
+) -> CommandResult:
+    """Run ``command`` with ``/bin/sh`` in ``cwd``, without the ``hidden_env`` variables;
+    kill its process group at the end."""
+    env = {name: value for name, value in os.environ.items() if name not in hidden_env}
+    env.update({"GIT_TERMINAL_PROMPT": "0", "PAGER": "cat", "GIT_PAGER": "cat"})
     # Our own pipe rather than asyncio's: asyncio's wait() also waits for the pipes to
     # close, which a background job holding them open would postpone indefinitely.
     read_fd, write_fd = os.pipe()

@@ -13,8 +13,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from .. import exit_codes
-from ..agent.chat_turn import ChatTurn
-from ..agent.turn import AssistantRestart, AssistantText, TurnEnded
+from ..agent import build_agent
+from ..agent.turn import (
+    AssistantRestart,
+    AssistantText,
+    DenyAll,
+    MessageAdded,
+    ToolCallFinished,
+    ToolCallStarted,
+    TurnEnded,
+)
 from ..core import LLMClient, LLMError
 from ..core.errors import AllProvidersFailed
 from ..core.events import AttemptStarted, ClientEvent, describe
@@ -36,6 +44,7 @@ class AskOptions:
     prompt: str
     json_output: bool = False
     stream: bool = True
+    max_steps: int = 25
 
 
 def compose_prompt(prompt: str, piped: bytes | None) -> tuple[str, str | None]:
@@ -72,12 +81,25 @@ async def run_ask(
     client = client or LLMClient.from_settings(settings)
     if interactive_err:
         client.subscribe(lambda event: _notify(event, err))
-    turn = turn or ChatTurn(client)
+    # One-shot runs ask nobody: whatever needs approval is denied, and the model told.
+    turn = turn or build_agent(
+        client,
+        settings.approval,
+        workspace=Path.cwd(),
+        approver=DenyAll(),
+        interactive=False,
+        max_steps=options.max_steps,
+        hidden_env=settings.secret_env_names,
+    )
     store = SessionStore(settings.home / "sessions")
     store.prune(settings.session_retention_days)
     session = store.create(Path.cwd())
     recorder = SessionRecorder(session)
-    printer = _StreamPrinter(out, err) if options.stream and not options.json_output else None
+    printer = (
+        _StreamPrinter(out, err, show_tools=interactive_err)
+        if options.stream and not options.json_output
+        else None
+    )
 
     def sink(event: AgentEvent) -> None:
         recorder(event)
@@ -114,9 +136,10 @@ def _ignore(event: AgentEvent) -> None:
 class _StreamPrinter:
     """Writes the answer to stdout as it streams."""
 
-    def __init__(self, out: TextIO, err: TextIO) -> None:
+    def __init__(self, out: TextIO, err: TextIO, *, show_tools: bool) -> None:
         self.out = out
         self.err = err
+        self.show_tools = show_tools
         self.at_line_start = True
 
     def __call__(self, event: AgentEvent) -> None:
@@ -130,9 +153,20 @@ class _StreamPrinter:
             self.err.write(f"\nqwen-dev: answer interrupted ({event.reason}); restarting it\n")
             self.out.write("\n")
             self.at_line_start = True
-        elif isinstance(event, TurnEnded) and not self.at_line_start:
+        elif isinstance(event, MessageAdded | TurnEnded) and not self.at_line_start:
+            # The end of one model message: the next (after its tool calls) starts afresh.
             self.out.write("\n")
             self.at_line_start = True
+        if self.show_tools and isinstance(event, ToolCallStarted):
+            arguments = json.dumps(event.arguments, ensure_ascii=False)
+            self.err.write(f"qwen-dev: tool {event.name} {_clip(arguments)}\n")
+        elif self.show_tools and isinstance(event, ToolCallFinished) and event.status != "ok":
+            self.err.write(f"qwen-dev: tool {event.name} {event.status}: {_clip(event.output)}\n")
+
+
+def _clip(text: str, limit: int = 120) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 def _notify(event: ClientEvent, err: TextIO) -> None:

@@ -129,3 +129,15 @@ def test_plan_classifies_and_confines(ctx: ToolContext, root: Path) -> None:
         RUN_COMMAND.plan({"command": "ls", "cwd": ".."}, ctx)
     with pytest.raises(ToolError, match="empty"):
         RUN_COMMAND.plan({"command": "   "}, ctx)
+
+
+async def test_hidden_variables_do_not_reach_the_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SAMBANOVA_API_KEY", "sk-very-secret")
+    monkeypatch.setenv("HARMLESS_SETTING", "visible")
+    result = await run_shell(
+        "env", tmp_path, 10, 100_000, hidden_env=frozenset({"SAMBANOVA_API_KEY"})
+    )
+    assert "sk-very-secret" not in result.output
+    assert "HARMLESS_SETTING=visible" in result.output
