@@ -1,45 +1,25 @@
-"""``LLMClient``: one logical call through breaker, limiter, retries and failover.
+"""``LLMClient``: the public face of the resilient client.
 
-A call is run in *rounds* by tenacity. A round offers the request to each available
-provider in ranked order and moves on at once after a failure; only when a whole
-round has failed does the client sleep (backoff, Retry-After as a floor) and start
-another. Providers whose breaker is open or who are cooling down after a 429 are
-skipped without a network call. Everything is counted in :class:`Telemetry` and
-announced to listeners as :mod:`events <qwen_dev_cli.core.events>`.
+It builds a breaker, a limiter and a health record for each provider, and hands each
+call to the :class:`~qwen_dev_cli.core.dispatch.Dispatcher` (rounds, retries,
+failover). Everything is counted in :class:`Telemetry` and announced to listeners as
+:mod:`events <qwen_dev_cli.core.events>`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
-
-from tenacity import AsyncRetrying, RetryCallState
 
 from . import events as ev
 from .breaker import BreakerState, CircuitBreaker
-from .channel import Channel
-from .errors import (
-    AllProvidersFailed,
-    CircuitOpenError,
-    LLMError,
-    NoProviderConfigured,
-    ProviderError,
-    ProviderFailure,
-    ProviderUnavailable,
-    RateLimited,
-    RateLimitExhausted,
-    RequestTimeout,
-    RequestTooLarge,
-    StreamInterrupted,
-)
+from .dispatch import Activity, Answer, Call, Dispatcher, Sleep
+from .errors import LLMError, NoProviderConfigured
 from .limiter import RateLimiter
-from .retry import backoff_wait, retry_if_round_retryable, retry_stop
 from .router import ProviderHealth, ProviderSlot, Router
 from .settings import BreakerSettings, ClientSettings, ProviderSettings, RetrySettings
 from .status import ClientStatus, ProviderStatus
@@ -49,11 +29,8 @@ from .types import (
     ChatRequest,
     ChatResult,
     Message,
-    ProviderReply,
     StreamEnd,
     StreamEvent,
-    StreamRestart,
-    TextDelta,
     ToolSpec,
     Usage,
 )
@@ -65,32 +42,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Completion tokens reserved for a request that sets no ``max_tokens``.
-DEFAULT_COMPLETION_ESTIMATE = 1024
-
-Sleep = Callable[[float], Awaitable[None]]
-Sink = Callable[[StreamEvent], None]
-
 
 class _HasClientSettings(Protocol):
     @property
     def client(self) -> ClientSettings: ...
-
-
-@dataclass
-class _Call:
-    """The state of one logical call across its rounds."""
-
-    request: ChatRequest
-    prompt_tokens: int
-    sink: Sink | None = None
-    attempts: int = 0
-    rounds: int = 0
-    #: Whether the current attempt has shown text to the consumer.
-    shown: bool = False
-    last_failed: str | None = None
-    excluded: set[str] = field(default_factory=set)
-    failed_attempts: list[tuple[str, str]] = field(default_factory=list)
 
 
 class LLMClient:
@@ -152,13 +107,9 @@ class LLMClient:
         )
         self.timeout = timeout
         self._clock = clock
-        self._sleep = sleep
-        self._rng = rng or random.Random()
         self._listeners: list[ev.EventListener] = []
         self.telemetry = Telemetry(state_of=self._state_name, enabled=enable_telemetry)
-        self._session_tokens = 0
-        self._active: tuple[str, str] | None = None
-        self._activity: str | None = None
+        self._activity = Activity()
         slots = []
         for priority, item in enumerate(providers):
             provider, rpm, tpm = _provider_of(
@@ -182,6 +133,16 @@ class LLMClient:
         if len(set(names)) != len(names):
             raise ValueError(f"provider names must be unique: {names}")
         self._router = Router(slots)
+        self._dispatcher = Dispatcher(
+            self._router,
+            self.retry,
+            timeout=timeout,
+            telemetry=self.telemetry,
+            emit=self._emit,
+            activity=self._activity,
+            sleep=sleep,
+            rng=rng or random.Random(),
+        )
 
     @classmethod
     def from_settings(
@@ -240,9 +201,12 @@ class LLMClient:
     ) -> ChatResult:
         """One complete answer, after retries and failover as needed."""
         request = ChatRequest(messages, tools, max_tokens, temperature)
-        return await self._run(request, sink=None)
+        async for event in self._run(request, stream=False):
+            if isinstance(event, StreamEnd):
+                return event.result
+        raise AssertionError("a call always ends with its result")
 
-    async def stream(
+    def stream(
         self,
         messages: list[Message],
         tools: list[ToolSpec] | None = None,
@@ -252,34 +216,10 @@ class LLMClient:
     ) -> AsyncIterator[StreamEvent]:
         """Text deltas as they arrive, a :class:`StreamRestart` whenever a broken attempt
         voids the text shown so far, and a final :class:`StreamEnd` with the complete
-        answer. Errors are raised as by :meth:`chat`."""
+        answer. Errors are raised as by :meth:`chat`. The request runs in the consumer's
+        task: stop iterating (or cancel) and it stops."""
         request = ChatRequest(messages, tools, max_tokens, temperature)
-        channel: Channel[StreamEvent | BaseException] = Channel()
-
-        async def produce() -> None:
-            try:
-                result = await self._run(request, sink=channel.put)
-            except asyncio.CancelledError:
-                raise
-            except BaseException as exc:  # handed to the consumer, which raises it
-                channel.put(exc)
-            else:
-                channel.put(StreamEnd(result))
-
-        task = asyncio.create_task(produce())
-        try:
-            while True:
-                item = await channel.get()
-                if isinstance(item, BaseException):
-                    raise item
-                yield item
-                if isinstance(item, StreamEnd):
-                    return
-        finally:
-            if not task.done():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        return self._run(request, stream=True)
 
     def get_metrics(self) -> dict[str, Any]:
         """The telemetry snapshot (DESIGN section 5 schema)."""
@@ -319,10 +259,10 @@ class LLMClient:
             )
         return ClientStatus(
             providers=providers,
-            active_provider=self._active[0] if self._active else None,
-            active_model=self._active[1] if self._active else None,
-            activity=self._activity,
-            session_tokens=self._session_tokens,
+            active_provider=self._activity.active[0] if self._activity.active else None,
+            active_model=self._activity.active[1] if self._activity.active else None,
+            activity=self._activity.doing,
+            session_tokens=self._activity.session_tokens,
         )
 
     async def aclose(self) -> None:
@@ -337,282 +277,41 @@ class LLMClient:
 
     # --- one logical call -----------------------------------------------------------
 
-    async def _run(self, request: ChatRequest, sink: Sink | None) -> ChatResult:
+    async def _run(self, request: ChatRequest, *, stream: bool) -> AsyncIterator[StreamEvent]:
         started = self._clock()
-        call = _Call(request, estimate_prompt_tokens(request.messages, request.tools), sink)
+        prompt_tokens = estimate_prompt_tokens(request.messages, request.tools)
+        call = Call(request, prompt_tokens, stream)
+        answer = None
         try:
-            reply, provider = await self._rounds(call)
+            async for item in self._dispatcher.run(call):
+                if isinstance(item, Answer):
+                    answer = item
+                else:
+                    yield item
         except LLMError:
             self._finish(started, ok=False, tokens=0)
             raise
         finally:
-            self._activity = None
-        usage = reply.usage or Usage(
-            call.prompt_tokens,
-            estimate_text_tokens(reply.text),
-            call.prompt_tokens + estimate_text_tokens(reply.text),
-        )
+            self._activity.doing = None
+        assert answer is not None
+        reply = answer.reply
+        completion = estimate_text_tokens(reply.text)
+        usage = reply.usage or Usage(prompt_tokens, completion, prompt_tokens + completion)
         latency_ms = (self._clock() - started) * 1000.0
         self._finish(started, ok=True, tokens=usage.total_tokens)
-        return ChatResult(
-            text=reply.text,
-            tool_calls=reply.tool_calls,
-            usage=usage,
-            provider=provider,
-            model=reply.model,
-            attempts=call.attempts,
-            latency_ms=latency_ms,
-            finish_reason=reply.finish_reason,
-            failed_attempts=call.failed_attempts,
-        )
-
-    async def _rounds(self, call: _Call) -> tuple[ProviderReply, str]:
-        """The first round, then (only if it failed) tenacity's retry loop."""
-        try:
-            return await self._round(call)
-        except AllProvidersFailed as exc:
-            first_failure: AllProvidersFailed | None = exc
-        # The happy path skips building a retry loop (tenacity costs ~25 us a call); on
-        # failure, tenacity takes over with the first round's outcome as its attempt 1,
-        # so every decision (retry?, how long?, stop?) is still its own.
-
-        async def next_round() -> tuple[ProviderReply, str]:
-            nonlocal first_failure
-            if first_failure is not None:
-                failure, first_failure = first_failure, None
-                raise failure
-            return await self._round(call)
-
-        retrying = AsyncRetrying(
-            stop=retry_stop(self.retry),
-            wait=backoff_wait(self.retry, self._rng),
-            retry=retry_if_round_retryable(),
-            sleep=self._sleep,
-            before_sleep=lambda state: self._before_sleep(call, state),
-            reraise=True,
-        )
-        result: tuple[ProviderReply, str] = await retrying(next_round)
-        return result
-
-    async def _round(self, call: _Call) -> tuple[ProviderReply, str]:
-        """Offer the request to each available provider once. Providers cooling down
-        after a 429 are waited for (not counted as a failed round) when nothing else
-        could be tried."""
-        call.rounds += 1
-        while True:
-            failures: list[ProviderFailure] = []
-            answer = await self._scan(call, failures)
-            if answer is not None:
-                return answer
-            cooling = _cooldown_wait(failures)
-            if cooling is None or cooling[1] > self.retry.max_retry_after:
-                raise self._round_failed(failures)
-            provider, wait = cooling
-            self.telemetry.count("rate_limited")
-            event = ev.RateLimitWait(provider, wait)
-            self._activity = ev.describe(event)
-            self._emit(event)
-            await self._sleep(wait)
-
-    async def _scan(
-        self, call: _Call, failures: list[ProviderFailure]
-    ) -> tuple[ProviderReply, str] | None:
-        for slot in self._order(call):
-            cooldown = slot.health.cooldown_remaining()
-            if cooldown > 0:
-                failures.append(ProviderFailure(slot.name, _cooling(slot.name, cooldown)))
-                continue
-            permit = None
-            if slot.breaker is not None:
-                try:
-                    permit = slot.breaker.acquire()
-                except CircuitOpenError as exc:
-                    self.telemetry.count("circuit_breaker_blocks")
-                    failures.append(ProviderFailure(slot.name, exc))
-                    continue
-            if call.last_failed is not None and call.last_failed != slot.name:
-                self.telemetry.count("failovers")
-                reason = call.failed_attempts[-1][1] if call.failed_attempts else "failed"
-                self._emit(ev.Failover(call.last_failed, slot.name, reason))
-            try:
-                reply = await self._attempt(slot, call)
-            except ProviderError as exc:
-                self._record_failure(slot, call, exc, permit)
-                if not exc.fail_over:
-                    raise
-                failures.append(ProviderFailure(slot.name, exc))
-                continue
-            except BaseException:
-                if permit is not None:
-                    permit.neutral()
-                raise
-            if permit is not None:
-                permit.success()
-            slot.health.record(True)
-            self.telemetry.attempt_finished(slot.name, ok=True)
-            return reply, slot.name
-        return None
-
-    async def _attempt(self, slot: ProviderSlot, call: _Call) -> ProviderReply:
-        provider = slot.provider
-        request = call.request
-        reservation = None
-        if slot.limiter is not None:
-            tokens = _estimate(slot, call)
-            slot.limiter.check(tokens)
-            delay = slot.limiter.time_until_available(tokens)
-            if delay > 0:
-                self.telemetry.count("rate_limited")
-                wait = ev.RateLimitWait(slot.name, delay)
-                self._activity = ev.describe(wait)
-                self._emit(wait)
-            reservation = await slot.limiter.acquire(tokens)
-        call.attempts += 1
-        self._active = (slot.name, provider.model)
-        self._activity = None
-        self._emit(ev.AttemptStarted(slot.name, provider.model, call.attempts))
-        call.shown = False
-        try:
-            async with asyncio.timeout(None) as deadline:
-                if call.sink is None:
-                    deadline.reschedule(self._deadline())
-                    reply = await provider.chat(request)
-                else:
-                    reply = await self._stream_attempt(provider, call, deadline)
-        except TimeoutError as exc:
-            error = RequestTimeout(f"no answer within {self.timeout:.0f}s", provider=slot.name)
-            raise self._interrupted(call, error) from exc
-        if reservation is not None:
-            if reply.usage is not None:
-                reservation.reconcile(reply.usage.total_tokens)
-            if reply.rate_limit is not None and slot.limiter is not None:
-                slot.limiter.observe(reply.rate_limit)
-        if reply.usage is not None:
-            self._session_tokens += reply.usage.total_tokens
-        return reply
-
-    async def _stream_attempt(
-        self, provider: Provider, call: _Call, deadline: asyncio.Timeout
-    ) -> ProviderReply:
-        assert call.sink is not None
-        sink = call.sink
-        now = asyncio.get_running_loop().time
-        timeout = self.timeout
-        # The deadline is pushed back only once a tenth of it is used up, not per chunk:
-        # re-arming a timer for every token was a tenth of the streaming cost. The
-        # allowed silence between chunks is therefore between 0.9 and 1.0 of timeout.
-        slack = timeout * 0.9
-        deadline.reschedule(now() + timeout)
-        try:
-            async for chunk in provider.stream(call.request):
-                if isinstance(chunk, TextDelta):
-                    call.shown = True
-                    sink(chunk)
-                    moment = now()
-                    if (deadline.when() or moment) - moment < slack:
-                        deadline.reschedule(moment + timeout)
-                else:
-                    return chunk
-        except ProviderError as exc:
-            raise self._interrupted(call, exc) from exc
-        raise self._interrupted(
-            call, StreamInterrupted("stream ended without a final reply", provider=provider.name)
-        )
-
-    def _interrupted(self, call: _Call, error: ProviderError) -> ProviderError:
-        """After text was shown, tell the consumer to discard it, and report the failure
-        as an interrupted stream; before, report it as it is."""
-        if not call.shown or call.sink is None:
-            return error
-        call.sink(StreamRestart(error.provider or "", error.message))
-        if isinstance(error, StreamInterrupted):
-            return error
-        return StreamInterrupted(
-            f"stream broke off mid-answer: {error.message}",
-            provider=error.provider,
-            status_code=error.status_code,
-            after_first_token=True,
-        )
-
-    # --- helpers --------------------------------------------------------------------
-
-    def _order(self, call: _Call) -> list[ProviderSlot]:
-        ranked = [s for s in self._router.ranked() if s.name not in call.excluded]
-        # A provider with budget now goes before one that would make the request wait.
-        ready = [
-            s
-            for s in ranked
-            if s.limiter is None or s.limiter.time_until_available(_estimate(s, call)) <= 0
-        ]
-        return ready + [s for s in ranked if s not in ready]
-
-    def _record_failure(
-        self, slot: ProviderSlot, call: _Call, exc: ProviderError, permit: Any
-    ) -> None:
-        # The kind and status only: a server's message may quote the prompt.
-        log.info("attempt on %s failed: %s %s", slot.name, exc.kind, exc.status_code or "")
-        call.failed_attempts.append((slot.name, exc.message))
-        call.last_failed = slot.name
-        if isinstance(exc, RequestTooLarge):
-            # Nothing was sent: the request, not the provider, is at fault.
-            call.excluded.add(slot.name)
-            if permit is not None:
-                permit.neutral()
-            return
-        if isinstance(exc, RateLimited):
-            self.telemetry.count("rate_limited")
-            if exc.retry_after:
-                slot.health.cool_down(exc.retry_after)
-        if permit is not None:
-            if exc.retryable and not isinstance(exc, RateLimited):
-                permit.failure()
-            else:
-                permit.neutral()
-        if not exc.retryable:
-            call.excluded.add(slot.name)
-        slot.health.record(False)
-        self.telemetry.attempt_finished(slot.name, ok=False)
-
-    def _round_failed(self, failures: list[ProviderFailure]) -> AllProvidersFailed:
-        waits = []
-        for failure in failures:
-            err = failure.error
-            if isinstance(err, ProviderUnavailable):
-                waits.append(err.retry_in)
-            elif isinstance(err, ProviderError) and err.retryable:
-                waits.append(err.retry_after or 0.0)
-        retry_after = min(waits) if waits else None
-        summary = "; ".join(f"{f.provider}: {f.error.message}" for f in failures)
-        if not failures:
-            return AllProvidersFailed("no provider is available", failures)
-        if retry_after is not None and retry_after > self.retry.max_retry_after:
-            return RateLimitExhausted(
-                f"rate limited: retry after {retry_after:.0f}s, more than "
-                f"max_retry_after={self.retry.max_retry_after:.0f}s ({summary})",
-                failures,
-                retry_after=retry_after,
+        yield StreamEnd(
+            ChatResult(
+                text=reply.text,
+                tool_calls=reply.tool_calls,
+                usage=usage,
+                provider=answer.provider,
+                model=reply.model,
+                attempts=call.attempts,
+                latency_ms=latency_ms,
+                finish_reason=reply.finish_reason,
+                failed_attempts=call.failed_attempts,
             )
-        return AllProvidersFailed(
-            f"all providers failed ({summary})", failures, retry_after=retry_after
         )
-
-    def _before_sleep(self, call: _Call, state: RetryCallState) -> None:
-        self.telemetry.count("retries")
-        call.last_failed = None
-        outcome = state.outcome
-        reason = "failed"
-        if outcome is not None and outcome.failed:
-            exc = outcome.exception()
-            if isinstance(exc, AllProvidersFailed) and exc.failures:
-                reason = _short_reason(exc.failures[-1].error)
-        event = ev.RetryScheduled(
-            state.attempt_number, self.retry.max_retries, state.upcoming_sleep, reason
-        )
-        self._activity = ev.describe(event)
-        self._emit(event)
-
-    def _deadline(self) -> float:
-        return asyncio.get_running_loop().time() + self.timeout
 
     def _finish(self, started: float, *, ok: bool, tokens: int) -> None:
         latency_ms = (self._clock() - started) * 1000.0
@@ -633,43 +332,6 @@ class LLMClient:
         if slot is None or slot.breaker is None:
             return BreakerState.CLOSED.value
         return slot.breaker.state.value
-
-
-def _short_reason(error: LLMError) -> str:
-    if isinstance(error, ProviderError) and error.status_code:
-        label = {429: "rate limited", 529: "overloaded", 503: "unavailable"}.get(
-            error.status_code, "server error" if error.status_code >= 500 else "error"
-        )
-        return f"{error.status_code} {label}"
-    return error.kind.replace("_", " ")
-
-
-def _cooldown_wait(failures: list[ProviderFailure]) -> tuple[str, float] | None:
-    """When every failure of a scan is a provider cooling down or skipped by its
-    breaker (nothing was attempted), the provider that cools down first and its wait;
-    else ``None``."""
-    if any(isinstance(f.error, ProviderError) for f in failures):
-        return None
-    cooling = [
-        (f.error.retry_in, f.provider) for f in failures if isinstance(f.error, ProviderUnavailable)
-    ]
-    if not cooling:
-        return None
-    wait, provider = min(cooling)
-    return provider, wait
-
-
-def _cooling(name: str, remaining: float) -> ProviderUnavailable:
-    return ProviderUnavailable(
-        f"rate limited; cooling down for {remaining:.1f}s", provider=name, retry_in=remaining
-    )
-
-
-def _estimate(slot: ProviderSlot, call: _Call) -> int:
-    """Tokens to reserve: the prompt plus the most the answer may take."""
-    request = call.request
-    completion = request.max_tokens or slot.provider.max_tokens or DEFAULT_COMPLETION_ESTIMATE
-    return call.prompt_tokens + completion
 
 
 def _provider_of(

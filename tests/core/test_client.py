@@ -461,4 +461,34 @@ async def test_stream_that_stalls_mid_answer_times_out_and_restarts() -> None:
     assert kinds[:2] == ["TextDelta", "StreamRestart"]
     assert isinstance(events[-1], StreamEnd)
     assert events[-1].result.text == "complete answer"
-    assert "no answer within" in events[-1].result.failed_attempts[0][1]
+    assert "no data for 0.05s" in events[-1].result.failed_attempts[0][1]
+
+
+async def test_a_slow_consumer_is_not_mistaken_for_a_silent_provider() -> None:
+    a = ScriptedProvider("a", "one two three four")
+    client = LLMClient([a], timeout=0.05)
+    texts = []
+    async for event in client.stream(USER):
+        if isinstance(event, TextDelta):
+            texts.append(event.text)
+            await asyncio.sleep(0.12)  # the renderer is busy for longer than the timeout
+    assert "".join(texts) == "one two three four"
+    assert a.calls == 1
+
+
+async def test_cancelling_the_consumer_is_not_a_timeout() -> None:
+    stalled = StallsAfterFirstToken("a")
+    client = LLMClient([stalled], timeout=30.0)
+    started = asyncio.Event()
+
+    async def consume() -> None:
+        async for _ in client.stream(USER):
+            started.set()
+
+    task = asyncio.create_task(consume())
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert stalled.calls == 1
+    assert client.get_metrics()["providers"]["a"]["failure"] == 0

@@ -1,0 +1,69 @@
+"""An idle timeout for a stream that is read inside an async generator.
+
+``asyncio.timeout`` cancels whatever the task is doing when it fires; inside an async
+generator that yields each token to its consumer, that can be the consumer's own code.
+The watchdog cancels the task only while it waits on the provider (between
+:meth:`Watchdog.waiting` and :meth:`Watchdog.received`), and costs a clock read and two
+attribute writes per token: its timer is re-armed lazily, when it fires.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+
+class Watchdog:
+    """Fires when the provider has been silent for ``timeout`` seconds of waiting.
+
+    Use as ``with Watchdog(timeout) as dog:`` around the reading loop; call
+    ``dog.waiting()`` before each await on the provider and ``dog.received()`` after;
+    on ``CancelledError`` ask :meth:`expired` whether it was the watchdog's doing."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self._loop = asyncio.get_running_loop()
+        self._task = asyncio.current_task()
+        self._since = self._loop.time()
+        self._armed = False
+        self._fired = False
+        self._handle: asyncio.TimerHandle | None = None
+
+    def __enter__(self) -> Watchdog:
+        self._handle = self._loop.call_at(self._since + self.timeout, self._check)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+    def waiting(self) -> None:
+        """About to wait for the provider: silence counts from now."""
+        self._since = self._loop.time()
+        self._armed = True
+
+    def received(self) -> None:
+        """The provider answered; time spent until the next :meth:`waiting` is not its."""
+        self._armed = False
+
+    def expired(self) -> bool:
+        """Whether the watchdog cancelled the task (and, if so, take that cancellation
+        back, so it becomes a timeout rather than an abort)."""
+        if not self._fired:
+            return False
+        self._fired = False
+        if self._task is not None:
+            self._task.uncancel()
+        return True
+
+    def _check(self) -> None:
+        now = self._loop.time()
+        if self._armed and now - self._since >= self.timeout:
+            self._fired = True
+            self._handle = None
+            if self._task is not None:
+                self._task.cancel()
+            return
+        # Not silent long enough (or the consumer is busy): look again later.
+        start = self._since if self._armed else now
+        self._handle = self._loop.call_at(start + self.timeout, self._check)
