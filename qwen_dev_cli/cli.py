@@ -153,9 +153,7 @@ def ask(
         _fail('nothing to ask: give a prompt, e.g. qwen-dev ask "explain this"', 2)
     if note:
         typer.echo(f"qwen-dev: {note}", err=True)
-    options = AskOptions(
-        text, json_output=json_output, stream=not no_stream, max_steps=max_steps
-    )
+    options = AskOptions(text, json_output=json_output, stream=not no_stream, max_steps=max_steps)
     try:
         code = asyncio.run(
             run_ask(

@@ -1,0 +1,165 @@
+"""Asking the user before a tool call changes something: the REPL's ``Approver``.
+
+A write shows its unified diff, coloured; a command shows itself, where it runs and
+how risky it looks. The answer is one key: ``y`` yes, ``n`` no (then an optional
+reason the model is told), and for commands ``a`` always (this command, for the rest
+of the session; not offered for critical ones) and ``e`` edit the command before
+running it. Enter, Esc and Ctrl-C mean no.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING
+
+from prompt_toolkit import PromptSession
+from prompt_toolkit.key_binding import KeyBindings
+from prompt_toolkit.keys import Keys
+from rich.table import Table
+from rich.text import Text
+
+from ..agent.turn import ApprovalDecision
+
+if TYPE_CHECKING:
+    from prompt_toolkit.input import Input
+    from prompt_toolkit.key_binding import KeyPressEvent
+    from prompt_toolkit.output import Output
+    from rich.console import Console
+
+    from ..agent.turn import ApprovalRequest
+
+RISK_STYLE = {
+    "low": "green",
+    "medium": "yellow",
+    "high": "bold red",
+    "critical": "bold white on red",
+}
+_NO_KEYS = ("enter", "escape", "c-c", "c-d")
+
+
+class InteractiveApprover:
+    """Shows each :class:`ApprovalRequest` and asks the user.
+
+    Args:
+        console: where the request is shown.
+        pause: returns a context manager the question runs in (the REPL takes its
+            live display down meanwhile).
+        input, output: prompt-toolkit input and output (tests pass a pipe and a
+            ``DummyOutput``); ``None``: the terminal.
+    """
+
+    def __init__(
+        self,
+        console: Console,
+        *,
+        pause: Callable[[], AbstractContextManager[object]] = contextlib.nullcontext,
+        input: Input | None = None,
+        output: Output | None = None,
+    ) -> None:
+        self.console = console
+        self._pause = pause
+        self._input = input
+        self._output = output
+        self._always: set[str] = set()
+
+    async def approve(self, request: ApprovalRequest) -> ApprovalDecision:
+        if request.kind == "command" and request.allow_always and request.command in self._always:
+            return ApprovalDecision(True, always=True)
+        with self._pause():
+            self.console.print(request_view(request))
+            return await self._ask(request)
+
+    async def _ask(self, request: ApprovalRequest) -> ApprovalDecision:
+        if request.kind == "command" and request.allow_always:
+            question = "Run it? [y]es / [n]o / [a]lways this session / [e]dit: "
+            keys = "ynae"
+        elif request.kind == "command":
+            question = "Run it? [y]es / [n]o / [e]dit: "
+            keys = "yne"
+        else:
+            question = "Apply this change? [y]es / [n]o: "
+            keys = "yn"
+        choice = await self._key(question, keys)
+        if choice == "y":
+            return ApprovalDecision(True)
+        if choice == "a" and request.command is not None:
+            self._always.add(request.command)
+            return ApprovalDecision(True, always=True)
+        if choice == "e" and request.command is not None:
+            edited = (await self._line("Command: ", request.command)).strip()
+            if edited:
+                return ApprovalDecision(True, edited_command=edited)
+        reason = (await self._line("Why not? (optional, told to the model): ")).strip()
+        return ApprovalDecision(False, reason=reason or "the user declined")
+
+    async def _key(self, question: str, keys: str) -> str:
+        bindings = KeyBindings()
+        for key in keys:
+            bindings.add(key)(_answer(key))
+        for key in _NO_KEYS:
+            bindings.add(key)(_answer("n"))
+
+        @bindings.add(Keys.Any)
+        def _ignore(event: KeyPressEvent) -> None:
+            pass
+
+        session: PromptSession[str] = PromptSession(
+            input=self._input, output=self._output, key_bindings=bindings
+        )
+        return await session.prompt_async(question, handle_sigint=False)
+
+    async def _line(self, question: str, default: str = "") -> str:
+        session: PromptSession[str] = PromptSession(input=self._input, output=self._output)
+        try:
+            return await session.prompt_async(question, default=default, handle_sigint=False)
+        except (KeyboardInterrupt, EOFError):
+            return ""
+
+
+def _answer(key: str) -> Callable[[KeyPressEvent], None]:
+    def handler(event: KeyPressEvent) -> None:
+        event.app.exit(result=key)
+
+    return handler
+
+
+def request_view(request: ApprovalRequest) -> Table:
+    """The request as the user sees it before answering."""
+    view = Table.grid(padding=(0, 1))
+    view.add_column()
+    view.add_row(Text(f"⚠ {request.tool}: {request.summary}", "bold"))
+    if request.kind == "command":
+        facts = Table.grid(padding=(0, 2))
+        facts.add_column(style="dim")
+        facts.add_column()
+        facts.add_row("command", Text(request.command or "", "bold"))
+        facts.add_row("in", request.cwd or ".")
+        risk = Text(request.risk, RISK_STYLE.get(request.risk, ""))
+        if request.risk_reasons:
+            risk.append(f"  ({'; '.join(request.risk_reasons)})", "dim")
+        facts.add_row("risk", risk)
+        view.add_row(facts)
+    if request.diff:
+        view.add_row(coloured_diff(request.diff))
+    return view
+
+
+def coloured_diff(diff: str) -> Text:
+    """A unified diff with additions green, removals red and hunk headers cyan."""
+    text = Text()
+    for line in diff.splitlines():
+        if line.startswith(("+++", "---")):
+            style = "bold"
+        elif line.startswith("+"):
+            style = "green"
+        elif line.startswith("-"):
+            style = "red"
+        elif line.startswith("@@"):
+            style = "cyan"
+        else:
+            style = ""
+        text.append(line + "\n", style)
+    text.rstrip()
+    return text

@@ -1,0 +1,189 @@
+"""``qwen-dev doctor``: is each provider usable, and if not, why?
+
+Every defined provider is reported, used or not: whether its API key is set (never the
+key itself), whether it answers a one-token request and how fast, and which model
+answered. The in-process provider reports whether llama.cpp and its model file are
+installed instead of loading the model. The probes run concurrently, each without
+retries, so a dead endpoint costs one timeout, not a backoff schedule.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import importlib.util
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+
+from .. import exit_codes
+
+if TYPE_CHECKING:
+    import httpx
+    from rich.console import Console
+
+    from ..config import Settings
+    from ..core.settings import ProviderSettings
+
+PROBE_MESSAGE = "Reply with the word ok."
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """What the doctor found out about one provider.
+
+    Args:
+        name: the provider.
+        role: ``in use``, ``skipped`` (in the order, but not usable) or ``unused``.
+        key: ``set (VAR)``, ``missing (VAR)`` or ``not needed``.
+        ok: it answered (or, in-process, everything it needs is installed).
+        detail: what happened, in a few words.
+        model: the model that answered, else the configured one.
+        latency_ms: the probe's round trip, when one was made.
+        probed: ``False`` when it could not be tried (no key).
+    """
+
+    name: str
+    role: str
+    key: str
+    ok: bool
+    detail: str
+    model: str
+    latency_ms: float | None = None
+    probed: bool = True
+
+
+async def probe_all(
+    settings: Settings,
+    *,
+    seconds: float = 10.0,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> list[ProbeResult]:
+    """Probe every defined provider, those in the failover order first."""
+    order = list(settings.provider_order)
+    names = order + [name for name in settings.providers if name not in order]
+    active = set(settings.active_providers)
+    probes = []
+    for name in names:
+        provider = settings.providers[name]
+        role = "in use" if name in active else ("skipped" if name in order else "unused")
+        probes.append(_probe(provider, role, seconds, transport))
+    return list(await asyncio.gather(*probes))
+
+
+async def _probe(
+    provider: ProviderSettings,
+    role: str,
+    seconds: float,
+    transport: httpx.AsyncBaseTransport | None,
+) -> ProbeResult:
+    key = _key_state(provider)
+    if provider.kind == "llama-cpp":
+        return _probe_local(provider, role, key)
+    if provider.api_key_env and not provider.api_key:
+        detail = f"not probed: export {provider.api_key_env}"
+        return ProbeResult(provider.name, role, key, False, detail, provider.model, probed=False)
+    return await _probe_http(provider, role, key, seconds, transport)
+
+
+async def _probe_http(
+    provider: ProviderSettings,
+    role: str,
+    key: str,
+    seconds: float,
+    transport: httpx.AsyncBaseTransport | None,
+) -> ProbeResult:
+    from ..core import ChatRequest, LLMError
+    from ..core.providers.factory import build_provider
+
+    client = build_provider(dataclasses.replace(provider, timeout=seconds), transport=transport)
+    request = ChatRequest([{"role": "user", "content": PROBE_MESSAGE}], max_tokens=1)
+    started = time.perf_counter()
+    try:
+        async with asyncio.timeout(seconds):
+            reply = await client.chat(request)
+    except (LLMError, TimeoutError) as exc:
+        latency = (time.perf_counter() - started) * 1000
+        message = str(exc) or f"no answer within {seconds:g}s"
+        detail = _redact(message, provider.api_key)
+        return ProbeResult(provider.name, role, key, False, detail, provider.model, latency)
+    finally:
+        await client.aclose()
+    latency = (time.perf_counter() - started) * 1000
+    model = reply.model or provider.model
+    return ProbeResult(provider.name, role, key, True, "answers", model, latency)
+
+
+def _probe_local(provider: ProviderSettings, role: str, key: str) -> ProbeResult:
+    from ..core.providers.llama_cpp import INSTALL_HINT, default_model_path
+
+    installed = importlib.util.find_spec("llama_cpp") is not None
+    path = Path(provider.model_path).expanduser() if provider.model_path else default_model_path()
+    found = path is not None and path.is_file()
+    parts = [
+        "llama-cpp installed" if installed else "llama-cpp missing",
+        f"model file {path}" if found else "model file missing",
+    ]
+    ok = installed and found
+    detail = ", ".join(parts) + ("" if ok else f"; {INSTALL_HINT}")
+    return ProbeResult(provider.name, role, key, ok, detail, provider.model)
+
+
+def _key_state(provider: ProviderSettings) -> str:
+    if not provider.api_key_env:
+        return "not needed"
+    state = "set" if provider.api_key else "missing"
+    return f"{state} ({provider.api_key_env})"
+
+
+def _redact(text: str, secret: str | None) -> str:
+    return text.replace(secret, "***") if secret else text
+
+
+def report(results: list[ProbeResult], console: Console) -> None:
+    """One block per provider: verdict, role, key, model, latency, then the detail."""
+    width = max((len(result.name) for result in results), default=0)
+    for result in results:
+        mark, style = ("✓", "green") if result.ok else ("✗", "red")
+        if not result.probed:
+            mark, style = ("-", "dim")
+        latency = f"{result.latency_ms:.0f} ms" if result.latency_ms is not None else "-"
+        line = Text.assemble(
+            (f"{mark} ", style),
+            (result.name.ljust(width), "bold"),
+            f"  {result.role:<7}  key {result.key}  model {result.model}  {latency}",
+        )
+        console.print(line, soft_wrap=True)
+        console.print(Text(f"    {result.detail}", "dim" if result.ok else style), soft_wrap=True)
+
+
+def verdict(results: list[ProbeResult]) -> int:
+    """0 when a provider that would be used works, else the provider-failure exit code."""
+    usable = [result for result in results if result.role == "in use" and result.ok]
+    return exit_codes.OK if usable else exit_codes.PROVIDER_FAILURE
+
+
+async def run_doctor(
+    settings: Settings,
+    console: Console,
+    *,
+    seconds: float = 10.0,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> int:
+    """Probe, report, and return the exit code."""
+    results = await probe_all(settings, seconds=seconds, transport=transport)
+    report(results, console)
+    code = verdict(results)
+    if code == exit_codes.OK:
+        working = ", ".join(r.name for r in results if r.role == "in use" and r.ok)
+        console.print(f"ready: {working}")
+    else:
+        console.print(
+            Text(
+                "no provider in use answers: see the notes above, or `qwen-dev config show`", "red"
+            )
+        )
+    return code

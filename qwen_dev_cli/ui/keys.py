@@ -1,0 +1,81 @@
+"""The REPL's prompt: its keys, persistent history, completion and status toolbar.
+
+Enter sends. Alt+Enter (Esc then Enter, on terminals without an Alt key) starts a new
+line; pasted text keeps its newlines and stays one message (prompt-toolkit turns
+bracketed paste into one insertion). Ctrl-C clears a line being typed, and on an
+empty line raises ``KeyboardInterrupt`` so the REPL can say how to leave; Ctrl-D on an
+empty line leaves (prompt-toolkit's ``EOFError``).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+from prompt_toolkit import PromptSession
+from prompt_toolkit.history import FileHistory
+from prompt_toolkit.key_binding import KeyBindings
+from prompt_toolkit.styles import Style
+
+from .statusbar import TOOLBAR_STYLE
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from prompt_toolkit.completion import Completer
+    from prompt_toolkit.input import Input
+    from prompt_toolkit.key_binding import KeyPressEvent
+    from prompt_toolkit.output import Output
+
+    from .statusbar import StatusBar
+
+#: The hint shown after Ctrl-C on an empty prompt.
+LEAVE_HINT = "(to leave, press Ctrl-D or type /exit)"
+#: How often the idle prompt redraws its status bar (seconds).
+TOOLBAR_REFRESH = 0.25
+
+
+def repl_prompt(
+    history: Path,
+    completer: Completer,
+    status: StatusBar,
+    *,
+    input: Input | None = None,
+    output: Output | None = None,
+) -> PromptSession[str]:
+    """The prompt: history kept in ``history`` (created private), the status bar as its
+    bottom toolbar, redrawn every :data:`TOOLBAR_REFRESH` seconds."""
+    history.parent.mkdir(parents=True, exist_ok=True)
+    if not history.exists():
+        history.touch(mode=0o600)
+    return PromptSession(
+        message=[("class:prompt", "› ")],
+        prompt_continuation=lambda width, line, wrap: " " * width,
+        history=FileHistory(os.fspath(history)),
+        completer=completer,
+        complete_while_typing=True,
+        key_bindings=repl_key_bindings(),
+        bottom_toolbar=status.toolbar,
+        refresh_interval=TOOLBAR_REFRESH,
+        style=Style.from_dict({**TOOLBAR_STYLE, "prompt": "bold ansicyan"}),
+        input=input,
+        output=output,
+    )
+
+
+def repl_key_bindings() -> KeyBindings:
+    bindings = KeyBindings()
+
+    @bindings.add("escape", "enter")
+    def _newline(event: KeyPressEvent) -> None:
+        event.current_buffer.insert_text("\n")
+
+    @bindings.add("c-c")
+    def _interrupt(event: KeyPressEvent) -> None:
+        buffer = event.current_buffer
+        if buffer.text:
+            buffer.reset()
+        else:
+            event.app.exit(exception=KeyboardInterrupt(), style="class:aborting")
+
+    return bindings

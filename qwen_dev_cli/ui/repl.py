@@ -1,0 +1,384 @@
+"""The interactive REPL: prompt, turns, slash commands, and the status bar throughout.
+
+Idle, prompt-toolkit owns the terminal and draws the status bar as its bottom
+toolbar (refreshed on a timer). A message runs as a :class:`Turn` in its own task,
+shown by a :class:`~qwen_dev_cli.ui.turnview.TurnView` that streams the answer and
+draws the same status bar as a live footer. Ctrl-C (SIGINT: the terminal is in its
+normal mode while a turn runs) cancels that task, which stops the request, its
+retries and its sleeps at once; what was said so far is kept, marked interrupted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import signal
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.markdown import Markdown
+from rich.text import Text
+
+from .. import __version__, exit_codes
+from ..agent.chat_turn import ChatTurn
+from ..config import ConfigError, Overrides, load_settings
+from ..core import LLMClient, LLMError
+from ..core.telemetry import merge_snapshots
+from ..session.metrics_log import MetricsLog
+from ..session.recorder import SessionRecorder
+from ..session.store import SessionError, SessionStore
+from .approval import InteractiveApprover
+from .completion import ReplCompleter
+from .conversation import Conversation
+from .keys import LEAVE_HINT, repl_prompt
+from .mentions import attach_mentions
+from .notices import startup_notices
+from .slash import SlashCommands, is_command
+from .statusbar import StatusBar
+from .turnview import TurnView, terminal_input
+
+if TYPE_CHECKING:
+    from prompt_toolkit.input import Input
+    from prompt_toolkit.output import Output
+
+    from ..agent.turn import AgentEvent, Approver, Turn
+    from ..config import Settings
+    from ..core.events import ClientEvent
+    from ..core.status import ClientStatus
+
+
+@dataclass(frozen=True)
+class ReplOptions:
+    """How the REPL was started.
+
+    Args:
+        config_path: ``--config``, kept to rebuild the settings for ``/model`` and
+            ``/provider``.
+        overrides: the command-line flags.
+        continue_latest: ``--continue``: resume the latest session of this folder.
+        resume_id: ``--resume ID``.
+        workspace: the folder ``@`` paths and new sessions belong to.
+    """
+
+    config_path: Path | None = None
+    overrides: Overrides = field(default_factory=Overrides)
+    continue_latest: bool = False
+    resume_id: str | None = None
+    workspace: Path = field(default_factory=Path.cwd)
+
+
+@dataclass(frozen=True)
+class TurnContext:
+    """What a turn may need beyond the client."""
+
+    approver: Approver
+    approval: str
+    workspace: Path
+
+
+def make_turn(client: LLMClient, context: TurnContext) -> Turn:
+    """The turn each message runs: a tool-less chat for now. The agent with tools plugs
+    in here, taking the approver, approval mode and workspace from ``context``."""
+    return ChatTurn(client)
+
+
+TurnFactory = Callable[[LLMClient, TurnContext], "Turn"]
+
+
+class Repl:
+    """One interactive session in the terminal.
+
+    Args:
+        settings: the resolved configuration.
+        options: how the REPL was started.
+        console: where everything but the prompt is printed.
+        input, output: prompt-toolkit input and output (tests); ``None``: the terminal.
+        turn_factory: builds the turn for each message.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        options: ReplOptions,
+        *,
+        console: Console,
+        input: Input | None = None,
+        output: Output | None = None,
+        turn_factory: TurnFactory = make_turn,
+    ) -> None:
+        self._settings = settings
+        self.options = options
+        self.console = console
+        self.workspace = options.workspace
+        self.turn_factory = turn_factory
+        self.client = LLMClient.from_settings(settings)
+        self._unsubscribe = self.client.subscribe(self._on_client_event)
+        self._retired: list[dict[str, Any]] = []
+        self._retired_tokens = 0
+        self._approval: str = settings.approval
+        self.status = StatusBar(self.client_status, extra_tokens=lambda: self._retired_tokens)
+        self.conversation = Conversation(SessionStore(settings.home / "sessions"), self.workspace)
+        self.commands = SlashCommands(self)
+        self.approver = InteractiveApprover(
+            console, pause=self._paused_display, input=input, output=output
+        )
+        self.prompt = repl_prompt(
+            settings.home / "history",
+            ReplCompleter(self.commands, self.workspace),
+            self.status,
+            input=input,
+            output=output,
+        )
+        self._quiet_input = terminal_input() if input is None else None
+        self._view: TurnView | None = None
+        self._turn: asyncio.Task[Any] | None = None
+        self._leaving = False
+
+    # --- the loop ---------------------------------------------------------------------
+
+    async def run(self) -> int:
+        """Read and answer messages until the user leaves; returns the exit code."""
+        self._greet()
+        try:
+            with _sigint_calls(self._on_sigint):
+                while not self._leaving:
+                    try:
+                        text = await self.prompt.prompt_async(handle_sigint=False)
+                    except KeyboardInterrupt:
+                        self.console.print(Text(LEAVE_HINT, "dim"))
+                        continue
+                    except EOFError:
+                        break
+                    await self.handle(text)
+        finally:
+            await self.close()
+        return exit_codes.OK
+
+    async def handle(self, text: str) -> None:
+        """One line from the prompt: a slash command or a message."""
+        if not text.strip():
+            return
+        if is_command(text):
+            await self.commands.run(text)
+        else:
+            await self.ask(text)
+
+    async def ask(self, text: str) -> None:
+        """Run one turn for ``text``; Ctrl-C cancels it."""
+        message, attached = attach_mentions(text, self.workspace)
+        if attached:
+            self.console.print(Text(f"attached: {', '.join(attached)}", "dim"))
+        session = self.conversation.ensure()
+        history = self.conversation.messages
+        recorder = SessionRecorder(session)
+        context = TurnContext(self.approver, self._approval, self.workspace)
+        turn = self.turn_factory(self.client, context)
+        view = TurnView(self.console, self.status, quiet_input=self._quiet_input)
+
+        def sink(event: AgentEvent) -> None:
+            recorder(event)
+            view(event)
+
+        self.status.turn_started()
+        self._view = view
+        try:
+            async with view:
+                task = asyncio.create_task(turn.run(history, message, sink))
+                self._turn = task
+                try:
+                    await task
+                except asyncio.CancelledError:
+                    if not task.cancelled() or _being_cancelled():
+                        raise
+                    recorder.interrupted()
+                    view.interrupted()
+                except LLMError as exc:
+                    view.failed(f"{exc}  (/status for details)")
+                except Exception as exc:  # a bug in a turn must not end the session
+                    view.failed(f"internal error: {type(exc).__name__}: {exc}")
+        finally:
+            self._turn = None
+            self._view = None
+            self.status.turn_finished()
+
+    async def close(self) -> None:
+        self.conversation.close()
+        self._retire_client()
+        await self.client.aclose()
+
+    # --- sessions -----------------------------------------------------------------------
+
+    def open_session(self) -> str | None:
+        """Resume what ``--continue``/``--resume`` asked for; an error message, or ``None``."""
+        options = self.options
+        session_id = options.resume_id
+        if options.continue_latest:
+            latest = self.conversation.latest_here()
+            if latest is None:
+                self.console.print(Text("no earlier session in this folder; starting anew", "dim"))
+                return None
+            session_id = latest.id
+        if session_id is None:
+            return None
+        try:
+            self.conversation.resume(session_id)
+        except SessionError as exc:
+            return str(exc)
+        self.show_resumed()
+        return None
+
+    def show_resumed(self) -> None:
+        """Say which session is open, with its last exchange."""
+        session = self.conversation.session
+        if session is None:
+            return
+        messages = session.messages
+        self.console.print(Text(f"resumed session {session.id} · {len(messages)} messages", "dim"))
+        shown = [m for m in messages if m.get("role") in ("user", "assistant")][-2:]
+        for message in shown:
+            content = str(message.get("content") or "")
+            if message.get("role") == "user":
+                first = content.strip().splitlines()[0] if content.strip() else ""
+                self.console.print(Text(f"› {first[:200]}", "bold"))
+            else:
+                lines = content.splitlines()
+                cut = "\n".join(lines[:20]) + ("\n\n…" if len(lines) > 20 else "")
+                self.console.print(Markdown(cut))
+
+    # --- what slash commands use (the Shell protocol) ----------------------------------
+
+    @property
+    def settings(self) -> Settings:
+        return self._settings
+
+    @property
+    def approval(self) -> str:
+        return self._approval
+
+    def set_approval(self, mode: str) -> None:
+        self._approval = mode
+
+    def client_status(self) -> ClientStatus:
+        return self.client.status()
+
+    def metrics(self) -> dict[str, Any]:
+        """This session's telemetry, across clients replaced by ``/model``/``/provider``."""
+        current = self.client.get_metrics()
+        if not self._retired:
+            return current
+        return merge_snapshots([*self._retired, current])
+
+    async def reconfigure(
+        self, *, providers: tuple[str, ...] | None = None, model: str | None = None
+    ) -> None:
+        """Rebuild the client with other providers or another model."""
+        base = self.options.overrides
+        if providers is not None:
+            overrides = dataclasses.replace(base, providers=providers, model=None)
+        else:
+            overrides = dataclasses.replace(base, model=model)
+        try:
+            settings = load_settings(self.options.config_path, overrides=overrides)
+            client = LLMClient.from_settings(settings)
+        except (ConfigError, LLMError) as exc:
+            self.console.print(Text(str(exc), "red"))
+            return
+        self._retire_client()
+        await self.client.aclose()
+        self.client = client
+        self._unsubscribe = client.subscribe(self._on_client_event)
+        self._settings = settings
+        self.options = dataclasses.replace(self.options, overrides=overrides)
+        names = " → ".join(f"{p.name} · {p.model}" for p in settings.client.providers)
+        self.console.print(f"now using {names}")
+
+    def leave(self) -> None:
+        self._leaving = True
+
+    # --- internals ----------------------------------------------------------------------
+
+    def _greet(self) -> None:
+        status = self.client.status()
+        first = status.providers[0] if status.providers else None
+        using = f"{first.name} · {first.model}" if first else "no provider"
+        self.console.print(
+            Text.assemble(
+                (f"qwen-dev {__version__}", "bold"),
+                (f"  {using} · approval {self._approval}", "dim"),
+            )
+        )
+        for note in startup_notices(self._settings, verbose=True):
+            self.console.print(Text(note, "yellow"))
+        self.console.print(
+            Text("/help for commands · Alt+Enter for a new line · Ctrl-D to leave", "dim")
+        )
+
+    def _on_client_event(self, event: ClientEvent) -> None:
+        self.status.on_event(event)
+        if self._view is not None:
+            self._view.client_event(event)
+
+    def _on_sigint(self) -> None:
+        if self._turn is not None and not self._turn.done():
+            self._turn.cancel()
+
+    def _paused_display(self) -> AbstractContextManager[object]:
+        return self._view.paused() if self._view is not None else contextlib.nullcontext()
+
+    def _retire_client(self) -> None:
+        """Keep the outgoing client's numbers: in /metrics, the token count, the log."""
+        snapshot = self.client.get_metrics()
+        self._retired.append(snapshot)
+        self._retired_tokens += self.client.status().session_tokens
+        self._unsubscribe()
+        MetricsLog(self._settings.home / "metrics.jsonl").append(snapshot)
+
+
+@contextlib.contextmanager
+def _sigint_calls(handler: Callable[[], None]) -> Iterator[None]:
+    """Route SIGINT to ``handler`` while the REPL runs (where the loop allows it)."""
+    loop = asyncio.get_running_loop()
+    try:
+        loop.add_signal_handler(signal.SIGINT, handler)
+    except (NotImplementedError, RuntimeError, ValueError):  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
+
+
+def _being_cancelled() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+async def run_repl(
+    settings: Settings,
+    options: ReplOptions,
+    *,
+    console: Console | None = None,
+    input: Input | None = None,
+    output: Output | None = None,
+) -> int:
+    """Run the REPL until the user leaves; returns the exit code."""
+    console = console or Console()
+    try:
+        repl = Repl(settings, options, console=console, input=input, output=output)
+    except LLMError as exc:
+        for note in startup_notices(settings, verbose=True):
+            console.print(Text(note, "yellow"))
+        console.print(Text(f"qwen-dev: {exc}", "red"))
+        return exit_codes.for_error(exc)
+    error = repl.open_session()
+    if error is not None:
+        await repl.close()
+        console.print(Text(f"qwen-dev: {error}", "red"))
+        return exit_codes.USAGE_ERROR
+    return await repl.run()

@@ -1,0 +1,249 @@
+"""Slash commands: what the user can ask of the REPL itself rather than of the model.
+
+Each command has a one-line help (shown by ``/help`` and as the completion hint) and,
+where its argument has a known set of values, those values for completion. An
+unknown command gets the closest known one suggested.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from rich.table import Table
+from rich.text import Text
+
+from ..config import APPROVAL_MODES
+from ..session.store import SessionError
+from .metrics_table import metrics_renderable
+from .statusbar import status_table
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from ..config import Settings
+    from ..core.status import ClientStatus
+    from .conversation import Conversation
+
+_INVOCATION = re.compile(r"^/([A-Za-z][\w-]*)(?:\s+(.*))?$", re.DOTALL)
+
+
+class Shell(Protocol):
+    """What slash commands may see and do of the REPL."""
+
+    console: Console
+    conversation: Conversation
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def approval(self) -> str: ...
+
+    def client_status(self) -> ClientStatus: ...
+
+    def metrics(self) -> dict[str, Any]: ...
+
+    async def reconfigure(
+        self, *, providers: tuple[str, ...] | None = None, model: str | None = None
+    ) -> None: ...
+
+    def set_approval(self, mode: str) -> None: ...
+
+    def show_resumed(self) -> None: ...
+
+    def leave(self) -> None: ...
+
+
+Handler = Callable[[Shell, str], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class SlashCommand:
+    name: str
+    help: str
+    run: Handler
+    #: The argument's placeholder in ``/help`` (``NAME``), ``None`` for no argument.
+    argument: str | None = None
+    #: The values the argument may take, for completion.
+    choices: Callable[[Shell], list[str]] | None = None
+
+    @property
+    def usage(self) -> str:
+        return f"/{self.name}" + (f" {self.argument}" if self.argument else "")
+
+
+def is_command(line: str) -> bool:
+    """Whether a line is a slash command (``/etc/hosts is odd`` is a message)."""
+    return _INVOCATION.match(line.strip()) is not None
+
+
+class SlashCommands:
+    """The commands of one REPL.
+
+    Args:
+        shell: the REPL they act on.
+        commands: the commands (default: :data:`BUILTIN`).
+    """
+
+    def __init__(self, shell: Shell, commands: list[SlashCommand] | None = None) -> None:
+        self.shell = shell
+        self.commands = {command.name: command for command in commands or BUILTIN}
+
+    def summaries(self) -> list[tuple[str, str]]:
+        return [(name, command.help) for name, command in self.commands.items()]
+
+    def argument_choices(self, name: str) -> list[str]:
+        command = self.commands.get(name)
+        if command is None or command.choices is None:
+            return []
+        return command.choices(self.shell)
+
+    async def run(self, line: str) -> None:
+        match = _INVOCATION.match(line.strip())
+        if match is None:
+            raise ValueError(f"not a slash command: {line!r}")
+        name, argument = match.group(1), (match.group(2) or "").strip()
+        command = self.commands.get(name.lower())
+        if command is None:
+            self.shell.console.print(Text(self.unknown(name), "yellow"))
+            return
+        await command.run(self.shell, argument)
+
+    def unknown(self, name: str) -> str:
+        close = difflib.get_close_matches(name.lower(), list(self.commands), n=1, cutoff=0.5)
+        hint = f"did you mean /{close[0]}?" if close else "type /help for the list"
+        return f"unknown command /{name}; {hint}"
+
+
+# --- the commands ---------------------------------------------------------------------
+
+
+async def _help(shell: Shell, argument: str) -> None:
+    table = Table(box=None, show_header=False, pad_edge=False)
+    table.add_column(style="bold cyan", no_wrap=True)
+    table.add_column()
+    for command in BUILTIN:
+        table.add_row(command.usage, command.help)
+    table.add_row("", "")
+    for keys, what in (
+        ("Enter", "send the message"),
+        ("Alt+Enter", "new line (or Esc then Enter); pasted text stays one message"),
+        ("@path", "attach a workspace file (Tab completes)"),
+        ("Ctrl-C", "stop the answer being written; clear the line"),
+        ("Ctrl-D", "leave"),
+    ):
+        table.add_row(Text(keys, "bold"), what)
+    shell.console.print(table)
+
+
+async def _metrics(shell: Shell, argument: str) -> None:
+    shell.console.print(metrics_renderable(shell.metrics()))
+
+
+async def _status(shell: Shell, argument: str) -> None:
+    shell.console.print(status_table(shell.client_status()))
+
+
+async def _model(shell: Shell, argument: str) -> None:
+    if not argument:
+        status = shell.client_status()
+        first = status.providers[0] if status.providers else None
+        current = f"{first.name} · {first.model}" if first else "no provider"
+        shell.console.print(f"model: {current}  (change it with /model NAME)")
+        return
+    await shell.reconfigure(model=argument)
+
+
+async def _provider(shell: Shell, argument: str) -> None:
+    if not argument:
+        active = [p.name for p in shell.client_status().providers]
+        defined = ", ".join(shell.settings.providers)
+        shell.console.print(f"providers in use: {', '.join(active)}  (defined: {defined})")
+        return
+    await shell.reconfigure(providers=tuple(argument.replace(",", " ").split()))
+
+
+async def _approval(shell: Shell, argument: str) -> None:
+    if not argument:
+        shell.console.print(f"approval: {shell.approval}  (one of {', '.join(APPROVAL_MODES)})")
+        return
+    if argument not in APPROVAL_MODES:
+        shell.console.print(
+            Text(f"approval must be one of {', '.join(APPROVAL_MODES)}, not {argument!r}", "red")
+        )
+        return
+    shell.set_approval(argument)
+    shell.console.print(f"approval: {argument}")
+
+
+async def _new(shell: Shell, argument: str) -> None:
+    shell.conversation.new()
+    shell.console.print("new conversation: the next message starts it")
+
+
+async def _sessions(shell: Shell, argument: str) -> None:
+    infos = shell.conversation.list()
+    if not infos:
+        shell.console.print("no sessions yet")
+        return
+    table = Table(box=None, pad_edge=False)
+    for column in ("", "id", "updated", "msgs", "title"):
+        table.add_column(column, justify="right" if column == "msgs" else "left")
+    here = str(shell.conversation.cwd)
+    for info in infos[:20]:
+        mark = "●" if info.id == shell.conversation.id else ""
+        title = info.title if info.cwd == here else f"{info.title}  [dim]({info.cwd})[/]"
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(info.updated))
+        table.add_row(mark, info.id, when, str(info.message_count), title)
+    shell.console.print(table)
+    if len(infos) > 20:
+        shell.console.print(Text(f"... and {len(infos) - 20} older", "dim"))
+
+
+async def _resume(shell: Shell, argument: str) -> None:
+    if not argument:
+        shell.console.print("usage: /resume ID  (see /sessions)")
+        return
+    try:
+        shell.conversation.resume(argument)
+    except SessionError as exc:
+        shell.console.print(Text(str(exc), "red"))
+        return
+    shell.show_resumed()
+
+
+async def _exit(shell: Shell, argument: str) -> None:
+    shell.leave()
+
+
+def _provider_names(shell: Shell) -> list[str]:
+    return list(shell.settings.providers)
+
+
+def _approval_modes(shell: Shell) -> list[str]:
+    return list(APPROVAL_MODES)
+
+
+def _session_ids(shell: Shell) -> list[str]:
+    return [info.id for info in shell.conversation.list()[:20]]
+
+
+BUILTIN: list[SlashCommand] = [
+    SlashCommand("help", "these commands and keys", _help),
+    SlashCommand("metrics", "requests, latency, retries, failovers, per provider", _metrics),
+    SlashCommand("status", "breakers, budgets and cool-downs of each provider", _status),
+    SlashCommand("model", "use another model (first provider)", _model, "NAME"),
+    SlashCommand(
+        "provider", "use only these providers, in order", _provider, "NAME", _provider_names
+    ),
+    SlashCommand("approval", "what tool calls may do unasked", _approval, "MODE", _approval_modes),
+    SlashCommand("new", "start a new conversation", _new),
+    SlashCommand("sessions", "saved conversations, newest first", _sessions),
+    SlashCommand("resume", "continue a saved conversation", _resume, "ID", _session_ids),
+    SlashCommand("exit", "leave (Ctrl-D too)", _exit),
+]

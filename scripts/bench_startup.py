@@ -1,0 +1,127 @@
+#!/usr/bin/env python
+"""Start-up time of the CLI, against the interpreter's own start-up in the same run.
+
+    .venv/bin/python scripts/bench_startup.py [--runs 15] [--strict]
+
+Each command is run ``--runs`` times, interleaved round-robin so the machine's drift
+spreads over all of them; the median wall time is reported with its ratio to
+``python -c pass``. ``ask --json`` asks a fault server on loopback (in its own
+process). Also checked: ``--version`` and ``--help`` import neither prompt-toolkit
+nor httpx. Target: ``qwen-dev --help`` under 0.35 s median.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import argparse
+import os
+import statistics
+import subprocess
+import tempfile
+import time
+
+from tests.fault_server import FaultServerProcess
+
+HELP_TARGET_SECONDS = 0.35
+HEAVY = ("prompt_toolkit", "httpx")
+IMPORT_PROBE = (
+    "import sys, runpy\n"
+    "sys.argv = ['qwen-dev', {flag!r}]\n"
+    "try:\n"
+    "    runpy.run_module('qwen_dev_cli', run_name='__main__')\n"
+    "except SystemExit:\n"
+    "    pass\n"
+    "heavy = [m for m in {heavy!r} if m in sys.modules]\n"
+    "print('HEAVY=' + ','.join(heavy), file=sys.stderr)\n"
+)
+
+
+def qwen_dev() -> list[str]:
+    """The installed console script, as a user runs it."""
+    script = Path(sys.executable).parent / "qwen-dev"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "qwen_dev_cli"]
+
+
+def timed(command: list[str], env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    done = subprocess.run(command, env=env, capture_output=True, check=False)
+    elapsed = time.perf_counter() - start
+    if done.returncode != 0:
+        raise RuntimeError(f"{command} failed ({done.returncode}): {done.stderr.decode()}")
+    return elapsed
+
+
+def heavy_imports(flag: str, env: dict[str, str]) -> list[str]:
+    code = IMPORT_PROBE.format(flag=flag, heavy=HEAVY)
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False
+    )
+    line = next(x for x in done.stderr.splitlines() if x.startswith("HEAVY="))
+    return [name for name in line.removeprefix("HEAVY=").split(",") if name]
+
+
+def write_config(folder: Path, base_url: str) -> Path:
+    path = folder / "config.toml"
+    path.write_text(
+        f'provider_order = ["lab"]\n\n[providers.lab]\nbase_url = "{base_url}"\n'
+        'model = "fault-model"\n',
+        encoding="utf-8",
+    )
+    return path
+
+
+def measure(commands: dict[str, list[str]], env: dict[str, str], runs: int) -> dict[str, float]:
+    samples: dict[str, list[float]] = {name: [] for name in commands}
+    for command in commands.values():  # warm the page cache once
+        timed(command, env)
+    for _ in range(runs):
+        for name, command in commands.items():
+            samples[name].append(timed(command, env))
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp, FaultServerProcess() as server:
+        folder = Path(tmp)
+        env = {
+            **os.environ,
+            "QWEN_DEV_HOME": str(folder / "home"),
+            "QWEN_DEV_CONFIG": str(folder / "none.toml"),
+        }
+        config = write_config(folder, server.base_url)
+        cli = qwen_dev()
+        commands = {
+            "python -c pass": [sys.executable, "-c", "pass"],
+            "qwen-dev --version": [*cli, "--version"],
+            "qwen-dev --help": [*cli, "--help"],
+            "qwen-dev ask --json": [*cli, "ask", "--json", "--config", str(config), "hi"],
+        }
+        medians = measure(commands, env, args.runs)
+        heavy = {flag: heavy_imports(flag, env) for flag in ("--version", "--help")}
+
+    baseline = medians["python -c pass"]
+    print(f"median of {args.runs} runs each (interleaved), {sys.platform}, {os.cpu_count()} cpus")
+    for name, seconds in medians.items():
+        print(f"  {name:<22} {seconds * 1000:7.1f} ms   {seconds / baseline:5.1f}x python -c pass")
+    for flag, modules in heavy.items():
+        print(f"  {flag:<22} imports {', '.join(modules) or 'neither prompt-toolkit nor httpx'}")
+    help_ok = medians["qwen-dev --help"] < HELP_TARGET_SECONDS
+    lean = not any(heavy.values())
+    print(
+        f"target: --help under {HELP_TARGET_SECONDS:.2f} s median: "
+        f"{'PASS' if help_ok else 'FAIL'}; --version/--help lean: {'PASS' if lean else 'FAIL'}"
+    )
+    return 1 if args.strict and not (help_ok and lean) else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

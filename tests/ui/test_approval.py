@@ -1,0 +1,160 @@
+"""The interactive approver, headless: what the user sees, and what each key decides."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+
+import pytest
+from prompt_toolkit.input import PipeInput, create_pipe_input
+from prompt_toolkit.output import DummyOutput
+from rich.console import Console
+
+from qwen_dev_cli.agent.turn import ApprovalRequest
+from qwen_dev_cli.ui.approval import InteractiveApprover
+
+DIFF = """--- a/app.py
++++ b/app.py
+@@ -1,2 +1,2 @@
+ import os
+-print("old")
++print("new")
+"""
+WRITE = ApprovalRequest("write", "edit_file", "edit app.py", diff=DIFF)
+COMMAND = ApprovalRequest(
+    "command", "run_command", "run: rm -rf build", command="rm -rf build", cwd="/ws", risk="high"
+)
+
+
+@pytest.fixture
+def pipe() -> Iterator[PipeInput]:
+    with create_pipe_input() as pipe_input:
+        yield pipe_input
+
+
+def approver(pipe: PipeInput, screen: io.StringIO, *, colour: bool = False) -> InteractiveApprover:
+    console = Console(file=screen, width=100, force_terminal=colour, color_system="standard")
+    return InteractiveApprover(console, input=pipe, output=DummyOutput())
+
+
+async def test_a_write_shows_its_diff_and_y_approves(pipe: PipeInput) -> None:
+    screen = io.StringIO()
+    pipe.send_text("y")
+    decision = await approver(pipe, screen).approve(WRITE)
+    assert decision.approved
+    assert not decision.always
+    shown = screen.getvalue()
+    assert "edit app.py" in shown
+    assert '-print("old")' in shown
+    assert '+print("new")' in shown
+
+
+async def test_the_diff_is_coloured(pipe: PipeInput) -> None:
+    screen = io.StringIO()
+    pipe.send_text("y")
+    await approver(pipe, screen, colour=True).approve(WRITE)
+    shown = screen.getvalue()
+    assert '\x1b[32m+print("new")' in shown  # green
+    assert '\x1b[31m-print("old")' in shown  # red
+
+
+async def test_a_command_shows_itself_where_it_runs_and_its_risk(pipe: PipeInput) -> None:
+    screen = io.StringIO()
+    pipe.send_text("y")
+    assert (await approver(pipe, screen).approve(COMMAND)).approved
+    shown = screen.getvalue()
+    assert "rm -rf build" in shown
+    assert "/ws" in shown
+    assert "high" in shown
+
+
+async def test_no_carries_the_reason_to_the_model(pipe: PipeInput) -> None:
+    pipe.send_text("nnot on main\r")
+    decision = await approver(pipe, io.StringIO()).approve(COMMAND)
+    assert not decision.approved
+    assert decision.reason == "not on main"
+
+
+async def test_no_without_a_reason_still_says_why(pipe: PipeInput) -> None:
+    pipe.send_text("n\r")
+    decision = await approver(pipe, io.StringIO()).approve(WRITE)
+    assert not decision.approved
+    assert decision.reason == "the user declined"
+
+
+@pytest.mark.parametrize("key", ["\r", "\x03"])
+async def test_enter_and_ctrl_c_mean_no(pipe: PipeInput, key: str) -> None:
+    pipe.send_text(key + "\r")
+    assert not (await approver(pipe, io.StringIO()).approve(COMMAND)).approved
+
+
+async def test_other_keys_are_ignored_until_a_choice(pipe: PipeInput) -> None:
+    pipe.send_text("xzy")
+    assert (await approver(pipe, io.StringIO()).approve(COMMAND)).approved
+
+
+async def test_always_approves_the_same_command_for_the_session(pipe: PipeInput) -> None:
+    asker = approver(pipe, io.StringIO())
+    pipe.send_text("a")
+    first = await asker.approve(COMMAND)
+    assert first.approved
+    assert first.always
+    again = await asker.approve(COMMAND)  # no key sent: it must not ask
+    assert again.approved
+    other = ApprovalRequest("command", "run_command", "run: ls", command="ls")
+    pipe.send_text("n\r")
+    assert not (await asker.approve(other)).approved
+
+
+async def test_edit_runs_the_command_as_changed(pipe: PipeInput) -> None:
+    pipe.send_text("e\x15rm -rf build/tmp\r")  # Ctrl-U clears the offered command
+    decision = await approver(pipe, io.StringIO()).approve(COMMAND)
+    assert decision.approved
+    assert decision.edited_command == "rm -rf build/tmp"
+
+
+async def test_writes_offer_neither_always_nor_edit(pipe: PipeInput) -> None:
+    pipe.send_text("aey")  # a and e mean nothing here; y decides
+    decision = await approver(pipe, io.StringIO()).approve(WRITE)
+    assert decision.approved
+    assert not decision.always
+    assert decision.edited_command is None
+
+
+async def test_the_question_runs_inside_the_pause(pipe: PipeInput) -> None:
+    events: list[str] = []
+
+    class Pause:
+        def __enter__(self) -> None:
+            events.append("paused")
+
+        def __exit__(self, *exc: object) -> None:
+            events.append("resumed")
+
+    asker = InteractiveApprover(
+        Console(file=io.StringIO()), pause=Pause, input=pipe, output=DummyOutput()
+    )
+    pipe.send_text("y")
+    await asker.approve(WRITE)
+    assert events == ["paused", "resumed"]
+
+
+async def test_critical_commands_are_never_always_approved(pipe: PipeInput) -> None:
+    critical = ApprovalRequest(
+        "command",
+        "run_command",
+        "run: rm -rf ~",
+        command="rm -rf ~",
+        risk="critical",
+        risk_reasons=("recursive delete of ~",),
+        allow_always=False,
+    )
+    screen = io.StringIO()
+    asker = approver(pipe, screen)
+    pipe.send_text("ay")  # "a" is not on offer: ignored; "y" approves this once
+    decision = await asker.approve(critical)
+    assert decision.approved
+    assert not decision.always
+    assert "recursive delete of ~" in screen.getvalue()
+    pipe.send_text("n\r")  # asked again the next time
+    assert not (await asker.approve(critical)).approved

@@ -1,0 +1,116 @@
+"""`qwen-dev doctor`, the real process against the fault server on loopback."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from tests.fault_server import FaultServer, Outcome
+from tests.test_cli_ask import qwen_dev
+
+KEY = "sk-doctor-test-0123456789"
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[FaultServer]:
+    async with FaultServer(require_api_key=KEY) as srv:
+        yield srv
+
+
+def config(tmp_path: Path, srv: FaultServer, *, order: str = '["lab"]') -> Path:
+    path = tmp_path / "c.toml"
+    path.write_text(
+        f"""
+provider_order = {order}
+
+[providers.lab]
+base_url = "{srv.base_url}"
+model = "fault-model"
+api_key_env = "LAB_KEY"
+
+[providers.spare]
+base_url = "{srv.base_url}"
+model = "spare-model"
+api_key_env = "SPARE_KEY"
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+def block(out: str, name: str) -> str:
+    """The two lines the doctor prints about provider ``name``."""
+    lines = out.splitlines()
+    for index, line in enumerate(lines):
+        if line[2:].startswith(name + " "):
+            return "\n".join(lines[index : index + 2])
+    raise AssertionError(f"{name} not reported:\n{out}")
+
+
+async def test_a_working_provider_is_reported_with_model_and_latency(
+    server: FaultServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LAB_KEY", KEY)
+    run = await qwen_dev("doctor", "--config", str(config(tmp_path, server)))
+    assert run.code == 0, run.out + run.err
+    lab = block(run.out, "lab")
+    assert lab.startswith("✓ lab")
+    assert "in use" in lab
+    assert "key set (LAB_KEY)" in lab
+    assert "fault-model" in lab
+    assert " ms" in lab
+    assert "answers" in lab
+    assert KEY not in run.out + run.err
+    assert server.requests[-1].json["max_tokens"] == 1
+
+
+async def test_every_defined_provider_is_reported(
+    server: FaultServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LAB_KEY", KEY)
+    run = await qwen_dev("doctor", "--config", str(config(tmp_path, server)))
+    spare = block(run.out, "spare")
+    assert "unused" in spare
+    assert "key missing (SPARE_KEY)" in spare
+    assert "not probed: export SPARE_KEY" in spare
+    for preset in ("sambanova", "hf", "ollama", "local"):
+        block(run.out, preset)
+    assert "llama-cpp" in block(run.out, "local")
+
+
+async def test_a_wrong_key_is_a_failure_that_does_not_show_the_key(
+    server: FaultServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LAB_KEY", "sk-wrong-key-98765")
+    run = await qwen_dev("doctor", "--config", str(config(tmp_path, server)))
+    assert run.code == 3
+    lab = block(run.out, "lab")
+    assert lab.startswith("✗ lab")
+    assert "401" in lab
+    assert "sk-wrong-key-98765" not in run.out + run.err
+
+
+async def test_exit_non_zero_when_no_provider_in_use_answers(
+    server: FaultServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LAB_KEY", KEY)
+    monkeypatch.setenv("SPARE_KEY", KEY)
+    server.configure(default=Outcome.status(503))
+    both = config(tmp_path, server, order='["lab", "spare"]')
+    run = await qwen_dev("doctor", "--config", str(both))
+    assert run.code == 3
+    assert "503" in block(run.out, "lab")
+    assert "503" in block(run.out, "spare")
+    assert "no provider in use answers" in run.out
+
+
+async def test_a_hanging_provider_costs_one_timeout(
+    server: FaultServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LAB_KEY", KEY)
+    server.configure(default=Outcome.hang())
+    run = await qwen_dev("doctor", "--timeout", "0.5", "--config", str(config(tmp_path, server)))
+    assert run.code == 3
+    assert "✗ lab" in run.out

@@ -1,0 +1,149 @@
+"""The status bar line: states spelled out, countdowns that move, budgets, tokens."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+
+from rich.console import Console
+
+from qwen_dev_cli.core.events import (
+    AttemptStarted,
+    BreakerTransition,
+    Failover,
+    RateLimitWait,
+    RetryScheduled,
+)
+from qwen_dev_cli.core.status import ClientStatus, ProviderStatus
+from qwen_dev_cli.ui.statusbar import EVENT_SECONDS, StatusBar, status_table
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def provider(name: str, state: str = "CLOSED", **changes: object) -> ProviderStatus:
+    base = ProviderStatus(name, f"{name}-model", state, 0.0, 0.0, None, None, None, None, None)
+    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+
+
+def bar(*providers: ProviderStatus, clock: Clock | None = None, **status: object) -> StatusBar:
+    fields: dict[str, object] = {
+        "providers": list(providers),
+        "active_provider": None,
+        "active_model": None,
+        "activity": None,
+        "session_tokens": 0,
+    }
+    fields.update(status)
+    snapshot = ClientStatus(**fields)  # type: ignore[arg-type]
+    return StatusBar(lambda: snapshot, clock=clock or Clock())
+
+
+def test_each_breaker_state_is_spelled_out() -> None:
+    line = bar(
+        provider("sambanova", "OPEN", retry_in=41.6),
+        provider("hf", "HALF_OPEN"),
+        provider("local"),
+    ).plain()
+    assert "sambanova OPEN 42s" in line
+    assert "hf HALF_OPEN" in line
+    assert "local CLOSED" in line
+
+
+def test_state_has_its_colour_in_the_toolbar() -> None:
+    fragments = bar(provider("a", "OPEN", retry_in=5), provider("b")).toolbar()
+    styles = {text.strip(): style for style, text, *_ in fragments}
+    assert styles["○ a OPEN 5s"] == "class:status.open"
+    assert styles["● b CLOSED"] == "class:status.closed"
+
+
+def test_budgets_show_where_limits_are_set() -> None:
+    line = bar(
+        provider("limited", rpm_limit=50, rpm_left=47, tpm_limit=10000, tpm_left=8123),
+        provider("free"),
+    ).plain()
+    assert "limited CLOSED rpm 47/50 tpm 8.1k/10k" in line
+    assert line.count("rpm") == 1
+
+
+def test_cooldown_after_a_429_is_shown() -> None:
+    assert "cooldown 12s" in bar(provider("a", cooldown=11.8)).plain()
+
+
+def test_active_provider_and_tokens_of_the_whole_session() -> None:
+    snapshot = ClientStatus([provider("a"), provider("b")], "b", "b-large", None, 1200)
+    status = StatusBar(lambda: snapshot, extra_tokens=lambda: 34)
+    line = status.plain()
+    assert "b · b-large" in line
+    assert "1,234 tok" in line
+
+
+def test_a_retry_counts_down_then_goes() -> None:
+    clock = Clock()
+    status = bar(provider("a"), clock=clock)
+    status.on_event(RetryScheduled(2, 3, 3.1, "429 rate limited"))
+    assert status.plain().startswith("retry 2/3 in 3.1s (429 rate limited) │ ")
+    clock.now += 1.0
+    assert "retry 2/3 in 2.1s (429 rate limited)" in status.plain()
+    clock.now += 2.5
+    assert "retry" not in status.plain()
+
+
+def test_a_failover_is_shown_for_a_while() -> None:
+    clock = Clock()
+    status = bar(provider("sambanova"), provider("hf"), clock=clock)
+    status.on_event(Failover("sambanova", "hf", "503 unavailable"))
+    assert status.plain().startswith("failover sambanova -> hf │ ")
+    clock.now += EVENT_SECONDS + 0.1
+    assert "failover" not in status.plain()
+
+
+def test_rate_limit_waits_and_breaker_changes_are_shown() -> None:
+    status = bar(provider("a"))
+    status.on_event(RateLimitWait("a", 4.0))
+    assert "rate limit: a in 4.0s" in status.plain()
+    status.on_event(BreakerTransition("a", "CLOSED", "OPEN"))
+    assert "circuit a: CLOSED -> OPEN" in status.plain()
+    status.on_event(AttemptStarted("a", "m", 1))  # routine: does not replace it
+    assert "circuit a" in status.plain()
+
+
+def test_while_a_turn_runs_its_time_is_shown() -> None:
+    clock = Clock()
+    status = bar(provider("a"), clock=clock)
+    status.turn_started()
+    clock.now += 3.2
+    assert status.plain().startswith("working 3s │ ")
+    status.turn_finished()
+    assert "working" not in status.plain()
+
+
+def test_the_client_activity_is_shown_when_no_event_explains_more() -> None:
+    line = bar(provider("a"), activity="rate limit: waiting 2.0s for a").plain()
+    assert line.startswith("rate limit: waiting 2.0s for a")
+
+
+def test_status_table_details_every_provider() -> None:
+    snapshot = ClientStatus(
+        [
+            provider("a", "OPEN", retry_in=12.34, success_rate=0.25),
+            provider("b", rpm_limit=50, rpm_left=49, cooldown=3.0),
+        ],
+        "b",
+        "b-model",
+        None,
+        42,
+    )
+    screen = io.StringIO()
+    Console(file=screen, width=140).print(status_table(snapshot))
+    shown = screen.getvalue()
+    assert "OPEN (trial in 12.3s)" in shown
+    assert "25% ok" in shown
+    assert "49 / 50" in shown
+    assert "3.0s" in shown
+    assert "unlimited" in shown

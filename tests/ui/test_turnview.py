@@ -1,0 +1,117 @@
+"""What a turn looks like while it runs: events to lines, and a throttled live footer."""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console
+
+from qwen_dev_cli.agent.turn import (
+    AssistantText,
+    FileChanged,
+    ToolCallFinished,
+    ToolCallRecord,
+    ToolCallStarted,
+    TurnEnded,
+    TurnResult,
+)
+from qwen_dev_cli.core import Usage
+from qwen_dev_cli.core.events import Failover, RetryScheduled
+from qwen_dev_cli.core.status import ClientStatus, ProviderStatus
+from qwen_dev_cli.ui.statusbar import StatusBar
+from qwen_dev_cli.ui.turnview import TurnView
+
+DIFF = "--- a/x.py\n+++ b/x.py\n@@ -1 +1,2 @@\n-old\n+new\n+more\n"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def view(clock: Clock | None = None) -> tuple[TurnView, io.StringIO]:
+    screen = io.StringIO()
+    provider = ProviderStatus("lab", "m", "CLOSED", 0, 0, None, None, None, None, None)
+    status = StatusBar(lambda: ClientStatus([provider], None, None, None, 0))
+    clock = clock or Clock()
+    return TurnView(Console(file=screen, width=100), status, get_time=clock), screen
+
+
+def result(**changes: object) -> TurnResult:
+    fields: dict[str, object] = {
+        "text": "done",
+        "provider": "lab",
+        "model": "m",
+        "usage": Usage(10, 5, 1234),
+        "attempts": 1,
+        "latency_ms": 1500.0,
+        "steps": 1,
+    }
+    fields.update(changes)
+    return TurnResult(**fields)  # type: ignore[arg-type]
+
+
+async def test_a_turn_with_tools_reads_as_it_happened() -> None:
+    turn, screen = view()
+    async with turn:
+        turn(AssistantText("Let me look.\n"))
+        turn(ToolCallStarted("c1", "read_file", {"path": "x.py"}))
+        turn(ToolCallFinished("c1", "read_file", "ok", "print(1)"))
+        turn(ToolCallStarted("c2", "edit_file", {"path": "x.py"}))
+        turn(FileChanged("c2", "x.py", DIFF))
+        turn(ToolCallFinished("c2", "edit_file", "ok", "edited"))
+        turn(ToolCallStarted("c3", "run_command", {"command": "rm -rf /"}))
+        turn(ToolCallFinished("c3", "run_command", "denied", "the user declined\nmore"))
+        turn(AssistantText("All done."))
+        calls = [ToolCallRecord("read_file", {}, "ok")] * 3
+        turn(TurnEnded(result(attempts=2, tool_calls=calls)))
+    lines = [line.rstrip() for line in screen.getvalue().splitlines()]
+    assert lines == [
+        "Let me look.",
+        "⚙ read_file path='x.py'",
+        "  ✓ read_file ok",
+        "⚙ edit_file path='x.py'",
+        "  ✎ x.py (+2 -1)",
+        "  ✓ edit_file ok",
+        "⚙ run_command command='rm -rf /'",
+        "  ✗ run_command denied: the user declined",
+        "All done.",
+        "─ lab · m · 1,234 tokens · 1.5s · 2 attempts · 3 tool calls",
+    ]
+
+
+async def test_retries_are_noted_before_the_answer_not_inside_it() -> None:
+    turn, screen = view()
+    async with turn:
+        turn.client_event(RetryScheduled(1, 3, 1.0, "503 unavailable"))
+        turn(AssistantText("First paragraph.\n\nSecond"))
+        turn.client_event(Failover("a", "b", "reset"))
+        turn(TurnEnded(result()))
+    shown = screen.getvalue()
+    assert "↻ retry 1/3 in 1.0s (503 unavailable)" in shown
+    assert "failover" not in shown
+
+
+async def test_the_footer_is_redrawn_throttled_and_at_least_every_status_interval() -> None:
+    clock = Clock()
+    turn, _ = view(clock)
+    async with turn:
+        start = turn.refreshes
+        for _ in range(10):  # ten chunks within one frame: one redraw at most
+            turn(AssistantText("x"))
+            clock.now += 0.001
+            turn.refresh_if_due()
+        assert turn.refreshes - start <= 1
+        clock.now += turn.frame_interval
+        turn(AssistantText("y"))
+        turn.refresh_if_due()
+        idle_from = turn.refreshes
+        clock.now += turn.frame_interval  # nothing changed: not yet
+        turn.refresh_if_due()
+        assert turn.refreshes == idle_from
+        clock.now += turn.status_interval  # the status line is due regardless
+        turn.refresh_if_due()
+        assert turn.refreshes == idle_from + 1
