@@ -95,6 +95,8 @@ class Agent:
         tools: the tools offered to the model.
         command_timeout: default timeout of ``run_command``, seconds.
         home: the home folder, for command risk (tests).
+        hidden_env: variables commands must not see (the providers' keys).
+        remembered: commands approved "always" (shared across a session's turns).
     """
 
     def __init__(
@@ -111,6 +113,7 @@ class Agent:
         command_timeout: float = DEFAULT_COMMAND_TIMEOUT,
         home: Path | None = None,
         hidden_env: Iterable[str] = (),
+        remembered: set[str] | None = None,
     ) -> None:
         if max_steps < 1:
             raise ValueError(f"max_steps must be at least 1, not {max_steps}")
@@ -118,7 +121,9 @@ class Agent:
         self.workspace = Workspace(workspace)
         self.max_steps = max_steps
         self.changes = changes if changes is not None else ChangeLog()
-        self.policy = ApprovalPolicy(approval, approver, interactive=interactive)
+        self.policy = ApprovalPolicy(
+            approval, approver, interactive=interactive, remembered=remembered
+        )
         self.tools = {tool.name: tool for tool in tools}
         context = ToolContext(
             self.workspace,

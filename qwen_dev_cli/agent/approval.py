@@ -71,13 +71,22 @@ class ApprovalPolicy:
         mode: ``ask``, ``auto-edit`` or ``yolo``.
         approver: the user's side (a dialog in the REPL).
         interactive: whether there is a terminal to ask; False denies every question.
+        remembered: commands the user approved "always"; pass one set to every turn's
+            policy so the answer lasts the whole session.
     """
 
-    def __init__(self, mode: ApprovalMode, approver: Approver, *, interactive: bool) -> None:
+    def __init__(
+        self,
+        mode: ApprovalMode,
+        approver: Approver,
+        *,
+        interactive: bool,
+        remembered: set[str] | None = None,
+    ) -> None:
         self.mode = parse_approval_mode(mode)
         self.approver = approver
         self.interactive = interactive
-        self._always: set[str] = set()
+        self._always: set[str] = remembered if remembered is not None else set()
 
     def needs_asking(self, request: ApprovalRequest) -> bool:
         """Whether the mode leaves ``request`` to the user."""

@@ -26,6 +26,7 @@ def build_agent(
     max_steps: int = DEFAULT_MAX_STEPS,
     changes: ChangeLog | None = None,
     hidden_env: Iterable[str] = (),
+    remembered: set[str] | None = None,
 ) -> Agent:
     """The agent for ``qwen-dev ask`` and the REPL.
 
@@ -39,6 +40,7 @@ def build_agent(
         changes: share one :class:`~qwen_dev_cli.tools.ChangeLog` across turns (and
             with ``/undo``); the agent keeps its own otherwise, as ``agent.changes``.
         hidden_env: variables ``run_command`` must not pass on (the providers' keys).
+        remembered: commands approved "always", shared across the session's turns.
     """
     return Agent(
         client,
@@ -49,4 +51,5 @@ def build_agent(
         max_steps=max_steps,
         changes=changes,
         hidden_env=hidden_env,
+        remembered=remembered,
     )

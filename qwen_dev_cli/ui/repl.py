@@ -25,13 +25,14 @@ from rich.markdown import Markdown
 from rich.text import Text
 
 from .. import __version__, exit_codes
-from ..agent.chat_turn import ChatTurn
+from ..agent import build_agent
 from ..config import ConfigError, Overrides, load_settings
 from ..core import LLMClient, LLMError
 from ..core.telemetry import merge_snapshots
 from ..session.metrics_log import MetricsLog
 from ..session.recorder import SessionRecorder
 from ..session.store import SessionError, SessionStore
+from ..tools import ChangeLog
 from .approval import InteractiveApprover
 from .completion import ReplCompleter
 from .conversation import Conversation
@@ -74,17 +75,38 @@ class ReplOptions:
 
 @dataclass(frozen=True)
 class TurnContext:
-    """What a turn may need beyond the client."""
+    """What a turn may need beyond the client.
+
+    Args:
+        approver: the dialog that asks the user.
+        approval: the approval mode now.
+        workspace: the folder tools are confined to.
+        changes: every file change of this REPL, for ``/undo``.
+        remembered: commands approved "always" in this REPL.
+        hidden_env: variables commands must not see (provider keys).
+    """
 
     approver: Approver
     approval: str
     workspace: Path
+    changes: ChangeLog = field(default_factory=ChangeLog)
+    remembered: set[str] = field(default_factory=set)
+    hidden_env: frozenset[str] = frozenset()
 
 
 def make_turn(client: LLMClient, context: TurnContext) -> Turn:
-    """The turn each message runs: a tool-less chat for now. The agent with tools plugs
-    in here, taking the approver, approval mode and workspace from ``context``."""
-    return ChatTurn(client)
+    """The turn each message runs: the agent, with tools, asking through the dialog.
+    What must outlive a turn (changes, "always" answers) lives in ``context``."""
+    return build_agent(
+        client,
+        context.approval,
+        workspace=context.workspace,
+        approver=context.approver,
+        interactive=True,
+        changes=context.changes,
+        hidden_env=context.hidden_env,
+        remembered=context.remembered,
+    )
 
 
 TurnFactory = Callable[[LLMClient, TurnContext], "Turn"]
@@ -121,6 +143,10 @@ class Repl:
         self._retired: list[dict[str, Any]] = []
         self._retired_tokens = 0
         self._approval: str = settings.approval
+        #: File changes the agent made in this REPL (``/undo``), and commands the user
+        #: approved "always": both outlive a turn.
+        self.changes = ChangeLog()
+        self._remembered: set[str] = set()
         self.status = StatusBar(self.client_status, extra_tokens=lambda: self._retired_tokens)
         self.conversation = Conversation(SessionStore(settings.home / "sessions"), self.workspace)
         self.commands = SlashCommands(self)
@@ -176,7 +202,14 @@ class Repl:
         session = self.conversation.ensure()
         history = self.conversation.messages
         recorder = SessionRecorder(session)
-        context = TurnContext(self.approver, self._approval, self.workspace)
+        context = TurnContext(
+            self.approver,
+            self._approval,
+            self.workspace,
+            self.changes,
+            self._remembered,
+            self._settings.secret_env_names,
+        )
         turn = self.turn_factory(self.client, context)
         view = TurnView(self.console, self.status, quiet_input=self._quiet_input)
 

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
     from ..config import Settings
     from ..core.status import ClientStatus
+    from ..tools import ChangeLog
     from .conversation import Conversation
 
 _INVOCATION = re.compile(r"^/([A-Za-z][\w-]*)(?:\s+(.*))?$", re.DOTALL)
@@ -37,6 +38,7 @@ class Shell(Protocol):
 
     console: Console
     conversation: Conversation
+    changes: ChangeLog
 
     @property
     def settings(self) -> Settings: ...
@@ -217,6 +219,18 @@ async def _resume(shell: Shell, argument: str) -> None:
     shell.show_resumed()
 
 
+async def _undo(shell: Shell, argument: str) -> None:
+    try:
+        undone = shell.changes.undo_last()
+    except OSError as exc:
+        shell.console.print(Text(f"could not undo: {exc}", "red"))
+        return
+    if undone is None:
+        shell.console.print("nothing to undo: no file was changed in this session")
+        return
+    shell.console.print(Text(undone.describe(), "yellow" if undone.lost_edits else "green"))
+
+
 async def _exit(shell: Shell, argument: str) -> None:
     shell.leave()
 
@@ -245,5 +259,6 @@ BUILTIN: list[SlashCommand] = [
     SlashCommand("new", "start a new conversation", _new),
     SlashCommand("sessions", "saved conversations, newest first", _sessions),
     SlashCommand("resume", "continue a saved conversation", _resume, "ID", _session_ids),
+    SlashCommand("undo", "revert the last file change the assistant made", _undo),
     SlashCommand("exit", "leave (Ctrl-D too)", _exit),
 ]

@@ -246,3 +246,60 @@ def test_not_a_terminal_points_to_ask(tmp_path: Path) -> None:
     )
     assert run.returncode == 2
     assert re.search(r"needs a terminal.*qwen-dev ask", run.stderr)
+
+
+def tool_call(name: str, **arguments: object) -> dict[str, str]:
+    return {"name": name, "arguments": json.dumps(arguments)}
+
+
+def test_a_proposed_edit_shows_its_diff_y_applies_it_and_undo_restores_it(
+    server: FaultServerProcess, tmp_path: Path
+) -> None:
+    child = spawn(tmp_path, server)
+    target = tmp_path / "ws" / "app.py"
+    target.write_text("print('hello')\n", encoding="utf-8")
+    server.script(
+        Outcome.ok(
+            tool_calls=[
+                tool_call(
+                    "edit_file", path="app.py", search="print('hello')", replace="print('bye')"
+                )
+            ]
+        ),
+        Outcome.ok("Changed the greeting."),
+    )
+    child.sendline("say bye instead")
+    child.expect_exact("+print('bye')")  # the diff, before anything is written
+    child.expect_exact("Apply this change?")
+    assert target.read_text(encoding="utf-8") == "print('hello')\n"
+    child.send("y")
+    child.expect_exact("Changed the greeting.")
+    child.expect(PROMPT)
+    assert target.read_text(encoding="utf-8") == "print('bye')\n"
+    child.sendline("/undo")
+    child.expect_exact("restored app.py")
+    assert target.read_text(encoding="utf-8") == "print('hello')\n"
+    assert child.leave() == 0
+
+
+def test_a_command_answered_no_with_a_reason_does_not_run(
+    server: FaultServerProcess, tmp_path: Path
+) -> None:
+    child = spawn(tmp_path, server)
+    marker = tmp_path / "ws" / "ran.txt"
+    server.script(
+        Outcome.ok(tool_calls=[tool_call("run_command", command="touch ran.txt")]),
+        Outcome.ok("Understood, not running it."),
+    )
+    child.sendline("make ran.txt")
+    child.expect_exact("touch ran.txt")
+    child.expect_exact("Run it?")
+    child.send("n")
+    child.expect_exact("Why not?")
+    child.sendline("not on a Friday")
+    child.expect_exact("Understood, not running it.")
+    child.expect(PROMPT)
+    assert not marker.exists()
+    told = [m for m in server.requests()[-1]["json"]["messages"] if m["role"] == "tool"]
+    assert "not on a Friday" in told[-1]["content"]
+    assert child.leave() == 0
