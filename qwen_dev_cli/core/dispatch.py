@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from tenacity import AsyncRetrying, RetryCallState
 
 from . import events as ev
+from .breaker import BreakerState
 from .errors import (
     AllProvidersFailed,
     CircuitOpenError,
@@ -157,7 +158,11 @@ class Dispatcher:
                     return
             cooling = _cooldown_wait(failures)
             if cooling is None or cooling[1] > self.retry.max_retry_after:
-                raise self._round_failed(failures)
+                error = self._round_failed(failures)
+                # A breaker that opened during this round leaves nobody to retry with:
+                # fail now rather than sleep a backoff only to be refused.
+                error.final = self._all_open(call)
+                raise error
             provider, wait = cooling
             self.telemetry.count("rate_limited")
             self._announce(ev.RateLimitWait(provider, wait))
@@ -298,6 +303,13 @@ class Dispatcher:
             if s.limiter is None or s.limiter.time_until_available(_estimate(s, call)) <= 0
         ]
         return ready + [s for s in ranked if s not in ready]
+
+    def _all_open(self, call: Call) -> bool:
+        return all(
+            slot.breaker is not None and slot.breaker.state is BreakerState.OPEN
+            for slot in self.router.slots
+            if slot.name not in call.excluded
+        )
 
     def _record_failure(
         self, slot: ProviderSlot, call: Call, exc: ProviderError, permit: Permit | None

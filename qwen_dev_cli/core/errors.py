@@ -213,6 +213,8 @@ class AllProvidersFailed(LLMError):
         super().__init__(message)
         self.failures = failures
         self.retry_after = retry_after
+        #: Set when no provider could take a retry (every breaker open): do not sleep.
+        self.final = False
 
     @property
     def permanent(self) -> bool:

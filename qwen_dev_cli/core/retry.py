@@ -107,6 +107,8 @@ class retry_if_round_retryable(retry_base):
 
 def round_is_retryable(error: AllProvidersFailed) -> bool:
     """Whether sleeping and trying again could change the outcome of a failed round."""
+    if error.final:
+        return False
     for failure in error.failures:
         err = failure.error
         if isinstance(err, ProviderUnavailable):

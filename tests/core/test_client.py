@@ -492,3 +492,14 @@ async def test_cancelling_the_consumer_is_not_a_timeout() -> None:
         await task
     assert stalled.calls == 1
     assert client.get_metrics()["providers"]["a"]["failure"] == 0
+
+
+async def test_no_backoff_sleep_once_every_breaker_has_opened() -> None:
+    clock = FakeClock()
+    a = ScriptedProvider("a", default=ServerError("down", status_code=500))
+    client = make_client(a, clock=clock, failure_threshold=2, max_retries=3)
+    with pytest.raises(AllProvidersFailed):
+        await client.chat(USER)
+    # The second failure opened the breaker: sleeping again would only meet a refusal.
+    assert a.calls == 2
+    assert len(clock.sleeps) == 1
