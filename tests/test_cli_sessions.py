@@ -65,31 +65,39 @@ async def test_metrics_aggregate_over_runs(tmp_path: Path) -> None:
     assert "lab" in table.out
 
 
+LONG_STORY = Outcome.ok(text=" ".join(f"word{i}" for i in range(400)), chunk_delay=0.05)
+
+
+async def interrupt_mid_answer(config: Path, sig: signal.Signals) -> int:
+    """Start `qwen-dev ask`, wait for the answer to begin streaming, send ``sig``; the
+    exit code."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "qwen_dev_cli",
+        "ask",
+        "--config",
+        str(config),
+        "tell me a long story",
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=dict(os.environ),
+    )
+    assert proc.stdout is not None
+    seen = await asyncio.wait_for(proc.stdout.read(40), timeout=60)
+    assert seen.startswith(b"word0")  # mid-answer
+    proc.send_signal(sig)
+    return await asyncio.wait_for(proc.wait(), timeout=30)
+
+
 @pytest.mark.slow
 async def test_sigkill_mid_stream_leaves_a_loadable_session(
     tmp_path: Path, qwen_home: Path
 ) -> None:
-    words = " ".join(f"word{i}" for i in range(400))
-    async with FaultServer(default=Outcome.ok(text=words, chunk_delay=0.05)) as srv:
+    async with FaultServer(default=LONG_STORY) as srv:
         config = write_config(tmp_path / "c.toml", srv)
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "qwen_dev_cli",
-            "ask",
-            "--config",
-            str(config),
-            "tell me a long story",
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env=dict(os.environ),
-        )
-        assert proc.stdout is not None
-        seen = await asyncio.wait_for(proc.stdout.read(40), timeout=60)
-        assert seen.startswith(b"word0")  # mid-answer
-        proc.send_signal(signal.SIGKILL)
-        await proc.wait()
+        await interrupt_mid_answer(config, signal.SIGKILL)
     store = SessionStore(qwen_home / "sessions")
     [info] = store.list()
     loaded = store.load(info.id)
@@ -104,26 +112,9 @@ async def test_sigkill_mid_stream_leaves_a_loadable_session(
 async def test_ctrl_c_mid_answer_exits_130_and_keeps_the_partial_answer(
     tmp_path: Path, qwen_home: Path
 ) -> None:
-    words = " ".join(f"word{i}" for i in range(400))
-    async with FaultServer(default=Outcome.ok(text=words, chunk_delay=0.05)) as srv:
+    async with FaultServer(default=LONG_STORY) as srv:
         config = write_config(tmp_path / "c.toml", srv)
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "qwen_dev_cli",
-            "ask",
-            "--config",
-            str(config),
-            "tell me a long story",
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env=dict(os.environ),
-        )
-        assert proc.stdout is not None
-        await asyncio.wait_for(proc.stdout.read(40), timeout=60)
-        proc.send_signal(signal.SIGINT)
-        code = await asyncio.wait_for(proc.wait(), timeout=30)
+        code = await interrupt_mid_answer(config, signal.SIGINT)
     assert code == 130
     store = SessionStore(qwen_home / "sessions")
     [info] = store.list()

@@ -3,7 +3,7 @@ to an :class:`~qwen_dev_cli.agent.turn.Approver` and an event sink, so the REPL 
 ``ask`` share the same loop.
 
 - :mod:`.turn`: the turn interface (events, approval requests, ``Turn``).
-- :mod:`.agent`: :class:`Agent`, the turn with tools; :mod:`.chat_turn`, without.
+- :mod:`.agent`: :class:`Agent`, the turn with tools.
 - :mod:`.factory`: :func:`build_agent`, for the composition root.
 - :mod:`.approval`: what runs unasked in each approval mode.
 - :mod:`.executor`: one call planned, approved and carried out.
