@@ -86,7 +86,7 @@ class Config:
     overhead_blocks: int = 20  # alternation blocks per client
     overhead_warmup: int = 50
     stream_concurrency: int = 200
-    stream_rounds: int = 5  # per client, after one warm-up round
+    stream_rounds: int = 9  # per client, after one warm-up round
     chaos_requests: int = 1000
     chaos_alone_requests: int = 200  # LLMClient on A alone: slow, it sleeps a lot
     chaos_concurrency: int = 20
@@ -265,11 +265,33 @@ async def run_pool(call: Callable[[], Awaitable[object]], n: int, concurrency: i
     return run
 
 
+# --------------------------------------------------------------------------- cpus
+
+
+@contextlib.contextmanager
+def separate_cpus(*servers: FaultServerProcess) -> Iterator[None]:
+    """Pin the servers to the last CPU and this process to the others, so the compared
+    clients never share a core with the server: on a 2-core VM, whether the scheduler
+    happened to co-locate them swung the overhead ratio between 1.07x and 1.24x."""
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if len(cpus) < 2:
+        yield
+        return
+    mine = set(cpus)
+    try:
+        for server in servers:
+            os.sched_setaffinity(server.pid, {cpus[-1]})
+        os.sched_setaffinity(0, set(cpus[:-1]))
+        yield
+    finally:
+        os.sched_setaffinity(0, mine)
+
+
 # --------------------------------------------------------------------------- overhead
 
 
 def bench_overhead(cfg: Config) -> Report:
-    with FaultServerProcess(text=SHORT_TEXT, model=MODEL) as server:
+    with FaultServerProcess(text=SHORT_TEXT, model=MODEL) as server, separate_cpus(server):
         samples = asyncio.run(_overhead(server.base_url, cfg))
     report = Report("overhead")
     medians = {name: statistics.median(times) for name, times in samples.items()}
@@ -280,8 +302,13 @@ def bench_overhead(cfg: Config) -> Report:
     report.row(
         "LLMClient / raw httpx (mean)", f"{ratio(means['LLMClient'], means['raw httpx']):.3f}x"
     )
+    report.row("LLMClient / raw httpx (median of all requests)", f"{ratio(llm, raw):.3f}x")
+    paired = paired_block_ratio(samples["LLMClient"], samples["raw httpx"], cfg.overhead_blocks)
     report.row(
-        "LLMClient / raw httpx (median)", f"{ratio(llm, raw):.3f}x", "<= 1.15x", llm <= 1.15 * raw
+        "LLMClient / raw httpx (median of per-block ratios)",
+        f"{paired:.3f}x",
+        "<= 1.15x",
+        paired <= 1.15,
     )
     report.row("LLMClient / openai SDK (median)", f"{ratio(llm, sdk):.3f}x", "< 1x", llm < sdk)
     report.data = {
@@ -319,6 +346,20 @@ async def _overhead(url: str, cfg: Config) -> dict[str, list[float]]:
         await sdk.close()
 
 
+def paired_block_ratio(ours: list[float], base: list[float], blocks: int) -> float:
+    """The median over blocks of (our block median / the baseline's block median).
+
+    Blocks of the two clients run next to each other in time, so each ratio compares
+    like with like; the VM's slow spells (steal time) move both halves of a pair."""
+    size_ours, size_base = len(ours) // blocks, len(base) // blocks
+    ratios = [
+        statistics.median(ours[i * size_ours : (i + 1) * size_ours])
+        / statistics.median(base[i * size_base : (i + 1) * size_base])
+        for i in range(blocks)
+    ]
+    return statistics.median(ratios)
+
+
 async def _time_alternating(
     calls: Mapping[str, Callable[[], Awaitable[str]]], cfg: Config
 ) -> dict[str, list[float]]:
@@ -346,7 +387,10 @@ async def _time_alternating(
 
 def bench_streams(cfg: Config) -> Report:
     default = Outcome.ok(chunk_size=STREAM_CHUNK_CHARS)
-    with FaultServerProcess(text=LONG_TEXT, model=MODEL, default=default) as server:
+    with (
+        FaultServerProcess(text=LONG_TEXT, model=MODEL, default=default) as server,
+        separate_cpus(server),
+    ):
         rates = asyncio.run(_streams(server.base_url, cfg))
     report = Report("streams")
     medians = {name: statistics.median(values) for name, values in rates.items()}
@@ -354,7 +398,17 @@ def bench_streams(cfg: Config) -> Report:
         rounds = ", ".join(f"{v:,.0f}" for v in values)
         report.row(f"{name}: chunks/s, median [rounds]", f"{medians[name]:,.0f} [{rounds}]")
     share = ratio(medians["LLMClient"], medians["raw httpx"])
-    report.row("LLMClient / raw httpx throughput", f"{share:.3f}x", ">= 0.85x", share >= 0.85)
+    report.row("LLMClient / raw httpx throughput (medians)", f"{share:.3f}x")
+    # Rounds alternate LLMClient, raw, LLMClient, raw...: pair each with its neighbour.
+    paired = statistics.median(
+        ours / base for ours, base in zip(rates["LLMClient"], rates["raw httpx"], strict=True)
+    )
+    report.row(
+        "LLMClient / raw httpx throughput (median of paired rounds)",
+        f"{paired:.3f}x",
+        ">= 0.85x",
+        paired >= 0.85,
+    )
     report.data = {
         "concurrency": cfg.stream_concurrency,
         "chunks_per_stream": len(_split(LONG_TEXT)),

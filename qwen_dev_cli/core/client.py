@@ -201,10 +201,12 @@ class LLMClient:
     ) -> ChatResult:
         """One complete answer, after retries and failover as needed."""
         request = ChatRequest(messages, tools, max_tokens, temperature)
-        async for event in self._run(request, stream=False):
+        result = None
+        async for event in self._run(request, stream=False):  # run to its end, see _round
             if isinstance(event, StreamEnd):
-                return event.result
-        raise AssertionError("a call always ends with its result")
+                result = event.result
+        assert result is not None, "a call always ends with its result"
+        return result
 
     def stream(
         self,

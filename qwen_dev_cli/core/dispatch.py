@@ -152,10 +152,14 @@ class Dispatcher:
         could be tried."""
         while True:
             failures: list[ProviderFailure] = []
+            answered = False
+            # Always run a generator to its end: one left suspended is finalised later
+            # through the loop's thread-safe callback, a self-pipe write per call.
             async for item in self._scan(call, failures):
+                answered = isinstance(item, Answer)
                 yield item
-                if isinstance(item, Answer):
-                    return
+            if answered:
+                return
             cooling = _cooldown_wait(failures)
             if cooling is None or cooling[1] > self.retry.max_retry_after:
                 error = self._round_failed(failures)
