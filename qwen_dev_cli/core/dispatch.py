@@ -18,7 +18,7 @@ import logging
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from tenacity import AsyncRetrying, RetryCallState
 
@@ -147,18 +147,42 @@ class Dispatcher:
                     yield item
 
     async def _round(self, call: Call) -> AsyncIterator[Item]:
-        """Offer the request to each available provider once. Providers cooling down
-        after a 429 are waited for (not counted as a failed round) when nothing else
-        could be tried."""
+        """Offer the request to each available provider once, in ranked order, moving
+        on at once after a failure. Providers cooling down after a 429 are waited for
+        (not counted as a failed round) when nothing else could be tried.
+
+        Every token of a stream passes through each generator between the provider and
+        the consumer, so the scan, the attempt and the stream are deliberately not
+        split into more of them."""
         while True:
             failures: list[ProviderFailure] = []
-            answered = False
-            # Always run a generator to its end: one left suspended is finalised later
-            # through the loop's thread-safe callback, a self-pipe write per call.
-            async for item in self._scan(call, failures):
-                answered = isinstance(item, Answer)
-                yield item
-            if answered:
+            for slot in self._order(call):
+                permit = self._admit(slot, call, failures)
+                if permit is False:
+                    continue
+                try:
+                    reply = None
+                    async for item in self._attempt(slot, call):
+                        if isinstance(item, ProviderReply):
+                            reply = item
+                        else:
+                            yield item
+                    assert reply is not None
+                except ProviderError as exc:
+                    self._record_failure(slot, call, exc, permit)
+                    if not exc.fail_over:
+                        raise
+                    failures.append(ProviderFailure(slot.name, exc))
+                    continue
+                except BaseException:
+                    if permit is not None:
+                        permit.neutral()
+                    raise
+                if permit is not None:
+                    permit.success()
+                slot.health.record(True)
+                self.telemetry.attempt_finished(slot.name, ok=True)
+                yield Answer(reply, slot.name)
                 return
             cooling = _cooldown_wait(failures)
             if cooling is None or cooling[1] > self.retry.max_retry_after:
@@ -172,48 +196,28 @@ class Dispatcher:
             self._announce(ev.RateLimitWait(provider, wait))
             await self.sleep(wait)
 
-    async def _scan(self, call: Call, failures: list[ProviderFailure]) -> AsyncIterator[Item]:
-        for slot in self._order(call):
-            cooldown = slot.health.cooldown_remaining()
-            if cooldown > 0:
-                failures.append(ProviderFailure(slot.name, _cooling(slot.name, cooldown)))
-                continue
-            permit = None
-            if slot.breaker is not None:
-                try:
-                    permit = slot.breaker.acquire()
-                except CircuitOpenError as exc:
-                    self.telemetry.count("circuit_breaker_blocks")
-                    failures.append(ProviderFailure(slot.name, exc))
-                    continue
-            if call.last_failed is not None and call.last_failed != slot.name:
-                self.telemetry.count("failovers")
-                reason = call.failed_attempts[-1][1] if call.failed_attempts else "failed"
-                self.emit(ev.Failover(call.last_failed, slot.name, reason))
+    def _admit(
+        self, slot: ProviderSlot, call: Call, failures: list[ProviderFailure]
+    ) -> Permit | Literal[False] | None:
+        """Whether ``slot`` may be tried now: its breaker permit (``None`` without a
+        breaker), or ``False`` with the reason added to ``failures``."""
+        cooldown = slot.health.cooldown_remaining()
+        if cooldown > 0:
+            failures.append(ProviderFailure(slot.name, _cooling(slot.name, cooldown)))
+            return False
+        permit = None
+        if slot.breaker is not None:
             try:
-                reply = None
-                async for item in self._attempt(slot, call):
-                    if isinstance(item, ProviderReply):
-                        reply = item
-                    else:
-                        yield item
-                assert reply is not None
-            except ProviderError as exc:
-                self._record_failure(slot, call, exc, permit)
-                if not exc.fail_over:
-                    raise
+                permit = slot.breaker.acquire()
+            except CircuitOpenError as exc:
+                self.telemetry.count("circuit_breaker_blocks")
                 failures.append(ProviderFailure(slot.name, exc))
-                continue
-            except BaseException:
-                if permit is not None:
-                    permit.neutral()
-                raise
-            if permit is not None:
-                permit.success()
-            slot.health.record(True)
-            self.telemetry.attempt_finished(slot.name, ok=True)
-            yield Answer(reply, slot.name)
-            return
+                return False
+        if call.last_failed is not None and call.last_failed != slot.name:
+            self.telemetry.count("failovers")
+            reason = call.failed_attempts[-1][1] if call.failed_attempts else "failed"
+            self.emit(ev.Failover(call.last_failed, slot.name, reason))
+        return permit
 
     async def _attempt(
         self, slot: ProviderSlot, call: Call
@@ -235,13 +239,44 @@ class Dispatcher:
         self.emit(ev.AttemptStarted(slot.name, provider.model, call.attempts))
         call.shown = False
         if call.stream:
-            reply = None
-            async for item in self._stream(slot, call):
-                if isinstance(item, ProviderReply):
-                    reply = item
-                else:
-                    yield item
-            assert reply is not None
+            error: ProviderError | None = None
+            chunks = provider.stream(call.request).__aiter__()
+            try:
+                with Watchdog(self.timeout) as watchdog:
+                    while True:
+                        watchdog.waiting()
+                        try:
+                            chunk = await chunks.__anext__()
+                        except StopAsyncIteration:
+                            error = StreamInterrupted(
+                                "stream ended without a final reply", provider=slot.name
+                            )
+                            break
+                        except ProviderError as exc:
+                            error = exc
+                            break
+                        except asyncio.CancelledError:
+                            if not watchdog.expired():
+                                raise
+                            error = RequestTimeout(
+                                f"no data for {self.timeout:g}s", provider=slot.name
+                            )
+                            break
+                        finally:
+                            watchdog.received()
+                        if not isinstance(chunk, TextDelta):
+                            reply = chunk
+                            break
+                        yield chunk
+                        call.shown = True
+            finally:
+                await _close(chunks)
+            if error is not None:
+                if call.shown:
+                    # The consumer has shown text that is now void: say so before retrying.
+                    yield StreamRestart(slot.name, error.message)
+                    error = _as_interrupted(error)
+                raise error
         else:
             try:
                 async with asyncio.timeout(self.timeout):
@@ -258,43 +293,6 @@ class Dispatcher:
         if reply.usage is not None:
             self.activity.session_tokens += reply.usage.total_tokens
         yield reply
-
-    async def _stream(
-        self, slot: ProviderSlot, call: Call
-    ) -> AsyncIterator[TextDelta | StreamRestart | ProviderReply]:
-        chunks = slot.provider.stream(call.request).__aiter__()
-        try:
-            with Watchdog(self.timeout) as watchdog:
-                while True:
-                    watchdog.waiting()
-                    try:
-                        chunk = await chunks.__anext__()
-                    except StopAsyncIteration:
-                        error: ProviderError = StreamInterrupted(
-                            "stream ended without a final reply", provider=slot.name
-                        )
-                        break
-                    except ProviderError as exc:
-                        error = exc
-                        break
-                    except asyncio.CancelledError:
-                        if not watchdog.expired():
-                            raise
-                        error = RequestTimeout(f"no data for {self.timeout:g}s", provider=slot.name)
-                        break
-                    finally:
-                        watchdog.received()
-                    yield chunk
-                    if not isinstance(chunk, TextDelta):
-                        return
-                    call.shown = True
-        finally:
-            await _close(chunks)
-        if call.shown:
-            # The consumer has shown text that is now void: tell it before the retry.
-            yield StreamRestart(slot.name, error.message)
-            error = _as_interrupted(error)
-        raise error
 
     # --- bookkeeping ----------------------------------------------------------------
 
