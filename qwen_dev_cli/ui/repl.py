@@ -402,6 +402,7 @@ async def run_repl(
 ) -> int:
     """Run the REPL until the user leaves; returns the exit code."""
     console = console or Console()
+    SessionStore(settings.home / "sessions").prune(settings.session_retention_days)
     try:
         repl = Repl(settings, options, console=console, input=input, output=output)
     except LLMError as exc:

@@ -303,3 +303,37 @@ def test_a_command_answered_no_with_a_reason_does_not_run(
     told = [m for m in server.requests()[-1]["json"]["messages"] if m["role"] == "tool"]
     assert "not on a Friday" in told[-1]["content"]
     assert child.leave() == 0
+
+
+def test_sigkill_mid_answer_keeps_every_earlier_turn(
+    server: FaultServerProcess, tmp_path: Path, qwen_home: Path
+) -> None:
+    child = spawn(tmp_path, server)
+    for question in ("first question", "second question"):
+        child.sendline(question)
+        child.expect_exact(DEFAULT_TEXT)
+        child.expect(PROMPT)
+    server.configure(default=Outcome.ok(LONG_ANSWER, chunk_delay=0.05))
+    child.sendline("third question")
+    child.expect_exact("word3 ")
+    child.child.kill(9)  # SIGKILL: no cleanup, no flush beyond what was written
+    child.child.close(force=True)
+    (events,) = sessions(qwen_home)
+    messages = [e["message"] for e in events if e["type"] == "message"]
+    assert [(m["role"], m["content"]) for m in messages] == [  # type: ignore[index]
+        ("user", "first question"),
+        ("assistant", DEFAULT_TEXT),
+        ("user", "second question"),
+        ("assistant", DEFAULT_TEXT),
+        ("user", "third question"),
+    ]
+    # ...and the killed session is resumed with all of it: the model sees every turn.
+    server.configure(default=Outcome.ok(DEFAULT_TEXT))
+    resumed = spawn(tmp_path, server, "--continue")
+    resumed.sendline("fourth question")
+    resumed.expect_exact(DEFAULT_TEXT)
+    resumed.expect(PROMPT)
+    sent = server.requests()[-1]["json"]["messages"]
+    users = [m["content"] for m in sent if m["role"] == "user"]
+    assert users[-4:] == ["first question", "second question", "third question", "fourth question"]
+    assert resumed.leave() == 0
