@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 from pathlib import Path
 
+import pexpect
 import pytest
 
 from qwen_dev_cli.core import LLMClient, ProviderSetupError, StreamEnd, TextDelta
 from qwen_dev_cli.core.providers.llama_cpp import LlamaCppProvider, default_model_path
 from qwen_dev_cli.core.types import ChatRequest
+from qwen_dev_cli.session.store import SessionStore
 
 from .test_cli_ask import qwen_dev
+from .ui.test_repl_pty import PROMPT, Terminal
 
 pytestmark = pytest.mark.slow
 
@@ -99,3 +104,27 @@ async def test_corrupt_model_exits_4_through_the_cli(tmp_path: Path) -> None:
     assert run.code == 4
     assert "not a usable GGUF" in run.err
     assert "Traceback" not in run.err
+
+
+def test_the_repl_streams_an_offline_answer_in_a_terminal(tmp_path: Path, qwen_home: Path) -> None:
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "qwen_dev_cli"],  # no config: the built-in default, the local model
+        cwd=str(workspace),
+        env={**os.environ, "TERM": "xterm-256color"},
+        dimensions=(40, 160),
+        encoding="utf-8",
+        timeout=180,  # the first offline turn processes the whole system prompt
+    )
+    terminal = Terminal(child)
+    terminal.expect("local CLOSED")
+    terminal.sendline("Name one primary colour.")
+    terminal.expect_exact("─ local · SmolLM2-135M-Instruct")  # the turn's summary line
+    terminal.expect(PROMPT)
+    assert terminal.leave() == 0
+    [info] = SessionStore(qwen_home / "sessions").list()
+    answer = SessionStore(qwen_home / "sessions").load(info.id).messages[-1]
+    assert answer["role"] == "assistant"
+    assert answer["content"].strip()
