@@ -14,6 +14,7 @@ event sink as it happens: the session store and the UI see exactly what the mode
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -150,7 +151,7 @@ class Agent:
     async def run(self, history: list[Message], user_text: str, sink: EventSink) -> TurnResult:
         user: Message = {"role": "user", "content": user_text}
         sink(MessageAdded(user))
-        conversation = [*history, user]
+        conversation = [*close_unanswered(history), user]
         native = self.native_tools
         system: Message = {"role": "system", "content": self.system_prompt(native=native)}
         tally = _Tally()
@@ -166,8 +167,18 @@ class Agent:
                 return _end(reply.text, tally, "done", sink)
             if tally.steps >= self.max_steps:
                 return self._stop_at_limit(pending, conversation, tally, sink)
-            for item in pending:
-                _add(await self._carry_out(item, native, tally, sink), conversation, sink)
+            done = 0
+            try:
+                for item in pending:
+                    _add(await self._carry_out(item, native, tally, sink), conversation, sink)
+                    done += 1
+            except asyncio.CancelledError:
+                # Every tool call needs its result, or the provider refuses the next
+                # request (HTTP 400) and the conversation is stuck until /new.
+                for item in pending[done:]:
+                    closing = protocol.tool_message(item.id, item.name, INTERRUPTED)
+                    _add(closing, conversation, sink)
+                raise
 
     async def _ask_model(
         self, messages: list[Message], native: bool, sink: EventSink
@@ -226,6 +237,32 @@ class Agent:
         )
         sink(AssistantText(f"\n{notice}\n"))
         return _end(notice, tally, "max_steps", sink)
+
+
+INTERRUPTED = "not run: the user interrupted the turn before this tool call finished"
+
+
+def close_unanswered(history: list[Message]) -> list[Message]:
+    """``history`` with a result added after any tool call that has none (a session
+    saved by a version or a crash that left one open): providers refuse a conversation
+    with an unanswered call."""
+    repaired: list[Message] = []
+    open_calls: list[tuple[str, str]] = []
+    for message in history:
+        if message.get("role") == "tool":
+            call_id = message.get("tool_call_id")
+            open_calls = [(i, n) for i, n in open_calls if i != call_id]
+        elif open_calls:
+            repaired.extend(protocol.tool_message(i, n, INTERRUPTED) for i, n in open_calls)
+            open_calls = []
+        repaired.append(message)
+        if message.get("role") == "assistant":
+            for call in message.get("tool_calls") or ():
+                if isinstance(call, dict) and call.get("id"):
+                    function = call.get("function") or {}
+                    open_calls.append((str(call["id"]), str(function.get("name", ""))))
+    repaired.extend(protocol.tool_message(i, n, INTERRUPTED) for i, n in open_calls)
+    return repaired
 
 
 def _pending(reply: ParsedReply) -> list[_Pending]:

@@ -3,14 +3,18 @@ and as text), real files, real processes."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from qwen_dev_cli.agent import build_agent
 from qwen_dev_cli.agent.turn import (
+    AgentEvent,
     ApprovalDecision,
+    ApprovalRequest,
     AssistantRestart,
     AssistantText,
     DenyAll,
@@ -368,3 +372,40 @@ async def test_tools_travel_natively_or_in_the_prompt(tmp_path: Path, protocol: 
             assert "<tools>" in _system(body)
             schemas = _system(body).split("<tools>\n")[1].split("\n</tools>")[0].splitlines()
             assert next(json.loads(s)["function"]["name"] for s in schemas) == "read_file"
+
+
+class NeverAnswers:
+    """A user who walked away from the approval dialog."""
+
+    async def approve(self, request: ApprovalRequest) -> ApprovalDecision:
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+
+async def test_cancelling_during_a_tool_call_leaves_no_call_unanswered(
+    tmp_path: Path, protocol: Protocol
+) -> None:
+    async with harness(tmp_path, protocol) as h:
+        h.server.script(calls(protocol, ("run_command", {"command": "echo hi"})))
+        agent = h.agent("ask", NeverAnswers(), interactive=True)
+        history: list[dict[str, Any]] = []
+        asked = asyncio.Event()
+
+        def sink(event: AgentEvent) -> None:
+            if isinstance(event, MessageAdded):
+                history.append(event.message)
+            if isinstance(event, ToolCallStarted):
+                asked.set()  # the dialog is about to open and will never be answered
+
+        turn = asyncio.create_task(agent.run([], "say hi", sink))
+        await asked.wait()
+        await asyncio.sleep(0.05)
+        turn.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await turn
+        assert history[-1]["role"] == "tool"
+        assert "interrupted" in history[-1]["content"]
+        # The next turn goes through: the provider sees every call answered.
+        h.server.script(Outcome.ok("hello"))
+        await h.agent().run(history, "again", lambda event: None)
+        assert "interrupted" in " ".join(tool_results(h.bodies[-1]))
