@@ -70,11 +70,19 @@ def _settings(
     provider: list[str] | None = None,
     model: str | None = None,
     approval: str | None = None,
+    *,
+    json_errors: bool = False,
 ) -> Settings:
+    """The settings, or exit 2 with the error (also as a JSON object on stdout when a
+    script asked for JSON)."""
     overrides = Overrides(providers=tuple(provider or ()), model=model, approval=approval)
     try:
         return load_settings(config, overrides=overrides)
     except ConfigError as exc:
+        if json_errors:
+            from .ui.oneshot import config_failure_payload
+
+            typer.echo(json.dumps(config_failure_payload(str(exc))))
         _fail(str(exc), exc.exit_code)
 
 
@@ -146,7 +154,7 @@ def ask(
     """Answer one prompt and exit (for scripts: --json, exit codes)."""
     from .ui.oneshot import AskOptions, compose_prompt, run_ask
 
-    settings = _settings(config, provider, model, approval)
+    settings = _settings(config, provider, model, approval, json_errors=json_output)
     piped = None if sys.stdin is None or sys.stdin.isatty() else sys.stdin.buffer.read()
     text, note = compose_prompt(prompt, piped)
     if not text.strip():

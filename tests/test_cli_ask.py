@@ -199,3 +199,23 @@ async def test_config_init_writes_a_loadable_file(tmp_path: Path) -> None:
     assert again.code == 2
     shown = await qwen_dev("config", "show", "--config", str(target))
     assert shown.code == 0
+
+
+async def test_json_failure_object_for_a_config_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[retry]\nmax_retries = 'many'\n", encoding="utf-8")
+    run = await qwen_dev("ask", "--json", "--config", str(bad), "hello")
+    assert run.code == 2
+    payload = run.json()
+    assert payload["ok"] is False
+    assert payload["error"]["type"] == "config_error"
+    assert "retry.max_retries" in payload["error"]["message"]
+
+
+async def test_no_usable_provider_is_exit_2_with_a_json_object(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text('provider_order = ["sambanova"]\n', encoding="utf-8")  # no key set
+    run = await qwen_dev("ask", "--json", "--config", str(config), "hello")
+    assert run.code == 2, run.err
+    assert run.json()["ok"] is False
+    assert "Traceback" not in run.err

@@ -26,6 +26,7 @@ from ..agent.turn import (
 from ..core import LLMClient, LLMError
 from ..core.errors import AllProvidersFailed
 from ..core.events import AttemptStarted, ClientEvent, describe
+from ..core.telemetry import Telemetry
 from ..session.metrics_log import MetricsLog
 from ..session.recorder import SessionRecorder
 from ..session.store import SessionStore
@@ -78,7 +79,10 @@ async def run_ask(
     """Answer ``options.prompt`` in one turn, saved as a session; return the exit code."""
     for note in startup_notices(settings, verbose=interactive_err):
         err.write(f"qwen-dev: {note}\n")
-    client = client or LLMClient.from_settings(settings)
+    try:
+        client = client or LLMClient.from_settings(settings)
+    except LLMError as exc:  # nothing to ask (every provider skipped or unbuildable)
+        return _report(exc, Telemetry().snapshot(), options, out, err)
     if interactive_err:
         client.subscribe(lambda event: _notify(event, err))
     # One-shot runs ask nobody: whatever needs approval is denied, and the model told.
@@ -115,10 +119,7 @@ async def run_ask(
             out.write(result.text.rstrip("\n") + "\n")
         return exit_codes.OK
     except LLMError as exc:
-        if options.json_output:
-            out.write(json.dumps(failure_payload(exc, client.get_metrics())) + "\n")
-        err.write(f"qwen-dev: {exc}\n")
-        return exit_codes.for_error(exc)
+        return _report(exc, client.get_metrics(), options, out, err)
     except asyncio.CancelledError:
         recorder.interrupted()
         raise
@@ -129,8 +130,13 @@ async def run_ask(
         await client.aclose()
 
 
-def _ignore(event: AgentEvent) -> None:
-    pass
+def _report(
+    exc: LLMError, metrics: dict[str, Any], options: AskOptions, out: TextIO, err: TextIO
+) -> int:
+    if options.json_output:
+        out.write(json.dumps(failure_payload(exc, metrics)) + "\n")
+    err.write(f"qwen-dev: {exc}\n")
+    return exit_codes.for_error(exc)
 
 
 class _StreamPrinter:
@@ -192,6 +198,12 @@ def success_payload(
         "tool_calls": [call.to_dict() for call in result.tool_calls],
         "metrics": metrics,
     }
+
+
+def config_failure_payload(message: str) -> dict[str, Any]:
+    """The ``ask --json`` failure object for a configuration error (exit code 2)."""
+    error = {"type": "config_error", "message": message, "providers": []}
+    return {"ok": False, "error": error, "metrics": Telemetry().snapshot()}
 
 
 def failure_payload(exc: LLMError, metrics: dict[str, Any]) -> dict[str, Any]:
