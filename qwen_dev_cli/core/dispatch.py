@@ -36,6 +36,7 @@ from .errors import (
     RequestTimeout,
     RequestTooLarge,
     StreamInterrupted,
+    TransientError,
 )
 from .retry import backoff_wait, retry_if_round_retryable, retry_stop
 from .types import ChatRequest, ProviderReply, StreamRestart, TextDelta
@@ -170,7 +171,8 @@ class Dispatcher:
                     assert reply is not None
                 except ProviderError as exc:
                     self._record_failure(slot, call, exc, permit)
-                    if not exc.fail_over:
+                    # x-should-retry: true makes even a 400 worth another round.
+                    if not exc.fail_over and not exc.retryable:
                         raise
                     failures.append(ProviderFailure(slot.name, exc))
                     continue
@@ -331,8 +333,11 @@ class Dispatcher:
             if exc.retry_after:
                 slot.health.cool_down(exc.retry_after)
         if permit is not None:
-            if exc.retryable and not isinstance(exc, RateLimited):
-                permit.failure()
+            # The breaker judges the provider's health by what happened (5xx, timeout,
+            # broken connection), whatever x-should-retry says about retrying.
+            status = exc.status_code
+            if isinstance(exc, TransientError) and (status is None or status >= 500):
+                permit.failure()  # 5xx, timeouts, connections, broken streams; 4xx neutral
             else:
                 permit.neutral()
         if not exc.retryable:

@@ -503,3 +503,36 @@ async def test_no_backoff_sleep_once_every_breaker_has_opened() -> None:
     # The second failure opened the breaker: sleeping again would only meet a refusal.
     assert a.calls == 2
     assert len(clock.sleeps) == 1
+
+
+async def test_should_retry_true_retries_even_a_bad_request() -> None:
+    clock = FakeClock()
+    error = BadRequestError("try again", status_code=400)
+    error.retryable = True  # what x-should-retry: true does
+    a = ScriptedProvider("a", error, "second time lucky")
+    assert (await make_client(a, clock=clock).chat(USER)).text == "second time lucky"
+    assert a.calls == 2
+
+
+async def test_should_retry_false_on_5xx_still_counts_against_the_breaker() -> None:
+    clock = FakeClock()
+    error = ServerError("down", status_code=500)
+    error.retryable = False
+    a = ScriptedProvider("a", default=error)
+    client = make_client(a, clock=clock, failure_threshold=2, max_retries=0)
+    for _ in range(2):
+        with pytest.raises(AllProvidersFailed):
+            await client.chat(USER)
+    assert client.status().providers[0].state == "OPEN"
+
+
+async def test_4xx_retryable_statuses_do_not_trip_the_breaker() -> None:
+    from qwen_dev_cli.core.errors import TransientError
+
+    clock = FakeClock()
+    a = ScriptedProvider("a", default=TransientError("conflict", status_code=409))
+    client = make_client(a, clock=clock, failure_threshold=2, max_retries=3)
+    with pytest.raises(AllProvidersFailed):
+        await client.chat(USER)
+    assert a.calls == 4
+    assert client.status().providers[0].state == "CLOSED"

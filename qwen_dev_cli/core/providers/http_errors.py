@@ -63,7 +63,7 @@ def error_from_event(payload: Any, *, provider: str) -> ProviderError:
 
 
 def error_from_exception(exc: Exception, *, provider: str) -> ProviderError:
-    """Translate an httpx transport exception (caller chains it with ``from``)."""
+    """Translate an httpx request exception (caller chains it with ``from``)."""
     name = type(exc).__name__
     detail = str(exc) or name
     if isinstance(exc, httpx.TimeoutException):

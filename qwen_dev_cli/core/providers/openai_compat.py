@@ -85,7 +85,7 @@ class OpenAICompatProvider:
         payload = json.dumps(self.body(request, stream=False)).encode()
         try:
             response = await self._http.post("/chat/completions", content=payload, headers=_JSON)
-        except httpx.TransportError as exc:
+        except httpx.RequestError as exc:
             raise error_from_exception(exc, provider=self.name) from exc
         if response.status_code >= 400:
             raise error_from_status(
@@ -112,7 +112,7 @@ class OpenAICompatProvider:
         )
         try:
             response = await self._http.send(http_request, stream=True)
-        except httpx.TransportError as exc:
+        except httpx.RequestError as exc:
             raise error_from_exception(exc, provider=self.name) from exc
         try:
             if response.status_code >= 400:
@@ -133,7 +133,7 @@ class OpenAICompatProvider:
                     text = assembler.feed(event.data)
                     if text:
                         yield TextDelta(text)
-        except httpx.TransportError as exc:
+        except httpx.RequestError as exc:
             error = error_from_exception(exc, provider=self.name)
             raise _interrupted(error, assembler) from exc
         except ProviderError as exc:
@@ -161,7 +161,7 @@ _SSE = {"content-type": "application/json", "accept": "text/event-stream"}
 async def _read_error_body(response: httpx.Response) -> bytes:
     try:
         return await response.aread()
-    except httpx.TransportError:
+    except httpx.RequestError:
         return b""
 
 
