@@ -208,6 +208,10 @@ class SessionStore:
         if self.root.is_dir():
             yield from self.root.glob("*.jsonl")
 
+    def path_of(self, session_id: str) -> Path:
+        """The file of ``session_id`` (an unambiguous prefix will do), or SessionError."""
+        return self._path_of(session_id)
+
     def _path_of(self, session_id: str) -> Path:
         if not session_id or "/" in session_id or session_id.startswith("."):
             raise SessionError(f"not a session id: {session_id!r}")

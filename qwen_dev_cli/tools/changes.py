@@ -8,6 +8,8 @@ puts them back, most recent change first: the REPL's ``/undo``.
 from __future__ import annotations
 
 import contextlib
+import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -74,7 +76,7 @@ class ChangeLog:
         created = _missing_parents(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         after = content.encode("utf-8")
-        path.write_bytes(after)
+        write_atomically(path, after)
         change = FileChange(path, display or str(path), before, after, created, tool)
         self._changes.append(change)
         return change
@@ -92,8 +94,25 @@ class ChangeLog:
                 _remove_if_empty(folder)
             return UndoneChange(change, "deleted", lost)
         change.path.parent.mkdir(parents=True, exist_ok=True)
-        change.path.write_bytes(change.before)
+        write_atomically(change.path, change.before)
         return UndoneChange(change, "restored", lost)
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Replace ``path``'s content in one step: a crash, Ctrl-C or a full disk midway
+    leaves the old file, never a truncated one. Keeps the file's permissions."""
+    mode = path.stat().st_mode & 0o7777 if path.exists() else None
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        if mode is not None:
+            os.chmod(temporary, mode)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
 
 
 def _missing_parents(path: Path) -> tuple[Path, ...]:

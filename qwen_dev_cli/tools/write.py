@@ -25,7 +25,8 @@ def writable(args: Arguments, ctx: ToolContext) -> tuple[Path, str]:
     raw = args.string("path", "file_path", "file", allow_empty=False)
     path = ctx.workspace.resolve(raw)
     display = ctx.workspace.display(path)
-    if ".git" in Path(display).parts:
+    # Lower-cased: on a case-insensitive file system ".GIT/hooks" is the same folder.
+    if ".git" in (part.lower() for part in Path(display).parts):
         raise ToolError(f"{display}: tools do not write inside .git; use git commands")
     if path.is_dir():
         raise ToolError(f"{display} is a directory")

@@ -54,7 +54,7 @@ class Conversation:
             SessionError: no such session, an ambiguous prefix, or it is locked
                 (``SessionLocked``) by another process. The current one stays open.
         """
-        if self.session is not None and self.session.id.startswith(session_id):
+        if self.session is not None and self.store.path_of(session_id) == self.session.path:
             return self.session
         session = self.store.resume(session_id)
         self.close()

@@ -68,3 +68,13 @@ def test_a_folder_that_gained_other_files_is_kept(tmp_path: Path) -> None:
     log.undo_last()
     assert not (tmp_path / "new" / "a.txt").exists()
     assert (tmp_path / "new" / "b.txt").exists()
+
+
+def test_a_write_keeps_the_file_mode_and_leaves_no_temporary(tmp_path: Path) -> None:
+    target = tmp_path / "run.sh"
+    target.write_text("echo one\n", encoding="utf-8")
+    target.chmod(0o750)
+    ChangeLog().write(target, "echo two\n")
+    assert target.read_text(encoding="utf-8") == "echo two\n"
+    assert target.stat().st_mode & 0o777 == 0o750
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.sh"]

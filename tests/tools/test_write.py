@@ -156,6 +156,9 @@ def test_git_internals_are_not_written(ctx: ToolContext, root: Path) -> None:
         (WRITE_FILE, {"path": ".git/config", "content": "[core]\nfsmonitor = rm -rf ~\n"}),
         (WRITE_FILE, {"path": ".git/hooks/pre-commit", "content": "#!/bin/sh\n"}),
         (EDIT_FILE, {"path": ".git/config", "old_string": "[core]", "new_string": "[x]"}),
+        # The same folder on a case-insensitive file system (macOS, Windows):
+        (WRITE_FILE, {"path": ".GIT/hooks/pre-commit", "content": "#!/bin/sh\n"}),
+        (WRITE_FILE, {"path": ".Git/config", "content": "[core]\n"}),
     ]:
         with pytest.raises(ToolError, match=r"inside \.git"):
             tool.plan(arguments, ctx)
