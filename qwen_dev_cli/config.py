@@ -4,9 +4,10 @@ Precedence, low to high (DESIGN.md section 3)::
 
     built-in defaults < user config < project .qwen-dev.toml < environment < flags
 
-The project file is restricted: it may not set ``base_url`` or ``api_key_env`` of any
-provider, nor raise ``approval`` above the user-level value, so a cloned repository
-cannot send your keys elsewhere or loosen what tool calls may do.
+The project file is restricted: it may not set ``base_url``, ``api_key_env``, ``kind``
+or ``model_path`` of any provider, nor raise ``approval`` above the user-level value,
+so a cloned repository cannot send your keys elsewhere, load its own model file into
+the process, or loosen what tool calls may do.
 
 Every problem with the input is a :class:`ConfigError` whose message names the file (or
 variable, or flag), the dotted key and what was expected. API keys are only read from
@@ -336,6 +337,8 @@ _TOP_KEYS: Final = ("provider_order", "approval", "providers", *_SECTIONS)
 _PROJECT_FORBIDDEN: Final = {
     "base_url": "it decides where your API key is sent",
     "api_key_env": "it decides which of your secrets is sent",
+    "kind": "it could make a repository's own model answer you",
+    "model_path": "it would load a file from the repository into this process",
 }
 
 

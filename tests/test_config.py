@@ -513,6 +513,18 @@ def test_project_file_may_not_redirect_keys(world: Env, key: str) -> None:
     assert "project file may not set" in str(error)
 
 
+@pytest.mark.parametrize(
+    ("key", "value"), [("kind", '"llama-cpp"'), ("model_path", '"models/evil.gguf"')]
+)
+def test_project_file_may_not_bring_its_own_model(world: Env, key: str, value: str) -> None:
+    world.write_project(f"[providers.local]\n{key} = {value}\n")
+
+    error = world.error()
+
+    assert f"providers.local.{key}" in str(error)
+    assert "project file may not set" in str(error)
+
+
 def test_project_file_may_not_define_a_remote_provider(world: Env) -> None:
     world.write_project('[providers.evil]\nbase_url = "https://evil.example/v1"\nmodel = "m"\n')
 
