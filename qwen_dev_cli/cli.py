@@ -152,10 +152,15 @@ def ask(
     config: ConfigOpt = None,
 ) -> None:
     """Answer one prompt and exit (for scripts: --json, exit codes)."""
-    from .ui.oneshot import AskOptions, compose_prompt, run_ask
+    from .ui.oneshot import MAX_STDIN_BYTES, AskOptions, compose_prompt, run_ask
 
     settings = _settings(config, provider, model, approval, json_errors=json_output)
-    piped = None if sys.stdin is None or sys.stdin.isatty() else sys.stdin.buffer.read()
+    # One byte past the cap is enough to know the input was cut.
+    piped = (
+        None
+        if sys.stdin is None or sys.stdin.isatty()
+        else sys.stdin.buffer.read(MAX_STDIN_BYTES + 1)
+    )
     text, note = compose_prompt(prompt, piped)
     if not text.strip():
         _fail('nothing to ask: give a prompt, e.g. qwen-dev ask "explain this"', 2)

@@ -37,6 +37,7 @@ from .errors import (
     RequestTooLarge,
     StreamInterrupted,
     TransientError,
+    mid_answer,
 )
 from .retry import backoff_wait, retry_if_round_retryable, retry_stop
 from .types import ChatRequest, ProviderReply, StreamRestart, TextDelta
@@ -277,7 +278,7 @@ class Dispatcher:
                 if call.shown:
                     # The consumer has shown text that is now void: say so before retrying.
                     yield StreamRestart(slot.name, error.message)
-                    error = _as_interrupted(error)
+                    error = mid_answer(error)
                 raise error
         else:
             try:
@@ -393,17 +394,6 @@ async def _close(chunks: AsyncIterator[Any]) -> None:
     aclose = getattr(chunks, "aclose", None)
     if aclose is not None:
         await aclose()
-
-
-def _as_interrupted(error: ProviderError) -> ProviderError:
-    if isinstance(error, StreamInterrupted):
-        return error
-    return StreamInterrupted(
-        f"stream broke off mid-answer: {error.message}",
-        provider=error.provider,
-        status_code=error.status_code,
-        after_first_token=True,
-    )
 
 
 def _short_reason(error: LLMError) -> str:

@@ -124,6 +124,19 @@ class StreamInterrupted(TransientError):
         self.after_first_token = after_first_token
 
 
+def mid_answer(error: ProviderError) -> ProviderError:
+    """``error`` as what it is once the user has seen part of the answer: an
+    interrupted stream, whatever broke it (a 5xx event, a reset, a stall)."""
+    if isinstance(error, StreamInterrupted):
+        return error
+    return StreamInterrupted(
+        f"stream broke off mid-answer: {error.message}",
+        provider=error.provider,
+        status_code=error.status_code,
+        after_first_token=True,
+    )
+
+
 class MalformedResponse(TransientError):
     """The provider sent something that is not an OpenAI-compatible response."""
 

@@ -62,11 +62,10 @@ class InteractiveApprover:
         self._pause = pause
         self._input = input
         self._output = output
-        self._always: set[str] = set()
 
     async def approve(self, request: ApprovalRequest) -> ApprovalDecision:
-        if request.kind == "command" and request.allow_always and request.command in self._always:
-            return ApprovalDecision(True, always=True)
+        # "Always" is remembered by the agent's approval policy, which then stops asking;
+        # the dialog keeps no memory of its own.
         with self._pause():
             self.console.print(request_view(request))
             return await self._ask(request)
@@ -85,7 +84,6 @@ class InteractiveApprover:
         if choice == "y":
             return ApprovalDecision(True)
         if choice == "a" and request.command is not None:
-            self._always.add(request.command)
             return ApprovalDecision(True, always=True)
         if choice == "e" and request.command is not None:
             edited = (await self._line("Command: ", request.command)).strip()

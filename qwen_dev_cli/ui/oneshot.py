@@ -28,9 +28,9 @@ from ..core.errors import AllProvidersFailed
 from ..core.events import AttemptStarted, ClientEvent, describe
 from ..core.telemetry import Telemetry
 from ..session.metrics_log import MetricsLog
-from ..session.recorder import SessionRecorder
 from ..session.store import SessionStore
 from .notices import startup_notices
+from .recorder import SessionRecorder
 
 if TYPE_CHECKING:
     from ..agent.turn import AgentEvent, Turn, TurnResult
@@ -55,12 +55,13 @@ def compose_prompt(prompt: str, piped: bytes | None) -> tuple[str, str | None]:
     ``git diff`` of a file with odd bytes should still be reviewable."""
     if not piped:
         return prompt, None
-    note = None
+    notes = []
     if len(piped) > MAX_STDIN_BYTES:
-        note = f"stdin is {len(piped)} bytes; only the first {MAX_STDIN_BYTES} are sent"
+        notes.append(f"stdin is longer than {MAX_STDIN_BYTES} bytes; only those are sent")
         piped = piped[:MAX_STDIN_BYTES]
     if b"\0" in piped[:8192]:
-        note = "stdin looks binary; sending it with undecodable bytes replaced"
+        notes.append("stdin looks binary; sending it with undecodable bytes replaced")
+    note = "; ".join(notes) or None
     text = piped.decode("utf-8", errors="replace").rstrip("\n")
     context = f"```\n{text}\n```"
     return (f"{prompt}\n\n{context}" if prompt else context), note

@@ -30,7 +30,6 @@ from ..config import ConfigError, Overrides, load_settings
 from ..core import LLMClient, LLMError
 from ..core.telemetry import merge_snapshots
 from ..session.metrics_log import MetricsLog
-from ..session.recorder import SessionRecorder
 from ..session.store import SessionError, SessionStore
 from ..tools import ChangeLog
 from .approval import InteractiveApprover
@@ -39,6 +38,7 @@ from .conversation import Conversation
 from .keys import LEAVE_HINT, repl_prompt
 from .mentions import attach_mentions
 from .notices import startup_notices
+from .recorder import SessionRecorder
 from .slash import SlashCommands, is_command
 from .statusbar import StatusBar
 from .turnview import TurnView, terminal_input

@@ -31,6 +31,7 @@ from ..agent.turn import (
     TurnEnded,
 )
 from ..core.events import BreakerTransition, ClientEvent, Failover, RetryScheduled, describe
+from ..tools.diff import diff_stats
 from .render import MarkdownStream
 
 if TYPE_CHECKING:
@@ -162,7 +163,7 @@ class TurnView:
             note = "" if event.status == "ok" else f": {first[:120]}"
             self.console.print(Text(f"  {symbol} {event.name} {event.status}{note}", style))
         elif isinstance(event, FileChanged):
-            added, removed = diff_counts(event.diff)
+            added, removed = diff_stats(event.diff)
             self.console.print(Text(f"  ✎ {event.path} (+{added} -{removed})", "green"))
         elif isinstance(event, TurnEnded):
             self.stream.finish()
@@ -208,14 +209,6 @@ def summary(result: TurnResult) -> str:
     if result.stopped == "max_steps":
         parts.append("stopped: step limit")
     return "─ " + " · ".join(parts)
-
-
-def diff_counts(diff: str) -> tuple[int, int]:
-    """Lines added and removed by a unified diff."""
-    lines = diff.splitlines()
-    added = sum(1 for line in lines if line.startswith("+") and not line.startswith("+++"))
-    removed = sum(1 for line in lines if line.startswith("-") and not line.startswith("---"))
-    return added, removed
 
 
 def _arguments(arguments: dict[str, Any]) -> str:

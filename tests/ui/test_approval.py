@@ -94,16 +94,16 @@ async def test_other_keys_are_ignored_until_a_choice(pipe: PipeInput) -> None:
 
 
 async def test_always_approves_the_same_command_for_the_session(pipe: PipeInput) -> None:
-    asker = approver(pipe, io.StringIO())
+    from qwen_dev_cli.agent.approval import ApprovalPolicy
+
+    # The dialog answers "always"; the agent's policy remembers it and stops asking.
+    policy = ApprovalPolicy("ask", approver(pipe, io.StringIO()), interactive=True)
     pipe.send_text("a")
-    first = await asker.approve(COMMAND)
-    assert first.approved
-    assert first.always
-    again = await asker.approve(COMMAND)  # no key sent: it must not ask
-    assert again.approved
+    assert (await policy.decide(COMMAND)).approved
+    assert (await policy.decide(COMMAND)).approved  # no key sent: it must not ask
     other = ApprovalRequest("command", "run_command", "run: ls", command="ls")
     pipe.send_text("n\r")
-    assert not (await asker.approve(other)).approved
+    assert not (await policy.decide(other)).approved
 
 
 async def test_edit_runs_the_command_as_changed(pipe: PipeInput) -> None:

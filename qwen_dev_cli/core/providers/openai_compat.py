@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from ..errors import MalformedResponse, ProviderError, StreamInterrupted
+from ..errors import MalformedResponse, ProviderError, StreamInterrupted, mid_answer
 from ..headers import parse_rate_limit_headers
 from ..sse import SSEDecoder
 from ..types import ChatRequest, ProviderChunk, ProviderReply, TextDelta
@@ -135,10 +135,10 @@ class OpenAICompatProvider:
                         yield TextDelta(text)
         except httpx.RequestError as exc:
             error = error_from_exception(exc, provider=self.name)
-            raise _interrupted(error, assembler) from exc
+            raise (mid_answer(error) if assembler.started else error) from exc
         except ProviderError as exc:
             if assembler.started:
-                raise _interrupted(exc, assembler) from exc
+                raise mid_answer(exc) from exc
             raise
         finally:
             await response.aclose()
@@ -163,15 +163,3 @@ async def _read_error_body(response: httpx.Response) -> bytes:
         return await response.aread()
     except httpx.RequestError:
         return b""
-
-
-def _interrupted(error: ProviderError, assembler: StreamAssembler) -> ProviderError:
-    """A failure once the user has seen text is an interrupted stream, whatever its cause."""
-    if not assembler.started:
-        return error
-    return StreamInterrupted(
-        f"stream broke off mid-answer: {error.message}",
-        provider=error.provider,
-        status_code=error.status_code,
-        after_first_token=True,
-    )

@@ -8,7 +8,7 @@ from ..agent.turn import AssistantRestart, AssistantText, MessageAdded, TurnEnde
 
 if TYPE_CHECKING:
     from ..agent.turn import AgentEvent
-    from .store import Session
+    from ..session.store import Session
 
 
 class SessionRecorder:
