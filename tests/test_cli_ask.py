@@ -219,3 +219,14 @@ async def test_no_usable_provider_is_exit_2_with_a_json_object(tmp_path: Path) -
     assert run.code == 2, run.err
     assert run.json()["ok"] is False
     assert "Traceback" not in run.err
+
+
+async def test_piped_output_never_repeats_a_restarted_answer(
+    server: FaultServer, tmp_path: Path
+) -> None:
+    server.script(Outcome.stream_cut(after=3))  # breaks mid-answer, then the retry works
+    config = write_config(tmp_path / "c.toml", server)
+    run = await qwen_dev("ask", "--config", str(config), "hello")
+    assert run.code == 0, run.err
+    assert run.out == DEFAULT_TEXT + "\n"  # stdout is a pipe: exactly one answer
+    assert len(server.requests) == 2

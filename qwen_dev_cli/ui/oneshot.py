@@ -141,34 +141,53 @@ def _report(
 
 
 class _StreamPrinter:
-    """Writes the answer to stdout as it streams."""
+    """Writes the answer to stdout as it streams.
+
+    On a terminal, text appears token by token, and a restarted answer is announced
+    on stderr before it streams again. Into a pipe or a file, printed text could never
+    be taken back, so each model message is written once it is complete: a restart
+    then simply discards the partial one, and a script never reads an answer twice."""
 
     def __init__(self, out: TextIO, err: TextIO, *, show_tools: bool) -> None:
         self.out = out
         self.err = err
         self.show_tools = show_tools
+        self.live = out.isatty()
         self.at_line_start = True
+        self._held: list[str] = []
 
     def __call__(self, event: AgentEvent) -> None:
         if isinstance(event, AssistantText):
-            self.out.write(event.text)
-            self.out.flush()
-            self.at_line_start = event.text.endswith("\n")
+            if self.live:
+                self._write(event.text)
+            else:
+                self._held.append(event.text)
         elif isinstance(event, AssistantRestart):
-            # Printed text cannot be taken back from a pipe: say plainly that what
-            # follows replaces it.
-            self.err.write(f"\nqwen-dev: answer interrupted ({event.reason}); restarting it\n")
-            self.out.write("\n")
-            self.at_line_start = True
-        elif isinstance(event, MessageAdded | TurnEnded) and not self.at_line_start:
+            self._held.clear()
+            if self.live:
+                self.err.write(f"\nqwen-dev: answer interrupted ({event.reason}); restarting it\n")
+                self._end_line()
+        elif isinstance(event, MessageAdded | TurnEnded):
             # The end of one model message: the next (after its tool calls) starts afresh.
-            self.out.write("\n")
-            self.at_line_start = True
+            if self._held:
+                self._write("".join(self._held))
+                self._held.clear()
+            self._end_line()
         if self.show_tools and isinstance(event, ToolCallStarted):
             arguments = json.dumps(event.arguments, ensure_ascii=False)
             self.err.write(f"qwen-dev: tool {event.name} {_clip(arguments)}\n")
         elif self.show_tools and isinstance(event, ToolCallFinished) and event.status != "ok":
             self.err.write(f"qwen-dev: tool {event.name} {event.status}: {_clip(event.output)}\n")
+
+    def _write(self, text: str) -> None:
+        self.out.write(text)
+        self.out.flush()
+        self.at_line_start = text.endswith("\n")
+
+    def _end_line(self) -> None:
+        if not self.at_line_start:
+            self.out.write("\n")
+            self.at_line_start = True
 
 
 def _clip(text: str, limit: int = 120) -> str:
