@@ -21,6 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..agent.turn import ApprovalDecision
+from .safe_text import printable
 
 if TYPE_CHECKING:
     from prompt_toolkit.input import Input
@@ -127,13 +128,13 @@ def request_view(request: ApprovalRequest) -> Table:
     """The request as the user sees it before answering."""
     view = Table.grid(padding=(0, 1))
     view.add_column()
-    view.add_row(Text(f"⚠ {request.tool}: {request.summary}", "bold"))
+    view.add_row(Text(printable(f"⚠ {request.tool}: {request.summary}"), "bold"))
     if request.kind == "command":
         facts = Table.grid(padding=(0, 2))
         facts.add_column(style="dim")
         facts.add_column()
-        facts.add_row("command", Text(request.command or "", "bold"))
-        facts.add_row("in", request.cwd or ".")
+        facts.add_row("command", Text(printable(request.command or ""), "bold"))
+        facts.add_row("in", Text(printable(request.cwd or ".")))
         risk = Text(request.risk, RISK_STYLE.get(request.risk, ""))
         if request.risk_reasons:
             risk.append(f"  ({'; '.join(request.risk_reasons)})", "dim")
@@ -158,6 +159,6 @@ def coloured_diff(diff: str) -> Text:
             style = "cyan"
         else:
             style = ""
-        text.append(line + "\n", style)
+        text.append(printable(line) + "\n", style)
     text.rstrip()
     return text

@@ -31,6 +31,7 @@ from ..session.metrics_log import MetricsLog
 from ..session.store import SessionStore
 from .notices import startup_notices
 from .recorder import SessionRecorder
+from .safe_text import printable
 
 if TYPE_CHECKING:
     from ..agent.turn import AgentEvent, Turn, TurnResult
@@ -158,8 +159,8 @@ class _StreamPrinter:
 
     def __call__(self, event: AgentEvent) -> None:
         if isinstance(event, AssistantText):
-            if self.live:
-                self._write(event.text)
+            if self.live:  # a terminal: nothing the model sends may drive it
+                self._write(printable(event.text))
             else:
                 self._held.append(event.text)
         elif isinstance(event, AssistantRestart):

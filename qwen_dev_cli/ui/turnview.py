@@ -33,6 +33,7 @@ from ..agent.turn import (
 from ..core.events import BreakerTransition, ClientEvent, Failover, RetryScheduled, describe
 from ..tools.diff import diff_stats
 from .render import MarkdownStream
+from .safe_text import printable
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -150,21 +151,24 @@ class TurnView:
 
     def __call__(self, event: AgentEvent) -> None:
         if isinstance(event, AssistantText):
-            self.stream.feed(event.text)
+            self.stream.feed(printable(event.text))
         elif isinstance(event, AssistantRestart):
             self.stream.restart(event.reason)
         elif isinstance(event, ToolCallStarted):
             self.stream.finish()
-            self.console.print(Text(f"⚙ {event.name} {_arguments(event.arguments)}", "cyan"))
+            line = printable(f"⚙ {event.name} {_arguments(event.arguments)}")
+            self.console.print(Text(line, "cyan"))
         elif isinstance(event, ToolCallFinished):
             mark = {"ok": ("✓", "green"), "denied": ("✗", "yellow"), "error": ("✗", "red")}
             symbol, style = mark[event.status]
             first = event.output.strip().splitlines()[0] if event.output.strip() else ""
             note = "" if event.status == "ok" else f": {first[:120]}"
-            self.console.print(Text(f"  {symbol} {event.name} {event.status}{note}", style))
+            line = printable(f"  {symbol} {event.name} {event.status}{note}")
+            self.console.print(Text(line, style))
         elif isinstance(event, FileChanged):
             added, removed = diff_stats(event.diff)
-            self.console.print(Text(f"  ✎ {event.path} (+{added} -{removed})", "green"))
+            line = printable(f"  ✎ {event.path} (+{added} -{removed})")
+            self.console.print(Text(line, "green"))
         elif isinstance(event, TurnEnded):
             self.stream.finish()
             self.console.print(Text(summary(event.result), "dim"))
