@@ -50,8 +50,12 @@ _DOWNLOADERS = frozenset({"curl", "wget", "fetch", "aria2c", "http", "https", "i
 _WRAPPERS = frozenset(
     {"nohup", "time", "command", "builtin", "exec", "nice", "ionice", "stdbuf", "timeout",
      "xargs", "watch", "env", "then", "do", "else", "elif", "if", "while", "until", "!",
-     "{", "}", "caffeinate"}
+     "{", "}", "caffeinate", "setsid", "unshare", "strace", "ltrace", "nsenter",
+     "systemd-run", "busybox", "parallel", "firejail", "flock", "chroot", "taskset", "chrt",
+     "numactl", "cgexec"}
 )  # fmt: skip
+# Wrappers whose first operand is not the command (a lock file, a root, a CPU mask...).
+_WRAPPER_OPERAND = frozenset({"timeout", "flock", "chroot", "taskset", "chrt"})
 _WRAPPER_VALUE_OPTIONS = frozenset(
     {"-n", "-u", "-I", "-L", "-P", "-d", "-s", "-E", "-c", "-k", "-o", "-e", "-i", "--signal"}
 )
@@ -136,6 +140,12 @@ class _Classifier:
             return
         if name in _INTERPRETERS:
             self.interpreter(name, args, upstream, subs, depth)
+        if name in _SHELLS:
+            for op, target in cmd.redirects:
+                if op == "<<<":  # bash <<<'rm -rf ~' runs the string
+                    self.visit(target, depth + 1)
+                elif op in ("<<", "<<-"):
+                    self.note("high", f"runs a script written inline for {name}")
         rule = _RULES.get(name) or (_format if name.split(".")[0] in _FORMAT else None)
         if rule is not None:
             rule(self, args)
@@ -156,10 +166,13 @@ class _Classifier:
             elif head == "cd":
                 self.cd(argv[1:])
                 return []
+            elif head == "env" and (split := _env_split_string(argv[1:])) is not None:
+                self.visit(split, 1)  # env -S 'rm -rf ~' runs that string as a command
+                return []
             elif head in _WRAPPERS and not (head == "env" and len(argv) == 1):
                 argv = _skip_options(argv[1:])
-                if head == "timeout" and argv:
-                    argv = argv[1:]  # the duration
+                if head in _WRAPPER_OPERAND and argv:
+                    argv = argv[1:]  # the duration, lock file, new root...
             else:
                 return argv
         return argv
@@ -170,6 +183,8 @@ class _Classifier:
 
     def resolve(self, target: str) -> str | None:
         """An absolute, normalised path, or None when it cannot be known statically."""
+        # ${HOME:?}, ${HOME:-x}... expand to $HOME whenever it is set.
+        target = _PARAMETER.sub(r"$\1", target)
         for home in ("~", "$HOME", "${HOME}"):
             if target == home or target.startswith(home + "/"):
                 target = str(self.home) + target[len(home) :]
@@ -234,6 +249,23 @@ def _pwd_placeholder(word: str, subs: list[str]) -> str:
     if match and int(match.group(1)) < len(subs) and subs[int(match.group(1))].strip() == "pwd":
         return "$PWD"
     return word
+
+
+_PARAMETER = re.compile(r"\$\{(\w+)(?::?[-?=+][^}]*)?\}")
+
+
+def _env_split_string(args: list[str]) -> str | None:
+    """The command of ``env -S 'cmd args'`` (or ``--split-string``), if that is the form."""
+    for i, arg in enumerate(args):
+        if arg in ("-S", "--split-string") and i + 1 < len(args):
+            return args[i + 1]
+        if arg.startswith("--split-string="):
+            return arg.split("=", 1)[1]
+        if arg.startswith("-S") and len(arg) > 2:
+            return arg[2:]
+        if not arg.startswith("-"):
+            return None
+    return None
 
 
 def _skip_options(argv: list[str]) -> list[str]:

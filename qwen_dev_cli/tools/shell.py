@@ -177,10 +177,15 @@ def extract_substitutions(text: str) -> tuple[str, list[str]]:
 
 
 def _strip_arithmetic(body: str) -> str:
-    # $(( 1 + 2 )) : the body "( 1 + 2 )" is arithmetic, not a command.
-    if body.startswith("(") and body.endswith(")"):
+    # $(( 1 + 2 )) : the body "( 1 + 2 )" is arithmetic, not a command. But bash reads
+    # $((rm -rf ~)|(true)) as a command substitution of two subshells: anything with
+    # command structure inside is kept, to be classified.
+    if body.startswith("(") and body.endswith(")") and not _COMMAND_STRUCTURE.search(body):
         return ""
     return body
+
+
+_COMMAND_STRUCTURE = re.compile(r"\)\s*[|&;]|[|&;]\s*\(|\)\s*\(|[;`]|\$\(|\|\|")
 
 
 def _matching_paren(text: str, start: int) -> int:

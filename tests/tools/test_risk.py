@@ -13,6 +13,18 @@ WS = Path("/work/project")
 HOME = Path("/home/dev")
 
 CRITICAL = [
+    # wrappers and indirections found in review (each ran unasked in yolo before)
+    "setsid rm -rf ~",
+    "busybox rm -rf /",
+    "flock /tmp/x rm -rf ~",
+    "unshare rm -rf ~",
+    "strace -f rm -rf ~",
+    "taskset 1 rm -rf /",
+    "env -S 'rm -rf ~'",
+    "env --split-string='rm -rf ~'",
+    "bash <<<'rm -rf ~'",
+    "rm -rf ${HOME:?}/",
+    "echo $((rm -rf ~)|(true))",
     # recursive deletes of /, home, the workspace root, and above them
     "rm -rf /",
     "rm -rf /*",
@@ -141,6 +153,8 @@ MEDIUM = [
 ]
 
 LOW = [
+    "echo $((1 + 2))",
+    "echo $(( (1 + 2) * 3 ))",
     "ls -la",
     "cat README.md",
     "git status",
