@@ -134,9 +134,20 @@ GLOB = Tool(
 # --- grep -------------------------------------------------------------------------------
 
 
+# A group that contains a quantifier and is itself quantified: (a+)+, (\w*)*, (x+){2,}.
+_NESTED_QUANTIFIER = re.compile(r"\((?:[^()\\]|\\.)*[+*}](?:[^()\\]|\\.)*\)[+*{]")
+
+
 def _plan_grep(args: Arguments, ctx: ToolContext) -> ReadPlan:
     pattern = args.string("pattern", "regex", "query", allow_empty=False)
     flags = re.IGNORECASE if args.boolean("ignore_case") else 0
+    if _NESTED_QUANTIFIER.search(pattern):
+        # Python's re holds the GIL while it backtracks: (a+)+ on a 35-character line
+        # would freeze the whole program, Ctrl-C included, for hours.
+        raise ToolError(
+            f"grep: {pattern!r} repeats a repeated group, which can take exponential time; "
+            "use a simpler pattern (e.g. 'a+' rather than '(a+)+')"
+        )
     try:
         regex = re.compile(pattern, flags)
     except re.error as exc:

@@ -109,6 +109,14 @@ def test_grep_explains_a_bad_regex(ctx: ToolContext, tree: Path) -> None:
         run(GREP, ctx, pattern="(unclosed")
 
 
+@pytest.mark.parametrize("pattern", ["(a+)+$", r"(\w*)*x", "(x+){2,}"])
+def test_grep_refuses_patterns_that_backtrack_exponentially(
+    ctx: ToolContext, tree: Path, pattern: str
+) -> None:
+    with pytest.raises(ToolError, match="exponential"):
+        run(GREP, ctx, pattern=pattern)
+
+
 def test_grep_caps_matches_and_long_lines(ctx: ToolContext, root: Path) -> None:
     (root / "many.txt").write_text("hit " + "y" * 1000 + "\n" + "hit\n" * (GREP_CAP + 5))
     out = run(GREP, ctx, pattern="hit").splitlines()
