@@ -16,7 +16,14 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 import typer
 
 from . import __version__, exit_codes
-from .config import ConfigError, Overrides, load_settings, redacted
+from .config import (
+    ConfigError,
+    Overrides,
+    data_dir,
+    load_settings,
+    redacted,
+    user_config_path,
+)
 
 if TYPE_CHECKING:
     from .config import Settings
@@ -192,7 +199,8 @@ def config_show(config: ConfigOpt = None) -> None:
 @config_app.command("path")
 def config_path(config: ConfigOpt = None) -> None:
     """Print the path of the user config file (which may not exist yet)."""
-    typer.echo(str(_settings(config).config_path))
+    # Only where the file is: a broken file or a missing key must not stop this answer.
+    typer.echo(str(config or user_config_path()))
 
 
 @config_app.command("init")
@@ -201,7 +209,7 @@ def config_init(
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
 ) -> None:
     """Write a commented starter config file."""
-    from .config import STARTER_CONFIG, user_config_path
+    from .config import STARTER_CONFIG
 
     path = config or user_config_path()
     if path.exists() and not force:
@@ -218,7 +226,9 @@ app.add_typer(sessions_app, name="sessions")
 def _store() -> SessionStore:
     from .session.store import SessionStore
 
-    return SessionStore(_settings(None).home / "sessions")
+    # State lives in QWEN_DEV_HOME whatever the config says: a config error must not
+    # lock the user out of their sessions.
+    return SessionStore(data_dir() / "sessions")
 
 
 @sessions_app.command("list")
@@ -291,7 +301,7 @@ def metrics(
     """Telemetry aggregated over past runs."""
     from .session.metrics_log import MetricsLog
 
-    merged = MetricsLog(_settings(None).home / "metrics.jsonl").aggregate()
+    merged = MetricsLog(data_dir() / "metrics.jsonl").aggregate()
     if json_output:
         typer.echo(json.dumps(merged))
         return

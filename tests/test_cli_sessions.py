@@ -122,3 +122,16 @@ async def test_ctrl_c_mid_answer_exits_130_and_keeps_the_partial_answer(
     last = loaded.events[-1]
     assert last["interrupted"] is True
     assert last["message"]["content"].startswith("word0")
+
+
+async def test_sessions_and_metrics_work_despite_a_broken_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    broken = tmp_path / "broken.toml"
+    broken.write_text("this is [not toml\n", encoding="utf-8")
+    monkeypatch.setenv("QWEN_DEV_CONFIG", str(broken))
+    assert (await qwen_dev("ask", "hi")).code == 2  # what needs the config refuses...
+    for command in (["sessions", "list"], ["metrics", "--json"], ["config", "path"]):
+        run = await qwen_dev(*command)  # ...what does not, still works
+        assert run.code == 0, (command, run.err)
+    assert (await qwen_dev("config", "path")).out.strip() == str(broken)
