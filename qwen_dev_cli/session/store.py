@@ -168,7 +168,7 @@ class SessionStore:
         infos = []
         for path in self._files():
             with contextlib.suppress(SessionError, OSError):
-                infos.append(_load(path).info)
+                infos.append(_summary(path))
         return sorted(infos, key=lambda info: info.updated, reverse=True)
 
     def latest(self, cwd: Path) -> SessionInfo | None:
@@ -281,6 +281,39 @@ def _load(path: Path) -> LoadedSession:
         message_count=len(messages),
     )
     return LoadedSession(info, messages, events, torn, ends_cleanly=raw.endswith(b"\n"))
+
+
+_MESSAGE_EVENT = b'"type": "message"'
+
+
+def _summary(path: Path) -> SessionInfo:
+    """A session's listing without parsing every line: the header, the first user
+    message (the title), a count of message events and the file's modification time
+    (every append touches it). ``list()`` runs on start-up and on completion."""
+    raw = path.read_bytes()
+    lines = raw.split(b"\n")
+    try:
+        header = json.loads(lines[0])
+    except ValueError as exc:
+        raise SessionError(f"{path} is not a qwen-dev session") from exc
+    if not isinstance(header, dict) or header.get("type") != "header":
+        raise SessionError(f"{path} is not a qwen-dev session")
+    title = "(empty)"
+    for line in lines[1:]:
+        if _MESSAGE_EVENT in line and b'"role": "user"' in line:
+            with contextlib.suppress(ValueError, AttributeError):
+                title = _title([json.loads(line)["message"]])
+                break
+    created = float(header.get("created", 0.0))
+    return SessionInfo(
+        id=str(header.get("id", path.stem)),
+        path=path,
+        cwd=str(header.get("cwd", "")),
+        created=created,
+        updated=max(created, path.stat().st_mtime),
+        title=title,
+        message_count=raw.count(_MESSAGE_EVENT),
+    )
 
 
 def _title(messages: list[Message]) -> str:
