@@ -25,15 +25,30 @@ from qwen_dev_cli.core import LLMClient, StreamEnd, TextDelta
 from qwen_dev_cli.core.providers.llama_cpp import LlamaCppProvider, default_model_path
 
 PROMPT = [{"role": "user", "content": "Explain in a few sentences what a hash map is."}]
+# About as long as the agent's system prompt with its tool schemas (~1,400 tokens).
+FILLER = " ".join(
+    f"Rule {i}: keep edits small and read files before changing them." for i in range(120)
+)
 
 
-def raw_run(llama: object, max_tokens: int) -> tuple[float, int, float]:
+def cold_prompt(run: int) -> list[dict[str, str]]:
+    """A long prompt that starts differently each run, so llama.cpp cannot reuse a
+    cached prefix: the first turn of a conversation, not a repeat."""
+    return [
+        {"role": "system", "content": f"Session {run}. {FILLER}"},
+        PROMPT[0],
+    ]
+
+
+def raw_run(
+    llama: object, max_tokens: int, messages: list[dict[str, str]] = PROMPT
+) -> tuple[float, int, float]:
     """Time to first token (s), tokens, total seconds — straight llama-cpp-python."""
     start = time.perf_counter()
     first = 0.0
     tokens = 0
     for chunk in llama.create_chat_completion(  # type: ignore[attr-defined]
-        messages=PROMPT, stream=True, max_tokens=max_tokens, temperature=0.0
+        messages=messages, stream=True, max_tokens=max_tokens, temperature=0.0
     ):
         if chunk["choices"][0]["delta"].get("content"):
             tokens += 1
@@ -42,11 +57,13 @@ def raw_run(llama: object, max_tokens: int) -> tuple[float, int, float]:
     return first, tokens, time.perf_counter() - start
 
 
-async def client_run(client: LLMClient, max_tokens: int) -> tuple[float, int, float]:
+async def client_run(
+    client: LLMClient, max_tokens: int, messages: list[dict[str, str]] = PROMPT
+) -> tuple[float, int, float]:
     start = time.perf_counter()
     first = 0.0
     tokens = 0
-    async for event in client.stream(PROMPT, max_tokens=max_tokens, temperature=0.0):
+    async for event in client.stream(messages, max_tokens=max_tokens, temperature=0.0):
         if isinstance(event, TextDelta):
             tokens += 1
             if not first:
@@ -88,6 +105,15 @@ async def main() -> None:
     raw_ttft, raw_rate = summarize("raw llama-cpp-python", raw_runs)
     ttft, rate = summarize("LLMClient + LlamaCppProvider", client_runs)
     print(f"ratios: ttft {ttft / raw_ttft:.2f}x, tokens/s {rate / raw_rate:.2f}x of raw")
+    print("cold long prompt (~1,400 tokens, no cached prefix; the first turn of a chat):")
+    cold_raw, cold_client = [], []
+    for run in range(3):
+        messages = cold_prompt(2 * run)
+        cold_raw.append(provider.run_on_worker(lambda llama, m=messages: raw_run(llama, 32, m)))
+        cold_client.append(await client_run(client, 32, cold_prompt(2 * run + 1)))
+    cold_raw_ttft, _ = summarize("raw llama-cpp-python", cold_raw)
+    cold_ttft, _ = summarize("LLMClient + LlamaCppProvider", cold_client)
+    print(f"ratio: ttft {cold_ttft / cold_raw_ttft:.2f}x of raw")
     await client.aclose()
 
 
