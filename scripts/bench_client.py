@@ -335,6 +335,8 @@ async def _overhead(url: str, cfg: Config) -> dict[str, list[float]]:
         return await raw_chat(raw)
 
     async def via_sdk() -> str:
+        # The SDK types messages as TypedDicts; PROMPT is the same plain dict every
+        # client here sends.
         completion = await sdk.chat.completions.create(model=MODEL, messages=PROMPT)  # type: ignore[arg-type]
         return completion.choices[0].message.content or ""
 
@@ -567,7 +569,7 @@ async def _chaos_sdk(flaky: str, cfg: Config) -> PoolRun:
     sdk = AsyncOpenAI(base_url=flaky, api_key=API_KEY)
 
     async def call() -> None:
-        await sdk.chat.completions.create(model=MODEL, messages=PROMPT)  # type: ignore[arg-type]
+        await sdk.chat.completions.create(model=MODEL, messages=PROMPT)  # type: ignore[arg-type]  # as above
 
     try:
         return await run_pool(call, cfg.chaos_requests, cfg.chaos_concurrency)

@@ -18,6 +18,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -41,13 +42,13 @@ def cold_prompt(run: int) -> list[dict[str, str]]:
 
 
 def raw_run(
-    llama: object, max_tokens: int, messages: list[dict[str, str]] = PROMPT
+    llama: Any, max_tokens: int, messages: list[dict[str, str]] = PROMPT
 ) -> tuple[float, int, float]:
     """Time to first token (s), tokens, total seconds — straight llama-cpp-python."""
     start = time.perf_counter()
     first = 0.0
     tokens = 0
-    for chunk in llama.create_chat_completion(  # type: ignore[attr-defined]
+    for chunk in llama.create_chat_completion(
         messages=messages, stream=True, max_tokens=max_tokens, temperature=0.0
     ):
         if chunk["choices"][0]["delta"].get("content"):

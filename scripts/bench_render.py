@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import IO
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -176,9 +177,9 @@ def _status() -> ClientStatus:
     return ClientStatus([provider], "sambanova", provider.model, None, 1234)
 
 
-def _console(devnull: object) -> Console:
+def _console(devnull: IO[str]) -> Console:
     return Console(
-        file=devnull,  # type: ignore[arg-type]
+        file=devnull,
         force_terminal=True,
         color_system="truecolor",
         width=100,

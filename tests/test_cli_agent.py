@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -32,7 +33,7 @@ def workspace(tmp_path: Path) -> Path:
     return root
 
 
-async def ask_in(workspace: Path, srv: FaultServer, *args: str) -> tuple[int, dict]:  # type: ignore[type-arg]
+async def ask_in(workspace: Path, srv: FaultServer, *args: str) -> tuple[int, dict[str, Any]]:
     config = write_config(workspace.parent / "c.toml", srv)
     run = await qwen_dev("ask", "--json", "--config", str(config), *args, cwd=workspace)
     return run.code, run.json()

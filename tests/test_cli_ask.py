@@ -9,6 +9,7 @@ import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -35,7 +36,7 @@ class Run:
     out: str
     err: str
 
-    def json(self) -> dict:  # type: ignore[type-arg]
+    def json(self) -> dict[str, Any]:
         return json.loads(self.out)
 
 

@@ -152,9 +152,9 @@ def test_settings_are_frozen(world: Env) -> None:
     settings = world.load()
 
     with pytest.raises(AttributeError):
-        settings.approval = "yolo"  # type: ignore[misc]
+        settings.approval = "yolo"  # type: ignore[misc]  # the write is the test
     with pytest.raises(TypeError):
-        settings.providers["x"] = settings.providers["local"]  # type: ignore[index]
+        settings.providers["x"] = settings.providers["local"]  # type: ignore[index]  # as above
 
 
 # ------------------------------------------------------------------------ user file

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from qwen_dev_cli.agent import build_agent
+from qwen_dev_cli.agent.approval import ApprovalMode
 from qwen_dev_cli.agent.turn import (
     AgentEvent,
     ApprovalDecision,
@@ -154,7 +155,7 @@ async def test_a_download_piped_into_a_shell_does_not_run_in_yolo_without_a_term
 async def test_a_prompt_injection_in_a_file_cannot_run_anything_unapproved(
     tmp_path: Path,
     protocol: Protocol,
-    approval: str,
+    approval: ApprovalMode,
     interactive: bool,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -172,7 +173,7 @@ async def test_a_prompt_injection_in_a_file_cannot_run_anything_unapproved(
             Outcome.ok("I will not do that."),
         )
         user = Recorder([ApprovalDecision(False, reason="no way")])
-        agent = h.agent(approval, user, interactive=interactive)  # type: ignore[arg-type]
+        agent = h.agent(approval, user, interactive=interactive)
         result = await agent.run([], "summarise NOTES.md", h.events.append)
         assert (h.home / "precious.txt").read_text() == "keep me"
         assert [r.status for r in result.tool_calls] == ["ok", "denied"]

@@ -82,6 +82,7 @@ async def test_one_provider_without_native_tools_puts_everyone_on_the_text_proto
     tmp_path: Path,
 ) -> None:
     async with harness(tmp_path, "native", providers=2) as h:
+        # Provider (the protocol) does not declare native_tools; this one has it.
         h.client.providers[1].native_tools = False  # type: ignore[attr-defined]
         (h.workspace / "a.py").write_text("x = 1\n")
         h.server.script(

@@ -28,6 +28,8 @@ class Answer:
     fail_after: int | None = None
     error: ProviderError | None = None
     hang: bool = False
+    #: Report no usage at all, as some servers do.
+    no_usage: bool = False
 
 
 Outcome = Answer | ProviderError | str
@@ -56,7 +58,8 @@ class ScriptedProvider:
         return Answer(outcome) if isinstance(outcome, str) else outcome
 
     def _reply(self, answer: Answer) -> ProviderReply:
-        usage = answer.usage or Usage(10, len(answer.text.split()), 10 + len(answer.text.split()))
+        words = len(answer.text.split())
+        usage = None if answer.no_usage else answer.usage or Usage(10, words, 10 + words)
         return ProviderReply(answer.text, answer.tool_calls, usage, self.model, "stop")
 
     async def chat(self, request: ChatRequest) -> ProviderReply:

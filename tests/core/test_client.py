@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -29,7 +31,7 @@ from qwen_dev_cli.core import (
     StreamRestart,
     TextDelta,
 )
-from qwen_dev_cli.core.types import Usage
+from qwen_dev_cli.core.types import ChatRequest, ProviderChunk, Usage
 
 from .fakes import FakeClock, ManualClock, settle
 from .scripted import Answer, ScriptedProvider
@@ -37,10 +39,10 @@ from .scripted import Answer, ScriptedProvider
 USER = [{"role": "user", "content": "hello"}]
 
 
-def make_client(*providers: ScriptedProvider, clock: FakeClock, **kwargs: object) -> LLMClient:
-    options: dict[str, object] = {"clock": clock, "sleep": clock.sleep, "rng": random.Random(7)}
+def make_client(*providers: ScriptedProvider, clock: FakeClock, **kwargs: Any) -> LLMClient:
+    options: dict[str, Any] = {"clock": clock, "sleep": clock.sleep, "rng": random.Random(7)}
     options.update(kwargs)
-    return LLMClient(list(providers), **options)  # type: ignore[arg-type]
+    return LLMClient(list(providers), **options)
 
 
 def record(client: LLMClient) -> list[ClientEvent]:
@@ -358,14 +360,7 @@ async def test_timeout_error_is_request_timeout() -> None:
 
 async def test_usage_is_estimated_when_provider_gives_none() -> None:
     clock = FakeClock()
-    a = ScriptedProvider("a", Answer("word " * 40))
-    a_reply = a._reply
-
-    def without_usage(answer: Answer):  # type: ignore[no-untyped-def]
-        reply = a_reply(answer)
-        return type(reply)(reply.text, reply.tool_calls, None, reply.model, "stop")
-
-    a._reply = without_usage  # type: ignore[method-assign]
+    a = ScriptedProvider("a", Answer("word " * 40, no_usage=True))
     result = await make_client(a, clock=clock).chat(USER)
     assert result.usage.completion_tokens > 0
     assert result.usage.total_tokens == result.usage.prompt_tokens + result.usage.completion_tokens
@@ -446,7 +441,7 @@ async def test_requests_queued_behind_a_cool_down_wait_instead_of_failing() -> N
 
 
 class StallsAfterFirstToken(ScriptedProvider):
-    async def stream(self, request):  # type: ignore[no-untyped-def,override]
+    async def stream(self, request: ChatRequest) -> AsyncIterator[ProviderChunk]:
         self.calls += 1
         yield TextDelta("partial")
         await asyncio.Event().wait()

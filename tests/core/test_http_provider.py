@@ -7,6 +7,7 @@ import json
 import random
 from collections.abc import AsyncIterator
 from email.utils import formatdate
+from typing import Any
 
 import pytest
 
@@ -44,8 +45,14 @@ async def server() -> AsyncIterator[FaultServer]:
         yield srv
 
 
-def provider_for(srv: FaultServer, name: str = "fault", **kwargs: object) -> OpenAICompatProvider:
-    return OpenAICompatProvider(name, base_url=srv.base_url, model="fault-model", **kwargs)  # type: ignore[arg-type]
+def provider_for(srv: FaultServer, name: str = "fault", **kwargs: Any) -> OpenAICompatProvider:
+    return OpenAICompatProvider(name, base_url=srv.base_url, model="fault-model", **kwargs)
+
+
+def first_body(srv: FaultServer) -> dict[str, Any]:
+    body = srv.requests[0].json
+    assert body is not None
+    return body
 
 
 async def collect(provider: OpenAICompatProvider) -> tuple[str, ProviderReply]:
@@ -108,7 +115,7 @@ async def test_stream_variants_give_the_same_answer(server: FaultServer, variant
     assert text == reply.text
     assert text.startswith(DEFAULT_TEXT)
     assert reply.usage is not None  # from the include_usage chunk
-    assert server.requests[0].json["stream_options"] == {"include_usage": True}  # type: ignore[index]
+    assert first_body(server)["stream_options"] == {"include_usage": True}
 
 
 async def test_streamed_tool_call_deltas_are_assembled_by_index(server: FaultServer) -> None:
@@ -133,14 +140,14 @@ async def test_non_streamed_tool_calls(server: FaultServer) -> None:
     reply = await provider.chat(ChatRequest(USER, tools=[{"type": "function"}]))
     await provider.aclose()
     assert reply.tool_calls[0].name == "list_dir"
-    assert server.requests[0].json["tools"] == [{"type": "function"}]  # type: ignore[index]
+    assert first_body(server)["tools"] == [{"type": "function"}]
 
 
 async def test_text_tool_protocol_provider_does_not_send_tools(server: FaultServer) -> None:
     provider = provider_for(server, native_tools=False)
     await provider.chat(ChatRequest(USER, tools=[{"type": "function"}]))
     await provider.aclose()
-    assert "tools" not in server.requests[0].json  # type: ignore[operator]
+    assert "tools" not in first_body(server)
 
 
 @pytest.mark.parametrize(

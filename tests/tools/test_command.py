@@ -6,13 +6,14 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from qwen_dev_cli.tools import RUN_COMMAND, CommandPlan, OutsideWorkspace, ToolContext, run_shell
 from qwen_dev_cli.tools.base import ToolError
-from qwen_dev_cli.tools.command import MAX_TIMEOUT, OutputBuffer
+from qwen_dev_cli.tools.command import MAX_TIMEOUT, CommandResult, OutputBuffer
 
 #: A safety net so that a regression fails instead of hanging; never a timing assertion.
 HANG_GUARD = 20.0
@@ -33,16 +34,16 @@ def alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
-async def wait_for(condition: object, what: str) -> None:
+async def wait_for(condition: Callable[[], bool], what: str) -> None:
     """Poll ``condition`` until it holds (bounded by HANG_GUARD)."""
     deadline = time.monotonic() + HANG_GUARD
-    while not condition():  # type: ignore[operator]
+    while not condition():
         if time.monotonic() > deadline:
             raise AssertionError(f"gave up waiting: {what}")
         await asyncio.sleep(0.01)
 
 
-async def shell(command: str, cwd: Path, seconds: float = 30.0, cap: int = 10_000):  # type: ignore[no-untyped-def]
+async def shell(command: str, cwd: Path, seconds: float = 30.0, cap: int = 10_000) -> CommandResult:
     async with asyncio.timeout(HANG_GUARD):
         return await run_shell(command, cwd, seconds, cap)
 

@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 
 from qwen_dev_cli.tools import GLOB, GREP, OutsideWorkspace, ReadPlan, ToolContext
-from qwen_dev_cli.tools.base import ToolError
+from qwen_dev_cli.tools.base import Tool, ToolError
 from qwen_dev_cli.tools.search import GLOB_CAP, GREP_CAP, glob_to_regex
 
 
-def run(tool: object, ctx: ToolContext, **arguments: object) -> str:
-    plan = tool.plan(arguments, ctx)  # type: ignore[attr-defined]
+def run(tool: Tool, ctx: ToolContext, **arguments: object) -> str:
+    plan = tool.plan(arguments, ctx)
     assert isinstance(plan, ReadPlan)
     return plan.run()
 

@@ -15,11 +15,12 @@ from qwen_dev_cli.tools import (
     ToolError,
     WritePlan,
 )
+from qwen_dev_cli.tools.base import Tool
 from qwen_dev_cli.tools.diff import diff_stats, unified_diff
 
 
-def plan(tool: object, ctx: ToolContext, **arguments: object) -> WritePlan:
-    result = tool.plan(arguments, ctx)  # type: ignore[attr-defined]
+def plan(tool: Tool, ctx: ToolContext, **arguments: object) -> WritePlan:
+    result = tool.plan(arguments, ctx)
     assert isinstance(result, WritePlan)
     return result
 

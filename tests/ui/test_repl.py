@@ -7,12 +7,14 @@ import io
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 from rich.console import Console
 
+from qwen_dev_cli.agent.turn import Turn
 from qwen_dev_cli.config import load_settings
 from qwen_dev_cli.core import LLMClient
 from qwen_dev_cli.session.store import SessionStore
@@ -51,7 +53,7 @@ max_retries = 0
     return ReplOptions(config_path=path, workspace=workspace)
 
 
-async def session(options: ReplOptions, typed: str, **repl_args: object) -> str:
+async def session(options: ReplOptions, typed: str, **repl_args: Any) -> str:
     """Run a REPL on ``typed`` (keys, ``\\r`` ending each line); what it printed."""
     settings = load_settings(options.config_path)
     screen = io.StringIO()
@@ -59,7 +61,7 @@ async def session(options: ReplOptions, typed: str, **repl_args: object) -> str:
     with create_pipe_input() as pipe:
         repl = Repl(
             settings, options, console=console, input=pipe, output=DummyOutput(), **repl_args
-        )  # type: ignore[arg-type]
+        )
         pipe.send_text(typed)
         assert repl.open_session() is None
         assert await repl.run() == 0
@@ -142,7 +144,7 @@ async def test_provider_switches_providers(server: FaultServer, tmp_path: Path) 
 async def test_approval_mode_reaches_the_turn(server: FaultServer, tmp_path: Path) -> None:
     seen: list[str] = []
 
-    def factory(client: LLMClient, context: TurnContext):  # type: ignore[no-untyped-def]
+    def factory(client: LLMClient, context: TurnContext) -> Turn:
         seen.append(context.approval)
         return make_turn(client, context)
 
@@ -232,7 +234,7 @@ async def test_a_broken_turn_is_reported_and_the_repl_goes_on(
 
     calls: list[str] = []
 
-    def factory(client: LLMClient, context: TurnContext):  # type: ignore[no-untyped-def]
+    def factory(client: LLMClient, context: TurnContext) -> Turn:
         calls.append("turn")
         return Broken() if len(calls) == 1 else make_turn(client, context)
 

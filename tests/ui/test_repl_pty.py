@@ -9,6 +9,7 @@ import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pexpect
 import pytest
@@ -115,7 +116,7 @@ def spawn(tmp_path: Path, srv: FaultServerProcess, *args: str) -> Terminal:
     return terminal
 
 
-def sessions(home: Path) -> list[list[dict[str, object]]]:
+def sessions(home: Path) -> list[list[dict[str, Any]]]:
     """The events of each session file."""
     files = sorted((home / "sessions").glob("*.jsonl"))
     return [[json.loads(line) for line in f.read_text().splitlines()] for f in files]
@@ -191,7 +192,7 @@ def test_ctrl_c_mid_answer_keeps_what_was_said(
     messages = [e for e in events if e["type"] == "message"]
     last = messages[-1]
     assert last["interrupted"] is True
-    content = last["message"]["content"]  # type: ignore[index]
+    content = last["message"]["content"]
     assert content.startswith("word0 word1 word2 word3")
     assert len(content) < len(LONG_ANSWER)
 
@@ -320,7 +321,7 @@ def test_sigkill_mid_answer_keeps_every_earlier_turn(
     child.child.close(force=True)
     (events,) = sessions(qwen_home)
     messages = [e["message"] for e in events if e["type"] == "message"]
-    assert [(m["role"], m["content"]) for m in messages] == [  # type: ignore[index]
+    assert [(m["role"], m["content"]) for m in messages] == [
         ("user", "first question"),
         ("assistant", DEFAULT_TEXT),
         ("user", "second question"),

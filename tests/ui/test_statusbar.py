@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+from typing import Any
 
 from rich.console import Console
 
@@ -26,13 +27,13 @@ class Clock:
         return self.now
 
 
-def provider(name: str, state: str = "CLOSED", **changes: object) -> ProviderStatus:
+def provider(name: str, state: str = "CLOSED", **changes: Any) -> ProviderStatus:
     base = ProviderStatus(name, f"{name}-model", state, 0.0, 0.0, None, None, None, None, None)
-    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+    return dataclasses.replace(base, **changes)
 
 
 def bar(*providers: ProviderStatus, clock: Clock | None = None, **status: object) -> StatusBar:
-    fields: dict[str, object] = {
+    fields: dict[str, Any] = {
         "providers": list(providers),
         "active_provider": None,
         "active_model": None,
@@ -40,7 +41,7 @@ def bar(*providers: ProviderStatus, clock: Clock | None = None, **status: object
         "session_tokens": 0,
     }
     fields.update(status)
-    snapshot = ClientStatus(**fields)  # type: ignore[arg-type]
+    snapshot = ClientStatus(**fields)
     return StatusBar(lambda: snapshot, clock=clock or Clock())
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
 from rich.console import Console
 
@@ -41,7 +42,7 @@ def view(clock: Clock | None = None) -> tuple[TurnView, io.StringIO]:
 
 
 def result(**changes: object) -> TurnResult:
-    fields: dict[str, object] = {
+    fields: dict[str, Any] = {
         "text": "done",
         "provider": "lab",
         "model": "m",
@@ -51,7 +52,7 @@ def result(**changes: object) -> TurnResult:
         "steps": 1,
     }
     fields.update(changes)
-    return TurnResult(**fields)  # type: ignore[arg-type]
+    return TurnResult(**fields)
 
 
 async def test_a_turn_with_tools_reads_as_it_happened() -> None:
