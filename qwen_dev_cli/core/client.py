@@ -16,12 +16,12 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from . import events as ev
-from .breaker import BreakerState, CircuitBreaker
+from .account import AccountPolicy, BreakerPolicy
 from .dispatch import Activity, Answer, Call, Dispatcher, Sleep
 from .errors import LLMError, NoProviderConfigured
-from .limiter import RateLimiter
 from .router import ProviderHealth, ProviderSlot, Router
 from .settings import BreakerSettings, ClientSettings, ProviderSettings, RetrySettings
+from .state import MemoryStore, account_key
 from .status import ClientStatus, ProviderStatus
 from .telemetry import Telemetry
 from .tokens import estimate_prompt_tokens, estimate_text_tokens
@@ -39,6 +39,10 @@ if TYPE_CHECKING:
     import httpx
 
     from .providers.base import Provider
+    from .state import ProviderStateStore
+
+#: Seconds a status read from the state store is shown before it is refreshed.
+STATUS_MAX_AGE = 0.5
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +72,10 @@ class LLMClient:
             provider's ``x-ratelimit-*`` headers are still obeyed.
         enable_telemetry: count requests, latencies and tokens.
         transport: an httpx transport for providers built from settings (tests).
+        state: where budgets, breakers and cool-downs live
+            (:class:`~qwen_dev_cli.core.state.ProviderStateStore`); default a
+            :class:`~qwen_dev_cli.core.state.MemoryStore` of this client's own. The
+            caller closes a store it passes.
         clock, sleep, rng: injectable time, sleeping and randomness.
     """
 
@@ -90,6 +98,7 @@ class LLMClient:
         tokens_per_minute: int | None = None,
         enable_telemetry: bool = True,
         transport: httpx.AsyncBaseTransport | None = None,
+        state: ProviderStateStore | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
@@ -110,29 +119,32 @@ class LLMClient:
         self._listeners: list[ev.EventListener] = []
         self.telemetry = Telemetry(state_of=self._state_name, enabled=enable_telemetry)
         self._activity = Activity()
+        self.state: ProviderStateStore = state if state is not None else MemoryStore(clock=clock)
+        breaker = None
+        if enable_circuit_breaker:
+            # A trial call holds its slot at most this long (a killed process's slot
+            # frees itself); a stream may outlast one timeout, so allow a few.
+            lease = max(4 * timeout, 60.0)
+            breaker = BreakerPolicy(
+                failure_threshold, recovery_timeout, half_open_max_calls, trial_lease=lease
+            )
         slots = []
         for priority, item in enumerate(providers):
-            provider, rpm, tpm = _provider_of(
+            provider, rpm, tpm, account = _provider_of(
                 item, requests_per_minute, tokens_per_minute, transport
             )
-            slot = ProviderSlot(provider, priority, ProviderHealth(clock=clock))
-            if enable_circuit_breaker:
-                slot.breaker = CircuitBreaker(
-                    failure_threshold,
-                    recovery_timeout,
-                    half_open_max_calls,
-                    name=provider.name,
-                    clock=clock,
-                    on_transition=self._on_transition,
-                )
-            if enable_rate_limiting:
-                slot.limiter = RateLimiter(rpm, tpm, clock=clock, sleep=sleep, name=provider.name)
+            if not enable_rate_limiting:
+                rpm = tpm = None
+            policy = AccountPolicy(rpm, tpm, breaker)
+            health = ProviderHealth(clock=clock)
+            slots.append(ProviderSlot(provider, priority, health, account, policy))
             self.telemetry.register_provider(provider.name)
-            slots.append(slot)
         names = [slot.name for slot in slots]
         if len(set(names)) != len(names):
             raise ValueError(f"provider names must be unique: {names}")
         self._router = Router(slots)
+        self._refreshing: asyncio.Task[None] | None = None
+        self._refreshed_at = -1.0
         self._dispatcher = Dispatcher(
             self._router,
             self.retry,
@@ -140,6 +152,8 @@ class LLMClient:
             telemetry=self.telemetry,
             emit=self._emit,
             activity=self._activity,
+            state=self.state,
+            rate_limiting=enable_rate_limiting,
             sleep=sleep,
             rng=rng or random.Random(),
         )
@@ -150,6 +164,7 @@ class LLMClient:
         settings: ClientSettings | _HasClientSettings,
         *,
         transport: httpx.AsyncBaseTransport | None = None,
+        state: ProviderStateStore | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
@@ -174,6 +189,7 @@ class LLMClient:
             enable_rate_limiting=client_settings.rate_limit_enabled,
             enable_telemetry=client_settings.telemetry_enabled,
             transport=transport,
+            state=state,
             clock=clock,
             sleep=sleep,
             rng=rng,
@@ -232,42 +248,80 @@ class LLMClient:
         for slot in self._router.slots:
             self.telemetry.register_provider(slot.name)
 
-    def reset_circuit_breaker(self, name: str | None = None) -> None:
-        """Close one provider's breaker (and end its cool-down), or every provider's."""
+    async def reset_circuit_breaker(self, name: str | None = None) -> None:
+        """Close one provider's breaker (and end its cool-down), or every provider's,
+        for every process that shares the account."""
         for slot in self._router.slots:
             if name is None or slot.name == name:
-                if slot.breaker is not None:
-                    slot.breaker.reset()
-                slot.health.cooldown_until = 0.0
+                await self.state.reset(slot.account)
+                slot.learn(await self.state.view(slot.account, slot.policy))
 
     def status(self) -> ClientStatus:
-        """Breaker states, cool-downs and budgets now: what a status bar shows."""
+        """Breaker states, cool-downs and budgets as last learned from the state store:
+        what a status bar shows. Inside a running event loop, a status older than
+        :data:`STATUS_MAX_AGE` seconds is refreshed in the background (see
+        :meth:`refresh_status`), so a status bar that polls stays current."""
+        self._refresh_soon()
         providers = []
         for slot in self._router.slots:
-            rpm_left, tpm_left = slot.limiter.remaining() if slot.limiter else (None, None)
+            view = slot.view
             providers.append(
                 ProviderStatus(
                     name=slot.name,
                     model=slot.provider.model,
-                    state=self._state_name(slot.name),
-                    retry_in=slot.breaker.retry_in() if slot.breaker else 0.0,
-                    cooldown=slot.health.cooldown_remaining(),
-                    rpm_limit=slot.limiter.rpm if slot.limiter else None,
-                    rpm_left=rpm_left,
-                    tpm_limit=slot.limiter.tpm if slot.limiter else None,
-                    tpm_left=tpm_left,
+                    state=slot.breaker_state(),
+                    retry_in=slot.retry_in(),
+                    cooldown=slot.cooldown(),
+                    rpm_limit=slot.policy.rpm,
+                    rpm_left=view.rpm_left,
+                    tpm_limit=slot.policy.tpm,
+                    tpm_left=view.tpm_left,
                     success_rate=slot.health.success_rate(),
                 )
             )
+        degraded = getattr(self.state, "degraded", False)
         return ClientStatus(
             providers=providers,
             active_provider=self._activity.active[0] if self._activity.active else None,
             active_model=self._activity.active[1] if self._activity.active else None,
             activity=self._activity.doing,
             session_tokens=self._activity.session_tokens,
+            store=self.state.kind,
+            store_location=self.state.location,
+            store_shared=self.state.kind != "memory" and not degraded,
         )
 
+    async def refresh_status(self) -> ClientStatus:
+        """Read every account's state from the store (budgets spent by other processes
+        included), then :meth:`status`."""
+        self._refreshed_at = self._clock()
+        for slot in self._router.slots:
+            slot.learn(await self.state.view(slot.account, slot.policy))
+        return self.status()
+
+    def _refresh_soon(self) -> None:
+        if self._refreshing is not None and not self._refreshing.done():
+            return
+        if self._clock() - self._refreshed_at < STATUS_MAX_AGE and self._refreshed_at >= 0:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._refreshed_at = self._clock()
+        self._refreshing = loop.create_task(self._refresh_quietly())
+
+    async def _refresh_quietly(self) -> None:
+        try:
+            await self.refresh_status()
+        except Exception:  # a status bar must not break over a store hiccup
+            log.exception("refreshing the status from the state store failed")
+
     async def aclose(self) -> None:
+        """Close the providers. The state store is the caller's: it may outlive the
+        client (and one store may serve several clients)."""
+        if self._refreshing is not None:
+            self._refreshing.cancel()
         for slot in self._router.slots:
             await slot.provider.aclose()
 
@@ -326,14 +380,9 @@ class LLMClient:
             except Exception:  # a broken listener must not break the request
                 log.exception("event listener failed")
 
-    def _on_transition(self, name: str, old: BreakerState, new: BreakerState) -> None:
-        self._emit(ev.BreakerTransition(name, old.value, new.value))
-
     def _state_name(self, name: str) -> str:
         slot = self._router.get(name)
-        if slot is None or slot.breaker is None:
-            return BreakerState.CLOSED.value
-        return slot.breaker.state.value
+        return "CLOSED" if slot is None else slot.breaker_state()
 
 
 def _provider_of(
@@ -341,9 +390,13 @@ def _provider_of(
     rpm: int | None,
     tpm: int | None,
     transport: httpx.AsyncBaseTransport | None,
-) -> tuple[Provider, int | None, int | None]:
+) -> tuple[Provider, int | None, int | None, str]:
+    """The provider, its budget and its account key."""
     if isinstance(item, ProviderSettings):
         from .providers.factory import build_provider
 
-        return build_provider(item, transport=transport), item.rpm, item.tpm
-    return item, rpm, tpm
+        provider = build_provider(item, transport=transport)
+        account = account_key(item.base_url, item.model, item.api_key, item.name)
+        return provider, item.rpm, item.tpm, account
+    account = getattr(item, "account", None) or account_key(None, item.model, None, item.name)
+    return item, rpm, tpm, account

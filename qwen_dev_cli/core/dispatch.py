@@ -16,14 +16,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
+import secrets
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from contextlib import aclosing
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from tenacity import AsyncRetrying, RetryCallState
 
 from . import events as ev
-from .breaker import BreakerState
+from .account import Admitted, Refused, Settlement, Transition
 from .errors import (
     AllProvidersFailed,
     CircuitOpenError,
@@ -44,15 +46,17 @@ from .types import ChatRequest, ProviderReply, StreamRestart, TextDelta
 from .watchdog import Watchdog
 
 if TYPE_CHECKING:
-    from .breaker import Permit
     from .router import ProviderSlot, Router
     from .settings import RetrySettings
+    from .state import ProviderStateStore
     from .telemetry import Telemetry
 
 log = logging.getLogger(__name__)
 
 #: Completion tokens reserved for a request that sets no ``max_tokens``.
 DEFAULT_COMPLETION_ESTIMATE = 1024
+#: Longest sleep, in seconds, between two admissions asked while queueing for budget.
+QUEUE_RECHECK = 1.0
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -81,6 +85,10 @@ class Call:
     last_failed: str | None = None
     excluded: set[str] = field(default_factory=set)
     failed_attempts: list[tuple[str, str]] = field(default_factory=list)
+    #: This call's place in an account's queue while it waits for budget.
+    ticket: str = field(default_factory=lambda: secrets.token_hex(8))
+    #: Admissions asked so far: numbers each reservation.
+    asks: int = 0
 
 
 @dataclass
@@ -101,6 +109,8 @@ class Dispatcher:
             or a stream may stay silent.
         telemetry: counts everything. emit: publishes client events.
         activity: updated for ``status()``.
+        state: where budgets, breakers and cool-downs live.
+        rate_limiting: whether providers' ``x-ratelimit-*`` headers tighten budgets.
     """
 
     def __init__(
@@ -112,10 +122,14 @@ class Dispatcher:
         telemetry: Telemetry,
         emit: Callable[[ev.ClientEvent], None],
         activity: Activity,
+        state: ProviderStateStore,
+        rate_limiting: bool = True,
         sleep: Sleep,
         rng: random.Random,
     ) -> None:
         self.router = router
+        self.state = state
+        self.rate_limiting = rate_limiting
         self.retry = retry
         self.timeout = timeout
         self.telemetry = telemetry
@@ -154,39 +168,35 @@ class Dispatcher:
         (not counted as a failed round) when nothing else could be tried.
 
         Every token of a stream passes through each generator between the provider and
-        the consumer, so the scan, the attempt and the stream are deliberately not
-        split into more of them."""
+        the consumer, so the attempt and the stream are deliberately not split into more
+        of them; admission (:meth:`_candidates`) runs once per attempt."""
         while True:
             failures: list[ProviderFailure] = []
-            for slot in self._order(call):
-                permit = self._admit(slot, call, failures)
-                if permit is False:
-                    continue
-                try:
-                    reply = None
-                    async for item in self._attempt(slot, call):
-                        if isinstance(item, ProviderReply):
-                            reply = item
-                        else:
-                            yield item
-                    assert reply is not None
-                except ProviderError as exc:
-                    self._record_failure(slot, call, exc, permit)
-                    # x-should-retry: true makes even a 400 worth another round.
-                    if not exc.fail_over and not exc.retryable:
+            async with aclosing(self._candidates(call, failures)) as candidates:
+                async for slot, admitted in candidates:
+                    try:
+                        reply = None
+                        async for item in self._attempt(slot, call):
+                            if isinstance(item, ProviderReply):
+                                reply = item
+                            else:
+                                yield item
+                        assert reply is not None
+                    except ProviderError as exc:
+                        await self._record_failure(slot, call, exc, admitted)
+                        # x-should-retry: true makes even a 400 worth another round.
+                        if not exc.fail_over and not exc.retryable:
+                            raise
+                        failures.append(ProviderFailure(slot.name, exc))
+                        continue
+                    except BaseException:
+                        await self._settle(slot, admitted, Settlement("neutral"))
                         raise
-                    failures.append(ProviderFailure(slot.name, exc))
-                    continue
-                except BaseException:
-                    if permit is not None:
-                        permit.neutral()
-                    raise
-                if permit is not None:
-                    permit.success()
-                slot.health.record(True)
-                self.telemetry.attempt_finished(slot.name, ok=True)
-                yield Answer(reply, slot.name)
-                return
+                    await self._settle(slot, admitted, self._success(slot, reply))
+                    slot.health.record(True)
+                    self.telemetry.attempt_finished(slot.name, ok=True)
+                    yield Answer(reply, slot.name)
+                    return
             cooling = _cooldown_wait(failures)
             if cooling is None or cooling[1] > self.retry.max_retry_after:
                 error = self._round_failed(failures)
@@ -199,42 +209,127 @@ class Dispatcher:
             self._announce(ev.RateLimitWait(provider, wait))
             await self.sleep(wait)
 
-    def _admit(
-        self, slot: ProviderSlot, call: Call, failures: list[ProviderFailure]
-    ) -> Permit | Literal[False] | None:
-        """Whether ``slot`` may be tried now: its breaker permit (``None`` without a
-        breaker), or ``False`` with the reason added to ``failures``."""
-        cooldown = slot.health.cooldown_remaining()
-        if cooldown > 0:
-            failures.append(ProviderFailure(slot.name, _cooling(slot.name, cooldown)))
+    async def _candidates(
+        self, call: Call, failures: list[ProviderFailure]
+    ) -> AsyncGenerator[tuple[ProviderSlot, Admitted]]:
+        """The providers to try this round, each admitted by the state store: first
+        those with budget now, in ranked order; then those whose budget is spent, each
+        waited for in the account's queue. A provider refused for its cool-down or its
+        breaker is added to ``failures`` instead."""
+        spent: list[tuple[float, int, ProviderSlot]] = []
+        for index, slot in enumerate(self._order(call)):
+            tokens = _estimate(slot, call)
+            if self._too_large(slot, call, tokens, failures):
+                continue
+            decision = await self._admit(slot, call, tokens, ticket=None)
+            if isinstance(decision, Refused):
+                if decision.reason == "budget":
+                    spent.append((decision.wait, index, slot))
+                else:
+                    self._skip(slot, decision, failures)
+                continue
+            self._note_failover(slot, call)
+            yield slot, decision
+        # Every provider with budget has been tried: queue for the one that frees first.
+        for _, _, slot in sorted(spent, key=lambda item: item[:2]):
+            admitted = await self._queue(slot, call, _estimate(slot, call), failures)
+            if admitted is not None:
+                self._note_failover(slot, call)
+                yield slot, admitted
+
+    async def _queue(
+        self, slot: ProviderSlot, call: Call, tokens: int, failures: list[ProviderFailure]
+    ) -> Admitted | None:
+        """Wait in the account's queue until the budget admits the request (``None``
+        when the provider stops being available meanwhile: a cool-down, its breaker)."""
+        announced = False
+        while True:
+            decision = await self._admit(slot, call, tokens, ticket=call.ticket)
+            if isinstance(decision, Admitted):
+                return decision
+            if decision.reason != "budget":
+                self._skip(slot, decision, failures)
+                return None
+            if not announced:
+                announced = True
+                self.telemetry.count("rate_limited")
+                self._announce(ev.RateLimitWait(slot.name, decision.wait))
+            # Ask again at least every QUEUE_RECHECK seconds: that keeps the place in
+            # the queue, and sees tokens other requests gave back.
+            await self.sleep(min(decision.wait, QUEUE_RECHECK))
+
+    async def _admit(
+        self, slot: ProviderSlot, call: Call, tokens: int, *, ticket: str | None
+    ) -> Admitted | Refused:
+        call.asks += 1
+        reservation = f"{call.ticket}.{call.asks}"
+        decision = await self.state.admit(slot.account, slot.policy, tokens, reservation, ticket)
+        self._transitions(slot, decision.transitions)
+        if isinstance(decision, Refused):
+            slot.learn_refusal(decision)
+        return decision
+
+    async def _settle(self, slot: ProviderSlot, admitted: Admitted, how: Settlement) -> None:
+        """Report an attempt's end to the store. Never raises: the answer (or the error
+        being raised) matters more, and whatever is not settled expires on its own."""
+        try:
+            settled = await self.state.settle(slot.account, slot.policy, admitted, how)
+        except Exception:
+            log.exception("state store: settling an attempt on %s failed", slot.name)
+            return
+        slot.learn(settled.view)
+        self._transitions(slot, settled.transitions)
+
+    def _success(self, slot: ProviderSlot, reply: ProviderReply) -> Settlement:
+        tokens = reply.usage.total_tokens if reply.usage is not None else None
+        server = reply.rate_limit if self.rate_limiting else None
+        return Settlement("success", tokens=tokens, server=server)
+
+    def _too_large(
+        self, slot: ProviderSlot, call: Call, tokens: int, failures: list[ProviderFailure]
+    ) -> bool:
+        """A request bigger than the whole token budget fails on that provider at once
+        (nothing is sent; the request, not the provider, is at fault)."""
+        tpm = slot.policy.tpm
+        if tpm is None or tokens <= tpm:
             return False
-        permit = None
-        if slot.breaker is not None:
-            try:
-                permit = slot.breaker.acquire()
-            except CircuitOpenError as exc:
-                self.telemetry.count("circuit_breaker_blocks")
-                failures.append(ProviderFailure(slot.name, exc))
-                return False
+        error = RequestTooLarge(
+            f"request needs about {tokens} tokens but the budget is {tpm} tokens "
+            "per minute; shorten the conversation or raise tpm",
+            provider=slot.name,
+        )
+        self._note_attempt_failed(slot, call, error)
+        call.excluded.add(slot.name)
+        failures.append(ProviderFailure(slot.name, error))
+        return True
+
+    def _skip(self, slot: ProviderSlot, refusal: Refused, failures: list[ProviderFailure]) -> None:
+        error: LLMError
+        if refusal.reason == "cooldown":
+            error = ProviderUnavailable(refusal.detail, provider=slot.name, retry_in=refusal.wait)
+        else:
+            self.telemetry.count("circuit_breaker_blocks")
+            error = CircuitOpenError(refusal.detail, provider=slot.name, retry_in=refusal.wait)
+        failures.append(ProviderFailure(slot.name, error))
+
+    def _note_failover(self, slot: ProviderSlot, call: Call) -> None:
         if call.last_failed is not None and call.last_failed != slot.name:
             self.telemetry.count("failovers")
             reason = call.failed_attempts[-1][1] if call.failed_attempts else "failed"
             self.emit(ev.Failover(call.last_failed, slot.name, reason))
-        return permit
+
+    def _transitions(self, slot: ProviderSlot, transitions: tuple[Transition, ...]) -> None:
+        if not transitions:
+            return
+        slot.learn_transitions(transitions)
+        for transition in transitions:
+            log.info("circuit %s: %s -> %s", slot.name, transition.old, transition.new)
+            self.emit(ev.BreakerTransition(slot.name, transition.old, transition.new))
 
     async def _attempt(
         self, slot: ProviderSlot, call: Call
     ) -> AsyncIterator[TextDelta | StreamRestart | ProviderReply]:
         """One attempt on one provider: text as it streams, then its reply."""
-        reservation = None
-        if slot.limiter is not None:
-            tokens = _estimate(slot, call)
-            slot.limiter.check(tokens)
-            delay = slot.limiter.time_until_available(tokens)
-            if delay > 0:
-                self.telemetry.count("rate_limited")
-                self._announce(ev.RateLimitWait(slot.name, delay))
-            reservation = await slot.limiter.acquire(tokens)
         provider = slot.provider
         call.attempts += 1
         self.activity.active = (slot.name, provider.model)
@@ -288,11 +383,6 @@ class Dispatcher:
                 raise RequestTimeout(
                     f"no answer within {self.timeout:g}s", provider=slot.name
                 ) from exc
-        if reservation is not None:
-            if reply.usage is not None:
-                reservation.reconcile(reply.usage.total_tokens)
-            if reply.rate_limit is not None and slot.limiter is not None:
-                slot.limiter.observe(reply.rate_limit)
         if reply.usage is not None:
             self.activity.session_tokens += reply.usage.total_tokens
         yield reply
@@ -300,47 +390,36 @@ class Dispatcher:
     # --- bookkeeping ----------------------------------------------------------------
 
     def _order(self, call: Call) -> list[ProviderSlot]:
-        ranked = [s for s in self.router.ranked() if s.name not in call.excluded]
-        # A provider with budget now goes before one that would make the request wait.
-        ready = [
-            s
-            for s in ranked
-            if s.limiter is None or s.limiter.time_until_available(_estimate(s, call)) <= 0
-        ]
-        return ready + [s for s in ranked if s not in ready]
+        return [s for s in self.router.ranked() if s.name not in call.excluded]
 
     def _all_open(self, call: Call) -> bool:
         return all(
-            slot.breaker is not None and slot.breaker.state is BreakerState.OPEN
+            slot.policy.breaker is not None and slot.breaker_state() == "OPEN"
             for slot in self.router.slots
             if slot.name not in call.excluded
         )
 
-    def _record_failure(
-        self, slot: ProviderSlot, call: Call, exc: ProviderError, permit: Permit | None
-    ) -> None:
+    def _note_attempt_failed(self, slot: ProviderSlot, call: Call, exc: ProviderError) -> None:
         # The kind and status only: a server's message may quote the prompt.
         log.info("attempt on %s failed: %s %s", slot.name, exc.kind, exc.status_code or "")
         call.failed_attempts.append((slot.name, exc.message))
         call.last_failed = slot.name
-        if isinstance(exc, RequestTooLarge):
-            # Nothing was sent: the request, not the provider, is at fault.
-            call.excluded.add(slot.name)
-            if permit is not None:
-                permit.neutral()
-            return
+
+    async def _record_failure(
+        self, slot: ProviderSlot, call: Call, exc: ProviderError, admitted: Admitted
+    ) -> None:
+        self._note_attempt_failed(slot, call, exc)
+        cooldown = 0.0
         if isinstance(exc, RateLimited):
             self.telemetry.count("rate_limited")
-            if exc.retry_after:
-                slot.health.cool_down(exc.retry_after)
-        if permit is not None:
-            # The breaker judges the provider's health by what happened (5xx, timeout,
-            # broken connection), whatever x-should-retry says about retrying.
-            status = exc.status_code
-            if isinstance(exc, TransientError) and (status is None or status >= 500):
-                permit.failure()  # 5xx, timeouts, connections, broken streams; 4xx neutral
-            else:
-                permit.neutral()
+            cooldown = exc.retry_after or 0.0
+        # The breaker judges the provider's health by what happened (5xx, timeout,
+        # broken connection), whatever x-should-retry says about retrying; 4xx neutral.
+        status = exc.status_code
+        failed = isinstance(exc, TransientError) and (status is None or status >= 500)
+        await self._settle(
+            slot, admitted, Settlement("failure" if failed else "neutral", cooldown=cooldown)
+        )
         if not exc.retryable:
             call.excluded.add(slot.name)
         slot.health.record(False)
@@ -418,12 +497,6 @@ def _cooldown_wait(failures: list[ProviderFailure]) -> tuple[str, float] | None:
         return None
     wait, provider = min(cooling)
     return provider, wait
-
-
-def _cooling(name: str, remaining: float) -> ProviderUnavailable:
-    return ProviderUnavailable(
-        f"rate limited; cooling down for {remaining:.1f}s", provider=name, retry_in=remaining
-    )
 
 
 def _estimate(slot: ProviderSlot, call: Call) -> int:

@@ -11,28 +11,26 @@ its configured place whatever its record, so that its trial calls happen.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .breaker import BreakerState
+from .account import AccountPolicy, AccountView, Refused, Transition
 
 if TYPE_CHECKING:
-    from .breaker import CircuitBreaker
-    from .limiter import RateLimiter
     from .providers.base import Provider
 
 
 @dataclass
 class ProviderHealth:
-    """Recent outcomes and the 429 cool-down of one provider."""
+    """This process's recent outcomes with one provider."""
 
     clock: Callable[[], float] = time.monotonic
     window: float = 60.0
     max_samples: int = 50
-    cooldown_until: float = 0.0
     _outcomes: deque[tuple[float, bool]] = field(default_factory=deque)
     _ok: int = 0
 
@@ -61,27 +59,66 @@ class ProviderHealth:
         ok, total = self.counts()
         return (ok + prior) / (total + prior) if total + prior else 1.0
 
-    def cool_down(self, seconds: float) -> None:
-        self.cooldown_until = max(self.cooldown_until, self.clock() + seconds)
-
-    def cooldown_remaining(self) -> float:
-        return max(0.0, self.cooldown_until - self.clock())
-
 
 @dataclass(eq=False)
 class ProviderSlot:
-    """A provider with the layers that guard it. Compared by identity: field-by-field
-    equality (the default) cost 40 us a request in the router's list operations."""
+    """A provider, its account in the state store, and what this process last learned
+    of that account (``view``, at ``viewed_at`` on the health clock). Compared by
+    identity: field-by-field equality (the default) cost 40 us a request in the
+    router's list operations.
+
+    Args:
+        account: the store key (:func:`~qwen_dev_cli.core.state.account_key`).
+        policy: the limits and breaker settings this process applies to it.
+    """
 
     provider: Provider
     priority: int
     health: ProviderHealth
-    breaker: CircuitBreaker | None = None
-    limiter: RateLimiter | None = None
+    account: str = ""
+    policy: AccountPolicy = field(default_factory=AccountPolicy)
+    view: AccountView = field(default_factory=AccountView)
+    viewed_at: float = 0.0
 
     @property
     def name(self) -> str:
         return self.provider.name
+
+    def learn(self, view: AccountView) -> None:
+        self.view = view
+        self.viewed_at = self.health.clock()
+
+    def learn_transitions(self, transitions: tuple[Transition, ...]) -> None:
+        if transitions:
+            new = transitions[-1].new
+            retry_in = 0.0
+            if new == "OPEN" and self.policy.breaker is not None:
+                retry_in = self.policy.breaker.recovery_timeout
+            self.learn(dataclasses.replace(self.view, state=new, retry_in=retry_in, failures=0))
+
+    def learn_refusal(self, refusal: Refused) -> None:
+        if refusal.reason == "cooldown":
+            self.learn(dataclasses.replace(self.view, cooldown=refusal.wait))
+        elif refusal.reason == "open":
+            self.learn(dataclasses.replace(self.view, state="OPEN", retry_in=refusal.wait))
+        elif refusal.reason == "half_open_full":
+            self.learn(dataclasses.replace(self.view, state="HALF_OPEN", retry_in=0.0))
+
+    def breaker_state(self) -> str:
+        """The breaker's state as last learned, aged: an OPEN breaker whose timeout has
+        passed since reads HALF_OPEN."""
+        state = self.view.state
+        if state == "OPEN" and self.retry_in() <= 0:
+            return "HALF_OPEN"
+        return state
+
+    def retry_in(self) -> float:
+        if self.view.state != "OPEN":
+            return 0.0
+        return max(0.0, self.view.retry_in - (self.health.clock() - self.viewed_at))
+
+    def cooldown(self) -> float:
+        return max(0.0, self.view.cooldown - (self.health.clock() - self.viewed_at))
 
 
 class Router:
@@ -107,7 +144,7 @@ class Router:
         leading: list[ProviderSlot] = []
         trailing: list[ProviderSlot] = []
         for slot in self.slots:
-            probing = slot.breaker is not None and slot.breaker.state is BreakerState.HALF_OPEN
+            probing = slot.breaker_state() == "HALF_OPEN"
             # The epsilon keeps "exactly tolerance below" inside: 0.8 - 0.1 > 0.7 in floats.
             if probing or best - score[slot.name] <= self.tolerance + 1e-9:
                 leading.append(slot)

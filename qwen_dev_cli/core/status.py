@@ -34,3 +34,9 @@ class ClientStatus:
     activity: str | None
     #: Tokens used through this client since it was created.
     session_tokens: int
+    #: Where budgets and breakers live: ``memory``, ``local`` or ``redis``.
+    store: str = "memory"
+    #: Where exactly (a file, a Redis URL with its password redacted).
+    store_location: str = "this process"
+    #: False when a shared store failed and the client runs on per-process state.
+    store_shared: bool = False

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from qwen_dev_cli.core.breaker import BreakerState, CircuitBreaker
+from qwen_dev_cli.core.account import AccountView
 from qwen_dev_cli.core.router import ProviderHealth, ProviderSlot, Router
 from qwen_dev_cli.core.types import ChatRequest, ProviderChunk, ProviderReply
 
@@ -111,15 +111,13 @@ def test_trailing_providers_are_ranked_by_success_then_priority(clock: FakeClock
 
 def test_half_open_provider_keeps_its_configured_place(clock: FakeClock) -> None:
     router = router_of(clock, "a", "b")
-    breaker = CircuitBreaker(1, 30.0, 1, name="a", clock=clock)
-    breaker.acquire().failure()
     slot = router.get("a")
     assert slot is not None
-    slot.breaker = breaker
+    slot.learn(AccountView(state="OPEN", retry_in=30.0))
     record(router, "a", ok=0, failed=5)
     assert order(router) == ["b", "a"]  # OPEN: behind
     clock.advance(30.0)
-    assert breaker.state is BreakerState.HALF_OPEN
+    assert slot.breaker_state() == "HALF_OPEN"
     assert order(router) == ["a", "b"]  # its trial calls must get a turn
 
 
@@ -160,17 +158,6 @@ def test_only_recent_samples_count(clock: FakeClock) -> None:
 
 def test_success_rate_without_history_is_unknown(clock: FakeClock) -> None:
     assert ProviderHealth(clock=clock).success_rate() is None
-
-
-def test_cool_down_counts_down_and_is_never_shortened(clock: FakeClock) -> None:
-    health = ProviderHealth(clock=clock)
-    health.cool_down(10.0)
-    clock.advance(4.0)
-    assert health.cooldown_remaining() == 6.0
-    health.cool_down(2.0)
-    assert health.cooldown_remaining() == 6.0
-    clock.advance(7.0)
-    assert health.cooldown_remaining() == 0.0
 
 
 def test_get_by_name(clock: FakeClock) -> None:

@@ -1,0 +1,454 @@
+"""The rules of one provider account's shared state, as pure data and pure functions.
+
+An account (an endpoint, a model and a hash of the key) has one sliding window of
+admitted requests and their tokens, the caps its server's ``x-ratelimit-*`` headers
+reported, a 429 cool-down deadline, a circuit breaker, and a queue of requests waiting
+for budget. :class:`AccountState` holds them as plain JSON-able data, and its methods
+apply every rule with an explicit ``now`` in the store's own clock, so the same code
+serves the in-process store and the SQLite one (load, apply, save inside one
+transaction); the Redis store runs a line-for-line port of it as a server-side script.
+
+Two calls make a request: :meth:`AccountState.admit` (cool-down, breaker, then budget:
+check and charge at once) before it is sent, and :meth:`AccountState.settle` (real
+tokens, the breaker's verdict, a cool-down, the server's headers) after. Anything a
+process takes and never gives back expires: window entries with the window, breaker
+trial slots after their lease, queue tickets after :data:`TICKET_LEASE`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from .types import RateLimitHeaders
+
+#: Seconds a waiting request's place in the queue lasts without being renewed: a
+#: killed process stops renewing, and those behind it move up after this.
+TICKET_LEASE = 3.0
+#: Seconds a request behind an older waiter waits before asking again.
+QUEUE_POLL = 0.05
+
+Outcome = Literal["success", "failure", "neutral"]
+RefusalReason = Literal["cooldown", "open", "half_open_full", "budget"]
+BreakerStateName = Literal["CLOSED", "OPEN", "HALF_OPEN"]
+
+
+@dataclass(frozen=True)
+class BreakerPolicy:
+    """The breaker's settings (see :class:`~qwen_dev_cli.core.breaker.CircuitBreaker`).
+
+    ``trial_lease``: seconds a half-open trial slot is held at most, so a process killed
+    during its trial call cannot keep the slot forever."""
+
+    failure_threshold: int = 5
+    recovery_timeout: float = 60.0
+    half_open_max_calls: int = 3
+    trial_lease: float = 120.0
+
+    def __post_init__(self) -> None:
+        if self.failure_threshold < 1 or self.half_open_max_calls < 1 or self.recovery_timeout < 0:
+            raise ValueError(
+                "failure_threshold and half_open_max_calls must be >= 1, recovery_timeout >= 0"
+            )
+
+
+@dataclass(frozen=True)
+class AccountPolicy:
+    """What one process believes the account's limits are. ``None``: unlimited, or
+    (``breaker``) no breaker."""
+
+    rpm: int | None = None
+    tpm: int | None = None
+    breaker: BreakerPolicy | None = BreakerPolicy()
+    window: float = 60.0
+
+    def __post_init__(self) -> None:
+        for label, limit in (("requests", self.rpm), ("tokens", self.tpm)):
+            if limit is not None and limit < 1:
+                raise ValueError(f"{label} per minute must be at least 1 (or None: unlimited)")
+
+
+@dataclass(frozen=True)
+class Transition:
+    """A breaker state change one operation caused."""
+
+    old: BreakerStateName
+    new: BreakerStateName
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Admitted:
+    """Leave to send one request; settle it exactly once."""
+
+    reservation: str
+    epoch: int
+    trial: bool
+    transitions: tuple[Transition, ...] = ()
+
+
+@dataclass(frozen=True)
+class Refused:
+    """Not now: ``wait`` seconds until it may be worth asking again."""
+
+    reason: RefusalReason
+    wait: float
+    detail: str = ""
+    transitions: tuple[Transition, ...] = ()
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """How an admitted request ended.
+
+    Args:
+        outcome: the breaker's verdict on the provider's health.
+        tokens: the tokens the provider counted, replacing the estimate (``None``: keep it).
+        cooldown: seconds every process keeps off the account (a 429's Retry-After).
+        server: what the provider's ``x-ratelimit-*`` headers said.
+    """
+
+    outcome: Outcome = "neutral"
+    tokens: int | None = None
+    cooldown: float = 0.0
+    server: RateLimitHeaders | None = None
+
+
+@dataclass(frozen=True)
+class Settled:
+    """What settling a request changed: breaker transitions, and the account after."""
+
+    transitions: tuple[Transition, ...]
+    view: AccountView
+
+
+@dataclass(frozen=True)
+class AccountView:
+    """The account as a status bar shows it."""
+
+    state: BreakerStateName = "CLOSED"
+    retry_in: float = 0.0
+    cooldown: float = 0.0
+    rpm_left: int | None = None
+    tpm_left: int | None = None
+    failures: int = 0
+    waiting: int = 0
+
+
+@dataclass
+class BreakerRecord:
+    state: BreakerStateName = "CLOSED"
+    epoch: int = 0
+    failures: int = 0
+    opened_at: float = 0.0
+    successes: int = 0
+    reason: str = ""
+    #: reservation id -> the time its trial slot expires.
+    trials: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class AccountState:
+    """Everything shared about one account. ``entries`` are ``[reservation, at,
+    tokens]`` in admission order; the ``server_*`` caps are ``[left, until]``;
+    ``waiters`` maps a ticket to ``[arrived, expires]``."""
+
+    entries: list[list[Any]] = field(default_factory=list)
+    tokens: int = 0
+    server_requests: list[float] | None = None
+    server_tokens: list[float] | None = None
+    cooldown_until: float = 0.0
+    breaker: BreakerRecord = field(default_factory=BreakerRecord)
+    waiters: dict[str, list[float]] = field(default_factory=dict)
+
+    # --- the two calls of a request ------------------------------------------------
+
+    def admit(
+        self,
+        now: float,
+        policy: AccountPolicy,
+        tokens: int,
+        reservation: str,
+        ticket: str | None = None,
+    ) -> Admitted | Refused:
+        """Check the cool-down, the breaker and the budget, and charge the budget when
+        all three allow. With a ``ticket``, a request refused for budget keeps (or
+        takes) its place in the queue; requests that queued earlier go first."""
+        transitions: list[Transition] = []
+        self._prune(now, policy.window)
+        if now < self.cooldown_until:
+            wait = self.cooldown_until - now
+            return Refused("cooldown", wait, f"rate limited; cooling down for {wait:.1f}s")
+        record = self.breaker
+        if policy.breaker is not None:
+            self._maybe_half_open(now, policy.breaker, transitions)
+            if record.state == "OPEN":
+                wait = max(0.0, record.opened_at + policy.breaker.recovery_timeout - now)
+                detail = f"circuit open ({record.reason}); next trial in {wait:.0f}s"
+                return Refused("open", wait, detail, tuple(transitions))
+            if record.state == "HALF_OPEN":
+                live = {r: t for r, t in record.trials.items() if t > now}
+                record.trials = live
+                if len(live) >= policy.breaker.half_open_max_calls:
+                    detail = f"circuit half-open with {len(live)} trial calls in flight"
+                    return Refused("half_open_full", 0.0, detail, tuple(transitions))
+        delay = self._delay_for(now, policy, tokens)
+        arrived = self.waiters[ticket][0] if ticket in self.waiters else now
+        ahead = any(t != ticket and w[0] < arrived for t, w in self.waiters.items())
+        if delay > 0 or ahead:
+            if ticket is not None:
+                self.waiters[ticket] = [arrived, now + TICKET_LEASE]
+            wait = max(delay, QUEUE_POLL if ahead else 0.0)
+            return Refused("budget", wait, f"budget spent for {wait:.1f}s", tuple(transitions))
+        if ticket is not None:
+            self.waiters.pop(ticket, None)
+        self.entries.append([reservation, now, tokens])
+        self.tokens += tokens
+        for cap, spent in ((self.server_requests, 1), (self.server_tokens, tokens)):
+            if cap is not None and now < cap[1]:
+                cap[0] -= spent
+        trial = policy.breaker is not None and record.state == "HALF_OPEN"
+        if trial:
+            assert policy.breaker is not None
+            record.trials[reservation] = now + policy.breaker.trial_lease
+        return Admitted(reservation, record.epoch, trial, tuple(transitions))
+
+    def settle(
+        self, now: float, policy: AccountPolicy, admitted: Admitted, settlement: Settlement
+    ) -> Settled:
+        """Record how an admitted request ended: the transitions it caused, and the
+        account's view after it (so a status bar is current without another read)."""
+        transitions: list[Transition] = []
+        self._prune(now, policy.window)
+        if settlement.tokens is not None:
+            actual = max(0, settlement.tokens)
+            for entry in self.entries:
+                if entry[0] == admitted.reservation:
+                    self.tokens += actual - int(entry[2])
+                    entry[2] = actual
+                    break
+        if settlement.server is not None:
+            self._observe(now, policy.window, settlement.server)
+        if settlement.cooldown > 0:
+            self.cooldown_until = max(self.cooldown_until, now + settlement.cooldown)
+        self._judge(now, policy, admitted, settlement.outcome, transitions)
+        return Settled(tuple(transitions), self.view(now, policy))
+
+    def _judge(
+        self,
+        now: float,
+        policy: AccountPolicy,
+        admitted: Admitted,
+        outcome: Outcome,
+        transitions: list[Transition],
+    ) -> None:
+        """The breaker's part of settling."""
+        record = self.breaker
+        if admitted.trial:
+            record.trials.pop(admitted.reservation, None)
+        if policy.breaker is None or admitted.epoch != record.epoch:
+            return  # a permit from a past epoch reports into the void
+        if outcome == "neutral":
+            return
+        if record.state == "CLOSED":
+            if outcome == "success":
+                record.failures = 0
+            else:
+                record.failures += 1
+                if record.failures >= policy.breaker.failure_threshold:
+                    reason = f"{record.failures} consecutive failures"
+                    self._transition(now, "OPEN", reason, transitions)
+        elif record.state == "HALF_OPEN":
+            if outcome == "failure":
+                self._transition(now, "OPEN", "a trial call failed", transitions)
+            else:
+                record.successes += 1
+                if record.successes >= policy.breaker.half_open_max_calls:
+                    self._transition(now, "CLOSED", "trial calls succeeded", transitions)
+
+    # --- reading and resetting -----------------------------------------------------
+
+    def view(self, now: float, policy: AccountPolicy) -> AccountView:
+        """The account now, without changing it (an OPEN breaker past its timeout reads
+        HALF_OPEN, as the next admission will make it)."""
+        horizon = now - policy.window
+        live = [e for e in self.entries if e[1] > horizon]
+        requests_left = None if policy.rpm is None else max(0, policy.rpm - len(live))
+        tokens_left = None
+        if policy.tpm is not None:
+            tokens_left = max(0, policy.tpm - sum(int(e[2]) for e in live))
+        for cap, kind in ((self.server_requests, "r"), (self.server_tokens, "t")):
+            if cap is not None and now < cap[1]:
+                left = int(cap[0])
+                if kind == "r":
+                    requests_left = left if requests_left is None else min(requests_left, left)
+                else:
+                    tokens_left = left if tokens_left is None else min(tokens_left, left)
+        record = self.breaker
+        state: BreakerStateName = "CLOSED"
+        retry_in = 0.0
+        if policy.breaker is not None:
+            state = record.state
+            if state == "OPEN":
+                retry_in = record.opened_at + policy.breaker.recovery_timeout - now
+                if retry_in <= 0:
+                    state, retry_in = "HALF_OPEN", 0.0
+        return AccountView(
+            state=state,
+            retry_in=retry_in,
+            cooldown=max(0.0, self.cooldown_until - now),
+            rpm_left=requests_left,
+            tpm_left=tokens_left,
+            failures=record.failures if state == "CLOSED" else 0,
+            waiting=sum(1 for w in self.waiters.values() if w[1] > now),
+        )
+
+    def reset(self, now: float) -> tuple[Transition, ...]:
+        """Close the breaker and end the cool-down (``client.reset_circuit_breaker``)."""
+        transitions: list[Transition] = []
+        self.cooldown_until = 0.0
+        self._transition(now, "CLOSED", "reset", transitions)
+        return tuple(transitions)
+
+    # --- serialisation --------------------------------------------------------------
+
+    def to_json(self) -> str:
+        b = self.breaker
+        return json.dumps(
+            {
+                "e": self.entries,
+                "n": self.tokens,
+                "sr": self.server_requests,
+                "st": self.server_tokens,
+                "cd": self.cooldown_until,
+                "b": [b.state, b.epoch, b.failures, b.opened_at, b.successes, b.reason, b.trials],
+                "w": self.waiters,
+            },
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_json(cls, text: str | bytes | None) -> AccountState:
+        """The state stored as ``text``; a fresh one for ``None``. Raises ``ValueError``
+        for anything that is not a state this module wrote."""
+        if text is None:
+            return cls()
+        try:
+            data = json.loads(text)
+            b = data["b"]
+            return cls(
+                entries=[[str(r), float(at), int(n)] for r, at, n in _seq(data["e"])],
+                tokens=int(data["n"]),
+                server_requests=_cap(data.get("sr")),
+                server_tokens=_cap(data.get("st")),
+                cooldown_until=float(data["cd"]),
+                breaker=BreakerRecord(
+                    state=_state_name(b[0]),
+                    epoch=int(b[1]),
+                    failures=int(b[2]),
+                    opened_at=float(b[3]),
+                    successes=int(b[4]),
+                    reason=str(b[5]),
+                    trials={str(k): float(v) for k, v in _map(b[6]).items()},
+                ),
+                waiters={str(k): [float(v[0]), float(v[1])] for k, v in _map(data["w"]).items()},
+            )
+        except (KeyError, IndexError, TypeError, ValueError) as exc:
+            raise ValueError(f"not an account state: {exc}") from exc
+
+    # --- internals ------------------------------------------------------------------
+
+    def _prune(self, now: float, window: float) -> None:
+        horizon = now - window
+        entries = self.entries
+        drop = 0
+        while drop < len(entries) and entries[drop][1] <= horizon:
+            self.tokens -= int(entries[drop][2])
+            drop += 1
+        if drop:
+            del entries[:drop]
+        if self.waiters:
+            self.waiters = {t: w for t, w in self.waiters.items() if w[1] > now}
+
+    def _delay_for(self, now: float, policy: AccountPolicy, tokens: int) -> float:
+        entries = self.entries
+        delay = 0.0
+        if policy.rpm is not None and len(entries) >= policy.rpm:
+            # The request that must leave the window before there is room.
+            delay = entries[len(entries) - policy.rpm][1] + policy.window - now
+        if policy.tpm is not None and self.tokens + tokens > policy.tpm:
+            excess = self.tokens + tokens - policy.tpm
+            for entry in entries:
+                excess -= int(entry[2])
+                if excess <= 0:
+                    delay = max(delay, entry[1] + policy.window - now)
+                    break
+        for cap, need in ((self.server_requests, 1), (self.server_tokens, tokens)):
+            if cap is not None and now < cap[1] and cap[0] < need:
+                delay = max(delay, cap[1] - now)
+        return delay
+
+    def _observe(self, now: float, window: float, headers: RateLimitHeaders) -> None:
+        # The newest report replaces an older one: the server knows its own state best.
+        if headers.remaining_requests is not None:
+            reset = headers.reset_requests
+            until = now + (window if reset is None else reset)
+            self.server_requests = [float(headers.remaining_requests), until]
+        if headers.remaining_tokens is not None:
+            reset = headers.reset_tokens
+            until = now + (window if reset is None else reset)
+            self.server_tokens = [float(headers.remaining_tokens), until]
+
+    def _maybe_half_open(
+        self, now: float, policy: BreakerPolicy, transitions: list[Transition]
+    ) -> None:
+        record = self.breaker
+        if record.state == "OPEN" and now - record.opened_at >= policy.recovery_timeout:
+            self._transition(now, "HALF_OPEN", "recovery timeout passed", transitions)
+
+    def _transition(
+        self, now: float, new: BreakerStateName, reason: str, transitions: list[Transition]
+    ) -> None:
+        record = self.breaker
+        old = record.state
+        record.state = new
+        record.epoch += 1
+        record.failures = 0
+        record.successes = 0
+        record.trials = {}
+        if new == "OPEN":
+            record.opened_at = now
+            record.reason = reason
+        if old != new:
+            transitions.append(Transition(old, new, reason))
+
+
+def _seq(value: Any) -> list[Any]:
+    # Lua's cjson writes an empty array as an empty object.
+    if value == {} or value is None:
+        return []
+    if not isinstance(value, list):
+        raise TypeError("expected a list")
+    return value
+
+
+def _map(value: Any) -> dict[str, Any]:
+    if value == [] or value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise TypeError("expected an object")
+    return value
+
+
+def _cap(value: Any) -> list[float] | None:
+    if value is None or value == {} or value == []:
+        return None
+    left, until = value
+    return [float(left), float(until)]
+
+
+def _state_name(value: Any) -> BreakerStateName:
+    if value == "CLOSED" or value == "OPEN" or value == "HALF_OPEN":
+        return value  # type: ignore[no-any-return]  # narrowed by the comparison above
+    raise ValueError(f"unknown breaker state {value!r}")

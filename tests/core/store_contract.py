@@ -1,0 +1,233 @@
+"""What every state store must do, in real time (a Redis store uses the server's clock).
+
+Each store's test module subclasses :class:`StoreContract` and provides two fixtures:
+``store``, and ``peer``: a second handle on the same state, as another process would
+open it (the same object for the in-process store). Windows and timeouts are a fraction
+of a second so the suite stays fast; waits are asserted with generous margins.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+from qwen_dev_cli.core.account import (
+    AccountPolicy,
+    Admitted,
+    BreakerPolicy,
+    Outcome,
+    Refused,
+    Settlement,
+    Transition,
+)
+from qwen_dev_cli.core.state import ProviderStateStore
+from qwen_dev_cli.core.types import RateLimitHeaders
+
+FAST_BREAKER = BreakerPolicy(
+    failure_threshold=2, recovery_timeout=0.3, half_open_max_calls=1, trial_lease=5.0
+)
+
+
+def rid() -> str:
+    return uuid.uuid4().hex
+
+
+def account() -> str:
+    return f"http://127.0.0.1:1/v1|model|{uuid.uuid4().hex[:16]}"
+
+
+async def admitted(
+    store: ProviderStateStore, key: str, policy: AccountPolicy, tokens: int = 1
+) -> Admitted:
+    decision = await store.admit(key, policy, tokens, rid())
+    assert isinstance(decision, Admitted), decision
+    return decision
+
+
+async def refused(
+    store: ProviderStateStore,
+    key: str,
+    policy: AccountPolicy,
+    tokens: int = 1,
+    ticket: str | None = None,
+) -> Refused:
+    decision = await store.admit(key, policy, tokens, rid(), ticket)
+    assert isinstance(decision, Refused), decision
+    return decision
+
+
+class StoreContract:
+    async def test_requests_per_window_are_shared(
+        self, store: ProviderStateStore, peer: ProviderStateStore
+    ) -> None:
+        key, policy = account(), AccountPolicy(rpm=3, window=1.0, breaker=None)
+        await admitted(store, key, policy)
+        await admitted(peer, key, policy)
+        await admitted(store, key, policy)
+        refusal = await refused(peer, key, policy)
+        assert refusal.reason == "budget"
+        assert 0.5 < refusal.wait <= 1.0
+        view = await store.view(key, policy)
+        assert view.rpm_left == 0
+
+    async def test_window_frees_after_its_length(self, store: ProviderStateStore) -> None:
+        key, policy = account(), AccountPolicy(rpm=1, window=0.3, breaker=None)
+        await admitted(store, key, policy)
+        refusal = await refused(store, key, policy)
+        await asyncio.sleep(refusal.wait + 0.02)
+        await admitted(store, key, policy)
+
+    async def test_tokens_are_reserved_then_reconciled(
+        self, store: ProviderStateStore, peer: ProviderStateStore
+    ) -> None:
+        key, policy = account(), AccountPolicy(tpm=100, window=5.0, breaker=None)
+        first = await admitted(store, key, policy, tokens=60)
+        assert (await refused(peer, key, policy, tokens=60)).reason == "budget"
+        settled = await store.settle(key, policy, first, Settlement("success", tokens=10))
+        assert settled.view.tpm_left == 90
+        await admitted(peer, key, policy, tokens=60)
+        assert (await store.view(key, policy)).tpm_left == 30
+
+    async def test_waiting_requests_are_served_in_arrival_order(
+        self, store: ProviderStateStore, peer: ProviderStateStore
+    ) -> None:
+        key, policy = account(), AccountPolicy(rpm=1, window=0.3, breaker=None)
+        await admitted(store, key, policy)
+        await refused(store, key, policy, ticket="early")
+        await refused(peer, key, policy, ticket="late")
+        assert (await store.view(key, policy)).waiting == 2
+        await asyncio.sleep(0.35)
+        # Room again, but the request that queued first goes first, whoever asks.
+        behind = await refused(peer, key, policy, ticket="late")
+        assert behind.reason == "budget"
+        assert (await refused(peer, key, policy)).reason == "budget"  # no cutting in
+        assert isinstance(await peer.admit(key, policy, 1, rid(), "early"), Admitted)
+        await asyncio.sleep(0.35)
+        assert isinstance(await store.admit(key, policy, 1, rid(), "late"), Admitted)
+        assert (await store.view(key, policy)).waiting == 0
+
+    async def test_server_headers_tighten_the_shared_budget(
+        self, store: ProviderStateStore, peer: ProviderStateStore
+    ) -> None:
+        key, policy = account(), AccountPolicy(rpm=100, window=5.0, breaker=None)
+        first = await admitted(store, key, policy)
+        headers = RateLimitHeaders(remaining_requests=0, reset_requests=0.4)
+        await store.settle(key, policy, first, Settlement("success", server=headers))
+        refusal = await refused(peer, key, policy)
+        assert refusal.reason == "budget"
+        assert 0.2 < refusal.wait <= 0.4
+        assert (await peer.view(key, policy)).rpm_left == 0
+
+    async def test_a_429_cools_the_account_down_for_everyone(
+        self, store: ProviderStateStore, peer: ProviderStateStore
+    ) -> None:
+        key, policy = account(), AccountPolicy(breaker=FAST_BREAKER)
+        first = await admitted(store, key, policy)
+        await store.settle(key, policy, first, Settlement("neutral", cooldown=0.4))
+        refusal = await refused(peer, key, policy)
+        assert refusal.reason == "cooldown"
+        assert 0.2 < refusal.wait <= 0.4
+        # A shorter Retry-After seen later never shortens it.
+        second = await admitted(store, account(), policy)
+        await store.settle(key, policy, second, Settlement("neutral", cooldown=0.05))
+        assert (await peer.view(key, policy)).cooldown > 0.2
+        await asyncio.sleep(refusal.wait + 0.02)
+        await admitted(peer, key, policy)
+
+    async def test_failures_of_short_lived_processes_open_the_breaker(
+        self, store: ProviderStateStore, peer: ProviderStateStore
+    ) -> None:
+        key, policy = account(), AccountPolicy(breaker=FAST_BREAKER)
+        one = await admitted(store, key, policy)
+        assert (await store.settle(key, policy, one, Settlement("failure"))).transitions == ()
+        two = await admitted(peer, key, policy)
+        settled = await peer.settle(key, policy, two, Settlement("failure"))
+        assert [(t.old, t.new) for t in settled.transitions] == [("CLOSED", "OPEN")]
+        assert settled.view.state == "OPEN"
+        refusal = await refused(store, key, policy)
+        assert refusal.reason == "open"
+        assert 0.1 < refusal.wait <= 0.3
+
+    async def test_a_success_resets_the_consecutive_failures(
+        self, store: ProviderStateStore, peer: ProviderStateStore
+    ) -> None:
+        key, policy = account(), AccountPolicy(breaker=FAST_BREAKER)
+        outcomes: tuple[Outcome, ...] = ("failure", "success", "failure")
+        for outcome in outcomes:
+            permit = await admitted(store, key, policy)
+            await peer.settle(key, policy, permit, Settlement(outcome))
+        view = await store.view(key, policy)
+        assert (view.state, view.failures) == ("CLOSED", 1)
+
+    async def test_half_open_allows_limited_trials_and_successes_close(
+        self, store: ProviderStateStore, peer: ProviderStateStore
+    ) -> None:
+        key, policy = account(), AccountPolicy(breaker=FAST_BREAKER)
+        await self._open(store, key, policy)
+        await asyncio.sleep(0.32)
+        assert (await peer.view(key, policy)).state == "HALF_OPEN"
+        trial = await store.admit(key, policy, 1, rid())
+        assert isinstance(trial, Admitted)
+        assert trial.trial
+        assert trial.transitions == (Transition("OPEN", "HALF_OPEN", trial.transitions[0].reason),)
+        assert (await refused(peer, key, policy)).reason == "half_open_full"
+        settled = await store.settle(key, policy, trial, Settlement("success"))
+        assert [(t.old, t.new) for t in settled.transitions] == [("HALF_OPEN", "CLOSED")]
+        await admitted(peer, key, policy)
+
+    async def test_a_failed_trial_reopens(self, store: ProviderStateStore) -> None:
+        key, policy = account(), AccountPolicy(breaker=FAST_BREAKER)
+        await self._open(store, key, policy)
+        await asyncio.sleep(0.32)
+        trial = await admitted(store, key, policy)
+        settled = await store.settle(key, policy, trial, Settlement("failure"))
+        assert [(t.old, t.new) for t in settled.transitions] == [("HALF_OPEN", "OPEN")]
+        assert (await refused(store, key, policy)).reason == "open"
+
+    async def test_a_trial_slot_of_a_dead_process_expires(self, store: ProviderStateStore) -> None:
+        breaker = BreakerPolicy(1, recovery_timeout=0.1, half_open_max_calls=1, trial_lease=0.2)
+        key, policy = account(), AccountPolicy(breaker=breaker)
+        await self._open(store, key, policy)
+        await asyncio.sleep(0.12)
+        await admitted(store, key, policy)  # the trial of a process that then dies
+        assert (await refused(store, key, policy)).reason == "half_open_full"
+        await asyncio.sleep(0.22)
+        assert (await admitted(store, key, policy)).trial
+
+    async def test_a_permit_from_before_a_transition_reports_into_the_void(
+        self, store: ProviderStateStore
+    ) -> None:
+        key, policy = account(), AccountPolicy(breaker=FAST_BREAKER)
+        slow = await admitted(store, key, policy)
+        await self._open(store, key, policy)
+        await store.reset(key)
+        settled = await store.settle(key, policy, slow, Settlement("failure"))
+        assert settled.transitions == ()
+        assert settled.view.failures == 0
+
+    async def test_reset_closes_and_ends_the_cool_down(self, store: ProviderStateStore) -> None:
+        key, policy = account(), AccountPolicy(breaker=FAST_BREAKER)
+        await self._open(store, key, policy)
+        transitions = await store.reset(key)
+        assert [(t.old, t.new) for t in transitions] == [("OPEN", "CLOSED")]
+        view = await store.view(key, policy)
+        assert (view.state, view.cooldown) == ("CLOSED", 0.0)
+        await admitted(store, key, policy)
+
+    async def test_an_unknown_account_is_fresh(self, store: ProviderStateStore) -> None:
+        view = await store.view(account(), AccountPolicy(rpm=5, tpm=100))
+        assert (view.state, view.rpm_left, view.tpm_left, view.cooldown) == ("CLOSED", 5, 100, 0)
+
+    async def test_check_names_the_store(self, store: ProviderStateStore) -> None:
+        assert await store.check()
+
+    @staticmethod
+    async def _open(store: ProviderStateStore, key: str, policy: AccountPolicy) -> None:
+        assert policy.breaker is not None
+        for _ in range(policy.breaker.failure_threshold):
+            permit = await admitted(store, key, policy)
+            await store.settle(key, policy, permit, Settlement("failure"))
+        assert (await store.view(key, policy)).state == "OPEN"
+
+
+__all__ = ["FAST_BREAKER", "StoreContract", "account", "admitted", "refused", "rid"]

@@ -1,0 +1,84 @@
+"""The account rules with explicit time: what the real-time store tests cannot reach."""
+
+from __future__ import annotations
+
+import pytest
+
+from qwen_dev_cli.core.account import (
+    TICKET_LEASE,
+    AccountPolicy,
+    AccountState,
+    Admitted,
+    BreakerPolicy,
+    Refused,
+    Settlement,
+)
+
+
+def test_a_dead_waiters_place_expires_and_those_behind_move_up() -> None:
+    state = AccountState()
+    policy = AccountPolicy(rpm=1, breaker=None)
+    assert isinstance(state.admit(0.0, policy, 1, "r1"), Admitted)
+    assert isinstance(state.admit(1.0, policy, 1, "r2", "dead"), Refused)
+    assert isinstance(state.admit(2.0, policy, 1, "r3", "alive"), Refused)
+    # The window frees at 60 s; "dead" stopped renewing at 1 s, so "alive" goes first.
+    assert state.admit(60.5, policy, 1, "r4", "alive") == Admitted("r4", 0, False)
+    assert 1.0 + TICKET_LEASE < 60.5
+
+
+def test_a_renewed_place_keeps_its_arrival_time() -> None:
+    state = AccountState()
+    policy = AccountPolicy(rpm=1, breaker=None)
+    state.admit(0.0, policy, 1, "r1")
+    state.admit(1.0, policy, 1, "x", "first")
+    state.admit(1.5, policy, 1, "x", "second")
+    for t in range(2, 59, 2):  # both renew within the lease until room is made
+        state.admit(float(t), policy, 1, "x", "second")
+        state.admit(float(t), policy, 1, "x", "first")
+    refusal = state.admit(60.0, policy, 1, "y", "second")  # room, but not its turn
+    assert isinstance(refusal, Refused)
+    assert refusal.reason == "budget"
+    assert isinstance(state.admit(60.0, policy, 1, "z", "first"), Admitted)
+
+
+def test_json_round_trip_keeps_everything() -> None:
+    state = AccountState()
+    policy = AccountPolicy(rpm=5, tpm=500, breaker=BreakerPolicy(1, 30.0, 2))
+    permit = state.admit(100.0, policy, 120, "r1")
+    assert isinstance(permit, Admitted)
+    state.settle(100.5, policy, permit, Settlement("failure", tokens=80, cooldown=5.0))
+    state.admit(101.0, policy, 1, "r2", "t")
+    again = AccountState.from_json(state.to_json())
+    assert again == state
+    assert again.view(102.0, policy) == state.view(102.0, policy)
+
+
+def test_reads_what_luas_cjson_writes_for_empty_arrays() -> None:
+    text = '{"e":{},"n":0,"sr":null,"st":{},"cd":0,"b":["CLOSED",3,0,0,0,"",[]],"w":[]}'
+    state = AccountState.from_json(text)
+    assert (state.entries, state.waiters, state.breaker.epoch) == ([], {}, 3)
+
+
+@pytest.mark.parametrize(
+    "text", ['{"e": []}', "[]", "not json", '{"e":[],"n":0,"cd":0,"b":["AJAR"],"w":{}}']
+)
+def test_anything_else_is_a_value_error(text: str) -> None:
+    with pytest.raises(ValueError, match="not an account state"):
+        AccountState.from_json(text)
+
+
+def test_view_changes_nothing() -> None:
+    state = AccountState()
+    policy = AccountPolicy(rpm=2, breaker=BreakerPolicy(1, 10.0, 1))
+    permit = state.admit(0.0, policy, 1, "r1")
+    assert isinstance(permit, Admitted)
+    state.settle(0.0, policy, permit, Settlement("failure"))
+    before = state.to_json()
+    assert state.view(20.0, policy).state == "HALF_OPEN"
+    assert state.to_json() == before
+
+
+@pytest.mark.parametrize(("rpm", "tpm"), [(0, None), (None, 0), (-1, 5)])
+def test_budgets_below_one_are_refused(rpm: int | None, tpm: int | None) -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        AccountPolicy(rpm=rpm, tpm=tpm)
