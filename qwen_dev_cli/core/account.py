@@ -28,6 +28,11 @@ from .types import RateLimitHeaders
 TICKET_LEASE = 3.0
 #: Seconds a request behind an older waiter waits before asking again.
 QUEUE_POLL = 0.05
+#: The window is kept as at most about this many buckets of admissions, so an
+#: operation costs the same at 10 or 10,000 requests a minute. A bucket leaves the
+#: window when its latest admission does: at worst a request waits 1/BUCKETS of the
+#: window longer than an exact log would make it, and never less.
+BUCKETS = 100
 
 Outcome = Literal["success", "failure", "neutral"]
 RefusalReason = Literal["cooldown", "open", "half_open_full", "budget"]
@@ -85,6 +90,10 @@ class Admitted:
     reservation: str
     epoch: int
     trial: bool
+    #: When it was admitted, in the store's clock: finds its bucket when settled.
+    at: float = 0.0
+    #: The tokens it reserved (its estimate), replaced by the real count when settled.
+    tokens: int = 0
     transitions: tuple[Transition, ...] = ()
 
 
@@ -150,11 +159,13 @@ class BreakerRecord:
 
 @dataclass
 class AccountState:
-    """Everything shared about one account. ``entries`` are ``[reservation, at,
-    tokens]`` in admission order; the ``server_*`` caps are ``[left, until]``;
-    ``waiters`` maps a ticket to ``[arrived, expires]``."""
+    """Everything shared about one account. ``entries`` are the window's buckets,
+    ``[first, last, requests, tokens]`` (admission times and totals), oldest first;
+    ``requests`` and ``tokens`` are their sums; the ``server_*`` caps are ``[left,
+    until]``; ``waiters`` maps a ticket to ``[arrived, expires]``."""
 
-    entries: list[list[Any]] = field(default_factory=list)
+    entries: list[list[float]] = field(default_factory=list)
+    requests: int = 0
     tokens: int = 0
     server_requests: list[float] | None = None
     server_tokens: list[float] | None = None
@@ -203,8 +214,7 @@ class AccountState:
             return Refused("budget", wait, f"budget spent for {wait:.1f}s", tuple(transitions))
         if ticket is not None:
             self.waiters.pop(ticket, None)
-        self.entries.append([reservation, now, tokens])
-        self.tokens += tokens
+        self._charge(now, policy.window, tokens)
         for cap, spent in ((self.server_requests, 1), (self.server_tokens, tokens)):
             if cap is not None and now < cap[1]:
                 cap[0] -= spent
@@ -212,7 +222,7 @@ class AccountState:
         if trial:
             assert policy.breaker is not None
             record.trials[reservation] = now + policy.breaker.trial_lease
-        return Admitted(reservation, record.epoch, trial, tuple(transitions))
+        return Admitted(reservation, record.epoch, trial, now, tokens, tuple(transitions))
 
     def settle(
         self, now: float, policy: AccountPolicy, admitted: Admitted, settlement: Settlement
@@ -223,10 +233,12 @@ class AccountState:
         self._prune(now, policy.window)
         if settlement.tokens is not None:
             actual = max(0, settlement.tokens)
-            for entry in self.entries:
-                if entry[0] == admitted.reservation:
-                    self.tokens += actual - int(entry[2])
-                    entry[2] = actual
+            for entry in reversed(self.entries):
+                if entry[0] <= admitted.at <= entry[1]:
+                    # Its estimate is in this bucket's total: swap it for the real count.
+                    change = max(actual - admitted.tokens, -int(entry[3]))
+                    entry[3] += change
+                    self.tokens += change
                     break
         if settlement.server is not None:
             self._observe(now, policy.window, settlement.server)
@@ -272,12 +284,15 @@ class AccountState:
     def view(self, now: float, policy: AccountPolicy) -> AccountView:
         """The account now, without changing it (an OPEN breaker past its timeout reads
         HALF_OPEN, as the next admission will make it)."""
+        requests, tokens = self.requests, self.tokens
         horizon = now - policy.window
-        live = [e for e in self.entries if e[1] > horizon]
-        requests_left = None if policy.rpm is None else max(0, policy.rpm - len(live))
-        tokens_left = None
-        if policy.tpm is not None:
-            tokens_left = max(0, policy.tpm - sum(int(e[2]) for e in live))
+        for entry in self.entries:  # buckets that have left the window, not yet pruned
+            if entry[1] > horizon:
+                break
+            requests -= int(entry[2])
+            tokens -= int(entry[3])
+        requests_left = None if policy.rpm is None else max(0, policy.rpm - requests)
+        tokens_left = None if policy.tpm is None else max(0, policy.tpm - tokens)
         for cap, kind in ((self.server_requests, "r"), (self.server_tokens, "t")):
             if cap is not None and now < cap[1]:
                 left = int(cap[0])
@@ -318,6 +333,7 @@ class AccountState:
         return json.dumps(
             {
                 "e": self.entries,
+                "q": self.requests,
                 "n": self.tokens,
                 "sr": self.server_requests,
                 "st": self.server_tokens,
@@ -338,7 +354,11 @@ class AccountState:
             data = json.loads(text)
             b = data["b"]
             return cls(
-                entries=[[str(r), float(at), int(n)] for r, at, n in _seq(data["e"])],
+                entries=[
+                    [float(first), float(last), int(count), int(tokens)]
+                    for first, last, count, tokens in _seq(data["e"])
+                ],
+                requests=int(data["q"]),
                 tokens=int(data["n"]),
                 server_requests=_cap(data.get("sr")),
                 server_tokens=_cap(data.get("st")),
@@ -364,30 +384,47 @@ class AccountState:
         entries = self.entries
         drop = 0
         while drop < len(entries) and entries[drop][1] <= horizon:
-            self.tokens -= int(entries[drop][2])
+            self.requests -= int(entries[drop][2])
+            self.tokens -= int(entries[drop][3])
             drop += 1
         if drop:
             del entries[:drop]
         if self.waiters:
             self.waiters = {t: w for t, w in self.waiters.items() if w[1] > now}
 
-    def _delay_for(self, now: float, policy: AccountPolicy, tokens: int) -> float:
+    def _charge(self, now: float, window: float, tokens: int) -> None:
         entries = self.entries
+        if entries and now - entries[-1][0] < window / BUCKETS:
+            last = entries[-1]
+            last[1] = max(last[1], now)
+            last[2] += 1
+            last[3] += tokens
+        else:
+            entries.append([now, now, 1, tokens])
+        self.requests += 1
+        self.tokens += tokens
+
+    def _delay_for(self, now: float, policy: AccountPolicy, tokens: int) -> float:
+        """Seconds until one more request of ``tokens`` fits (0: now)."""
         delay = 0.0
-        if policy.rpm is not None and len(entries) >= policy.rpm:
-            # The request that must leave the window before there is room.
-            delay = entries[len(entries) - policy.rpm][1] + policy.window - now
+        if policy.rpm is not None and self.requests + 1 > policy.rpm:
+            delay = self._until_freed(now, policy.window, 2, self.requests + 1 - policy.rpm)
         if policy.tpm is not None and self.tokens + tokens > policy.tpm:
             excess = self.tokens + tokens - policy.tpm
-            for entry in entries:
-                excess -= int(entry[2])
-                if excess <= 0:
-                    delay = max(delay, entry[1] + policy.window - now)
-                    break
+            delay = max(delay, self._until_freed(now, policy.window, 3, excess))
         for cap, need in ((self.server_requests, 1), (self.server_tokens, tokens)):
             if cap is not None and now < cap[1] and cap[0] < need:
                 delay = max(delay, cap[1] - now)
         return delay
+
+    def _until_freed(self, now: float, window: float, column: int, excess: float) -> float:
+        """Seconds until the oldest buckets that hold ``excess`` requests (column 2) or
+        tokens (column 3) have left the window."""
+        for entry in self.entries:
+            excess -= entry[column]
+            if excess <= 0:
+                return max(0.0, entry[1] + window - now)
+        return 0.0  # only possible with a budget smaller than one request's need
 
     def _observe(self, now: float, window: float, headers: RateLimitHeaders) -> None:
         # The newest report replaces an older one: the server knows its own state best.

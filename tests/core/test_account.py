@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from qwen_dev_cli.core.account import (
+    BUCKETS,
     TICKET_LEASE,
     AccountPolicy,
     AccountState,
@@ -22,7 +23,7 @@ def test_a_dead_waiters_place_expires_and_those_behind_move_up() -> None:
     assert isinstance(state.admit(1.0, policy, 1, "r2", "dead"), Refused)
     assert isinstance(state.admit(2.0, policy, 1, "r3", "alive"), Refused)
     # The window frees at 60 s; "dead" stopped renewing at 1 s, so "alive" goes first.
-    assert state.admit(60.5, policy, 1, "r4", "alive") == Admitted("r4", 0, False)
+    assert state.admit(60.5, policy, 1, "r4", "alive") == Admitted("r4", 0, False, 60.5, 1)
     assert 1.0 + TICKET_LEASE < 60.5
 
 
@@ -54,7 +55,7 @@ def test_json_round_trip_keeps_everything() -> None:
 
 
 def test_reads_what_luas_cjson_writes_for_empty_arrays() -> None:
-    text = '{"e":{},"n":0,"sr":null,"st":{},"cd":0,"b":["CLOSED",3,0,0,0,"",[]],"w":[]}'
+    text = '{"e":{},"q":0,"n":0,"sr":null,"st":{},"cd":0,"b":["CLOSED",3,0,0,0,"",[]],"w":[]}'
     state = AccountState.from_json(text)
     assert (state.entries, state.waiters, state.breaker.epoch) == ([], {}, 3)
 
@@ -82,3 +83,30 @@ def test_view_changes_nothing() -> None:
 def test_budgets_below_one_are_refused(rpm: int | None, tpm: int | None) -> None:
     with pytest.raises(ValueError, match="at least 1"):
         AccountPolicy(rpm=rpm, tpm=tpm)
+
+
+def test_the_window_stays_small_at_high_rates_and_reconciles_exactly() -> None:
+    state = AccountState()
+    policy = AccountPolicy(rpm=100_000, tpm=10_000_000, breaker=None)
+    permits = []
+    for i in range(5000):  # 5,000 requests over 50 s
+        permit = state.admit(i * 0.01, policy, 100, f"r{i}")
+        assert isinstance(permit, Admitted)
+        permits.append(permit)
+    assert len(state.entries) <= BUCKETS + 1
+    for permit in permits:
+        state.settle(50.0, policy, permit, Settlement("success", tokens=40))
+    view = state.view(50.0, policy)
+    assert view.rpm_left == 100_000 - 5000
+    assert view.tpm_left == 10_000_000 - 5000 * 40
+
+
+def test_a_bucket_leaves_with_its_latest_request_never_earlier() -> None:
+    state = AccountState()
+    policy = AccountPolicy(rpm=2, breaker=None)
+    state.admit(0.0, policy, 1, "a")
+    state.admit(0.5, policy, 1, "b")  # same bucket as "a" (0.6 s wide)
+    refusal = state.admit(1.0, policy, 1, "c")
+    assert isinstance(refusal, Refused)
+    assert refusal.wait == pytest.approx(59.5)  # when "b" leaves, not "a"
+    assert isinstance(state.admit(60.5, policy, 1, "d"), Admitted)
