@@ -159,10 +159,18 @@ class SqliteStore:
                 state = _load(row)
                 now = self._clock()
                 result = apply(state, now)
-                db.execute(
-                    "INSERT OR REPLACE INTO accounts (account, state, updated) VALUES (?, ?, ?)",
-                    (account, state.to_json(), now),
-                )
+                text = state.to_json()
+                # An UPDATE costs a third of INSERT OR REPLACE (a delete and an insert).
+                if row is None:
+                    db.execute(
+                        "INSERT INTO accounts (account, state, updated) VALUES (?, ?, ?)",
+                        (account, text, now),
+                    )
+                else:
+                    db.execute(
+                        "UPDATE accounts SET state = ?, updated = ? WHERE account = ?",
+                        (text, now, account),
+                    )
                 db.execute("COMMIT")
             except BaseException:
                 if db.in_transaction:
