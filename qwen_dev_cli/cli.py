@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
@@ -26,8 +27,13 @@ from .config import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from .config import Settings
+    from .core.state import ProviderStateStore
     from .session.store import LoadedSession, SessionStore
+
+log = logging.getLogger(__name__)
 
 app = typer.Typer(
     name="qwen-dev",
@@ -93,6 +99,38 @@ def _settings(
         _fail(str(exc), exc.exit_code)
 
 
+def _warn(message: str) -> None:
+    # sys.stderr is looked up at each call: while an answer streams, rich's live
+    # display stands in for it and prints the line above its footer.
+    print(f"qwen-dev: {message}", file=sys.stderr, flush=True)
+
+
+def _open_state_store(settings: Settings) -> ProviderStateStore:
+    """The store ``[state] store`` names (DESIGN section 8), for every client and check
+    of this process. Opening is lazy: nothing connects, and neither sqlite3 nor redis
+    is imported, until the client first uses it. Store trouble is told on stderr."""
+    from .core.state import open_store
+
+    return open_store(settings.client.state_store, home=settings.home, warn=_warn)
+
+
+async def _with_state_store(
+    settings: Settings, run: Callable[[ProviderStateStore], Awaitable[int]]
+) -> int:
+    """``run(store)``, then the store closed (after the clients ``run`` closed)."""
+    from .core.state import StoreError
+
+    store = _open_state_store(settings)
+    try:
+        return await run(store)
+    finally:
+        # A store that fails to close must not turn a finished answer into an error.
+        try:
+            await store.aclose()
+        except (StoreError, OSError) as exc:
+            log.info("closing state store %s failed: %s", store.location, exc)
+
+
 @app.callback(invoke_without_command=True)
 def main_callback(
     ctx: typer.Context,
@@ -133,7 +171,9 @@ def main_callback(
         resume_id=resume,
     )
     try:
-        code = asyncio.run(run_repl(settings, options))
+        code = asyncio.run(
+            _with_state_store(settings, lambda state: run_repl(settings, options, state=state))
+        )
     except KeyboardInterrupt:
         code = exit_codes.INTERRUPTED
     raise typer.Exit(code)
@@ -176,12 +216,16 @@ def ask(
     options = AskOptions(text, json_output=json_output, stream=not no_stream, max_steps=max_steps)
     try:
         code = asyncio.run(
-            run_ask(
+            _with_state_store(
                 settings,
-                options,
-                out=sys.stdout,
-                err=sys.stderr,
-                interactive_err=sys.stderr.isatty(),
+                lambda state: run_ask(
+                    settings,
+                    options,
+                    out=sys.stdout,
+                    err=sys.stderr,
+                    interactive_err=sys.stderr.isatty(),
+                    state=state,
+                ),
             )
         )
     except KeyboardInterrupt:
@@ -317,13 +361,19 @@ def doctor(
         float, typer.Option("--timeout", min=0.1, help="Seconds each probe may take.")
     ] = 10.0,
 ) -> None:
-    """Probe each provider: key present, reachable, model, latency."""
+    """Probe each provider (key present, reachable, model, latency) and the state store."""
     from rich.console import Console
 
     from .ui.doctor import run_doctor
 
     settings = _settings(config)
-    raise typer.Exit(asyncio.run(run_doctor(settings, Console(), seconds=timeout)))
+    code = asyncio.run(
+        _with_state_store(
+            settings,
+            lambda state: run_doctor(settings, Console(), seconds=timeout, state=state),
+        )
+    )
+    raise typer.Exit(code)
 
 
 def main() -> None:

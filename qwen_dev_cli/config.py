@@ -5,9 +5,10 @@ Precedence, low to high (DESIGN.md section 3)::
     built-in defaults < user config < project .qwen-dev.toml < environment < flags
 
 The project file is restricted: it may not set ``base_url``, ``api_key_env``, ``kind``
-or ``model_path`` of any provider, nor raise ``approval`` above the user-level value,
-so a cloned repository cannot send your keys elsewhere, load its own model file into
-the process, or loosen what tool calls may do.
+or ``model_path`` of any provider, nor ``[state] store``, nor raise ``approval`` above
+the user-level value, so a cloned repository cannot send your keys (or your accounts'
+state) elsewhere, load its own model file into the process, or loosen what tool calls
+may do.
 
 Every problem with the input is a :class:`ConfigError` whose message names the file (or
 variable, or flag), the dotted key and what was expected. API keys are only read from
@@ -69,6 +70,7 @@ ENV_CONFIG: Final = "QWEN_DEV_CONFIG"
 ENV_PROVIDER: Final = "QWEN_DEV_PROVIDER"
 ENV_MODEL: Final = "QWEN_DEV_MODEL"
 ENV_APPROVAL: Final = "QWEN_DEV_APPROVAL"
+ENV_STATE: Final = "QWEN_DEV_STATE"
 
 #: Failover order when no file, variable or flag says otherwise (``ollama`` is
 #: available by name).
@@ -110,6 +112,9 @@ PRESETS: Final[Mapping[str, Mapping[str, object]]] = MappingProxyType(
 )
 
 DEFAULT_SESSION_RETENTION_DAYS: Final = 30
+#: ``[state] store`` of the CLI: budgets shared by every process of the user on this
+#: machine. (A client built in code without configuration stays per process.)
+DEFAULT_STATE_STORE: Final = "local"
 
 _BUILTIN: Final = "built-in default"
 _PRESET: Final = "built-in preset"
@@ -288,6 +293,27 @@ def _env_name(value: object, where: _Where) -> object:
 _PROVIDER_NAME_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 
 
+def _store_spec(value: object, where: _Where) -> object:
+    expected = "'local', 'memory' or a redis://host:port/db URL"
+    if not isinstance(value, str):
+        raise where.wrong_type(expected, value)
+    # Lazy: the store vocabulary lives with the stores; --help never gets here.
+    from qwen_dev_cli.core.state import StoreConfigError, validate_store_spec
+
+    try:
+        return validate_store_spec(value.strip())
+    except StoreConfigError as exc:  # its message redacts any password in the URL
+        raise where.error(str(exc)) from None
+    except ValueError as exc:  # a URL too broken to redact: not echoed
+        raise where.error(f"malformed store URL: {exc}") from None
+
+
+def _redact_store(spec: str) -> str:
+    from qwen_dev_cli.core.state import redact_url
+
+    return redact_url(spec)
+
+
 def _provider_name(value: object, where: _Where) -> str:
     if not isinstance(value, str):
         raise where.wrong_type("a provider name", value)
@@ -316,6 +342,7 @@ _SECTIONS: Final[Mapping[str, Mapping[str, _Check]]] = {
     "rate_limit": {"enabled": _boolean},
     "telemetry": {"enabled": _boolean},
     "sessions": {"retention_days": _integer(at_least=1)},
+    "state": {"store": _store_spec},
 }
 
 _PROVIDER_KEYS: Final[Mapping[str, _Check]] = {
@@ -341,6 +368,15 @@ _PROJECT_FORBIDDEN: Final = {
     "model_path": "it would load a file from the repository into this process",
 }
 
+#: Section keys a project file may not set: why, and where else to set them.
+_PROJECT_FORBIDDEN_SETTINGS: Final = {
+    ("state", "store"): (
+        "it decides where the state of your provider accounts, hashes of your API keys "
+        "included, is kept and sent",
+        f"your user config or {ENV_STATE}",
+    ),
+}
+
 
 def _defaults() -> dict[str, dict[str, object]]:
     return {
@@ -349,6 +385,7 @@ def _defaults() -> dict[str, dict[str, object]]:
         "rate_limit": {"enabled": True},
         "telemetry": {"enabled": True},
         "sessions": {"retention_days": DEFAULT_SESSION_RETENTION_DAYS},
+        "state": {"store": DEFAULT_STATE_STORE},
     }
 
 
@@ -589,6 +626,12 @@ def _check_project_layer(layer: _Layer, user_approval: Approval, user_source: st
                 raise where.error(
                     f"a project file may not set {key} ({why}); set it in your user config"
                 )
+    for (section, key), (why, instead) in _PROJECT_FORBIDDEN_SETTINGS.items():
+        if key in layer.sections.get(section, {}):
+            where = _Where(layer.source, section).child(key)
+            raise where.error(
+                f"a project file may not set [{section}] {key} ({why}); set it in {instead}"
+            )
     if layer.approval is None:
         return
     if APPROVAL_MODES.index(layer.approval) > APPROVAL_MODES.index(user_approval):
@@ -845,6 +888,11 @@ def load_settings(
     elif (env_approval := _env_value(env, ENV_APPROVAL)) is not None:
         approval = _approval_from(env_approval, _Where(ENV_APPROVAL, "approval"))
 
+    # State store: environment > files > default (no flag).
+    state_store = str(merged.section("state")["store"])
+    if (env_state := _env_value(env, ENV_STATE)) is not None:
+        state_store = str(_store_spec(env_state, _Where(ENV_STATE, "state.store")))
+
     retry = merged.section("retry")
     client = ClientSettings(
         providers=tuple(active),
@@ -852,6 +900,7 @@ def load_settings(
         circuit_breaker=BreakerSettings(**merged.section("circuit_breaker")),
         rate_limit_enabled=bool(merged.section("rate_limit")["enabled"]),
         telemetry_enabled=bool(merged.section("telemetry")["enabled"]),
+        state_store=state_store,
     )
     return Settings(
         client=client,
@@ -901,6 +950,7 @@ def redacted(settings: Settings) -> dict[str, Any]:
         "rate_limit": {"enabled": client.rate_limit_enabled},
         "telemetry": {"enabled": client.telemetry_enabled},
         "sessions": {"retention_days": settings.session_retention_days},
+        "state": {"store": _redact_store(client.state_store)},
         "notices": list(settings.notices),
     }
 
@@ -911,9 +961,11 @@ STARTER_CONFIG: Final = """\
 # qwen-dev configuration (TOML).
 #
 # Precedence, low to high: built-in defaults < this file < a project's .qwen-dev.toml
-# < environment (QWEN_DEV_PROVIDER, QWEN_DEV_MODEL, QWEN_DEV_APPROVAL) < flags.
+# < environment (QWEN_DEV_PROVIDER, QWEN_DEV_MODEL, QWEN_DEV_APPROVAL, QWEN_DEV_STATE)
+# < flags.
 # Each commented `key = value` line shows the built-in default: uncomment to change it.
-# A project's .qwen-dev.toml may not set base_url or api_key_env, nor raise approval.
+# A project's .qwen-dev.toml may not set base_url, api_key_env or [state] store, nor
+# raise approval.
 
 # Failover priority. A provider whose API key variable is not set is skipped.
 # When this is not set, providers you define below come first, in file order.
@@ -980,4 +1032,16 @@ STARTER_CONFIG: Final = """\
 
 [sessions]
 # retention_days = 30
+
+# Where rate-limit budgets, circuit breakers and 429 cool-downs live. A provider's
+# limits belong to the account (the API key), so every process using it shares them:
+#   "local"   a SQLite file in QWEN_DEV_HOME, shared by every process on this machine
+#             (two terminals and a script stay within one budget);
+#   "memory"  this process only;
+#   a URL     "redis://host:6379/0" (or "rediss://" for TLS): one Redis server shared
+#             across machines; a password in the URL is never shown.
+# If the store fails, answers go on with per-process limits and one warning.
+# QWEN_DEV_STATE overrides this setting.
+[state]
+# store = "local"
 """

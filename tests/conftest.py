@@ -17,6 +17,7 @@ def qwen_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         "QWEN_DEV_PROVIDER",
         "QWEN_DEV_MODEL",
         "QWEN_DEV_APPROVAL",
+        "QWEN_DEV_STATE",
         "OPENAI_API_KEY",
     ):
         monkeypatch.delenv(var, raising=False)

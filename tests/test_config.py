@@ -21,6 +21,7 @@ from qwen_dev_cli.config import (
     user_config_path,
 )
 from qwen_dev_cli.core.settings import BreakerSettings, RetrySettings
+from tests.test_cli_ask import qwen_dev
 
 SECRET = "sk-very-secret-value-123"
 
@@ -96,6 +97,7 @@ def test_defaults_without_files_or_keys_use_local_only(world: Env) -> None:
     assert settings.client.rate_limit_enabled is True
     assert settings.client.telemetry_enabled is True
     assert settings.session_retention_days == 30
+    assert settings.client.state_store == "local"
     assert settings.config_path == world.user
     assert settings.project_config_path is None
     assert settings.home == world.root / "home"
@@ -203,6 +205,8 @@ def test_sections_are_read(world: Env) -> None:
         enabled = false
         [sessions]
         retention_days = 7
+        [state]
+        store = "memory"
         """
     )
 
@@ -215,6 +219,7 @@ def test_sections_are_read(world: Env) -> None:
     assert settings.client.rate_limit_enabled is False
     assert settings.client.telemetry_enabled is False
     assert settings.session_retention_days == 7
+    assert settings.client.state_store == "memory"
 
 
 def test_config_from_qwen_dev_config_variable_is_used(world: Env) -> None:
@@ -767,6 +772,77 @@ def test_empty_model_flag_is_an_error(world: Env) -> None:
     assert str(error).startswith("--model: model: ")
 
 
+# ----------------------------------------------------------------------- state store
+
+REDIS_URL = f"redis://:{SECRET}@redis.example:6379/2"
+
+
+def test_state_store_precedence(world: Env) -> None:
+    world.write_user('[state]\nstore = "memory"\n')
+
+    assert world.load().client.state_store == "memory"
+    assert world.load(QWEN_DEV_STATE="rediss://redis.example/0").client.state_store == (
+        "rediss://redis.example/0"
+    )
+    assert world.load(QWEN_DEV_STATE=" ").client.state_store == "memory"
+
+
+def test_state_variable_is_validated_and_named(world: Env) -> None:
+    error = world.error(QWEN_DEV_STATE="redis://redis.example:port/0")
+
+    assert str(error).startswith("QWEN_DEV_STATE: state.store: malformed Redis URL")
+    assert (error.source, error.key) == ("QWEN_DEV_STATE", "state.store")
+
+
+def test_project_file_may_not_choose_the_state_store(world: Env) -> None:
+    world.write_user('[state]\nstore = "memory"\n')
+    path = world.write_project('[state]\nstore = "redis://evil.example:6379/0"\n')
+
+    error = world.error()
+
+    message = str(error)
+    assert message.startswith(f"{path}: state.store: a project file may not set [state] store")
+    assert "QWEN_DEV_STATE" in message
+    assert error.key == "state.store"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ('"redis://redis.example:port/0"', "malformed Redis URL"),
+        ('"redis://:6379/0"', "no host"),
+        ('"redis://redis.example:6379/db"', "the database must be a number"),
+        ("6379", "expected 'local', 'memory' or a redis://host:port/db URL, got integer"),
+    ],
+)
+def test_malformed_state_store_names_file_and_key(world: Env, value: str, expected: str) -> None:
+    path = world.write_user(f"[state]\nstore = {value}\n")
+
+    error = world.error()
+
+    assert str(error).startswith(f"{path}: state.store: "), str(error)
+    assert expected in str(error)
+    assert (error.source, error.key) == (str(path), "state.store")
+
+
+@pytest.mark.parametrize("value", ["sqlite", "memcached://cache:11211", "http://redis:6379"])
+def test_unknown_state_store_lists_the_accepted_ones(world: Env, value: str) -> None:
+    path = world.write_user(f'[state]\nstore = "{value}"\n')
+
+    message = str(world.error())
+
+    assert message.startswith(f"{path}: state.store: unknown state store"), message
+    for accepted in ("'local'", "'memory'", "redis://", "rediss://"):
+        assert accepted in message
+
+
+def test_a_redis_password_never_appears_in_errors(world: Env) -> None:
+    bad = f"redis://:{SECRET}@redis.example:port/0"
+
+    assert SECRET not in str(world.error(QWEN_DEV_STATE=bad))
+    assert SECRET not in str(world.error(QWEN_DEV_STATE=bad.replace("redis", "memcached")))
+
+
 # ------------------------------------------------------------------------- redaction
 
 
@@ -789,6 +865,41 @@ def test_redacted_never_contains_the_key(world: Env) -> None:
     assert view["active_providers"] == ["mylab", "sambanova", "local"]
     assert view["notices"] == ["hf skipped: HF_TOKEN is not set"]
     assert view["retry"]["max_retries"] == 3
+
+
+def test_redacted_hides_the_redis_password(world: Env) -> None:
+    world.write_user(f'[state]\nstore = "{REDIS_URL}"\n')
+    settings = world.load()
+
+    view = redacted(settings)
+
+    assert settings.client.state_store == REDIS_URL
+    assert view["state"] == {"store": "redis://:***@redis.example:6379/2"}
+    assert SECRET not in json.dumps(view)
+    assert SECRET not in repr(settings)
+    assert redacted(world.load(QWEN_DEV_STATE="local"))["state"] == {"store": "local"}
+
+
+async def test_config_show_hides_the_redis_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QWEN_DEV_STATE", REDIS_URL)
+
+    run = await qwen_dev("config", "show")
+
+    assert run.code == 0, run.err
+    assert json.loads(run.out)["state"] == {"store": "redis://:***@redis.example:6379/2"}
+    assert SECRET not in run.out + run.err
+
+
+async def test_a_bad_state_store_exits_2_before_anything_runs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("QWEN_DEV_STATE", "memcached://cache:11211")
+
+    run = await qwen_dev("ask", "hello")
+
+    assert run.code == 2
+    assert run.err.startswith("qwen-dev: QWEN_DEV_STATE: state.store: unknown state store")
+    assert "Traceback" not in run.err
 
 
 def test_key_never_appears_in_repr_or_notices(world: Env) -> None:
@@ -825,6 +936,8 @@ def test_starter_config_documents_the_real_defaults(world: Env) -> None:
     assert settings.approval == defaults.approval
     assert settings.provider_order == defaults.provider_order
     assert settings.session_retention_days == defaults.session_retention_days
+    assert '# store = "local"' in STARTER_CONFIG
+    assert "QWEN_DEV_STATE" in STARTER_CONFIG
 
 
 # ----------------------------------------------------------------------------- paths

@@ -64,10 +64,16 @@ class BreakerSettings:
 
 @dataclass(frozen=True)
 class ClientSettings:
-    """Everything ``LLMClient.from_settings`` needs."""
+    """Everything ``LLMClient.from_settings`` needs.
+
+    ``state_store`` is the ``[state] store`` spec (``memory``, ``local`` or a Redis URL,
+    which may hold a password: kept out of ``repr``). A client built in code stays per
+    process unless told otherwise; the CLI's configuration defaults to ``local``.
+    """
 
     providers: tuple[ProviderSettings, ...]
     retry: RetrySettings = RetrySettings()
     circuit_breaker: BreakerSettings = BreakerSettings()
     rate_limit_enabled: bool = True
     telemetry_enabled: bool = True
+    state_store: str = field(default="memory", repr=False)

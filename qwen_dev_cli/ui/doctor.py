@@ -5,6 +5,10 @@ key itself), whether it answers a one-token request and how fast, and which mode
 answered. The in-process provider reports whether llama.cpp and its model file are
 installed instead of loading the model. The probes run concurrently, each without
 retries, so a dead endpoint costs one timeout, not a backoff schedule.
+
+The state store (where budgets and breakers are shared, DESIGN section 8) is checked
+too. A store that fails is a warning, not a failure: answers still work, with budgets
+per process, so the exit code depends on the providers only.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from rich.text import Text
 
@@ -27,6 +32,7 @@ if TYPE_CHECKING:
 
     from ..config import Settings
     from ..core.settings import ProviderSettings
+    from ..core.state import ProviderStateStore
 
 PROBE_MESSAGE = "Reply with the word ok."
 
@@ -143,6 +149,79 @@ def _redact(text: str, secret: str | None) -> str:
     return text.replace(secret, "***") if secret else text
 
 
+@dataclass(frozen=True)
+class StoreCheck:
+    """What the doctor found out about the state store.
+
+    Args:
+        kind: ``memory``, ``local`` or ``redis``.
+        location: where it is (a Redis password redacted).
+        ok: it answered its check.
+        detail: what it is (``SQLite 3.45.1``), or why it could not be used.
+        latency_ms: how long the check took.
+    """
+
+    kind: str
+    location: str
+    ok: bool
+    detail: str
+    latency_ms: float
+
+
+#: Who shares the budgets in each kind of store.
+_SHARED_BY = {
+    "memory": "not shared with other processes",
+    "local": "budgets shared by every process on this machine",
+    "redis": "budgets shared by every process on every machine using this server",
+}
+
+
+async def check_store(
+    store: ProviderStateStore, *, seconds: float = 10.0, secret: str | None = None
+) -> StoreCheck:
+    """Reach ``store`` once and say what it is; ``secret`` (a password) is kept out of
+    the error text."""
+    from ..core.state import StoreError
+
+    started = time.perf_counter()
+    try:
+        async with asyncio.timeout(seconds):
+            version = await store.check()
+    except (StoreError, TimeoutError, OSError) as exc:
+        latency = (time.perf_counter() - started) * 1000
+        message = str(exc) or f"no answer within {seconds:g}s"
+        detail = _redact(message, secret)
+        return StoreCheck(store.kind, store.location, False, detail, latency)
+    latency = (time.perf_counter() - started) * 1000
+    return StoreCheck(store.kind, store.location, True, version, latency)
+
+
+def _store_password(spec: str) -> str | None:
+    try:
+        return urlsplit(spec).password if "://" in spec else None
+    except ValueError:
+        return None
+
+
+def report_store(check: StoreCheck, console: Console) -> None:
+    """Two lines like a provider's: verdict, kind, location, latency, then the detail."""
+    mark, style = ("✓", "green") if check.ok else ("!", "yellow")
+    line = Text.assemble(
+        (f"{mark} ", style),
+        ("state store", "bold"),
+        f"  {check.kind}  {check.location}  {check.latency_ms:.0f} ms",
+    )
+    console.print(line, soft_wrap=True)
+    if check.ok:
+        detail = f"{check.detail}; {_SHARED_BY.get(check.kind, 'budgets shared')}"
+    else:
+        detail = (
+            f"unavailable: {check.detail.rstrip('.')}; answers still work, with budgets "
+            "and breakers per process until it is back"
+        )
+    console.print(Text(f"    {detail}", "dim" if check.ok else style), soft_wrap=True)
+
+
 def report(results: list[ProbeResult], console: Console) -> None:
     """One block per provider: verdict, role, key, model, latency, then the detail."""
     width = max((len(result.name) for result in results), default=0)
@@ -172,14 +251,27 @@ async def run_doctor(
     *,
     seconds: float = 10.0,
     transport: httpx.AsyncBaseTransport | None = None,
+    state: ProviderStateStore | None = None,
 ) -> int:
-    """Probe, report, and return the exit code."""
-    results = await probe_all(settings, seconds=seconds, transport=transport)
+    """Probe, report, and return the exit code (the providers' verdict: a failing
+    ``state`` store is reported as a warning). ``state`` ``None``: not checked."""
+    probes = probe_all(settings, seconds=seconds, transport=transport)
+    store: StoreCheck | None = None
+    if state is None:
+        results = await probes
+    else:
+        secret = _store_password(settings.client.state_store)
+        results, store = await asyncio.gather(
+            probes, check_store(state, seconds=seconds, secret=secret)
+        )
     report(results, console)
+    if store is not None:
+        report_store(store, console)
     code = verdict(results)
     if code == exit_codes.OK:
         working = ", ".join(r.name for r in results if r.role == "in use" and r.ok)
-        console.print(f"ready: {working}")
+        unshared = "" if store is None or store.ok else " (budgets per process: see state store)"
+        console.print(f"ready: {working}{unshared}")
     else:
         console.print(
             Text(

@@ -36,6 +36,7 @@ from .safe_text import printable
 if TYPE_CHECKING:
     from ..agent.turn import AgentEvent, Turn, TurnResult
     from ..config import Settings
+    from ..core.state import ProviderStateStore
 
 #: Piped input beyond this is cut, with a note: a prompt, not a data dump.
 MAX_STDIN_BYTES = 256 * 1024
@@ -77,12 +78,16 @@ async def run_ask(
     interactive_err: bool,
     client: LLMClient | None = None,
     turn: Turn | None = None,
+    state: ProviderStateStore | None = None,
 ) -> int:
-    """Answer ``options.prompt`` in one turn, saved as a session; return the exit code."""
+    """Answer ``options.prompt`` in one turn, saved as a session; return the exit code.
+
+    ``state`` is where budgets and breakers live (the caller opens and closes it);
+    ``None``: this process only."""
     for note in startup_notices(settings, verbose=interactive_err):
         err.write(f"qwen-dev: {note}\n")
     try:
-        client = client or LLMClient.from_settings(settings)
+        client = client or LLMClient.from_settings(settings, state=state)
     except LLMError as exc:  # nothing to ask (every provider skipped or unbuildable)
         return _report(exc, Telemetry().snapshot(), options, out, err)
     if interactive_err:

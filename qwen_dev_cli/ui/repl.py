@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from ..agent.turn import AgentEvent, Approver, Turn
     from ..config import Settings
     from ..core.events import ClientEvent
+    from ..core.state import ProviderStateStore
     from ..core.status import ClientStatus
 
 
@@ -121,6 +122,9 @@ class Repl:
         console: where everything but the prompt is printed.
         input, output: prompt-toolkit input and output (tests); ``None``: the terminal.
         turn_factory: builds the turn for each message.
+        state: where budgets and breakers live, for this client and those ``/model``
+            and ``/provider`` build; the caller opens and closes it. ``None``: this
+            process only.
     """
 
     def __init__(
@@ -132,13 +136,15 @@ class Repl:
         input: Input | None = None,
         output: Output | None = None,
         turn_factory: TurnFactory = make_turn,
+        state: ProviderStateStore | None = None,
     ) -> None:
         self._settings = settings
         self.options = options
         self.console = console
         self.workspace = options.workspace
         self.turn_factory = turn_factory
-        self.client = LLMClient.from_settings(settings)
+        self._state = state
+        self.client = LLMClient.from_settings(settings, state=state)
         self._unsubscribe = self.client.subscribe(self._on_client_event)
         self._retired: list[dict[str, Any]] = []
         self._retired_tokens = 0
@@ -317,7 +323,7 @@ class Repl:
             overrides = dataclasses.replace(base, model=model)
         try:
             settings = load_settings(self.options.config_path, overrides=overrides)
-            client = LLMClient.from_settings(settings)
+            client = LLMClient.from_settings(settings, state=self._state)
         except (ConfigError, LLMError) as exc:
             self.console.print(Text(str(exc), "red"))
             return
@@ -399,12 +405,14 @@ async def run_repl(
     console: Console | None = None,
     input: Input | None = None,
     output: Output | None = None,
+    state: ProviderStateStore | None = None,
 ) -> int:
-    """Run the REPL until the user leaves; returns the exit code."""
+    """Run the REPL until the user leaves; returns the exit code. ``state``: see
+    :class:`Repl` (the caller closes it after this returns)."""
     console = console or Console()
     SessionStore(settings.home / "sessions").prune(settings.session_retention_days)
     try:
-        repl = Repl(settings, options, console=console, input=input, output=output)
+        repl = Repl(settings, options, console=console, input=input, output=output, state=state)
     except LLMError as exc:
         for note in startup_notices(settings, verbose=True):
             console.print(Text(note, "yellow"))

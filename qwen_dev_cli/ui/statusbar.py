@@ -29,7 +29,9 @@ if TYPE_CHECKING:
 
     from ..core.status import ClientStatus, ProviderStatus
 
-Role = Literal["closed", "open", "half", "cool", "dim", "active", "activity", "busy", "plain"]
+Role = Literal[
+    "closed", "open", "half", "cool", "dim", "active", "activity", "busy", "warn", "plain"
+]
 Fragment = tuple[Role, str]
 
 #: How long a one-off event (a failover, a breaker transition) stays on the bar.
@@ -47,6 +49,7 @@ TOOLBAR_STYLE: dict[str, str] = {
     "status.active": "fg:ansicyan",
     "status.activity": "fg:ansimagenta bold",
     "status.busy": "fg:ansiblue",
+    "status.warn": "fg:ansiyellow bold",
     "status.plain": "",
 }
 
@@ -60,6 +63,7 @@ RICH_STYLE: dict[Role, str] = {
     "active": "cyan",
     "activity": "bold magenta",
     "busy": "blue",
+    "warn": "bold yellow",
     "plain": "",
 }
 
@@ -125,6 +129,7 @@ class StatusBar:
         parts.append([("active", _active(status))])
         tokens = status.session_tokens + self._extra_tokens()
         parts.append([("dim", f"{tokens:,} tok")])
+        parts.append([_store(status)])
         line: list[Fragment] = []
         for index, part in enumerate(parts):
             if index:
@@ -195,6 +200,31 @@ def _budget(provider: ProviderStatus) -> list[Fragment]:
     return out
 
 
+def _unshared(status: ClientStatus) -> bool:
+    """A shared store failed: this process counts its budget alone for now."""
+    return status.store != "memory" and not status.store_shared
+
+
+def _store(status: ClientStatus) -> Fragment:
+    """Where the budget lives: ``budget: local``, or ``budget: per-process!``."""
+    if _unshared(status):
+        return ("warn", "budget: per-process!")
+    return ("dim", f"budget: {status.store}")
+
+
+def _store_line(status: ClientStatus) -> str:
+    """``/status``: the store, where it is, and who shares it."""
+    if status.store == "memory":
+        sharing = "not shared with other processes"
+    elif _unshared(status):
+        sharing = "unavailable: budgets and breakers per process until it is back"
+    elif status.store == "local":
+        sharing = "shared by every process on this machine"
+    else:
+        sharing = "shared by every machine using it"
+    return f"budget store: {status.store} · {status.store_location} ({sharing})"
+
+
 def _active(status: ClientStatus) -> str:
     if status.active_provider is not None:
         return f"{status.active_provider} · {status.active_model}"
@@ -214,8 +244,10 @@ def compact(number: int) -> str:
 
 
 def status_table(status: ClientStatus) -> Table:
-    """``/status``: each provider's breaker, cool-down and budgets in full."""
+    """``/status``: each provider's breaker, cool-down and budgets in full, and where
+    they are kept."""
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(title="Providers", title_justify="left")
     for column in ("provider", "model", "breaker", "cool-down", "rpm left", "tpm left", "recent"):
@@ -235,9 +267,11 @@ def status_table(status: ClientStatus) -> Table:
             "-" if provider.success_rate is None else f"{provider.success_rate:.0%} ok",
         )
     active = f"{status.active_provider} · {status.active_model}" if status.active_provider else "-"
-    table.caption = (
+    # Text, not markup: a path or an activity may hold square brackets.
+    table.caption = Text.assemble(
         f"active: {active}   activity: {status.activity or 'idle'}   "
-        f"tokens this session: {status.session_tokens:,}"
+        f"tokens this session: {status.session_tokens:,}\n",
+        (_store_line(status), RICH_STYLE["warn"] if _unshared(status) else ""),
     )
     table.caption_justify = "left"
     return table

@@ -114,3 +114,43 @@ async def test_a_hanging_provider_costs_one_timeout(
     run = await qwen_dev("doctor", "--timeout", "0.5", "--config", str(config(tmp_path, server)))
     assert run.code == 3
     assert "✗ lab" in run.out
+
+
+async def test_the_memory_store_is_reported_as_per_process(
+    server: FaultServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LAB_KEY", KEY)
+    monkeypatch.setenv("QWEN_DEV_STATE", "memory")
+    run = await qwen_dev("doctor", "--config", str(config(tmp_path, server)))
+    assert run.code == 0, run.out + run.err
+    store = block(run.out, "state store")
+    assert store.startswith("✓ state store  memory  this process  ")
+    assert " ms" in store
+    assert "per-process state; not shared with other processes" in store
+
+
+async def test_the_local_store_is_checked_in_qwen_dev_home(
+    server: FaultServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, qwen_home: Path
+) -> None:
+    monkeypatch.setenv("LAB_KEY", KEY)
+    run = await qwen_dev("doctor", "--config", str(config(tmp_path, server)))
+    assert run.code == 0, run.out + run.err
+    store = block(run.out, "state store")
+    assert store.startswith(f"✓ state store  local  {qwen_home / 'state.sqlite3'}  ")
+    assert "SQLite" in store
+    assert "budgets shared by every process on this machine" in store
+    assert run.out.splitlines()[-1] == "ready: lab"
+
+
+async def test_a_broken_store_is_a_warning_not_a_failure(
+    server: FaultServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, qwen_home: Path
+) -> None:
+    monkeypatch.setenv("LAB_KEY", KEY)
+    (qwen_home / "state.sqlite3").mkdir(parents=True)  # not a database: unusable
+    run = await qwen_dev("doctor", "--config", str(config(tmp_path, server)))
+    assert run.code == 0, run.out + run.err
+    store = block(run.out, "state store")
+    assert store.startswith("! state store  local  ")
+    assert "unavailable: " in store
+    assert "answers still work, with budgets and breakers per process" in store
+    assert run.out.splitlines()[-1] == "ready: lab (budgets per process: see state store)"

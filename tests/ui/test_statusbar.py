@@ -148,3 +148,37 @@ def test_status_table_details_every_provider() -> None:
     assert "49 / 50" in shown
     assert "3.0s" in shown
     assert "unlimited" in shown
+
+
+def test_the_bar_says_where_the_budget_is_kept() -> None:
+    local = bar(provider("a"), store="local", store_location="/h/state.sqlite3", store_shared=True)
+    redis = bar(provider("a"), store="redis", store_location="redis://r:6379/0", store_shared=True)
+
+    assert local.plain().endswith("│ budget: local")
+    assert redis.plain().endswith("│ budget: redis")
+    assert bar(provider("a")).plain().endswith("│ budget: memory")
+
+
+def test_a_failed_shared_store_is_flagged_on_the_bar() -> None:
+    status = bar(
+        provider("a"), store="redis", store_location="redis://r:6379/0", store_shared=False
+    )
+
+    fragments = status.toolbar()
+
+    assert status.plain().endswith("│ budget: per-process!")
+    assert ("class:status.warn", "budget: per-process!") in fragments
+
+
+def test_status_table_tells_the_store_and_its_location() -> None:
+    def shown(store: str = "memory", location: str = "this process", shared: bool = False) -> str:
+        snapshot = ClientStatus([provider("a")], None, None, None, 0, store, location, shared)
+        screen = io.StringIO()
+        Console(file=screen, width=140).print(status_table(snapshot))
+        return " ".join(screen.getvalue().split())
+
+    local = shown("local", "/h/[x]/state.sqlite3", shared=True)
+    assert "budget store: local · /h/[x]/state.sqlite3 (shared by every process" in local
+    down = shown("redis", "redis://:***@r:6379/0", shared=False)
+    assert "budget store: redis · redis://:***@r:6379/0 (unavailable: budgets" in down
+    assert "budget store: memory · this process (not shared with other processes)" in shown()
