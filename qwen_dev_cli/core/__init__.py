@@ -51,6 +51,9 @@ if TYPE_CHECKING:
     from .providers.base import Provider
     from .providers.openai_compat import OpenAICompatProvider
     from .settings import BreakerSettings, ClientSettings, ProviderSettings, RetrySettings
+    from .state import FallbackStore, MemoryStore, ProviderStateStore, StoreError, open_store
+    from .state_redis import RedisStore
+    from .state_sqlite import SqliteStore
     from .status import ClientStatus, ProviderStatus
     from .types import (
         ChatRequest,
@@ -86,9 +89,11 @@ _WHERE = {
     "ConnectionFailed": ".errors",
     "ContextLengthExceeded": ".errors",
     "Failover": ".events",
+    "FallbackStore": ".state",
     "LLMClient": ".client",
     "LLMError": ".errors",
     "MalformedResponse": ".errors",
+    "MemoryStore": ".state",
     "Message": ".types",
     "NoProviderConfigured": ".errors",
     "NotFoundError": ".errors",
@@ -100,18 +105,22 @@ _WHERE = {
     "ProviderFailure": ".errors",
     "ProviderReply": ".types",
     "ProviderSettings": ".settings",
-    "ProviderStatus": ".status",
     "ProviderSetupError": ".errors",
+    "ProviderStateStore": ".state",
+    "ProviderStatus": ".status",
     "ProviderUnavailable": ".errors",
     "RateLimitExhausted": ".errors",
     "RateLimitWait": ".events",
     "RateLimited": ".errors",
     "RateLimiter": ".limiter",
+    "RedisStore": ".state_redis",
     "RequestTimeout": ".errors",
     "RequestTooLarge": ".errors",
     "RetryScheduled": ".events",
     "RetrySettings": ".settings",
     "ServerError": ".errors",
+    "SqliteStore": ".state_sqlite",
+    "StoreError": ".state",
     "StreamEnd": ".types",
     "StreamEvent": ".types",
     "StreamInterrupted": ".errors",
@@ -121,6 +130,7 @@ _WHERE = {
     "ToolSpec": ".types",
     "TransientError": ".errors",
     "Usage": ".types",
+    "open_store": ".state",
 }
 
 __all__ = [
@@ -141,9 +151,11 @@ __all__ = [
     "ConnectionFailed",
     "ContextLengthExceeded",
     "Failover",
+    "FallbackStore",
     "LLMClient",
     "LLMError",
     "MalformedResponse",
+    "MemoryStore",
     "Message",
     "NoProviderConfigured",
     "NotFoundError",
@@ -156,17 +168,21 @@ __all__ = [
     "ProviderReply",
     "ProviderSettings",
     "ProviderSetupError",
+    "ProviderStateStore",
     "ProviderStatus",
     "ProviderUnavailable",
     "RateLimitExhausted",
     "RateLimitWait",
     "RateLimited",
     "RateLimiter",
+    "RedisStore",
     "RequestTimeout",
     "RequestTooLarge",
     "RetryScheduled",
     "RetrySettings",
     "ServerError",
+    "SqliteStore",
+    "StoreError",
     "StreamEnd",
     "StreamEvent",
     "StreamInterrupted",
@@ -176,6 +192,7 @@ __all__ = [
     "ToolSpec",
     "TransientError",
     "Usage",
+    "open_store",
 ]
 
 

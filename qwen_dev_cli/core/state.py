@@ -108,15 +108,14 @@ def redact_url(url: str) -> str:
     """``url`` with any password replaced by ``***``."""
     try:
         parts = urlsplit(url)
+        password = parts.password
     except ValueError:
         return "<unparsable URL>"
-    if parts.password is None:
+    if password is None:
         return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+    # Everything after the last "@" of the netloc is the host and port, as typed.
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
 
 
 def validate_store_spec(spec: str) -> str:
@@ -251,7 +250,7 @@ class FallbackStore:
             self._failed(exc)
             return await fallback(), False
         if self._down_since is not None:
-            log.warning("state store %s is back", self.location)
+            log.info("state store %s is back", self.location)
             self._warn(f"state store {self.location} is back: budgets are shared again")
             self._down_since = None
             self._warned = False
@@ -264,7 +263,8 @@ class FallbackStore:
             self._down_since = now
         self._retry_at = now + self._reconnect_after
         message = str(exc) or type(exc).__name__
-        log.warning("state store %s failed: %s", self.location, message)
+        # The user hears of it once through ``warn``; each failure goes to the log only.
+        log.info("state store %s failed: %s", self.location, message)
         if not self._warned:
             self._warned = True
             self._warn(

@@ -1,0 +1,122 @@
+"""Store selection, redaction, account keys, and the fallback that never costs an answer."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from qwen_dev_cli.core.account import AccountPolicy, Admitted, Refused, Settlement
+from qwen_dev_cli.core.state import (
+    FallbackStore,
+    MemoryStore,
+    StoreConfigError,
+    StoreError,
+    account_key,
+    redact_url,
+    validate_store_spec,
+)
+
+from .store_contract import account, rid
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://:pw@h:6379/0", "redis://:***@h:6379/0"),
+        ("rediss://user:s3cret@example.com:6380/2", "rediss://user:***@example.com:6380/2"),
+        ("redis://u:p@ss@h:1/0", "redis://u:***@h:1/0"),
+        ("redis://:pw@h:notaport/0", "redis://:***@h:notaport/0"),
+        ("redis://h:6379/0", "redis://h:6379/0"),
+    ],
+)
+def test_redact_url_hides_every_password(url: str, shown: str) -> None:
+    assert redact_url(url) == shown
+
+
+@pytest.mark.parametrize("spec", ["local", "memory", "redis://h:6379/0", "rediss://:p@h/3"])
+def test_accepted_store_specs(spec: str) -> None:
+    assert validate_store_spec(spec) == spec
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("sqlite", "expected 'local', 'memory'"),
+        ("http://h:6379", "expected 'local', 'memory'"),
+        ("redis://:secret@h:port/0", "malformed Redis URL"),
+        ("redis:///0", "no host"),
+        ("redis://h:6379/zero", "database must be a number"),
+    ],
+)
+def test_bad_store_specs_say_what_is_expected(spec: str, message: str) -> None:
+    with pytest.raises(StoreConfigError, match=message) as info:
+        validate_store_spec(spec)
+    assert "secret" not in str(info.value)
+
+
+def test_account_key_never_holds_the_key() -> None:
+    key = account_key("https://api.example.com/v1/", "m", "sk-very-secret", "p")
+    assert "sk-very-secret" not in key
+    assert key.startswith("https://api.example.com/v1|m|")
+    assert key != account_key("https://api.example.com/v1", "m", "sk-other", "p")
+    assert key == account_key("https://api.example.com/v1", "m", "sk-very-secret", "other-name")
+
+
+class SlowStore(MemoryStore):
+    """A store that hangs (a Redis server stopped with SIGSTOP, say)."""
+
+    kind = "redis"
+    location = "redis://slow"
+
+    async def admit(
+        self,
+        account: str,
+        policy: AccountPolicy,
+        tokens: int,
+        reservation: str,
+        ticket: str | None = None,
+    ) -> Admitted | Refused:
+        await asyncio.sleep(30)
+        raise AssertionError("unreachable")
+
+
+class BrokenStore(MemoryStore):
+    kind = "local"
+    location = "/broken"
+
+    async def admit(
+        self,
+        account: str,
+        policy: AccountPolicy,
+        tokens: int,
+        reservation: str,
+        ticket: str | None = None,
+    ) -> Admitted | Refused:
+        raise StoreError("disk full")
+
+
+async def test_a_hanging_store_holds_an_answer_up_for_at_most_its_timeout() -> None:
+    warnings: list[str] = []
+    store = FallbackStore(SlowStore(), warn=warnings.append, timeout=0.2)
+    started = time.monotonic()
+    permit = await store.admit(account(), AccountPolicy(), 1, rid())
+    assert isinstance(permit, Admitted)
+    assert time.monotonic() - started < 0.5
+    # While it is down, requests do not wait on it at all.
+    started = time.monotonic()
+    await store.admit(account(), AccountPolicy(), 1, rid())
+    assert time.monotonic() - started < 0.05
+    assert len(warnings) == 1
+
+
+async def test_a_reservation_is_settled_in_the_store_that_granted_it() -> None:
+    fallback = MemoryStore()
+    store = FallbackStore(BrokenStore(), fallback=fallback, warn=lambda _: None)
+    key, policy = account(), AccountPolicy(tpm=100)
+    permit = await store.admit(key, policy, 60, rid())
+    assert isinstance(permit, Admitted)
+    settled = await store.settle(key, policy, permit, Settlement("success", tokens=10))
+    assert settled.view.tpm_left == 90
+    assert (await fallback.view(key, policy)).tpm_left == 90
