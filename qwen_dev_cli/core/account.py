@@ -18,6 +18,7 @@ trial slots after their lease, queue tickets after :data:`TICKET_LEASE`.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -28,6 +29,9 @@ from .types import RateLimitHeaders
 TICKET_LEASE = 3.0
 #: Seconds a request behind an older waiter waits before asking again.
 QUEUE_POLL = 0.05
+#: The longest cool-down one Retry-After can impose, in seconds: a hostile or broken
+#: server cannot lock an account away for good.
+MAX_COOLDOWN = 86_400.0
 #: The window is kept as at most about this many buckets of admissions, so an
 #: operation costs the same at 10 or 10,000 requests a minute. A bucket leaves the
 #: window when its latest admission does: at worst a request waits 1/BUCKETS of the
@@ -90,8 +94,8 @@ class Admitted:
     reservation: str
     epoch: int
     trial: bool
-    #: When it was admitted, in the store's clock: finds its bucket when settled.
-    at: float = 0.0
+    #: Its bucket's stamp (store clock, whole milliseconds): found again when settled.
+    at: int = 0
     #: The tokens it reserved (its estimate), replaced by the real count when settled.
     tokens: int = 0
     transitions: tuple[Transition, ...] = ()
@@ -160,11 +164,12 @@ class BreakerRecord:
 @dataclass
 class AccountState:
     """Everything shared about one account. ``entries`` are the window's buckets,
-    ``[first, last, requests, tokens]`` (admission times and totals), oldest first;
+    ``[first, last, requests, tokens]`` (admission times in whole milliseconds of the
+    store's clock, rounded up, and totals), oldest first;
     ``requests`` and ``tokens`` are their sums; the ``server_*`` caps are ``[left,
     until]``; ``waiters`` maps a ticket to ``[arrived, expires]``."""
 
-    entries: list[list[float]] = field(default_factory=list)
+    entries: list[list[int]] = field(default_factory=list)
     requests: int = 0
     tokens: int = 0
     server_requests: list[float] | None = None
@@ -214,7 +219,7 @@ class AccountState:
             return Refused("budget", wait, f"budget spent for {wait:.1f}s", tuple(transitions))
         if ticket is not None:
             self.waiters.pop(ticket, None)
-        self._charge(now, policy.window, tokens)
+        at = self._charge(now, policy.window, tokens)
         for cap, spent in ((self.server_requests, 1), (self.server_tokens, tokens)):
             if cap is not None and now < cap[1]:
                 cap[0] -= spent
@@ -222,7 +227,7 @@ class AccountState:
         if trial:
             assert policy.breaker is not None
             record.trials[reservation] = now + policy.breaker.trial_lease
-        return Admitted(reservation, record.epoch, trial, now, tokens, tuple(transitions))
+        return Admitted(reservation, record.epoch, trial, at, tokens, tuple(transitions))
 
     def settle(
         self, now: float, policy: AccountPolicy, admitted: Admitted, settlement: Settlement
@@ -242,8 +247,9 @@ class AccountState:
                     break
         if settlement.server is not None:
             self._observe(now, policy.window, settlement.server)
-        if settlement.cooldown > 0:
-            self.cooldown_until = max(self.cooldown_until, now + settlement.cooldown)
+        if settlement.cooldown > 0:  # NaN is not: a server's nonsense is ignored
+            cooldown = min(settlement.cooldown, MAX_COOLDOWN)
+            self.cooldown_until = max(self.cooldown_until, now + cooldown)
         self._judge(now, policy, admitted, settlement.outcome, transitions)
         return Settled(tuple(transitions), self.view(now, policy))
 
@@ -285,7 +291,7 @@ class AccountState:
         """The account now, without changing it (an OPEN breaker past its timeout reads
         HALF_OPEN, as the next admission will make it)."""
         requests, tokens = self.requests, self.tokens
-        horizon = now - policy.window
+        horizon = (now - policy.window) * 1000
         for entry in self.entries:  # buckets that have left the window, not yet pruned
             if entry[1] > horizon:
                 break
@@ -355,7 +361,7 @@ class AccountState:
             b = data["b"]
             return cls(
                 entries=[
-                    [float(first), float(last), int(count), int(tokens)]
+                    [int(first), int(last), int(count), int(tokens)]
                     for first, last, count, tokens in _seq(data["e"])
                 ],
                 requests=int(data["q"]),
@@ -380,7 +386,7 @@ class AccountState:
     # --- internals ------------------------------------------------------------------
 
     def _prune(self, now: float, window: float) -> None:
-        horizon = now - window
+        horizon = (now - window) * 1000
         entries = self.entries
         drop = 0
         while drop < len(entries) and entries[drop][1] <= horizon:
@@ -392,17 +398,25 @@ class AccountState:
         if self.waiters:
             self.waiters = {t: w for t, w in self.waiters.items() if w[1] > now}
 
-    def _charge(self, now: float, window: float, tokens: int) -> None:
+    def _charge(self, now: float, window: float, tokens: int) -> int:
+        """Add one admission to the window; returns its bucket's stamp. Stamps never go
+        back, whatever the clock does, so buckets stay in order."""
         entries = self.entries
-        if entries and now - entries[-1][0] < window / BUCKETS:
+        at = math.ceil(now * 1000)
+        if entries:
             last = entries[-1]
-            last[1] = max(last[1], now)
-            last[2] += 1
-            last[3] += tokens
-        else:
-            entries.append([now, now, 1, tokens])
+            at = max(at, last[1])
+            if at - last[0] < window * 1000 / BUCKETS:
+                last[1] = at
+                last[2] += 1
+                last[3] += tokens
+                self.requests += 1
+                self.tokens += tokens
+                return at
+        entries.append([at, at, 1, tokens])
         self.requests += 1
         self.tokens += tokens
+        return at
 
     def _delay_for(self, now: float, policy: AccountPolicy, tokens: int) -> float:
         """Seconds until one more request of ``tokens`` fits (0: now)."""
@@ -423,8 +437,10 @@ class AccountState:
         for entry in self.entries:
             excess -= entry[column]
             if excess <= 0:
-                return max(0.0, entry[1] + window - now)
-        return 0.0  # only possible with a budget smaller than one request's need
+                return max(0.0, entry[1] / 1000 + window - now)
+        # Only a request larger than the whole budget gets here; the client refuses
+        # those before asking (RequestTooLarge).
+        return 0.0
 
     def _observe(self, now: float, window: float, headers: RateLimitHeaders) -> None:
         # The newest report replaces an older one: the server knows its own state best.

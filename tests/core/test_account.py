@@ -6,6 +6,7 @@ import pytest
 
 from qwen_dev_cli.core.account import (
     BUCKETS,
+    MAX_COOLDOWN,
     TICKET_LEASE,
     AccountPolicy,
     AccountState,
@@ -23,7 +24,7 @@ def test_a_dead_waiters_place_expires_and_those_behind_move_up() -> None:
     assert isinstance(state.admit(1.0, policy, 1, "r2", "dead"), Refused)
     assert isinstance(state.admit(2.0, policy, 1, "r3", "alive"), Refused)
     # The window frees at 60 s; "dead" stopped renewing at 1 s, so "alive" goes first.
-    assert state.admit(60.5, policy, 1, "r4", "alive") == Admitted("r4", 0, False, 60.5, 1)
+    assert state.admit(60.5, policy, 1, "r4", "alive") == Admitted("r4", 0, False, 60_500, 1)
     assert 1.0 + TICKET_LEASE < 60.5
 
 
@@ -110,3 +111,34 @@ def test_a_bucket_leaves_with_its_latest_request_never_earlier() -> None:
     assert isinstance(refusal, Refused)
     assert refusal.wait == pytest.approx(59.5)  # when "b" leaves, not "a"
     assert isinstance(state.admit(60.5, policy, 1, "d"), Admitted)
+
+
+@pytest.mark.parametrize("cooldown", [float("nan"), float("-inf"), -5.0])
+def test_nonsense_cool_downs_are_ignored(cooldown: float) -> None:
+    state = AccountState()
+    policy = AccountPolicy()
+    permit = state.admit(0.0, policy, 1, "r")
+    assert isinstance(permit, Admitted)
+    state.settle(0.0, policy, permit, Settlement("neutral", cooldown=cooldown))
+    assert state.view(0.0, policy).cooldown == 0.0
+
+
+def test_no_retry_after_locks_an_account_away_for_more_than_a_day() -> None:
+    state = AccountState()
+    policy = AccountPolicy()
+    permit = state.admit(0.0, policy, 1, "r")
+    assert isinstance(permit, Admitted)
+    state.settle(0.0, policy, permit, Settlement("neutral", cooldown=float("inf")))
+    assert state.view(0.0, policy).cooldown == MAX_COOLDOWN
+
+
+def test_a_clock_that_steps_back_keeps_buckets_in_order_and_reconcilable() -> None:
+    state = AccountState()
+    policy = AccountPolicy(tpm=1000, breaker=None)
+    first = state.admit(100.0, policy, 300, "a")
+    second = state.admit(90.0, policy, 300, "b")  # NTP stepped the clock back
+    assert isinstance(first, Admitted)
+    assert isinstance(second, Admitted)
+    assert [e[0] for e in state.entries] == sorted(e[0] for e in state.entries)
+    state.settle(90.5, policy, second, Settlement("success", tokens=50))
+    assert state.tokens == 350
