@@ -249,6 +249,10 @@ class FallbackStore:
         except (StoreError, TimeoutError, OSError) as exc:
             self._failed(exc)
             return await fallback(), False
+        except Exception as exc:  # a bug in a store must not cost an answer either
+            log.exception("state store %s raised unexpectedly", self.location)
+            self._failed(exc)
+            return await fallback(), False
         if self._down_since is not None:
             log.info("state store %s is back", self.location)
             self._warn(f"state store {self.location} is back: budgets are shared again")

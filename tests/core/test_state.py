@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from qwen_dev_cli.core.account import AccountPolicy, Admitted, Refused, Settlement
+from qwen_dev_cli.core.account import AccountPolicy, AccountView, Admitted, Refused, Settlement
 from qwen_dev_cli.core.state import (
     FallbackStore,
     MemoryStore,
@@ -120,3 +120,20 @@ async def test_a_reservation_is_settled_in_the_store_that_granted_it() -> None:
     settled = await store.settle(key, policy, permit, Settlement("success", tokens=10))
     assert settled.view.tpm_left == 90
     assert (await fallback.view(key, policy)).tpm_left == 90
+
+
+class BuggyStore(MemoryStore):
+    kind = "local"
+    location = "/buggy"
+
+    async def view(self, account: str, policy: AccountPolicy) -> AccountView:
+        raise TypeError("a bug, not an outage")
+
+
+async def test_even_a_bug_in_a_store_costs_no_answer() -> None:
+    warnings: list[str] = []
+    store = FallbackStore(BuggyStore(), warn=warnings.append)
+    view = await store.view(account(), AccountPolicy(rpm=3))
+    assert view.rpm_left == 3
+    assert store.degraded
+    assert "a bug" in warnings[0]
