@@ -21,7 +21,7 @@ from .dispatch import Activity, Answer, Call, Dispatcher, Sleep
 from .errors import LLMError, NoProviderConfigured
 from .router import ProviderHealth, ProviderSlot, Router
 from .settings import BreakerSettings, ClientSettings, ProviderSettings, RetrySettings
-from .state import MemoryStore, account_key
+from .state import FallbackStore, MemoryStore, account_key
 from .status import ClientStatus, ProviderStatus
 from .telemetry import Telemetry
 from .tokens import estimate_prompt_tokens, estimate_text_tokens
@@ -74,8 +74,10 @@ class LLMClient:
         transport: an httpx transport for providers built from settings (tests).
         state: where budgets, breakers and cool-downs live
             (:class:`~qwen_dev_cli.core.state.ProviderStateStore`); default a
-            :class:`~qwen_dev_cli.core.state.MemoryStore` of this client's own. The
-            caller closes a store it passes.
+            :class:`~qwen_dev_cli.core.state.MemoryStore` of this client's own. A shared
+            store passed bare is wrapped in a
+            :class:`~qwen_dev_cli.core.state.FallbackStore`, so its failures never cost
+            an answer. The caller closes a store it passes.
         clock, sleep, rng: injectable time, sleeping and randomness.
     """
 
@@ -119,7 +121,12 @@ class LLMClient:
         self._listeners: list[ev.EventListener] = []
         self.telemetry = Telemetry(state_of=self._state_name, enabled=enable_telemetry)
         self._activity = Activity()
-        self.state: ProviderStateStore = state if state is not None else MemoryStore(clock=clock)
+        if state is None:
+            state = MemoryStore(clock=clock)
+        elif not isinstance(state, MemoryStore | FallbackStore):
+            # A shared store may fail; the client must not (DESIGN section 8).
+            state = FallbackStore(state)
+        self.state: ProviderStateStore = state
         breaker = None
         if enable_circuit_breaker:
             # A trial call holds its slot at most this long (a killed process's slot

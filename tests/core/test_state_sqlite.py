@@ -15,9 +15,11 @@ from pathlib import Path
 import pytest
 
 from qwen_dev_cli.core.account import AccountPolicy, AccountState, Admitted, Settlement
+from qwen_dev_cli.core.client import LLMClient
 from qwen_dev_cli.core.state import FallbackStore, StoreError
 from qwen_dev_cli.core.state_sqlite import SqliteStore
 
+from .scripted import ScriptedProvider
 from .store_contract import StoreContract, account, admitted, rid
 
 
@@ -185,3 +187,15 @@ def test_sigkill_mid_transaction_leaves_a_usable_store(path: Path) -> None:
         await store.aclose()
 
     asyncio.run(use())
+
+
+def test_a_client_given_a_broken_store_still_answers(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.write_text("a file where the folder should be")
+    client = LLMClient([ScriptedProvider("a")], state=SqliteStore(home / "state.sqlite3"))
+
+    async def ask() -> str:
+        return (await client.chat([{"role": "user", "content": "hi"}])).text
+
+    assert asyncio.run(ask()) == "ok"
+    assert client.status().store_shared is False
