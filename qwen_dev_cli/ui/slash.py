@@ -20,7 +20,7 @@ from rich.text import Text
 from ..config import APPROVAL_MODES
 from ..session.store import SessionError
 from .metrics_table import metrics_renderable
-from .statusbar import status_table
+from .statusbar import status_table, store_line
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -145,6 +145,8 @@ async def _help(shell: Shell, argument: str) -> None:
 
 async def _metrics(shell: Shell, argument: str) -> None:
     shell.console.print(metrics_renderable(shell.metrics()))
+    # The counts are this session's; the budget they draw on may be shared.
+    shell.console.print(store_line(shell.client_status()), style="dim", markup=False)
 
 
 async def _status(shell: Shell, argument: str) -> None:

@@ -212,7 +212,7 @@ def _store(status: ClientStatus) -> Fragment:
     return ("dim", f"budget: {status.store}")
 
 
-def _store_line(status: ClientStatus) -> str:
+def store_line(status: ClientStatus) -> str:
     """``/status``: the store, where it is, and who shares it."""
     if status.store == "memory":
         sharing = "not shared with other processes"
@@ -271,7 +271,7 @@ def status_table(status: ClientStatus) -> Table:
     table.caption = Text.assemble(
         f"active: {active}   activity: {status.activity or 'idle'}   "
         f"tokens this session: {status.session_tokens:,}\n",
-        (_store_line(status), RICH_STYLE["warn"] if _unshared(status) else ""),
+        (store_line(status), RICH_STYLE["warn"] if _unshared(status) else ""),
     )
     table.caption_justify = "left"
     return table

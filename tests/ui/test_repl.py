@@ -102,6 +102,7 @@ async def test_metrics_prints_the_table(server: FaultServer, tmp_path: Path) -> 
     assert "breaker blocks" in shown
     assert "failovers" in shown
     assert any("lab" in row and "1" in row and "CLOSED" in row for row in shown.splitlines())
+    assert "budget store: memory" in shown  # what the counts' budget is shared with
 
 
 async def test_status_details_the_providers(server: FaultServer, tmp_path: Path) -> None:
