@@ -285,6 +285,24 @@ class AccountState:
                 if record.successes >= policy.breaker.half_open_max_calls:
                     self._transition(now, "CLOSED", "trial calls succeeded", transitions)
 
+    # --- for the per-process RateLimiter and CircuitBreaker ----------------------------
+
+    def budget_wait(self, now: float, policy: AccountPolicy, tokens: int) -> float:
+        """Seconds before a request of ``tokens`` fits the budget (0: now), changing
+        nothing but what has left the window."""
+        self._prune(now, policy.window)
+        return self._delay_for(now, policy, tokens)
+
+    def observe(self, now: float, window: float, headers: RateLimitHeaders) -> None:
+        """Tighten the budget with what the provider's headers report."""
+        self._observe(now, window, headers)
+
+    def recover(self, now: float, policy: BreakerPolicy) -> tuple[Transition, ...]:
+        """The OPEN -> HALF_OPEN transition a passed recovery timeout makes."""
+        transitions: list[Transition] = []
+        self._maybe_half_open(now, policy, transitions)
+        return tuple(transitions)
+
     # --- reading and resetting -----------------------------------------------------
 
     def view(self, now: float, policy: AccountPolicy) -> AccountView:

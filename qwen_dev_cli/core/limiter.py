@@ -9,11 +9,12 @@ real usage afterwards (:meth:`Reservation.reconcile`). What the provider's
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from .account import AccountPolicy, AccountState, Admitted, Settlement
 from .errors import RequestTooLarge
 from .types import RateLimitHeaders
 
@@ -27,28 +28,28 @@ class Reservation:
     #: Seconds this request waited for its turn.
     waited: float = 0.0
     _limiter: RateLimiter | None = field(default=None, repr=False)
-    _live: bool = field(default=True, repr=False)
+    _admitted: Admitted | None = field(default=None, repr=False)
 
     def reconcile(self, actual_tokens: int) -> None:
         """Replace the estimate with the tokens the provider actually counted."""
         actual = max(0, actual_tokens)
-        if self._live and self._limiter is not None:
-            self._limiter._tokens_in_window += actual - self.tokens
+        limiter, admitted = self._limiter, self._admitted
+        if limiter is not None and admitted is not None:
+            how = Settlement("neutral", tokens=actual)
+            limiter._state.settle(limiter._clock(), limiter._policy, admitted, how)
+            # Settled once: a second reconcile starts from the real count.
+            self._admitted = dataclasses.replace(admitted, tokens=actual)
             if actual < self.tokens:
-                self._limiter._room_made.set()
+                limiter._room_made.set()
         self.tokens = actual
-
-
-@dataclass
-class _ServerCap:
-    """What the provider says is left until ``until``; admissions spend it."""
-
-    left: int
-    until: float
 
 
 class RateLimiter:
     """Sliding-window limiter. ``None`` for a limit means unlimited.
+
+    The rules are :mod:`.account`'s, the same the client applies to an account in a
+    state store; this class keeps them for one process, with a FIFO queue of waiters,
+    for code that wants a limiter alone.
 
     Args:
         requests_per_minute: requests admitted in any ``window`` seconds.
@@ -68,24 +69,30 @@ class RateLimiter:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         name: str = "provider",
     ) -> None:
-        for label, limit in (("requests", requests_per_minute), ("tokens", tokens_per_minute)):
-            if limit is not None and limit < 1:
-                raise ValueError(f"{label} per minute must be at least 1 (or None: unlimited)")
-        self.rpm = requests_per_minute
-        self.tpm = tokens_per_minute
-        self.window = window
+        self._policy = AccountPolicy(
+            requests_per_minute, tokens_per_minute, breaker=None, window=window
+        )
+        self._state = AccountState()
         self.name = name
         self._clock = clock
         self._sleep = sleep
-        self._entries: deque[Reservation] = deque()
-        self._tokens_in_window = 0
         self._lock = asyncio.Lock()
         # Set when a reconciliation gives tokens back, to wake the queue head early.
         self._room_made = asyncio.Event()
         self._waiting = 0
-        self._server_requests: _ServerCap | None = None
-        self._server_tokens: _ServerCap | None = None
         self.waits = 0
+
+    @property
+    def rpm(self) -> int | None:
+        return self._policy.rpm
+
+    @property
+    def tpm(self) -> int | None:
+        return self._policy.tpm
+
+    @property
+    def window(self) -> float:
+        return self._policy.window
 
     @property
     def limited(self) -> bool:
@@ -114,53 +121,35 @@ class RateLimiter:
             async with self._lock:
                 counted = False
                 while True:
-                    delay = self._delay_for(tokens)
-                    if delay <= 0:
-                        break
+                    now = self._clock()
+                    decision = self._state.admit(now, self._policy, tokens, "r")
+                    if isinstance(decision, Admitted):
+                        return Reservation(now, tokens, now - started, self, decision)
                     if not counted:
                         self.waits += 1
                         counted = True
-                    await self._wait(delay)
-                return self._admit(tokens, waited=self._clock() - started)
+                    await self._wait(decision.wait)
         finally:
             self._waiting -= 1
 
     def time_until_available(self, tokens: int) -> float:
         """Seconds before a request of ``tokens`` could be admitted (0: now, and nobody
         is queued ahead of it)."""
+        delay = self._state.budget_wait(self._clock(), self._policy, tokens)
         if self._lock.locked() or self._waiting:
-            return max(self._delay_for(tokens), 1e-3)
-        return self._delay_for(tokens)
+            return max(delay, 1e-3)
+        return delay
 
     def remaining(self) -> tuple[int | None, int | None]:
         """Requests and tokens left in the current window (``None``: unlimited)."""
-        self._prune(self._clock())
-        req = None if self.rpm is None else max(0, self.rpm - len(self._entries))
-        tok = None if self.tpm is None else max(0, self.tpm - self._tokens_in_window)
-        now = self._clock()
-        if self._server_requests is not None and now < self._server_requests.until:
-            left = self._server_requests.left
-            req = left if req is None else min(req, left)
-        if self._server_tokens is not None and now < self._server_tokens.until:
-            left = self._server_tokens.left
-            tok = left if tok is None else min(tok, left)
-        return req, tok
+        view = self._state.view(self._clock(), self._policy)
+        return view.rpm_left, view.tpm_left
 
     def observe(self, headers: RateLimitHeaders) -> None:
         """Add what the provider says is left to the budget, until its reset (a window
         when it gives none). The local budget still applies: this only ever tightens it.
         The newest report replaces an older one: the server knows its own state best."""
-        now = self._clock()
-        if headers.remaining_requests is not None:
-            reset = headers.reset_requests
-            self._server_requests = _ServerCap(
-                headers.remaining_requests, now + (self.window if reset is None else reset)
-            )
-        if headers.remaining_tokens is not None:
-            reset = headers.reset_tokens
-            self._server_tokens = _ServerCap(
-                headers.remaining_tokens, now + (self.window if reset is None else reset)
-            )
+        self._state.observe(self._clock(), self.window, headers)
 
     # --- internals ------------------------------------------------------------------
 
@@ -174,41 +163,3 @@ class RateLimiter:
         finally:
             sleeper.cancel()
             woken.cancel()
-
-    def _prune(self, now: float) -> None:
-        horizon = now - self.window
-        entries = self._entries
-        while entries and entries[0].at <= horizon:
-            entry = entries.popleft()
-            entry._live = False
-            self._tokens_in_window -= entry.tokens
-
-    def _delay_for(self, tokens: int) -> float:
-        now = self._clock()
-        self._prune(now)
-        delay = 0.0
-        entries = self._entries
-        if self.rpm is not None and len(entries) >= self.rpm:
-            # The request that must leave the window before there is room.
-            delay = entries[len(entries) - self.rpm].at + self.window - now
-        if self.tpm is not None and self._tokens_in_window + tokens > self.tpm:
-            excess = self._tokens_in_window + tokens - self.tpm
-            for entry in entries:
-                excess -= entry.tokens
-                if excess <= 0:
-                    delay = max(delay, entry.at + self.window - now)
-                    break
-        for cap, need in ((self._server_requests, 1), (self._server_tokens, tokens)):
-            if cap is not None and now < cap.until and cap.left < need:
-                delay = max(delay, cap.until - now)
-        return delay
-
-    def _admit(self, tokens: int, waited: float) -> Reservation:
-        now = self._clock()
-        reservation = Reservation(now, tokens, waited, self)
-        self._entries.append(reservation)
-        self._tokens_in_window += tokens
-        for cap, spent in ((self._server_requests, 1), (self._server_tokens, tokens)):
-            if cap is not None and now < cap.until:
-                cap.left -= spent
-        return reservation
