@@ -62,6 +62,8 @@ class LLMClient:
         base_delay, max_delay: backoff ``min(base_delay * 2**n, max_delay)`` plus jitter.
         timeout: seconds an attempt may take (non-streaming), or wait for the next chunk
             (streaming), whatever the provider's own timeouts.
+        attempt_deadline: seconds a streamed attempt may take in all, however steadily
+            it trickles (default ``max(600, 10 * timeout)``).
         max_retry_after: a Retry-After longer than this is not slept: fail over or fail.
         jitter: ``"proportional"`` (+10-30 %) or ``"full"`` (AWS Full Jitter).
         enable_circuit_breaker, failure_threshold, recovery_timeout, half_open_max_calls:
@@ -89,6 +91,7 @@ class LLMClient:
         base_delay: float = 1.0,
         max_delay: float = 60.0,
         timeout: float = 60.0,
+        attempt_deadline: float | None = None,
         max_retry_after: float = 60.0,
         jitter: str = "proportional",
         enable_circuit_breaker: bool = True,
@@ -161,6 +164,9 @@ class LLMClient:
             activity=self._activity,
             state=self.state,
             rate_limiting=enable_rate_limiting,
+            attempt_deadline=(
+                attempt_deadline if attempt_deadline is not None else max(600.0, 10 * timeout)
+            ),
             sleep=sleep,
             rng=rng or random.Random(),
         )

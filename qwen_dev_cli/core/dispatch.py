@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 import secrets
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
@@ -111,6 +112,7 @@ class Dispatcher:
         activity: updated for ``status()``.
         state: where budgets, breakers and cool-downs live.
         rate_limiting: whether providers' ``x-ratelimit-*`` headers tighten budgets.
+        attempt_deadline: seconds a streamed attempt may take in all, however lively.
     """
 
     def __init__(
@@ -124,12 +126,14 @@ class Dispatcher:
         activity: Activity,
         state: ProviderStateStore,
         rate_limiting: bool = True,
+        attempt_deadline: float = math.inf,
         sleep: Sleep,
         rng: random.Random,
     ) -> None:
         self.router = router
         self.state = state
         self.rate_limiting = rate_limiting
+        self.attempt_deadline = attempt_deadline
         self.retry = retry
         self.timeout = timeout
         self.telemetry = telemetry
@@ -340,9 +344,14 @@ class Dispatcher:
             error: ProviderError | None = None
             chunks = provider.stream(call.request).__aiter__()
             try:
-                with Watchdog(self.timeout) as watchdog:
+                with Watchdog(self.timeout, self.attempt_deadline) as watchdog:
                     while True:
-                        watchdog.waiting()
+                        if watchdog.waiting():
+                            error = RequestTimeout(
+                                f"the answer took longer than {self.attempt_deadline:g}s",
+                                provider=slot.name,
+                            )
+                            break
                         try:
                             chunk = await chunks.__anext__()
                         except StopAsyncIteration:

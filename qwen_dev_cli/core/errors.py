@@ -14,9 +14,11 @@ errors (httpx, JSON, llama.cpp) are translated at the provider boundary with
     │   │   │   └── Overloaded        529, or 503 that says so
     │   │   ├── StreamInterrupted     a stream that ended or broke mid-answer
     │   │   └── MalformedResponse     a body or event that is not what the API promises
+    │   │       └── ResponseTooLarge  past a size limit (bytes, a line, tool arguments)
     │   └── PermanentError            retrying cannot help
     │       ├── AuthenticationError   401, 403 (fail over: another provider may accept)
     │       ├── NotFoundError         404: wrong base_url or model (fail over)
+    │       ├── Redirected            3xx: the endpoint moved; not followed (fail over)
     │       ├── BadRequestError       400, 422 (do not fail over: the request is at fault)
     │       │   └── ContextLengthExceeded
     │       ├── RequestTooLarge       bigger than the provider's whole TPM budget (fail over)
@@ -141,6 +143,11 @@ class MalformedResponse(TransientError):
     """The provider sent something that is not an OpenAI-compatible response."""
 
 
+class ResponseTooLarge(MalformedResponse):
+    """The response passed a size limit (bytes, one line, one tool call's arguments):
+    a broken or hostile server is cut off before it exhausts memory."""
+
+
 class PermanentError(ProviderError):
     """Retrying the same request on the same provider cannot succeed."""
 
@@ -151,6 +158,11 @@ class AuthenticationError(PermanentError):
 
 class NotFoundError(PermanentError):
     """404: the base URL or the model name is wrong."""
+
+
+class Redirected(PermanentError):
+    """3xx: the endpoint moved. Redirects are not followed (the request and its key
+    would go to an address the user did not configure); ``base_url`` should change."""
 
 
 class BadRequestError(PermanentError):

@@ -31,6 +31,7 @@ class SSEDecoder:
     def __init__(self) -> None:
         self._utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._tail_parts: list[str] = []
+        self._tail_chars = 0
         self._data: list[str] = []
         self._event: str | None = None
         self._id: str | None = None
@@ -52,12 +53,15 @@ class SSEDecoder:
         if "\n" not in piece and "\r" not in piece:
             # Part of a long line: collect it without re-scanning what came before.
             self._tail_parts.append(piece)
+            self._tail_chars += len(piece)
             return []
         self._tail_parts.append(piece)
         text = "".join(self._tail_parts)
         # str.split is several times faster than the regex; CR is rare on the wire.
         lines = _LINE_BREAK.split(text) if "\r" in text else text.split("\n")
-        self._tail_parts = [lines.pop()]
+        tail = lines.pop()
+        self._tail_parts = [tail]
+        self._tail_chars = len(tail)
         # Ending the line now, not when the next chunk shows whether a LF follows, keeps
         # an event of a CR-only stream from waiting for the next one.
         self._after_cr = piece.endswith("\r")
@@ -74,6 +78,11 @@ class SSEDecoder:
                 self._line(line)
         return events
 
+    @property
+    def pending_chars(self) -> int:
+        """Characters of a line still waiting for its end (a limit's business)."""
+        return self._tail_chars
+
     def flush(self) -> list[SSEEvent]:
         """End of stream: return an event left without its closing blank line, if any.
 
@@ -81,6 +90,7 @@ class SSEDecoder:
         exist and a truncated payload is caught by the JSON layer above."""
         text = "".join(self._tail_parts) + self._utf8.decode(b"", final=True)
         self._tail_parts = []
+        self._tail_chars = 0
         self._after_cr = False
         events: list[SSEEvent] = []
         for line in _LINE_BREAK.split(text):

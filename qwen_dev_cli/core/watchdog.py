@@ -10,6 +10,7 @@ attribute writes per token: its timer is re-armed lazily, when it fires.
 from __future__ import annotations
 
 import asyncio
+import math
 
 
 class Watchdog:
@@ -19,11 +20,13 @@ class Watchdog:
     ``dog.waiting()`` before each await on the provider and ``dog.received()`` after;
     on ``CancelledError`` ask :meth:`expired` whether it was the watchdog's doing."""
 
-    def __init__(self, timeout: float) -> None:
+    def __init__(self, timeout: float, deadline: float = math.inf) -> None:
         self.timeout = timeout
         self._loop = asyncio.get_running_loop()
         self._task = asyncio.current_task()
         self._since = self._loop.time()
+        #: Past this loop time the whole stream has taken too long, however lively.
+        self._deadline = self._since + deadline
         self._armed = False
         self._fired = False
         self._handle: asyncio.TimerHandle | None = None
@@ -37,10 +40,13 @@ class Watchdog:
             self._handle.cancel()
             self._handle = None
 
-    def waiting(self) -> None:
-        """About to wait for the provider: silence counts from now."""
-        self._since = self._loop.time()
+    def waiting(self) -> bool:
+        """About to wait for the provider: silence counts from now. Returns whether the
+        stream is past its overall deadline (a server trickling a token now and then
+        would otherwise keep it alive for ever)."""
+        self._since = now = self._loop.time()
         self._armed = True
+        return now > self._deadline
 
     def received(self) -> None:
         """The provider answered; time spent until the next :meth:`waiting` is not its."""

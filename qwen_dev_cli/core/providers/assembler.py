@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import MalformedResponse
+from ..errors import MalformedResponse, ResponseTooLarge
 from ..types import ProviderReply, RateLimitHeaders, ToolCall, Usage
 from .http_errors import error_from_event
 
@@ -20,14 +20,18 @@ class _PartialCall:
     id: str = ""
     name: str = ""
     arguments: list[str] = field(default_factory=list)
+    size: int = 0
 
 
 class StreamAssembler:
     """Feed it each SSE ``data`` payload; it returns the text to show and keeps the rest."""
 
-    def __init__(self, provider: str, model: str) -> None:
+    def __init__(
+        self, provider: str, model: str, *, max_tool_arguments: int = 4 * 1024 * 1024
+    ) -> None:
         self.provider = provider
         self.model = model
+        self.max_tool_arguments = max_tool_arguments
         self.done = False
         self.started = False
         self.finish_reason: str | None = None
@@ -48,6 +52,10 @@ class StreamAssembler:
         except ValueError as exc:
             raise MalformedResponse(
                 f"stream sent data that is not JSON: {data[:80]!r}", provider=self.provider
+            ) from exc
+        except RecursionError as exc:
+            raise MalformedResponse(
+                "stream sent JSON nested too deeply", provider=self.provider
             ) from exc
         if not isinstance(chunk, dict):
             raise MalformedResponse("stream sent a non-object chunk", provider=self.provider)
@@ -113,10 +121,17 @@ class StreamAssembler:
             if isinstance(function.get("name"), str) and function["name"]:
                 call.name = function["name"]
             arguments = function.get("arguments")
+            if isinstance(arguments, dict):
+                arguments = json.dumps(arguments)
             if isinstance(arguments, str):
                 call.arguments.append(arguments)
-            elif isinstance(arguments, dict):
-                call.arguments.append(json.dumps(arguments))
+                call.size += len(arguments)
+                if call.size > self.max_tool_arguments:
+                    raise ResponseTooLarge(
+                        f"tool call arguments longer than {self.max_tool_arguments} "
+                        "characters: cut off",
+                        provider=self.provider,
+                    )
 
 
 def usage_from(raw: dict[str, Any]) -> Usage:

@@ -20,6 +20,7 @@ from ..errors import (
     PermanentError,
     ProviderError,
     RateLimited,
+    Redirected,
     RequestTimeout,
     ServerError,
     TransientError,
@@ -81,7 +82,7 @@ def error_details(body: bytes | str) -> tuple[str, Any]:
         body = body.decode("utf-8", errors="replace")
     try:
         payload = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         line = body.strip().splitlines()[0] if body.strip() else ""
         return line[:_MAX_MESSAGE], None
     return _details_of(payload)
@@ -116,6 +117,12 @@ def _by_status(
         return AuthenticationError(text, **kwargs)
     if status == 404:
         return NotFoundError(text, **kwargs)
+    if 300 <= status < 400:
+        return Redirected(
+            f"HTTP {status}: the endpoint moved (not followed); set base_url to the new "
+            "address if you trust it",
+            **kwargs,
+        )
     if status in (400, 413, 422):
         if "context_length" in code_text or _CONTEXT_LENGTH.search(message):
             return ContextLengthExceeded(text, **kwargs)

@@ -9,11 +9,18 @@ from typing import Any
 
 import httpx
 
-from ..errors import MalformedResponse, ProviderError, StreamInterrupted, mid_answer
+from ..errors import (
+    MalformedResponse,
+    ProviderError,
+    ResponseTooLarge,
+    StreamInterrupted,
+    mid_answer,
+)
 from ..headers import parse_rate_limit_headers
 from ..sse import SSEDecoder
 from ..types import ChatRequest, ProviderChunk, ProviderReply, TextDelta
 from .assembler import StreamAssembler, reply_from_body
+from .bounds import DEFAULT_RESPONSE_LIMITS, ByteBudget, Redactor, ResponseLimits
 from .http_errors import error_from_exception, error_from_status
 
 # Enough for 200 concurrent streams without queueing on the pool.
@@ -33,6 +40,7 @@ class OpenAICompatProvider:
         max_tokens: default ``max_tokens`` of each request.
         transport: an ``httpx.AsyncBaseTransport`` (``httpx.MockTransport`` in tests).
         headers: extra headers for every request.
+        limits: how much a response may hold before it is cut off.
     """
 
     def __init__(
@@ -47,8 +55,11 @@ class OpenAICompatProvider:
         max_tokens: int | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         headers: Mapping[str, str] | None = None,
+        limits: ResponseLimits = DEFAULT_RESPONSE_LIMITS,
     ) -> None:
         self.name = name
+        self.limits = limits
+        self._redact = Redactor([api_key])
         self.model = model
         self.native_tools = native_tools
         self.max_tokens = max_tokens
@@ -83,30 +94,44 @@ class OpenAICompatProvider:
 
     async def chat(self, request: ChatRequest) -> ProviderReply:
         payload = json.dumps(self.body(request, stream=False)).encode()
+        http_request = self._http.build_request(
+            "POST", "/chat/completions", content=payload, headers=_JSON
+        )
         try:
-            response = await self._http.post("/chat/completions", content=payload, headers=_JSON)
+            response = await self._http.send(http_request, stream=True)
         except httpx.RequestError as exc:
             raise error_from_exception(exc, provider=self.name) from exc
-        if response.status_code >= 400:
-            raise error_from_status(
-                response.status_code, response.headers, response.content, provider=self.name
-            )
         try:
-            body = json.loads(response.content)
-        except ValueError as exc:
+            if response.status_code >= 300:
+                raise self._status_error(response, await self._error_body(response))
+            content = await self._read(response)
+        except httpx.RequestError as exc:
+            raise error_from_exception(exc, provider=self.name) from exc
+        finally:
+            await response.aclose()
+        try:
+            body = json.loads(content)
+        except (ValueError, RecursionError) as exc:
             raise MalformedResponse(
                 f"response is not JSON (HTTP {response.status_code})", provider=self.name
             ) from exc
-        return reply_from_body(
-            body,
-            provider=self.name,
-            model=self.model,
-            rate_limit=parse_rate_limit_headers(response.headers),
-        )
+        try:
+            return reply_from_body(
+                body,
+                provider=self.name,
+                model=self.model,
+                rate_limit=parse_rate_limit_headers(response.headers),
+            )
+        except ProviderError as exc:
+            raise self._scrubbed(exc) from None
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ProviderChunk]:
         payload = json.dumps(self.body(request, stream=True)).encode()
-        assembler = StreamAssembler(self.name, self.model)
+        limits = self.limits
+        assembler = StreamAssembler(
+            self.name, self.model, max_tool_arguments=limits.tool_argument_chars
+        )
+        budget = ByteBudget(limits.response_bytes, self.name)
         http_request = self._http.build_request(
             "POST", "/chat/completions", content=payload, headers=_SSE
         )
@@ -115,14 +140,18 @@ class OpenAICompatProvider:
         except httpx.RequestError as exc:
             raise error_from_exception(exc, provider=self.name) from exc
         try:
-            if response.status_code >= 400:
-                body = await _read_error_body(response)
-                raise error_from_status(
-                    response.status_code, response.headers, body, provider=self.name
-                )
+            if response.status_code >= 300:
+                raise self._status_error(response, await self._error_body(response))
             decoder = SSEDecoder()
             async for raw in response.aiter_bytes():
-                for event in decoder.feed(raw):
+                budget.spend(len(raw))
+                events = decoder.feed(raw)
+                if decoder.pending_chars > limits.line_chars:
+                    raise ResponseTooLarge(
+                        f"one stream line longer than {limits.line_chars} characters: cut off",
+                        provider=self.name,
+                    )
+                for event in events:
                     text = assembler.feed(event.data)
                     if text:
                         yield TextDelta(text)
@@ -137,9 +166,10 @@ class OpenAICompatProvider:
             error = error_from_exception(exc, provider=self.name)
             raise (mid_answer(error) if assembler.started else error) from exc
         except ProviderError as exc:
+            exc = self._scrubbed(exc)
             if assembler.started:
                 raise mid_answer(exc) from exc
-            raise
+            raise exc from None
         finally:
             await response.aclose()
         if not assembler.complete:
@@ -153,13 +183,42 @@ class OpenAICompatProvider:
     async def aclose(self) -> None:
         await self._http.aclose()
 
+    async def _read(self, response: httpx.Response) -> bytes:
+        """The whole (decompressed) body, within the response limit."""
+        budget = ByteBudget(self.limits.response_bytes, self.name)
+        parts = []
+        async for raw in response.aiter_bytes():
+            budget.spend(len(raw))
+            parts.append(raw)
+        return b"".join(parts)
+
+    async def _error_body(self, response: httpx.Response) -> bytes:
+        """The start of an error body: enough for its message, never all of a huge one."""
+        limit = self.limits.error_body_bytes
+        parts: list[bytes] = []
+        size = 0
+        try:
+            async for raw in response.aiter_bytes():
+                parts.append(raw)
+                size += len(raw)
+                if size >= limit:
+                    break
+        except httpx.RequestError:
+            pass
+        return b"".join(parts)[:limit]
+
+    def _status_error(self, response: httpx.Response, body: bytes) -> ProviderError:
+        error = error_from_status(response.status_code, response.headers, body, provider=self.name)
+        return self._scrubbed(error)
+
+    def _scrubbed(self, error: ProviderError) -> ProviderError:
+        """``error`` with any secret a server echoed taken out of its message."""
+        clean = self._redact(error.message)
+        if clean != error.message:
+            error.message = clean
+            error.args = (clean,)
+        return error
+
 
 _JSON = {"content-type": "application/json"}
 _SSE = {"content-type": "application/json", "accept": "text/event-stream"}
-
-
-async def _read_error_body(response: httpx.Response) -> bytes:
-    try:
-        return await response.aread()
-    except httpx.RequestError:
-        return b""
