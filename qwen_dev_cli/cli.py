@@ -376,6 +376,120 @@ def doctor(
     raise typer.Exit(code)
 
 
+@app.command()
+def batch(
+    input_path: Annotated[
+        str,
+        typer.Argument(
+            metavar="INPUT",
+            help='JSONL, one {"id", "prompt"} or {"id", "messages"} per line; - reads stdin.',
+            show_default=False,
+        ),
+    ],
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output",
+            "-o",
+            help="JSONL results, one line per prompt. Also the checkpoint: the same command "
+            "again skips what is answered and retries what failed.",
+            show_default=False,
+        ),
+    ],
+    concurrency: Annotated[
+        int | None,
+        typer.Option(
+            "--concurrency",
+            min=1,
+            max=256,
+            help="Prompts in flight (default: one per 10 requests/min of budget, at most 8).",
+            show_default=False,
+        ),
+    ] = None,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print one summary object on stdout.")
+    ] = False,
+    shard: Annotated[
+        str | None,
+        typer.Option(
+            "--shard",
+            metavar="K/N",
+            help="Only the ids in shard K of N (a stable hash of the id): one input, N machines.",
+        ),
+    ] = None,
+    max_wait: Annotated[
+        float,
+        typer.Option(
+            "--max-wait",
+            min=0,
+            help="Seconds a prompt may wait in all for rate limits and outages to pass; "
+            "beyond, it fails and the batch stops (resume later).",
+        ),
+    ] = 600.0,
+    system: Annotated[
+        str | None,
+        typer.Option("--system", help="System message for prompts that have none."),
+    ] = None,
+    max_tokens: Annotated[
+        int | None, typer.Option("--max-tokens", min=1, help="Most tokens in each answer.")
+    ] = None,
+    temperature: Annotated[
+        float | None, typer.Option("--temperature", min=0.0, max=2.0, help="Sampling temperature.")
+    ] = None,
+    report_every: Annotated[
+        float,
+        typer.Option(
+            "--report-every",
+            min=0.1,
+            help="Seconds between progress lines when stderr is not a terminal.",
+        ),
+    ] = 30.0,
+    provider: ProviderOpt = None,
+    model: ModelOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Answer many prompts at the budget's pace; resumable (run it again) after a crash."""
+    import shlex
+
+    from .batch import BatchOptions, RequestOptions, run_batch
+
+    settings = _settings(config, provider, model)
+    options = BatchOptions(
+        input=input_path,
+        output=output,
+        resume_command=shlex.join(["qwen-dev", *sys.argv[1:]]),
+        concurrency=concurrency,
+        json_output=json_output,
+        shard=shard,
+        max_wait=max_wait,
+        report_every=report_every,
+        request=RequestOptions(system=system, max_tokens=max_tokens, temperature=temperature),
+    )
+    err_console = None
+    if sys.stderr is not None and sys.stderr.isatty():
+        from rich.console import Console
+
+        err_console = Console(stderr=True)
+    try:
+        code = asyncio.run(
+            _with_state_store(
+                settings,
+                lambda state: run_batch(
+                    settings,
+                    options,
+                    state=state,
+                    stdin=None if sys.stdin is None else sys.stdin.buffer,
+                    out=sys.stdout,
+                    err=sys.stderr,
+                    err_console=err_console,
+                ),
+            )
+        )
+    except KeyboardInterrupt:
+        code = exit_codes.INTERRUPTED
+    raise typer.Exit(code)
+
+
 def main() -> None:
     """Console-script entry point."""
     try:
