@@ -7,8 +7,13 @@ mode     reads             writes                  commands
 ======== ================= ======================= ===========================
 ask      run               ask (diff shown)        ask (command, cwd, risk)
 auto-edit run              run                     ask
-yolo     run               run                     run, but critical ones ask
+yolo     run               run                     run in the sandbox, but
+                                                   critical ones ask
 ======== ================= ======================= ===========================
+
+Yolo runs commands unasked only because they run in the OS sandbox
+(:mod:`qwen_dev_cli.tools.sandbox`): where there is none, yolo asks before every
+command, and the user is told once at start.
 
 "Ask" needs a terminal: without one (``interactive=False``) the call is denied and the
 model is told so. Confinement to the workspace is not part of this: it is enforced by
@@ -22,6 +27,7 @@ import logging
 from dataclasses import dataclass
 from typing import Literal, get_args
 
+from ..tools.sandbox import SandboxStatus, announce_missing, detect_sandbox
 from .turn import ApprovalDecision, ApprovalRequest, Approver
 
 log = logging.getLogger(__name__)
@@ -32,6 +38,10 @@ APPROVAL_MODES: tuple[ApprovalMode, ...] = get_args(ApprovalMode)
 NO_TERMINAL = (
     "not run: it needs the user's approval and there is no terminal to ask "
     "(the user can allow it with --approval auto-edit or yolo, or run interactively)"
+)
+NO_TERMINAL_NO_SANDBOX = (
+    "not run: there is no OS sandbox here ({detail}), so every command needs the "
+    "user's approval, even in yolo mode, and there is no terminal to ask"
 )
 NO_TERMINAL_CRITICAL = (
     "not run: it is a critical command ({reasons}); critical commands always need the "
@@ -73,6 +83,8 @@ class ApprovalPolicy:
         interactive: whether there is a terminal to ask; False denies every question.
         remembered: commands the user approved "always"; pass one set to every turn's
             policy so the answer lasts the whole session.
+        sandbox: whether commands run in an OS sandbox; None: detect it (and say on
+            stderr, once, when there is none).
     """
 
     def __init__(
@@ -82,7 +94,12 @@ class ApprovalPolicy:
         *,
         interactive: bool,
         remembered: set[str] | None = None,
+        sandbox: SandboxStatus | None = None,
     ) -> None:
+        if sandbox is None:
+            sandbox = detect_sandbox()
+            announce_missing()
+        self.sandbox = sandbox
         self.mode = parse_approval_mode(mode)
         self.approver = approver
         self.interactive = interactive
@@ -96,7 +113,7 @@ class ApprovalPolicy:
             return True
         if request.command is not None and request.command.strip() in self._always:
             return False
-        return self.mode != "yolo"
+        return self.mode != "yolo" or not self.sandbox.available
 
     async def decide(self, request: ApprovalRequest) -> Verdict:
         """Approve, ask the user, or deny (no terminal)."""
@@ -121,11 +138,12 @@ class ApprovalPolicy:
     def _may_remember(self, request: ApprovalRequest) -> bool:
         return request.kind == "command" and request.risk != "critical" and request.allow_always
 
-    @staticmethod
-    def _no_terminal(request: ApprovalRequest) -> str:
+    def _no_terminal(self, request: ApprovalRequest) -> str:
         if request.kind == "command" and request.risk == "critical":
             reasons = "; ".join(request.risk_reasons) or "critical risk"
             return NO_TERMINAL_CRITICAL.format(reasons=reasons)
+        if request.kind == "command" and self.mode == "yolo" and not self.sandbox.available:
+            return NO_TERMINAL_NO_SANDBOX.format(detail=self.sandbox.detail)
         return NO_TERMINAL
 
 

@@ -131,6 +131,8 @@ class ToolRunner:
             plan.timeout,
             self.context.output_cap,
             self.context.hidden_env,
+            # In the sandbox, the whole workspace is writable, wherever the command runs.
+            writable=self.context.workspace.root,
         )
         text = result.for_model()
         if verdict.edited_command is not None:

@@ -1,7 +1,8 @@
 """``run_command``: a shell command in the workspace, bounded in time and output.
 
-The command runs in its own process group (a new session, no terminal, stdin from
-/dev/null, so nothing can stop to wait for input). When it ends, times out or the turn
+The command runs in the OS sandbox (:mod:`.sandbox`) when this machine has one, in
+its own process group (a new session, no terminal, stdin from /dev/null, so nothing
+can stop to wait for input). When it ends, times out or the turn
 is cancelled (Ctrl-C), the whole group is killed: background jobs it started do not
 outlive it. Output (stdout and stderr interleaved) is kept up to a cap, the middle of
 longer output elided, since the start and the end are what explain a failure.
@@ -15,10 +16,11 @@ import os
 import signal
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO, Literal
 
 from .base import Arguments, CommandPlan, Tool, ToolContext, ToolError, schema
 from .risk import classify_command
+from .sandbox import QUIET_ENV, Sandbox, detect_sandbox, sandbox_environment
 
 #: The longest timeout a call may ask for, seconds.
 MAX_TIMEOUT = 600.0
@@ -92,25 +94,28 @@ class OutputBuffer:
 
 
 async def run_shell(
-    command: str, cwd: Path, seconds: float, cap: int, hidden_env: frozenset[str] = frozenset()
+    command: str,
+    cwd: Path,
+    seconds: float,
+    cap: int,
+    hidden_env: frozenset[str] = frozenset(),
+    *,
+    writable: Path | None = None,
+    network: bool = False,
+    sandbox: Sandbox | Literal["detect"] | None = "detect",
 ) -> CommandResult:
-    """Run ``command`` with ``/bin/sh`` in ``cwd``, without the ``hidden_env`` variables;
-    kill its process group at the end."""
-    env = {name: value for name, value in os.environ.items() if name not in hidden_env}
-    env.update({"GIT_TERMINAL_PROMPT": "0", "PAGER": "cat", "GIT_PAGER": "cat"})
-    # Our own pipe rather than asyncio's: asyncio's wait() also waits for the pipes to
-    # close, which a background job holding them open would postpone indefinitely.
+    """Run ``command`` with ``/bin/sh`` in ``cwd``; kill its process group at the end.
+
+    With a sandbox (by default the one :func:`detect_sandbox` finds), the command may
+    write only below ``writable`` (default ``cwd``; pass the workspace root), has no
+    network unless ``network``, and sees only :func:`sandbox_environment`. Without
+    one, it gets the assistant's environment minus the ``hidden_env`` variables.
+    """
+    if sandbox == "detect":
+        sandbox = detect_sandbox().sandbox
     read_fd, write_fd = os.pipe()
     try:
-        proc = await asyncio.create_subprocess_shell(
-            command,
-            cwd=cwd,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=write_fd,
-            stderr=asyncio.subprocess.STDOUT,
-            start_new_session=True,
-            env=env,
-        )
+        proc = await _spawn(command, cwd, write_fd, hidden_env, writable, network, sandbox)
     except BaseException:
         os.close(read_fd)
         raise
@@ -138,6 +143,33 @@ async def run_shell(
         elided=buffer.elided,
         timeout=seconds,
     )
+
+
+async def _spawn(
+    command: str,
+    cwd: Path,
+    output: int,
+    hidden_env: frozenset[str],
+    writable: Path | None,
+    network: bool,
+    sandbox: Sandbox | None,
+) -> asyncio.subprocess.Process:
+    # Our own pipe rather than asyncio's: asyncio's wait() also waits for the pipes to
+    # close, which a background job holding them open would postpone indefinitely.
+    streams: dict[str, Any] = {
+        "cwd": cwd,
+        "stdin": asyncio.subprocess.DEVNULL,
+        "stdout": output,
+        "stderr": asyncio.subprocess.STDOUT,
+        "start_new_session": True,
+    }
+    if sandbox is not None:
+        argv = sandbox.argv(command, cwd=cwd, writable=writable or cwd, network=network)
+        env = sandbox_environment(os.environ)
+        return await asyncio.create_subprocess_exec(*argv, env=env, **streams)
+    env = {name: value for name, value in os.environ.items() if name not in hidden_env}
+    env.update(QUIET_ENV)
+    return await asyncio.create_subprocess_shell(command, env=env, **streams)
 
 
 async def _drain(pipe: BinaryIO, buffer: OutputBuffer) -> None:
@@ -195,7 +227,9 @@ RUN_COMMAND = Tool(
         "Run a shell command (sh) in the workspace and return its exit code and output "
         "(stdout and stderr together; long output keeps its start and end). No input "
         "can be given to it. Default timeout 120 s. Background processes are stopped "
-        "when the command ends. The user may have to approve the command first."
+        "when the command ends. It usually runs in a sandbox: it can write only inside "
+        "the workspace (and a private /tmp), with no network access and a minimal "
+        "environment. The user may have to approve the command first."
     ),
     parameters=schema(
         {

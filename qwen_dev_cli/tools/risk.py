@@ -7,16 +7,25 @@ pipeline, every ``$(...)``/backtick/process substitution, the scripts of ``sh -c
 ``cd / && rm -rf *`` is seen for what it is.
 
 Critical, whatever the approval mode: recursive deletes (or ``chmod``/``chown -R``) of
-``/``, system folders, the home folder, the workspace root or anything above them;
-``mkfs`` and friends; ``dd`` or a redirect onto a disk device; fork bombs; a download
-piped (or substituted) into a shell or interpreter; force pushes; ``sudo`` and other
-privilege escalation; shutting the machine down; killing every process.
+``/``, system folders, the home folder, the workspace root or anything above them
+(through braces, globs, ``$(...)``, ``xargs`` or ``find -exec`` too); ``mkfs`` and
+friends; writing onto a disk device; fork bombs; a shell or interpreter fed a program
+through a pipe (unless it is literal text, which is classified), code that downloads,
+or a file the same command line downloaded; force pushes; ``sudo`` and other privilege
+escalation; shutting the machine down; killing every process; writes that persist
+beyond the session (shell start-up files, ``~/.ssh``, ``/etc``, cron, git hooks).
+
+This is the label the user sees in the approval dialog, not the security boundary: a
+command can always be written in a way no parser foresees. What makes ``yolo`` safe is
+the OS sandbox commands run in (:mod:`.sandbox`).
 """
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import re
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -46,7 +55,42 @@ _FORMAT = frozenset({"mkfs", "mke2fs", "mkswap", "wipefs", "fdisk", "sfdisk", "p
 _POWER = frozenset({"shutdown", "reboot", "halt", "poweroff"})
 _SHELLS = frozenset({"sh", "bash", "zsh", "dash", "ksh", "fish", "csh", "tcsh", "ash"})
 _INTERPRETERS = _SHELLS | _words("python python3 perl ruby node php eval source .")
-_DOWNLOADERS = frozenset({"curl", "wget", "fetch", "aria2c", "http", "https", "iwr"})
+_DOWNLOADERS = frozenset(
+    {"curl", "wget", "fetch", "aria2c", "http", "https", "iwr", "nc", "ncat", "netcat", "socat",
+     "telnet", "openssl", "scp", "sftp", "rsync", "ftp", "tftp"}
+)  # fmt: skip
+# Interpreters and the options that take inline code: python -c, perl -e, node -e...
+_CODE_OPTIONS = {
+    "python": ("c",), "python3": ("c",), "perl": ("e", "E"), "ruby": ("e",),
+    "node": ("e", "p", "-eval", "-print"), "php": ("r",),
+}  # fmt: skip
+_NETWORK_CODE = re.compile(
+    r"urlopen|urllib|requests\.|http\.client|httpx|socket|LWP|HTTP::Tiny|IO::Socket|"
+    r"open-uri|Net::HTTP|\bfetch\(|https?://|\bcurl\b|\bwget\b|\bhttps?\.get\b|"
+    r"child_process|XMLHttpRequest",
+    re.IGNORECASE,
+)
+_FORK_LOOP = re.compile(
+    r"\bfork\b.*\b(while|for|loop|until)\b|\b(while|for|loop|until)\b.*\bfork\b"
+)
+# Files that run later, at login or at the next git command, or that grant access.
+_PERSISTENT_IN_HOME = _words(
+    ".bashrc .bash_profile .bash_login .bash_logout .profile .zshrc .zshenv .zprofile "
+    ".zlogin .kshrc .cshrc .tcshrc .xprofile .xinitrc .xsessionrc .pam_environment "
+    ".gitconfig .ssh .gnupg .config/fish .config/autostart .config/systemd .config/git "
+    "Library/LaunchAgents .netrc .pypirc .npmrc"
+)
+_PERSISTENT_DIRS = ("/etc", "/var/spool/cron", "/Library/LaunchAgents", "/Library/LaunchDaemons")
+_GIT_CONFIG_RUNS = re.compile(
+    r"^(core\.(hookspath|fsmonitor|sshcommand|pager|editor|gitproxy|askpass)|"
+    r"credential\..*helper|include\.path|includeif\..*|alias\..*|filter\..*|diff\..*\.textconv|"
+    r"sequence\.editor|gpg\.program|gpg\..*\.program|uploadpack\..*|protocol\..*)$",
+    re.IGNORECASE,
+)
+_SYSTEMCTL_POWER = _words(
+    "poweroff reboot halt kexec suspend hibernate hybrid-sleep suspend-then-hibernate rescue "
+    "emergency isolate soft-reboot default"
+)
 _WRAPPERS = frozenset(
     {"nohup", "time", "command", "builtin", "exec", "nice", "ionice", "stdbuf", "timeout",
      "xargs", "watch", "env", "then", "do", "else", "elif", "if", "while", "until", "!",
@@ -59,6 +103,17 @@ _WRAPPER_OPERAND = frozenset({"timeout", "flock", "chroot", "taskset", "chrt"})
 _WRAPPER_VALUE_OPTIONS = frozenset(
     {"-n", "-u", "-I", "-L", "-P", "-d", "-s", "-E", "-c", "-k", "-o", "-e", "-i", "--signal"}
 )
+# Where a wrapper's own options differ from the generic guess above.
+_VALUE_OPTIONS_OF = {
+    "env": frozenset({"-u", "--unset", "-C", "--chdir"}),
+    "nohup": frozenset(),
+    "setsid": frozenset(),
+    "time": frozenset({"-o", "-f", "--output", "--format"}),
+    "timeout": frozenset({"-s", "--signal", "-k", "--kill-after"}),
+    "nice": frozenset({"-n", "--adjustment"}),
+    "stdbuf": frozenset({"-i", "-o", "-e"}),
+    "xargs": frozenset({"-a", "-d", "-E", "-I", "-L", "-n", "-P", "-s", "--delimiter"}),
+}
 _LOW = _words(
     "ls cat head tail grep egrep fgrep rg ag fd pwd echo printf wc sort uniq cut tr diff "
     "cmp file stat which whoami date true false tree du df basename dirname realpath "
@@ -98,6 +153,13 @@ class _Classifier:
     home: Path
     cwd: str | None
     findings: list[tuple[Risk, str]] = field(default_factory=list)
+    # What the command being classified was fed: the commands before it in its pipeline,
+    # the substitutions' bodies, whether xargs gives it its operands.
+    upstream: list[SimpleCommand] = field(default_factory=list)
+    subs: list[str] = field(default_factory=list)
+    via_xargs: bool = False
+    variables: dict[str, str] = field(default_factory=dict)
+    downloaded: set[str] = field(default_factory=set)
 
     def note(self, level: Risk, reason: str) -> None:
         if (level, reason) not in self.findings:
@@ -129,15 +191,30 @@ class _Classifier:
     def command(
         self, cmd: SimpleCommand, upstream: list[SimpleCommand], subs: list[str], depth: int
     ) -> None:
-        argv = self.unwrap([_pwd_placeholder(word, subs) for word in cmd.argv])
+        words = [self.expand(_literal_placeholders(word, subs)) for word in cmd.argv]
+        if words and all(_ASSIGNMENT.match(word) for word in words):
+            for word in words:
+                key, _, value = word.partition("=")
+                self.variables[key] = value
+        self.via_xargs = False
+        argv = self.unwrap(words, depth)
         self.redirects(cmd)
         if not argv:
             return
         name = PurePosixPath(argv[0]).name
         args = argv[1:]
+        self.upstream, self.subs = upstream, subs
+        if name in self.downloaded or (
+            name in _INTERPRETERS and _first_operand(args) in self.downloaded
+        ):
+            self.note("critical", "runs a file this command line downloads")
         if PLACEHOLDER_RE.search(argv[0]) or argv[0].startswith("$"):
             self.note("high", "the command name is computed when it runs")
+            if upstream and self.via_pipe_program(upstream):
+                self.note("critical", "pipes into a command computed when it runs")
             return
+        if name in _DOWNLOADERS:
+            self.downloaded.update(_download_targets(name, args))
         if name in _INTERPRETERS:
             self.interpreter(name, args, upstream, subs, depth)
         if name in _SHELLS:
@@ -152,11 +229,24 @@ class _Classifier:
         elif name not in _LOW:
             self.note("medium", f"runs {name}")
 
-    def unwrap(self, argv: list[str]) -> list[str]:
-        """The command behind assignments, keywords and wrappers like env/nohup/sudo."""
+    def expand(self, word: str) -> str:
+        """``word`` with the variables assigned earlier on the line filled in."""
+        if "$" not in word or not self.variables:
+            return word
+        return _VARIABLE.sub(
+            lambda m: self.variables.get(m.group(1) or m.group(2), m.group(0)), word
+        )
+
+    def via_pipe_program(self, upstream: list[SimpleCommand]) -> bool:
+        """Whether a program read from the pipe could be anything (not literal text)."""
+        return not all(_literal_echo(c) is not None for c in upstream)
+
+    def unwrap(self, argv: list[str], depth: int = 0) -> list[str]:
+        """The command behind assignments, keywords and wrappers like env/nohup/sudo;
+        command strings given to wrappers (``script -c``, ``watch``) are classified."""
         while argv:
             head = PurePosixPath(argv[0]).name
-            if re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", argv[0]):
+            if _ASSIGNMENT.match(argv[0]):
                 argv = argv[1:]
             elif head in _ESCALATE:
                 self.note("critical", f"runs with superuser rights ({head})")
@@ -167,15 +257,38 @@ class _Classifier:
                 self.cd(argv[1:])
                 return []
             elif head == "env" and (split := _env_split_string(argv[1:])) is not None:
-                self.visit(split, 1)  # env -S 'rm -rf ~' runs that string as a command
+                self.visit(split, depth + 1)  # env -S 'rm -rf ~' runs that string
+                return []
+            elif head in ("script", "flock", "su") and (
+                script := _option_script(argv[1:], "c", "--command")
+            ):
+                self.visit(script, depth + 1)  # script -qc 'cmd', flock f -c 'cmd'
+                return []
+            elif head == "watch":
+                self.visit(" ".join(_skip_options(argv[1:])), depth + 1)  # via sh -c
                 return []
             elif head in _WRAPPERS and not (head == "env" and len(argv) == 1):
-                argv = _skip_options(argv[1:])
+                if head == "env":
+                    self.env_chdir(argv[1:])
+                self.via_xargs = self.via_xargs or head == "xargs"
+                argv = _skip_options(argv[1:], _VALUE_OPTIONS_OF.get(head))
                 if head in _WRAPPER_OPERAND and argv:
                     argv = argv[1:]  # the duration, lock file, new root...
             else:
                 return argv
         return argv
+
+    def env_chdir(self, args: list[str]) -> None:
+        """Follow ``env -C DIR`` / ``--chdir=DIR``."""
+        for i, arg in enumerate(args):
+            if not arg.startswith("-"):
+                return
+            if arg in ("-C", "--chdir") and i + 1 < len(args):
+                self.cd([args[i + 1]])
+            elif arg.startswith("--chdir="):
+                self.cd([arg.split("=", 1)[1]])
+            elif arg.startswith("-C") and len(arg) > 2:
+                self.cd([arg[2:]])
 
     def cd(self, args: list[str]) -> None:
         target = args[0] if args else "~"
@@ -188,8 +301,9 @@ class _Classifier:
         for home in ("~", "$HOME", "${HOME}"):
             if target == home or target.startswith(home + "/"):
                 target = str(self.home) + target[len(home) :]
-        if target in ("$PWD", "${PWD}"):
-            target = self.cwd or ""
+        for pwd in ("$PWD", "${PWD}"):
+            if target == pwd or target.startswith(pwd + "/"):
+                target = (self.cwd or "$") + target[len(pwd) :]
         if not target or "$" in target or PLACEHOLDER_RE.search(target):
             return None
         if not target.startswith("/"):
@@ -204,16 +318,34 @@ class _Classifier:
         or a folder above one of them."""
         if re.fullmatch(r"\$\{?\w+\}?/*\**", target) and target.strip("${}/*") != "PWD":
             return True  # "$DIR/" is "/" when DIR is unset
+        if "{" in target and "," in target and (expanded := _expand_braces(target)) != [target]:
+            return any(self.dangerous(t, workspace=workspace) for t in expanded)
         everything = re.fullmatch(r"(.*/)?(\*|\.\*|\{\*,\.\*\}|\.)/?", target)
         base = (everything.group(1) or ".") if everything else target
         path = self.resolve(base.rstrip("/") or "/")
         if path is None:
             return everything is not None and self.cwd is None
         protected = [Path("/"), self.home, *([self.workspace] if workspace else [])]
+        if any(char in path for char in "*?["):  # /r??t, /u*: could it name one of them?
+            names = {*_SYSTEM_DIRS, *(str(q) for p in protected for q in (p, *p.parents))}
+            return any(fnmatch.fnmatchcase(name, path) for name in names)
         candidate = Path(path)
         if path in _SYSTEM_DIRS:
             return True
         return any(candidate == p or p.is_relative_to(candidate) for p in protected)
+
+    def persistent(self, target: str) -> bool:
+        """Whether writing ``target`` changes what runs later or who may log in."""
+        path = self.resolve(target)
+        if path is None:
+            return False
+        if any(path == d or path.startswith(d + "/") for d in _PERSISTENT_DIRS):
+            return True
+        home = str(self.home)
+        if not path.startswith(home + "/"):
+            return False
+        inside = path[len(home) + 1 :]
+        return any(inside == p or inside.startswith(p + "/") for p in _PERSISTENT_IN_HOME)
 
     def interpreter(
         self, name: str, args: list[str], upstream: list[SimpleCommand], subs: list[str], d: int
@@ -226,12 +358,28 @@ class _Classifier:
                 index = int(match.group(1))
                 if index < len(subs) and _downloads_text(subs[index]):
                     self.note("critical", f"runs a download with {name}")
-        if name in _SHELLS and "-c" in args[:3]:
-            script_at = args.index("-c") + 1
-            if script_at < len(args):
-                self.visit(args[script_at], d + 1)
+        code = _inline_code(name, args)
+        if code is not None:
+            if name in _SHELLS:
+                self.visit(code, d + 1)
+            elif _NETWORK_CODE.search(code):
+                self.note("critical", f"runs {name} code that uses the network")
+            if name not in _SHELLS and _FORK_LOOP.search(code):
+                self.note("critical", "fork bomb")
         elif name == "eval" and args:
             self.visit(" ".join(args), d + 1)
+        elif (
+            upstream
+            and not fed
+            and name not in ("eval", "source", ".")
+            and (_first_operand(args) in (None, "-"))
+        ):
+            texts = [_literal_echo(c) for c in upstream]
+            if any(text is None for text in texts):
+                self.note("critical", f"pipes a program into {name}")
+            for text in texts:
+                if text:
+                    self.visit(text, d + 1)
 
     def redirects(self, cmd: SimpleCommand) -> None:
         for op, target in cmd.redirects:
@@ -239,18 +387,135 @@ class _Classifier:
                 continue  # reading, or "2>&1"
             if _DISK_DEVICE.match(target):
                 self.note("critical", f"writes over the disk device {target}")
+            elif self.persistent(target):
+                self.note("critical", f"writes {target}, which persists beyond the session")
             elif target not in _SAFE_DEVICES:
                 self.note("medium", "writes files")
 
 
-def _pwd_placeholder(word: str, subs: list[str]) -> str:
-    """``$(pwd)`` as ``$PWD``, which the classifier knows; other words unchanged."""
-    match = PLACEHOLDER_RE.fullmatch(word)
-    if match and int(match.group(1)) < len(subs) and subs[int(match.group(1))].strip() == "pwd":
-        return "$PWD"
-    return word
+def _literal_placeholders(word: str, subs: list[str]) -> str:
+    """``word`` with ``$(pwd)`` as ``$PWD`` and ``$(echo TEXT)`` as TEXT, which the
+    classifier can judge; other substitutions stay placeholders."""
+
+    def literal(match: re.Match[str]) -> str:
+        index = int(match.group(1))
+        body = subs[index].strip() if index < len(subs) else ""
+        if body == "pwd":
+            return "$PWD"
+        parsed = parse_shell(body)
+        if len(parsed.commands) == 1 and not parsed.substitutions:
+            text = _literal_echo(parsed.commands[0])
+            if text is not None:
+                return text.strip()
+        return match.group(0)
+
+    return PLACEHOLDER_RE.sub(literal, word)
 
 
+def _literal_echo(cmd: SimpleCommand) -> str | None:
+    """The text ``echo``/``printf`` prints when it is literal, else None."""
+    argv = list(cmd.argv)
+    if not argv or argv[0] not in ("echo", "printf") or cmd.redirects:
+        return None
+    words = [w for w in argv[1:] if not (argv[0] == "echo" and w in ("-n", "-e", "-E"))]
+    if any("$" in w or "`" in w or PLACEHOLDER_RE.search(w) for w in words):
+        return None
+    return " ".join(words)
+
+
+def _inline_code(name: str, args: list[str]) -> str | None:
+    """The program given on the command line: ``sh -lc CODE``, ``python3 -c CODE``."""
+    if name in _SHELLS:
+        return _option_script(args, "c", None, shell=True)
+    letters = _CODE_OPTIONS.get(name)
+    if not letters:
+        return None
+    for i, arg in enumerate(args):
+        if arg == "--" or not arg.startswith("-"):
+            return None
+        if any(arg == "-" + letter for letter in letters):
+            return args[i + 1] if i + 1 < len(args) else ""
+        if len(arg) > 2 and arg[1] != "-" and arg[-1] in letters:
+            return args[i + 1] if i + 1 < len(args) else ""  # perl -ne CODE
+    return None
+
+
+def _option_script(
+    args: list[str], letter: str, long: str | None, *, shell: bool = False
+) -> str | None:
+    """The command string of ``-c CMD`` among ``args``, flags combined (``-lc``,
+    ``-qc``) or not; for shells, the first operand after the options."""
+    wants = False
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            i += 1
+            break
+        if long and (arg == long or arg.startswith(long + "=")):
+            return (
+                arg.split("=", 1)[1] if "=" in arg else (args[i + 1] if i + 1 < len(args) else "")
+            )
+        if shell and arg in ("--rcfile", "--init-file"):
+            i += 2
+            continue
+        if len(arg) > 1 and arg[0] in "-+" and not arg.startswith("--"):
+            if letter in arg[1:]:
+                if not shell:
+                    return args[i + 1] if i + 1 < len(args) else ""
+                wants = True
+            if shell and arg[-1] in "oO":  # -o pipefail
+                i += 1
+            i += 1
+            continue
+        if arg.startswith("--"):
+            i += 1
+            continue
+        break
+    if wants and i < len(args):
+        return args[i]
+    return None
+
+
+def _first_operand(args: list[str]) -> str | None:
+    """The first argument that is not an option (a script to run), as a file name."""
+    for arg in args:
+        if not arg.startswith("-") or arg == "-":
+            return PurePosixPath(arg).name if arg != "-" else arg
+    return None
+
+
+def _download_targets(name: str, args: list[str]) -> set[str]:
+    """The names of the files a ``curl``/``wget`` call writes."""
+    out: set[str] = set()
+    urls = [a for a in args if "://" in a]
+    remote = {PurePosixPath(u.split("?")[0].rstrip("/")).name for u in urls}
+    for i, arg in enumerate(args):
+        value = args[i + 1] if i + 1 < len(args) else ""
+        if (name == "curl" and arg in ("-o", "--output")) or (
+            name == "wget" and arg in ("-O", "--output-document")
+        ):
+            out.add(PurePosixPath(value).name)
+        elif arg.startswith(("--output=", "--output-document=")):
+            out.add(PurePosixPath(arg.split("=", 1)[1]).name)
+        elif name == "curl" and arg in ("-O", "--remote-name", "--remote-name-all"):
+            out.update(remote)
+    if name == "wget" and not out:
+        out.update(remote)
+    return {n for n in out if n and n != "-"}
+
+
+def _expand_braces(word: str) -> list[str]:
+    """Bash brace expansion of ``word`` (``{/,}`` gives ``/`` and the empty word)."""
+    match = re.search(r"\{([^{}]*,[^{}]*)\}", word)
+    if match is None:
+        return [word]
+    head, tail = word[: match.start()], word[match.end() :]
+    return [w for part in match.group(1).split(",") for w in _expand_braces(head + part + tail)]
+
+
+_ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
+_VARIABLE = re.compile(r"\$\{(\w+)\}|\$(\w+)")
 _PARAMETER = re.compile(r"\$\{(\w+)(?::?[-?=+][^}]*)?\}")
 
 
@@ -268,10 +533,11 @@ def _env_split_string(args: list[str]) -> str | None:
     return None
 
 
-def _skip_options(argv: list[str]) -> list[str]:
+def _skip_options(argv: list[str], takes_value: frozenset[str] | None = None) -> list[str]:
+    values = _WRAPPER_VALUE_OPTIONS if takes_value is None else takes_value
     i = 0
     while i < len(argv) and argv[i].startswith("-") and argv[i] != "-":
-        i += 2 if argv[i] in _WRAPPER_VALUE_OPTIONS else 1
+        i += 2 if argv[i] in values else 1
         if argv[i - 1] == "--":
             break
     return argv[i:]
@@ -311,10 +577,25 @@ def _rm(c: _Classifier, args: list[str]) -> None:
     if "--no-preserve-root" in flags:
         c.note("critical", "rm --no-preserve-root")
     bad = [t for t in targets if c.dangerous(t)] if recursive else []
+    computed = [t for t in targets if PLACEHOLDER_RE.search(t)] if recursive else []
+    listed = _fed_operands(c) if recursive and c.via_xargs else []
     if bad:
         c.note("critical", f"recursive delete of {', '.join(bad)}")
+    elif computed:
+        c.note("critical", "recursive delete of a path computed when it runs")
+    elif any(c.dangerous(t, workspace=False) for t in listed):
+        c.note("critical", f"recursive delete of what {c.upstream[0].argv[0]} lists")
     else:
         c.note("high", "recursive delete" if recursive else "deletes files")
+
+
+def _fed_operands(c: _Classifier) -> list[str]:
+    """What the commands feeding ``xargs`` name (their folder when they name none)."""
+    out: list[str] = []
+    for cmd in c.upstream:
+        _, operands = _flags(list(cmd.argv[1:]))
+        out.extend(operands or ["."])
+    return out
 
 
 def _recursive_mode_change(c: _Classifier, args: list[str], name: str) -> None:
@@ -360,17 +641,44 @@ def _mv(c: _Classifier, args: list[str]) -> None:
 
 def _find(c: _Classifier, args: list[str]) -> None:
     deletes = "-delete" in args or any(a in ("-exec", "-execdir", "-ok") for a in args)
-    if "-delete" in args and args and c.dangerous(args[0], workspace=False):
-        c.note("critical", f"find -delete in {args[0]}")
+    roots = [a for a in _until_expression(args)] or ["."]
+    bad = [root for root in roots if c.dangerous(root, workspace=False)]
+    if "-delete" in args and bad:
+        c.note("critical", f"find -delete in {bad[0]}")
     elif deletes:
         c.note("high", "find runs commands or deletes files")
+    for i, arg in enumerate(args):
+        if arg in ("-exec", "-execdir", "-ok", "-okdir"):
+            end = next((j for j in range(i + 1, len(args)) if args[j] in (";", "+")), len(args))
+            found = bad[0] if bad else "found-file"  # {} could be the root itself
+            words = [w.replace("{}", found) for w in args[i + 1 : end]]
+            c.visit(" ".join(shlex.quote(w) for w in words), 1)
+
+
+def _until_expression(args: list[str]) -> list[str]:
+    roots = []
+    for arg in args:
+        if arg.startswith(("-", "(", "!")):
+            break
+        roots.append(arg)
+    return roots
 
 
 def _git(c: _Classifier, args: list[str]) -> None:
     i = 0
     while i < len(args) and args[i].startswith("-"):
+        if args[i] == "-c" and i + 1 < len(args):
+            _git_setting(c, args[i + 1].split("=", 1)[0], once=True)
         i += 2 if args[i] in ("-C", "-c", "--git-dir", "--work-tree") else 1
     sub, rest = (args[i], args[i + 1 :]) if i < len(args) else ("", [])
+    if sub == "config":
+        _, operands = _flags(rest)
+        reading = {"-l", "--list", "--get", "--get-all", "--get-regexp", "--show-origin"}
+        if len(operands) >= 2 and not reading & set(rest):
+            _git_setting(c, operands[0], once=False)
+        if len(operands) >= 2 or {"--unset", "--unset-all", "--edit", "-e"} & set(rest):
+            c.note("medium", "git config")
+        return
     if sub == "push":
         flags, refs = _flags(rest)
         forced = flags & {"f", "--force", "--force-with-lease", "--mirror", "--force-if-includes"}
@@ -388,6 +696,58 @@ def _git(c: _Classifier, args: list[str]) -> None:
         c.note("high", "git checkout discards changes")
     elif sub not in _GIT_LOW and not (sub == "branch" and not rest):
         c.note("medium", f"git {sub}".strip())
+
+
+def _git_setting(c: _Classifier, key: str, *, once: bool) -> None:
+    if _GIT_CONFIG_RUNS.match(key):
+        when = "for this command" if once else "from now on"
+        c.note("critical", f"git setting {key} runs commands {when}")
+
+
+def _systemctl(c: _Classifier, args: list[str]) -> None:
+    _, operands = _flags(args)
+    if operands and operands[0] in _SYSTEMCTL_POWER:
+        _power(c, args)
+    else:
+        c.note("high", f"{'systemctl ' + operands[0] if operands else 'systemctl'}")
+
+
+def _crontab(c: _Classifier, args: list[str]) -> None:
+    if "-l" in args and not {"-r", "-e", "-i"} & set(args):
+        c.note("low", "lists cron jobs")
+        return
+    c.note("critical", "installs cron jobs (they run later, outside the session)")
+
+
+def _copy(name: str) -> Rule:
+    """cp, mv, install, ln, rsync, tee: writing onto a device or a start-up file."""
+
+    def rule(c: _Classifier, args: list[str]) -> None:
+        _, operands = _flags(args)
+        targets = operands if name == "tee" else operands[-1:]
+        for target in targets:
+            if _DISK_DEVICE.match(target):
+                c.note("critical", f"writes over the disk device {target}")
+            elif c.persistent(target):
+                c.note("critical", f"writes {target}, which persists beyond the session")
+        if name == "mv":
+            _mv(c, args)
+        else:
+            c.note("medium", f"{name} writes files")
+
+    return rule
+
+
+def _sed(c: _Classifier, args: list[str]) -> None:
+    if any(a.startswith("-i") or a.startswith("--in-place") for a in args):
+        _, operands = _flags(args)
+        persistent = [t for t in operands[1:] if c.persistent(t)]
+        if persistent:
+            c.note("critical", f"edits {persistent[0]}, which persists beyond the session")
+        else:
+            c.note("medium", "edits files (sed -i)")
+    else:
+        c.note("low", "sed")
 
 
 def _always(level: Risk, reason: str) -> Rule:
@@ -425,7 +785,18 @@ _RULES: dict[str, Rule] = {
     "kill": _kill,
     "killall": _always("high", "kills processes"),
     "pkill": _always("high", "kills processes"),
-    "mv": _mv,
+    "mv": _copy("mv"),
+    "cp": _copy("cp"),
+    "install": _copy("install"),
+    "ln": _copy("ln"),
+    "rsync": _copy("rsync"),
+    "tee": _copy("tee"),
+    "sed": _sed,
+    "systemctl": _systemctl,
+    "loginctl": _systemctl,
+    "crontab": _crontab,
+    "at": _always("critical", "schedules a command (it runs later, outside the session)"),
+    "telinit": _init,
     "find": _find,
     "git": _git,
     "init": _init,

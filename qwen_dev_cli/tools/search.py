@@ -3,7 +3,8 @@
 Both walk the tree themselves so that they can prune: version-control folders, caches
 and dependency folders (``node_modules``, virtual environments) are not entered unless
 the search starts inside one. Symbolic links to directories are not followed, and a
-linked file is only read when it resolves inside the workspace.
+linked file is only read when it resolves inside the workspace. grep's patterns run
+on RE2 (:mod:`.regex`), in time linear in the text: no pattern can freeze the process.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from .base import Arguments, ReadPlan, Tool, ToolContext, ToolError, schema
 from .read import looks_binary
+from .regex import Matcher, compile_pattern
 from .workspace import Workspace
 
 SKIP_DIRS = frozenset(
@@ -38,8 +40,9 @@ GREP_LINE_CAP = 300
 GREP_MAX_FILE_BYTES = 5 * 1024 * 1024
 
 
-def glob_to_regex(pattern: str) -> re.Pattern[str]:
-    """A regex matching relative POSIX paths the way ``**/*.py`` globs do."""
+def glob_to_regex(pattern: str) -> Matcher:
+    """A regex matching relative POSIX paths the way ``**/*.py`` globs do (on RE2: a
+    glob of many stars would backtrack for hours in Python's ``re``)."""
     out: list[str] = []
     i = 0
     while i < len(pattern):
@@ -62,7 +65,7 @@ def glob_to_regex(pattern: str) -> re.Pattern[str]:
         else:
             out.append(re.escape(pattern[i]))
             i += 1
-    return re.compile("".join(out) + r"\Z", re.DOTALL)
+    return compile_pattern("(?s)" + "".join(out) + r"\z")
 
 
 def walk(start: Path) -> Iterator[tuple[Path, list[str], list[str]]]:
@@ -134,24 +137,9 @@ GLOB = Tool(
 # --- grep -------------------------------------------------------------------------------
 
 
-# A group that contains a quantifier and is itself quantified: (a+)+, (\w*)*, (x+){2,}.
-_NESTED_QUANTIFIER = re.compile(r"\((?:[^()\\]|\\.)*[+*}](?:[^()\\]|\\.)*\)[+*{]")
-
-
 def _plan_grep(args: Arguments, ctx: ToolContext) -> ReadPlan:
     pattern = args.string("pattern", "regex", "query", allow_empty=False)
-    flags = re.IGNORECASE if args.boolean("ignore_case") else 0
-    if _NESTED_QUANTIFIER.search(pattern):
-        # Python's re holds the GIL while it backtracks: (a+)+ on a 35-character line
-        # would freeze the whole program, Ctrl-C included, for hours.
-        raise ToolError(
-            f"grep: {pattern!r} repeats a repeated group, which can take exponential time; "
-            "use a simpler pattern (e.g. 'a+' rather than '(a+)+')"
-        )
-    try:
-        regex = re.compile(pattern, flags)
-    except re.error as exc:
-        raise ToolError(f"grep: invalid regular expression {pattern!r}: {exc}") from exc
+    regex = compile_pattern(pattern, ignore_case=args.boolean("ignore_case"))
     include = args.optional_string("glob", "include")
     start, _ = _start(args, ctx)
     return ReadPlan(lambda: grep(start, regex, ctx.workspace, include))
@@ -171,7 +159,7 @@ def _files(start: Path, include: str | None) -> Iterator[Path]:
                 yield path
 
 
-def grep(start: Path, regex: re.Pattern[str], workspace: Workspace, include: str | None) -> str:
+def grep(start: Path, regex: Matcher, workspace: Workspace, include: str | None) -> str:
     """``path:line: text`` for each matching line, at most :data:`GREP_CAP` of them."""
     hits: list[str] = []
     total = 0
@@ -211,7 +199,8 @@ GREP = Tool(
     name="grep",
     kind="read",
     description=(
-        "Search file contents with a Python regular expression; prints path:line: text. "
+        "Search file contents with a regular expression (RE2 syntax: like Python's, "
+        "but no backreferences or lookaround); prints path:line: text. "
         f"At most {GREP_CAP} matches. Skips binary files, .git, caches, virtual "
         "environments and node_modules. 'glob' limits the files searched (e.g. '*.py')."
     ),

@@ -8,7 +8,8 @@ retries, so a dead endpoint costs one timeout, not a backoff schedule.
 
 The state store (where budgets and breakers are shared, DESIGN section 8) is checked
 too. A store that fails is a warning, not a failure: answers still work, with budgets
-per process, so the exit code depends on the providers only.
+per process, so the exit code depends on the providers only. One line says whether
+commands run in an OS sandbox (without one, yolo asks before every command).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from urllib.parse import urlsplit
 from rich.text import Text
 
 from .. import exit_codes
+from ..tools.sandbox import SandboxStatus, detect_sandbox
 
 if TYPE_CHECKING:
     import httpx
@@ -222,6 +224,13 @@ def report_store(check: StoreCheck, console: Console) -> None:
     console.print(Text(f"    {detail}", "dim" if check.ok else style), soft_wrap=True)
 
 
+def report_sandbox(status: SandboxStatus, console: Console) -> None:
+    """One line: the OS sandbox commands run in, or why there is none (not a failure)."""
+    mark, style = ("✓", "green") if status.available else ("!", "yellow")
+    line = Text.assemble((f"{mark} ", style), ("sandbox", "bold"), f"  {status.describe()}")
+    console.print(line, soft_wrap=True)
+
+
 def report(results: list[ProbeResult], console: Console) -> None:
     """One block per provider: verdict, role, key, model, latency, then the detail."""
     width = max((len(result.name) for result in results), default=0)
@@ -267,6 +276,7 @@ async def run_doctor(
     report(results, console)
     if store is not None:
         report_store(store, console)
+    report_sandbox(detect_sandbox(), console)
     code = verdict(results)
     if code == exit_codes.OK:
         working = ", ".join(r.name for r in results if r.role == "in use" and r.ok)

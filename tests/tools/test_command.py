@@ -1,5 +1,9 @@
 """run_command with real processes: exit codes, capped output, timeouts and Ctrl-C that
-take the whole process group down."""
+take the whole process group down.
+
+These run without the OS sandbox (``sandbox=None``, the path taken where there is
+none): the process ids they check are only meaningful outside a PID namespace. The
+sandboxed path has its own tests in ``tests/security``."""
 
 from __future__ import annotations
 
@@ -45,7 +49,7 @@ async def wait_for(condition: Callable[[], bool], what: str) -> None:
 
 async def shell(command: str, cwd: Path, seconds: float = 30.0, cap: int = 10_000) -> CommandResult:
     async with asyncio.timeout(HANG_GUARD):
-        return await run_shell(command, cwd, seconds, cap)
+        return await run_shell(command, cwd, seconds, cap, sandbox=None)
 
 
 async def test_exit_code_and_both_streams(tmp_path: Path) -> None:
@@ -101,7 +105,13 @@ async def test_background_jobs_do_not_outlive_the_command(tmp_path: Path) -> Non
 
 async def test_cancelling_kills_the_process_group(tmp_path: Path) -> None:
     task = asyncio.create_task(
-        run_shell("sleep 300 & echo $! > bg.pid; echo $$ > sh.pid; wait", tmp_path, 60, 1000)
+        run_shell(
+            "sleep 300 & echo $! > bg.pid; echo $$ > sh.pid; wait",
+            tmp_path,
+            60,
+            1000,
+            sandbox=None,
+        )
     )
     await wait_for(
         lambda: (tmp_path / "sh.pid").exists() and (tmp_path / "sh.pid").read_text(), "start"
@@ -138,7 +148,7 @@ async def test_hidden_variables_do_not_reach_the_command(
     monkeypatch.setenv("SAMBANOVA_API_KEY", "sk-very-secret")
     monkeypatch.setenv("HARMLESS_SETTING", "visible")
     result = await run_shell(
-        "env", tmp_path, 10, 100_000, hidden_env=frozenset({"SAMBANOVA_API_KEY"})
+        "env", tmp_path, 10, 100_000, hidden_env=frozenset({"SAMBANOVA_API_KEY"}), sandbox=None
     )
     assert "sk-very-secret" not in result.output
     assert "HARMLESS_SETTING=visible" in result.output

@@ -1,0 +1,240 @@
+"""The OS sandbox ``run_command`` runs in: bubblewrap on Linux, sandbox-exec on macOS.
+
+A pattern list cannot tell every harmful command from a harmless one; the sandbox
+makes the harm impossible instead. Under bubblewrap a command sees:
+
+- the whole file system read-only, except the writable root (the workspace), bound
+  read-write, and a private, empty ``/tmp`` and ``/run`` (so no system sockets);
+  ``/dev`` holds only null, zero, random, tty and the like, read-only: no disk device;
+- new PID, IPC, UTS and cgroup namespaces, with their own ``/proc``: the assistant
+  and every other process are invisible (no ``/proc/$PPID/environ``);
+- no network (a namespace of its own, with only loopback) unless the call allows it;
+- no capabilities, even when the assistant runs as root;
+- an environment of PATH, HOME, LANG and TERM only: no provider key can be read;
+- a new session, and death with its parent: when the shell ends, times out or is
+  cancelled, the namespace and every process in it (``setsid -f`` included) are gone.
+
+On macOS ``sandbox-exec`` applies a profile of the same shape (writes only to the
+writable root and the temporary folders, no network, signals only inside the
+sandbox); it has no PID namespace. Whether a sandbox works is found out once, by
+running ``true`` in it with the very options real commands get, and cached.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, TextIO
+
+#: Variables a sandboxed command gets from the assistant's environment (nothing else).
+PASSED_ENV = ("PATH", "HOME", "LANG", "TERM")
+_FALLBACK_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "TERM": "dumb"}
+#: Set for every command: nothing may stop to ask for input or open a pager.
+QUIET_ENV = {"GIT_TERMINAL_PROMPT": "0", "PAGER": "cat", "GIT_PAGER": "cat"}
+_PROBE_SECONDS = 10.0
+_SEATBELT = "/usr/bin/sandbox-exec"
+
+
+class Sandbox(Protocol):
+    """Turns a shell command into the argv that runs it confined."""
+
+    @property
+    def name(self) -> str: ...
+
+    def argv(self, command: str, *, cwd: Path, writable: Path, network: bool) -> list[str]:
+        """The command line running ``command`` with ``/bin/sh`` in ``cwd``, able to
+        write only below ``writable`` (and a private temporary folder)."""
+        ...
+
+
+# /etc/resolv.conf often points into /run: keep name resolution when network is allowed.
+_RESOLVER = ["--ro-bind-try", "/run/systemd/resolve", "/run/systemd/resolve"]
+
+
+@dataclass(frozen=True)
+class Bubblewrap:
+    """Linux: bubblewrap (``bwrap``), namespaces without a daemon or privileges.
+
+    Args:
+        executable: the ``bwrap`` binary.
+    """
+
+    executable: str
+    name: str = "bubblewrap"
+
+    def argv(self, command: str, *, cwd: Path, writable: Path, network: bool) -> list[str]:
+        # Mounts apply in order: the writable root is bound after the private /tmp so
+        # that a workspace below /tmp stays visible (bwrap creates its mount point).
+        return [
+            self.executable,
+            "--ro-bind", "/", "/",
+            "--dev", "/dev",
+            "--proc", "/proc",
+            "--tmpfs", "/tmp",
+            # /run holds the sockets of dbus, systemd and docker: a read-only mount does
+            # not stop connect(), and through them a command could power off the machine.
+            "--tmpfs", "/run",
+            *(_RESOLVER if network else []),
+            "--bind", str(writable), str(writable),
+            "--remount-ro", "/dev",
+            "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+            *([] if network else ["--unshare-net"]),
+            "--cap-drop", "ALL",
+            "--die-with-parent",
+            "--new-session",
+            "--chdir", str(cwd),
+            "--", "/bin/sh", "-c", command,
+        ]  # fmt: skip
+
+
+_SEATBELT_PROFILE = """(version 1)
+(deny default)
+(allow process-exec)
+(allow process-fork)
+(allow signal (target same-sandbox))
+(allow process-info* (target same-sandbox))
+(allow sysctl-read)
+(allow mach-lookup)
+(allow ipc-posix-sem)
+(allow user-preference-read)
+(allow file-read*)
+(allow file-map-executable)
+(allow file-write* (subpath (param "WRITABLE")))
+(allow file-write* (subpath "/private/tmp"))
+(allow file-write* (subpath "/private/var/folders"))
+(allow file-write-data (literal "/dev/null"))
+(allow file-read* file-write* (subpath "/dev/fd"))
+"""
+_SEATBELT_NETWORK = """(allow network-outbound)
+(allow network-inbound)
+(allow system-socket)
+"""
+
+
+@dataclass(frozen=True)
+class Seatbelt:
+    """macOS: ``sandbox-exec`` with a deny-by-default profile.
+
+    Untested here (no macOS machine): the profile follows the shape of the ones
+    Codex and others ship. Temporary folders are shared, not private, and there is no
+    PID namespace; other processes are hidden by ``process-info* (target same-sandbox)``.
+    """
+
+    executable: str = _SEATBELT
+    name: str = "sandbox-exec"
+
+    def argv(self, command: str, *, cwd: Path, writable: Path, network: bool) -> list[str]:
+        profile = _SEATBELT_PROFILE + (_SEATBELT_NETWORK if network else "")
+        return [
+            self.executable,
+            "-p", profile,
+            "-D", f"WRITABLE={writable}",
+            "/bin/sh", "-c", command,
+        ]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class SandboxStatus:
+    """Whether commands can run sandboxed here, and if not, why.
+
+    Args:
+        sandbox: the sandbox to use, or None.
+        detail: what was found (``bubblewrap 0.8.0``), or why there is none.
+    """
+
+    sandbox: Sandbox | None
+    detail: str
+
+    @property
+    def available(self) -> bool:
+        return self.sandbox is not None
+
+    def describe(self) -> str:
+        if self.sandbox is not None:
+            return f"commands run in {self.detail}"
+        return f"no sandbox: {self.detail}; yolo asks before every command"
+
+
+def sandbox_environment(parent: Mapping[str, str]) -> dict[str, str]:
+    """The whole environment of a sandboxed command: :data:`PASSED_ENV` taken from
+    ``parent`` (PATH, so the user's tools are found; HOME, read-only inside), no more."""
+    env = {name: parent[name] for name in PASSED_ENV if parent.get(name)}
+    for name, value in _FALLBACK_ENV.items():
+        env.setdefault(name, value)
+    env.setdefault("HOME", str(Path.home()))
+    env.update(QUIET_ENV)
+    return env
+
+
+def probe(platform: str = sys.platform) -> SandboxStatus:
+    """Find a sandbox for ``platform`` and check that it really runs a command."""
+    if platform.startswith("linux"):
+        executable = shutil.which("bwrap")
+        if executable is None:
+            return SandboxStatus(None, "bubblewrap is not installed (apt-get install bubblewrap)")
+        return _try(Bubblewrap(executable), _version(executable))
+    if platform == "darwin":
+        if not os.path.exists(_SEATBELT):
+            return SandboxStatus(None, f"{_SEATBELT} is missing")
+        return _try(Seatbelt(), "sandbox-exec")
+    return SandboxStatus(None, f"no sandbox is supported on {platform}")
+
+
+@functools.cache
+def detect_sandbox() -> SandboxStatus:
+    """:func:`probe` for this machine, run once per process (a few milliseconds)."""
+    return probe()
+
+
+def announce_missing(stream: TextIO | None = None) -> None:
+    """Tell the user, once per process, that commands run without a sandbox."""
+    status = detect_sandbox()
+    if not status.available:
+        _announce(status.detail, stream or sys.stderr)
+
+
+@functools.cache
+def _announce(detail: str, stream: TextIO) -> None:
+    print(
+        f"qwen-dev: commands run without an OS sandbox ({detail}); "
+        "yolo mode asks before every command",
+        file=stream,
+    )
+
+
+def _version(executable: str) -> str:
+    try:
+        out = subprocess.run(
+            [executable, "--version"], capture_output=True, text=True, timeout=_PROBE_SECONDS
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "bubblewrap"
+    return out.stdout.strip() or "bubblewrap"
+
+
+def _try(sandbox: Sandbox, found: str) -> SandboxStatus:
+    with tempfile.TemporaryDirectory(prefix="qwen-dev-sandbox-") as folder:
+        root = Path(folder).resolve()
+        argv = sandbox.argv("true", cwd=root, writable=root, network=False)
+        try:
+            run = subprocess.run(
+                argv,
+                capture_output=True,
+                text=True,
+                timeout=_PROBE_SECONDS,
+                env=sandbox_environment(os.environ),
+                stdin=subprocess.DEVNULL,
+            )
+        except (OSError, subprocess.SubprocessError) as exc:
+            return SandboxStatus(None, f"{sandbox.name} cannot start: {exc}")
+    if run.returncode != 0:
+        why = (run.stderr.strip().splitlines() or [f"exit code {run.returncode}"])[-1]
+        return SandboxStatus(None, f"{sandbox.name} does not work here: {why}")
+    return SandboxStatus(sandbox, found)
