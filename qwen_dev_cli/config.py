@@ -32,6 +32,8 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final, Literal, cast
 
 from qwen_dev_cli.core.settings import (
+    DEFAULT_CONTEXT_WINDOW,
+    LOCAL_CONTEXT_WINDOW,
     BreakerSettings,
     ClientSettings,
     ProviderSettings,
@@ -85,6 +87,7 @@ PRESETS: Final[Mapping[str, Mapping[str, object]]] = MappingProxyType(
                 "base_url": "https://api.sambanova.ai/v1",
                 "model": "Qwen2.5-Coder-32B-Instruct",
                 "api_key_env": "SAMBANOVA_API_KEY",
+                "context_window": 8192,
             }
         ),
         "hf": MappingProxyType(
@@ -93,6 +96,7 @@ PRESETS: Final[Mapping[str, Mapping[str, object]]] = MappingProxyType(
                 "base_url": "https://router.huggingface.co/v1",
                 "model": "Qwen/Qwen2.5-Coder-32B-Instruct",
                 "api_key_env": "HF_TOKEN",
+                "context_window": 32768,
             }
         ),
         "ollama": MappingProxyType(
@@ -100,12 +104,15 @@ PRESETS: Final[Mapping[str, Mapping[str, object]]] = MappingProxyType(
                 "kind": "openai",
                 "base_url": "http://127.0.0.1:11434/v1",
                 "model": "qwen2.5-coder:7b",
+                # Ollama's default num_ctx, not the model's 32k: it cuts longer prompts.
+                "context_window": 4096,
             }
         ),
         "local": MappingProxyType(
             {
                 "kind": "llama-cpp",
                 "model": "SmolLM2-135M-Instruct",
+                "context_window": LOCAL_CONTEXT_WINDOW,
             }
         ),
     }
@@ -356,6 +363,7 @@ _PROVIDER_KEYS: Final[Mapping[str, _Check]] = {
     "native_tools": _boolean,
     "max_tokens": _integer(at_least=1),
     "model_path": _text,
+    "context_window": _integer(at_least=512),
 }
 
 _TOP_KEYS: Final = ("provider_order", "approval", "providers", *_SECTIONS)
@@ -719,6 +727,10 @@ def _build_provider(
                 "model_path (a GGUF file)"
             )
         kwargs["model"] = Path(str(kwargs["model_path"])).stem
+    # Known to every consumer, so compaction and `config show` agree on one number.
+    kwargs.setdefault(
+        "context_window", LOCAL_CONTEXT_WINDOW if kind == "llama-cpp" else DEFAULT_CONTEXT_WINDOW
+    )
     api_key_env = kwargs.get("api_key_env")
     if isinstance(api_key_env, str):
         kwargs["api_key"] = _env_value(env, api_key_env)
@@ -976,13 +988,16 @@ STARTER_CONFIG: Final = """\
 
 # Built-in presets: you only need to export the key. A [providers.NAME] table
 # merges key by key over the preset. Other keys: rpm, tpm (client-side budget per
-# minute, e.g. 50 and 10000; unset is unlimited), max_tokens (completion cap).
+# minute, e.g. 50 and 10000; unset is unlimited), max_tokens (completion cap),
+# context_window (tokens, prompt and answer together; a server that does not say is
+# assumed to have 8192; long conversations are compacted to fit it).
 # API keys never go in this file: api_key_env names the variable that holds one.
 [providers.sambanova]
 # kind = "openai"
 # base_url = "https://api.sambanova.ai/v1"
 # model = "Qwen2.5-Coder-32B-Instruct"
 # api_key_env = "SAMBANOVA_API_KEY"
+# context_window = 8192
 # timeout = 60.0
 # native_tools = true
 
@@ -990,17 +1005,20 @@ STARTER_CONFIG: Final = """\
 # base_url = "https://router.huggingface.co/v1"
 # model = "Qwen/Qwen2.5-Coder-32B-Instruct"
 # api_key_env = "HF_TOKEN"
+# context_window = 32768
 
 # Not in the default order; add it to provider_order or pass --provider ollama.
 [providers.ollama]
 # base_url = "http://127.0.0.1:11434/v1"
 # model = "qwen2.5-coder:7b"
+# context_window = 4096
 
 # In-process llama.cpp, the offline default. model_path: a GGUF file (default: the
 # model installed under QWEN_DEV_HOME).
 [providers.local]
 # kind = "llama-cpp"
 # model = "SmolLM2-135M-Instruct"
+# context_window = 8192             # also the n_ctx llama.cpp allocates
 
 # Any OpenAI-compatible endpoint, for example:
 #   [providers.mylab]

@@ -26,6 +26,11 @@ Token accounting is deterministic: prompt_tokens = characters of all message con
 (at least 1); completion_tokens = whitespace-separated words of the answer text plus
 len(arguments) // 4 per tool call (at least 1). Against ``tpm`` each request is charged
 prompt_tokens + its ``max_tokens``/``max_completion_tokens`` (0 when absent).
+
+With ``context_window`` set, a request whose prompt_tokens plus its ``max_tokens`` (0 when
+absent) exceed it is refused as a real server does: 400 ``context_length_exceeded``,
+"This model's maximum context length is N tokens..." (recorded as that outcome; the
+script is not consumed).
 """
 
 from __future__ import annotations
@@ -931,8 +936,10 @@ class FaultServer:
         host: str = "127.0.0.1",
         port: int = 0,
         clock: Callable[[], float] = time.monotonic,
+        context_window: int | None = None,
     ) -> None:
         self.text = text
+        self.context_window = context_window
         self.model = model
         self.default = Outcome.from_json(default)
         self.chaos = chaos
@@ -1030,8 +1037,11 @@ class FaultServer:
         rpm: int | _Unset | None = UNSET,
         tpm: int | _Unset | None = UNSET,
         text: str | _Unset = UNSET,
+        context_window: int | _Unset | None = UNSET,
     ) -> None:
         """Change settings of a running server; arguments left out keep their value."""
+        if not isinstance(context_window, _Unset):
+            self.context_window = context_window
         if not isinstance(default, _Unset):
             self.default = Outcome.from_json(default)
         if not isinstance(chaos, _Unset):
@@ -1052,6 +1062,7 @@ class FaultServer:
             "tpm": self._limits.tpm,
             "text": self.text,
             "model": self.model,
+            "context_window": self.context_window,
         }
 
     def stats_json(self) -> JsonDict:
@@ -1142,11 +1153,25 @@ class FaultServer:
         if throttle is not None:
             record.outcome = "rate_limited"
             return await self._throttled(conn, req, throttle)
+        if self.context_window is not None and chat.budget_tokens > self.context_window:
+            record.outcome = "context_length_exceeded"
+            return await self._too_long(conn, req, chat)
         outcome = self._next_outcome()
         record.outcome = outcome.kind
         builder = self._builder(outcome, chat)
         headers = {"x-request-id": builder.completion_id, **self._limits.headers()}
         return await ChatResponder(conn, req, chat, outcome, builder, headers).play()
+
+    async def _too_long(self, conn: HttpConnection, req: HttpRequest, chat: ChatRequest) -> bool:
+        completion = chat.budget_tokens - chat.prompt_tokens
+        message = (
+            f"This model's maximum context length is {self.context_window} tokens. However, "
+            f"you requested {chat.budget_tokens} tokens ({chat.prompt_tokens} in the messages, "
+            f"{completion} in the completion). Please reduce the length of the messages or "
+            "completion."
+        )
+        payload = error_body(message, "invalid_request_error", "context_length_exceeded")
+        return await send_json(conn, req, 400, payload)
 
     async def _throttled(self, conn: HttpConnection, req: HttpRequest, throttle: Throttle) -> bool:
         seconds = max(1, math.ceil(throttle.wait))
@@ -1241,7 +1266,7 @@ class ControlApi:
         if not isinstance(body, dict):
             raise TypeError("config body must be a JSON object")
         changes: JsonDict = {}
-        for key in ("default", "rpm", "tpm", "text"):
+        for key in ("default", "rpm", "tpm", "text", "context_window"):
             if key in body:
                 changes[key] = body[key]
         if "chaos" in body:
@@ -1441,6 +1466,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--model", default="fault-model")
     parser.add_argument("--default", help='JSON outcome, e.g. {"kind": "status", "status": 503}')
     parser.add_argument("--require-api-key")
+    parser.add_argument("--context-window", type=int)
     return parser.parse_args(argv)
 
 
@@ -1456,6 +1482,7 @@ async def _serve_until_signalled(args: argparse.Namespace) -> None:
         require_api_key=args.require_api_key,
         host=args.host,
         port=args.port,
+        context_window=args.context_window,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -128,3 +128,46 @@ def test_the_repl_streams_an_offline_answer_in_a_terminal(tmp_path: Path, qwen_h
     answer = SessionStore(qwen_home / "sessions").load(info.id).messages[-1]
     assert answer["role"] == "assistant"
     assert answer["content"].strip()
+
+
+def test_fifteen_offline_turns_in_a_4096_token_window_all_answered(
+    tmp_path: Path, qwen_home: Path
+) -> None:
+    """The issue's offline case: a 4,096-token window, a ~1,400-token system prompt.
+    Notes long enough that the conversation outgrows the window: it is compacted (by
+    the model itself) and no turn fails. Short answers keep the wall time down."""
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    config = tmp_path / "c.toml"
+    config.write_text(
+        'provider_order = ["local"]\n[providers.local]\ncontext_window = 4096\nmax_tokens = 24\n',
+        encoding="utf-8",
+    )
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "qwen_dev_cli", "--config", str(config)],
+        cwd=str(workspace),
+        env={**os.environ, "TERM": "xterm-256color"},
+        dimensions=(40, 200),
+        encoding="utf-8",
+        timeout=180,
+    )
+    terminal = Terminal(child)
+    terminal.expect("local CLOSED")
+    note = " ".join(f"fact{n} is kept." for n in range(40))  # ~150 tokens
+    for turn in range(15):
+        terminal.sendline(f"Note {turn}: {note} Reply OK.")
+        while True:  # a small model may call a tool: decline whatever it asks
+            index = child.expect(["─ local · SmolLM2", r"\[n\]o", "✗ "])
+            if index == 1:
+                child.send("n")
+                continue
+            assert index == 0, f"turn {turn} failed: {child.before[-300:]}"
+            break
+        terminal.expect(PROMPT)
+    assert terminal.leave() == 0
+    [info] = SessionStore(qwen_home / "sessions").list()
+    loaded = SessionStore(qwen_home / "sessions").load(info.id)
+    turns = [e for e in loaded.events if e["type"] == "turn"]
+    assert len(turns) == 15
+    assert loaded.compactions >= 1

@@ -6,6 +6,11 @@ client, streams the answer's prose as it comes, and takes the answer apart
 every call is carried out under the approval policy (:mod:`.executor`), the results are
 appended, and the model is called again, at most ``max_steps`` times.
 
+Before each model call the conversation is fitted to the context window
+(:mod:`.context`, :mod:`.compaction`): old tool outputs elided, older turns summarised,
+reported as a :class:`~qwen_dev_cli.agent.turn.ContextCompacted` event. A server that
+still refuses the request as too long gets one compaction and one retry.
+
 Native tool calling is used when every provider of the client supports it (failover
 may switch providers mid-turn, so all of them must); otherwise the text protocol of
 :mod:`.prompt` and :mod:`.protocol`. Every message, call and result is reported to the
@@ -20,11 +25,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from ..core import StreamEnd, StreamRestart, TextDelta, Usage
+from ..core import LLMError, StreamEnd, StreamRestart, TextDelta, Usage
 from ..tools import DEFAULT_TOOLS, ChangeLog, Tool, ToolContext, Workspace
 from ..tools.base import DEFAULT_COMMAND_TIMEOUT
 from . import protocol
 from .approval import ApprovalMode, ApprovalPolicy
+from .compaction import Compaction, Compactor, Reason, client_summarizer
+from .context import (
+    ContextBudget,
+    ContextLedger,
+    ContextReport,
+    context_error,
+    context_report,
+    fixed_tokens,
+    window_in_error,
+)
 from .executor import ToolRunner
 from .parser import CallProblem, ParsedReply, ToolCall, new_call_id, parse_reply
 from .prompt import build_system_prompt, read_project_notes
@@ -32,6 +47,7 @@ from .stream_filter import ToolMarkupFilter
 from .turn import (
     AssistantRestart,
     AssistantText,
+    ContextCompacted,
     MessageAdded,
     ToolCallFinished,
     ToolCallRecord,
@@ -41,7 +57,7 @@ from .turn import (
 )
 
 if TYPE_CHECKING:
-    from ..core import ChatResult, LLMClient, Message
+    from ..core import ChatResult, LLMClient, Message, ToolSpec
     from .turn import Approver, EventSink
 
 DEFAULT_MAX_STEPS = 25
@@ -98,6 +114,10 @@ class Agent:
         home: the home folder, for command risk (tests).
         hidden_env: variables commands must not see (the providers' keys).
         remembered: commands approved "always" (shared across a session's turns).
+        context_window: the window to fit (tokens); ``None``: the tightest the
+            providers report (``context_window``), else the default.
+        ledger: the conversation's token accounting, kept across turns (the REPL's);
+            a new one if None.
     """
 
     def __init__(
@@ -115,6 +135,8 @@ class Agent:
         home: Path | None = None,
         hidden_env: Iterable[str] = (),
         remembered: set[str] | None = None,
+        context_window: int | None = None,
+        ledger: ContextLedger | None = None,
     ) -> None:
         if max_steps < 1:
             raise ValueError(f"max_steps must be at least 1, not {max_steps}")
@@ -133,6 +155,10 @@ class Agent:
             hidden_env=frozenset(hidden_env),
         )
         self.runner = ToolRunner(self.tools, context, self.policy, self.changes)
+        budget = ContextBudget.for_providers(client.providers)
+        budget = budget if context_window is None else budget.with_window(context_window)
+        self.ledger = ledger if ledger is not None else ContextLedger()
+        self.budget = self.ledger.fit(budget)
 
     @property
     def native_tools(self) -> bool:
@@ -150,14 +176,18 @@ class Agent:
 
     async def run(self, history: list[Message], user_text: str, sink: EventSink) -> TurnResult:
         user: Message = {"role": "user", "content": user_text}
-        sink(MessageAdded(user))
-        conversation = [*close_unanswered(history), user]
         native = self.native_tools
         system: Message = {"role": "system", "content": self.system_prompt(native=native)}
+        tools = self._specs(native)
+        compactor = self._compactor(system, tools)
+        compactor.check_fits(user)  # before anything is recorded or sent
+        sink(MessageAdded(user))
+        conversation = [*close_unanswered(history), user]
         tally = _Tally()
         while True:
-            messages = [system, *protocol.render(conversation, native=native)]
-            result = await self._ask_model(messages, native, sink)
+            result, conversation = await self._ask_fitted(
+                compactor, system, conversation, native, sink
+            )
             tally.add(result)
             reply = parse_reply(result.text, result.tool_calls, self.tools.keys())
             pending = _pending(reply)
@@ -180,13 +210,103 @@ class Agent:
                     _add(closing, conversation, sink)
                 raise
 
+    # --- the context window ------------------------------------------------------------
+
+    async def compact(
+        self, history: list[Message], sink: EventSink, *, focus: str | None = None
+    ) -> Compaction | None:
+        """``/compact``: compact ``history`` now (keeping the latest exchange verbatim);
+        ``None`` when there is nothing to compact."""
+        native = self.native_tools
+        system: Message = {"role": "system", "content": self.system_prompt(native=native)}
+        compactor = self._compactor(system, self._specs(native))
+        conversation = close_unanswered(history)
+        return await self._compact(compactor, conversation, sink, "manual", focus)
+
+    def context_report(self, history: list[Message]) -> ContextReport:
+        """``/context``: the window and what fills it."""
+        native = self.native_tools
+        system: Message = {"role": "system", "content": self.system_prompt(native=native)}
+        return context_report(self.budget, system, self._specs(native), history, self.ledger)
+
+    def _specs(self, native: bool) -> list[ToolSpec] | None:
+        return [tool.spec() for tool in self.tools.values()] if native else None
+
+    def _compactor(self, system: Message, tools: list[ToolSpec] | None) -> Compactor:
+        summarize = client_summarizer(self.client)
+        return Compactor(summarize, self.budget, self.ledger, fixed_tokens(system, tools))
+
+    async def _compact(
+        self,
+        compactor: Compactor,
+        conversation: list[Message],
+        sink: EventSink,
+        reason: Reason,
+        focus: str | None = None,
+    ) -> Compaction | None:
+        done = await compactor.compact(conversation, reason=reason, focus=focus)
+        if done is not None:
+            sink(
+                ContextCompacted(
+                    list(done.view),
+                    done.before,
+                    done.after,
+                    done.window,
+                    done.describe(),
+                    done.to_meta(),
+                )
+            )
+        return done
+
+    async def _ask_fitted(
+        self,
+        compactor: Compactor,
+        system: Message,
+        conversation: list[Message],
+        native: bool,
+        sink: EventSink,
+    ) -> tuple[ChatResult, list[Message]]:
+        """One model call on ``conversation`` compacted as needed (and once more if the
+        server still finds it too long); the answer and the conversation it was given."""
+        if compactor.due(conversation):
+            done = await self._compact(compactor, conversation, sink, "auto")
+            conversation = done.view if done is not None else conversation
+        retried = False
+        while True:
+            messages = [system, *protocol.render(conversation, native=native)]
+            try:
+                result = await self._ask_model(messages, native, sink)
+            except LLMError as exc:
+                refusal = context_error(exc)
+                if refusal is None or retried:
+                    raise
+                retried = True
+                sent = compactor.ledger.estimate(compactor.fixed, conversation)
+                stated = window_in_error(refusal)
+                if stated is not None and stated < self.budget.window:
+                    self.ledger.learned_windows[self.budget.provider] = stated
+                    self.budget = self.ledger.fit(self.budget)
+                    compactor.budget = self.budget
+                compactor.ledger.overflowed(sent, self.budget.hard_prompt_limit)
+                done = await self._compact(compactor, conversation, sink, "overflow")
+                if done is None:
+                    raise
+                conversation = done.view
+                continue
+            usage = result.usage
+            compactor.ledger.observe(
+                compactor.fixed, conversation, usage.prompt_tokens, usage.completion_tokens
+            )
+            return result, conversation
+
     async def _ask_model(
         self, messages: list[Message], native: bool, sink: EventSink
     ) -> ChatResult:
-        tools = [tool.spec() for tool in self.tools.values()] if native else None
+        tools = self._specs(native)
         markup = ToolMarkupFilter()
         result = None
-        async for event in self.client.stream(messages, tools):
+        stream = self.client.stream(messages, tools, max_tokens=self.budget.answer_tokens)
+        async for event in stream:
             if isinstance(event, TextDelta):
                 if shown := markup.feed(event.text):
                     sink(AssistantText(shown))

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 
     from ..core import LLMClient
     from ..tools import ChangeLog
+    from .context import ContextLedger
     from .turn import Approver
 
 
@@ -27,6 +28,8 @@ def build_agent(
     changes: ChangeLog | None = None,
     hidden_env: Iterable[str] = (),
     remembered: set[str] | None = None,
+    context_window: int | None = None,
+    ledger: ContextLedger | None = None,
 ) -> Agent:
     """The agent for ``qwen-dev ask`` and the REPL.
 
@@ -41,6 +44,8 @@ def build_agent(
             with ``/undo``); the agent keeps its own otherwise, as ``agent.changes``.
         hidden_env: variables ``run_command`` must not pass on (the providers' keys).
         remembered: commands approved "always", shared across the session's turns.
+        context_window: the window to fit, from the settings of the active providers.
+        ledger: the conversation's token accounting, shared across its turns.
     """
     return Agent(
         client,
@@ -52,4 +57,6 @@ def build_agent(
         changes=changes,
         hidden_env=hidden_env,
         remembered=remembered,
+        context_window=context_window,
+        ledger=ledger,
     )

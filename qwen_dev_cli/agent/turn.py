@@ -10,7 +10,7 @@ before anything that changes the workspace runs.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from ..core import Message, Usage
@@ -70,6 +70,23 @@ class FileChanged:
 
 
 @dataclass(frozen=True)
+class ContextCompacted:
+    """The conversation was compacted to fit the context window: from now on the model
+    sees ``view`` (a summary, then the recent messages) instead of everything so far.
+    Every message before stays in the session file; this records the replacement."""
+
+    view: list[Message]
+    #: Estimated prompt tokens before and after, and the window.
+    before: int
+    after: int
+    window: int
+    #: One line for the user, e.g. ``context compacted: 5,210 → 1,830 of 6,000 tokens``.
+    description: str
+    #: The session event's fields (reason, counts, focus).
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class ToolCallRecord:
     """One tool call of a turn, as ``ask --json`` reports it."""
 
@@ -110,6 +127,7 @@ AgentEvent = (
     | ToolCallFinished
     | FileChanged
     | TurnEnded
+    | ContextCompacted
 )
 
 
@@ -192,3 +210,15 @@ class Turn(Protocol):
     :class:`MessageAdded` events, for the caller to append and persist."""
 
     async def run(self, history: list[Message], user_text: str, sink: EventSink) -> TurnResult: ...
+
+
+@runtime_checkable
+class ContextAware(Protocol):
+    """A turn that can compact a conversation on demand and report what fills the
+    context window (the agent): ``/compact`` and ``/context``."""
+
+    async def compact(
+        self, history: list[Message], sink: EventSink, *, focus: str | None = None
+    ) -> Any: ...
+
+    def context_report(self, history: list[Message]) -> Any: ...

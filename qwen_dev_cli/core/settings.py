@@ -4,10 +4,16 @@ environment and flags; the client only reads them."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Final, Literal
 
 JitterMode = Literal["proportional", "full"]
 ProviderKind = Literal["openai", "llama-cpp"]
+
+#: The context window assumed for an OpenAI-compatible server that does not say (tokens):
+#: small enough for most local servers; ``context_window`` in the config overrides it.
+DEFAULT_CONTEXT_WINDOW: Final = 8192
+#: The window the in-process model allocates (its ``n_ctx``) unless configured.
+LOCAL_CONTEXT_WINDOW: Final = 8192
 
 
 @dataclass(frozen=True)
@@ -27,6 +33,9 @@ class ProviderSettings:
         max_tokens: completion cap sent with each request; also the completion-token
             estimate the rate limiter reserves before the real usage is known.
         model_path: GGUF file for ``llama-cpp``.
+        context_window: the model's context window in tokens (prompt and answer
+            together); for ``llama-cpp`` also the ``n_ctx`` it allocates. ``None``:
+            unknown (:data:`DEFAULT_CONTEXT_WINDOW` is assumed).
     """
 
     name: str
@@ -41,6 +50,7 @@ class ProviderSettings:
     native_tools: bool = True
     max_tokens: int | None = None
     model_path: str | None = None
+    context_window: int | None = None
 
 
 @dataclass(frozen=True)

@@ -38,5 +38,16 @@ def estimate_prompt_tokens(messages: list[Message], tools: list[ToolSpec] | None
     return chars // _CHARS_PER_TOKEN + _PER_MESSAGE * len(messages) + 1
 
 
+def estimate_message_tokens(message: Message) -> int:
+    """One message's share of :func:`estimate_prompt_tokens` (its text and calls, plus
+    the per-message framing): the estimates of a conversation's messages add up to the
+    conversation's, so they can be cached one message at a time."""
+    chars = _content_chars(message.get("content"))
+    for call in message.get("tool_calls") or ():
+        function = call.get("function", {}) if isinstance(call, dict) else {}
+        chars += len(str(function.get("name", ""))) + len(str(function.get("arguments", "")))
+    return chars // _CHARS_PER_TOKEN + _PER_MESSAGE
+
+
 def estimate_text_tokens(text: str) -> int:
     return max(1, len(text) // _CHARS_PER_TOKEN) if text else 0

@@ -6,6 +6,13 @@ process loses at most the message it was writing. Files are 0600 in a 0700 folde
 A torn last line is ignored on load; a tool call left without its result (the
 process died while it ran) is closed on resume. An open session holds an exclusive
 lock on its file, so two REPLs never write the same one.
+
+Compaction (fitting a long conversation to the model's context window) never removes a
+message from the file: it appends a ``compaction`` event holding the conversation the
+model sees from then on (``view``: a summary and the recent messages) with its counts.
+Loading replays the file: every message event joins both the full history
+(``messages``: ``sessions show``, ``export``) and the view; a compaction event replaces
+the view. A file without compaction events has a view equal to its history.
 """
 
 from __future__ import annotations
@@ -64,7 +71,10 @@ class SessionInfo:
 
 @dataclass
 class LoadedSession:
-    """A session read from disk: its header fields, messages and all events."""
+    """A session read from disk: its header fields, messages and all events.
+
+    ``messages`` is every message ever recorded; ``view`` what the model sees when the
+    session continues (the latest compaction's view and the messages after it)."""
 
     info: SessionInfo
     messages: list[Message]
@@ -72,12 +82,16 @@ class LoadedSession:
     torn_lines: int = 0
     #: Whether the file ends with a newline (no half-written line at its end).
     ends_cleanly: bool = True
+    view: list[Message] = field(default_factory=list)
+    #: How many compaction events the file holds.
+    compactions: int = 0
 
 
 class Session:
     """An open, locked session. Use :meth:`SessionStore.create` or :meth:`SessionStore.resume`.
 
-    ``messages`` is the conversation so far; :meth:`append` adds to it and to the file.
+    ``messages`` is the whole conversation so far, ``view`` what the model sees of it
+    (the same until a compaction); :meth:`append` adds to both and to the file.
     """
 
     def __init__(self, session_id: str, path: Path, cwd: str, handle: IO[str]) -> None:
@@ -85,12 +99,20 @@ class Session:
         self.path = path
         self.cwd = cwd
         self.messages: list[Message] = []
+        self.view: list[Message] = []
         self._handle: IO[str] | None = handle
 
     def append(self, message: Message, **meta: Any) -> None:
         """Record one completed message (``interrupted=True`` for an answer cut short)."""
         self.messages.append(message)
+        self.view.append(message)
         self._write({"type": "message", "ts": time.time(), "message": message, **meta})
+
+    def compacted(self, view: list[Message], **meta: Any) -> None:
+        """From now on the model sees ``view`` instead of every message so far (which
+        stay in the file); ``meta``: the compaction's counts."""
+        self.view = list(view)
+        self._write({"type": "compaction", "ts": time.time(), **meta, "view": self.view})
 
     def note(self, kind: str, **data: Any) -> None:
         """Record something that is not a message (a turn's provider and usage...)."""
@@ -155,7 +177,8 @@ class SessionStore:
             handle.flush()
         session = Session(loaded.info.id, path, loaded.info.cwd, handle)
         session.messages = loaded.messages
-        for closing in _dangling_tool_results(loaded.messages):
+        session.view = loaded.view
+        for closing in _dangling_tool_results(loaded.view):
             session.append(closing, closed_on_resume=True)
         return session
 
@@ -264,11 +287,17 @@ def _load(path: Path) -> LoadedSession:
     if not events or events[0].get("type") != "header":
         raise SessionError(f"{path} is not a qwen-dev session")
     header = events[0]
-    messages = [
-        e["message"]
-        for e in events[1:]
-        if e.get("type") == "message" and isinstance(e.get("message"), dict)
-    ]
+    messages: list[Message] = []
+    view: list[Message] = []
+    compactions = 0
+    for event in events[1:]:
+        kind = event.get("type")
+        if kind == "message" and isinstance(event.get("message"), dict):
+            messages.append(event["message"])
+            view.append(event["message"])
+        elif kind == "compaction" and isinstance(event.get("view"), list):
+            view = [m for m in event["view"] if isinstance(m, dict)]
+            compactions += 1
     created = float(header.get("created", 0.0))
     updated = max((float(e.get("ts", created)) for e in events[1:]), default=created)
     info = SessionInfo(
@@ -280,7 +309,15 @@ def _load(path: Path) -> LoadedSession:
         title=_title(messages),
         message_count=len(messages),
     )
-    return LoadedSession(info, messages, events, torn, ends_cleanly=raw.endswith(b"\n"))
+    return LoadedSession(
+        info,
+        messages,
+        events,
+        torn,
+        ends_cleanly=raw.endswith(b"\n"),
+        view=view,
+        compactions=compactions,
+    )
 
 
 _MESSAGE_EVENT = b'"type": "message"'

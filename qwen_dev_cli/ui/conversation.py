@@ -35,8 +35,9 @@ class Conversation:
 
     @property
     def messages(self) -> list[Message]:
-        """The conversation so far (a copy: a turn must not see its own additions)."""
-        return list(self.session.messages) if self.session else []
+        """The conversation as the model sees it: compacted, if it was (a copy: a turn
+        must not see its own additions)."""
+        return list(self.session.view) if self.session else []
 
     def ensure(self) -> Session:
         """The open session, created now if there is none."""

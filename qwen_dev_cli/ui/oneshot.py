@@ -14,9 +14,11 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from .. import exit_codes
 from ..agent import build_agent
+from ..agent.context import ContextBudget
 from ..agent.turn import (
     AssistantRestart,
     AssistantText,
+    ContextCompacted,
     DenyAll,
     MessageAdded,
     ToolCallFinished,
@@ -101,6 +103,7 @@ async def run_ask(
         interactive=False,
         max_steps=options.max_steps,
         hidden_env=settings.secret_env_names,
+        context_window=ContextBudget.for_settings(settings.client.providers).window,
     )
     store = SessionStore(settings.home / "sessions")
     store.prune(settings.session_retention_days)
@@ -182,6 +185,8 @@ class _StreamPrinter:
         if self.show_tools and isinstance(event, ToolCallStarted):
             arguments = json.dumps(event.arguments, ensure_ascii=False)
             self.err.write(f"qwen-dev: tool {event.name} {_clip(arguments)}\n")
+        elif self.show_tools and isinstance(event, ContextCompacted):
+            self.err.write(f"qwen-dev: {event.description}\n")
         elif self.show_tools and isinstance(event, ToolCallFinished) and event.status != "ok":
             self.err.write(f"qwen-dev: tool {event.name} {event.status}: {_clip(event.output)}\n")
 

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..agent.turn import AssistantRestart, AssistantText, MessageAdded, TurnEnded
+from ..agent.turn import (
+    AssistantRestart,
+    AssistantText,
+    ContextCompacted,
+    MessageAdded,
+    TurnEnded,
+)
 
 if TYPE_CHECKING:
     from ..agent.turn import AgentEvent
@@ -28,6 +34,8 @@ class SessionRecorder:
             if event.message.get("role") == "assistant":
                 self._partial.clear()
             self.session.append(event.message)
+        elif isinstance(event, ContextCompacted):
+            self.session.compacted(event.view, **event.meta)
         elif isinstance(event, TurnEnded):
             result = event.result
             self.session.note(

@@ -26,6 +26,8 @@ from rich.text import Text
 
 from .. import __version__, exit_codes
 from ..agent import build_agent
+from ..agent.context import ContextBudget, ContextLedger, ContextReport
+from ..agent.turn import ContextAware, ContextCompacted
 from ..config import ConfigError, Overrides, load_settings
 from ..core import LLMClient, LLMError
 from ..core.telemetry import merge_snapshots
@@ -85,6 +87,8 @@ class TurnContext:
         changes: every file change of this REPL, for ``/undo``.
         remembered: commands approved "always" in this REPL.
         hidden_env: variables commands must not see (provider keys).
+        context_window: the active providers' context window (tokens).
+        ledger: the conversation's token accounting, kept across turns.
     """
 
     approver: Approver
@@ -93,6 +97,8 @@ class TurnContext:
     changes: ChangeLog = field(default_factory=ChangeLog)
     remembered: set[str] = field(default_factory=set)
     hidden_env: frozenset[str] = frozenset()
+    context_window: int | None = None
+    ledger: ContextLedger | None = None
 
 
 def make_turn(client: LLMClient, context: TurnContext) -> Turn:
@@ -107,6 +113,8 @@ def make_turn(client: LLMClient, context: TurnContext) -> Turn:
         changes=context.changes,
         hidden_env=context.hidden_env,
         remembered=context.remembered,
+        context_window=context.context_window,
+        ledger=context.ledger,
     )
 
 
@@ -153,7 +161,13 @@ class Repl:
         #: approved "always": both outlive a turn.
         self.changes = ChangeLog()
         self._remembered: set[str] = set()
-        self.status = StatusBar(self.client_status, extra_tokens=lambda: self._retired_tokens)
+        #: Token accounting of the conversation, across its turns (``ctx N%``).
+        self.ledger = ContextLedger()
+        self.status = StatusBar(
+            self.client_status,
+            extra_tokens=lambda: self._retired_tokens,
+            context=self._context_share,
+        )
         self.conversation = Conversation(SessionStore(settings.home / "sessions"), self.workspace)
         self.commands = SlashCommands(self)
         self.approver = InteractiveApprover(
@@ -208,15 +222,7 @@ class Repl:
         session = self.conversation.ensure()
         history = self.conversation.messages
         recorder = SessionRecorder(session)
-        context = TurnContext(
-            self.approver,
-            self._approval,
-            self.workspace,
-            self.changes,
-            self._remembered,
-            self._settings.secret_env_names,
-        )
-        turn = self.turn_factory(self.client, context)
+        turn = self.turn_factory(self.client, self._turn_context())
         view = TurnView(self.console, self.status, quiet_input=self._quiet_input)
 
         def sink(event: AgentEvent) -> None:
@@ -244,6 +250,76 @@ class Repl:
             self._turn = None
             self._view = None
             self.status.turn_finished()
+
+    def _turn_context(self) -> TurnContext:
+        return TurnContext(
+            self.approver,
+            self._approval,
+            self.workspace,
+            self.changes,
+            self._remembered,
+            self._settings.secret_env_names,
+            context_window=self._budget().window,
+            ledger=self.ledger,
+        )
+
+    # --- the context window -----------------------------------------------------------
+
+    def _budget(self) -> ContextBudget:
+        return self.ledger.fit(ContextBudget.for_settings(self._settings.client.providers))
+
+    def _context_share(self) -> float | None:
+        if self.conversation.session is None or self.ledger.used <= 0:
+            return None
+        return self.ledger.used / self._budget().window
+
+    def context_report(self) -> ContextReport | None:
+        """``/context``: what fills the window now (``None``: the turn cannot say)."""
+        turn = self.turn_factory(self.client, self._turn_context())
+        if not isinstance(turn, ContextAware):
+            return None
+        report: ContextReport = turn.context_report(self.conversation.messages)
+        self.ledger.note(report.used)
+        return report
+
+    async def compact(self, focus: str | None) -> None:
+        """``/compact``: summarise the conversation now, keeping the latest exchange."""
+        session = self.conversation.session
+        turn = self.turn_factory(self.client, self._turn_context())
+        if session is None or not session.view or not isinstance(turn, ContextAware):
+            self.console.print("nothing to compact yet")
+            return
+        recorder = SessionRecorder(session)
+        compacted: list[ContextCompacted] = []
+
+        def sink(event: AgentEvent) -> None:
+            recorder(event)
+            if isinstance(event, ContextCompacted):
+                compacted.append(event)
+
+        self.console.print(Text("compacting the conversation…", "dim"))
+        self.status.turn_started()
+        task = asyncio.create_task(turn.compact(self.conversation.messages, sink, focus=focus))
+        self._turn = task
+        try:
+            await task
+        except asyncio.CancelledError:
+            if not task.cancelled() or _being_cancelled():
+                raise
+            self.console.print(Text("compaction interrupted; nothing changed", "yellow"))
+            return
+        except LLMError as exc:
+            self.console.print(Text(f"✗ could not compact: {exc}", "bold red"))
+            return
+        finally:
+            self._turn = None
+            self.status.turn_finished()
+        if not compacted:
+            self.console.print(
+                "nothing to compact: only the latest exchange (and a summary) is left"
+            )
+            return
+        self.console.print(Text(compacted[-1].description, "dim"))
 
     async def close(self) -> None:
         self.conversation.close()
@@ -276,8 +352,14 @@ class Repl:
         session = self.conversation.session
         if session is None:
             return
-        messages = session.messages
-        self.console.print(Text(f"resumed session {session.id} · {len(messages)} messages", "dim"))
+        messages = session.view
+        total = len(session.messages)
+        compacted = f" ({len(messages)} after compaction)" if len(messages) != total else ""
+        self.console.print(
+            Text(f"resumed session {session.id} · {total} messages{compacted}", "dim")
+        )
+        with contextlib.suppress(Exception):  # only the status bar's ctx N% depends on it
+            self.context_report()
         shown = [m for m in messages if m.get("role") in ("user", "assistant")][-2:]
         for message in shown:
             content = str(message.get("content") or "")

@@ -25,6 +25,7 @@ from .statusbar import status_table, store_line
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from ..agent.context import ContextReport
     from ..config import Settings
     from ..core.status import ClientStatus
     from ..tools import ChangeLog
@@ -57,6 +58,10 @@ class Shell(Protocol):
     def set_approval(self, mode: str) -> None: ...
 
     def show_resumed(self) -> None: ...
+
+    async def compact(self, focus: str | None) -> None: ...
+
+    def context_report(self) -> ContextReport | None: ...
 
     def leave(self) -> None: ...
 
@@ -233,6 +238,34 @@ async def _undo(shell: Shell, argument: str) -> None:
     shell.console.print(Text(undone.describe(), "yellow" if undone.lost_edits else "green"))
 
 
+async def _compact(shell: Shell, argument: str) -> None:
+    await shell.compact(argument or None)
+
+
+async def _context(shell: Shell, argument: str) -> None:
+    report = shell.context_report()
+    if report is None:
+        shell.console.print("the context window is not known here")
+        return
+    budget = report.budget
+    share = report.used / budget.window
+    line = f"context: {report.used:,} of {budget.window:,} tokens ({share:.0%})"
+    shell.console.print(Text(line + (f" · {budget.provider}" if budget.provider else "")))
+    table = Table(box=None, show_header=False, pad_edge=False)
+    table.add_column(no_wrap=True)
+    table.add_column(justify="right")
+    for name, tokens in report.rows():
+        table.add_row(name, f"{tokens:,}")
+    shell.console.print(table)
+    shell.console.print(
+        Text(
+            "estimates; compaction starts at 80% of the window with the answer's room "
+            "(/compact [FOCUS] to do it now)",
+            "dim",
+        )
+    )
+
+
 async def _exit(shell: Shell, argument: str) -> None:
     shell.leave()
 
@@ -262,5 +295,10 @@ BUILTIN: list[SlashCommand] = [
     SlashCommand("sessions", "saved conversations, newest first", _sessions),
     SlashCommand("resume", "continue a saved conversation", _resume, "ID", _session_ids),
     SlashCommand("undo", "revert the last file change the assistant made", _undo),
+    SlashCommand(
+        "compact", "summarise older turns now to free context, keeping FOCUS", _compact, "[FOCUS]"
+    ),
+    SlashCommand("compress", "the same as /compact", _compact, "[FOCUS]"),
+    SlashCommand("context", "how full the context window is, and with what", _context),
     SlashCommand("exit", "leave (Ctrl-D too)", _exit),
 ]

