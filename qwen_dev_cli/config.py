@@ -25,6 +25,7 @@ import difflib
 import math
 import os
 import re
+import stat
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -206,12 +207,13 @@ def _suggest(key: str, known: Iterable[str]) -> str:
 # ----------------------------------------------------------------------- validators
 
 
-def _number(*, above: float | None = None, at_least: float | None = None) -> _Check:
+def _number(*, above: float | None = None, at_least: float | None = None, at_most: float) -> _Check:
     expected = "a number"
     if above is not None:
         expected += f" greater than {above:g}"
     elif at_least is not None:
         expected += f" of at least {at_least:g}"
+    expected += f" and at most {at_most:g}"
 
     def check(value: object, where: _Where) -> object:
         if isinstance(value, bool) or not isinstance(value, int | float):
@@ -219,8 +221,10 @@ def _number(*, above: float | None = None, at_least: float | None = None) -> _Ch
         number = float(value)
         if not math.isfinite(number):
             raise where.out_of_range(f"a finite {expected.removeprefix('a ')}", value)
-        if (above is not None and not number > above) or (
-            at_least is not None and not number >= at_least
+        if (
+            (above is not None and not number > above)
+            or (at_least is not None and not number >= at_least)
+            or number > at_most
         ):
             raise where.out_of_range(expected, value)
         return number
@@ -228,13 +232,13 @@ def _number(*, above: float | None = None, at_least: float | None = None) -> _Ch
     return check
 
 
-def _integer(*, at_least: int) -> _Check:
-    expected = f"an integer of at least {at_least}"
+def _integer(*, at_least: int, at_most: int) -> _Check:
+    expected = f"an integer of at least {at_least} and at most {at_most:,}"
 
     def check(value: object, where: _Where) -> object:
         if isinstance(value, bool) or not isinstance(value, int):
             raise where.wrong_type("an integer", value)
-        if value < at_least:
+        if not at_least <= value <= at_most:
             raise where.out_of_range(expected, value)
         return value
 
@@ -333,22 +337,22 @@ def _provider_name(value: object, where: _Where) -> str:
 
 _SECTIONS: Final[Mapping[str, Mapping[str, _Check]]] = {
     "retry": {
-        "max_retries": _integer(at_least=0),
-        "base_delay": _number(above=0),
-        "max_delay": _number(above=0),
+        "max_retries": _integer(at_least=0, at_most=100),
+        "base_delay": _number(above=0, at_most=3600),
+        "max_delay": _number(above=0, at_most=86_400),
         # 0 is meaningful: never sleep on a Retry-After, fail over at once.
-        "max_retry_after": _number(at_least=0),
+        "max_retry_after": _number(at_least=0, at_most=86_400),
         "jitter": _choice("proportional", "full"),
     },
     "circuit_breaker": {
         "enabled": _boolean,
-        "failure_threshold": _integer(at_least=1),
-        "recovery_timeout": _number(above=0),
-        "half_open_max_calls": _integer(at_least=1),
+        "failure_threshold": _integer(at_least=1, at_most=1000),
+        "recovery_timeout": _number(above=0, at_most=86_400),
+        "half_open_max_calls": _integer(at_least=1, at_most=100),
     },
     "rate_limit": {"enabled": _boolean},
     "telemetry": {"enabled": _boolean},
-    "sessions": {"retention_days": _integer(at_least=1)},
+    "sessions": {"retention_days": _integer(at_least=1, at_most=36_500)},
     "state": {"store": _store_spec},
 }
 
@@ -357,13 +361,14 @@ _PROVIDER_KEYS: Final[Mapping[str, _Check]] = {
     "base_url": _url,
     "model": _text,
     "api_key_env": _env_name,
-    "rpm": _integer(at_least=1),
-    "tpm": _integer(at_least=1),
-    "timeout": _number(above=0),
+    "rpm": _integer(at_least=1, at_most=10_000_000),
+    "tpm": _integer(at_least=1, at_most=10_000_000_000),
+    # Below 0.1 s nothing answers; above an hour is a hang, not a timeout.
+    "timeout": _number(at_least=0.1, at_most=3600),
     "native_tools": _boolean,
-    "max_tokens": _integer(at_least=1),
+    "max_tokens": _integer(at_least=1, at_most=10_000_000),
     "model_path": _text,
-    "context_window": _integer(at_least=512),
+    "context_window": _integer(at_least=512, at_most=100_000_000),
 }
 
 _TOP_KEYS: Final = ("provider_order", "approval", "providers", *_SECTIONS)
@@ -378,6 +383,10 @@ _PROJECT_FORBIDDEN: Final = {
 
 #: Section keys a project file may not set: why, and where else to set them.
 _PROJECT_FORBIDDEN_SETTINGS: Final = {
+    ("sessions", "retention_days"): (
+        "it decides when your sessions of every project are deleted",
+        "your user config",
+    ),
     ("state", "store"): (
         "it decides where the state of your provider accounts, hashes of your API keys "
         "included, is kept and sent",
@@ -483,14 +492,33 @@ def user_config_path(env: Mapping[str, str] | None = None) -> Path:
     return Path(platformdirs.user_config_dir(APP_NAME)) / "config.toml"
 
 
-def find_project_config(cwd: Path) -> Path | None:
-    """The first ``.qwen-dev.toml`` in ``cwd`` or its parents."""
+def find_project_config(cwd: Path, home: Path | None = None) -> Path | None:
+    """The ``.qwen-dev.toml`` of the project ``cwd`` is in: the first one from ``cwd``
+    up to its repository's root (the folder holding ``.git``) or ``home``, whichever
+    comes first. Folders others may write to (``/tmp``) or that belong to another user
+    are passed over: anyone could plant a file there."""
     start = cwd.expanduser().resolve()
+    home = (home or Path.home()).expanduser().resolve()
     for folder in (start, *start.parents):
         candidate = folder / PROJECT_CONFIG_NAME
-        if candidate.exists():
+        if _trusted_folder(folder) and os.path.lexists(candidate):
             return candidate
+        if folder == home or os.path.lexists(folder / ".git"):
+            return None
     return None
+
+
+def _trusted_folder(folder: Path) -> bool:
+    try:
+        info = folder.stat()
+    except OSError:
+        return False
+    mine = info.st_uid in (os.getuid(), 0)
+    return mine and not info.st_mode & 0o002
+
+
+#: A config file larger than this is not a config file.
+MAX_CONFIG_BYTES: Final = 1024 * 1024
 
 
 # ----------------------------------------------------------------------- file layer
@@ -501,6 +529,12 @@ def _read_toml(path: Path) -> dict[str, Any]:
     if path.is_dir():
         raise where.error("is a directory, expected a TOML file")
     try:
+        # Checked before reading: a FIFO would hang, /dev/zero would never end.
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise where.error("is not a regular file, expected a TOML file")
+        if info.st_size > MAX_CONFIG_BYTES:
+            raise where.error(f"is {info.st_size:,} bytes; a config file is at most 1 MiB")
         raw = path.read_bytes()
     except FileNotFoundError:
         raise where.error("config file not found") from None
@@ -516,6 +550,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise where.error(f"invalid TOML: {exc}") from None
+    except RecursionError:
+        raise where.error("invalid TOML: nested too deeply") from None
 
 
 @dataclass
@@ -914,17 +950,42 @@ def load_settings(
         telemetry_enabled=bool(merged.section("telemetry")["enabled"]),
         state_store=state_store,
     )
+    home = data_dir(env)
+    _make_home_private(home, notices)
     return Settings(
         client=client,
         approval=approval,
         provider_order=order,
         providers=MappingProxyType(providers),
-        home=data_dir(env),
+        home=home,
         config_path=config_path,
         project_config_path=project_path,
         notices=tuple(notices),
         session_retention_days=int(merged.section("sessions")["retention_days"]),
     )
+
+
+def _make_home_private(home: Path, notices: list[str]) -> None:
+    """``QWEN_DEV_HOME`` holds sessions, history and account state: a folder others may
+    write to is tightened (when it is ours) or refused."""
+    try:
+        info = home.stat()
+    except OSError:
+        return  # not there yet: it is created private when first used
+    if not info.st_mode & 0o022:
+        return
+    if info.st_uid != os.getuid():
+        raise ConfigError(
+            f"{home}: others may write to this state folder and it is not yours; "
+            f"set {ENV_HOME} to a folder of your own"
+        )
+    try:
+        home.chmod(stat.S_IMODE(info.st_mode) & ~0o022)
+    except OSError as exc:
+        raise ConfigError(
+            f"{home}: others may write to it, and it cannot be made private: {exc.strerror}"
+        ) from None
+    notices.append(f"{home} was writable by others; it is now writable by you alone")
 
 
 def _same_file(a: Path, b: Path) -> bool:

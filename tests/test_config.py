@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import stat
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -11,11 +13,13 @@ from typing import Any
 import pytest
 
 from qwen_dev_cli.config import (
+    PROJECT_CONFIG_NAME,
     STARTER_CONFIG,
     ConfigError,
     Overrides,
     Settings,
     data_dir,
+    find_project_config,
     load_settings,
     redacted,
     user_config_path,
@@ -496,14 +500,14 @@ def test_invalid_approval_flag_is_an_error(world: Env) -> None:
 
 
 def test_project_file_is_found_in_a_parent_folder(world: Env) -> None:
-    path = world.write_project("[sessions]\nretention_days = 3\n")
+    path = world.write_project("[retry]\nmax_retries = 7\n")
     nested = world.repo / "src" / "pkg"
     nested.mkdir(parents=True)
 
     settings = world.load(cwd=nested)
 
     assert settings.project_config_path == path
-    assert settings.session_retention_days == 3
+    assert settings.client.retry.max_retries == 7
 
 
 @pytest.mark.parametrize("key", ["base_url", "api_key_env"])
@@ -597,12 +601,24 @@ def test_user_config_inside_the_project_tree_is_not_also_the_project_file(
     [
         ('[retry]\nbase_delay = "abc"', "retry.base_delay", "expected a number, got string 'abc'"),
         ("[retry]\nbase_delay = true", "retry.base_delay", "expected a number, got boolean true"),
-        ("[retry]\nbase_delay = 0", "retry.base_delay", "greater than 0, got 0"),
-        ("[retry]\nbase_delay = -1.5", "retry.base_delay", "greater than 0, got -1.5"),
+        ("[retry]\nbase_delay = 0", "retry.base_delay", "greater than 0 and at most 3600, got 0"),
+        ("[retry]\nbase_delay = -1.5", "retry.base_delay", "greater than 0 and at most 3600"),
+        # Absurd values are mistakes, or a hostile file: each key has a sane range.
+        ("[retry]\nbase_delay = 1e308", "retry.base_delay", "at most 3600, got 1e+308"),
+        ("[retry]\nmax_retries = 100000000000000000000", "retry.max_retries", "at most 100"),
+        (
+            "[providers.sambanova]\ntimeout = 1e-9",
+            "providers.sambanova.timeout",
+            "at least 0.1 and at most 3600",
+        ),
         ("[retry]\nmax_delay = 0", "retry.max_delay", "greater than 0"),
         ("[retry]\nmax_retry_after = -1", "retry.max_retry_after", "at least 0"),
         ("[retry]\nmax_retry_after = inf", "retry.max_retry_after", "finite"),
-        ("[retry]\nmax_retries = -1", "retry.max_retries", "integer of at least 0, got -1"),
+        (
+            "[retry]\nmax_retries = -1",
+            "retry.max_retries",
+            "integer of at least 0 and at most 100, got -1",
+        ),
         ("[retry]\nmax_retries = 1.5", "retry.max_retries", "expected an integer, got float 1.5"),
         ("[retry]\njitter = 'random'", "retry.jitter", "one of 'proportional', 'full'"),
         ("[retry]\nbase_delay = 10\nmax_delay = 5", "retry.max_delay", "at least retry.base_delay"),
@@ -633,7 +649,7 @@ def test_user_config_inside_the_project_tree_is_not_also_the_project_file(
         ("provider_order = [1]", "provider_order", "a provider name, got integer 1"),
         ("[providers.sambanova]\nrpm = 0", "providers.sambanova.rpm", "at least 1"),
         ("[providers.sambanova]\ntpm = -5", "providers.sambanova.tpm", "at least 1"),
-        ("[providers.sambanova]\ntimeout = 0", "providers.sambanova.timeout", "greater than 0"),
+        ("[providers.sambanova]\ntimeout = 0", "providers.sambanova.timeout", "at least 0.1"),
         ("[providers.sambanova]\ntimeout = '30'", "providers.sambanova.timeout", "a number"),
         ("[providers.sambanova]\nmax_tokens = 0", "providers.sambanova.max_tokens", "at least 1"),
         ("[providers.hf]\nnative_tools = 'no'", "providers.hf.native_tools", "true or false"),
@@ -980,3 +996,65 @@ def test_load_settings_reads_os_environ_by_default(
 
     assert settings.home == qwen_home
     assert active(settings) == ["hf", "local"]
+
+
+# --- hostile or broken config files (issue 11, item 5) ---------------------------------
+
+
+def test_project_file_may_not_set_session_retention(world: Env) -> None:
+    world.write_project("[sessions]\nretention_days = 1\n")
+    error = world.error()
+    assert "sessions.retention_days" in str(error)
+    assert "every project" in str(error)
+
+
+def test_project_file_above_the_repository_root_is_not_read(world: Env) -> None:
+    (world.root / PROJECT_CONFIG_NAME).write_text("[retry]\nmax_retries = 9\n")
+    (world.repo / ".git").mkdir()
+    assert find_project_config(world.repo, home=world.root.parent) is None
+    assert world.load().client.retry.max_retries != 9
+
+
+def test_project_file_in_a_folder_anyone_may_write_is_passed_over(world: Env) -> None:
+    shared = world.root / "shared"
+    (shared / "work").mkdir(parents=True)
+    shared.chmod(0o1777)  # like /tmp
+    (shared / PROJECT_CONFIG_NAME).write_text("[retry]\nmax_retries = 9\n")
+    assert find_project_config(shared / "work", home=world.root / "home") is None
+
+
+def test_project_file_search_stops_at_home(world: Env) -> None:
+    home = world.root / "me"
+    (home / "code").mkdir(parents=True)
+    (world.root / PROJECT_CONFIG_NAME).write_text("")
+    assert find_project_config(home / "code", home=home) is None
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dev_zero", "huge"])
+def test_a_config_that_is_not_a_small_regular_file_is_refused_not_read(
+    world: Env, kind: str
+) -> None:
+    if kind == "fifo":
+        os.mkfifo(world.project)
+    elif kind == "dev_zero":
+        world.project.symlink_to("/dev/zero")
+    else:
+        world.project.write_text("# padding\n" * 200_000)
+    error = world.error()
+    assert str(world.project) in str(error)
+    assert ("regular file" in str(error)) if kind != "huge" else ("1 MiB" in str(error))
+
+
+def test_deeply_nested_toml_is_a_clean_config_error(world: Env) -> None:
+    world.write_user("x = " + "[" * 100_000 + "]" * 100_000 + "\n")
+    error = world.error()
+    assert "nested too deeply" in str(error) or "invalid TOML" in str(error)
+
+
+def test_a_state_folder_others_may_write_is_made_private(world: Env) -> None:
+    home = world.root / "home"
+    home.mkdir()
+    home.chmod(0o777)
+    settings = world.load()
+    assert stat.S_IMODE(home.stat().st_mode) == 0o755
+    assert any("writable by you alone" in notice for notice in settings.notices)
