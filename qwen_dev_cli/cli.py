@@ -11,8 +11,9 @@ import asyncio
 import json
 import logging
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
 
 import typer
 
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from .session.store import LoadedSession, SessionStore
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 app = typer.Typer(
     name="qwen-dev",
@@ -78,7 +80,36 @@ def _fail(message: str, code: int) -> NoReturn:
     raise typer.Exit(code)
 
 
+@dataclass(frozen=True)
+class _GlobalOptions:
+    """Options given before a subcommand (``qwen-dev -p beta ask``): they mean what they
+    mean after it."""
+
+    provider: tuple[str, ...] = ()
+    model: str | None = None
+    approval: str | None = None
+    config: Path | None = None
+
+
+def _global_options(ctx: typer.Context) -> _GlobalOptions:
+    found = ctx.find_root().obj
+    return found if isinstance(found, _GlobalOptions) else _GlobalOptions()
+
+
+def _either(flag: str, here: T | None, before: T | None) -> T | None:
+    """The value of ``flag`` given after the subcommand or before it; both, different:
+    exit 2 rather than guess."""
+    if not before:
+        return here
+    if not here:
+        return before
+    if here != before:
+        _fail(f"{flag} given before and after the command with different values", 2)
+    return here
+
+
 def _settings(
+    ctx: typer.Context,
     config: Path | None,
     provider: list[str] | None = None,
     model: str | None = None,
@@ -87,7 +118,12 @@ def _settings(
     json_errors: bool = False,
 ) -> Settings:
     """The settings, or exit 2 with the error (also as a JSON object on stdout when a
-    script asked for JSON)."""
+    script asked for JSON). Options given before the subcommand count too."""
+    before = _global_options(ctx)
+    config = _either("--config", config, before.config)
+    provider = _either("--provider", provider, list(before.provider) or None)
+    model = _either("--model", model, before.model)
+    approval = _either("--approval", approval, before.approval)
     overrides = Overrides(providers=tuple(provider or ()), model=model, approval=approval)
     try:
         return load_settings(config, overrides=overrides)
@@ -152,10 +188,17 @@ def main_callback(
 ) -> None:
     """Start the interactive assistant, or run one of the commands below."""
     if ctx.invoked_subcommand is not None:
+        if continue_latest or resume:
+            _fail(
+                "--continue and --resume start the interactive assistant: give them "
+                "without a command",
+                exit_codes.USAGE_ERROR,
+            )
+        ctx.obj = _GlobalOptions(tuple(provider or ()), model, approval, config)
         return
     if continue_latest and resume:
         _fail("use --continue or --resume ID, not both", exit_codes.USAGE_ERROR)
-    settings = _settings(config, provider, model, approval)
+    settings = _settings(ctx, config, provider, model, approval)
     if sys.stdin is None or not sys.stdin.isatty():
         _fail(
             "the interactive assistant needs a terminal; for scripts use `qwen-dev ask PROMPT`",
@@ -181,6 +224,7 @@ def main_callback(
 
 @app.command()
 def ask(
+    ctx: typer.Context,
     prompt: Annotated[
         str, typer.Argument(help="The question. Piped stdin is appended as context.")
     ] = "",
@@ -201,7 +245,7 @@ def ask(
     """Answer one prompt and exit (for scripts: --json, exit codes)."""
     from .ui.oneshot import MAX_STDIN_BYTES, AskOptions, compose_prompt, run_ask
 
-    settings = _settings(config, provider, model, approval, json_errors=json_output)
+    settings = _settings(ctx, config, provider, model, approval, json_errors=json_output)
     # One byte past the cap is enough to know the input was cut.
     piped = (
         None
@@ -235,27 +279,28 @@ def ask(
 
 
 @config_app.command("show")
-def config_show(config: ConfigOpt = None) -> None:
+def config_show(ctx: typer.Context, config: ConfigOpt = None) -> None:
     """Print the resolved configuration as JSON (keys redacted)."""
-    typer.echo(json.dumps(redacted(_settings(config)), indent=2))
+    typer.echo(json.dumps(redacted(_settings(ctx, config)), indent=2))
 
 
 @config_app.command("path")
-def config_path(config: ConfigOpt = None) -> None:
+def config_path(ctx: typer.Context, config: ConfigOpt = None) -> None:
     """Print the path of the user config file (which may not exist yet)."""
     # Only where the file is: a broken file or a missing key must not stop this answer.
-    typer.echo(str(config or user_config_path()))
+    typer.echo(str(_either("--config", config, _global_options(ctx).config) or user_config_path()))
 
 
 @config_app.command("init")
 def config_init(
+    ctx: typer.Context,
     config: ConfigOpt = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
 ) -> None:
     """Write a commented starter config file."""
     from .config import STARTER_CONFIG
 
-    path = config or user_config_path()
+    path = _either("--config", config, _global_options(ctx).config) or user_config_path()
     if path.exists() and not force:
         _fail(f"{path} exists; use --force to overwrite it", exit_codes.USAGE_ERROR)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -356,6 +401,7 @@ def metrics(
 
 @app.command()
 def doctor(
+    ctx: typer.Context,
     config: ConfigOpt = None,
     timeout: Annotated[
         float, typer.Option("--timeout", min=0.1, help="Seconds each probe may take.")
@@ -366,7 +412,7 @@ def doctor(
 
     from .ui.doctor import run_doctor
 
-    settings = _settings(config)
+    settings = _settings(ctx, config)
     code = asyncio.run(
         _with_state_store(
             settings,
@@ -378,6 +424,7 @@ def doctor(
 
 @app.command()
 def batch(
+    ctx: typer.Context,
     input_path: Annotated[
         str,
         typer.Argument(
@@ -453,7 +500,7 @@ def batch(
 
     from .batch import BatchOptions, RequestOptions, run_batch
 
-    settings = _settings(config, provider, model)
+    settings = _settings(ctx, config, provider, model)
     options = BatchOptions(
         input=input_path,
         output=output,
