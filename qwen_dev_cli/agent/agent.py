@@ -4,7 +4,8 @@ Each step sends the conversation (system prompt, history, this turn so far) thro
 client, streams the answer's prose as it comes, and takes the answer apart
 (:mod:`.parser`). Without tool calls, that is the answer and the turn ends. Otherwise
 every call is carried out under the approval policy (:mod:`.executor`), the results are
-appended, and the model is called again, at most ``max_steps`` times.
+appended, and the model is called again, at most ``max_steps`` times. One reply runs
+at most :data:`MAX_CALLS_PER_REPLY` calls; the rest are answered "not run".
 
 Before each model call the conversation is fitted to the context window
 (:mod:`.context`, :mod:`.compaction`): old tool outputs elided, older turns summarised,
@@ -200,7 +201,11 @@ class Agent:
             done = 0
             try:
                 for item in pending:
-                    _add(await self._carry_out(item, native, tally, sink), conversation, sink)
+                    if done < MAX_CALLS_PER_REPLY:
+                        message = await self._carry_out(item, native, tally, sink)
+                    else:  # refused, but answered: every call needs its result
+                        message = _not_run(item, _too_many(len(pending)), tally, sink)
+                    _add(message, conversation, sink)
                     done += 1
             except asyncio.CancelledError:
                 # Every tool call needs its result, or the provider refuses the next
@@ -345,11 +350,7 @@ class Agent:
             "a final answer"
         )
         for item in pending:
-            arguments = item.call.arguments if item.call else {}
-            sink(ToolCallStarted(item.id, item.name, arguments))
-            sink(ToolCallFinished(item.id, item.name, "denied", skipped))
-            tally.records.append(ToolCallRecord(item.name, arguments, "denied"))
-            _add(protocol.tool_message(item.id, item.name, skipped), conversation, sink)
+            _add(_not_run(item, skipped, tally, sink), conversation, sink)
         notice = (
             f"Stopped after {self.max_steps} model calls without a final answer "
             f"({len(pending)} pending tool call(s) not run). Say 'continue' to go on, or "
@@ -360,6 +361,26 @@ class Agent:
 
 
 INTERRUPTED = "not run: the user interrupted the turn before this tool call finished"
+#: Tool calls one model reply may make; the rest are refused (a hostile or looping
+#: model could otherwise send thousands in one reply).
+MAX_CALLS_PER_REPLY = 32
+
+
+def _too_many(count: int) -> str:
+    return (
+        f"not run: one reply may make at most {MAX_CALLS_PER_REPLY} tool calls and this "
+        f"one made {count}; the first {MAX_CALLS_PER_REPLY} ran. Ask for the rest in "
+        "later replies, fewer at a time."
+    )
+
+
+def _not_run(item: _Pending, reason: str, tally: _Tally, sink: EventSink) -> Message:
+    """The result of a call refused without running it."""
+    arguments = item.call.arguments if item.call else {}
+    sink(ToolCallStarted(item.id, item.name, arguments))
+    sink(ToolCallFinished(item.id, item.name, "denied", reason))
+    tally.records.append(ToolCallRecord(item.name, arguments, "denied"))
+    return protocol.tool_message(item.id, item.name, reason)
 
 
 def close_unanswered(history: list[Message]) -> list[Message]:

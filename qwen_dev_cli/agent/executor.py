@@ -1,5 +1,9 @@
 """Carrying out one tool call: plan it, get it approved, run it, report the outcome.
 
+A write is applied only if its file still has the content its diff was made from:
+when the user edited the file while the dialog showed the diff, the call is planned
+again and the new diff shown (where the user was asked), or the model is told.
+
 Nothing a model sends can end the turn from here: unknown tools, bad arguments, paths
 outside the workspace, denials and failing commands all become a :class:`ToolOutcome`
 whose text goes back to the model.
@@ -15,6 +19,7 @@ from dataclasses import dataclass
 from ..tools import (
     ChangeLog,
     CommandPlan,
+    FileChangedSince,
     ReadPlan,
     Tool,
     ToolContext,
@@ -30,6 +35,8 @@ log = logging.getLogger(__name__)
 
 #: Characters of one tool result sent to the model; the middle of longer ones is elided.
 RESULT_CAP = 40_000
+#: Times one write is shown again because its file changed while the user looked.
+MAX_REPLANS = 3
 
 
 @dataclass(frozen=True)
@@ -82,7 +89,7 @@ class ToolRunner:
             if isinstance(plan, ReadPlan):
                 outcome = ToolOutcome("ok", await asyncio.to_thread(plan.run))
             elif isinstance(plan, WritePlan):
-                outcome = await self._write(call_id, tool, plan, sink)
+                outcome = await self._write(call_id, tool, plan, arguments, sink)
             else:
                 outcome = await self._command(tool, plan)
         except ToolError as exc:
@@ -93,22 +100,44 @@ class ToolRunner:
         return ToolOutcome(outcome.status, cap_text(outcome.output))
 
     async def _write(
-        self, call_id: str, tool: Tool, plan: WritePlan, sink: EventSink
+        self,
+        call_id: str,
+        tool: Tool,
+        plan: WritePlan,
+        arguments: Mapping[str, object],
+        sink: EventSink,
     ) -> ToolOutcome:
-        request = ApprovalRequest(
-            kind="write", tool=tool.name, summary=plan.summary, diff=plan.diff
-        )
-        verdict = await self.policy.decide(request)
-        if not verdict.approved:
-            return ToolOutcome("denied", verdict.denial or "denied")
-        try:
-            self.changes.write(plan.path, plan.content, display=plan.display, tool=tool.name)
-        except OSError as exc:
-            raise ToolError(f"cannot write {plan.display}: {exc.strerror or exc}") from exc
+        summary = plan.summary
+        for attempt in range(MAX_REPLANS + 1):
+            request = ApprovalRequest(kind="write", tool=tool.name, summary=summary, diff=plan.diff)
+            verdict = await self.policy.decide(request)
+            if not verdict.approved:
+                return ToolOutcome("denied", verdict.denial or "denied")
+            try:
+                self.changes.apply(plan, workspace=self.context.workspace, tool=tool.name)
+                break
+            except FileChangedSince as exc:
+                # The user edited the file while looking at the diff: never write over
+                # that. Whoever saw the diff sees the new one; the model is told.
+                if not verdict.asked or attempt == MAX_REPLANS:
+                    raise ToolError(f"{exc}; read it again before changing it") from exc
+                replanned = tool.plan(arguments, self.context)
+                if not isinstance(replanned, WritePlan):
+                    return await self._changed_to(replanned, plan.display)
+                plan = replanned
+                summary = f"{plan.summary} · {plan.display} changed meanwhile: this is the new diff"
+            except OSError as exc:
+                raise ToolError(f"cannot write {plan.display}: {exc.strerror or exc}") from exc
         sink(FileChanged(call_id, plan.display, plan.diff))
         added, removed = diff_stats(plan.diff)
         verb = "changed" if plan.existed else "created"
         return ToolOutcome("ok", f"{verb} {plan.display} (+{added} -{removed} lines)")
+
+    async def _changed_to(self, plan: ReadPlan | CommandPlan, display: str) -> ToolOutcome:
+        """The outcome of a write whose file, edited meanwhile, needs it no more."""
+        if isinstance(plan, ReadPlan):
+            return ToolOutcome("ok", await asyncio.to_thread(plan.run))
+        raise ToolError(f"{display} changed meanwhile; nothing was written")
 
     async def _command(self, tool: Tool, plan: CommandPlan) -> ToolOutcome:
         request = ApprovalRequest(

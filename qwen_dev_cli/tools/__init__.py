@@ -23,7 +23,14 @@ from .base import (
     ToolKind,
     WritePlan,
 )
-from .changes import ChangeLog, FileChange, UndoneChange
+from .changes import (
+    ChangeLog,
+    FileChange,
+    FileChangedSince,
+    UndoneChange,
+    UndoNeedsConfirmation,
+    UndoPlan,
+)
 from .command import RUN_COMMAND, CommandResult, run_shell
 from .read import LIST_DIR, READ_FILE
 from .risk import Risk, RiskAssessment, classify_command
@@ -56,6 +63,7 @@ __all__ = [
     "CommandPlan",
     "CommandResult",
     "FileChange",
+    "FileChangedSince",
     "OutsideWorkspace",
     "Plan",
     "ReadPlan",
@@ -65,6 +73,8 @@ __all__ = [
     "ToolContext",
     "ToolError",
     "ToolKind",
+    "UndoNeedsConfirmation",
+    "UndoPlan",
     "UndoneChange",
     "Workspace",
     "WritePlan",

@@ -71,6 +71,9 @@ class WritePlan:
         existed: whether the file exists now.
         diff: the unified diff from the current content.
         summary: one line for the user, e.g. ``edit src/app.py (+2 -1)``.
+        original: the file's bytes when the plan was made (``None``: it did not
+            exist). The change is only written while the file still has them: an
+            edit made meanwhile (while the diff was shown) is never overwritten.
     """
 
     path: Path
@@ -79,6 +82,7 @@ class WritePlan:
     existed: bool
     diff: str
     summary: str
+    original: bytes | None
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,17 @@
-"""The tools that look without touching: ``read_file`` and ``list_dir``."""
+"""The tools that look without touching: ``read_file`` and ``list_dir``.
+
+Only regular files are read. A FIFO, a device or a socket is refused from its ``stat``
+before anything opens it (opening a FIFO waits for a writer, reading ``/dev/zero``
+never ends, and a thread stuck there ignores Ctrl-C); the open itself is non-blocking
+as a second guard against a file swapped in between.
+"""
 
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
+from typing import BinaryIO
 
 from .base import Arguments, ReadPlan, Tool, ToolContext, ToolError, schema
 
@@ -29,23 +37,93 @@ def decode_text(data: bytes) -> tuple[str, bool]:
         return data.decode("utf-8", errors="replace"), True
 
 
-def read_text_file(path: Path, display: str) -> tuple[str, bool]:
-    """A workspace text file's content (and whether bytes were replaced), or a ToolError."""
-    if path.is_dir():
-        raise ToolError(f"{display} is a directory; use list_dir")
-    if not path.exists():
-        raise ToolError(f"{display} does not exist")
-    size = path.stat().st_size
-    if size > MAX_FILE_BYTES:
+def special_kind(mode: int) -> str | None:
+    """What a file of this ``st_mode`` is when it is neither a regular file nor a
+    directory (``"a FIFO (named pipe)"``), else ``None``."""
+    for test, name in _SPECIAL_KINDS:
+        if test(mode):
+            return name
+    return None
+
+
+_SPECIAL_KINDS = (
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def refuse_special(mode: int, display: str) -> None:
+    """A ToolError when ``mode`` is not a regular file's (or a directory's)."""
+    kind = special_kind(mode)
+    if kind is not None:
         raise ToolError(
-            f"{display} is {size} bytes, too large to read; use grep, or run_command with head"
+            f"{display} is {kind}, not a regular file; tools do not read or write it "
+            "(reading could wait forever)"
         )
+
+
+def read_regular_bytes(path: Path, display: str, limit: int = MAX_FILE_BYTES) -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes, or a ToolError; never
+    opens a FIFO, device or socket, so it cannot hang."""
     try:
-        data = path.read_bytes()
+        info = os.stat(path)
+    except FileNotFoundError as exc:
+        raise ToolError(f"{display} does not exist") from exc
     except OSError as exc:
         raise ToolError(f"cannot read {display}: {exc.strerror or exc}") from exc
+    if stat.S_ISDIR(info.st_mode):
+        raise ToolError(f"{display} is a directory; use list_dir")
+    refuse_special(info.st_mode, display)
+    if info.st_size > limit:
+        raise ToolError(
+            f"{display} is {info.st_size} bytes, too large to read; use grep, or "
+            "run_command with head"
+        )
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise ToolError(f"cannot read {display}: {exc.strerror or exc}") from exc
+    with os.fdopen(fd, "rb") as handle:
+        opened = os.fstat(handle.fileno())
+        if not stat.S_ISREG(opened.st_mode):  # swapped for something else since the stat
+            refuse_special(opened.st_mode, display)
+            raise ToolError(f"{display} is not a regular file")
+        try:
+            data = _read_at_most(handle, limit + 1)
+        except OSError as exc:
+            raise ToolError(f"cannot read {display}: {exc.strerror or exc}") from exc
+    if len(data) > limit:  # it grew since the stat
+        raise ToolError(f"{display} is over {limit} bytes, too large to read")
+    return data
+
+
+def _read_at_most(handle: BinaryIO, size: int) -> bytes:
+    chunks: list[bytes] = []
+    total = 0
+    while total < size:
+        chunk = handle.read(min(_CHUNK, size - total))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+    return b"".join(chunks)
+
+
+_CHUNK = 1 << 20
+
+
+def read_text_file(path: Path, display: str) -> tuple[str, bool]:
+    """A workspace text file's content (and whether bytes were replaced), or a ToolError."""
+    return text_of(read_regular_bytes(path, display), display)
+
+
+def text_of(data: bytes, display: str) -> tuple[str, bool]:
+    """The text of a file's bytes (and whether bytes were replaced); a ToolError when
+    they are binary."""
     if looks_binary(data):
-        raise ToolError(f"{display} is a binary file ({size} bytes); refusing to read it")
+        raise ToolError(f"{display} is a binary file ({len(data)} bytes); refusing to read it")
     return decode_text(data)
 
 

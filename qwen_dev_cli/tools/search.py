@@ -2,8 +2,9 @@
 
 Both walk the tree themselves so that they can prune: version-control folders, caches
 and dependency folders (``node_modules``, virtual environments) are not entered unless
-the search starts inside one. Symbolic links to directories are not followed, and a
-linked file is only read when it resolves inside the workspace. grep's patterns run
+the search starts inside one. Symbolic links to directories are not followed, a
+linked file is only read when it resolves inside the workspace, and only regular files
+are read (a FIFO or a device is skipped unopened). grep's patterns run
 on RE2 (:mod:`.regex`), in time linear in the text: no pattern can freeze the process.
 """
 
@@ -15,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .base import Arguments, ReadPlan, Tool, ToolContext, ToolError, schema
-from .read import looks_binary
+from .read import looks_binary, read_regular_bytes
 from .regex import Matcher, compile_pattern
 from .workspace import Workspace
 
@@ -185,10 +186,9 @@ def _text_lines(path: Path, workspace: Workspace) -> list[str] | None:
     try:
         if path.is_symlink() and not workspace.contains(path.resolve()):
             return None
-        if not path.is_file() or path.stat().st_size > GREP_MAX_FILE_BYTES:
-            return None
-        data = path.read_bytes()
-    except (OSError, RuntimeError):
+        # FIFOs, devices and sockets are refused unopened: one would hang the search.
+        data = read_regular_bytes(path, workspace.display(path), GREP_MAX_FILE_BYTES)
+    except (OSError, RuntimeError, ToolError):
         return None
     if looks_binary(data):
         return None

@@ -3,7 +3,8 @@
 Resolution follows symlinks (an existing link, or a dangling one, is replaced by its
 target) before the check, so a link inside the workspace that points out of it is
 refused like the outside path itself. This holds in every approval mode: confinement
-is not a question the user is asked.
+is not a question the user is asked. What a tool planned is checked again
+(:meth:`Workspace.recheck`) at the moment it is written, and when it is undone.
 """
 
 from __future__ import annotations
@@ -55,6 +56,18 @@ class Workspace:
                 "tools only work inside the workspace"
             )
         return resolved
+
+    def recheck(self, resolved: Path) -> Path:
+        """``resolved`` again, right before a write: :class:`OutsideWorkspace` when it now
+        leads out (a folder swapped for a symbolic link since it was planned), a
+        ToolError when it now leads to another file inside."""
+        again = self.resolve(resolved)
+        if again != resolved:
+            raise ToolError(
+                f"{self.display(resolved)} now resolves to {self.display(again)} (a folder "
+                "on the way was replaced, e.g. by a symbolic link); nothing was changed"
+            )
+        return again
 
     def contains(self, resolved: Path) -> bool:
         """Whether an already resolved path is the root or below it."""

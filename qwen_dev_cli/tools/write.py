@@ -1,17 +1,20 @@
 """The tools that change files: ``write_file`` and ``edit_file``.
 
-They only *plan* the change (new content and its diff); the agent applies an approved
-plan through the :class:`~qwen_dev_cli.tools.changes.ChangeLog`, so it can be undone.
+They only *plan* the change (new content and its diff, and the bytes the file had);
+the agent applies an approved plan through the
+:class:`~qwen_dev_cli.tools.changes.ChangeLog`, which writes it only if the file still
+has those bytes, so that it can be undone and no edit made meanwhile is lost.
 """
 
 from __future__ import annotations
 
 import difflib
+import os
 from pathlib import Path
 
 from .base import Arguments, ReadPlan, Tool, ToolContext, ToolError, WritePlan, schema
 from .diff import diff_stats, unified_diff
-from .read import read_text_file
+from .read import read_regular_bytes, text_of
 
 #: Candidate locations listed when an edit's search text is not found.
 CANDIDATES = 3
@@ -34,8 +37,15 @@ def writable(args: Arguments, ctx: ToolContext) -> tuple[Path, str]:
 
 
 def plan_write(
-    path: Path, display: str, before: str | None, after: str, verb: str = "write"
+    path: Path,
+    display: str,
+    before: str | None,
+    after: str,
+    verb: str = "write",
+    *,
+    original: bytes | None,
 ) -> WritePlan:
+    """The plan replacing ``original`` (shown as ``before``) with ``after``."""
     diff = unified_diff(before, after, display)
     added, removed = diff_stats(diff)
     verb = "create" if before is None else verb
@@ -46,26 +56,36 @@ def plan_write(
         existed=before is not None,
         diff=diff,
         summary=f"{verb} {display} (+{added} -{removed})",
+        original=original,
     )
 
 
-def _current_text(path: Path, display: str) -> str | None:
-    if not path.exists():
+def snapshot(path: Path, display: str) -> bytes | None:
+    """A file's bytes now, ``None`` when it does not exist; a ToolError for anything a
+    tool must not replace (a FIFO, a device, a file too large to show)."""
+    if not os.path.lexists(path):
+        return None
+    return read_regular_bytes(path, display)
+
+
+def _shown(original: bytes | None, display: str) -> str | None:
+    if original is None:
         return None
     try:
-        text, _ = read_text_file(path, display)
+        text, _ = text_of(original, display)
     except ToolError:
-        return "(binary or unreadable content)\n"
+        return "(binary content)\n"
     return text
 
 
 def _plan_write_file(args: Arguments, ctx: ToolContext) -> WritePlan | ReadPlan:
     path, display = writable(args, ctx)
     content = args.string("content", "text")
-    before = _current_text(path, display)
+    original = snapshot(path, display)
+    before = _shown(original, display)
     if before == content:
         return ReadPlan(lambda: f"{display} already has exactly this content; nothing written")
-    return plan_write(path, display, before, content)
+    return plan_write(path, display, before, content, original=original)
 
 
 WRITE_FILE = Tool(
@@ -94,11 +114,14 @@ def _plan_edit_file(args: Arguments, ctx: ToolContext) -> WritePlan:
         raise ToolError("edit_file: old_string is empty; to create a file use write_file")
     if old == new:
         raise ToolError("edit_file: old_string and new_string are the same; nothing to change")
-    before, replaced = read_text_file(path, display)
+    original = snapshot(path, display)
+    if original is None:
+        raise ToolError(f"{display} does not exist")
+    before, replaced = text_of(original, display)
     if replaced:
         raise ToolError(f"{display} is not valid UTF-8; edit_file would corrupt it")
     after = apply_edit(before, old, new, display)
-    return plan_write(path, display, before, after, verb="edit")
+    return plan_write(path, display, before, after, verb="edit", original=original)
 
 
 def apply_edit(text: str, old: str, new: str, display: str) -> str:

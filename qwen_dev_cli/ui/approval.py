@@ -71,6 +71,18 @@ class InteractiveApprover:
             self.console.print(request_view(request))
             return await self._ask(request)
 
+    async def confirm(self, title: str, diff: str, question: str) -> bool:
+        """Show ``title`` and ``diff`` and ask a yes/no ``question`` (``/undo`` of a file
+        the user changed since); anything but ``y`` is no."""
+        with self._pause():
+            view = Table.grid(padding=(0, 1))
+            view.add_column()
+            view.add_row(Text(printable(f"⚠ {title}"), "bold"))
+            if diff:
+                view.add_row(coloured_diff(diff))
+            self.console.print(view)
+            return await self._key(f"{question} [y]es / [n]o: ", "yn") == "y"
+
     async def _ask(self, request: ApprovalRequest) -> ApprovalDecision:
         if request.kind == "command" and request.allow_always:
             question = "Run it? [y]es / [n]o / [a]lways this session / [e]dit: "

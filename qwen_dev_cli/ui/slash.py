@@ -19,6 +19,7 @@ from rich.text import Text
 
 from ..config import APPROVAL_MODES
 from ..session.store import SessionError
+from ..tools import ToolError
 from .metrics_table import metrics_renderable
 from .statusbar import status_table, store_line
 
@@ -28,10 +29,16 @@ if TYPE_CHECKING:
     from ..agent.context import ContextReport
     from ..config import Settings
     from ..core.status import ClientStatus
-    from ..tools import ChangeLog
+    from ..tools import ChangeLog, UndoPlan
     from .conversation import Conversation
 
 _INVOCATION = re.compile(r"^/([A-Za-z][\w-]*)(?:\s+(.*))?$", re.DOTALL)
+
+
+class Confirmer(Protocol):
+    """Asks the user a yes/no question about a diff (the REPL's approval dialog)."""
+
+    async def confirm(self, title: str, diff: str, question: str) -> bool: ...
 
 
 class Shell(Protocol):
@@ -40,6 +47,9 @@ class Shell(Protocol):
     console: Console
     conversation: Conversation
     changes: ChangeLog
+
+    @property
+    def approver(self) -> Confirmer: ...
 
     @property
     def settings(self) -> Settings: ...
@@ -228,14 +238,31 @@ async def _resume(shell: Shell, argument: str) -> None:
 
 async def _undo(shell: Shell, argument: str) -> None:
     try:
-        undone = shell.changes.undo_last()
-    except OSError as exc:
+        plan = shell.changes.plan_undo()
+        if plan is None:
+            shell.console.print("nothing to undo: no file was changed in this session")
+            return
+        if plan.edited and not await _confirm_undo(shell, plan):
+            shell.console.print("nothing undone")
+            return
+        undone = shell.changes.undo(plan)
+    except (OSError, ToolError) as exc:
         shell.console.print(Text(f"could not undo: {exc}", "red"))
         return
-    if undone is None:
-        shell.console.print("nothing to undo: no file was changed in this session")
-        return
-    shell.console.print(Text(undone.describe(), "yellow" if undone.lost_edits else "green"))
+    shell.console.print(Text(undone.describe(), "yellow" if undone.backup else "green"))
+
+
+async def _confirm_undo(shell: Shell, plan: UndoPlan) -> bool:
+    """Ask before an undo replaces edits made after the tool's write (they are kept in
+    a backup file either way)."""
+    change = plan.change
+    happened = "deleted" if plan.current is None else "changed"
+    title = (
+        f"{change.display} was {happened} after {change.tool or 'the tool'} wrote it; "
+        "undo turns it into this"
+        + ("" if plan.current is None else " (your version is kept in a backup file beside it)")
+    )
+    return await shell.approver.confirm(title, plan.diff(), "Undo anyway?")
 
 
 async def _compact(shell: Shell, argument: str) -> None:

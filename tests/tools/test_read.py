@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import socket
+import stat
+import threading
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from qwen_dev_cli.tools import LIST_DIR, READ_FILE, OutsideWorkspace, ReadPlan, ToolContext
 from qwen_dev_cli.tools.base import ToolError
-from qwen_dev_cli.tools.read import READ_CAP
+from qwen_dev_cli.tools.read import READ_CAP, read_regular_bytes
 
 
 def read(ctx: ToolContext, **arguments: object) -> str:
@@ -109,3 +116,56 @@ def test_list_dir_marks_folders_sizes_and_links(ctx: ToolContext, root: Path) ->
         listing(ctx, path="README.md")
     with pytest.raises(OutsideWorkspace):
         listing(ctx, path="..")
+
+
+def fifo_with_a_late_writer(path: Path) -> Path:
+    """A FIFO that gets a writer after a few seconds: a read that (wrongly) blocks on
+    it then ends, and the test fails instead of hanging."""
+    os.mkfifo(path)
+
+    def release() -> None:
+        time.sleep(5)
+        with contextlib.suppress(OSError):
+            os.close(os.open(path, os.O_RDWR))
+
+    threading.Thread(target=release, daemon=True).start()
+    return path
+
+
+def test_a_fifo_is_refused_at_once_without_being_opened(ctx: ToolContext, root: Path) -> None:
+    fifo_with_a_late_writer(root / "pipe")
+    started = time.monotonic()
+    with pytest.raises(ToolError, match=r"pipe is a FIFO \(named pipe\), not a regular file"):
+        read(ctx, path="pipe")
+    assert time.monotonic() - started < 2
+
+
+def test_a_socket_is_refused(ctx: ToolContext, root: Path) -> None:
+    with socket.socket(socket.AF_UNIX) as server:
+        server.bind(str(root / "sock"))
+        with pytest.raises(ToolError, match="sock is a socket"):
+            read(ctx, path="sock")
+
+
+def test_a_character_device_is_refused(ctx: ToolContext, root: Path) -> None:
+    try:  # /dev/zero's numbers: reading it would never end
+        os.mknod(root / "zero", stat.S_IFCHR | 0o600, os.makedev(1, 5))
+    except (PermissionError, OSError) as exc:
+        pytest.skip(f"cannot make a device node here: {exc}")
+    with pytest.raises(ToolError, match="zero is a character device"):
+        read(ctx, path="zero")
+
+
+def test_a_fifo_swapped_in_after_the_stat_is_refused_unblocked(root: Path) -> None:
+    # The second guard: opening non-blocking, then checking what was opened.
+    fifo = fifo_with_a_late_writer(root / "late")
+    real_stat = os.stat
+    regular = real_stat(__file__)
+
+    def stale_stat(path: object, *args: Any, **kwargs: Any) -> os.stat_result:
+        return regular if Path(str(path)) == fifo else real_stat(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(os, "stat", stale_stat)
+        with pytest.raises(ToolError, match="late is a FIFO"):
+            read_regular_bytes(fifo, "late")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -135,3 +136,11 @@ def test_grep_does_not_follow_links_out_of_the_workspace(ctx: ToolContext, root:
     (root / "leak.txt").symlink_to(root.parent / "outside" / "secret.txt")
     (root / "leakdir").symlink_to(root.parent / "outside")
     assert "no matches" in run(GREP, ctx, pattern="secret")
+
+
+def test_grep_skips_a_fifo_without_opening_it(ctx: ToolContext, root: Path) -> None:
+    (root / "a.txt").write_text("needle\n")
+    os.mkfifo(root / "pipe")
+    assert run(GREP, ctx, pattern="needle") == "a.txt:1: needle"
+    assert run(GREP, ctx, pattern="needle", path="pipe") == "no matches for 'needle'"
+    assert run(GLOB, ctx, pattern="*") == "a.txt\npipe"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -164,3 +165,20 @@ def test_git_internals_are_not_written(ctx: ToolContext, root: Path) -> None:
         with pytest.raises(ToolError, match=r"inside \.git"):
             tool.plan(arguments, ctx)
     assert plan(WRITE_FILE, ctx, path=".gitignore", content="*.pyc\n").display == ".gitignore"
+
+
+def test_a_plan_records_the_bytes_it_was_made_from(ctx: ToolContext, root: Path) -> None:
+    (root / "a.py").write_bytes(b"x = 1\r\n")
+    assert plan(WRITE_FILE, ctx, path="a.py", content="x = 2\n").original == b"x = 1\r\n"
+    assert plan(EDIT_FILE, ctx, path="a.py", old="1", new="2").original == b"x = 1\r\n"
+    assert plan(WRITE_FILE, ctx, path="new.py", content="x\n").original is None
+
+
+def test_fifos_are_not_written_over(ctx: ToolContext, root: Path) -> None:
+    os.mkfifo(root / "pipe")
+    for tool, arguments in (
+        (WRITE_FILE, {"content": "x"}),
+        (EDIT_FILE, {"old_string": "a", "new_string": "b"}),
+    ):
+        with pytest.raises(ToolError, match="pipe is a FIFO"):
+            tool.plan({"path": "pipe", **arguments}, ctx)

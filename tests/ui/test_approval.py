@@ -158,3 +158,16 @@ async def test_critical_commands_are_never_always_approved(pipe: PipeInput) -> N
     assert "recursive delete of ~" in screen.getvalue()
     pipe.send_text("n\r")  # asked again the next time
     assert not (await asker.approve(critical)).approved
+
+
+@pytest.mark.parametrize(("keys", "expected"), [("y", True), ("n", False), ("\r", False)])
+async def test_confirm_shows_the_diff_and_only_y_says_yes(
+    pipe: PipeInput, keys: str, expected: bool
+) -> None:
+    screen = io.StringIO()
+    pipe.send_text(keys)
+    title = "app.py was changed after edit_file wrote it; undo turns it into this"
+    assert await approver(pipe, screen).confirm(title, DIFF, "Undo anyway?") is expected
+    shown = screen.getvalue()
+    assert "app.py was changed after edit_file wrote it" in shown
+    assert '+print("new")' in shown

@@ -338,3 +338,33 @@ def test_sigkill_mid_answer_keeps_every_earlier_turn(
     users = [m["content"] for m in sent if m["role"] == "user"]
     assert users[-4:] == ["first question", "second question", "third question", "fourth question"]
     assert resumed.leave() == 0
+
+
+def test_undo_of_a_file_edited_since_asks_with_the_diff_and_keeps_a_backup(
+    server: FaultServerProcess, tmp_path: Path
+) -> None:
+    child = spawn(tmp_path, server)
+    target = tmp_path / "ws" / "app.py"
+    target.write_text("print('hello')\n", encoding="utf-8")
+    server.script(
+        Outcome.ok(tool_calls=[tool_call("write_file", path="app.py", content="print('bye')\n")]),
+        Outcome.ok("Rewrote it."),
+    )
+    child.sendline("say bye")
+    child.expect_exact("Apply this change?")
+    child.send("y")
+    child.expect_exact("Rewrote it.")
+    child.expect(PROMPT)
+    target.write_text("print('my own edit')\n", encoding="utf-8")
+    child.sendline("/undo")
+    child.expect_exact("app.py was changed after write_file wrote it")
+    child.expect_exact("-print('my own edit')")
+    child.expect_exact("Undo anyway?")
+    assert target.read_text(encoding="utf-8") == "print('my own edit')\n"
+    child.send("y")
+    child.expect_exact("saved in app.py.qwen-dev-backup-")
+    child.expect(PROMPT)
+    assert target.read_text(encoding="utf-8") == "print('hello')\n"
+    [backup] = (tmp_path / "ws").glob("app.py.qwen-dev-backup-*")
+    assert backup.read_text(encoding="utf-8") == "print('my own edit')\n"
+    assert child.leave() == 0
