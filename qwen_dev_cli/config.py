@@ -353,6 +353,7 @@ _SECTIONS: Final[Mapping[str, Mapping[str, _Check]]] = {
     "rate_limit": {"enabled": _boolean},
     "telemetry": {"enabled": _boolean},
     "sessions": {"retention_days": _integer(at_least=1, at_most=36_500)},
+    "tools": {"allow_network": _boolean},
     "state": {"store": _store_spec},
 }
 
@@ -383,6 +384,10 @@ _PROJECT_FORBIDDEN: Final = {
 
 #: Section keys a project file may not set: why, and where else to set them.
 _PROJECT_FORBIDDEN_SETTINGS: Final = {
+    ("tools", "allow_network"): (
+        "it would let commands the model runs reach the network",
+        "your user config",
+    ),
     ("sessions", "retention_days"): (
         "it decides when your sessions of every project are deleted",
         "your user config",
@@ -401,6 +406,7 @@ def _defaults() -> dict[str, dict[str, object]]:
         "circuit_breaker": dataclasses.asdict(BreakerSettings()),
         "rate_limit": {"enabled": True},
         "telemetry": {"enabled": True},
+        "tools": {"allow_network": False},
         "sessions": {"retention_days": DEFAULT_SESSION_RETENTION_DAYS},
         "state": {"store": DEFAULT_STATE_STORE},
     }
@@ -439,6 +445,7 @@ class Settings:
         project_config_path: the ``.qwen-dev.toml`` in use, if any.
         notices: notes for the user, e.g. ``sambanova skipped: SAMBANOVA_API_KEY is not set``.
         session_retention_days: sessions older than this are pruned.
+        allow_network: whether sandboxed commands may reach the network.
     """
 
     client: ClientSettings
@@ -450,6 +457,7 @@ class Settings:
     project_config_path: Path | None
     notices: tuple[str, ...]
     session_retention_days: int = DEFAULT_SESSION_RETENTION_DAYS
+    allow_network: bool = False
 
     @property
     def active_providers(self) -> tuple[str, ...]:
@@ -962,6 +970,7 @@ def load_settings(
         project_config_path=project_path,
         notices=tuple(notices),
         session_retention_days=int(merged.section("sessions")["retention_days"]),
+        allow_network=bool(merged.section("tools")["allow_network"]),
     )
 
 
@@ -1023,6 +1032,7 @@ def redacted(settings: Settings) -> dict[str, Any]:
         "rate_limit": {"enabled": client.rate_limit_enabled},
         "telemetry": {"enabled": client.telemetry_enabled},
         "sessions": {"retention_days": settings.session_retention_days},
+        "tools": {"allow_network": settings.allow_network},
         "state": {"store": _redact_store(client.state_store)},
         "notices": list(settings.notices),
     }
@@ -1111,6 +1121,11 @@ STARTER_CONFIG: Final = """\
 
 [sessions]
 # retention_days = 30
+
+# Commands the model runs are sandboxed (bubblewrap on Linux) without network access.
+# true lets them reach it (pip install, git fetch); a project file may not set this.
+[tools]
+# allow_network = false
 
 # Where rate-limit budgets, circuit breakers and 429 cool-downs live. A provider's
 # limits belong to the account (the API key), so every process using it shares them:

@@ -1058,3 +1058,11 @@ def test_a_state_folder_others_may_write_is_made_private(world: Env) -> None:
     settings = world.load()
     assert stat.S_IMODE(home.stat().st_mode) == 0o755
     assert any("writable by you alone" in notice for notice in settings.notices)
+
+
+def test_project_file_may_not_let_commands_reach_the_network(world: Env) -> None:
+    world.write_project("[tools]\nallow_network = true\n")
+    assert "tools.allow_network" in str(world.error())
+    world.project.unlink()
+    world.write_user("[tools]\nallow_network = true\n")
+    assert world.load().allow_network is True

@@ -135,6 +135,7 @@ class Agent:
         command_timeout: float = DEFAULT_COMMAND_TIMEOUT,
         home: Path | None = None,
         hidden_env: Iterable[str] = (),
+        allow_network: bool = False,
         remembered: set[str] | None = None,
         context_window: int | None = None,
         ledger: ContextLedger | None = None,
@@ -154,6 +155,7 @@ class Agent:
             command_timeout=command_timeout,
             home=home or Path.home(),
             hidden_env=frozenset(hidden_env),
+            allow_network=allow_network,
         )
         self.runner = ToolRunner(self.tools, context, self.policy, self.changes)
         budget = ContextBudget.for_providers(client.providers)

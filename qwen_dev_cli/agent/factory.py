@@ -27,6 +27,7 @@ def build_agent(
     max_steps: int = DEFAULT_MAX_STEPS,
     changes: ChangeLog | None = None,
     hidden_env: Iterable[str] = (),
+    allow_network: bool = False,
     remembered: set[str] | None = None,
     context_window: int | None = None,
     ledger: ContextLedger | None = None,
@@ -43,6 +44,7 @@ def build_agent(
         changes: share one :class:`~qwen_dev_cli.tools.ChangeLog` across turns (and
             with ``/undo``); the agent keeps its own otherwise, as ``agent.changes``.
         hidden_env: variables ``run_command`` must not pass on (the providers' keys).
+        allow_network: ``[tools] allow_network``: sandboxed commands may use the network.
         remembered: commands approved "always", shared across the session's turns.
         context_window: the window to fit, from the settings of the active providers.
         ledger: the conversation's token accounting, shared across its turns.
@@ -56,6 +58,7 @@ def build_agent(
         max_steps=max_steps,
         changes=changes,
         hidden_env=hidden_env,
+        allow_network=allow_network,
         remembered=remembered,
         context_window=context_window,
         ledger=ledger,

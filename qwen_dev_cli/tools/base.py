@@ -44,6 +44,7 @@ class ToolContext:
         home: the user's home directory, for risk classification.
         hidden_env: environment variables commands must not see (provider API keys: a
             model could otherwise ``env`` them into the conversation).
+        allow_network: whether sandboxed commands may reach the network.
     """
 
     workspace: Workspace
@@ -51,6 +52,7 @@ class ToolContext:
     output_cap: int = DEFAULT_OUTPUT_CAP
     home: Path = field(default_factory=Path.home)
     hidden_env: frozenset[str] = frozenset()
+    allow_network: bool = False
 
 
 @dataclass(frozen=True)

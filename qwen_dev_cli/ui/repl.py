@@ -87,6 +87,7 @@ class TurnContext:
         changes: every file change of this REPL, for ``/undo``.
         remembered: commands approved "always" in this REPL.
         hidden_env: variables commands must not see (provider keys).
+        allow_network: whether sandboxed commands may reach the network.
         context_window: the active providers' context window (tokens).
         ledger: the conversation's token accounting, kept across turns.
     """
@@ -97,6 +98,7 @@ class TurnContext:
     changes: ChangeLog = field(default_factory=ChangeLog)
     remembered: set[str] = field(default_factory=set)
     hidden_env: frozenset[str] = frozenset()
+    allow_network: bool = False
     context_window: int | None = None
     ledger: ContextLedger | None = None
 
@@ -112,6 +114,7 @@ def make_turn(client: LLMClient, context: TurnContext) -> Turn:
         interactive=True,
         changes=context.changes,
         hidden_env=context.hidden_env,
+        allow_network=context.allow_network,
         remembered=context.remembered,
         context_window=context.context_window,
         ledger=context.ledger,
@@ -259,6 +262,7 @@ class Repl:
             self.changes,
             self._remembered,
             self._settings.secret_env_names,
+            allow_network=self._settings.allow_network,
             context_window=self._budget().window,
             ledger=self.ledger,
         )

@@ -37,7 +37,7 @@ def call(name: str, **arguments: object) -> dict[str, str]:
 
 
 async def yolo(
-    workspace: Path, *commands: str, api_key: str | None = None
+    workspace: Path, *commands: str, api_key: str | None = None, config_extra: str = ""
 ) -> tuple[list[str], list[str]]:
     """Run ``qwen-dev ask --approval yolo`` (no terminal) with a model that asks for each
     command in turn; the statuses of the calls and what the model was told."""
@@ -47,7 +47,9 @@ async def yolo(
             Outcome.ok("done"),
         )
         extra = 'api_key_env = "LAB_API_KEY"' if api_key else ""
-        config = write_config(workspace.parent / "c.toml", srv, provider_extra=extra)
+        config = write_config(
+            workspace.parent / "c.toml", srv, extra=config_extra, provider_extra=extra
+        )
         env = {"LAB_API_KEY": api_key} if api_key else {}
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "qwen_dev_cli",

@@ -43,3 +43,14 @@ async def test_the_network_is_off(workspace: Path) -> None:
         assert "CONNECTED" not in told[0]
         assert "refused" in told[0].lower() or "unreachable" in told[0].lower()
         assert target.requests == []
+
+
+@requires_sandbox
+async def test_the_user_may_allow_the_network_in_their_config(workspace: Path) -> None:
+    async with FaultServer() as target:
+        port = target.base_url.split(":")[-1].split("/")[0]
+        probe = f"bash -c 'exec 3<>/dev/tcp/127.0.0.1/{port} && echo CONNECTED'"
+        allow = "\n[tools]\nallow_network = true\n"
+        statuses, told = await yolo(workspace, probe, config_extra=allow)
+        assert statuses == ["ok"]
+        assert "CONNECTED" in told[0]
