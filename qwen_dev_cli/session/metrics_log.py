@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from typing import TYPE_CHECKING, Any
@@ -12,6 +13,9 @@ from ..core.telemetry import merge_snapshots
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+
+log = logging.getLogger(__name__)
 
 
 class MetricsLog:
@@ -24,11 +28,15 @@ class MetricsLog:
         """Record one run; runs that made no request are not worth a line."""
         if not snapshot.get("total_requests"):
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         line = json.dumps({"ts": time.time(), **snapshot}) + "\n"
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        with os.fdopen(fd, "a", encoding="utf-8") as handle:
-            handle.write(line)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            with os.fdopen(fd, "a", encoding="utf-8") as handle:
+                handle.write(line)
+        except OSError as exc:
+            # A run's metrics are not worth an error after its answer was given.
+            log.info("cannot record metrics in %s: %s", self.path, exc)
 
     def snapshots(self) -> list[dict[str, Any]]:
         """Every recorded run; damaged lines (a run killed mid-write) are skipped."""

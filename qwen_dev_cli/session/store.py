@@ -30,9 +30,13 @@ from typing import IO, TYPE_CHECKING, Any
 from .. import __version__
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
+    from typing import TypeAlias
 
     from ..core import Message
+
+    #: Tells the user something once (stderr in ``ask``, the console in the REPL).
+    Warn: TypeAlias = Callable[[str], None]
 
 FORMAT_VERSION = 1
 _TITLE_CHARS = 80
@@ -94,13 +98,24 @@ class Session:
     (the same until a compaction); :meth:`append` adds to both and to the file.
     """
 
-    def __init__(self, session_id: str, path: Path, cwd: str, handle: IO[str]) -> None:
+    def __init__(
+        self,
+        session_id: str,
+        path: Path,
+        cwd: str,
+        handle: IO[str] | None,
+        *,
+        warn: Warn | None = None,
+    ) -> None:
         self.id = session_id
         self.path = path
         self.cwd = cwd
         self.messages: list[Message] = []
         self.view: list[Message] = []
         self._handle: IO[str] | None = handle
+        self._warn = warn
+        #: Why the file cannot be written (a full disk...): the session goes on in memory.
+        self.unsaved: str | None = None
 
     def append(self, message: Message, **meta: Any) -> None:
         """Record one completed message (``interrupted=True`` for an answer cut short)."""
@@ -130,27 +145,53 @@ class Session:
         self.close()
 
     def _write(self, event: dict[str, Any]) -> None:
+        if self.unsaved is not None:
+            return  # already told: the conversation goes on, unsaved
         if self._handle is None:
             raise SessionError(f"session {self.id} is closed")
-        self._handle.write(json.dumps(event, ensure_ascii=False) + "\n")
-        self._handle.flush()
-        os.fsync(self._handle.fileno())
+        try:
+            self._handle.write(json.dumps(event, ensure_ascii=False) + "\n")
+            self._handle.flush()
+            os.fsync(self._handle.fileno())
+        except OSError as exc:
+            self.fail(exc)
+
+    def fail(self, exc: OSError) -> None:
+        """The file cannot be written: say so once, and go on in memory. An answer is
+        never lost to a full disk; only its record is."""
+        self.unsaved = exc.strerror or str(exc)
+        handle, self._handle = self._handle, None
+        if handle is not None:
+            with contextlib.suppress(OSError):
+                handle.close()
+        if self._warn is not None:
+            self._warn(
+                f"cannot save the session to {self.path} ({self.unsaved}); "
+                "the conversation goes on, unsaved"
+            )
 
 
 class SessionStore:
     """All sessions under ``root`` (``QWEN_DEV_HOME/sessions``)."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, warn: Warn | None = None) -> None:
         self.root = root
+        self.warn = warn
 
     def create(self, cwd: Path) -> Session:
-        """Start a new session for the working directory ``cwd``."""
-        self._ensure_root()
+        """Start a new session for the working directory ``cwd``. When its file cannot
+        be made (a read-only or full disk), the session lives in memory only."""
         session_id = time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
         path = self.root / f"{session_id}.jsonl"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
-        handle = _locked(os.fdopen(fd, "a", encoding="utf-8"), path)
-        session = Session(session_id, path, str(cwd), handle)
+        try:
+            self._ensure_root()
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
+            handle = _locked(os.fdopen(fd, "a", encoding="utf-8"), path)
+        except OSError as exc:
+            session = Session(session_id, path, str(cwd), None, warn=self.warn)
+            session.fail(exc)
+            return session
+        session = Session(session_id, path, str(cwd), handle, warn=self.warn)
         header = {
             "type": "header",
             "version": FORMAT_VERSION,
@@ -175,7 +216,7 @@ class SessionStore:
             # End the torn line, or the next event would be glued to it and lost.
             handle.write("\n")
             handle.flush()
-        session = Session(loaded.info.id, path, loaded.info.cwd, handle)
+        session = Session(loaded.info.id, path, loaded.info.cwd, handle, warn=self.warn)
         session.messages = loaded.messages
         session.view = loaded.view
         for closing in _dangling_tool_results(loaded.view):

@@ -9,11 +9,12 @@ empty line leaves (prompt-toolkit's ``EOFError``).
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import TYPE_CHECKING
 
 from prompt_toolkit import PromptSession
-from prompt_toolkit.history import FileHistory
+from prompt_toolkit.history import FileHistory, History, InMemoryHistory
 from prompt_toolkit.key_binding import KeyBindings
 from prompt_toolkit.styles import Style
 
@@ -35,6 +36,19 @@ LEAVE_HINT = "(to leave, press Ctrl-D or type /exit)"
 TOOLBAR_REFRESH = 0.25
 
 
+log = logging.getLogger(__name__)
+
+
+class _QuietFileHistory(FileHistory):
+    """A history file that a full disk cannot turn into a crash at the prompt."""
+
+    def store_string(self, string: str) -> None:
+        try:
+            super().store_string(string)
+        except OSError as exc:
+            log.info("input history not saved: %s", exc)
+
+
 def repl_prompt(
     history: Path,
     completer: Completer,
@@ -45,13 +59,19 @@ def repl_prompt(
 ) -> PromptSession[str]:
     """The prompt: history kept in ``history`` (created private), the status bar as its
     bottom toolbar, redrawn every :data:`TOOLBAR_REFRESH` seconds."""
-    history.parent.mkdir(parents=True, exist_ok=True)
-    if not history.exists():
-        history.touch(mode=0o600)
+    kept: History
+    try:
+        history.parent.mkdir(parents=True, exist_ok=True)
+        if not history.exists():
+            history.touch(mode=0o600)
+        kept = _QuietFileHistory(os.fspath(history))
+    except OSError as exc:  # a read-only or full home: this session's history only
+        log.info("input history not kept in %s: %s", history, exc)
+        kept = InMemoryHistory()
     return PromptSession(
         message=[("class:prompt", "› ")],
         prompt_continuation=lambda width, line, wrap: " " * width,
-        history=FileHistory(os.fspath(history)),
+        history=kept,
         completer=completer,
         complete_while_typing=True,
         key_bindings=repl_key_bindings(),

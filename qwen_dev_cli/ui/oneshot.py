@@ -106,7 +106,11 @@ async def run_ask(
         allow_network=settings.allow_network,
         context_window=ContextBudget.for_settings(settings.client.providers).window,
     )
-    store = SessionStore(settings.home / "sessions")
+
+    def warn(message: str) -> None:
+        err.write(f"qwen-dev: {message}\n")
+
+    store = SessionStore(settings.home / "sessions", warn=warn)
     store.prune(settings.session_retention_days)
     session = store.create(Path.cwd())
     recorder = SessionRecorder(session)

@@ -171,7 +171,8 @@ class Repl:
             extra_tokens=lambda: self._retired_tokens,
             context=self._context_share,
         )
-        self.conversation = Conversation(SessionStore(settings.home / "sessions"), self.workspace)
+        store = SessionStore(settings.home / "sessions", warn=self._warn)
+        self.conversation = Conversation(store, self.workspace)
         self.commands = SlashCommands(self)
         self.approver = InteractiveApprover(
             console, pause=self._paused_display, input=input, output=output
@@ -387,6 +388,9 @@ class Repl:
 
     def set_approval(self, mode: str) -> None:
         self._approval = mode
+
+    def _warn(self, message: str) -> None:
+        self.console.print(Text(f"qwen-dev: {message}", "yellow"))
 
     def client_status(self) -> ClientStatus:
         return self.client.status()

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from qwen_dev_cli.session.export import to_json, to_markdown
-from qwen_dev_cli.session.store import SessionError, SessionLocked, SessionStore
+from qwen_dev_cli.session.store import Session, SessionError, SessionLocked, SessionStore
 
 USER = {"role": "user", "content": "why is the build red?"}
 ANSWER = {"role": "assistant", "content": "A test fails in `test_api.py`."}
@@ -194,3 +194,30 @@ def test_exports(store: SessionStore, tmp_path: Path) -> None:
     assert document.startswith(f"# {USER['content']}")
     assert ANSWER["content"] in document
     assert json.loads(to_json(loaded))["messages"] == [USER, ANSWER]
+
+
+# --- a disk that refuses: the conversation goes on, unsaved (issue 11, item 5) ---------
+
+
+def test_a_session_that_cannot_be_created_lives_in_memory(tmp_path: Path) -> None:
+    (tmp_path / "home").write_text("a file where the folder should be")
+    warnings: list[str] = []
+    store = SessionStore(tmp_path / "home" / "sessions", warn=warnings.append)
+    session = store.create(tmp_path)
+    session.append({"role": "user", "content": "hi"})
+    session.append({"role": "assistant", "content": "hello"})
+    assert [m["content"] for m in session.messages] == ["hi", "hello"]
+    assert session.unsaved is not None
+    assert len(warnings) == 1
+    assert "goes on, unsaved" in warnings[0]
+
+
+def test_a_full_disk_mid_session_costs_the_record_not_the_conversation(tmp_path: Path) -> None:
+    warnings: list[str] = []
+    with open("/dev/full", "a", encoding="utf-8") as full:  # every write: ENOSPC
+        session = Session("s", tmp_path / "s.jsonl", str(tmp_path), full, warn=warnings.append)
+        session.append({"role": "user", "content": "hi"})
+        session.append({"role": "assistant", "content": "hello"})
+    assert len(session.messages) == 2
+    assert warnings == [warnings[0]]
+    assert "No space left" in warnings[0]
