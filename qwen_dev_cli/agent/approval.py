@@ -58,12 +58,14 @@ class Verdict:
         denial: when not approved, what the model is told.
         edited_command: the command as the user changed it.
         asked: whether the user was asked.
+        network: the user let this command reach the network.
     """
 
     approved: bool
     denial: str | None = None
     edited_command: str | None = None
     asked: bool = False
+    network: bool = False
 
 
 def parse_approval_mode(value: str) -> ApprovalMode:
@@ -133,7 +135,7 @@ class ApprovalPolicy:
         edited = decision.edited_command
         if edited is not None and (not edited.strip() or edited == request.command):
             edited = None
-        return Verdict(True, edited_command=edited, asked=True)
+        return Verdict(True, edited_command=edited, asked=True, network=decision.network)
 
     def _may_remember(self, request: ApprovalRequest) -> bool:
         return request.kind == "command" and request.risk != "critical" and request.allow_always

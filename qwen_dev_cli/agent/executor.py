@@ -162,7 +162,7 @@ class ToolRunner:
             self.context.hidden_env,
             # In the sandbox, the whole workspace is writable, wherever the command runs.
             writable=self.context.workspace.root,
-            network=self.context.allow_network,
+            network=self.context.allow_network or verdict.network,
         )
         text = result.for_model()
         if verdict.edited_command is not None:

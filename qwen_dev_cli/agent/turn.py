@@ -178,12 +178,14 @@ class ApprovalDecision:
         reason: why not, passed to the model.
         always: approve this same command for the rest of the session.
         edited_command: the command as the user changed it before approving.
+        network: let this one command reach the network from its sandbox.
     """
 
     approved: bool
     reason: str | None = None
     always: bool = False
     edited_command: str | None = None
+    network: bool = False
 
 
 class Approver(Protocol):

@@ -3,8 +3,9 @@
 A write shows its unified diff, coloured; a command shows itself, where it runs and
 how risky it looks. The answer is one key: ``y`` yes, ``n`` no (then an optional
 reason the model is told), and for commands ``a`` always (this command, for the rest
-of the session; not offered for critical ones) and ``e`` edit the command before
-running it. Enter, Esc and Ctrl-C mean no.
+of the session; not offered for critical ones), ``w`` yes with network (this run of
+it may reach the network from its sandbox) and ``e`` edit the command before running
+it. Enter, Esc and Ctrl-C mean no.
 """
 
 from __future__ import annotations
@@ -85,11 +86,11 @@ class InteractiveApprover:
 
     async def _ask(self, request: ApprovalRequest) -> ApprovalDecision:
         if request.kind == "command" and request.allow_always:
-            question = "Run it? [y]es / [n]o / [a]lways this session / [e]dit: "
-            keys = "ynae"
+            question = "Run it? [y]es / [n]o / [a]lways this session / [w]ith network / [e]dit: "
+            keys = "ynawe"
         elif request.kind == "command":
-            question = "Run it? [y]es / [n]o / [e]dit: "
-            keys = "yne"
+            question = "Run it? [y]es / [n]o / [w]ith network / [e]dit: "
+            keys = "ynwe"
         else:
             question = "Apply this change? [y]es / [n]o: "
             keys = "yn"
@@ -98,6 +99,8 @@ class InteractiveApprover:
             return ApprovalDecision(True)
         if choice == "a" and request.command is not None:
             return ApprovalDecision(True, always=True)
+        if choice == "w" and request.command is not None:
+            return ApprovalDecision(True, network=True)
         if choice == "e" and request.command is not None:
             edited = (await self._line("Command: ", request.command)).strip()
             if edited:

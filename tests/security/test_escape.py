@@ -11,6 +11,10 @@ import contextlib
 import os
 from pathlib import Path
 
+from qwen_dev_cli.agent.approval import ApprovalPolicy
+from qwen_dev_cli.agent.executor import ToolRunner
+from qwen_dev_cli.agent.turn import ApprovalDecision, ApprovalRequest
+from qwen_dev_cli.tools import RUN_COMMAND, ChangeLog, ToolContext, Workspace
 from tests.fault_server import FaultServer
 
 from .conftest import requires_sandbox, yolo
@@ -54,3 +58,22 @@ async def test_the_user_may_allow_the_network_in_their_config(workspace: Path) -
         statuses, told = await yolo(workspace, probe, config_extra=allow)
         assert statuses == ["ok"]
         assert "CONNECTED" in told[0]
+
+
+class _WithNetwork:
+    async def approve(self, request: ApprovalRequest) -> ApprovalDecision:
+        return ApprovalDecision(True, network=True)
+
+
+@requires_sandbox
+async def test_the_dialog_may_allow_the_network_for_one_command(workspace: Path) -> None:
+    policy = ApprovalPolicy("ask", _WithNetwork(), interactive=True)
+    runner = ToolRunner(
+        {RUN_COMMAND.name: RUN_COMMAND}, ToolContext(Workspace(workspace)), policy, ChangeLog()
+    )
+    async with FaultServer() as target:
+        port = target.base_url.split(":")[-1].split("/")[0]
+        probe = f"bash -c 'exec 3<>/dev/tcp/127.0.0.1/{port} && echo CONNECTED'"
+        outcome = await runner.run("c1", "run_command", {"command": probe}, lambda e: None)
+    assert outcome.status == "ok", outcome.output
+    assert "CONNECTED" in outcome.output

@@ -113,8 +113,22 @@ async def test_edit_runs_the_command_as_changed(pipe: PipeInput) -> None:
     assert decision.edited_command == "rm -rf build/tmp"
 
 
+async def test_with_network_approves_this_run_only_and_the_policy_carries_it(
+    pipe: PipeInput,
+) -> None:
+    from qwen_dev_cli.agent.approval import ApprovalPolicy
+
+    policy = ApprovalPolicy("ask", approver(pipe, io.StringIO()), interactive=True)
+    pipe.send_text("w")
+    verdict = await policy.decide(COMMAND)
+    assert verdict.approved
+    assert verdict.network
+    pipe.send_text("y")
+    assert not (await policy.decide(COMMAND)).network  # asked again, and without
+
+
 async def test_writes_offer_neither_always_nor_edit(pipe: PipeInput) -> None:
-    pipe.send_text("aey")  # a and e mean nothing here; y decides
+    pipe.send_text("aewy")  # a, e and w mean nothing here; y decides
     decision = await approver(pipe, io.StringIO()).approve(WRITE)
     assert decision.approved
     assert not decision.always
