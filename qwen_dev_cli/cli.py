@@ -199,6 +199,14 @@ def main_callback(
     if continue_latest and resume:
         _fail("use --continue or --resume ID, not both", exit_codes.USAGE_ERROR)
     settings = _settings(ctx, config, provider, model, approval)
+    if resume:
+        # A session that does not exist is the first thing to say, terminal or not.
+        from .session.store import SessionError, SessionStore
+
+        try:
+            SessionStore(settings.home / "sessions").path_of(resume)
+        except SessionError as exc:
+            _fail(str(exc), exit_codes.USAGE_ERROR)
     if sys.stdin is None or not sys.stdin.isatty():
         _fail(
             "the interactive assistant needs a terminal; for scripts use `qwen-dev ask PROMPT`",

@@ -56,3 +56,16 @@ def test_conflicting_or_misplaced_options_are_refused(args: tuple[str, ...], mes
     run = qwen_dev(*args)
     assert run.returncode == 2
     assert message in run.stderr
+
+
+def test_resume_of_an_unknown_session_says_so_even_without_a_terminal() -> None:
+    run = qwen_dev("--resume", "nosuch")
+    assert run.returncode == 2
+    assert "no session 'nosuch'" in run.stderr
+    assert "terminal" not in run.stderr
+
+
+def test_the_repl_without_a_terminal_is_a_usage_error() -> None:
+    run = qwen_dev()
+    assert run.returncode == 2
+    assert "needs a terminal" in run.stderr

@@ -148,7 +148,11 @@ def _key_state(provider: ProviderSettings) -> str:
 
 
 def _redact(text: str, secret: str | None) -> str:
-    return text.replace(secret, "***") if secret else text
+    # The client's redactor: placeholder keys ("x", "EMPTY") are not secrets, and
+    # masking them would mangle ordinary words ("no ***nswer").
+    from ..core.providers.bounds import Redactor
+
+    return Redactor([secret])(text)
 
 
 @dataclass(frozen=True)

@@ -154,3 +154,12 @@ async def test_a_broken_store_is_a_warning_not_a_failure(
     assert "unavailable: " in store
     assert "answers still work, with budgets and breakers per process" in store
     assert run.out.splitlines()[-1] == "ready: lab (budgets per process: see state store)"
+
+
+def test_a_placeholder_key_is_not_masked_inside_ordinary_words() -> None:
+    from qwen_dev_cli.ui.doctor import _redact
+
+    assert _redact("no answer within 10s", "a") == "no answer within 10s"
+    assert _redact("bad key sk-live-0123456789abcdef", "sk-live-0123456789abcdef") == (
+        "bad key ***"
+    )
