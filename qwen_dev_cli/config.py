@@ -858,7 +858,8 @@ def load_settings(
         merged.apply(_parse_layer(_read_toml(config_path), config_path))
     else:
         config_path = user_config_path(env)
-        if config_path.exists():
+        # Named in QWEN_DEV_CONFIG, like --config, it must exist; the default may not.
+        if config_path.exists() or _env_value(env, ENV_CONFIG) is not None:
             merged.apply(_parse_layer(_read_toml(config_path), config_path))
 
     # Project config (restricted).

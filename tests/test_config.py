@@ -37,6 +37,7 @@ class Env:
         self.root = tmp_path
         self.user = tmp_path / "user" / "config.toml"
         self.user.parent.mkdir()
+        self.user.write_text("")  # QWEN_DEV_CONFIG names it: it must exist
         self.repo = tmp_path / "repo"
         self.repo.mkdir()
         self.project = self.repo / ".qwen-dev.toml"
@@ -236,10 +237,21 @@ def test_config_from_qwen_dev_config_variable_is_used(world: Env) -> None:
     assert settings.config_path == elsewhere
 
 
-def test_missing_file_at_default_location_means_defaults(world: Env) -> None:
-    assert not world.user.exists()
+def test_missing_file_at_default_location_means_defaults(
+    world: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(world.root / "xdg"))  # platformdirs' default
+    env = {k: v for k, v in world.vars.items() if k != "QWEN_DEV_CONFIG"}
+    settings = load_settings(None, env=env, cwd=world.repo)
+    assert settings.approval == "ask"
+    assert not settings.config_path.exists()
 
-    assert world.load().approval == "ask"
+
+def test_qwen_dev_config_naming_a_missing_file_is_an_error(world: Env) -> None:
+    missing = world.root / "missing.toml"
+    error = world.error(QWEN_DEV_CONFIG=str(missing))
+    assert str(missing) in str(error)
+    assert "not found" in str(error)
 
 
 def test_explicit_path_is_used_instead_of_the_default_location(world: Env) -> None:
@@ -932,7 +944,7 @@ def test_starter_config_loads_as_the_defaults(world: Env) -> None:
     world.user.write_text(STARTER_CONFIG)
     settings = world.load()
 
-    world.user.unlink()
+    world.user.write_text("")  # an empty file: the defaults
 
     assert settings == world.load()
 
@@ -944,7 +956,7 @@ def test_starter_config_documents_the_real_defaults(world: Env) -> None:
     world.user.write_text(uncommented)
     settings = world.load()
 
-    world.user.unlink()
+    world.user.write_text("")  # an empty file: the defaults
     defaults = world.load()
 
     assert settings.client == defaults.client
