@@ -105,7 +105,7 @@ def test_accounting_costs_the_new_messages_not_the_history() -> None:
             counted.append(1)
             return int(original(message))
 
-        ledger.message_tokens = spy  # type: ignore[method-assign]
+        ledger.message_tokens = spy  # type: ignore[method-assign]  # a spy counts the calls
         ledger.estimate(50, [*conversation, {"role": "user", "content": "next"}])
         assert len(counted) == 1
 

@@ -61,6 +61,7 @@ class UndoShell:
 
 async def undo(changes: ChangeLog, *, answer: bool = True) -> UndoShell:
     shell = UndoShell(changes, Confirmer(answer))
+    # A minimal shell: /undo needs only what UndoShell has.
     await SlashCommands(shell).run("/undo")  # type: ignore[arg-type]
     return shell
 

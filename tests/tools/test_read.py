@@ -163,7 +163,10 @@ def test_a_fifo_swapped_in_after_the_stat_is_refused_unblocked(root: Path) -> No
     regular = real_stat(__file__)
 
     def stale_stat(path: object, *args: Any, **kwargs: Any) -> os.stat_result:
-        return regular if Path(str(path)) == fifo else real_stat(path, *args, **kwargs)  # type: ignore[arg-type]
+        # os.stat's own signature is narrower than this stand-in's: it is only ever
+        # called with a path here.
+        real = real_stat(path, *args, **kwargs)  # type: ignore[arg-type]
+        return regular if Path(str(path)) == fifo else real
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(os, "stat", stale_stat)
