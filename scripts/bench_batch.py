@@ -51,8 +51,12 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
+
+# The report helpers the client benchmarks print with (scripts/ is on sys.path when
+# this file runs as a script).
+from bench_client import Report, print_table
 
 from tests.fault_server import ChaosMix, FaultServerProcess, Outcome
 
@@ -96,43 +100,6 @@ QUICK = Config(
 
 class BenchError(RuntimeError):
     """A run did not do what the benchmark needs to measure it."""
-
-
-@dataclass
-class Row:
-    measurement: str
-    result: str
-    target: str = ""
-    passed: bool | None = None
-
-
-@dataclass
-class Report:
-    name: str
-    rows: list[Row] = field(default_factory=list)
-    data: dict[str, Any] = field(default_factory=dict)
-
-    def row(
-        self, measurement: str, result: str, target: str = "", passed: bool | None = None
-    ) -> None:
-        self.rows.append(Row(measurement, result, target, passed))
-
-
-def print_table(reports: list[Report]) -> None:
-    header = ("benchmark", "measurement", "result", "target", "verdict")
-    lines = [header]
-    for report in reports:
-        for row in report.rows:
-            verdict = "" if row.passed is None else ("PASS" if row.passed else "FAIL")
-            lines.append((report.name, row.measurement, row.result, row.target, verdict))
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    rule = "  ".join("-" * w for w in widths)
-    print(rule)
-    for index, line in enumerate(lines):
-        print("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip())
-        if index == 0:
-            print(rule)
-    print(rule)
 
 
 class Workspace:

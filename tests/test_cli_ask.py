@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.fault_server import DEFAULT_TEXT, FaultServer, Outcome
+from tests.fault_server import DEFAULT_TEXT, FaultServer, FaultServerProcess, Outcome
 
 METRIC_KEYS = {
     "total_requests",
@@ -46,7 +46,12 @@ async def server() -> AsyncIterator[FaultServer]:
         yield srv
 
 
-def write_config(path: Path, srv: FaultServer, extra: str = "", provider_extra: str = "") -> Path:
+def write_config(
+    path: Path,
+    srv: FaultServer | FaultServerProcess,
+    extra: str = "",
+    provider_extra: str = "",
+) -> Path:
     path.write_text(
         f"""
 provider_order = ["lab"]

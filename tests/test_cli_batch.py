@@ -10,7 +10,6 @@ import sys
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,8 @@ import pexpect
 import pytest
 
 from tests.fault_server import DEFAULT_TEXT, FaultServer, FaultServerProcess, Outcome
+from tests.test_cli_ask import Run, write_config
+from tests.test_cli_ask import qwen_dev as run_qwen_dev
 
 pytestmark = pytest.mark.slow
 
@@ -25,40 +26,10 @@ SUMMARY_KEYS = {"total", "ok", "failed", "skipped", "pending", "output", "elapse
 RESULT_KEYS = {"id", "ok", "text", "provider", "model", "usage", "attempts", "latency_ms", "error"}
 
 
-@dataclass
-class Run:
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> dict[str, Any]:
-        return json.loads(self.out)
-
-
 @pytest.fixture
 async def server() -> AsyncIterator[FaultServer]:
     async with FaultServer() as srv:
         yield srv
-
-
-def write_config(path: Path, base_url: str, extra: str = "") -> Path:
-    path.write_text(
-        f"""
-provider_order = ["lab"]
-
-[providers.lab]
-base_url = "{base_url}"
-model = "fault-model"
-
-[retry]
-max_retries = 1
-base_delay = 0.01
-max_delay = 0.02
-{extra}
-""",
-        encoding="utf-8",
-    )
-    return path
 
 
 def write_input(path: Path, count: int, *, start: int = 0, text: str = "question") -> Path:
@@ -72,16 +43,8 @@ def command(*args: str) -> list[str]:
 
 
 async def qwen_dev(*args: str, stdin: bytes | None = None) -> Run:
-    proc = await asyncio.create_subprocess_exec(
-        *command(*args),
-        stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=dict(os.environ),
-    )
-    out, err = await asyncio.wait_for(proc.communicate(stdin), timeout=60)
-    assert proc.returncode is not None
-    return Run(proc.returncode, out.decode(), err.decode())
+    """``qwen-dev batch ARGS`` in a real process."""
+    return await run_qwen_dev("batch", *args, stdin=stdin)
 
 
 def results(path: Path) -> list[dict[str, Any]]:
@@ -100,7 +63,7 @@ def chats(srv: FaultServer) -> list[str]:
 
 class Files:
     def __init__(self, tmp_path: Path, srv: FaultServer, extra: str = "") -> None:
-        self.config = write_config(tmp_path / "c.toml", srv.base_url, extra)
+        self.config = write_config(tmp_path / "c.toml", srv, extra)
         self.input = tmp_path / "in.jsonl"
         self.output = tmp_path / "out.jsonl"
 
@@ -355,7 +318,7 @@ def slow_server() -> Iterator[FaultServerProcess]:
 def test_the_live_display_on_a_terminal_shows_done_of_total(
     slow_server: FaultServerProcess, tmp_path: Path
 ) -> None:
-    config = write_config(tmp_path / "c.toml", slow_server.base_url)
+    config = write_config(tmp_path / "c.toml", slow_server)
     source = write_input(tmp_path / "in.jsonl", 16)
     child = pexpect.spawn(
         sys.executable,
