@@ -366,6 +366,7 @@ _PROVIDER_KEYS: Final[Mapping[str, _Check]] = {
     "tpm": _integer(at_least=1, at_most=10_000_000_000),
     # Below 0.1 s nothing answers; above an hour is a hang, not a timeout.
     "timeout": _number(at_least=0.1, at_most=3600),
+    "first_byte_timeout": _number(at_least=0.1, at_most=3600),
     "native_tools": _boolean,
     "max_tokens": _integer(at_least=1, at_most=10_000_000),
     "model_path": _text,
@@ -1070,7 +1071,8 @@ STARTER_CONFIG: Final = """\
 # model = "Qwen2.5-Coder-32B-Instruct"
 # api_key_env = "SAMBANOVA_API_KEY"
 # context_window = 8192
-# timeout = 60.0
+# timeout = 60.0            # seconds a request may stay silent
+# first_byte_timeout = 20.0 # seconds a streamed answer may take to begin; then fail over
 # native_tools = true
 
 [providers.hf]

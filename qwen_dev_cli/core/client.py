@@ -43,6 +43,8 @@ if TYPE_CHECKING:
 
 #: Seconds a status read from the state store is shown before it is refreshed.
 STATUS_MAX_AGE = 0.5
+#: Seconds a stream may be slow to begin before the status says who is being waited for.
+WAITING_SHOWN_AFTER = 3.0
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +66,9 @@ class LLMClient:
             (streaming), whatever the provider's own timeouts.
         attempt_deadline: seconds a streamed attempt may take in all, however steadily
             it trickles (default ``max(600, 10 * timeout)``).
+        first_byte_timeout: seconds a streamed answer from a provider passed as an object
+            may take to begin (``None``: ``timeout``); a provider passed as settings has
+            its own (:meth:`ProviderSettings.first_byte_deadline`).
         max_retry_after: a Retry-After longer than this is not slept: fail over or fail.
         jitter: ``"proportional"`` (+10-30 %) or ``"full"`` (AWS Full Jitter).
         enable_circuit_breaker, failure_threshold, recovery_timeout, half_open_max_calls:
@@ -92,6 +97,7 @@ class LLMClient:
         max_delay: float = 60.0,
         timeout: float = 60.0,
         attempt_deadline: float | None = None,
+        first_byte_timeout: float | None = None,
         max_retry_after: float = 60.0,
         jitter: str = "proportional",
         enable_circuit_breaker: bool = True,
@@ -147,7 +153,14 @@ class LLMClient:
                 rpm = tpm = None
             policy = AccountPolicy(rpm, tpm, breaker)
             health = ProviderHealth(clock=clock)
-            slots.append(ProviderSlot(provider, priority, health, account, policy))
+            first = (
+                item.first_byte_deadline()
+                if isinstance(item, ProviderSettings)
+                else first_byte_timeout
+            )
+            slots.append(
+                ProviderSlot(provider, priority, health, account, policy, first_byte_timeout=first)
+            )
             self.telemetry.register_provider(provider.name)
         names = [slot.name for slot in slots]
         if len(set(names)) != len(names):
@@ -297,12 +310,23 @@ class LLMClient:
             providers=providers,
             active_provider=self._activity.active[0] if self._activity.active else None,
             active_model=self._activity.active[1] if self._activity.active else None,
-            activity=self._activity.doing,
+            activity=self._activity.doing or self._waiting(),
             session_tokens=self._activity.session_tokens,
             store=self.state.kind,
             store_location=self.state.location,
             store_shared=self.state.kind != "memory" and not degraded,
         )
+
+    def _waiting(self) -> str | None:
+        """Why nothing happens, once a stream has been slow to begin for a while."""
+        waiting = self._activity.waiting
+        if waiting is None:
+            return None
+        provider, since, limit = waiting
+        elapsed = self._clock() - since
+        if elapsed < WAITING_SHOWN_AFTER:
+            return None
+        return f"{provider}: no answer yet, {elapsed:.0f}s of {limit:g}s"
 
     async def refresh_status(self) -> ClientStatus:
         """Read every account's state from the store (budgets spent by other processes

@@ -43,6 +43,7 @@ from .errors import (
     mid_answer,
 )
 from .retry import backoff_wait, retry_if_round_retryable, retry_stop
+from .tokens import estimate_chars_tokens
 from .types import ChatRequest, ProviderReply, StreamRestart, TextDelta
 from .watchdog import Watchdog
 
@@ -83,6 +84,8 @@ class Call:
     attempts: int = 0
     #: Whether the current attempt has shown text to the consumer.
     shown: bool = False
+    #: Characters of answer the current attempt has streamed.
+    streamed_chars: int = 0
     last_failed: str | None = None
     excluded: set[str] = field(default_factory=set)
     failed_attempts: list[tuple[str, str]] = field(default_factory=list)
@@ -99,6 +102,9 @@ class Activity:
     active: tuple[str, str] | None = None
     doing: str | None = None
     session_tokens: int = 0
+    #: A stream not started yet: the provider, since when (its health clock) and how
+    #: long it may stay silent, so a person sees why nothing happens.
+    waiting: tuple[str, float, float] | None = None
 
 
 class Dispatcher:
@@ -340,11 +346,14 @@ class Dispatcher:
         self.activity.doing = None
         self.emit(ev.AttemptStarted(slot.name, provider.model, call.attempts))
         call.shown = False
+        call.streamed_chars = 0
         if call.stream:
             error: ProviderError | None = None
+            first = slot.first_byte_timeout
+            self.activity.waiting = (slot.name, slot.health.clock(), first or self.timeout)
             chunks = provider.stream(call.request).__aiter__()
             try:
-                with Watchdog(self.timeout, self.attempt_deadline) as watchdog:
+                with Watchdog(self.timeout, self.attempt_deadline, first) as watchdog:
                     while True:
                         if watchdog.waiting():
                             error = RequestTimeout(
@@ -365,18 +374,24 @@ class Dispatcher:
                         except asyncio.CancelledError:
                             if not watchdog.expired():
                                 raise
-                            error = RequestTimeout(
-                                f"no data for {self.timeout:g}s", provider=slot.name
-                            )
+                            error = _silence(watchdog, slot.name)
                             break
                         finally:
+                            if watchdog.first_pending:
+                                self.activity.waiting = None
                             watchdog.received()
                         if not isinstance(chunk, TextDelta):
                             reply = chunk
                             break
+                        # An empty delta is the provider saying it is alive (a tool call
+                        # or reasoning is streaming): it kept the watchdog quiet, no more.
+                        if not chunk.text:
+                            continue
                         yield chunk
                         call.shown = True
+                        call.streamed_chars += len(chunk.text)
             finally:
+                self.activity.waiting = None
                 await _close(chunks)
             if error is not None:
                 if call.shown:
@@ -427,7 +442,13 @@ class Dispatcher:
         status = exc.status_code
         failed = isinstance(exc, TransientError) and (status is None or status >= 500)
         await self._settle(
-            slot, admitted, Settlement("failure" if failed else "neutral", cooldown=cooldown)
+            slot,
+            admitted,
+            Settlement(
+                "failure" if failed else "neutral",
+                tokens=_spent(call, exc),
+                cooldown=cooldown,
+            ),
         )
         if not exc.retryable:
             call.excluded.add(slot.name)
@@ -465,7 +486,8 @@ class Dispatcher:
         if outcome is not None and outcome.failed:
             exc = outcome.exception()
             if isinstance(exc, AllProvidersFailed) and exc.failures:
-                reason = _short_reason(exc.failures[-1].error)
+                last = exc.failures[-1]
+                reason = f"{last.provider}: {_short_reason(last.error)}"
         self._announce(
             ev.RetryScheduled(
                 state.attempt_number, self.retry.max_retries, state.upcoming_sleep, reason
@@ -484,13 +506,22 @@ async def _close(chunks: AsyncIterator[Any]) -> None:
         await aclose()
 
 
+def _silence(watchdog: Watchdog, provider: str) -> RequestTimeout:
+    if watchdog.first_pending:
+        return RequestTimeout(f"no answer began within {watchdog.timeout:g}s", provider=provider)
+    return RequestTimeout(f"no data for {watchdog.timeout:g}s", provider=provider)
+
+
 def _short_reason(error: LLMError) -> str:
     if isinstance(error, ProviderError) and error.status_code:
         label = {429: "rate limited", 529: "overloaded", 503: "unavailable"}.get(
             error.status_code, "server error" if error.status_code >= 500 else "error"
         )
         return f"{error.status_code} {label}"
-    return error.kind.replace("_", " ")
+    if isinstance(error, ProviderUnavailable):
+        return "cooling down"
+    # circuit_open_error -> "circuit open", request_timeout -> "request timeout"
+    return error.kind.removesuffix("_error").replace("_", " ")
 
 
 def _cooldown_wait(failures: list[ProviderFailure]) -> tuple[str, float] | None:
@@ -506,6 +537,15 @@ def _cooldown_wait(failures: list[ProviderFailure]) -> tuple[str, float] | None:
         return None
     wait, provider = min(cooling)
     return provider, wait
+
+
+def _spent(call: Call, error: ProviderError) -> int:
+    """Tokens a failed attempt counts against the budget, instead of its whole
+    reservation: none for a 429 (the server refused it), else the prompt (it was sent,
+    and most providers count it) and whatever answer streamed before the failure."""
+    if isinstance(error, RateLimited):
+        return 0
+    return call.prompt_tokens + estimate_chars_tokens(call.streamed_chars)
 
 
 def _estimate(slot: ProviderSlot, call: Call) -> int:

@@ -70,6 +70,7 @@ class ProviderSlot:
     Args:
         account: the store key (:func:`~qwen_dev_cli.core.state.account_key`).
         policy: the limits and breaker settings this process applies to it.
+        first_byte_timeout: seconds a streamed answer may take to begin.
     """
 
     provider: Provider
@@ -79,6 +80,8 @@ class ProviderSlot:
     policy: AccountPolicy = field(default_factory=AccountPolicy)
     view: AccountView = field(default_factory=AccountView)
     viewed_at: float = 0.0
+    #: Seconds a streamed answer may take to begin (``None``: the client's timeout).
+    first_byte_timeout: float | None = None
 
     @property
     def name(self) -> str:

@@ -12,6 +12,10 @@ ProviderKind = Literal["openai", "llama-cpp"]
 #: The context window assumed for an OpenAI-compatible server that does not say (tokens):
 #: small enough for most local servers; ``context_window`` in the config overrides it.
 DEFAULT_CONTEXT_WINDOW: Final = 8192
+#: Seconds an HTTP provider's streamed answer may take to begin, unless configured: a
+#: person is waiting, and a hung provider should cost this long, not a whole timeout,
+#: before another is asked. Non-streamed calls (batch) wait the full ``timeout``.
+FIRST_BYTE_TIMEOUT: Final = 20.0
 #: The window the in-process model allocates (its ``n_ctx``) unless configured.
 LOCAL_CONTEXT_WINDOW: Final = 8192
 
@@ -29,6 +33,9 @@ class ProviderSettings:
         api_key_env: the variable the key came from, for messages.
         rpm, tpm: client-side budget per minute; ``None`` is unlimited.
         timeout: seconds per request (connect, read, write).
+        first_byte_timeout: seconds a streamed answer may take to begin before the
+            attempt fails over (``None``: :data:`FIRST_BYTE_TIMEOUT` for ``openai``, no
+            shorter limit than ``timeout`` for ``llama-cpp``, whose wait is its own work).
         native_tools: send OpenAI ``tools``; false uses the text tool protocol.
         max_tokens: completion cap sent with each request; also the completion-token
             estimate the rate limiter reserves before the real usage is known.
@@ -47,10 +54,17 @@ class ProviderSettings:
     rpm: int | None = None
     tpm: int | None = None
     timeout: float = 60.0
+    first_byte_timeout: float | None = None
     native_tools: bool = True
     max_tokens: int | None = None
     model_path: str | None = None
     context_window: int | None = None
+
+    def first_byte_deadline(self) -> float | None:
+        """Seconds a streamed answer may take to begin (``None``: ``timeout``)."""
+        if self.first_byte_timeout is not None:
+            return self.first_byte_timeout
+        return FIRST_BYTE_TIMEOUT if self.kind == "openai" else None
 
 
 @dataclass(frozen=True)

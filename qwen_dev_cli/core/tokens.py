@@ -50,4 +50,9 @@ def estimate_message_tokens(message: Message) -> int:
 
 
 def estimate_text_tokens(text: str) -> int:
-    return max(1, len(text) // _CHARS_PER_TOKEN) if text else 0
+    return estimate_chars_tokens(len(text))
+
+
+def estimate_chars_tokens(chars: int) -> int:
+    """Tokens in ``chars`` characters of text."""
+    return max(1, chars // _CHARS_PER_TOKEN) if chars > 0 else 0

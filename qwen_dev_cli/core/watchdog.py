@@ -18,10 +18,24 @@ class Watchdog:
 
     Use as ``with Watchdog(timeout) as dog:`` around the reading loop; call
     ``dog.waiting()`` before each await on the provider and ``dog.received()`` after;
-    on ``CancelledError`` ask :meth:`expired` whether it was the watchdog's doing."""
+    on ``CancelledError`` ask :meth:`expired` whether it was the watchdog's doing.
 
-    def __init__(self, timeout: float, deadline: float = math.inf) -> None:
-        self.timeout = timeout
+    Args:
+        timeout: seconds of silence allowed between two chunks.
+        deadline: seconds the whole stream may take, however lively.
+        first: seconds of silence allowed before the first chunk (``None``: ``timeout``).
+            A person is waiting: a provider that has not started to answer by then is
+            better left for another than waited for a whole ``timeout``.
+    """
+
+    def __init__(
+        self, timeout: float, deadline: float = math.inf, first: float | None = None
+    ) -> None:
+        self.steady_timeout = timeout
+        #: The silence allowed now: ``first`` until the first chunk, then ``timeout``.
+        self.timeout = timeout if first is None else min(first, timeout)
+        #: Whether nothing has been received yet.
+        self.first_pending = True
         self._loop = asyncio.get_running_loop()
         self._task = asyncio.current_task()
         self._since = self._loop.time()
@@ -51,6 +65,8 @@ class Watchdog:
     def received(self) -> None:
         """The provider answered; time spent until the next :meth:`waiting` is not its."""
         self._armed = False
+        self.timeout = self.steady_timeout
+        self.first_pending = False
 
     def expired(self) -> bool:
         """Whether the watchdog cancelled the task (and, if so, take that cancellation

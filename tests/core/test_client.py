@@ -76,7 +76,7 @@ async def test_transient_failure_is_retried_after_jittered_backoff() -> None:
     assert 1.1 <= clock.sleeps[0] <= 1.3  # base_delay 1.0 plus 10-30 %
     retry = next(e for e in events if isinstance(e, RetryScheduled))
     assert (retry.retry, retry.max_retries) == (1, 3)
-    assert retry.reason == "503 unavailable"
+    assert retry.reason == "a: 503 unavailable"
     assert client.get_metrics()["retries"] == 1
 
 

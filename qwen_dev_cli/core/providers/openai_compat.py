@@ -152,9 +152,9 @@ class OpenAICompatProvider:
                         provider=self.name,
                     )
                 for event in events:
-                    text = assembler.feed(event.data)
-                    if text:
-                        yield TextDelta(text)
+                    # Every event, text or not (a tool call's arguments, reasoning),
+                    # shows the provider is alive; an empty delta carries just that.
+                    yield TextDelta(assembler.feed(event.data) or "")
                 if assembler.done:
                     break
             if not assembler.done:
