@@ -13,12 +13,14 @@ import logging
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Literal, NoReturn, TypeVar
 
 import typer
 
 from . import __version__, exit_codes
+from .cli_help import EXAMPLES, EXIT_CODES, GLOBAL_PANEL, Command, Group
 from .config import (
+    Approval,
     ConfigError,
     Overrides,
     data_dir,
@@ -39,12 +41,14 @@ T = TypeVar("T")
 
 app = typer.Typer(
     name="qwen-dev",
+    cls=Group,
     help="A terminal coding assistant for Qwen models and any OpenAI-compatible endpoint.",
+    epilog=EXAMPLES,
     add_completion=False,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-config_app = typer.Typer(help="Show, locate or create the configuration file.")
+config_app = typer.Typer(cls=Group, help="Show, locate or create the configuration file.")
 app.add_typer(config_app, name="config")
 
 ProviderOpt = Annotated[
@@ -52,27 +56,40 @@ ProviderOpt = Annotated[
     typer.Option(
         "--provider",
         "-p",
+        metavar="NAME",
         help="Use only these providers, in this order (repeatable).",
         show_default=False,
+        rich_help_panel=GLOBAL_PANEL,
     ),
 ]
 ModelOpt = Annotated[
-    str | None, typer.Option("--model", "-m", help="Override the first provider's model.")
+    str | None,
+    typer.Option(
+        "--model",
+        "-m",
+        metavar="NAME",
+        help="Override the first provider's model.",
+        rich_help_panel=GLOBAL_PANEL,
+    ),
 ]
 ApprovalOpt = Annotated[
-    str | None,
-    typer.Option("--approval", help="What tool calls may do unasked: ask, auto-edit or yolo."),
+    Approval | None,
+    typer.Option(
+        "--approval",
+        help="What tool calls may do unasked: ask (only reads), auto-edit (file edits "
+        "too), yolo (commands too, in the OS sandbox).",
+        rich_help_panel=GLOBAL_PANEL,
+    ),
 ]
 ConfigOpt = Annotated[
     Path | None,
-    typer.Option("--config", help="Config file (else $QWEN_DEV_CONFIG, else the user config)."),
+    typer.Option(
+        "--config",
+        metavar="FILE",
+        help="Config file (else $QWEN_DEV_CONFIG, else the user config).",
+        rich_help_panel=GLOBAL_PANEL,
+    ),
 ]
-
-
-def _version(value: bool) -> None:
-    if value:
-        typer.echo(f"qwen-dev {__version__}")
-        raise typer.Exit()
 
 
 def _fail(message: str, code: int) -> NoReturn:
@@ -176,17 +193,22 @@ def main_callback(
     config: ConfigOpt = None,
     continue_latest: Annotated[
         bool,
-        typer.Option("--continue", "-c", help="Resume the latest session of this folder."),
+        typer.Option("--continue", "-c", help="Resume the latest chat of this folder."),
     ] = False,
     resume: Annotated[
-        str | None, typer.Option("--resume", "-r", help="Resume a session (id or prefix).")
+        str | None,
+        typer.Option("--resume", "-r", metavar="ID", help="Resume a session (id or prefix)."),
     ] = None,
-    version: Annotated[
-        bool,
-        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
-    ] = False,
+    version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False,
 ) -> None:
     """Start the interactive assistant, or run one of the commands below."""
+    # Not an eager option: ``--version true`` must be refused (no command "true"), not
+    # answered before the rest of the line is read.
+    if version:
+        if ctx.invoked_subcommand is not None:
+            _fail("--version takes no command", exit_codes.USAGE_ERROR)
+        typer.echo(f"qwen-dev {__version__}")
+        raise typer.Exit()
     if ctx.invoked_subcommand is not None:
         if continue_latest or resume:
             _fail(
@@ -230,11 +252,17 @@ def main_callback(
     raise typer.Exit(code)
 
 
-@app.command()
+@app.command(cls=Command, epilog=EXIT_CODES)
 def ask(
     ctx: typer.Context,
     prompt: Annotated[
-        str, typer.Argument(help="The question. Piped stdin is appended as context.")
+        str,
+        typer.Argument(
+            metavar="PROMPT",
+            help="The question; @path attaches a workspace file. Piped stdin is appended "
+            "as context.",
+            show_default=False,
+        ),
     ] = "",
     json_output: Annotated[
         bool, typer.Option("--json", help="Print one JSON object on stdout, nothing else.")
@@ -243,15 +271,19 @@ def ask(
         bool, typer.Option("--no-stream", help="Print the answer when it is complete.")
     ] = False,
     max_steps: Annotated[
-        int, typer.Option("--max-steps", min=1, help="Most model calls in one turn.")
+        int,
+        typer.Option("--max-steps", min=1, metavar="N", help="Most model calls in one turn."),
     ] = 25,
     provider: ProviderOpt = None,
     model: ModelOpt = None,
     approval: ApprovalOpt = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Answer one prompt and exit (for scripts: --json, exit codes)."""
-    from .ui.oneshot import MAX_STDIN_BYTES, AskOptions, compose_prompt, run_ask
+    """Answer one prompt and exit (for scripts: --json, exit codes).
+
+    Tool calls needing approval are denied (no one to ask): stderr lists them, and the fix.
+    """
+    from .ui.oneshot import MAX_STDIN_BYTES, AskOptions, prepare_prompt, run_ask
 
     settings = _settings(ctx, config, provider, model, approval, json_errors=json_output)
     # One byte past the cap is enough to know the input was cut.
@@ -260,12 +292,16 @@ def ask(
         if sys.stdin is None or sys.stdin.isatty()
         else sys.stdin.buffer.read(MAX_STDIN_BYTES + 1)
     )
-    text, note = compose_prompt(prompt, piped)
-    if not text.strip():
+    prepared = prepare_prompt(prompt, piped, settings, workspace=Path.cwd())
+    if not prepared.text.strip():
         _fail('nothing to ask: give a prompt, e.g. qwen-dev ask "explain this"', 2)
-    if note:
+    for note in prepared.notes:
         typer.echo(f"qwen-dev: {note}", err=True)
-    options = AskOptions(text, json_output=json_output, stream=not no_stream, max_steps=max_steps)
+    if prepared.attached and sys.stderr.isatty():
+        typer.echo(f"qwen-dev: attached {', '.join(prepared.attached)}", err=True)
+    options = AskOptions(
+        prepared.text, json_output=json_output, stream=not no_stream, max_steps=max_steps
+    )
     try:
         code = asyncio.run(
             _with_state_store(
@@ -286,20 +322,20 @@ def ask(
     raise typer.Exit(code)
 
 
-@config_app.command("show")
+@config_app.command("show", cls=Command)
 def config_show(ctx: typer.Context, config: ConfigOpt = None) -> None:
     """Print the resolved configuration as JSON (keys redacted)."""
     typer.echo(json.dumps(redacted(_settings(ctx, config)), indent=2))
 
 
-@config_app.command("path")
+@config_app.command("path", cls=Command)
 def config_path(ctx: typer.Context, config: ConfigOpt = None) -> None:
     """Print the path of the user config file (which may not exist yet)."""
     # Only where the file is: a broken file or a missing key must not stop this answer.
     typer.echo(str(_either("--config", config, _global_options(ctx).config) or user_config_path()))
 
 
-@config_app.command("init")
+@config_app.command("init", cls=Command)
 def config_init(
     ctx: typer.Context,
     config: ConfigOpt = None,
@@ -316,7 +352,7 @@ def config_init(
     typer.echo(f"wrote {path}")
 
 
-sessions_app = typer.Typer(help="List, show, export or delete saved sessions.")
+sessions_app = typer.Typer(cls=Group, help="List, show, export or delete saved sessions.")
 app.add_typer(sessions_app, name="sessions")
 
 
@@ -328,11 +364,11 @@ def _store() -> SessionStore:
     return SessionStore(data_dir() / "sessions")
 
 
-@sessions_app.command("list")
+@sessions_app.command("list", cls=Command)
 def sessions_list(
     json_output: Annotated[bool, typer.Option("--json", help="One JSON array.")] = False,
 ) -> None:
-    """Saved sessions, most recent first."""
+    """Saved sessions, most recent first: chats (the REPL) and asks (qwen-dev ask)."""
     infos = _store().list()
     if json_output:
         typer.echo(json.dumps([info.to_dict() for info in infos], indent=2))
@@ -344,37 +380,53 @@ def sessions_list(
 
     for info in infos:
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(info.updated))
-        typer.echo(f"{info.id}  {when}  {info.message_count:>3} msgs  {info.title}")
+        typer.echo(f"{info.id}  {when}  {info.kind:<4}  {info.message_count:>3} msgs  {info.title}")
         typer.echo(f"{'':22}{info.cwd}")
 
 
-@sessions_app.command("show")
-def sessions_show(session_id: Annotated[str, typer.Argument(help="Id or its prefix.")]) -> None:
-    """Print a session as Markdown."""
-    from .session.export import to_markdown
-
-    typer.echo(to_markdown(_load_session(session_id)), nl=False)
+SessionIdArg = Annotated[str, typer.Argument(metavar="ID", help="Id or its prefix.")]
 
 
-@sessions_app.command("export")
+@sessions_app.command("show", cls=Command)
+def sessions_show(session_id: SessionIdArg) -> None:
+    """A session at a glance: when, where, which model, each turn abbreviated."""
+    from .session.summary import to_summary
+    from .ui.safe_text import printable
+
+    typer.echo(printable(to_summary(_load_session(session_id))), nl=False)
+
+
+@sessions_app.command("export", cls=Command)
 def sessions_export(
-    session_id: Annotated[str, typer.Argument(help="Id or its prefix.")],
-    format_: Annotated[str, typer.Option("--format", help="md or json.")] = "md",
+    session_id: SessionIdArg,
+    format_: Annotated[
+        Literal["md", "json"], typer.Option("--format", help="Markdown or JSON.")
+    ] = "md",
 ) -> None:
-    """Print a session as Markdown or JSON, for saving or sharing."""
+    """The whole conversation as Markdown or JSON, for saving or sharing."""
     from .session.export import to_json, to_markdown
 
-    if format_ not in ("md", "json"):
-        _fail(f"--format must be md or json, not {format_!r}", exit_codes.USAGE_ERROR)
     loaded = _load_session(session_id)
     typer.echo(to_markdown(loaded) if format_ == "md" else to_json(loaded), nl=False)
 
 
-@sessions_app.command("delete")
-def sessions_delete(session_id: Annotated[str, typer.Argument(help="Id or its prefix.")]) -> None:
-    """Delete a session."""
+@sessions_app.command("delete", cls=Command)
+def sessions_delete(
+    session_id: SessionIdArg,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Do not ask (only a terminal is asked).")
+    ] = False,
+) -> None:
+    """Delete a session (on a terminal, after a yes)."""
     from .session.store import SessionError
 
+    if not yes and sys.stdin is not None and sys.stdin.isatty():
+        from .session.summary import describe
+
+        question = f"Delete session {describe(_load_session(session_id))}?"
+        if not typer.confirm(question, default=False, err=True):
+            typer.echo("not deleted", err=True)
+            return
     try:
         _store().delete(session_id)
     except SessionError as exc:
@@ -391,7 +443,7 @@ def _load_session(session_id: str) -> LoadedSession:
         _fail(str(exc), exit_codes.USAGE_ERROR)
 
 
-@app.command()
+@app.command(cls=Command)
 def metrics(
     json_output: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
 ) -> None:
@@ -407,12 +459,13 @@ def metrics(
     print_metrics(merged)
 
 
-@app.command()
+@app.command(cls=Command)
 def doctor(
     ctx: typer.Context,
     config: ConfigOpt = None,
     timeout: Annotated[
-        float, typer.Option("--timeout", min=0.1, help="Seconds each probe may take.")
+        float,
+        typer.Option("--timeout", min=0.1, metavar="SECONDS", help="Seconds each probe may take."),
     ] = 10.0,
 ) -> None:
     """Probe each provider (key present, reachable, model, latency) and the state store."""
@@ -430,7 +483,7 @@ def doctor(
     raise typer.Exit(code)
 
 
-@app.command()
+@app.command(cls=Command)
 def batch(
     ctx: typer.Context,
     input_path: Annotated[
@@ -446,6 +499,7 @@ def batch(
         typer.Option(
             "--output",
             "-o",
+            metavar="FILE",
             help="JSONL results, one line per prompt. Also the checkpoint: the same command "
             "again skips what is answered and retries what failed.",
             show_default=False,
@@ -457,6 +511,7 @@ def batch(
             "--concurrency",
             min=1,
             max=256,
+            metavar="N",
             help="Prompts in flight (default: one per 10 requests/min of budget, at most 8).",
             show_default=False,
         ),
@@ -477,25 +532,29 @@ def batch(
         typer.Option(
             "--max-wait",
             min=0,
+            metavar="SECONDS",
             help="Seconds a prompt may wait in all for rate limits and outages to pass; "
             "beyond, it fails and the batch stops (resume later).",
         ),
     ] = 600.0,
     system: Annotated[
         str | None,
-        typer.Option("--system", help="System message for prompts that have none."),
+        typer.Option("--system", metavar="TEXT", help="System message for prompts that have none."),
     ] = None,
     max_tokens: Annotated[
-        int | None, typer.Option("--max-tokens", min=1, help="Most tokens in each answer.")
+        int | None,
+        typer.Option("--max-tokens", min=1, metavar="N", help="Most tokens in each answer."),
     ] = None,
     temperature: Annotated[
-        float | None, typer.Option("--temperature", min=0.0, max=2.0, help="Sampling temperature.")
+        float | None,
+        typer.Option("--temperature", min=0.0, max=2.0, metavar="T", help="Sampling temperature."),
     ] = None,
     report_every: Annotated[
         float,
         typer.Option(
             "--report-every",
             min=0.1,
+            metavar="SECONDS",
             help="Seconds between progress lines when stderr is not a terminal.",
         ),
     ] = 30.0,

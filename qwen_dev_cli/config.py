@@ -447,6 +447,8 @@ class Settings:
         notices: notes for the user, e.g. ``sambanova skipped: SAMBANOVA_API_KEY is not set``.
         session_retention_days: sessions older than this are pruned.
         allow_network: whether sandboxed commands may reach the network.
+        skipped_providers: providers of the order left out, each with why
+            (``{"sambanova": "SAMBANOVA_API_KEY is not set"}``), for error reports.
     """
 
     client: ClientSettings
@@ -459,6 +461,7 @@ class Settings:
     notices: tuple[str, ...]
     session_retention_days: int = DEFAULT_SESSION_RETENTION_DAYS
     allow_network: bool = False
+    skipped_providers: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def active_providers(self) -> tuple[str, ...]:
@@ -904,6 +907,7 @@ def load_settings(
             raise _unknown_provider(order_where, name, providers)
 
     notices: list[str] = []
+    skipped: dict[str, str] = {}
     active: list[ProviderSettings] = []
     for name in order:
         provider = providers[name]
@@ -913,7 +917,8 @@ def load_settings(
                     f"provider {name!r} needs an API key: export {provider.api_key_env}=... "
                     f"(or choose another provider)"
                 )
-            notices.append(f"{name} skipped: {provider.api_key_env} is not set")
+            skipped[name] = f"{provider.api_key_env} is not set"
+            notices.append(f"{name} skipped: {skipped[name]}")
             continue
         active.append(provider)
 
@@ -973,6 +978,7 @@ def load_settings(
         notices=tuple(notices),
         session_retention_days=int(merged.section("sessions")["retention_days"]),
         allow_network=bool(merged.section("tools")["allow_network"]),
+        skipped_providers=MappingProxyType(skipped),
     )
 
 

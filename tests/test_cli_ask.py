@@ -218,13 +218,95 @@ async def test_json_failure_object_for_a_config_error(tmp_path: Path) -> None:
     assert "retry.max_retries" in payload["error"]["message"]
 
 
-async def test_no_usable_provider_is_exit_2_with_a_json_object(tmp_path: Path) -> None:
+async def test_no_usable_provider_is_exit_2_naming_each_skipped_one_and_its_variable(
+    tmp_path: Path,
+) -> None:
     config = tmp_path / "c.toml"
-    config.write_text('provider_order = ["sambanova"]\n', encoding="utf-8")  # no key set
+    config.write_text('provider_order = ["sambanova", "hf"]\n', encoding="utf-8")  # no key set
     run = await qwen_dev("ask", "--json", "--config", str(config), "hello")
     assert run.code == 2, run.err
-    assert run.json()["ok"] is False
+    payload = run.json()
+    assert payload["ok"] is False
+    assert payload["error"]["type"] == "no_provider_configured"
+    assert payload["error"]["providers"] == [
+        {"name": "sambanova", "error": "SAMBANOVA_API_KEY is not set"},
+        {"name": "hf", "error": "HF_TOKEN is not set"},
+    ]
+    for said in (payload["error"]["message"], run.err):
+        assert "sambanova skipped: SAMBANOVA_API_KEY is not set" in said
+        assert "hf skipped: HF_TOKEN is not set" in said
     assert "Traceback" not in run.err
+
+    plain = await qwen_dev("ask", "--config", str(config), "hello")
+    assert plain.code == 2
+    assert plain.out == ""
+    assert "export a key (e.g. SAMBANOVA_API_KEY=...)" in plain.err
+
+
+async def test_at_mentions_attach_files_and_say_what_was_not_attached(
+    server: FaultServer, tmp_path: Path
+) -> None:
+    workspace = tmp_path / "project"
+    workspace.mkdir()
+    (workspace / "app.py").write_text("print('hello')\n", encoding="utf-8")
+    (workspace / "blob.bin").write_bytes(b"\x00\x01")
+    (tmp_path / "secret.txt").write_text("key\n", encoding="utf-8")
+    config = write_config(tmp_path / "c.toml", server)
+    run = await qwen_dev(
+        "ask",
+        "--config",
+        str(config),
+        "what does @app.py do? see @missing.py, @../secret.txt and @blob.bin",
+        cwd=workspace,
+    )
+    assert run.code == 0, run.err
+    sent = server.requests[-1].json
+    assert sent is not None
+    user = [m for m in sent["messages"] if m["role"] == "user"][-1]["content"]
+    assert "File `app.py`:\n```\nprint('hello')\n```" in user
+    assert "key" not in user
+    assert "qwen-dev: @missing.py: no such file in the workspace; not attached" in run.err
+    assert "qwen-dev: @../secret.txt: outside the workspace" in run.err
+    assert "qwen-dev: @blob.bin: looks binary; not attached" in run.err
+
+
+async def test_a_file_too_large_for_the_window_is_cut_with_a_warning(
+    server: FaultServer, tmp_path: Path
+) -> None:
+    workspace = tmp_path / "project"
+    workspace.mkdir()
+    (workspace / "big.log").write_text(("x" * 59 + "\n") * 1000, encoding="utf-8")  # 60 KB
+    config = write_config(tmp_path / "c.toml", server, provider_extra="context_window = 8192")
+    run = await qwen_dev("ask", "--config", str(config), "summarise @big.log", cwd=workspace)
+    assert run.code == 0, run.err
+    assert (
+        "qwen-dev: @big.log is ~14,999 tokens; attached files may take ~2,252 tokens of "
+        "the 8,192-token context window of lab: only its first 9,008 characters" in run.err
+    )
+    sent = server.requests[-1].json
+    assert sent is not None
+    assert "the rest does not fit the context window" in sent["messages"][-1]["content"]
+
+
+async def test_the_offline_notice_is_shown_once_a_day(tmp_path: Path, qwen_home: Path) -> None:
+    config = tmp_path / "c.toml"
+    # Offline: only the local model, here one that fails at once (no model file).
+    config.write_text(
+        'provider_order = ["sambanova", "local"]\n'
+        f'[providers.local]\nmodel_path = "{tmp_path / "none.gguf"}"\n',
+        encoding="utf-8",
+    )
+    first = await qwen_dev("ask", "--config", str(config), "hi")
+    assert "answering offline" in first.err
+    assert "SAMBANOVA_API_KEY" in first.err
+    again = await qwen_dev("ask", "--config", str(config), "hi")
+    assert "answering offline" not in again.err
+    # A day later it is shown again.
+    shown = qwen_home / "notices.json"
+    stamps = json.loads(shown.read_text())
+    shown.write_text(json.dumps({k: v - 86_401 for k, v in stamps.items()}))
+    later = await qwen_dev("ask", "--config", str(config), "hi")
+    assert "answering offline" in later.err
 
 
 async def test_piped_output_never_repeats_a_restarted_answer(

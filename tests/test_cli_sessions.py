@@ -6,9 +6,11 @@ import asyncio
 import json
 import os
 import signal
+import subprocess
 import sys
 from pathlib import Path
 
+import pexpect
 import pytest
 
 from qwen_dev_cli.session.store import SessionStore
@@ -31,15 +33,25 @@ async def test_ask_saves_a_session_that_the_sessions_commands_manage(
     listed = await qwen_dev("sessions", "list", "--json")
     [entry] = json.loads(listed.out)
     assert entry["id"] == session_id
+    assert entry["kind"] == "ask"
     assert entry["title"] == "how do I stop retry storms?"
     assert entry["messages"] == 2
 
+    # show: a summary to recognise the session by; export: the whole transcript.
     shown = await qwen_dev("sessions", "show", session_id[:15])
-    assert "how do I stop retry storms?" in shown.out
+    assert shown.out.startswith(f"Session {session_id} (ask)\n")
+    assert "  turns     1 (2 messages)\n" in shown.out
+    assert "  model     lab · fault-model" in shown.out
+    assert "› how do I stop retry storms?" in shown.out
     assert "Use a circuit breaker." in shown.out
+    markdown = await qwen_dev("sessions", "export", session_id)
+    assert markdown.out != shown.out
+    assert "## user" in markdown.out
+    assert "## user" not in shown.out
 
     exported = await qwen_dev("sessions", "export", session_id, "--format", "json")
     assert [m["role"] for m in json.loads(exported.out)["messages"]] == ["user", "assistant"]
+    assert (await qwen_dev("sessions", "export", session_id, "--format", "xml")).code == 2
 
     deleted = await qwen_dev("sessions", "delete", session_id)
     assert deleted.code == 0
@@ -139,3 +151,87 @@ async def test_sessions_and_metrics_work_despite_a_broken_config(
         run = await qwen_dev(*command)  # ...what does not, still works
         assert run.code == 0, (command, run.err)
     assert (await qwen_dev("config", "path")).out.strip() == str(broken)
+
+
+def test_show_abbreviates_each_turn(qwen_home: Path, tmp_path: Path) -> None:
+    store = SessionStore(qwen_home / "sessions")
+    with store.create(tmp_path) as session:
+        for n in range(1, 4):
+            session.append({"role": "user", "content": f"question {n}\n\nFile `a.py`:\n..."})
+            session.append(
+                {
+                    "role": "assistant",
+                    "content": "",
+                    "tool_calls": [
+                        {
+                            "id": f"c{n}",
+                            "function": {"name": "read_file", "arguments": '{"path": "a.py"}'},
+                        }
+                    ],
+                }
+            )
+            session.append({"role": "tool", "tool_call_id": f"c{n}", "content": "x = 1\n" * 500})
+            session.append(
+                {"role": "assistant", "content": "\n".join(f"line {i}" for i in range(9))}
+            )
+            session.note("turn", provider="lab", model="m", usage={"total_tokens": 1000})
+    run = subprocess.run(
+        [sys.executable, "-m", "qwen_dev_cli", "sessions", "show", session.id],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=dict(os.environ),
+    )
+    assert run.returncode == 0, run.stderr
+    assert "(chat)" in run.stdout
+    assert "  turns     3 (12 messages)\n" in run.stdout
+    assert "  model     lab · m; 3,000 tokens\n" in run.stdout
+    assert run.stdout.count("› question") == 3
+    assert "  tools: read_file a.py\n" in run.stdout
+    assert "… (7 more lines)" in run.stdout
+    assert "x = 1" not in run.stdout  # tool output is the transcript's, not the summary's
+    assert len(run.stdout.splitlines()) < 30
+
+
+def _spawn(*args: str) -> pexpect.spawn:
+    return pexpect.spawn(
+        sys.executable,
+        ["-m", "qwen_dev_cli", *args],
+        env=dict(os.environ),
+        encoding="utf-8",
+        timeout=30,
+    )
+
+
+def test_delete_asks_on_a_terminal_and_y_skips_the_question(
+    qwen_home: Path, tmp_path: Path
+) -> None:
+    store = SessionStore(qwen_home / "sessions")
+    with store.create(tmp_path) as session:
+        session.append({"role": "user", "content": "keep me?"})
+    path = store.path_of(session.id)
+
+    child = _spawn("sessions", "delete", session.id)
+    child.expect_exact(f"Delete session {session.id} (1 turn, ")
+    child.expect_exact("? [y/N]: ")
+    child.sendline("")  # the default is no
+    child.expect_exact("not deleted")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    assert path.exists()
+
+    child = _spawn("sessions", "delete", session.id)
+    child.expect_exact("? [y/N]: ")
+    child.sendline("y")
+    child.expect_exact(f"deleted {session.id}")
+    child.expect(pexpect.EOF)
+    assert not path.exists()
+
+    with store.create(tmp_path) as other:
+        other.append({"role": "user", "content": "and me"})
+    child = _spawn("sessions", "delete", "--yes", other.id)
+    child.expect_exact(f"deleted {other.id}")
+    child.expect(pexpect.EOF)
+    assert "[y/N]" not in (child.before or "")
+    assert not (qwen_home / "sessions" / f"{other.id}.jsonl").exists()

@@ -7,6 +7,10 @@ A torn last line is ignored on load; a tool call left without its result (the
 process died while it ran) is closed on resume. An open session holds an exclusive
 lock on its file, so two REPLs never write the same one.
 
+A session is a ``chat`` (the REPL) or an ``ask`` (one ``qwen-dev ask``), recorded in its
+header (files from before the kind was recorded count as chats): ``--continue`` resumes
+the latest chat, not a script's last question.
+
 Compaction (fitting a long conversation to the model's context window) never removes a
 message from the file: it appends a ``compaction`` event holding the conversation the
 model sees from then on (``view``: a summary and the recent messages) with its counts.
@@ -25,7 +29,7 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Literal
 
 from .. import __version__
 
@@ -40,6 +44,8 @@ if TYPE_CHECKING:
 
 FORMAT_VERSION = 1
 _TITLE_CHARS = 80
+
+SessionKind = Literal["chat", "ask"]
 
 
 class SessionError(Exception):
@@ -61,10 +67,12 @@ class SessionInfo:
     updated: float
     title: str
     message_count: int
+    kind: SessionKind = "chat"
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
+            "kind": self.kind,
             "cwd": self.cwd,
             "created": self.created,
             "updated": self.updated,
@@ -178,7 +186,7 @@ class SessionStore:
         self.root = root
         self.warn = warn
 
-    def create(self, cwd: Path) -> Session:
+    def create(self, cwd: Path, *, kind: SessionKind = "chat") -> Session:
         """Start a new session for the working directory ``cwd``. When its file cannot
         be made (a read-only or full disk), the session lives in memory only."""
         session_id = time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
@@ -196,6 +204,7 @@ class SessionStore:
             "type": "header",
             "version": FORMAT_VERSION,
             "id": session_id,
+            "kind": kind,
             "cwd": str(cwd),
             "created": time.time(),
             "qwen_dev": __version__,
@@ -235,10 +244,18 @@ class SessionStore:
                 infos.append(_summary(path))
         return sorted(infos, key=lambda info: info.updated, reverse=True)
 
-    def latest(self, cwd: Path) -> SessionInfo | None:
-        """The most recently updated session of ``cwd`` (for ``--continue``)."""
+    def latest(self, cwd: Path, *, kind: SessionKind | None = None) -> SessionInfo | None:
+        """The most recently updated session of ``cwd`` (of that ``kind``, if given):
+        ``--continue``."""
         here = str(cwd)
-        return next((info for info in self.list() if info.cwd == here), None)
+        return next(
+            (
+                info
+                for info in self.list()
+                if info.cwd == here and (kind is None or info.kind == kind)
+            ),
+            None,
+        )
 
     def delete(self, session_id: str) -> None:
         path = self._path_of(session_id)
@@ -349,6 +366,7 @@ def _load(path: Path) -> LoadedSession:
         updated=updated,
         title=_title(messages),
         message_count=len(messages),
+        kind=_kind(header),
     )
     return LoadedSession(
         info,
@@ -391,7 +409,12 @@ def _summary(path: Path) -> SessionInfo:
         updated=max(created, path.stat().st_mtime),
         title=title,
         message_count=raw.count(_MESSAGE_EVENT),
+        kind=_kind(header),
     )
+
+
+def _kind(header: dict[str, Any]) -> SessionKind:
+    return "ask" if header.get("kind") == "ask" else "chat"
 
 
 def _title(messages: list[Message]) -> str:

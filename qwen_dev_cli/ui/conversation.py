@@ -63,7 +63,8 @@ class Conversation:
         return session
 
     def latest_here(self) -> SessionInfo | None:
-        return self.store.latest(self.cwd)
+        """The latest chat of this folder (``--continue``), not a ``qwen-dev ask``."""
+        return self.store.latest(self.cwd, kind="chat")
 
     def list(self) -> list[SessionInfo]:
         return self.store.list()

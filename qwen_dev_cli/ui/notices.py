@@ -2,10 +2,59 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
     from ..config import Settings
+    from ..core.errors import NoProviderConfigured
+
+#: A notice shown through a :class:`NoticeLog` comes back after this long (seconds).
+DAY = 86400.0
+
+
+class NoticeLog:
+    """When each recurring notice was last shown (``QWEN_DEV_HOME/notices.json``), so a
+    script calling ``qwen-dev ask`` in a loop reads it once a day, not on every run.
+
+    Args:
+        path: the file; one that cannot be read or written means every notice is due.
+        every: seconds before a notice is shown again.
+        get_time: the clock.
+    """
+
+    def __init__(
+        self, path: Path, *, every: float = DAY, get_time: Callable[[], float] = time.time
+    ) -> None:
+        self.path = path
+        self.every = every
+        self.get_time = get_time
+
+    def due(self, key: str) -> bool:
+        last = self._read().get(key)
+        return not isinstance(last, int | float) or self.get_time() - last >= self.every
+
+    def shown(self, key: str) -> None:
+        shown = {**self._read(), key: self.get_time()}
+        temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}")
+        # Best effort: a home that cannot be written only costs the notice again.
+        with contextlib.suppress(OSError):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            temporary.write_text(json.dumps(shown), encoding="utf-8")
+            temporary.replace(self.path)
+
+    def _read(self) -> dict[str, object]:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
 
 
 def offline_notice(settings: Settings) -> str | None:
@@ -25,12 +74,36 @@ def offline_notice(settings: Settings) -> str | None:
     )
 
 
-def startup_notices(settings: Settings, *, verbose: bool) -> list[str]:
-    """The offline notice always; the per-provider notes (skipped providers...) only when
-    ``verbose`` (an interactive terminal), so scripts' stderr stays quiet."""
+def no_provider_error(settings: Settings) -> NoProviderConfigured:
+    """The error when no provider is left, naming each one skipped and why
+    (``sambanova: SAMBANOVA_API_KEY is not set``), so the fix is in the message."""
+    from ..core.errors import NoProviderConfigured
+
+    skipped = settings.skipped_providers
+    if not skipped:
+        return NoProviderConfigured("no provider is configured")
+    reasons = "; ".join(f"{name} skipped: {why}" for name, why in skipped.items())
+    variable = settings.providers[next(iter(skipped))].api_key_env
+    example = f" (e.g. {variable}=...)" if variable else ""
+    return NoProviderConfigured(
+        f"no provider is configured ({reasons}); export a key{example} or configure "
+        "another provider (`qwen-dev doctor` checks them)"
+    )
+
+
+def startup_notices(
+    settings: Settings, *, verbose: bool, daily: NoticeLog | None = None
+) -> list[str]:
+    """The offline notice (once a day through ``daily``, else always); the per-provider
+    notes (skipped providers...) only when ``verbose`` (an interactive terminal), so
+    scripts' stderr stays quiet."""
     notes = list(settings.notices) if verbose else []
     offline = offline_notice(settings)
     if offline:
         notes = [n for n in notes if "skipped" not in n]
-        notes.append(offline)
+        if daily is None:
+            notes.append(offline)
+        elif daily.due("offline"):
+            daily.shown("offline")
+            notes.append(offline)
     return notes

@@ -1,7 +1,14 @@
 """``qwen-dev ask``: one question, one answer, for people and for scripts.
 
 stdout carries only the answer (or, with ``--json``, exactly one JSON object);
-progress and retry notices go to stderr, and only when stderr is a terminal.
+progress and retry notices go to stderr, and only when stderr is a terminal. What the
+user must know whatever stderr is goes there too: tool calls that were denied (with
+how to allow them), ``@path`` mentions not attached as written, a provider skipped for
+want of its key when none is left.
+
+A run whose model answered exits 0 even when tool calls were denied: the command did
+its job (it answered, and said what it did not do); a script that needs the changes
+made passes ``--approval auto-edit`` or ``yolo``.
 """
 
 from __future__ import annotations
@@ -26,12 +33,14 @@ from ..agent.turn import (
     TurnEnded,
 )
 from ..core import LLMClient, LLMError
-from ..core.errors import AllProvidersFailed
+from ..core.errors import AllProvidersFailed, NoProviderConfigured
 from ..core.events import AttemptStarted, ClientEvent, describe
 from ..core.telemetry import Telemetry
 from ..session.metrics_log import MetricsLog
 from ..session.store import SessionStore
-from .notices import startup_notices
+from .denials import DenialLog
+from .mentions import attach_mentions
+from .notices import NoticeLog, no_provider_error, startup_notices
 from .recorder import SessionRecorder
 from .safe_text import printable
 
@@ -50,6 +59,35 @@ class AskOptions:
     json_output: bool = False
     stream: bool = True
     max_steps: int = 25
+
+
+@dataclass(frozen=True)
+class PreparedPrompt:
+    """The prompt as the model will get it.
+
+    Args:
+        text: the prompt, mentioned files and piped input appended.
+        notes: what the user should know about it (for stderr).
+        attached: the ``@`` paths attached.
+    """
+
+    text: str
+    notes: tuple[str, ...] = ()
+    attached: tuple[str, ...] = ()
+
+
+def prepare_prompt(
+    prompt: str, piped: bytes | None, settings: Settings, *, workspace: Path
+) -> PreparedPrompt:
+    """``prompt`` with its ``@path`` mentions attached, as the REPL does (sized against
+    the providers' context window), then piped input appended as context (mentions in
+    piped input are not followed: it is data, not the user's words)."""
+    mentioned = attach_mentions(
+        prompt, workspace, budget=ContextBudget.for_settings(settings.client.providers)
+    )
+    text, note = compose_prompt(mentioned.text, piped)
+    notes = (*mentioned.warnings, *((note,) if note else ()))
+    return PreparedPrompt(text, notes, mentioned.attached)
 
 
 def compose_prompt(prompt: str, piped: bytes | None) -> tuple[str, str | None]:
@@ -86,11 +124,16 @@ async def run_ask(
 
     ``state`` is where budgets and breakers live (the caller opens and closes it);
     ``None``: this process only."""
-    for note in startup_notices(settings, verbose=interactive_err):
+    daily = NoticeLog(settings.home / "notices.json")
+    for note in startup_notices(settings, verbose=interactive_err, daily=daily):
         err.write(f"qwen-dev: {note}\n")
     try:
         client = client or LLMClient.from_settings(settings, state=state)
-    except LLMError as exc:  # nothing to ask (every provider skipped or unbuildable)
+    except NoProviderConfigured:  # every provider skipped: say which, and why
+        skipped = [{"name": n, "error": why} for n, why in settings.skipped_providers.items()]
+        error = no_provider_error(settings)
+        return _report(error, Telemetry().snapshot(), options, out, err, providers=skipped)
+    except LLMError as exc:  # a provider that cannot be built
         return _report(exc, Telemetry().snapshot(), options, out, err)
     if interactive_err:
         client.subscribe(lambda event: _notify(event, err))
@@ -112,8 +155,9 @@ async def run_ask(
 
     store = SessionStore(settings.home / "sessions", warn=warn)
     store.prune(settings.session_retention_days)
-    session = store.create(Path.cwd())
+    session = store.create(Path.cwd(), kind="ask")
     recorder = SessionRecorder(session)
+    denials = DenialLog()
     printer = (
         _StreamPrinter(out, err, show_tools=interactive_err)
         if options.stream and not options.json_output
@@ -122,6 +166,7 @@ async def run_ask(
 
     def sink(event: AgentEvent) -> None:
         recorder(event)
+        denials(event)
         if printer is not None:
             printer(event)
 
@@ -132,8 +177,11 @@ async def run_ask(
             out.write(json.dumps(payload) + "\n")
         elif printer is None:
             out.write(result.text.rstrip("\n") + "\n")
+        out.flush()
+        _tell_denials(denials, err)
         return exit_codes.OK
     except LLMError as exc:
+        _tell_denials(denials, err)
         return _report(exc, client.get_metrics(), options, out, err)
     except asyncio.CancelledError:
         recorder.interrupted()
@@ -146,12 +194,29 @@ async def run_ask(
 
 
 def _report(
-    exc: LLMError, metrics: dict[str, Any], options: AskOptions, out: TextIO, err: TextIO
+    exc: LLMError,
+    metrics: dict[str, Any],
+    options: AskOptions,
+    out: TextIO,
+    err: TextIO,
+    *,
+    providers: list[dict[str, str]] | None = None,
 ) -> int:
     if options.json_output:
-        out.write(json.dumps(failure_payload(exc, metrics)) + "\n")
+        out.write(json.dumps(failure_payload(exc, metrics, providers=providers)) + "\n")
     err.write(f"qwen-dev: {exc}\n")
     return exit_codes.for_error(exc)
+
+
+def _tell_denials(denials: DenialLog, err: TextIO) -> None:
+    """Whatever stderr is (DESIGN section 7: "stderr says so")."""
+    if not denials.denials:
+        return
+    from ..tools.sandbox import detect_sandbox
+
+    for line in denials.report(detect_sandbox()):
+        err.write(f"qwen-dev: {line}\n")
+    err.flush()
 
 
 class _StreamPrinter:
@@ -242,14 +307,23 @@ def config_failure_payload(message: str) -> dict[str, Any]:
     return {"ok": False, "error": error, "metrics": Telemetry().snapshot()}
 
 
-def failure_payload(exc: LLMError, metrics: dict[str, Any]) -> dict[str, Any]:
-    providers = []
-    if isinstance(exc, AllProvidersFailed):
-        providers = [{"name": f.provider, "error": f.error.message} for f in exc.failures]
-    elif exc.provider:
-        providers = [{"name": exc.provider, "error": exc.message}]
+def failure_payload(
+    exc: LLMError, metrics: dict[str, Any], *, providers: list[dict[str, str]] | None = None
+) -> dict[str, Any]:
+    """The ``ask --json`` failure object; ``providers``: what each provider ended with,
+    when the error itself cannot say (providers skipped before any was tried)."""
+    if providers is None:
+        providers = _providers_of(exc)
     error: dict[str, Any] = {"type": exc.kind, "message": str(exc), "providers": providers}
     retry_after = getattr(exc, "retry_after", None)
     if retry_after is not None:
         error["retry_after"] = retry_after
     return {"ok": False, "error": error, "metrics": metrics}
+
+
+def _providers_of(exc: LLMError) -> list[dict[str, str]]:
+    if isinstance(exc, AllProvidersFailed):
+        return [{"name": f.provider, "error": f.error.message} for f in exc.failures]
+    if exc.provider:
+        return [{"name": exc.provider, "error": exc.message}]
+    return []

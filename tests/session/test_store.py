@@ -150,6 +150,37 @@ def test_list_latest_and_ids(store: SessionStore, tmp_path: Path) -> None:
     assert store.latest(tmp_path / "nowhere") is None
 
 
+def test_the_kind_is_recorded_and_latest_can_pick_the_latest_chat(
+    store: SessionStore, tmp_path: Path
+) -> None:
+    with store.create(tmp_path) as chat:
+        chat.append(USER)
+    old_chat = store.path_of(chat.id)
+    os.utime(old_chat, (time.time() - 60, time.time() - 60))
+    with store.create(tmp_path, kind="ask") as asked:
+        asked.append(USER)
+    assert [(i.id, i.kind) for i in store.list()] == [(asked.id, "ask"), (chat.id, "chat")]
+    assert store.load(asked.id).info.kind == "ask"
+    latest = store.latest(tmp_path)
+    assert latest is not None
+    assert latest.id == asked.id
+    latest_chat = store.latest(tmp_path, kind="chat")
+    assert latest_chat is not None
+    assert latest_chat.id == chat.id
+
+
+def test_a_session_from_before_kinds_counts_as_a_chat(store: SessionStore, tmp_path: Path) -> None:
+    with store.create(tmp_path) as session:
+        session.append(USER)
+    path = store.path_of(session.id)
+    lines = path.read_text().splitlines()
+    header = json.loads(lines[0])
+    del header["kind"]
+    path.write_text("\n".join([json.dumps(header), *lines[1:]]) + "\n")
+    assert store.list()[0].kind == "chat"
+    assert store.load(session.id).info.kind == "chat"
+
+
 def test_unknown_and_ambiguous_ids_are_clear_errors(store: SessionStore, tmp_path: Path) -> None:
     store.create(tmp_path).close()
     store.create(tmp_path).close()

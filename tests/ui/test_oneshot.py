@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from qwen_dev_cli.ui.oneshot import MAX_STDIN_BYTES, compose_prompt
+from pathlib import Path
+
+from qwen_dev_cli.config import load_settings
+from qwen_dev_cli.ui.oneshot import MAX_STDIN_BYTES, compose_prompt, prepare_prompt
 
 
 def test_piped_text_follows_the_prompt_as_a_block() -> None:
@@ -28,3 +31,15 @@ def test_binary_input_is_sent_with_replacements_and_both_notes_survive() -> None
     assert "binary" in note
     assert "only those are sent" in note
     assert "\ufffd" in text
+
+
+def test_mentions_in_the_prompt_are_attached_but_not_those_in_piped_input(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "app.py").write_text("print('hi')\n")
+    settings = load_settings(cwd=tmp_path)  # conftest: an empty config, a fresh home
+    prepared = prepare_prompt("explain @app.py", b"see @app.py too\n", settings, workspace=tmp_path)
+    assert prepared.attached == ("app.py",)
+    assert prepared.text.count("File `app.py`") == 1
+    assert prepared.text.endswith("```\nsee @app.py too\n```")
+    assert prepared.notes == ()
