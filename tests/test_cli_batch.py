@@ -346,3 +346,13 @@ def test_the_live_display_on_a_terminal_shows_done_of_total(
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0
+
+
+async def test_no_usable_provider_names_each_skipped_one_and_its_variable(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text('provider_order = ["sambanova"]\n', encoding="utf-8")  # no key set
+    source = write_input(tmp_path / "in.jsonl", 2)
+    run = await qwen_dev(str(source), "-o", str(tmp_path / "out.jsonl"), "--config", str(config))
+    assert run.code == 2, run.err
+    assert "sambanova skipped: SAMBANOVA_API_KEY is not set" in run.err
+    assert "Traceback" not in run.err

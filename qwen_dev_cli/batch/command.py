@@ -136,13 +136,20 @@ class _Command:
 
     async def run(self, plan: Plan, checkpoint: CheckpointFile, client: LLMClient | None) -> int:
         from ..core import LLMClient, LLMError
+        from ..core.errors import NoProviderConfigured
         from ..session.metrics_log import MetricsLog
-        from ..ui.notices import startup_notices
+        from ..ui.notices import NoticeLog, no_provider_error, startup_notices
 
-        for note in startup_notices(self.settings, verbose=self.err_console is not None):
+        daily = NoticeLog(self.settings.home / "notices.json")
+        verbose = self.err_console is not None
+        for note in startup_notices(self.settings, verbose=verbose, daily=daily):
             self.err.write(f"qwen-dev: {note}\n")
         try:
             client = client or LLMClient.from_settings(self.settings, state=self.state)
+        except NoProviderConfigured:  # every provider skipped: say which, and why
+            error = no_provider_error(self.settings)
+            self.err.write(f"qwen-dev: {error}\n")
+            return exit_codes.for_error(error)
         except LLMError as exc:
             self.err.write(f"qwen-dev: {exc}\n")
             return exit_codes.for_error(exc)
