@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal, cast
 from qwen_dev_cli.core.settings import (
     DEFAULT_CONTEXT_WINDOW,
     LOCAL_CONTEXT_WINDOW,
+    TOOL_FORMATS,
     BreakerSettings,
     ClientSettings,
     ProviderSettings,
@@ -368,6 +369,7 @@ _PROVIDER_KEYS: Final[Mapping[str, _Check]] = {
     "timeout": _number(at_least=0.1, at_most=3600),
     "first_byte_timeout": _number(at_least=0.1, at_most=3600),
     "native_tools": _boolean,
+    "tool_format": _choice(*TOOL_FORMATS),
     "max_tokens": _integer(at_least=1, at_most=10_000_000),
     "model_path": _text,
     "context_window": _integer(at_least=512, at_most=100_000_000),
@@ -1069,7 +1071,9 @@ STARTER_CONFIG: Final = """\
 # merges key by key over the preset. Other keys: rpm, tpm (client-side budget per
 # minute, e.g. 50 and 10000; unset is unlimited), max_tokens (completion cap),
 # context_window (tokens, prompt and answer together; a server that does not say is
-# assumed to have 8192; long conversations are compacted to fit it).
+# assumed to have 8192; long conversations are compacted to fit it), first_byte_timeout
+# (seconds a streamed answer may take to begin before the next provider is asked; 20 for
+# HTTP providers, none for the local model).
 # API keys never go in this file: api_key_env names the variable that holds one.
 [providers.sambanova]
 # kind = "openai"
@@ -1078,8 +1082,10 @@ STARTER_CONFIG: Final = """\
 # api_key_env = "SAMBANOVA_API_KEY"
 # context_window = 8192
 # timeout = 60.0            # seconds a request may stay silent
-# first_byte_timeout = 20.0 # seconds a streamed answer may take to begin; then fail over
 # native_tools = true
+# Without native tools, the text format of the model's calls: "auto" (by model name:
+# Qwen3-Coder models write their XML), "hermes" (<tool_call> JSON) or "qwen3_coder".
+# tool_format = "auto"
 
 [providers.hf]
 # base_url = "https://router.huggingface.co/v1"

@@ -7,9 +7,10 @@ to an :class:`~qwen_dev_cli.agent.turn.Approver` and an event sink, so the REPL 
 - :mod:`.factory`: :func:`build_agent`, for the composition root.
 - :mod:`.approval`: what runs unasked in each approval mode.
 - :mod:`.executor`: one call planned, approved and carried out.
-- :mod:`.parser` (with :mod:`.json_repair`): tool calls out of an answer.
-- :mod:`.prompt`, :mod:`.protocol`, :mod:`.stream_filter`: what the model is sent, and
-  what the user sees stream by.
+- :mod:`.parser` (with :mod:`.json_repair`, :mod:`.xml_calls`, :mod:`.qwen_agent_calls`
+  and :mod:`.code_spans`): tool calls out of an answer, in every format models write.
+- :mod:`.formats`, :mod:`.prompt`, :mod:`.protocol`, :mod:`.stream_filter`: what each
+  provider's model is sent, and what the user sees stream by.
 
 The names below are imported on first use, so that importing :mod:`.turn` stays cheap.
 """

@@ -12,10 +12,15 @@ Before each model call the conversation is fitted to the context window
 reported as a :class:`~qwen_dev_cli.agent.turn.ContextCompacted` event. A server that
 still refuses the request as too long gets one compaction and one retry.
 
-Native tool calling is used when every provider of the client supports it (failover
-may switch providers mid-turn, so all of them must); otherwise the text protocol of
-:mod:`.prompt` and :mod:`.protocol`. Every message, call and result is reported to the
-event sink as it happens: the session store and the UI see exactly what the model sees.
+Tools travel per provider, per attempt: each request carries them natively (OpenAI
+``tools``, and the conversation in OpenAI's form), with a :class:`~.protocol.TextProtocol`
+the client applies to every attempt on a provider without native tools, in the text
+format of that provider's model (:mod:`.formats`). So failover mid-turn between a
+provider with native tools and one without carries the conversation over, and a strong
+hosted model keeps native calls when a local fallback cannot have them. Every answer is
+read for calls in every form (:mod:`.parser`). Every message, call and result is
+reported to the event sink as it happens: the session store and the UI see exactly
+what the model sees.
 """
 
 from __future__ import annotations
@@ -42,8 +47,9 @@ from .context import (
     window_in_error,
 )
 from .executor import ToolRunner
+from .formats import ToolFormat, retry_hint
 from .parser import CallProblem, ParsedReply, ToolCall, new_call_id, parse_reply
-from .prompt import build_system_prompt, read_project_notes
+from .prompt import SystemPrompts, read_project_notes
 from .stream_filter import ToolMarkupFilter
 from .turn import (
     AssistantRestart,
@@ -164,35 +170,35 @@ class Agent:
         self.budget = self.ledger.fit(budget)
 
     @property
-    def native_tools(self) -> bool:
-        """Whether every provider takes OpenAI ``tools`` (else: the text protocol)."""
-        return all(getattr(p, "native_tools", False) for p in self.client.providers)
+    def protocols(self) -> dict[str, ToolFormat | Literal["native"]]:
+        """How each provider is given the tools: ``native``, or a text format."""
+        return {p.name: protocol.format_for(p) or "native" for p in self.client.providers}
 
-    def system_prompt(self, *, native: bool) -> str:
-        return build_system_prompt(
+    def system_prompts(self) -> SystemPrompts:
+        """This turn's system prompt, for each protocol (the project notes read now)."""
+        return SystemPrompts(
             workspace=self.workspace,
             tools=list(self.tools.values()),
-            native=native,
             approval=self.policy.mode,
             notes=read_project_notes(self.workspace),
         )
 
     async def run(self, history: list[Message], user_text: str, sink: EventSink) -> TurnResult:
         user: Message = {"role": "user", "content": user_text}
-        native = self.native_tools
-        system: Message = {"role": "system", "content": self.system_prompt(native=native)}
-        tools = self._specs(native)
-        compactor = self._compactor(system, tools)
+        prompts = self.system_prompts()
+        system: Message = {"role": "system", "content": prompts.native()}
+        compactor = self._compactor(prompts)
         compactor.check_fits(user)  # before anything is recorded or sent
         sink(MessageAdded(user))
         conversation = [*close_unanswered(history), user]
+        text_tools = protocol.TextProtocol(prompts.text)
         tally = _Tally()
         while True:
             result, conversation = await self._ask_fitted(
-                compactor, system, conversation, native, sink
+                compactor, system, conversation, text_tools, sink
             )
             tally.add(result)
-            reply = parse_reply(result.text, result.tool_calls, self.tools.keys())
+            reply = parse_reply(result.text, result.tool_calls, self._schemas)
             pending = _pending(reply)
             assistant = protocol.assistant_message(reply.text, [_entry(p) for p in pending])
             _add(assistant, conversation, sink)
@@ -204,7 +210,7 @@ class Agent:
             try:
                 for item in pending:
                     if done < MAX_CALLS_PER_REPLY:
-                        message = await self._carry_out(item, native, tally, sink)
+                        message = await self._carry_out(item, tally, sink)
                     else:  # refused, but answered: every call needs its result
                         message = _not_run(item, _too_many(len(pending)), tally, sink)
                     _add(message, conversation, sink)
@@ -224,24 +230,37 @@ class Agent:
     ) -> Compaction | None:
         """``/compact``: compact ``history`` now (keeping the latest exchange verbatim);
         ``None`` when there is nothing to compact."""
-        native = self.native_tools
-        system: Message = {"role": "system", "content": self.system_prompt(native=native)}
-        compactor = self._compactor(system, self._specs(native))
+        compactor = self._compactor(self.system_prompts())
         conversation = close_unanswered(history)
         return await self._compact(compactor, conversation, sink, "manual", focus)
 
     def context_report(self, history: list[Message]) -> ContextReport:
         """``/context``: the window and what fills it."""
-        native = self.native_tools
-        system: Message = {"role": "system", "content": self.system_prompt(native=native)}
-        return context_report(self.budget, system, self._specs(native), history, self.ledger)
+        system, tools = self._heaviest(self.system_prompts())
+        return context_report(self.budget, system, tools, history, self.ledger)
 
-    def _specs(self, native: bool) -> list[ToolSpec] | None:
-        return [tool.spec() for tool in self.tools.values()] if native else None
+    @property
+    def _schemas(self) -> dict[str, dict[str, Any]]:
+        """Each tool's parameters schema, by name: what calls written as text are read
+        against (and their values typed by)."""
+        return {name: tool.spec()["function"]["parameters"] for name, tool in self.tools.items()}
 
-    def _compactor(self, system: Message, tools: list[ToolSpec] | None) -> Compactor:
+    def _specs(self) -> list[ToolSpec]:
+        return [tool.spec() for tool in self.tools.values()]
+
+    def _heaviest(self, prompts: SystemPrompts) -> tuple[Message, list[ToolSpec] | None]:
+        """The system prompt and tool schemas, as sent to the provider in use that they
+        take the most room with (the window must fit whichever answers)."""
+        options: list[tuple[Message, list[ToolSpec] | None]] = []
+        for fmt in dict.fromkeys(protocol.format_for(p) for p in self.client.providers):
+            system: Message = {"role": "system", "content": prompts.get(fmt)}
+            options.append((system, self._specs() if fmt is None else None))
+        return max(options, key=lambda option: fixed_tokens(*option))
+
+    def _compactor(self, prompts: SystemPrompts) -> Compactor:
         summarize = client_summarizer(self.client)
-        return Compactor(summarize, self.budget, self.ledger, fixed_tokens(system, tools))
+        fixed = fixed_tokens(*self._heaviest(prompts))
+        return Compactor(summarize, self.budget, self.ledger, fixed)
 
     async def _compact(
         self,
@@ -270,7 +289,7 @@ class Agent:
         compactor: Compactor,
         system: Message,
         conversation: list[Message],
-        native: bool,
+        text_tools: protocol.TextProtocol,
         sink: EventSink,
     ) -> tuple[ChatResult, list[Message]]:
         """One model call on ``conversation`` compacted as needed (and once more if the
@@ -280,9 +299,9 @@ class Agent:
             conversation = done.view if done is not None else conversation
         retried = False
         while True:
-            messages = [system, *protocol.render(conversation, native=native)]
+            messages = [system, *protocol.render_native(conversation)]
             try:
-                result = await self._ask_model(messages, native, sink)
+                result = await self._ask_model(messages, text_tools, sink)
             except LLMError as exc:
                 refusal = context_error(exc)
                 if refusal is None or retried:
@@ -307,12 +326,16 @@ class Agent:
             return result, conversation
 
     async def _ask_model(
-        self, messages: list[Message], native: bool, sink: EventSink
+        self, messages: list[Message], text_tools: protocol.TextProtocol, sink: EventSink
     ) -> ChatResult:
-        tools = self._specs(native)
-        markup = ToolMarkupFilter()
+        markup = ToolMarkupFilter(self.tools)
         result = None
-        stream = self.client.stream(messages, tools, max_tokens=self.budget.answer_tokens)
+        stream = self.client.stream(
+            messages,
+            self._specs(),
+            max_tokens=self.budget.answer_tokens,
+            text_tools=text_tools,
+        )
         async for event in stream:
             if isinstance(event, TextDelta):
                 if shown := markup.feed(event.text):
@@ -327,9 +350,7 @@ class Agent:
         assert result is not None, "the client's stream ends with StreamEnd"
         return result
 
-    async def _carry_out(
-        self, item: _Pending, native: bool, tally: _Tally, sink: EventSink
-    ) -> Message:
+    async def _carry_out(self, item: _Pending, tally: _Tally, sink: EventSink) -> Message:
         arguments = item.call.arguments if item.call else {}
         sink(ToolCallStarted(item.id, item.name, arguments))
         if item.call is not None:
@@ -337,7 +358,7 @@ class Agent:
             status, output = outcome.status, outcome.output
         else:
             assert item.problem is not None
-            status, output = "error", _problem_text(item.problem, native=native)
+            status, output = "error", _problem_text(item.problem)
         sink(ToolCallFinished(item.id, item.name, status, output))
         tally.records.append(ToolCallRecord(item.name, arguments, status))
         return protocol.tool_message(item.id, item.name, output)
@@ -423,14 +444,9 @@ def _entry(item: _Pending) -> dict[str, Any]:
     return protocol.problem_entry(item.id, item.problem)
 
 
-def _problem_text(problem: CallProblem, *, native: bool) -> str:
+def _problem_text(problem: CallProblem) -> str:
     raw = problem.raw if len(problem.raw) <= 500 else problem.raw[:500] + "…"
-    how = (
-        "Call the tool again with valid JSON arguments."
-        if native
-        else 'Write the call again as <tool_call>{"name": ..., "arguments": {...}}</tool_call> '
-        "with valid JSON."
-    )
+    how = retry_hint(problem.form)
     return f"Error: your tool call could not be used: {problem.reason}.\nIt was: {raw}\n{how}"
 
 

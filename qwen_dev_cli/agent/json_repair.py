@@ -80,12 +80,17 @@ def _split_values(raw: str) -> list[str]:
     return parts
 
 
-def json_extent(text: str) -> int | None:
-    """The end of the complete JSON value at the start of ``text`` (None if cut off)."""
+def json_extent(
+    text: str, start: int = 0, stop: int | None = None, *, halt: str = ""
+) -> int | None:
+    """The length of the complete JSON value at ``text[start:stop]``'s start (None if cut
+    off). A character of ``halt`` met outside a string cuts it off there: JSON has no
+    such character, and a scan that stops at it costs no more than the text up to it."""
+    end = len(text) if stop is None else stop
     depth = 0
     quote: str | None = None
-    i = 0
-    while i < len(text):
+    i = start
+    while i < end:
         char = text[i]
         if quote is not None:
             if char == "\\":
@@ -99,7 +104,9 @@ def json_extent(text: str) -> int | None:
         elif char in "}]":
             depth -= 1
             if depth == 0:
-                return i + 1
+                return i + 1 - start
+        elif char in halt:
+            return None
         i += 1
     return None
 

@@ -1,46 +1,54 @@
 """Tool calls out of a model's answer, native or written as text.
 
 Native calls (OpenAI ``tool_calls``, already assembled by the client) only need their
-``arguments`` decoded. Text calls are found in three forms, as models write them:
+``arguments`` decoded. Text calls are found in the forms models write them, whichever
+format the provider was asked for (a model served with native tools may still write
+text, and it costs nothing to read it):
 
 - ``<tool_call>{"name": ..., "arguments": {...}}</tool_call>`` (Qwen/Hermes), anywhere
   outside code and inline code; a missing closing tag at the end is tolerated;
+- Qwen3-Coder's XML, ``<tool_call><function=NAME><parameter=NAME>value</parameter>
+  </function></tool_call>``, with or without the ``<tool_call>`` tags, its values typed
+  by the tool's JSON schema (:mod:`.xml_calls`);
+- Qwen-Agent's ``✿FUNCTION✿: NAME`` / ``✿ARGS✿: {...}`` (:mod:`.qwen_agent_calls`);
 - a fenced block (```` ```json ````, ```` ```tool_call ```` or bare) holding only such
   an object (or a list of them) whose ``name`` is one of our tools;
 - the whole answer being such an object.
 
 Everything else is prose, kept as the assistant's text: a code example that shows JSON
-is not a call. Damaged JSON is repaired (:mod:`.json_repair`); what cannot be is
-returned as a :class:`CallProblem` whose reason goes back to the model. Parsing never
-raises.
+or XML is not a call. Damaged calls are repaired (:mod:`.json_repair`); what cannot be
+is returned as a :class:`CallProblem` whose reason goes back to the model. Parsing never
+raises, and takes time in proportion to the answer's length (:mod:`.code_spans`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import uuid
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .code_spans import NextMatch, Spans, code_spans, unfence
 from .json_repair import RepairError, json_extent, loads_lenient, loads_values
+from .qwen_agent_calls import FN_NAME, marked_calls
+from .xml_calls import CALL_END, FUNCTION, Schemas, XmlCall, XmlScanner
 
 if TYPE_CHECKING:
     from ..core import ToolCall as NativeCall
+    from .formats import CallForm
+
+#: The tools a reply may call: their parameters' JSON schemas by name (values written
+#: as text are typed by them), or just their names.
+KnownTools = Schemas | Collection[str]
 
 _OPEN_TAG = re.compile(r"<tool_call\s*>", re.IGNORECASE)
 _CLOSE_TAG = re.compile(r"</tool_call\s*>", re.IGNORECASE)
-_FENCE = re.compile(
-    r"^(?P<indent>[ \t]{0,3})(?P<marker>`{3,}|~{3,})[ \t]*(?P<lang>[\w.+-]*)[^\n]*\n"
-    r"(?P<body>.*?)(?:^[ \t]{0,3}(?P=marker)[ \t]*$|\Z)",
-    re.MULTILINE | re.DOTALL,
-)
-_INLINE_CODE = re.compile(r"(`+)(?!`).+?(?<!`)\1(?!`)", re.DOTALL)
 # A model on the text protocol sometimes goes on to invent the results of its calls.
-_FABRICATED = re.compile(
-    r"^[ \t]*<tool_response\s*>.*?</tool_response\s*>[ \t]*$", re.I | re.DOTALL | re.M
-)
+_RESPONSE_OPEN = re.compile(r"^[ \t]*<tool_response\s*>", re.I | re.M)
+_RESPONSE_CLOSE = re.compile(r"</tool_response\s*>[ \t]*$", re.I | re.M)
 _SPECIAL_TOKENS = re.compile(r"<\|(?:im_end|im_start|endoftext|eot_id)\|>")
 _CALL_FENCE_LANGS = frozenset({"", "json", "json5", "jsonc", "tool_call", "tool", "tool_code"})
 _BODY_START = re.compile(r"\s*(?:(?:`{3,}|~{3,})[\w-]*[ \t]*\n\s*)?")
@@ -82,12 +90,15 @@ class CallProblem:
         raw: the text of the call as the model wrote it.
         id: the provider's call id, for a native call (its result must answer it).
         name: the tool's name, when it could be read.
+        form: how the call was written (``native``, ``hermes``, ``qwen3_coder``...).
     """
 
     reason: str
     raw: str
     id: str | None = None
     name: str | None = None
+    #: How the call was written, so that the model is asked to write it again that way.
+    form: CallForm = "hermes"
 
 
 @dataclass(frozen=True)
@@ -117,14 +128,15 @@ def parse_native(calls: Sequence[NativeCall]) -> tuple[list[ToolCall], list[Call
     for call in calls:
         call_id = call.id or new_call_id()
         if not call.name:
-            problems.append(CallProblem("the call has no tool name", call.arguments, call_id))
+            problems.append(
+                CallProblem("the call has no tool name", call.arguments, call_id, form="native")
+            )
             continue
         try:
             arguments, repairs = decode_arguments(call.arguments)
         except RepairError as exc:
-            problems.append(
-                CallProblem(f"its arguments are {exc}", call.arguments, call_id, call.name)
-            )
+            reason = f"its arguments are {exc}"
+            problems.append(CallProblem(reason, call.arguments, call_id, call.name, "native"))
             continue
         decoded.append(ToolCall(call_id, call.name, arguments, repairs))
     return decoded, problems
@@ -149,13 +161,13 @@ def decode_arguments(raw: Any) -> tuple[dict[str, Any], tuple[str, ...]]:
 
 
 def parse_reply(
-    text: str, native: Sequence[NativeCall], tool_names: Collection[str] | None = None
+    text: str, native: Sequence[NativeCall], tools: KnownTools | None = None
 ) -> ParsedReply:
     """An answer's calls: the native ones if there are any, else those written in text."""
     if native:
         calls, problems = parse_native(native)
         return ParsedReply(_tidy(text), tuple(calls), tuple(problems))
-    return parse_text(text, tool_names)
+    return parse_text(text, tools)
 
 
 # --- text -------------------------------------------------------------------------------
@@ -163,23 +175,62 @@ def parse_reply(
 
 @dataclass
 class _Found:
+    """Calls found in one stretch of the text (the stretch is not prose)."""
+
     start: int
     end: int
+    form: CallForm = "hermes"
     calls: list[ToolCall] = field(default_factory=list)
     problems: list[CallProblem] = field(default_factory=list)
 
+    def fail(self, reason: str, raw: str, name: str | None = None) -> None:
+        self.problems.append(CallProblem(reason, raw, name=name, form=self.form))
 
-def parse_text(text: str, tool_names: Collection[str] | None = None) -> ParsedReply:
+
+@dataclass
+class _Text:
+    """The answer being searched: its code, and the calls found in it so far."""
+
+    text: str
+    names: frozenset[str] | None
+    schemas: Schemas | None
+    code: Spans
+    #: The ``<tool_call>`` blocks found, then the ``<function=...>`` ones without it
+    #: (each list in order of position).
+    calls: Spans = field(default_factory=Spans)
+    bare: Spans = field(default_factory=Spans)
+
+    def in_code(self, position: int) -> bool:
+        """Whether ``position`` is in code. A code span that begins inside a call found
+        before is part of that call's arguments (a file with a stray backtick), and
+        hides nothing after the call."""
+        span = self.code.at(position)
+        return span is not None and not self._in_call(span[0])
+
+    def taken(self, position: int) -> bool:
+        return self.in_code(position) or self._in_call(position)
+
+    def _in_call(self, position: int) -> bool:
+        return self.calls.at(position) is not None or self.bare.at(position) is not None
+
+    def scanner(self, stop: int) -> XmlScanner:
+        return XmlScanner(self.text, stop, self.schemas, self.names)
+
+
+def parse_text(text: str, tools: KnownTools | None = None) -> ParsedReply:
     """Find the tool calls written in ``text``; the rest is the assistant's prose.
 
-    ``tool_names`` are the tools that exist: a fenced or bare JSON object only counts as
-    a call when its name is one of them (a ``<tool_call>`` tag always counts)."""
+    ``tools`` are the tools that exist, with their parameters' schemas (to type values
+    written as text) or by name: a fenced or bare JSON object, or a ``<function=...>``
+    without ``<tool_call>``, only counts as a call when its name is one of them (a
+    ``<tool_call>`` tag or a ``✿FUNCTION✿`` always counts)."""
+    names, schemas = _known(tools)
     try:
-        found = _find_calls(text, tool_names)
+        found = _find_calls(text, names, schemas)
     except RecursionError:  # absurdly nested input: treat it as prose
         found = []
     if not found:
-        bare = _bare_call(text, tool_names)
+        bare = _bare_call(text, names)
         if bare is not None:
             found = [bare]
     prose, last = [], 0
@@ -194,70 +245,97 @@ def parse_text(text: str, tool_names: Collection[str] | None = None) -> ParsedRe
     )
 
 
+def _known(tools: KnownTools | None) -> tuple[frozenset[str] | None, Schemas | None]:
+    if tools is None:
+        return None, None
+    if isinstance(tools, Mapping):
+        return frozenset(tools), tools
+    return frozenset(tools), None
+
+
 def _tidy(text: str) -> str:
-    text = _SPECIAL_TOKENS.sub("", _FABRICATED.sub("", text))
+    text = _SPECIAL_TOKENS.sub("", _without_fabrications(text))
     return _BLANK_LINES.sub("\n\n", text).strip()
 
 
-def _find_calls(text: str, tool_names: Collection[str] | None) -> list[_Found]:
-    fenced: list[_Found] = []
-    code_spans: list[tuple[int, int]] = []
-    for fence in _FENCE.finditer(text):
-        code_spans.append(fence.span())
-        item = _fenced_call(text, fence, tool_names)
-        if item is not None:
-            fenced.append(item)
-    code_spans.extend(m.span() for m in _INLINE_CODE.finditer(_blank_out(text, code_spans)))
-    tagged = _tagged_calls(text, 0, len(text), code_spans)
+def _without_fabrications(text: str) -> str:
+    """``text`` without the ``<tool_response>`` blocks (whole lines) it invents."""
+    closes = NextMatch(_RESPONSE_CLOSE, text, len(text))
+    kept, position = [], 0
+    for opening in _RESPONSE_OPEN.finditer(text):
+        if opening.start() < position:
+            continue
+        closing = closes.search(opening.end())
+        if closing is None:
+            break
+        kept.append(text[position : opening.start()])
+        position = closing.end()
+    kept.append(text[position:])
+    return "".join(kept)
+
+
+def _find_calls(text: str, names: frozenset[str] | None, schemas: Schemas | None) -> list[_Found]:
+    fences, code = code_spans(text)
+    answer = _Text(text, names, schemas, code)
+    scanner = answer.scanner(len(text))
+    tagged = _tagged_calls(answer, scanner, 0, len(text), top_level=True)
     # a fence inside a tag ("<tool_call>```json ...```</tool_call>") is part of that call
-    fenced = [f for f in fenced if not any(t.start <= f.start < t.end for t in tagged)]
-    return fenced + tagged
-
-
-def _blank_out(text: str, spans: Iterable[tuple[int, int]]) -> str:
-    """``text`` with the spans replaced by spaces (offsets unchanged)."""
-    chars = list(text)
-    for start, end in spans:
-        chars[start:end] = " " * (end - start)
-    return "".join(chars)
-
-
-def _inside(position: int, spans: Sequence[tuple[int, int]]) -> bool:
-    return any(start <= position < end for start, end in spans)
+    fenced = [
+        item
+        for fence in fences
+        if answer.calls.at(fence.start()) is None
+        and (item := _fenced_call(answer, fence)) is not None
+    ]
+    found = fenced + tagged + _bare_xml_calls(answer, scanner)
+    return found or _marked_calls(answer)
 
 
 def _tagged_calls(
-    text: str, start: int, stop: int, skip: Sequence[tuple[int, int]]
+    answer: _Text, scanner: XmlScanner, start: int, stop: int, *, top_level: bool
 ) -> list[_Found]:
+    """The ``<tool_call>`` blocks of ``text[start:stop]`` (at the top level: those
+    outside code, each recorded as found)."""
+    text = answer.text
     found: list[_Found] = []
+    closes = NextMatch(_CLOSE_TAG, text, stop)
     position = start
     while (tag := _OPEN_TAG.search(text, position, stop)) is not None:
         position = tag.end()
-        if _inside(tag.start(), skip):
+        if top_level and answer.in_code(tag.start()):
             continue
-        item = _tagged_call(text, tag, stop)
+        item = _tagged_call(answer, scanner, closes, tag)
         if item is not None:
             found.append(item)
-            position = item.end
+            position = max(position, item.end)
+            if top_level:
+                answer.calls.append(item.start, item.end)
     return found
 
 
-def _tagged_call(text: str, tag: re.Match[str], stop: int) -> _Found | None:
-    return _tagged_by_extent(text, tag, stop) or _tagged_by_tags(text, tag, stop)
+def _tagged_call(
+    answer: _Text, scanner: XmlScanner, closes: NextMatch, tag: re.Match[str]
+) -> _Found | None:
+    first = scanner.wrapped_function(tag.end())
+    if first is not None:
+        return _xml_found(answer.text, scanner.read_wrapped(tag.start(), first))
+    text = answer.text
+    return _tagged_by_extent(text, tag, closes) or _tagged_by_tags(text, tag, closes)
 
 
-def _tagged_by_extent(text: str, tag: re.Match[str], stop: int) -> _Found | None:
+def _tagged_by_extent(text: str, tag: re.Match[str], closes: NextMatch) -> _Found | None:
     """The call as the JSON value right after the tag, scanned with strings in mind, so
     a ``</tool_call>`` inside an argument (a file about tool calls) does not end it."""
+    stop = closes.stop
     opening = _BODY_START.match(text, tag.end(), stop)
     assert opening is not None  # the pattern can match the empty string
     start = opening.end()
-    extent = json_extent(text[start:stop])
+    # "<" outside a string: not JSON, perhaps the next tag; the tags delimit the call.
+    extent = json_extent(text, start, stop, halt="<")
     if extent is None:
         return None
     raw = text[start : start + extent]
     closing = _BODY_END.match(text, start + extent, stop)
-    if closing is None and _CLOSE_TAG.search(text, start + extent, stop):
+    if closing is None and closes.search(start + extent):
         return None  # more before the closing tag: let the tags delimit it
     try:
         loads_values(raw)
@@ -268,14 +346,15 @@ def _tagged_by_extent(text: str, tag: re.Match[str], stop: int) -> _Found | None
     return item
 
 
-def _tagged_by_tags(text: str, tag: re.Match[str], stop: int) -> _Found | None:
+def _tagged_by_tags(text: str, tag: re.Match[str], closes: NextMatch) -> _Found | None:
     """The call as whatever lies between the tags (the next opening tag, or the end of
     the text, when the closing tag is missing)."""
+    stop = closes.stop
     body_start = tag.end()
-    close = _CLOSE_TAG.search(text, body_start, stop)
+    close = closes.search(body_start)
     following = _OPEN_TAG.search(text, body_start, stop)
     if close is not None and (following is None or close.start() < following.start()):
-        inner, end = _unfence(text[body_start : close.start()]).strip(), close.end()
+        inner, end = unfence(text[body_start : close.start()]).strip(), close.end()
     else:
         end = following.start() if following is not None else stop
         inner = text[body_start:end].strip()
@@ -286,25 +365,80 @@ def _tagged_by_tags(text: str, tag: re.Match[str], stop: int) -> _Found | None:
     return item
 
 
-def _unfence(body: str) -> str:
-    match = re.fullmatch(r"\s*(`{3,}|~{3,})[\w-]*\n(.*?)\n?\s*\1?\s*", body, re.DOTALL)
-    return match.group(2) if match else body
+def _xml_found(text: str, calls: list[XmlCall]) -> _Found:
+    """Qwen3-Coder calls read by :mod:`.xml_calls`, as found calls and problems."""
+    item = _Found(calls[0].start, calls[-1].end, form="qwen3_coder")
+    for call in calls:
+        if call.problem is not None or call.name is None:
+            item.fail(
+                call.problem or "the call has no name", text[call.start : call.end], call.name
+            )
+        else:
+            item.calls.append(ToolCall(new_call_id(), call.name, call.arguments, call.repairs))
+    return item
 
 
-def _fenced_call(
-    text: str, fence: re.Match[str], tool_names: Collection[str] | None
-) -> _Found | None:
+def _bare_xml_calls(answer: _Text, scanner: XmlScanner) -> list[_Found]:
+    """``<function=...>`` calls written without ``<tool_call>``, outside code and the
+    calls found already, to tools that exist."""
+    text = answer.text
+    found: list[_Found] = []
+    position = 0
+    while (start := text.find(FUNCTION, position)) != -1:
+        position = start + 1
+        if answer.taken(start) or not scanner.opens_call(start):
+            continue
+        call = scanner.read_function(start)
+        after = call.end
+        while after < len(text) and text[after] in " \t\r\n":
+            after += 1
+        if text.startswith(CALL_END, after):  # a closing tag without its opening one
+            call = dataclasses.replace(call, end=after + len(CALL_END))
+        found.append(_xml_found(text, [call]))
+        answer.bare.append(call.start, call.end)
+        position = max(position, call.end)
+    return found
+
+
+def _marked_calls(answer: _Text) -> list[_Found]:
+    """Qwen-Agent's ``✿FUNCTION✿`` calls: from the first one outside code to the end."""
+    text = answer.text
+    position = 0
+    while (start := text.find(FN_NAME, position)) != -1:
+        if not answer.in_code(start):
+            break
+        position = start + 1
+    else:
+        return []
+    item = _Found(start, len(text), form="qwen_agent")
+    for marked in marked_calls(text, start):
+        if not marked.name:
+            item.fail("the call has no tool name", marked.raw)
+        elif answer.names is not None and marked.name not in answer.names:
+            known = ", ".join(sorted(answer.names))
+            item.fail(f"there is no tool {marked.name!r} (the tools are {known})", marked.raw)
+        else:
+            try:
+                arguments, repairs = decode_arguments(marked.arguments)
+            except RepairError as exc:
+                item.fail(f"its arguments are {exc}", marked.raw, marked.name)
+                continue
+            item.calls.append(ToolCall(new_call_id(), marked.name, arguments, repairs))
+    return [item] if item.calls or item.problems else []
+
+
+def _fenced_call(answer: _Text, fence: re.Match[str]) -> _Found | None:
+    text = answer.text
     lang = fence.group("lang").lower()
     body = fence.group("body")
     stripped = body.strip()
     if _OPEN_TAG.match(stripped) and lang in (*_CALL_FENCE_LANGS, "xml", "html", "text"):
         # A fence holding nothing but tagged calls: the calls, fence and all.
-        inner = _tagged_calls(text, fence.start("body"), fence.end("body"), [])
-        rest = _blank_out(text, [(f.start, f.end) for f in inner])[
-            fence.start("body") : fence.end("body")
-        ]
-        if inner and not rest.strip():
-            merged = _Found(fence.start(), fence.end())
+        body_start, body_end = fence.start("body"), fence.end("body")
+        scanner = answer.scanner(body_end)
+        inner = _tagged_calls(answer, scanner, body_start, body_end, top_level=False)
+        if inner and _nothing_between(text, body_start, body_end, inner):
+            merged = _Found(fence.start(), fence.end(), form=inner[0].form)
             for item in inner:
                 merged.calls += item.calls
                 merged.problems += item.problems
@@ -312,16 +446,26 @@ def _fenced_call(
         return None
     if lang not in _CALL_FENCE_LANGS or not stripped.startswith(("{", "[")):
         return None
-    item = _Found(fence.start(), fence.end())
-    _decode_calls(stripped, item, require=tool_names, strict_shape=True)
+    item = _Found(fence.start(), fence.end(), form="json")
+    _decode_calls(stripped, item, require=answer.names, strict_shape=True)
     return item if item.calls or item.problems else None
+
+
+def _nothing_between(text: str, start: int, stop: int, items: list[_Found]) -> bool:
+    """Whether ``text[start:stop]`` holds nothing but ``items`` and blanks."""
+    last = start
+    for item in items:
+        if text[last : item.start].strip():
+            return False
+        last = item.end
+    return not text[last:stop].strip()
 
 
 def _bare_call(text: str, tool_names: Collection[str] | None) -> _Found | None:
     stripped = text.strip()
     if not (stripped.startswith("{") and stripped.endswith("}")):
         return None
-    item = _Found(0, len(text))
+    item = _Found(0, len(text), form="json")
     _decode_calls(stripped, item, require=tool_names, strict_shape=True)
     return item if item.calls else None
 
@@ -339,13 +483,13 @@ def _decode_calls(
         name = _guess_name(raw)
         if strict_shape and (name is None or (require is not None and name not in require)):
             return
-        item.problems.append(CallProblem(f"the call is {exc}", raw, name=name))
+        item.fail(f"the call is {exc}", raw, name)
         return
     objects = value if isinstance(value, list) else [value]
     if strict_shape and not all(_looks_like_call(o, require) for o in objects):
         return
     if not objects:
-        item.problems.append(CallProblem("the call is an empty list", raw))
+        item.fail("the call is an empty list", raw)
     for obj in objects:
         _decode_one(obj, raw, repairs, item)
 
@@ -365,17 +509,17 @@ def _decode_one(obj: Any, raw: str, repairs: tuple[str, ...], item: _Found) -> N
     if isinstance(obj, dict) and isinstance(obj.get("function"), dict):
         obj = obj["function"]
     if not isinstance(obj, dict):
-        item.problems.append(CallProblem("a call must be a JSON object", raw))
+        item.fail("a call must be a JSON object", raw)
         return
     name = obj.get("name", obj.get("tool"))
     if not isinstance(name, str) or not name.strip():
-        item.problems.append(CallProblem('the call has no "name"', raw))
+        item.fail('the call has no "name"', raw)
         return
     arguments = obj.get("arguments", obj.get("parameters", obj.get("args")))
     try:
         decoded, more = decode_arguments(arguments)
     except RepairError as exc:
-        item.problems.append(CallProblem(f'its "arguments" are {exc}', raw, name=name))
+        item.fail(f'its "arguments" are {exc}', raw, name)
         return
     if isinstance(arguments, str) and arguments.strip():
         more = ("arguments given as a JSON string", *more)

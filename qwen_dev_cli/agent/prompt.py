@@ -1,19 +1,23 @@
 """The system prompt: who the assistant is, where it works, its rules and its tools.
 
 With native tools the schemas travel in the request's ``tools``; with the text
-protocol they are written into the prompt, with the ``<tool_call>`` format Qwen models
-are trained on. A ``QWEN.md`` (or else ``AGENTS.md``) at the workspace root is
+protocol they are written into the prompt, in the format of the provider's model
+family (:mod:`.formats`): JSON schemas and ``<tool_call>`` JSON for ``hermes``, the
+XML listing and ``<function=...>`` calls of Qwen3-Coder's chat template for
+``qwen3_coder``. A ``QWEN.md`` (or else ``AGENTS.md``) at the workspace root is
 appended, cut at :data:`PROJECT_NOTES_CAP` characters.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 from ..tools import Tool, ToolError, Workspace
 from ..tools.read import decode_text, looks_binary
+from .formats import HERMES, QWEN3_CODER, ToolFormat
 
 PROJECT_FILES = ("QWEN.md", "AGENTS.md")
 PROJECT_NOTES_CAP = 16_000
@@ -66,6 +70,36 @@ The tools, as JSON schemas:
 {schemas}
 </tools>"""
 
+_QWEN3_CODER_PROTOCOL = """\
+# Tools
+You have access to the following functions:
+
+<tools>
+{functions}
+</tools>
+
+To call a function, write it as in this example, with nothing after your calls:
+
+<tool_call>
+<function=read_file>
+<parameter=path>
+src/app.py
+</parameter>
+<parameter=start_line>
+10
+</parameter>
+</function>
+</tool_call>
+
+- Each call is one <function=...></function> block inside <tool_call></tool_call> tags.
+- Give every required parameter. A value may span several lines: write strings as they \
+are (no quotes), numbers and true or false plainly, objects and arrays as JSON.
+- Reason, if you need to, before your calls, never after them.
+- You may make several calls in one message. Then stop: the results come back in the \
+next message, each in a <tool_response> block, in the order of your calls. Never write \
+<tool_response> yourself.
+- When you need no tool, answer normally, without <tool_call>."""
+
 
 @dataclass(frozen=True)
 class ProjectNotes:
@@ -104,14 +138,19 @@ def build_system_prompt(
     native: bool,
     approval: str = "ask",
     notes: ProjectNotes | None = None,
+    tool_format: ToolFormat = HERMES,
 ) -> str:
-    """The whole system prompt for one turn."""
+    """The whole system prompt for one turn: for native tools, or for the text protocol
+    in ``tool_format``."""
     parts = [
         f"{_IDENTITY}\n\nWorkspace root: {workspace.root}",
         _RULES.format(approval=_APPROVAL.get(approval, _APPROVAL["ask"])),
     ]
     if native:
         parts.append("# Tools\nUse the tools you are given: " + ", ".join(t.name for t in tools))
+    elif tool_format == QWEN3_CODER:
+        functions = "\n".join(_xml_function(tool.spec()["function"]) for tool in tools)
+        parts.append(_QWEN3_CODER_PROTOCOL.format(functions=functions))
     else:
         schemas = "\n".join(json.dumps(tool.spec(), ensure_ascii=False) for tool in tools)
         parts.append(_TEXT_PROTOCOL.format(schemas=schemas))
@@ -119,3 +158,67 @@ def build_system_prompt(
         cut = f"\n[{notes.name} was cut at {len(notes.text)} characters]" if notes.truncated else ""
         parts.append(f"# Project instructions (from {notes.name})\n{notes.text.rstrip()}{cut}")
     return "\n\n".join(parts)
+
+
+@dataclass
+class SystemPrompts:
+    """One turn's system prompt for each way its tools may travel, each built once
+    (failover may move the turn to a provider on another protocol).
+
+    Args:
+        workspace, tools, approval, notes: as for :func:`build_system_prompt`.
+    """
+
+    workspace: Workspace
+    tools: Sequence[Tool]
+    approval: str
+    notes: ProjectNotes | None
+    _built: dict[ToolFormat | None, str] = field(default_factory=dict, init=False, repr=False)
+
+    def native(self) -> str:
+        return self.get(None)
+
+    def text(self, fmt: ToolFormat) -> str:
+        return self.get(fmt)
+
+    def get(self, fmt: ToolFormat | None) -> str:
+        """The prompt for native tools (``None``) or for the text protocol in ``fmt``."""
+        if fmt not in self._built:
+            self._built[fmt] = build_system_prompt(
+                workspace=self.workspace,
+                tools=self.tools,
+                native=fmt is None,
+                approval=self.approval,
+                notes=self.notes,
+                tool_format=fmt or HERMES,
+            )
+        return self._built[fmt]
+
+
+def _xml_function(function: Mapping[str, Any]) -> str:
+    """A tool as Qwen3-Coder's chat template lists it."""
+    lines = ["<function>", f"<name>{function.get('name', '')}</name>"]
+    if function.get("description"):
+        lines.append(f"<description>{str(function['description']).strip()}</description>")
+    lines.append("<parameters>")
+    parameters = function.get("parameters") or {}
+    properties = parameters.get("properties") or {}
+    for name, fields in properties.items():
+        lines += ["<parameter>", f"<name>{name}</name>"]
+        if "type" in fields:
+            lines.append(f"<type>{fields['type']}</type>")
+        if "description" in fields:
+            lines.append(f"<description>{str(fields['description']).strip()}</description>")
+        lines += _extra_keys(fields, ("name", "type", "description"))
+        lines.append("</parameter>")
+    lines += _extra_keys(parameters, ("type", "properties"))
+    lines += ["</parameters>", "</function>"]
+    return "\n".join(lines)
+
+
+def _extra_keys(fields: Mapping[str, Any], handled: tuple[str, ...]) -> list[str]:
+    return [
+        f"<{key}>{json.dumps(value, ensure_ascii=False)}</{key}>"
+        for key, value in fields.items()
+        if key not in handled
+    ]

@@ -50,7 +50,7 @@ if TYPE_CHECKING:
         RetryScheduled,
     )
     from .limiter import RateLimiter
-    from .providers.base import Provider
+    from .providers.base import Provider, request_for, tool_format_of, uses_native_tools
     from .providers.openai_compat import OpenAICompatProvider
     from .settings import BreakerSettings, ClientSettings, ProviderSettings, RetrySettings
     from .state import FallbackStore, MemoryStore, ProviderStateStore, StoreError, open_store
@@ -66,6 +66,7 @@ if TYPE_CHECKING:
         StreamEvent,
         StreamRestart,
         TextDelta,
+        TextTools,
         ToolCall,
         ToolSpec,
         Usage,
@@ -130,11 +131,15 @@ _WHERE = {
     "StreamInterrupted": ".errors",
     "StreamRestart": ".types",
     "TextDelta": ".types",
+    "TextTools": ".types",
     "ToolCall": ".types",
     "ToolSpec": ".types",
     "TransientError": ".errors",
     "Usage": ".types",
     "open_store": ".state",
+    "request_for": ".providers.base",
+    "tool_format_of": ".providers.base",
+    "uses_native_tools": ".providers.base",
 }
 
 __all__ = [
@@ -194,11 +199,15 @@ __all__ = [
     "StreamInterrupted",
     "StreamRestart",
     "TextDelta",
+    "TextTools",
     "ToolCall",
     "ToolSpec",
     "TransientError",
     "Usage",
     "open_store",
+    "request_for",
+    "tool_format_of",
+    "uses_native_tools",
 ]
 
 

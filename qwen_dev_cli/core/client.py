@@ -31,6 +31,7 @@ from .types import (
     Message,
     StreamEnd,
     StreamEvent,
+    TextTools,
     ToolSpec,
     Usage,
 )
@@ -240,9 +241,12 @@ class LLMClient:
         *,
         max_tokens: int | None = None,
         temperature: float | None = None,
+        text_tools: TextTools | None = None,
     ) -> ChatResult:
-        """One complete answer, after retries and failover as needed."""
-        request = ChatRequest(messages, tools, max_tokens, temperature)
+        """One complete answer, after retries and failover as needed. ``text_tools``
+        writes ``tools`` into the prompt for each attempt on a provider without native
+        tools (:class:`~qwen_dev_cli.core.types.TextTools`)."""
+        request = ChatRequest(messages, tools, max_tokens, temperature, text_tools)
         result = None
         async for event in self._run(request, stream=False):  # run to its end, see _round
             if isinstance(event, StreamEnd):
@@ -257,12 +261,13 @@ class LLMClient:
         *,
         max_tokens: int | None = None,
         temperature: float | None = None,
+        text_tools: TextTools | None = None,
     ) -> AsyncIterator[StreamEvent]:
         """Text deltas as they arrive, a :class:`StreamRestart` whenever a broken attempt
         voids the text shown so far, and a final :class:`StreamEnd` with the complete
         answer. Errors are raised as by :meth:`chat`. The request runs in the consumer's
         task: stop iterating (or cancel) and it stops."""
-        request = ChatRequest(messages, tools, max_tokens, temperature)
+        request = ChatRequest(messages, tools, max_tokens, temperature, text_tools)
         return self._run(request, stream=True)
 
     def get_metrics(self) -> dict[str, Any]:

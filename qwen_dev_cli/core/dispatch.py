@@ -42,6 +42,7 @@ from .errors import (
     TransientError,
     mid_answer,
 )
+from .providers.base import request_for
 from .retry import backoff_wait, retry_if_round_retryable, retry_stop
 from .tokens import estimate_chars_tokens
 from .types import ChatRequest, ProviderReply, StreamRestart, TextDelta
@@ -341,6 +342,8 @@ class Dispatcher:
     ) -> AsyncIterator[TextDelta | StreamRestart | ProviderReply]:
         """One attempt on one provider: text as it streams, then its reply."""
         provider = slot.provider
+        # Tools native or written into the prompt: decided here, where the provider is known.
+        request = request_for(provider, call.request)
         call.attempts += 1
         self.activity.active = (slot.name, provider.model)
         self.activity.doing = None
@@ -351,7 +354,7 @@ class Dispatcher:
             error: ProviderError | None = None
             first = slot.first_byte_timeout
             self.activity.waiting = (slot.name, slot.health.clock(), first or self.timeout)
-            chunks = provider.stream(call.request).__aiter__()
+            chunks = provider.stream(request).__aiter__()
             try:
                 with Watchdog(self.timeout, self.attempt_deadline, first) as watchdog:
                     while True:
@@ -402,7 +405,7 @@ class Dispatcher:
         else:
             try:
                 async with asyncio.timeout(self.timeout):
-                    reply = await provider.chat(call.request)
+                    reply = await provider.chat(request)
             except TimeoutError as exc:
                 raise RequestTimeout(
                     f"no answer within {self.timeout:g}s", provider=slot.name

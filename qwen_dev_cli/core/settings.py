@@ -4,10 +4,14 @@ environment and flags; the client only reads them."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Final, Literal
+from typing import Final, Literal, get_args
 
 JitterMode = Literal["proportional", "full"]
 ProviderKind = Literal["openai", "llama-cpp"]
+#: How a model without native tools writes its calls (the agent's formats, or ``auto``:
+#: by model name).
+ToolFormatSetting = Literal["auto", "hermes", "qwen3_coder"]
+TOOL_FORMATS: Final[tuple[str, ...]] = get_args(ToolFormatSetting)
 
 #: The context window assumed for an OpenAI-compatible server that does not say (tokens):
 #: small enough for most local servers; ``context_window`` in the config overrides it.
@@ -37,6 +41,9 @@ class ProviderSettings:
             attempt fails over (``None``: :data:`FIRST_BYTE_TIMEOUT` for ``openai``, no
             shorter limit than ``timeout`` for ``llama-cpp``, whose wait is its own work).
         native_tools: send OpenAI ``tools``; false uses the text tool protocol.
+        tool_format: on the text protocol, the format the model writes its calls in:
+            ``hermes`` (``<tool_call>`` JSON), ``qwen3_coder`` (its XML) or ``auto``
+            (chosen by the model's name).
         max_tokens: completion cap sent with each request; also the completion-token
             estimate the rate limiter reserves before the real usage is known.
         model_path: GGUF file for ``llama-cpp``.
@@ -56,6 +63,7 @@ class ProviderSettings:
     timeout: float = 60.0
     first_byte_timeout: float | None = None
     native_tools: bool = True
+    tool_format: ToolFormatSetting = "auto"
     max_tokens: int | None = None
     model_path: str | None = None
     context_window: int | None = None

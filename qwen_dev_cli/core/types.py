@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 #: An OpenAI chat message: ``{"role": "user", "content": "..."}`` and friends.
 Message = dict[str, Any]
@@ -45,12 +45,29 @@ class ToolCall:
 
 @dataclass(frozen=True)
 class ChatRequest:
-    """One logical call: the conversation and the knobs that shape the answer."""
+    """One logical call: the conversation and the knobs that shape the answer.
+
+    ``messages`` and ``tools`` are in OpenAI's form (calls in ``tool_calls``, results in
+    ``tool`` messages). ``text_tools``, if set, rewrites the request for each attempt on
+    a provider without native tool calling (:func:`~.providers.base.request_for`)."""
 
     messages: list[Message]
     tools: list[ToolSpec] | None = None
     max_tokens: int | None = None
     temperature: float | None = None
+    text_tools: TextTools | None = None
+
+
+class TextTools(Protocol):
+    """Writes a request's tools, and the calls and results of its conversation, into the
+    text of its messages, for a provider whose model gets no OpenAI ``tools``. The
+    caller supplies it (the agent: prompt text is its business, not the client's); the
+    client applies it per attempt, so failover may change protocol mid-conversation."""
+
+    def render(self, request: ChatRequest, *, model: str, tool_format: str) -> ChatRequest:
+        """``request`` for a provider serving ``model`` whose configured text format is
+        ``tool_format``: without ``tools`` (they are described in the prompt)."""
+        ...
 
 
 @dataclass(frozen=True)

@@ -31,8 +31,380 @@ def call(name: str, **arguments: Any) -> Call:
 
 
 READ_A = '{"name": "read_file", "arguments": {"path": "a.py"}}'
+#: Qwen3-Coder's XML for the same calls.
+XML_READ_A = (
+    "<tool_call>\n<function=read_file>\n<parameter=path>\na.py\n</parameter>\n</function>\n"
+    "</tool_call>"
+)
+XML_READ_B = XML_READ_A.replace("a.py", "b.py")
+TEMPLATE_EXAMPLE = (
+    "```python\nTEMPLATE = '<function={name}>\\n<parameter=path>\\n{path}\\n</parameter>'\n```"
+)
 READ_B = '{"name": "read_file", "arguments": {"path": "b.py"}}'
 LIST_ROOT = '{"name": "list_dir", "arguments": {"path": "."}}'
+
+# Qwen3-Coder's XML, in the variants vLLM's qwen3_coder parser is tested with and the
+# damage models do; values typed by the tools' schemas.
+XML_SAMPLES: list[Sample] = [
+    Sample("xml-basic", "clean", XML_READ_A, [call("read_file", path="a.py")]),
+    Sample(
+        "xml-typed-values",
+        "clean",
+        "<tool_call>\n<function=read_file>\n<parameter=path>\nsrc/app.py\n</parameter>\n"
+        "<parameter=start_line>\n10\n</parameter>\n<parameter=end_line>\n20\n</parameter>\n"
+        "</function>\n</tool_call>",
+        [call("read_file", path="src/app.py", start_line=10, end_line=20)],
+    ),
+    Sample(
+        "xml-boolean",
+        "clean",
+        "<tool_call>\n<function=grep>\n<parameter=pattern>\nTODO\n</parameter>\n"
+        "<parameter=ignore_case>\ntrue\n</parameter>\n</function>\n</tool_call>",
+        [call("grep", pattern="TODO", ignore_case=True)],
+    ),
+    Sample(
+        "xml-number",
+        "clean",
+        "<tool_call>\n<function=run_command>\n<parameter=command>\npytest -q\n</parameter>\n"
+        "<parameter=timeout>\n120.5\n</parameter>\n</function>\n</tool_call>",
+        [call("run_command", command="pytest -q", timeout=120.5)],
+    ),
+    Sample(
+        "xml-multiline-value",
+        "clean",
+        "<tool_call>\n<function=write_file>\n<parameter=path>\nutil.py\n</parameter>\n"
+        '<parameter=content>\n"""Utilities."""\n\n\ndef add(a, b):\n    return a + b\n\n'
+        "</parameter>\n</function>\n</tool_call>",
+        [
+            call(
+                "write_file",
+                path="util.py",
+                content='"""Utilities."""\n\n\ndef add(a, b):\n    return a + b\n',
+            )
+        ],
+    ),
+    Sample(
+        "xml-edit-keeps-indentation",
+        "clean",
+        "<tool_call>\n<function=edit_file>\n<parameter=path>\napp.py\n</parameter>\n"
+        "<parameter=old_string>\n    return a - b\n</parameter>\n"
+        "<parameter=new_string>\n    return a + b\n</parameter>\n</function>\n</tool_call>",
+        [
+            call(
+                "edit_file",
+                path="app.py",
+                old_string="    return a - b",
+                new_string="    return a + b",
+            )
+        ],
+    ),
+    Sample(
+        "xml-values-with-markup",
+        "clean",
+        "<tool_call>\n<function=write_file>\n<parameter=path>\ndocs/calls.md\n</parameter>\n"
+        "<parameter=content>\nCalls end with </parameter> tags, like <b>this</b>.\n</parameter>\n"
+        "</function>\n</tool_call>",
+        [
+            call(
+                "write_file",
+                path="docs/calls.md",
+                content="Calls end with </parameter> tags, like <b>this</b>.",
+            )
+        ],
+    ),
+    Sample(
+        "xml-value-with-code-fence",
+        "clean",
+        "<tool_call>\n<function=write_file>\n<parameter=path>\nREADME.md\n</parameter>\n"
+        "<parameter=content>\n# Demo\n\n```bash\npip install demo\n```\n</parameter>\n"
+        "</function>\n</tool_call>",
+        [call("write_file", path="README.md", content="# Demo\n\n```bash\npip install demo\n```")],
+    ),
+    Sample(
+        "xml-inline-values",
+        "clean",
+        "<tool_call><function=list_dir><parameter=path>src</parameter></function></tool_call>",
+        [call("list_dir", path="src")],
+    ),
+    Sample(
+        "xml-no-parameters",
+        "clean",
+        "<tool_call>\n<function=list_dir>\n</function>\n</tool_call>",
+        [call("list_dir")],
+    ),
+    Sample(
+        "xml-no-wrapper",
+        "clean",
+        "<function=read_file>\n<parameter=path>\na.py\n</parameter>\n</function>",
+        [call("read_file", path="a.py")],
+    ),
+    Sample(
+        "xml-fence-holding-the-call",
+        "clean",
+        f"```xml\n{XML_READ_A}\n```",
+        [call("read_file", path="a.py")],
+    ),
+    Sample(
+        "xml-crlf",
+        "clean",
+        XML_READ_A.replace("\n", "\r\n"),
+        [call("read_file", path="a.py")],
+    ),
+    Sample(
+        "xml-multi-two-calls",
+        "multi",
+        f"{XML_READ_A}\n{XML_READ_B}",
+        [call("read_file", path="a.py"), call("read_file", path="b.py")],
+    ),
+    Sample(
+        "xml-multi-two-functions-one-tag",
+        "multi",
+        "<tool_call>\n<function=read_file>\n<parameter=path>\na.py\n</parameter>\n</function>\n"
+        "<function=read_file>\n<parameter=path>\nb.py\n</parameter>\n</function>\n</tool_call>",
+        [call("read_file", path="a.py"), call("read_file", path="b.py")],
+    ),
+    Sample(
+        "xml-multi-wrapped-then-bare",
+        "multi",
+        f"{XML_READ_A}\n<function=list_dir>\n<parameter=path>\n.\n</parameter>\n</function>",
+        [call("read_file", path="a.py"), call("list_dir", path=".")],
+    ),
+    Sample(
+        "xml-mixed-prose-same-line",
+        "mixed",
+        f"Sure! Let me read it for you.{XML_READ_A}",
+        [call("read_file", path="a.py")],
+        "Sure! Let me read it for you.",
+    ),
+    Sample(
+        "xml-mixed-prose-around",
+        "mixed",
+        f"First the config.\n\n{XML_READ_A}\nThen I'll compare.",
+        [call("read_file", path="a.py")],
+        "First the config.\n\nThen I'll compare.",
+    ),
+    Sample(
+        "xml-mixed-code-then-call",
+        "mixed",
+        "The fix:\n```python\nx = `date`\n```\n" + XML_READ_A,
+        [call("read_file", path="a.py")],
+        "The fix:\n```python\nx = `date`\n```",
+    ),
+    Sample(
+        "xml-mixed-stray-backtick-in-value",
+        "mixed",
+        "<tool_call>\n<function=write_file>\n<parameter=path>\nrun.sh\n</parameter>\n"
+        "<parameter=content>\necho `date\n</parameter>\n</function>\n</tool_call>\n"
+        f"And a `tick`:\n{XML_READ_A}",
+        [call("write_file", path="run.sh", content="echo `date"), call("read_file", path="a.py")],
+        "And a `tick`:",
+    ),
+    Sample(
+        "xml-multi-bare-with-stray-backtick",
+        "multi",
+        "<function=write_file>\n<parameter=path>\nrun.sh\n</parameter>\n<parameter=content>\n"
+        "echo `date\n</parameter>\n</function>\n<function=run_command>\n<parameter=command>\n"
+        "sh run.sh`\n</parameter>\n</function>",
+        [
+            call("write_file", path="run.sh", content="echo `date"),
+            call("run_command", command="sh run.sh`"),
+        ],
+    ),
+    Sample(
+        "xml-dmg-missing-parameter-close",
+        "damaged",
+        "Let me check:\n<tool_call>\n<function=grep>\n<parameter=pattern>\nTODO\n"
+        "<parameter=path>\nsrc\n</parameter>\n</function>\n</tool_call>",
+        [call("grep", pattern="TODO", path="src")],
+        "Let me check:",
+    ),
+    Sample(
+        "xml-dmg-last-parameter-unclosed",
+        "damaged",
+        "<tool_call>\n<function=read_file>\n<parameter=path>\na.py\n</function>\n</tool_call>",
+        [call("read_file", path="a.py")],
+    ),
+    Sample(
+        "xml-dmg-missing-function-close",
+        "damaged",
+        "<tool_call>\n<function=read_file>\n<parameter=path>\na.py\n</parameter>\n</tool_call>",
+        [call("read_file", path="a.py")],
+    ),
+    Sample(
+        "xml-dmg-cut-off-at-end",
+        "damaged",
+        "<tool_call>\n<function=read_file>\n<parameter=path>\na.py",
+        [call("read_file", path="a.py")],
+    ),
+    Sample(
+        "xml-dmg-no-closing-tags",
+        "damaged",
+        "<tool_call>\n<function=list_dir>\n<parameter=path>\nsrc\n</parameter>",
+        [call("list_dir", path="src")],
+    ),
+    Sample(
+        "xml-dmg-indented",
+        "damaged",
+        "<tool_call>\n  <function=write_file>\n    <parameter=path>\n    notes.txt\n"
+        "    </parameter>\n    <parameter=content>\n    line one\n      line two\n"
+        "    </parameter>\n  </function>\n</tool_call>",
+        [call("write_file", path="notes.txt", content="line one\n  line two")],
+    ),
+    Sample(
+        "xml-dmg-padded-number",
+        "damaged",
+        "<tool_call>\n<function=read_file>\n<parameter=path>\na.py\n</parameter>\n"
+        "<parameter=start_line>  5  </parameter>\n</function>\n</tool_call>",
+        [call("read_file", path="a.py", start_line=5)],
+    ),
+    Sample(
+        "xml-dmg-quoted-name",
+        "damaged",
+        '<tool_call>\n<function="read_file">\n<parameter=path>\na.py\n</parameter>\n'
+        "</function>\n</tool_call>",
+        [call("read_file", path="a.py")],
+    ),
+    Sample(
+        "xml-dmg-json-inside-function",
+        "damaged",
+        '<tool_call>\n<function=read_file>\n{"path": "a.py"}\n</function>\n</tool_call>',
+        [call("read_file", path="a.py")],
+    ),
+    Sample(
+        "xml-broken-untypable-integer",
+        "broken",
+        "<tool_call>\n<function=read_file>\n<parameter=path>\na.py\n</parameter>\n"
+        "<parameter=start_line>\nten\n</parameter>\n</function>\n</tool_call>",
+        problems=1,
+    ),
+    Sample(
+        "xml-broken-untypable-boolean",
+        "broken",
+        "<tool_call>\n<function=grep>\n<parameter=pattern>\nx\n</parameter>\n"
+        "<parameter=ignore_case>\nsometimes\n</parameter>\n</function>\n</tool_call>",
+        problems=1,
+    ),
+    Sample(
+        "xml-broken-unknown-tool",
+        "broken",
+        "<tool_call>\n<function=get_weather>\n<parameter=city>\nParis\n</parameter>\n"
+        "</function>\n</tool_call>",
+        problems=1,
+    ),
+    Sample(
+        "xml-broken-name-tag-cut",
+        "broken",
+        "<tool_call>\n<function=read_fi",
+        problems=1,
+    ),
+    Sample(
+        "xml-broken-text-instead-of-parameters",
+        "broken",
+        "<tool_call>\n<function=read_file>\npath: a.py\n</function>\n</tool_call>",
+        problems=1,
+    ),
+    Sample(
+        "xml-look-inline-code",
+        "lookalike",
+        "Qwen3-Coder opens a call with `<function=read_file>` and a `<parameter=path>` tag.",
+        prose="Qwen3-Coder opens a call with `<function=read_file>` and a `<parameter=path>` tag.",
+    ),
+    Sample(
+        "xml-look-fence-example",
+        "lookalike",
+        "The format:\n```xml\n<function=read_file>\n<parameter=path>\na.py\n</parameter>\n"
+        "</function>\n```",
+        prose="The format:\n```xml\n<function=read_file>\n<parameter=path>\na.py\n</parameter>\n"
+        "</function>\n```",
+    ),
+    Sample(
+        "xml-look-fence-with-explanation",
+        "lookalike",
+        f"```\n# A call looks like this:\n{XML_READ_A}\n```",
+        prose=f"```\n# A call looks like this:\n{XML_READ_A}\n```",
+    ),
+    Sample(
+        "xml-look-python-string",
+        "lookalike",
+        TEMPLATE_EXAMPLE,
+        prose=TEMPLATE_EXAMPLE,
+    ),
+    Sample(
+        "xml-look-prose-mention",
+        "lookalike",
+        "The <function=NAME> tag opens a call and <parameter=NAME> tags hold its values.",
+        prose="The <function=NAME> tag opens a call and <parameter=NAME> tags hold its values.",
+    ),
+    Sample(
+        "xml-look-other-programs-tool",
+        "lookalike",
+        "A model with a weather tool answers:\n<function=get_weather>\n<parameter=city>\nParis\n"
+        "</parameter>\n</function>",
+        prose="A model with a weather tool answers:\n<function=get_weather>\n"
+        "<parameter=city>\nParis\n</parameter>\n</function>",
+    ),
+    Sample(
+        "xml-look-html",
+        "lookalike",
+        '```html\n<form action="/function=save">\n<input name="parameter">\n</form>\n```',
+        prose='```html\n<form action="/function=save">\n<input name="parameter">\n</form>\n```',
+    ),
+    Sample(
+        "xml-look-javascript-arrow",
+        "lookalike",
+        "In JavaScript, `const f = <function=x>` is a syntax error; use `const f = () => x`.",
+        prose="In JavaScript, `const f = <function=x>` is a syntax error; use `const f = () => x`.",
+    ),
+]
+
+# Qwen-Agent's ✿FUNCTION✿ form (qwen_agent/llm/fncall_prompts/qwen_fncall_prompt.py).
+QWEN_AGENT_SAMPLES: list[Sample] = [
+    Sample(
+        "qa-basic",
+        "clean",
+        '✿FUNCTION✿: read_file\n✿ARGS✿: {"path": "a.py"}',
+        [call("read_file", path="a.py")],
+    ),
+    Sample(
+        "qa-prose-then-call",
+        "mixed",
+        'I\'ll read the file first.\n✿FUNCTION✿: read_file\n✿ARGS✿: {"path": "a.py"}',
+        [call("read_file", path="a.py")],
+        "I'll read the file first.",
+    ),
+    Sample(
+        "qa-parallel",
+        "multi",
+        '✿FUNCTION✿: read_file\n✿ARGS✿: {"path": "a.py"}\n'
+        '✿FUNCTION✿: read_file\n✿ARGS✿: {"path": "b.py"}',
+        [call("read_file", path="a.py"), call("read_file", path="b.py")],
+    ),
+    Sample(
+        "qa-invented-result-dropped",
+        "damaged",
+        '✿FUNCTION✿: list_dir\n✿ARGS✿: {"path": "."}\n✿RESULT✿: a.py b.py\n'
+        "✿RETURN✿: There are two files.",
+        [call("list_dir", path=".")],
+    ),
+    Sample(
+        "qa-trailing-comment",
+        "damaged",
+        '✿FUNCTION✿: read_file\n✿ARGS✿: {"path": "a.py",} <!-- the entry point -->',
+        [call("read_file", path="a.py")],
+    ),
+    Sample(
+        "qa-broken-arguments",
+        "broken",
+        "✿FUNCTION✿: read_file\n✿ARGS✿: path=a.py",
+        problems=1,
+    ),
+    Sample(
+        "qa-look-inline",
+        "lookalike",
+        "Qwen-Agent marks calls with `✿FUNCTION✿` and `✿ARGS✿`.",
+        prose="Qwen-Agent marks calls with `✿FUNCTION✿` and `✿ARGS✿`.",
+    ),
+]
 
 SAMPLES: list[Sample] = [
     # --- clean ------------------------------------------------------------------------
@@ -731,4 +1103,6 @@ SAMPLES: list[Sample] = [
         "Wrap it in <tool_call></tool_call> and you are done.",
         prose="Wrap it in <tool_call></tool_call> and you are done.",
     ),
+    *XML_SAMPLES,
+    *QWEN_AGENT_SAMPLES,
 ]

@@ -40,6 +40,16 @@ def calls(protocol: Protocol, *wanted: tuple[str, dict[str, Any]], prose: str = 
     return Outcome.ok(text="\n".join([prose, *blocks] if prose else blocks))
 
 
+def xml_call(name: str, **parameters: object) -> str:
+    """A call in Qwen3-Coder's XML, as its chat template writes one."""
+    body = "".join(
+        f"<parameter={key}>\n{value if isinstance(value, str) else json.dumps(value)}\n"
+        "</parameter>\n"
+        for key, value in parameters.items()
+    )
+    return f"<tool_call>\n<function={name}>\n{body}</function>\n</tool_call>"
+
+
 def tool_results(body: dict[str, Any]) -> list[str]:
     """The tool results of a chat request, in order, as the model received them."""
     out: list[str] = []
@@ -72,6 +82,8 @@ class Harness:
     workspace: Path
     home: Path
     events: list[AgentEvent] = field(default_factory=list)
+    #: One per provider, when each has its own (:func:`labs`).
+    servers: list[FaultServer] = field(default_factory=list)
 
     def agent(
         self,
@@ -93,7 +105,7 @@ class Harness:
 
     @property
     def bodies(self) -> list[dict[str, Any]]:
-        return [r.json for r in self.server.requests if r.path == "/v1/chat/completions"]
+        return bodies(self.server)
 
     def finished(self) -> list[ToolCallFinished]:
         return [e for e in self.events if isinstance(e, ToolCallFinished)]
@@ -120,3 +132,47 @@ async def harness(
             yield Harness(server, client, workspace, home)
         finally:
             await client.aclose()
+
+
+def bodies(server: FaultServer) -> list[dict[str, Any]]:
+    """The chat requests ``server`` received, in order."""
+    return [r.json for r in server.requests if r.path == "/v1/chat/completions"]
+
+
+@dataclass(frozen=True)
+class Lab:
+    """A provider of its own, on its own fault server."""
+
+    native_tools: bool
+    model: str = "m"
+    tool_format: str = "auto"
+
+
+@asynccontextmanager
+async def labs(tmp_path: Path, *specs: Lab) -> AsyncIterator[Harness]:
+    """A harness whose providers (``lab0``, ``lab1``... in failover order) each have
+    their own server (``h.servers``), so each one's requests can be told apart."""
+    workspace = tmp_path / "ws"
+    home = tmp_path / "home"
+    workspace.mkdir(exist_ok=True)
+    home.mkdir(exist_ok=True)
+    servers = [FaultServer(text="Done.") for _ in specs]
+    for server in servers:
+        await server.start()
+    made = [
+        OpenAICompatProvider(
+            f"lab{i}",
+            base_url=server.base_url,
+            model=spec.model,
+            native_tools=spec.native_tools,
+            tool_format=spec.tool_format,
+        )
+        for i, (server, spec) in enumerate(zip(servers, specs, strict=True))
+    ]
+    client = LLMClient(made, max_retries=1, base_delay=0.01, max_delay=0.02)
+    try:
+        yield Harness(servers[0], client, workspace, home, servers=servers)
+    finally:
+        await client.aclose()
+        for server in servers:
+            await server.stop()

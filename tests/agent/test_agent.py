@@ -343,7 +343,7 @@ async def test_build_agent_reads_the_approval_setting(tmp_path: Path, protocol: 
         )
         assert agent.policy.mode == "auto-edit"
         assert agent.max_steps == 25
-        assert agent.native_tools is (protocol == "native")
+        assert agent.protocols == {"lab0": "native" if protocol == "native" else "hermes"}
         with pytest.raises(ValueError, match="approval must be one of"):
             build_agent(
                 h.client, "never", workspace=h.workspace, approver=DenyAll(), interactive=False

@@ -7,11 +7,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from qwen_dev_cli.agent.parser import ParsedReply, parse_text
+from qwen_dev_cli.agent.stream_filter import ToolMarkupFilter
 from qwen_dev_cli.tools import DEFAULT_TOOLS
 
 from .corpus import SAMPLES, Sample
 
-TOOL_NAMES = {tool.name for tool in DEFAULT_TOOLS}
+#: The tools with their parameters' schemas, as the agent passes them (XML values are
+#: typed by them).
+TOOL_NAMES = {tool.name: tool.spec()["function"]["parameters"] for tool in DEFAULT_TOOLS}
 #: The share of samples the parser must get exactly right.
 REQUIRED_SCORE = 0.95
 
@@ -74,7 +77,9 @@ def test_arbitrary_text_never_raises(text: str) -> None:
 
 _FRAGMENTS = st.sampled_from(
     ["<tool_call>", "</tool_call>", "```", "```json\n", "{", "}", "[", "]", '"', "'", ",", ":",
-     "\\", "\n", "name", "arguments", "read_file", "True", "`", "<tool_response>", " "]
+     "\\", "\n", "name", "arguments", "read_file", "True", "`", "<tool_response>", " ",
+     "<function=", "<function=read_file>", "</function>", "<parameter=", "<parameter=path>",
+     "<parameter=start_line>", "</parameter>", ">", "12", "✿FUNCTION✿", "✿ARGS✿", "✿RESULT✿"]
 )  # fmt: skip
 
 
@@ -84,3 +89,13 @@ def test_call_shaped_noise_never_raises(text: str) -> None:
     reply = parse_text(text, TOOL_NAMES)
     for call in reply.calls:
         assert isinstance(call.arguments, dict)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(_FRAGMENTS, max_size=40).map("".join), st.lists(st.integers(0), max_size=8))
+def test_the_stream_filter_shows_the_same_whatever_the_chunks(text: str, cuts: list[int]) -> None:
+    points = sorted({c % (len(text) + 1) for c in cuts})
+    pieces = [text[a:b] for a, b in zip([0, *points], [*points, len(text)], strict=True)]
+    whole, chunked = ToolMarkupFilter(TOOL_NAMES), ToolMarkupFilter(TOOL_NAMES)
+    expected = whole.feed(text) + whole.flush()
+    assert "".join(chunked.feed(piece) for piece in pieces) + chunked.flush() == expected

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from qwen_dev_cli.agent.prompt import build_system_prompt, read_project_notes
+from qwen_dev_cli.agent.prompt import SystemPrompts, build_system_prompt, read_project_notes
 from qwen_dev_cli.tools import DEFAULT_TOOLS, Workspace
 
 
@@ -40,6 +40,29 @@ def test_the_text_protocol_carries_format_and_schemas(tmp_path: Path) -> None:
     native = prompt(tmp_path, native=True)
     assert "<tools>" not in native
     assert "run_command" in native
+
+
+def test_the_qwen3_coder_format_lists_the_tools_as_its_chat_template_does(tmp_path: Path) -> None:
+    workspace = Workspace(tmp_path)
+    text = build_system_prompt(
+        workspace=workspace, tools=DEFAULT_TOOLS, native=False, tool_format="qwen3_coder"
+    )
+    assert "<function>\n<name>read_file</name>\n<description>Read a text file" in text
+    assert "<parameter>\n<name>start_line</name>\n<type>integer</type>\n" in text
+    assert '<required>["path"]</required>\n</parameters>\n</function>' in text
+    assert "<tool_call>\n<function=read_file>\n<parameter=path>\nsrc/app.py\n</parameter>" in text
+    assert text.count("<function>") == len(DEFAULT_TOOLS)
+    assert '{"name":' not in text  # no JSON format to confuse it
+
+
+def test_system_prompts_are_built_once_per_protocol(tmp_path: Path) -> None:
+    prompts = SystemPrompts(
+        workspace=Workspace(tmp_path), tools=DEFAULT_TOOLS, approval="ask", notes=None
+    )
+    assert prompts.native() is prompts.get(None)
+    assert "<tools>\n<function>" in prompts.text("qwen3_coder")
+    assert "<tools>\n{" in prompts.text("hermes")
+    assert prompts.text("hermes") is prompts.text("hermes")
 
 
 def test_qwen_md_is_included_and_preferred(tmp_path: Path) -> None:

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import time
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from qwen_dev_cli.agent.stream_filter import ToolMarkupFilter
 
 CALL = '<tool_call>\n{"name": "read_file", "arguments": {"path": "a.py"}}\n</tool_call>'
+XML = "<function=read_file>\n<parameter=path>\na.py\n</parameter>\n</function>"
 
 
 def shown(pieces: list[str]) -> str:
-    markup = ToolMarkupFilter()
+    markup = ToolMarkupFilter({"read_file", "list_dir"})
     return "".join(markup.feed(piece) for piece in pieces) + markup.flush()
 
 
@@ -28,6 +31,28 @@ CASES = {
     "Hi\n<tool_call> is how calls begin": "Hi\n<tool_call> is how calls begin",
     'Cut:\n<tool_call>\n{"name": "read_file", "argu': "Cut:\n",
     "": "",
+    # Qwen3-Coder's XML
+    f"Let me look.\n<tool_call>\n{XML}\n</tool_call>\nDone.": "Let me look.\nDone.",
+    f"Sure! Let me check.<tool_call>\n{XML}\n</tool_call>": "Sure! Let me check.",
+    f"Checking. <tool_call>\n\n{XML}\n</tool_call>\nThen more.": "Checking.\nThen more.",
+    f"Reading.\n{XML}\nDone.": "Reading.\nDone.",
+    f"Reading.{XML}": "Reading.",
+    f"{XML}\n{XML}": "",
+    "Cut:\n<tool_call>\n<function=read_file>\n<parameter=pa": "Cut:\n",
+    "Cut after the name:\n<function=read_file>": "Cut after the name:\n",
+    "Use `<function=read_file>` tags.": "Use `<function=read_file>` tags.",
+    f"Inline ``{XML}`` code.": f"Inline ``{XML}`` code.",
+    f"```xml\n{XML}\n```\nShown.": f"```xml\n{XML}\n```\nShown.",
+    "The <function=NAME> tag opens a call.": "The <function=NAME> tag opens a call.",
+    "Unknown:\n<function=get_weather>\n<parameter=city>\nParis\n</parameter>\n</function>": (
+        "Unknown:\n<function=get_weather>\n<parameter=city>\nParis\n</parameter>\n</function>"
+    ),
+    "Mid <tool_call> then words": "Mid <tool_call> then words",
+    # Qwen-Agent's markers
+    'I\'ll read it.\n✿FUNCTION✿: read_file\n✿ARGS✿: {"path": "a.py"}\n✿RESULT✿: 1': (
+        "I'll read it.\n"
+    ),
+    "Markers in code: `✿FUNCTION✿`.": "Markers in code: `✿FUNCTION✿`.",
 }
 
 
@@ -42,3 +67,18 @@ def test_reset_forgets_a_broken_attempt() -> None:
     assert markup.feed("Let me\n<tool_") == "Let me\n"
     markup.reset()
     assert markup.feed("Fresh start") + markup.flush() == "Fresh start"
+
+
+def test_without_known_tools_any_function_name_is_hidden() -> None:
+    markup = ToolMarkupFilter()
+    text = "Now:\n<function=get_weather>\n<parameter=city>\nParis\n</parameter>\n</function>"
+    assert markup.feed(text) + markup.flush() == "Now:\n"
+
+
+def test_the_cost_of_a_chunk_does_not_grow_with_the_answer() -> None:
+    markup = ToolMarkupFilter()
+    started = time.perf_counter()
+    out = "".join(markup.feed(" ") for _ in range(50_000))  # a degenerate model
+    out += markup.feed(f"\n{XML}\nok") + markup.flush()
+    assert out == " " * 50_000 + "\nok"
+    assert time.perf_counter() - started < 2.0

@@ -31,6 +31,7 @@ def build_provider(
         api_key=settings.api_key,
         timeout=settings.timeout,
         native_tools=settings.native_tools,
+        tool_format=settings.tool_format,
         max_tokens=settings.max_tokens,
         transport=transport,
     )

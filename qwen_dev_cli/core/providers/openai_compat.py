@@ -37,6 +37,8 @@ class OpenAICompatProvider:
         api_key: sent as a bearer token when given.
         timeout: seconds for connect, read (per chunk while streaming), write and pool.
         native_tools: send ``tools``; when false the caller describes tools in text.
+        tool_format: the text format of the model's calls when ``native_tools`` is
+            false (see :class:`~qwen_dev_cli.core.settings.ProviderSettings`).
         max_tokens: default ``max_tokens`` of each request.
         transport: an ``httpx.AsyncBaseTransport`` (``httpx.MockTransport`` in tests).
         headers: extra headers for every request.
@@ -52,6 +54,7 @@ class OpenAICompatProvider:
         api_key: str | None = None,
         timeout: float = 60.0,
         native_tools: bool = True,
+        tool_format: str = "auto",
         max_tokens: int | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         headers: Mapping[str, str] | None = None,
@@ -62,6 +65,7 @@ class OpenAICompatProvider:
         self._redact = Redactor([api_key])
         self.model = model
         self.native_tools = native_tools
+        self.tool_format = tool_format
         self.max_tokens = max_tokens
         all_headers = {"accept": "application/json", **(headers or {})}
         if api_key:

@@ -1,0 +1,63 @@
+"""Qwen-Agent's function-call form, which Qwen2-era models served through it write::
+
+    I'll read it.
+    ✿FUNCTION✿: read_file
+    ✿ARGS✿: {"path": "a.py"}
+
+Qwen-Agent stops generation at ``✿RESULT✿``, where it puts the tool's result; a model
+served without that stop word goes on to imagine the result (``✿RESULT✿: ...``) and
+an answer built on it (``✿RETURN✿: ...``). So, as in Qwen-Agent, what comes before the
+first ``✿FUNCTION✿`` is the reply's prose, each ``✿FUNCTION✿`` / ``✿ARGS✿`` pair a
+call, and everything from ``✿RESULT✿`` or ``✿RETURN✿`` on is dropped. The markers are
+never prose, so they count wherever they stand outside code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from .json_repair import json_extent
+
+FN_NAME: Final = "✿FUNCTION✿"
+FN_ARGS: Final = "✿ARGS✿"
+FN_RESULT: Final = "✿RESULT✿"
+FN_EXIT: Final = "✿RETURN✿"
+_SEPARATORS = ":： \t"
+
+
+@dataclass(frozen=True)
+class MarkedCall:
+    """One ``✿FUNCTION✿`` call: its text, the tool's name and its raw arguments."""
+
+    raw: str
+    name: str
+    arguments: str
+
+
+def marked_calls(text: str, start: int) -> list[MarkedCall]:
+    """The calls of ``text`` from its first ``✿FUNCTION✿``, at ``start``, on."""
+    end = len(text)
+    for marker in (FN_RESULT, FN_EXIT):
+        found = text.find(marker, start)
+        if found != -1:
+            end = min(end, found)
+    calls = []
+    for part in text[start:end].split(FN_NAME)[1:]:
+        head, has_args, arguments = part.partition(FN_ARGS)
+        name = head.strip().lstrip(_SEPARATORS).split("\n", 1)[0].strip()
+        calls.append(MarkedCall(FN_NAME + part, name, _arguments(arguments) if has_args else ""))
+    return calls
+
+
+def _arguments(text: str) -> str:
+    """The arguments' JSON, without what a model may add after it (a comment, a fence)."""
+    text = text.strip().lstrip(_SEPARATORS).strip()
+    if text.startswith("```"):
+        body = text.split("\n", 1)[1] if "\n" in text else ""
+        text = body.rsplit("```", 1)[0].strip()
+    if text.startswith(("{", "[")):
+        extent = json_extent(text)
+        if extent is not None:
+            return text[:extent]
+    return text
