@@ -6,16 +6,26 @@ The baseline runs on the provider's generation thread: llama.cpp's OpenMP team b
 to the calling thread, and two teams spinning side by side on a 2-core machine would
 slow whichever runs second.
 
-    .venv/bin/python scripts/bench_local.py [--runs 5] [--max-tokens 128]
+Then a whole `qwen-dev ask` as a user runs it, offline, in new processes: the first
+ask (no saved prefix: the ~1,400-token system prompt is prefilled and saved) against a
+later one (the prefix restored from QWEN_DEV_HOME/cache/llama-state), alternated in
+the same run, with the ratio of their median wall times.
+
+    .venv/bin/python scripts/bench_local.py [--runs 5] [--max-tokens 128] [--ask-runs 3]
+    .venv/bin/python scripts/bench_local.py --only ask      # just the `ask` comparison
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
+import shutil
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -82,14 +92,86 @@ def summarize(name: str, runs: list[tuple[float, int, float]]) -> tuple[float, f
     return ttft, rate
 
 
+ASK_QUESTION = "Name one primary colour."
+#: What a later offline `ask` may cost against the first (wall time, median).
+ASK_RATIO_TARGET = 0.3
+ASK_WALL_TARGET = 1.2
+
+
+def ask_once(folder: Path) -> tuple[float, str]:
+    """Wall seconds of one `qwen-dev ask --json` in a new process, and its answer."""
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.endswith(("_API_KEY", "_TOKEN")) and not name.startswith("QWEN_DEV_")
+    }
+    env.update(QWEN_DEV_HOME=str(folder / "home"), QWEN_DEV_CONFIG=str(folder / "config.toml"))
+    started = time.perf_counter()
+    run = subprocess.run(
+        [sys.executable, "-m", "qwen_dev_cli", "ask", "--json", ASK_QUESTION],
+        cwd=folder / "ws",
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    wall = time.perf_counter() - started
+    if run.returncode != 0:
+        sys.exit(f"qwen-dev ask failed ({run.returncode}): {run.stderr[-2000:]}")
+    return wall, str(json.loads(run.stdout)["text"])
+
+
+def bench_ask(runs: int) -> None:
+    """First offline `ask` (empty prefix cache) against a later one (warm), alternated."""
+    with tempfile.TemporaryDirectory(prefix="bench-ask-") as name:
+        folder = Path(name)
+        (folder / "ws").mkdir()  # the same workspace every time: the prompt names it
+        (folder / "config.toml").write_text("")  # the built-in default: the local model
+        states = folder / "home" / "cache" / "llama-state"
+        ask_once(folder)  # warm the page cache (model file, imports) for both sides
+        first: list[float] = []
+        later: list[float] = []
+        answers: set[str] = set()
+        for _ in range(runs):
+            shutil.rmtree(states, ignore_errors=True)
+            wall, text = ask_once(folder)  # prefills the prefix and saves it
+            first.append(wall)
+            answers.add(text)
+            wall, text = ask_once(folder)  # restores it
+            later.append(wall)
+            answers.add(text)
+        size = sum(p.stat().st_size for p in states.glob("*.kv"))
+    cold, warm = statistics.median(first), statistics.median(later)
+    ratio = warm / cold
+    print(f"`qwen-dev ask` offline, new process each, {runs} alternating runs each:")
+    print(f"{'first ask (prefix prefilled)':<34} wall p50 {cold:6.2f} s   {fmt(first)}")
+    print(f"{'later ask (prefix restored)':<34} wall p50 {warm:6.2f} s   {fmt(later)}")
+    print(f"saved prefix: {size / 1e6:.1f} MB; answers identical: {len(answers) == 1}")
+    verdict = "PASS" if ratio <= ASK_RATIO_TARGET and warm <= ASK_WALL_TARGET else "MISS"
+    print(
+        f"ratio: later/first {ratio:.2f}x (target <= {ASK_RATIO_TARGET}x), "
+        f"later {warm:.2f} s (target <= {ASK_WALL_TARGET} s): {verdict}"
+    )
+
+
+def fmt(walls: list[float]) -> str:
+    return "(" + ", ".join(f"{w:.2f}" for w in walls) + ")"
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--max-tokens", type=int, default=128)
+    parser.add_argument("--ask-runs", type=int, default=3)
+    parser.add_argument("--only", choices=("all", "stream", "ask"), default="all")
     args = parser.parse_args()
     path = default_model_path()
     if path is None:
         sys.exit("model not installed: run scripts/bootstrap")
+    if args.only in ("all", "ask"):
+        bench_ask(args.ask_runs)
+    if args.only == "ask":
+        return
     threads = os.cpu_count() or 1
     provider = LlamaCppProvider("local", model="SmolLM2-135M-Instruct")
     started = time.perf_counter()

@@ -10,10 +10,16 @@ from pathlib import Path
 import pexpect
 import pytest
 
+from qwen_dev_cli.agent.context import context_error, window_in_error
+from qwen_dev_cli.agent.prompt import build_system_prompt
 from qwen_dev_cli.core import LLMClient, ProviderSetupError, StreamEnd, TextDelta
+from qwen_dev_cli.core.errors import ContextLengthExceeded, LLMError
 from qwen_dev_cli.core.providers.llama_cpp import LlamaCppProvider, default_model_path
+from qwen_dev_cli.core.providers.llama_state_cache import PrefixStateCache
+from qwen_dev_cli.core.providers.repetition import RepetitionGuard
 from qwen_dev_cli.core.types import ChatRequest
 from qwen_dev_cli.session.store import SessionStore
+from qwen_dev_cli.tools import DEFAULT_TOOLS, Workspace
 
 from .test_cli_ask import qwen_dev
 from .ui.test_repl_pty import PROMPT, Terminal
@@ -171,3 +177,71 @@ def test_fifteen_offline_turns_in_a_4096_token_window_all_answered(
     turns = [e for e in loaded.events if e["type"] == "turn"]
     assert len(turns) == 15
     assert loaded.compactions >= 1
+
+
+# --- the saved prompt prefix, the loop guard, the context limit ---------------------
+
+
+def agent_messages(workspace: Path, question: str) -> list[dict[str, str]]:
+    """What the agent sends the local model: its real system prompt (rules and the
+    tool schemas, ~1,400 tokens) and one question."""
+    system = build_system_prompt(workspace=Workspace(workspace), tools=DEFAULT_TOOLS, native=False)
+    return [{"role": "system", "content": system}, {"role": "user", "content": question}]
+
+
+async def test_temperature_0_answers_are_identical_with_and_without_the_prefix_cache(
+    tmp_path: Path,
+) -> None:
+    messages = agent_messages(tmp_path, "What does the grep tool do?")
+    request = ChatRequest(messages, max_tokens=48, temperature=0.0)
+    cache = PrefixStateCache(tmp_path / "states")
+    answers = []
+    # No cache (one prefill of the whole prompt), a cold cache (the prefix evaluated
+    # alone and saved), a warm one (restored in a fresh model, as a new process does).
+    for state_cache in (None, cache, cache):
+        provider = LlamaCppProvider("local", model="SmolLM2", state_cache=state_cache)
+        answers.append((await provider.chat(request)).text)
+        await provider.aclose()
+    assert len(list(cache.directory.glob("*.kv"))) == 1
+    assert answers[0].strip()
+    assert answers[1] == answers[0]
+    assert answers[2] == answers[0]
+
+
+async def test_a_prompt_longer_than_the_window_is_a_context_length_error() -> None:
+    provider = LlamaCppProvider("local", model="SmolLM2", n_ctx=512)
+    client = LLMClient([provider], max_retries=0)
+    long_question = [{"role": "user", "content": "Summarise: " + "the cat sat. " * 300}]
+    with pytest.raises(LLMError) as caught:
+        await client.chat(long_question)
+    await client.aclose()
+    refusal = context_error(caught.value)
+    assert isinstance(refusal, ContextLengthExceeded)
+    assert window_in_error(refusal) == 512  # the agent compacts to this window
+
+
+def test_the_loop_guard_on_the_models_own_tokens() -> None:
+    # The pieces the provider streams are SmolLM2's tokens, detokenized one by one.
+    path = default_model_path()
+    assert path is not None
+    from llama_cpp import Llama
+
+    vocab = Llama(model_path=str(path), vocab_only=True, verbose=False)
+
+    def stopped(text: str) -> bool:
+        guard = RepetitionGuard()
+        tokens = vocab.tokenize(text.encode(), add_bos=False)
+        return any(guard.feed(vocab.detokenize([t]).decode(errors="replace")) for t in tokens)
+
+    story = "The keeper climbed the stairs of the old lighthouse every night.\n\n"
+    loop = (
+        "The lighthouse was a small, weathered structure on the coast, a testament to the "
+        "human capacity for beauty and the human capacity for darkness.\n\n"
+    )
+    assert stopped(story + loop * 40)
+    similar = "".join(f"        self.x{i} = x{i}\n" for i in range(300))
+    zeros = "grid = [\n" + "".join("    [" + ", ".join(["0"] * 16) + "],\n" for _ in range(16))
+    table = "| a | b |\n|---|---|\n" + "| - | - |\n" * 60
+    tests = "".join(f"def test_{i}():\n    assert f({i}) == {i * i}\n\n" for i in range(120))
+    for legit in (similar, zeros, table, tests):
+        assert not stopped(legit)

