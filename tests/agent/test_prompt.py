@@ -89,3 +89,18 @@ def test_a_notes_file_linking_out_of_the_workspace_is_ignored(tmp_path: Path) ->
     root.mkdir()
     (root / "QWEN.md").symlink_to(tmp_path / "secret.md")
     assert read_project_notes(Workspace(root)) is None
+
+
+def test_what_differs_between_folders_and_modes_comes_last(tmp_path: Path) -> None:
+    # A server that caches evaluated prompt prefixes reuses the tools' long listing in
+    # every folder and mode.
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "QWEN.md").write_text("Use tabs.", encoding="utf-8")
+    first = prompt(tmp_path / "a", native=False)
+    second = prompt(tmp_path / "b", native=False, approval="yolo")
+    shared = first.split("# This session")[0]
+    assert second.startswith(shared)
+    assert "</tools>" in shared
+    assert str(tmp_path / "a") not in shared
+    assert second.endswith("Use tabs.")
