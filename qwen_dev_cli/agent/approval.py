@@ -17,12 +17,19 @@ command, and the user is told once at start.
 
 "Ask" needs a terminal: without one (``interactive=False``) the call is denied and the
 model is told so. Confinement to the workspace is not part of this: it is enforced by
-the tools in every mode. A command approved with "always" runs unasked for the rest of
-the policy's life, unless it is critical: those are asked every time.
+the tools in every mode.
+
+"Always" lasts the session (pass one ``remembered`` set to every turn's policy). For a
+command it means that same command runs unasked from now on; it is offered only for
+low and medium risk: a high-risk command (``rm -rf build``) is worth a look each time,
+and a critical one is asked every time, whatever was answered before. For a file edit
+it means "yes, and stop asking for edits": the policy goes on in ``auto-edit`` (the
+REPL switches the session's mode with it, so the next turns do too).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from typing import Literal, get_args
@@ -34,6 +41,8 @@ log = logging.getLogger(__name__)
 
 ApprovalMode = Literal["ask", "auto-edit", "yolo"]
 APPROVAL_MODES: tuple[ApprovalMode, ...] = get_args(ApprovalMode)
+#: Risks for which "always run this command" is offered.
+ALWAYS_OFFERED_FOR = frozenset({"low", "medium"})
 
 NO_TERMINAL = (
     "not run: it needs the user's approval and there is no terminal to ask "
@@ -123,6 +132,8 @@ class ApprovalPolicy:
             return Verdict(True)
         if not self.interactive:
             return Verdict(False, denial=self._no_terminal(request))
+        if request.allow_always and not self._may_remember(request):
+            request = dataclasses.replace(request, allow_always=False)
         try:
             decision = await self.approver.approve(request)
         except Exception as exc:  # a broken dialog must not run anything, nor end the turn
@@ -131,14 +142,22 @@ class ApprovalPolicy:
         if not decision.approved:
             return Verdict(False, denial=_user_denial(decision), asked=True)
         if decision.always and self._may_remember(request):
-            self._always.add((decision.edited_command or request.command or "").strip())
+            if request.kind == "write":
+                self.mode = "auto-edit"
+            else:
+                self._always.add((decision.edited_command or request.command or "").strip())
         edited = decision.edited_command
         if edited is not None and (not edited.strip() or edited == request.command):
             edited = None
         return Verdict(True, edited_command=edited, asked=True, network=decision.network)
 
     def _may_remember(self, request: ApprovalRequest) -> bool:
-        return request.kind == "command" and request.risk != "critical" and request.allow_always
+        """Whether "always" may be offered, and kept, for ``request``."""
+        if not request.allow_always:
+            return False
+        if request.kind == "write":
+            return self.mode == "ask"
+        return request.risk in ALWAYS_OFFERED_FOR
 
     def _no_terminal(self, request: ApprovalRequest) -> str:
         if request.kind == "command" and request.risk == "critical":

@@ -2,10 +2,12 @@
 
 A write shows its unified diff, coloured; a command shows itself, where it runs and
 how risky it looks. The answer is one key: ``y`` yes, ``n`` no (then an optional
-reason the model is told), and for commands ``a`` always (this command, for the rest
-of the session; not offered for critical ones), ``w`` yes with network (this run of
-it may reach the network from its sandbox) and ``e`` edit the command before running
-it. Enter, Esc and Ctrl-C mean no.
+reason the model is told), and ``a``: for a write, yes and stop asking for edits (the
+session goes on in auto-edit); for a command, always (this command, for the rest of
+the session; offered for low and medium risk only). For commands also ``w`` yes with
+network (this run of it may reach the network from its sandbox) and ``e`` edit the
+command before running it. Enter, Esc and Ctrl-C mean no. The choice is echoed
+(``→ yes``), so the screen shows what was decided.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from rich.text import Text
 
 from ..agent.turn import ApprovalDecision
 from .safe_text import printable
+from .symbols import symbols_for
 
 if TYPE_CHECKING:
     from prompt_toolkit.input import Input
@@ -39,6 +42,18 @@ RISK_STYLE = {
     "critical": "bold white on red",
 }
 _NO_KEYS = ("enter", "escape", "c-c", "c-d")
+#: What each key means, echoed once it is pressed.
+_CHOSEN = {
+    "y": "yes",
+    "n": "no",
+    "w": "yes, with network access for this run",
+    "e": "edit the command",
+}
+_ALWAYS_COMMAND = "yes, and run this same command unasked for the rest of this session"
+_ALL_EDITS = (
+    "yes, and no more questions about edits: approval is auto-edit for the rest of "
+    "this session (commands still ask; /approval ask to be asked again)"
+)
 
 
 class InteractiveApprover:
@@ -50,6 +65,8 @@ class InteractiveApprover:
             live display down meanwhile).
         input, output: prompt-toolkit input and output (tests pass a pipe and a
             ``DummyOutput``); ``None``: the terminal.
+        allow_edits: switches the session to auto-edit when the user answers a write
+            with "yes, and stop asking for edits"; ``None``: that is not offered.
     """
 
     def __init__(
@@ -59,17 +76,20 @@ class InteractiveApprover:
         pause: Callable[[], AbstractContextManager[object]] = contextlib.nullcontext,
         input: Input | None = None,
         output: Output | None = None,
+        allow_edits: Callable[[], None] | None = None,
     ) -> None:
         self.console = console
+        self.symbols = symbols_for(console)
         self._pause = pause
         self._input = input
         self._output = output
+        self._allow_edits = allow_edits
 
     async def approve(self, request: ApprovalRequest) -> ApprovalDecision:
         # "Always" is remembered by the agent's approval policy, which then stops asking;
         # the dialog keeps no memory of its own.
         with self._pause():
-            self.console.print(request_view(request))
+            self.console.print(request_view(request, self.symbols.warning))
             return await self._ask(request)
 
     async def confirm(self, title: str, diff: str, question: str) -> bool:
@@ -78,26 +98,33 @@ class InteractiveApprover:
         with self._pause():
             view = Table.grid(padding=(0, 1))
             view.add_column()
-            view.add_row(Text(printable(f"⚠ {title}"), "bold"))
+            view.add_row(Text(printable(f"{self.symbols.warning} {title}"), "bold"))
             if diff:
                 view.add_row(coloured_diff(diff))
             self.console.print(view)
             return await self._key(f"{question} [y]es / [n]o: ", "yn") == "y"
 
     async def _ask(self, request: ApprovalRequest) -> ApprovalDecision:
+        always = _ALWAYS_COMMAND
         if request.kind == "command" and request.allow_always:
             question = "Run it? [y]es / [n]o / [a]lways this session / [w]ith network / [e]dit: "
             keys = "ynawe"
         elif request.kind == "command":
             question = "Run it? [y]es / [n]o / [w]ith network / [e]dit: "
             keys = "ynwe"
+        elif request.allow_always and self._allow_edits is not None:
+            question = "Apply this change? [y]es / [n]o / [a]ll: yes, and stop asking for edits: "
+            keys = "yna"
+            always = _ALL_EDITS
         else:
             question = "Apply this change? [y]es / [n]o: "
             keys = "yn"
-        choice = await self._key(question, keys)
+        choice = await self._key(question, keys, always=always)
         if choice == "y":
             return ApprovalDecision(True)
-        if choice == "a" and request.command is not None:
+        if choice == "a":
+            if request.kind == "write" and self._allow_edits is not None:
+                self._allow_edits()
             return ApprovalDecision(True, always=True)
         if choice == "w" and request.command is not None:
             return ApprovalDecision(True, network=True)
@@ -108,7 +135,15 @@ class InteractiveApprover:
         reason = (await self._line("Why not? (optional, told to the model): ")).strip()
         return ApprovalDecision(False, reason=reason or "the user declined")
 
-    async def _key(self, question: str, keys: str) -> str:
+    async def _key(self, question: str, keys: str, *, always: str = _ALWAYS_COMMAND) -> str:
+        """Ask ``question`` until one of ``keys`` (or a key meaning no) is pressed; the
+        choice is echoed under it."""
+        choice = await self._read_key(question, keys)
+        said = always if choice == "a" else _CHOSEN.get(choice, choice)
+        self.console.print(Text(f"{self.symbols.arrow} {said}", "bold"))
+        return choice
+
+    async def _read_key(self, question: str, keys: str) -> str:
         bindings = KeyBindings()
         for key in keys:
             bindings.add(key)(_answer(key))
@@ -139,11 +174,11 @@ def _answer(key: str) -> Callable[[KeyPressEvent], None]:
     return handler
 
 
-def request_view(request: ApprovalRequest) -> Table:
-    """The request as the user sees it before answering."""
+def request_view(request: ApprovalRequest, warning: str = "⚠") -> Table:
+    """The request as the user sees it before answering (``warning``: its mark)."""
     view = Table.grid(padding=(0, 1))
     view.add_column()
-    view.add_row(Text(printable(f"⚠ {request.tool}: {request.summary}"), "bold"))
+    view.add_row(Text(printable(f"{warning} {request.tool}: {request.summary}"), "bold"))
     if request.kind == "command":
         facts = Table.grid(padding=(0, 2))
         facts.add_column(style="dim")

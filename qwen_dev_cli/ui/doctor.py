@@ -27,6 +27,7 @@ from rich.text import Text
 
 from .. import exit_codes
 from ..tools.sandbox import SandboxStatus, detect_sandbox
+from .symbols import symbols_for
 
 if TYPE_CHECKING:
     import httpx
@@ -211,7 +212,8 @@ def _store_password(spec: str) -> str | None:
 
 def report_store(check: StoreCheck, console: Console) -> None:
     """Two lines like a provider's: verdict, kind, location, latency, then the detail."""
-    mark, style = ("✓", "green") if check.ok else ("!", "yellow")
+    symbols = symbols_for(console)
+    mark, style = (symbols.ok, "green") if check.ok else ("!", "yellow")
     line = Text.assemble(
         (f"{mark} ", style),
         ("state store", "bold"),
@@ -230,16 +232,18 @@ def report_store(check: StoreCheck, console: Console) -> None:
 
 def report_sandbox(status: SandboxStatus, console: Console) -> None:
     """One line: the OS sandbox commands run in, or why there is none (not a failure)."""
-    mark, style = ("✓", "green") if status.available else ("!", "yellow")
+    symbols = symbols_for(console)
+    mark, style = (symbols.ok, "green") if status.available else ("!", "yellow")
     line = Text.assemble((f"{mark} ", style), ("sandbox", "bold"), f"  {status.describe()}")
     console.print(line, soft_wrap=True)
 
 
 def report(results: list[ProbeResult], console: Console) -> None:
     """One block per provider: verdict, role, key, model, latency, then the detail."""
+    symbols = symbols_for(console)
     width = max((len(result.name) for result in results), default=0)
     for result in results:
-        mark, style = ("✓", "green") if result.ok else ("✗", "red")
+        mark, style = (symbols.ok, "green") if result.ok else (symbols.failed, "red")
         if not result.probed:
             mark, style = ("-", "dim")
         latency = f"{result.latency_ms:.0f} ms" if result.latency_ms is not None else "-"

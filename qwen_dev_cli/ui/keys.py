@@ -5,6 +5,12 @@ line; pasted text keeps its newlines and stays one message (prompt-toolkit turns
 bracketed paste into one insertion). Ctrl-C clears a line being typed, and on an
 empty line raises ``KeyboardInterrupt`` so the REPL can say how to leave; Ctrl-D on an
 empty line leaves (prompt-toolkit's ``EOFError``).
+
+Ctrl-U kills from the cursor back to the start of the whole message, not of its current
+line: in readline (bash, python) the line being edited is the whole entry, recalled
+multi-line ones included, so Ctrl-U at the end of a recalled entry empties it and
+Ctrl-Y brings it back. prompt-toolkit's own Ctrl-U stops at the newline before the
+cursor, which left a recalled multi-line message mostly in place.
 """
 
 from __future__ import annotations
@@ -69,7 +75,7 @@ def repl_prompt(
         log.info("input history not kept in %s: %s", history, exc)
         kept = InMemoryHistory()
     return PromptSession(
-        message=[("class:prompt", "› ")],
+        message=[("class:prompt", f"{status.symbols.prompt} ")],
         prompt_continuation=lambda width, line, wrap: " " * width,
         history=kept,
         completer=completer,
@@ -89,6 +95,13 @@ def repl_key_bindings() -> KeyBindings:
     @bindings.add("escape", "enter")
     def _newline(event: KeyPressEvent) -> None:
         event.current_buffer.insert_text("\n")
+
+    @bindings.add("c-u")
+    def _kill_to_start(event: KeyPressEvent) -> None:
+        buffer = event.current_buffer
+        killed = buffer.delete_before_cursor(count=buffer.cursor_position)
+        if killed:
+            event.app.clipboard.set_text(killed)
 
     @bindings.add("c-c")
     def _interrupt(event: KeyPressEvent) -> None:

@@ -20,6 +20,8 @@ from rich.segment import ControlType, Segment, SegmentLines
 from rich.syntax import Syntax
 from rich.text import Text
 
+from .symbols import symbols_for
+
 if TYPE_CHECKING:
     from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
 
@@ -78,6 +80,7 @@ class MarkdownStream:
         max_live_lines: int | None = None,
     ) -> None:
         self.console = console
+        self.symbols = symbols_for(console)
         self.code_theme = code_theme
         self.max_live_lines = max_live_lines or max(4, console.height // 2 - 2)
         #: Bumped whenever the tail changes, so a viewer knows when to re-render.
@@ -126,7 +129,7 @@ class MarkdownStream:
         """The answer was cut short by the user: keep it, marked as such."""
         note = "interrupted: what was said so far is kept" if self._text_seen else "interrupted"
         self.finish()
-        self.console.print(Text(f"⏹ {note}", style="yellow"))
+        self.console.print(Text(f"{self.symbols.stopped} {note}", style="yellow"))
 
     def restart(self, reason: str) -> None:
         """The text streamed so far is void (the answer is being re-issued)."""
@@ -141,7 +144,11 @@ class MarkdownStream:
             )
         else:
             self.console.print(
-                Text(f"↻ {reason}: the answer above is void; it starts again below", "yellow")
+                Text(
+                    f"{self.symbols.again} {reason}: the answer above is void; "
+                    "it starts again below",
+                    "yellow",
+                )
             )
 
     # --- block splitting --------------------------------------------------------------

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import dataclasses
 import signal
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ from rich.text import Text
 from .. import __version__, exit_codes
 from ..agent import build_agent
 from ..agent.context import ContextBudget, ContextLedger, ContextReport
-from ..agent.turn import ContextAware, ContextCompacted
+from ..agent.turn import ContextAware, ContextCompacted, ToolCallFinished, ToolCallStarted
 from ..config import ConfigError, Overrides, load_settings
 from ..core import LLMClient, LLMError
 from ..core.telemetry import merge_snapshots
@@ -41,8 +42,9 @@ from .keys import LEAVE_HINT, repl_prompt
 from .mentions import attach_mentions
 from .notices import startup_notices
 from .recorder import SessionRecorder
-from .slash import SlashCommands, is_command
+from .slash import SlashCommands, ToolOutput, is_command
 from .statusbar import StatusBar
+from .symbols import plural, symbols_for, terminal_stream
 from .turnview import TurnView, terminal_input
 
 if TYPE_CHECKING:
@@ -152,6 +154,7 @@ class Repl:
         self._settings = settings
         self.options = options
         self.console = console
+        self.symbols = symbols_for(console)
         self.workspace = options.workspace
         self.turn_factory = turn_factory
         self._state = state
@@ -161,21 +164,28 @@ class Repl:
         self._retired_tokens = 0
         self._approval: str = settings.approval
         #: File changes the agent made in this REPL (``/undo``), and commands the user
-        #: approved "always": both outlive a turn.
+        #: approved "always" (``/approval`` lists them): both outlive a turn.
         self.changes = ChangeLog()
-        self._remembered: set[str] = set()
+        self.always_allowed: set[str] = set()
+        #: The latest tool call's output, for ``/output``.
+        self.last_output: ToolOutput | None = None
         #: Token accounting of the conversation, across its turns (``ctx N%``).
         self.ledger = ContextLedger()
         self.status = StatusBar(
             self.client_status,
             extra_tokens=lambda: self._retired_tokens,
             context=self._context_share,
+            symbols=self.symbols,
         )
         store = SessionStore(settings.home / "sessions", warn=self._warn)
         self.conversation = Conversation(store, self.workspace)
         self.commands = SlashCommands(self)
         self.approver = InteractiveApprover(
-            console, pause=self._paused_display, input=input, output=output
+            console,
+            pause=self._paused_display,
+            input=input,
+            output=output,
+            allow_edits=lambda: self.set_approval("auto-edit"),
         )
         self.prompt = repl_prompt(
             settings.home / "history",
@@ -205,9 +215,20 @@ class Repl:
                     except EOFError:
                         break
                     await self.handle(text)
+            self._say_saved()
         finally:
             await self.close()
         return exit_codes.OK
+
+    def _say_saved(self) -> None:
+        """On leaving: which session holds this conversation, and how to come back."""
+        session = self.conversation.session
+        if session is None or not session.messages:
+            return
+        dot = self.symbols.dot
+        self.console.print(
+            Text(f"session {session.id} saved {dot} resume: qwen-dev --resume {session.id}", "dim")
+        )
 
     async def handle(self, text: str) -> None:
         """One line from the prompt: a slash command or a message."""
@@ -220,18 +241,29 @@ class Repl:
 
     async def ask(self, text: str) -> None:
         """Run one turn for ``text``; Ctrl-C cancels it."""
-        message, attached = attach_mentions(text, self.workspace)
-        if attached:
-            self.console.print(Text(f"attached: {', '.join(attached)}", "dim"))
+        mentioned = attach_mentions(text, self.workspace, budget=self._budget())
+        for warning in mentioned.warnings:
+            self._warn(warning)
+        if mentioned.attached:
+            self.console.print(Text(f"attached: {', '.join(mentioned.attached)}", "dim"))
+        message = mentioned.text
         session = self.conversation.ensure()
         history = self.conversation.messages
         recorder = SessionRecorder(session)
         turn = self.turn_factory(self.client, self._turn_context())
         view = TurnView(self.console, self.status, quiet_input=self._quiet_input)
 
+        started: dict[str, ToolCallStarted] = {}
+
         def sink(event: AgentEvent) -> None:
             recorder(event)
             view(event)
+            if isinstance(event, ToolCallStarted):
+                started[event.call_id] = event
+            elif isinstance(event, ToolCallFinished):
+                call = started.pop(event.call_id, None)
+                arguments = call.arguments if call is not None else {}
+                self.last_output = ToolOutput(event.name, arguments, event.status, event.output)
 
         self.status.turn_started()
         self._view = view
@@ -261,7 +293,7 @@ class Repl:
             self._approval,
             self.workspace,
             self.changes,
-            self._remembered,
+            self.always_allowed,
             self._settings.secret_env_names,
             allow_network=self._settings.allow_network,
             context_window=self._budget().window,
@@ -302,7 +334,7 @@ class Repl:
             if isinstance(event, ContextCompacted):
                 compacted.append(event)
 
-        self.console.print(Text("compacting the conversation…", "dim"))
+        self.console.print(Text(f"compacting the conversation{self.symbols.ellipsis}", "dim"))
         self.status.turn_started()
         task = asyncio.create_task(turn.compact(self.conversation.messages, sink, focus=focus))
         self._turn = task
@@ -314,7 +346,7 @@ class Repl:
             self.console.print(Text("compaction interrupted; nothing changed", "yellow"))
             return
         except LLMError as exc:
-            self.console.print(Text(f"✗ could not compact: {exc}", "bold red"))
+            self.console.print(Text(f"{self.symbols.failed} could not compact: {exc}", "bold red"))
             return
         finally:
             self._turn = None
@@ -360,8 +392,12 @@ class Repl:
         messages = session.view
         total = len(session.messages)
         compacted = f" ({len(messages)} after compaction)" if len(messages) != total else ""
+        symbols = self.symbols
         self.console.print(
-            Text(f"resumed session {session.id} · {total} messages{compacted}", "dim")
+            Text(
+                f"resumed session {session.id} {symbols.dot} {plural(total, 'message')}{compacted}",
+                "dim",
+            )
         )
         with contextlib.suppress(Exception):  # only the status bar's ctx N% depends on it
             self.context_report()
@@ -370,10 +406,11 @@ class Repl:
             content = str(message.get("content") or "")
             if message.get("role") == "user":
                 first = content.strip().splitlines()[0] if content.strip() else ""
-                self.console.print(Text(f"› {first[:200]}", "bold"))
+                self.console.print(Text(f"{symbols.prompt} {first[:200]}", "bold"))
             else:
                 lines = content.splitlines()
-                cut = "\n".join(lines[:20]) + ("\n\n…" if len(lines) > 20 else "")
+                more = f"\n\n{symbols.ellipsis}" if len(lines) > 20 else ""
+                cut = "\n".join(lines[:20]) + more
                 self.console.print(Markdown(cut))
 
     # --- what slash commands use (the Shell protocol) ----------------------------------
@@ -414,7 +451,10 @@ class Repl:
         try:
             settings = load_settings(self.options.config_path, overrides=overrides)
             client = LLMClient.from_settings(settings, state=self._state)
-        except (ConfigError, LLMError) as exc:
+        except ConfigError as exc:
+            self.console.print(Text(_as_slash_command(exc), "red"))
+            return
+        except LLMError as exc:
             self.console.print(Text(str(exc), "red"))
             return
         self._retire_client()
@@ -423,7 +463,8 @@ class Repl:
         self._unsubscribe = client.subscribe(self._on_client_event)
         self._settings = settings
         self.options = dataclasses.replace(self.options, overrides=overrides)
-        names = " → ".join(f"{p.name} · {p.model}" for p in settings.client.providers)
+        dot, arrow = self.symbols.dot, self.symbols.arrow
+        names = f" {arrow} ".join(f"{p.name} {dot} {p.model}" for p in settings.client.providers)
         self.console.print(f"now using {names}")
 
     def leave(self) -> None:
@@ -434,17 +475,18 @@ class Repl:
     def _greet(self) -> None:
         status = self.client.status()
         first = status.providers[0] if status.providers else None
-        using = f"{first.name} · {first.model}" if first else "no provider"
+        dot = self.symbols.dot
+        using = f"{first.name} {dot} {first.model}" if first else "no provider"
         self.console.print(
             Text.assemble(
                 (f"qwen-dev {__version__}", "bold"),
-                (f"  {using} · approval {self._approval}", "dim"),
+                (f"  {using} {dot} approval {self._approval}", "dim"),
             )
         )
         for note in startup_notices(self._settings, verbose=True):
             self.console.print(Text(note, "yellow"))
         self.console.print(
-            Text("/help for commands · Alt+Enter for a new line · Ctrl-D to leave", "dim")
+            Text(f"/help for commands {dot} Alt+Enter for a new line {dot} Ctrl-D to leave", "dim")
         )
 
     def _on_client_event(self, event: ClientEvent) -> None:
@@ -483,6 +525,20 @@ def _sigint_calls(handler: Callable[[], None]) -> Iterator[None]:
         loop.remove_signal_handler(signal.SIGINT)
 
 
+#: The flags ``/provider`` and ``/model`` stand for when settings are rebuilt.
+_FLAG_AS_COMMAND = {"--provider": "/provider", "--model": "/model"}
+
+
+def _as_slash_command(error: ConfigError) -> str:
+    """A settings error caused by ``/provider`` or ``/model``, worded for the command
+    the user typed rather than the flag it is applied as."""
+    command = _FLAG_AS_COMMAND.get(error.source or "")
+    if command is None:
+        return str(error)
+    prefix = f"{error.source}: {error.key}: " if error.key else f"{error.source}: "
+    return f"{command}: {error.message.removeprefix(prefix)}"
+
+
 def _being_cancelled() -> bool:
     task = asyncio.current_task()
     return task is not None and task.cancelling() > 0
@@ -499,7 +555,7 @@ async def run_repl(
 ) -> int:
     """Run the REPL until the user leaves; returns the exit code. ``state``: see
     :class:`Repl` (the caller closes it after this returns)."""
-    console = console or Console()
+    console = console or Console(file=terminal_stream(sys.stdout))
     SessionStore(settings.home / "sessions").prune(settings.session_retention_days)
     try:
         repl = Repl(settings, options, console=console, input=input, output=output, state=state)

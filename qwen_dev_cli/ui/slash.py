@@ -21,13 +21,16 @@ from ..config import APPROVAL_MODES
 from ..session.store import SessionError
 from ..tools import ToolError
 from .metrics_table import metrics_renderable
+from .safe_text import printable
 from .statusbar import status_table, store_line
+from .symbols import plural, symbols_for
 
 if TYPE_CHECKING:
     from rich.console import Console
 
     from ..agent.context import ContextReport
     from ..config import Settings
+    from ..core.settings import ProviderSettings
     from ..core.status import ClientStatus
     from ..tools import ChangeLog, UndoPlan
     from .conversation import Conversation
@@ -41,12 +44,26 @@ class Confirmer(Protocol):
     async def confirm(self, title: str, diff: str, question: str) -> bool: ...
 
 
+@dataclass(frozen=True)
+class ToolOutput:
+    """What one tool call returned, kept for ``/output``."""
+
+    name: str
+    arguments: dict[str, Any]
+    status: str
+    output: str
+
+
 class Shell(Protocol):
     """What slash commands may see and do of the REPL."""
 
     console: Console
     conversation: Conversation
     changes: ChangeLog
+    #: Commands approved "always" this session (clearing it makes them ask again).
+    always_allowed: set[str]
+    #: The latest tool call's output, in full.
+    last_output: ToolOutput | None
 
     @property
     def approver(self) -> Confirmer: ...
@@ -161,47 +178,116 @@ async def _help(shell: Shell, argument: str) -> None:
 async def _metrics(shell: Shell, argument: str) -> None:
     shell.console.print(metrics_renderable(shell.metrics()))
     # The counts are this session's; the budget they draw on may be shared.
-    shell.console.print(store_line(shell.client_status()), style="dim", markup=False)
+    symbols = symbols_for(shell.console)
+    shell.console.print(store_line(shell.client_status(), symbols), style="dim", markup=False)
 
 
 async def _status(shell: Shell, argument: str) -> None:
-    shell.console.print(status_table(shell.client_status()))
+    shell.console.print(status_table(shell.client_status(), symbols_for(shell.console)))
 
 
 async def _model(shell: Shell, argument: str) -> None:
+    active = shell.settings.client.providers
+    first = active[0] if active else None
     if not argument:
-        status = shell.client_status()
-        first = status.providers[0] if status.providers else None
-        current = f"{first.name} · {first.model}" if first else "no provider"
-        shell.console.print(f"model: {current}  (change it with /model NAME)")
+        dot = symbols_for(shell.console).dot
+        current = f"{first.name} {dot} {first.model}" if first else "no provider"
+        how = "change it with /model NAME"
+        if first is not None and first.kind == "llama-cpp":
+            file = first.model_path or "installed with qwen-dev"
+            how = f"the model file {file}: [providers.{first.name}] model_path"
+        shell.console.print(Text(f"model: {current}  ({how})"))
+        return
+    if first is not None and first.kind == "llama-cpp":
+        shell.console.print(Text(_local_model_is_its_file(shell, first), "yellow"))
         return
     await shell.reconfigure(model=argument)
 
 
+def _local_model_is_its_file(shell: Shell, provider: ProviderSettings) -> str:
+    """Why ``/model`` cannot switch an in-process provider, and what can."""
+    where = shell.settings.config_path or "your config file (qwen-dev config path)"
+    file = provider.model_path or "the model installed with qwen-dev"
+    return (
+        f"/model: {provider.name} runs one model file in-process ({file}), so there is no "
+        f"other model to switch to. To use another GGUF file, set model_path under "
+        f"[providers.{provider.name}] in {where} and restart; for a remote model, "
+        "choose another provider with /provider NAME."
+    )
+
+
 async def _provider(shell: Shell, argument: str) -> None:
+    defined = list(shell.settings.providers)
     if not argument:
         active = [p.name for p in shell.client_status().providers]
-        defined = ", ".join(shell.settings.providers)
-        shell.console.print(f"providers in use: {', '.join(active)}  (defined: {defined})")
+        shell.console.print(
+            f"providers in use: {', '.join(active)}  (configured: {', '.join(defined)})"
+        )
         return
-    await shell.reconfigure(providers=tuple(argument.replace(",", " ").split()))
+    names = tuple(argument.replace(",", " ").split())
+    unknown = [name for name in names if name not in defined]
+    if unknown:
+        shell.console.print(Text(_unknown_providers(unknown, defined), "red"))
+        return
+    await shell.reconfigure(providers=names)
+
+
+def _unknown_providers(unknown: list[str], defined: list[str]) -> str:
+    close = difflib.get_close_matches(unknown[0], defined, n=1, cutoff=0.6)
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    quoted = ", ".join(repr(name) for name in unknown)
+    noun = "provider" if len(unknown) == 1 else "providers"
+    return f"unknown {noun} {quoted}{hint}; the configured providers are: {', '.join(defined)}"
 
 
 async def _approval(shell: Shell, argument: str) -> None:
     if not argument:
         shell.console.print(f"approval: {shell.approval}  (one of {', '.join(APPROVAL_MODES)})")
+        _show_always_allowed(shell)
+        return
+    if argument == "clear":
+        forgotten = len(shell.always_allowed)
+        shell.always_allowed.clear()
+        what = plural(forgotten, "always-allowed command")
+        shell.console.print(f"forgot {what}: each will be asked about again")
         return
     if argument not in APPROVAL_MODES:
+        choices = ", ".join(APPROVAL_MODES)
         shell.console.print(
-            Text(f"approval must be one of {', '.join(APPROVAL_MODES)}, not {argument!r}", "red")
+            Text(f"approval must be one of {choices} (or clear), not {argument!r}", "red")
         )
         return
     shell.set_approval(argument)
     shell.console.print(f"approval: {argument}")
 
 
+def _show_always_allowed(shell: Shell) -> None:
+    allowed = sorted(shell.always_allowed)
+    if not allowed:
+        shell.console.print(Text("no command is always allowed in this session", "dim"))
+        return
+    shell.console.print("always allowed in this session (/approval clear forgets them):")
+    for command in allowed:
+        shell.console.print(Text(printable(f"  {command}"), "bold"))
+
+
+async def _output(shell: Shell, argument: str) -> None:
+    last = shell.last_output
+    if last is None:
+        shell.console.print("no tool has run in this session yet")
+        return
+    symbols = symbols_for(shell.console)
+    arguments = ", ".join(f"{key}={value!r}" for key, value in last.arguments.items())
+    head = f"{symbols.tool} {last.name} {arguments} {symbols.dot} {last.status}"
+    shell.console.print(Text(printable(head), "cyan"))
+    shell.console.print(Text(printable(last.output.rstrip("\n") or "(no output)")))
+
+
 async def _new(shell: Shell, argument: str) -> None:
+    previous = shell.conversation.id
     shell.conversation.new()
+    if previous is not None:
+        shell.console.print(Text(f"session {previous} saved (/resume {previous})", "dim"))
     shell.console.print("new conversation: the next message starts it")
 
 
@@ -214,8 +300,9 @@ async def _sessions(shell: Shell, argument: str) -> None:
     for column in ("", "id", "updated", "msgs", "title"):
         table.add_column(column, justify="right" if column == "msgs" else "left")
     here = str(shell.conversation.cwd)
+    current = symbols_for(shell.console).current
     for info in infos[:20]:
-        mark = "●" if info.id == shell.conversation.id else ""
+        mark = current if info.id == shell.conversation.id else ""
         title = info.title if info.cwd == here else f"{info.title}  [dim]({info.cwd})[/]"
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(info.updated))
         table.add_row(mark, info.id, when, str(info.message_count), title)
@@ -277,7 +364,8 @@ async def _context(shell: Shell, argument: str) -> None:
     budget = report.budget
     share = report.used / budget.window
     line = f"context: {report.used:,} of {budget.window:,} tokens ({share:.0%})"
-    shell.console.print(Text(line + (f" · {budget.provider}" if budget.provider else "")))
+    dot = symbols_for(shell.console).dot
+    shell.console.print(Text(line + (f" {dot} {budget.provider}" if budget.provider else "")))
     table = Table(box=None, show_header=False, pad_edge=False)
     table.add_column(no_wrap=True)
     table.add_column(justify="right")
@@ -302,7 +390,7 @@ def _provider_names(shell: Shell) -> list[str]:
 
 
 def _approval_modes(shell: Shell) -> list[str]:
-    return list(APPROVAL_MODES)
+    return [*APPROVAL_MODES, "clear"]
 
 
 def _session_ids(shell: Shell) -> list[str]:
@@ -317,7 +405,14 @@ BUILTIN: list[SlashCommand] = [
     SlashCommand(
         "provider", "use only these providers, in order", _provider, "NAME", _provider_names
     ),
-    SlashCommand("approval", "what tool calls may do unasked", _approval, "MODE", _approval_modes),
+    SlashCommand(
+        "approval",
+        "what tool calls may do unasked, and the commands always allowed (clear: forget them)",
+        _approval,
+        "MODE|clear",
+        _approval_modes,
+    ),
+    SlashCommand("output", "the last tool call's output, in full", _output),
     SlashCommand("new", "start a new conversation", _new),
     SlashCommand("sessions", "saved conversations, newest first", _sessions),
     SlashCommand("resume", "continue a saved conversation", _resume, "ID", _session_ids),

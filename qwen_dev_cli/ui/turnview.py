@@ -31,10 +31,12 @@ from ..agent.turn import (
     ToolCallStarted,
     TurnEnded,
 )
-from ..core.events import BreakerTransition, ClientEvent, Failover, RetryScheduled, describe
+from ..core.events import BreakerTransition, ClientEvent, Failover, RetryScheduled
 from ..tools.diff import diff_stats
 from .render import MarkdownStream
 from .safe_text import printable
+from .statusbar import event_line
+from .symbols import Symbols, plural, symbols_for
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -43,6 +45,11 @@ if TYPE_CHECKING:
 
     from ..agent.turn import AgentEvent, TurnResult
     from .statusbar import StatusBar
+
+#: Tools whose output the user sees the end of (the rest: ``/output``).
+SHOWS_OUTPUT = frozenset({"run_command"})
+#: Lines of a command's output shown under it.
+TAIL_LINES = 5
 
 
 class TurnView:
@@ -73,6 +80,7 @@ class TurnView:
     ) -> None:
         self.console = console
         self.status = status
+        self.symbols = symbols_for(console)
         self.stream = MarkdownStream(console)
         self.frame_interval = frame_interval
         self.status_interval = status_interval
@@ -157,39 +165,58 @@ class TurnView:
             self.stream.restart(event.reason)
         elif isinstance(event, ToolCallStarted):
             self.stream.finish()
-            line = printable(f"⚙ {event.name} {_arguments(event.arguments)}")
+            arguments = _arguments(event.arguments, self.symbols)
+            line = printable(f"{self.symbols.tool} {event.name} {arguments}")
             self.console.print(Text(line, "cyan"))
         elif isinstance(event, ToolCallFinished):
-            mark = {"ok": ("✓", "green"), "denied": ("✗", "yellow"), "error": ("✗", "red")}
-            symbol, style = mark[event.status]
-            first = event.output.strip().splitlines()[0] if event.output.strip() else ""
-            note = "" if event.status == "ok" else f": {first[:120]}"
-            line = printable(f"  {symbol} {event.name} {event.status}{note}")
-            self.console.print(Text(line, style))
+            self._finished(event)
         elif isinstance(event, FileChanged):
             added, removed = diff_stats(event.diff)
-            line = printable(f"  ✎ {event.path} (+{added} -{removed})")
+            line = printable(f"  {self.symbols.edit} {event.path} (+{added} -{removed})")
             self.console.print(Text(line, "green"))
         elif isinstance(event, ContextCompacted):
             self.stream.finish()
-            self.console.print(Text(f"⇣ {event.description}", "dim"))
+            self.console.print(Text(f"{self.symbols.compacted} {event.description}", "dim"))
         elif isinstance(event, TurnEnded):
             self.stream.finish()
-            self.console.print(Text(summary(event.result), "dim"))
+            self.console.print(Text(summary(event.result, self.symbols), "dim"))
+
+    def _finished(self, event: ToolCallFinished) -> None:
+        """``✓ name ok`` (or why not), then the end of a command's output, dimmed."""
+        symbols = self.symbols
+        symbol, style = {
+            "ok": (symbols.ok, "green"),
+            "denied": (symbols.failed, "yellow"),
+            "error": (symbols.failed, "red"),
+        }[event.status]
+        shown = event.status != "denied" and event.name in SHOWS_OUTPUT
+        head, body = command_result(event.output) if shown else (_first_line(event.output), [])
+        note = "" if event.status == "ok" else f": {head[:120]}"
+        self.console.print(Text(printable(f"  {symbol} {event.name} {event.status}{note}"), style))
+        if not body:
+            return
+        for line in body[-TAIL_LINES:]:
+            text = Text(printable(f"    {symbols.bar} {line}"), "dim", no_wrap=True)
+            text.overflow = "ellipsis"
+            self.console.print(text)
+        if len(body) > TAIL_LINES:
+            more = f"    {symbols.ellipsis} the last {TAIL_LINES} of {plural(len(body), 'line')}"
+            self.console.print(Text(f"{more}: /output shows it all", "dim"))
 
     def client_event(self, event: ClientEvent) -> None:
         """A retry, failover or breaker change: worth a line, unless it would land in
         the middle of an answer (the status bar shows it anyway)."""
         worth_a_line = isinstance(event, RetryScheduled | Failover | BreakerTransition)
         if worth_a_line and not self.stream.has_output:
-            self.console.print(Text(f"↻ {describe(event)}", "yellow"))
+            line = printable(f"{self.symbols.again} {event_line(event)}")
+            self.console.print(Text(line, "yellow"))
 
     def interrupted(self) -> None:
         self.stream.interrupt()
 
     def failed(self, message: str) -> None:
         self.stream.finish()
-        self.console.print(Text(f"✗ {message}", "bold red"))
+        self.console.print(Text(f"{self.symbols.failed} {message}", "bold red"))
 
 
 class _Footer:
@@ -200,28 +227,47 @@ class _Footer:
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         yield self._view.stream.tail
-        yield self._view.status.rich_text()
+        yield self._view.status.rich_text(options.max_width)
 
 
-def summary(result: TurnResult) -> str:
+def summary(result: TurnResult, symbols: Symbols) -> str:
     """One dim line under an answer: who answered, what it cost."""
     parts = [
-        f"{result.provider} · {result.model}",
-        f"{result.usage.total_tokens:,} tokens",
+        f"{result.provider} {symbols.dot} {result.model}",
+        plural(result.usage.total_tokens, "token"),
         f"{result.latency_ms / 1000:.1f}s",
     ]
     if result.attempts > 1:
-        parts.append(f"{result.attempts} attempts")
+        parts.append(plural(result.attempts, "attempt"))
     if result.tool_calls:
-        parts.append(f"{len(result.tool_calls)} tool calls")
+        parts.append(plural(len(result.tool_calls), "tool call"))
     if result.stopped == "max_steps":
         parts.append("stopped: step limit")
-    return "─ " + " · ".join(parts)
+    return f"{symbols.rule} " + f" {symbols.dot} ".join(parts)
 
 
-def _arguments(arguments: dict[str, Any]) -> str:
+def command_result(output: str) -> tuple[str, list[str]]:
+    """A command's result as the model is told it (``exit code N``, or that it timed
+    out, then its output): that first line, and the output's lines (none for no
+    output). A note that the user changed the command comes before, and is skipped."""
+    lines = output.splitlines()
+    if lines and lines[0].startswith("(the user changed the command to:"):
+        lines = lines[1:]
+    if not lines:
+        return "", []
+    body = lines[1:]
+    while body and not body[-1].strip():
+        body.pop()
+    return lines[0], [] if body == ["(no output)"] else body
+
+
+def _first_line(output: str) -> str:
+    return output.strip().splitlines()[0] if output.strip() else ""
+
+
+def _arguments(arguments: dict[str, Any], symbols: Symbols) -> str:
     shown = ", ".join(f"{key}={value!r}" for key, value in arguments.items())
-    return shown if len(shown) <= 100 else shown[:99] + "…"
+    return shown if len(shown) <= 100 else shown[:99] + symbols.ellipsis
 
 
 def set_echo(stream: TextIO, on: bool) -> None:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from prompt_toolkit.input import PipeInput, create_pipe_input
 from prompt_toolkit.output import DummyOutput
+from prompt_toolkit.output.plain_text import PlainTextOutput
 from rich.console import Console
 
 from qwen_dev_cli.agent.turn import ApprovalRequest
@@ -24,6 +25,9 @@ WRITE = ApprovalRequest("write", "edit_file", "edit app.py", diff=DIFF)
 COMMAND = ApprovalRequest(
     "command", "run_command", "run: rm -rf build", command="rm -rf build", cwd="/ws", risk="high"
 )
+TESTS = ApprovalRequest(
+    "command", "run_command", "run: pytest -q", command="pytest -q", cwd="/ws", risk="medium"
+)
 
 
 @pytest.fixture
@@ -32,9 +36,19 @@ def pipe() -> Iterator[PipeInput]:
         yield pipe_input
 
 
-def approver(pipe: PipeInput, screen: io.StringIO, *, colour: bool = False) -> InteractiveApprover:
+def approver(
+    pipe: PipeInput,
+    screen: io.StringIO,
+    *,
+    colour: bool = False,
+    allow_edits: Callable[[], None] | None = None,
+    questions: io.StringIO | None = None,
+) -> InteractiveApprover:
+    """The dialog on ``pipe``, showing requests on ``screen`` and asking its questions
+    on ``questions`` (if given)."""
     console = Console(file=screen, width=100, force_terminal=colour, color_system="standard")
-    return InteractiveApprover(console, input=pipe, output=DummyOutput())
+    output = DummyOutput() if questions is None else PlainTextOutput(questions)
+    return InteractiveApprover(console, input=pipe, output=output, allow_edits=allow_edits)
 
 
 async def test_a_write_shows_its_diff_and_y_approves(pipe: PipeInput) -> None:
@@ -97,10 +111,12 @@ async def test_always_approves_the_same_command_for_the_session(pipe: PipeInput)
     from qwen_dev_cli.agent.approval import ApprovalPolicy
 
     # The dialog answers "always"; the agent's policy remembers it and stops asking.
-    policy = ApprovalPolicy("ask", approver(pipe, io.StringIO()), interactive=True)
+    asked = io.StringIO()
+    policy = ApprovalPolicy("ask", approver(pipe, io.StringIO(), questions=asked), interactive=True)
     pipe.send_text("a")
-    assert (await policy.decide(COMMAND)).approved
-    assert (await policy.decide(COMMAND)).approved  # no key sent: it must not ask
+    assert (await policy.decide(TESTS)).approved
+    assert "[a]lways this session" in asked.getvalue()
+    assert (await policy.decide(TESTS)).approved  # no key sent: it must not ask
     other = ApprovalRequest("command", "run_command", "run: ls", command="ls")
     pipe.send_text("n\r")
     assert not (await policy.decide(other)).approved
@@ -185,3 +201,63 @@ async def test_confirm_shows_the_diff_and_only_y_says_yes(
     shown = screen.getvalue()
     assert "app.py was changed after edit_file wrote it" in shown
     assert '+print("new")' in shown
+
+
+async def test_a_high_risk_command_is_not_offered_always(pipe: PipeInput) -> None:
+    from qwen_dev_cli.agent.approval import ApprovalPolicy
+
+    asked = io.StringIO()
+    policy = ApprovalPolicy("ask", approver(pipe, io.StringIO(), questions=asked), interactive=True)
+    pipe.send_text("ay")  # "a" is not on offer for rm -rf build: ignored; "y" runs it once
+    verdict = await policy.decide(COMMAND)
+    assert verdict.approved
+    shown = asked.getvalue()
+    assert "Run it? [y]es / [n]o / [w]ith network / [e]dit" in shown
+    assert "[a]lways" not in shown
+    pipe.send_text("n\r")  # and it is asked again
+    assert not (await policy.decide(COMMAND)).approved
+
+
+async def test_the_pressed_key_is_echoed(pipe: PipeInput) -> None:
+    screen = io.StringIO()
+    asker = approver(pipe, screen)
+    pipe.send_text("y")
+    await asker.approve(WRITE)
+    assert "→ yes" in screen.getvalue()
+    pipe.send_text("\r\r")  # Enter: no, then no reason
+    await asker.approve(TESTS)
+    assert "→ no" in screen.getvalue()
+    pipe.send_text("w")
+    await asker.approve(TESTS)
+    assert "→ yes, with network access for this run" in screen.getvalue()
+
+
+async def test_yes_to_all_edits_switches_the_session_to_auto_edit(pipe: PipeInput) -> None:
+    from qwen_dev_cli.agent.approval import ApprovalPolicy
+
+    switched: list[str] = []
+    screen, asked = io.StringIO(), io.StringIO()
+    asker = approver(
+        pipe, screen, allow_edits=lambda: switched.append("auto-edit"), questions=asked
+    )
+    policy = ApprovalPolicy("ask", asker, interactive=True)
+    pipe.send_text("a")
+    assert (await policy.decide(WRITE)).approved
+    assert "[a]ll: yes, and stop asking for edits" in asked.getvalue()
+    shown = " ".join(screen.getvalue().split())
+    assert "→ yes, and no more questions about edits: approval is auto-edit" in shown
+    assert switched == ["auto-edit"]
+    assert policy.mode == "auto-edit"
+    assert (await policy.decide(WRITE)).approved  # no key sent: the next edit is not asked
+    pipe.send_text("n\r")  # commands still are
+    assert not (await policy.decide(TESTS)).approved
+
+
+async def test_without_a_session_to_switch_edits_offer_yes_and_no_only(pipe: PipeInput) -> None:
+    asked = io.StringIO()
+    pipe.send_text("ay")
+    decision = await approver(pipe, io.StringIO(), questions=asked).approve(WRITE)
+    assert decision.approved
+    assert not decision.always
+    assert "Apply this change? [y]es / [n]o:" in asked.getvalue()
+    assert "[a]ll" not in asked.getvalue()

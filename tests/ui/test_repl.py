@@ -4,6 +4,7 @@ in-process fault server, slash commands and sessions on disk."""
 from __future__ import annotations
 
 import io
+import json
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -244,3 +245,132 @@ async def test_a_broken_turn_is_reported_and_the_repl_goes_on(
     )
     assert "internal error: RuntimeError: boom" in shown
     assert DEFAULT_TEXT in shown
+
+
+def tool_call(name: str, **arguments: object) -> dict[str, str]:
+    return {"name": name, "arguments": json.dumps(arguments)}
+
+
+async def test_leaving_says_which_session_was_saved_and_how_to_resume_it(
+    server: FaultServer, tmp_path: Path, qwen_home: Path
+) -> None:
+    shown = await session(configure(tmp_path, server), lines("hello") + "\x04")
+    (info,) = saved(qwen_home).list()
+    assert f"session {info.id} saved · resume: qwen-dev --resume {info.id}" in shown
+
+
+async def test_leaving_without_a_conversation_mentions_no_session(
+    server: FaultServer, tmp_path: Path
+) -> None:
+    shown = await session(configure(tmp_path, server), lines("/help", "/exit"))
+    assert "--resume" not in shown
+
+
+async def test_new_says_where_the_previous_conversation_is(
+    server: FaultServer, tmp_path: Path, qwen_home: Path
+) -> None:
+    shown = await session(configure(tmp_path, server), lines("one", "/new", "/exit"))
+    (info,) = saved(qwen_home).list()
+    assert f"session {info.id} saved (/resume {info.id})" in shown
+
+
+async def test_a_resumed_session_counts_its_messages_right(
+    server: FaultServer, tmp_path: Path, qwen_home: Path
+) -> None:
+    options = configure(tmp_path, server)
+    with saved(qwen_home).create(options.workspace) as one:
+        one.append({"role": "user", "content": "only this"})
+    shown = await session(options, lines(f"/resume {one.id}", "/exit"))
+    assert f"resumed session {one.id} · 1 message" in shown
+    assert "1 messages" not in shown
+
+
+async def test_provider_names_an_unknown_provider_and_lists_the_configured_ones(
+    server: FaultServer, tmp_path: Path
+) -> None:
+    shown = await session(configure(tmp_path, server), lines("/provider nosuch", "/exit"))
+    line = " ".join(shown.split())
+    assert "unknown provider 'nosuch'; the configured providers are: " in line
+    assert "lab, lab2" in line
+    assert "--provider" not in shown
+    assert "provider_order" not in shown
+
+
+async def test_provider_needing_a_missing_key_is_worded_for_the_command(
+    server: FaultServer, tmp_path: Path
+) -> None:
+    extra = f"""
+[providers.keyed]
+base_url = "{server.base_url}"
+model = "keyed-model"
+api_key_env = "QWEN_DEV_TEST_MISSING_KEY"
+"""
+    shown = await session(configure(tmp_path, server, extra), lines("/provider keyed", "/exit"))
+    line = " ".join(shown.split())
+    assert "/provider: provider 'keyed' needs an API key: export QWEN_DEV_TEST_MISSING_KEY" in line
+    assert "--provider" not in shown
+
+
+async def test_model_on_the_local_provider_says_its_model_is_its_file(
+    server: FaultServer, tmp_path: Path
+) -> None:
+    options = configure(tmp_path, server)
+    assert options.config_path is not None
+    gguf = tmp_path / "tiny.gguf"
+    options.config_path.write_text(
+        f"""
+provider_order = ["local"]
+
+[providers.local]
+kind = "llama-cpp"
+model_path = "{gguf}"
+""",
+        encoding="utf-8",
+    )
+    shown = await session(options, lines("/model foo-model", "/model", "/exit"))
+    line = " ".join(shown.split())
+    assert "/model: local runs one model file in-process" in line
+    assert f"set model_path under [providers.local] in {options.config_path}" in line
+    assert "now using" not in shown
+    assert "foo-model" not in shown.rpartition("/model NAME.")[2]  # unchanged
+    assert f"model: local · SmolLM2-135M-Instruct (the model file {gguf}" in line
+
+
+async def test_approval_lists_the_always_allowed_commands_and_clear_forgets_them(
+    server: FaultServer, tmp_path: Path
+) -> None:
+    seen: list[set[str]] = []
+
+    def factory(client: LLMClient, context: TurnContext) -> Turn:
+        context.remembered.add("pytest -q")  # as if answered "always" in this turn
+        seen.append(set(context.remembered))
+        return make_turn(client, context)
+
+    typed = lines("hi", "/approval", "/approval clear", "/approval")
+    shown = await session(configure(tmp_path, server), typed + "\x04", turn_factory=factory)
+    listed, _, after = shown.partition("forgot 1 always-allowed command")
+    assert "always allowed in this session (/approval clear forgets them):" in listed
+    assert "  pytest -q" in listed
+    assert "no command is always allowed in this session" in after
+    assert seen == [{"pytest -q"}]
+
+
+async def test_a_command_s_output_ends_under_it_and_output_shows_it_whole(
+    server: FaultServer, tmp_path: Path
+) -> None:
+    command = "for n in $(seq 1 9); do echo out$n; done"
+    server.script(
+        Outcome.ok(tool_calls=[tool_call("run_command", command=command)]),
+        Outcome.ok("Printed nine lines."),
+    )
+    typed = lines("count to nine") + "y" + lines("/output", "/exit")
+    shown = await session(configure(tmp_path, server), typed)
+    answered, _, whole = shown.partition("Printed nine lines.")
+    assert "→ yes" in answered
+    assert "out4" not in answered  # only the last five lines under the command
+    for n in range(5, 10):
+        assert f"    │ out{n}" in answered
+    assert "… the last 5 of 9 lines: /output shows it all" in answered
+    assert "exit code 0" in whole
+    for n in range(1, 10):
+        assert f"out{n}" in whole

@@ -274,6 +274,7 @@ def test_a_proposed_edit_shows_its_diff_y_applies_it_and_undo_restores_it(
     child.expect_exact("Apply this change?")
     assert target.read_text(encoding="utf-8") == "print('hello')\n"
     child.send("y")
+    child.expect_exact("→ yes")  # the choice is echoed
     child.expect_exact("Changed the greeting.")
     child.expect(PROMPT)
     assert target.read_text(encoding="utf-8") == "print('bye')\n"
@@ -368,3 +369,74 @@ def test_undo_of_a_file_edited_since_asks_with_the_diff_and_keeps_a_backup(
     [backup] = (tmp_path / "ws").glob("app.py.qwen-dev-backup-*")
     assert backup.read_text(encoding="utf-8") == "print('my own edit')\n"
     assert child.leave() == 0
+
+
+def test_yes_to_all_edits_stops_asking_for_edits_for_the_session(
+    server: FaultServerProcess, tmp_path: Path
+) -> None:
+    child = spawn(tmp_path, server)
+    workspace = tmp_path / "ws"
+    server.script(
+        Outcome.ok(tool_calls=[tool_call("write_file", path="a.txt", content="one\n")]),
+        Outcome.ok(tool_calls=[tool_call("write_file", path="b.txt", content="two\n")]),
+        Outcome.ok("Wrote both."),
+    )
+    child.sendline("write two files")
+    child.expect_exact("[a]ll: yes, and stop asking for edits")
+    child.send("a")
+    child.expect_exact("approval is auto-edit for the rest of this session")
+    child.expect_exact("Wrote both.")  # b.txt was written without a question
+    child.expect(PROMPT)
+    assert (workspace / "b.txt").read_text(encoding="utf-8") == "two\n"
+    child.sendline("/approval")
+    child.expect_exact("approval: auto-edit")
+    assert child.leave() == 0
+
+
+def test_a_command_shows_the_end_of_its_output_and_output_shows_all_of_it(
+    server: FaultServerProcess, tmp_path: Path
+) -> None:
+    child = spawn(tmp_path, server)
+    server.script(
+        Outcome.ok(tool_calls=[tool_call("run_command", command="seq 101 112")]),
+        Outcome.ok("Counted."),
+    )
+    child.sendline("count")
+    child.expect_exact("Run it?")
+    child.send("y")
+    child.expect_exact("→ yes")
+    child.expect_exact("✓ run_command ok")
+    for number in range(108, 113):  # its last five lines, in order
+        child.expect_exact(f"│ {number}")
+        assert "107" not in child.child.before
+    child.expect_exact("the last 5 of 12 lines: /output shows it all")
+    child.expect_exact("Counted.")
+    child.expect(PROMPT)
+    child.sendline("/output")
+    child.expect_exact("exit code 0")
+    for number in range(101, 113):  # all of it
+        child.expect_exact(f"{number}")
+    assert child.leave() == 0
+
+
+def test_ctrl_d_says_which_session_was_saved_and_how_to_resume_it(
+    server: FaultServerProcess, tmp_path: Path
+) -> None:
+    child = spawn(tmp_path, server)
+    child.sendline("remember 42")
+    child.expect_exact(DEFAULT_TEXT)
+    child.expect(PROMPT)
+    child.send("\x04")
+    child.expect(r"session ([\w-]+) saved · resume: qwen-dev --resume ([\w-]+)")
+    match = child.child.match
+    assert match is not None
+    saved_id, resume_id = match.group(1), match.group(2)
+    assert saved_id == resume_id
+    child.child.expect(pexpect.EOF)
+    again = spawn(tmp_path, server, "--resume", resume_id)
+    again.sendline("what was the number?")
+    again.expect_exact(DEFAULT_TEXT)
+    sent = server.requests()[-1]["json"]["messages"]
+    users = [m["content"] for m in sent if m["role"] == "user"]
+    assert users == ["remember 42", "what was the number?"]
+    assert again.leave() == 0

@@ -6,6 +6,7 @@ import dataclasses
 import io
 from typing import Any
 
+import pytest
 from rich.console import Console
 
 from qwen_dev_cli.core.events import (
@@ -17,6 +18,7 @@ from qwen_dev_cli.core.events import (
 )
 from qwen_dev_cli.core.status import ClientStatus, ProviderStatus
 from qwen_dev_cli.ui.statusbar import EVENT_SECONDS, StatusBar, status_table
+from qwen_dev_cli.ui.symbols import ASCII
 
 
 class Clock:
@@ -99,9 +101,9 @@ def test_a_failover_is_shown_for_a_while() -> None:
     clock = Clock()
     status = bar(provider("sambanova"), provider("hf"), clock=clock)
     status.on_event(Failover("sambanova", "hf", "503 unavailable"))
-    assert status.plain().startswith("failover sambanova -> hf │ ")
+    assert status.plain().startswith("sambanova failed (503 unavailable), trying hf │ ")
     clock.now += EVENT_SECONDS + 0.1
-    assert "failover" not in status.plain()
+    assert "trying" not in status.plain()
 
 
 def test_rate_limit_waits_and_breaker_changes_are_shown() -> None:
@@ -109,9 +111,9 @@ def test_rate_limit_waits_and_breaker_changes_are_shown() -> None:
     status.on_event(RateLimitWait("a", 4.0))
     assert "rate limit: a in 4.0s" in status.plain()
     status.on_event(BreakerTransition("a", "CLOSED", "OPEN"))
-    assert "circuit a: CLOSED -> OPEN" in status.plain()
+    assert "a circuit open: skipped until its trial call" in status.plain()
     status.on_event(AttemptStarted("a", "m", 1))  # routine: does not replace it
-    assert "circuit a" in status.plain()
+    assert "a circuit open" in status.plain()
 
 
 def test_while_a_turn_runs_its_time_is_shown() -> None:
@@ -182,3 +184,116 @@ def test_status_table_tells_the_store_and_its_location() -> None:
     down = shown("redis", "redis://:***@r:6379/0", shared=False)
     assert "budget store: redis · redis://:***@r:6379/0 (unavailable: budgets" in down
     assert "budget store: memory · this process (not shared with other processes)" in shown()
+
+
+def crowded(clock: Clock | None = None) -> StatusBar:
+    """Five providers, one OPEN and one demoted, budgets, a context share: the line the
+    issue saw cut mid-word at 80 columns."""
+    snapshot = ClientStatus(
+        [
+            provider("alpha", "OPEN", retry_in=41.0),
+            provider("beta", success_rate=0.33, rpm_limit=50, rpm_left=47),
+            provider("gamma", rpm_limit=50, rpm_left=47, tpm_limit=10000, tpm_left=8123),
+            provider("delta"),
+            provider("local"),
+        ],
+        "beta",
+        "beta-model",
+        None,
+        12_345,
+        "local",
+        "/h/state.sqlite3",
+        True,
+    )
+    return StatusBar(lambda: snapshot, context=lambda: 0.42, clock=clock or Clock())
+
+
+def cut_words(line: str, full: str) -> list[str]:
+    """Words of ``line`` that are the start of a longer word of ``full`` but none of its
+    own words: words cut short (``beta-m`` of ``beta-model``)."""
+    whole = set(full.split())
+    return [
+        word
+        for word in line.split()
+        if word not in whole and any(other.startswith(word) for other in whole)
+    ]
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_a_narrow_bar_drops_details_by_priority_and_never_cuts_a_word(width: int) -> None:
+    clock = Clock()
+    status = crowded(clock)
+    full = status.plain()
+    assert len(full) > 120
+    for activity in (None, Failover("alpha", "beta", "HTTP 503: injected"), "retry"):
+        if isinstance(activity, Failover):
+            status.on_event(activity)
+        elif activity == "retry":
+            status.on_event(RetryScheduled(2, 3, 3.1, "alpha: circuit open"))
+        line = status.plain(width)
+        assert len(line) <= width
+        assert "beta-model" in line  # the model and the tokens stay
+        assert "tok ctx 42%" in line
+        assert "alpha OPEN 41s" in line  # and the provider that is down
+        assert cut_words(line, status.plain()) == []
+        assert "…" not in line
+
+
+def test_at_80_and_120_columns_the_bar_reads_like_this() -> None:
+    status = crowded()
+    assert status.plain(79) == (
+        "○ alpha OPEN 41s  ● beta 33% ok  +3 ok │ beta · beta-model │ 12,345 tok ctx 42%"
+    )
+    status.on_event(RetryScheduled(2, 3, 3.1, "alpha: circuit open"))
+    assert status.plain(79) == (
+        "retry 2/3 in 3.1s │ ○ alpha OPEN 41s  +4 more │ beta-model │ 12,345 tok ctx 42%"
+    )
+    assert status.plain(119) == (
+        "retry 2/3 in 3.1s │ ○ alpha OPEN 41s  ● beta 33% ok  ● gamma  ● delta  ● local │ "
+        "beta · beta-model │ 12,345 tok ctx 42%"
+    )
+
+
+def test_the_toolbar_fits_the_terminal_it_is_drawn_on() -> None:
+    snapshot = crowded()._status()
+    status = StatusBar(lambda: snapshot, width=lambda: 80)
+    text = "".join(piece for _, piece, *_ in status.toolbar())
+    assert len(text) <= 79  # a cell spare: writing the very last one may scroll
+    assert "beta · beta-model" in text
+
+
+def test_a_single_segment_wider_than_the_terminal_loses_whole_words() -> None:
+    status = bar(provider("a"), activity="waiting for the provider to answer its first token")
+    line = status.plain(30)
+    assert line == "waiting for the provider to…"
+
+
+def test_a_demoted_provider_shows_its_recent_success_in_yellow() -> None:
+    status = bar(provider("alpha"), provider("beta", success_rate=0.33))
+    assert "● beta 33% ok" in status.plain()
+    assert "beta CLOSED" not in status.plain()
+    assert ("class:status.degraded", "● beta 33% ok") in status.toolbar()
+    assert "● alpha CLOSED" in status.plain()  # a healthy one keeps its state
+
+
+def test_all_healthy_providers_shrink_to_a_count() -> None:
+    status = bar(*(provider(f"p{n}") for n in range(6)), active_provider="p0", active_model="m")
+    assert status.plain(60) == "● p0  ● p1  ● p2  ● p3  ● p4  ● p5 │ p0 · m │ 0 tok"
+    assert status.plain(33) == "● 6 providers ok │ p0 · m │ 0 tok"
+
+
+def test_ascii_symbols_draw_the_same_line_in_plain_ascii() -> None:
+    snapshot = crowded()._status()
+    status = StatusBar(lambda: snapshot, symbols=ASCII)
+    line = status.plain()
+    assert line.isascii()
+    assert "o alpha OPEN 41s" in line
+    assert " | beta - beta-model | " in line
+    assert status.plain(40).isascii()
+
+
+def test_a_provider_passed_over_for_its_open_circuit_is_not_said_to_have_failed() -> None:
+    status = bar(provider("alpha", "OPEN", retry_in=30), provider("beta"))
+    status.on_event(Failover("alpha", "beta", "circuit open"))
+    assert status.plain().startswith("alpha circuit open, trying beta │ ")
+    assert status.plain(60).startswith("alpha circuit open, trying beta │ ")

@@ -116,3 +116,79 @@ async def test_the_footer_is_redrawn_throttled_and_at_least_every_status_interva
         clock.now += turn.status_interval  # the status line is due regardless
         turn.refresh_if_due()
         assert turn.refreshes == idle_from + 1
+
+
+async def test_one_tool_call_is_counted_in_the_singular() -> None:
+    turn, screen = view()
+    async with turn:
+        calls = [ToolCallRecord("read_file", {}, "ok")]
+        turn(TurnEnded(result(usage=Usage(1, 0, 1), tool_calls=calls)))
+    assert "─ lab · m · 1 token · 1.5s · 1 tool call" in screen.getvalue()
+
+
+async def test_a_command_shows_the_end_of_its_output_and_where_the_rest_is() -> None:
+    turn, screen = view()
+    output = "exit code 1\n" + "\n".join(f"line {n}" for n in range(1, 13))
+    async with turn:
+        turn(ToolCallStarted("c1", "run_command", {"command": "pytest -q"}))
+        turn(ToolCallFinished("c1", "run_command", "error", output))
+    lines = [line.rstrip() for line in screen.getvalue().splitlines()]
+    assert lines[1:] == [
+        "  ✗ run_command error: exit code 1",
+        "    │ line 8",
+        "    │ line 9",
+        "    │ line 10",
+        "    │ line 11",
+        "    │ line 12",
+        "    … the last 5 of 12 lines: /output shows it all",
+    ]
+
+
+async def test_a_short_command_output_is_shown_whole_and_no_output_shows_nothing() -> None:
+    turn, screen = view()
+    async with turn:
+        turn(ToolCallFinished("c1", "run_command", "ok", "exit code 0\nall 3 passed\n"))
+        turn(ToolCallFinished("c2", "run_command", "ok", "exit code 0\n(no output)"))
+        edited = "(the user changed the command to: ls)\nexit code 0\nREADME.md"
+        turn(ToolCallFinished("c3", "run_command", "ok", edited))
+    lines = [line.rstrip() for line in screen.getvalue().splitlines()]
+    assert lines == [
+        "  ✓ run_command ok",
+        "    │ all 3 passed",
+        "  ✓ run_command ok",
+        "  ✓ run_command ok",
+        "    │ README.md",
+    ]
+
+
+async def test_a_failover_is_worded_for_a_person() -> None:
+    turn, screen = view()
+    async with turn:
+        turn.client_event(Failover("alpha", "beta", "503 unavailable"))
+    assert "↻ alpha failed (503 unavailable), trying beta" in screen.getvalue()
+
+
+class AsciiScreen(io.StringIO):
+    """A stream whose encoding cannot hold the Unicode symbols."""
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]  # StringIO says None
+        return "ascii"
+
+
+async def test_an_ascii_terminal_gets_ascii_symbols() -> None:
+    screen = AsciiScreen()
+    provider = ProviderStatus("lab", "m", "CLOSED", 0, 0, None, None, None, None, None)
+    status = StatusBar(lambda: ClientStatus([provider], None, None, None, 0))
+    async with TurnView(Console(file=screen, width=100), status) as turn:
+        turn(ToolCallStarted("c1", "run_command", {"command": "make"}))
+        turn(ToolCallFinished("c1", "run_command", "ok", "exit code 0\nbuilt"))
+        turn(ToolCallFinished("c2", "read_file", "error", "no such file"))
+        turn(TurnEnded(result(tool_calls=[ToolCallRecord("run_command", {}, "ok")])))
+    shown = screen.getvalue()
+    assert shown.isascii()
+    assert "* run_command command='make'" in shown
+    assert "  + run_command ok" in shown
+    assert "    | built" in shown
+    assert "  x read_file error: no such file" in shown
+    assert "- lab - m - 1,234 tokens - 1.5s - 1 tool call" in shown
