@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from ..core.tokens import estimate_text_tokens
+from ..words import plural
 from .context import (
     COMPACT_AT,
     SUMMARY_ACK,
@@ -115,12 +116,12 @@ class Compaction:
     def describe(self) -> str:
         done = []
         if self.elided:
-            done.append(f"{self.elided} tool output{'s' if self.elided != 1 else ''} elided")
+            done.append(f"{plural(self.elided, 'tool output')} elided")
         if self.summarized:
-            done.append(f"{self.summarized} messages summarised")
+            done.append(f"{plural(self.summarized, 'message')} summarised")
         what = f" ({', '.join(done)})" if done else ""
         return (
-            f"context compacted: {self.before:,} → {self.after:,} of {self.window:,} tokens{what}"
+            f"context compacted: {self.before:,} to {self.after:,} of {self.window:,} tokens{what}"
         )
 
     def to_meta(self) -> dict[str, object]:

@@ -80,7 +80,7 @@ class ContextCompacted:
     before: int
     after: int
     window: int
-    #: One line for the user, e.g. ``context compacted: 5,210 → 1,830 of 6,000 tokens``.
+    #: One line for the user, e.g. ``context compacted: 5,210 to 1,830 of 6,000 tokens``.
     description: str
     #: The session event's fields (reason, counts, focus).
     meta: dict[str, Any] = field(default_factory=dict)
@@ -176,7 +176,8 @@ class ApprovalDecision:
     Args:
         approved: run it or not.
         reason: why not, passed to the model.
-        always: approve this same command for the rest of the session.
+        always: for a command, this same command for the rest of the session; for a
+            file change, every later one (the session switches to auto-edit).
         edited_command: the command as the user changed it before approving.
         network: let this one command reach the network from its sandbox.
     """

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TextIO
 
 from .. import exit_codes
+from ..words import plural
 from .input import InputError, InputFile, Shard
 from .output import CheckpointFile, OutputError
 from .plan import Plan, make_plan
@@ -293,7 +294,7 @@ def _summary(
 def _summary_line(summary: dict[str, Any]) -> str:
     pending, skipped, output = summary["pending"], summary["skipped"], summary["output"]
     if skipped == summary["total"]:
-        return f"all {skipped} prompts were answered before: nothing to send ({output})"
+        return f"all {plural(skipped, 'prompt')} were answered before: nothing to send ({output})"
     parts = [f"{summary['ok']} answered", f"{summary['failed']} failed"]
     if pending:
         parts.append(f"{pending} not sent")

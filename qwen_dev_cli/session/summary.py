@@ -14,6 +14,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..words import plural
+
 if TYPE_CHECKING:
     from ..core import Message
     from .store import LoadedSession
@@ -140,7 +142,7 @@ def to_summary(session: LoadedSession) -> str:
         f"Session {info.id} ({info.kind})",
         f"  folder    {info.cwd}",
         f"  started   {_when(info.created)}, last active {_when(info.updated)}",
-        f"  turns     {len(turns)} ({info.message_count} messages)"
+        f"  turns     {len(turns)} ({plural(info.message_count, 'message')})"
         + (f", compacted {session.compactions}×" if session.compactions else ""),
     ]
     models = _models(session.events)
@@ -176,7 +178,7 @@ def _models(events: Iterable[Mapping[str, Any]]) -> str:
     if len(counts) == 1:
         named = next(iter(counts))
     else:
-        named = ", ".join(f"{name} ({n} turns)" for name, n in counts.items())
+        named = ", ".join(f"{name} ({plural(n, 'turn')})" for name, n in counts.items())
     return named + (f"; {tokens:,} tokens" if tokens else "")
 
 

@@ -35,6 +35,7 @@ from ..core.telemetry import merge_snapshots
 from ..session.metrics_log import MetricsLog
 from ..session.store import SessionError, SessionStore
 from ..tools import ChangeLog
+from ..words import plural
 from .approval import InteractiveApprover
 from .completion import ReplCompleter
 from .conversation import Conversation
@@ -44,7 +45,7 @@ from .notices import startup_notices
 from .recorder import SessionRecorder
 from .slash import SlashCommands, ToolOutput, is_command
 from .statusbar import StatusBar
-from .symbols import plural, symbols_for, terminal_stream
+from .symbols import symbols_for, terminal_stream
 from .turnview import TurnView, terminal_input
 
 if TYPE_CHECKING:

@@ -20,10 +20,11 @@ from rich.text import Text
 from ..config import APPROVAL_MODES
 from ..session.store import SessionError
 from ..tools import ToolError
+from ..words import plural
 from .metrics_table import metrics_renderable
 from .safe_text import printable
 from .statusbar import status_table, store_line
-from .symbols import plural, symbols_for
+from .symbols import symbols_for
 
 if TYPE_CHECKING:
     from rich.console import Console

@@ -29,7 +29,8 @@ from ..core.events import (
     RateLimitWait,
     RetryScheduled,
 )
-from .symbols import UNICODE, Symbols, plural
+from ..words import plural
+from .symbols import UNICODE, Symbols
 
 if TYPE_CHECKING:
     from prompt_toolkit.formatted_text import StyleAndTextTuples

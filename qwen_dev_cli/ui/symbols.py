@@ -162,7 +162,3 @@ def terminal_stream(stream: TextIO, environ: Mapping[str, str] | None = None) ->
     return stream
 
 
-def plural(count: int, word: str, many: str | None = None) -> str:
-    """``1 tool call``, ``2 tool calls``, ``1,204 messages``."""
-    noun = word if count == 1 else (many or word + "s")
-    return f"{count:,} {noun}"

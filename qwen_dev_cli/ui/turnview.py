@@ -33,10 +33,11 @@ from ..agent.turn import (
 )
 from ..core.events import BreakerTransition, ClientEvent, Failover, RetryScheduled
 from ..tools.diff import diff_stats
+from ..words import plural
 from .render import MarkdownStream
 from .safe_text import printable
 from .statusbar import event_line
-from .symbols import Symbols, plural, symbols_for
+from .symbols import Symbols, symbols_for
 
 if TYPE_CHECKING:
     from types import TracebackType

@@ -86,7 +86,7 @@ def test_thirty_turns_in_a_6000_token_window_are_all_answered(
         child.expect(PROMPT)
         if turn == 1:
             child.sendline("/compact keep the API design")
-            child.expect(r"context compacted: [\d,]+ → [\d,]+ of 6,000 tokens")
+            child.expect(r"context compacted: [\d,]+ to [\d,]+ of 6,000 tokens")
     child.expect(r"ctx \d+%")
     child.sendline("/context")
     child.expect(r"context: [\d,]+ of 6,000 tokens")
