@@ -472,12 +472,15 @@ def doctor(
     from rich.console import Console
 
     from .ui.doctor import run_doctor
+    from .ui.symbols import terminal_stream
 
     settings = _settings(ctx, config)
     code = asyncio.run(
         _with_state_store(
             settings,
-            lambda state: run_doctor(settings, Console(), seconds=timeout, state=state),
+            lambda state: run_doctor(
+                settings, Console(file=terminal_stream(sys.stdout)), seconds=timeout, state=state
+            ),
         )
     )
     raise typer.Exit(code)

@@ -489,7 +489,10 @@ class Dispatcher:
         if outcome is not None and outcome.failed:
             exc = outcome.exception()
             if isinstance(exc, AllProvidersFailed) and exc.failures:
-                last = exc.failures[-1]
+                # Name a provider that was tried, rather than one skipped (circuit open,
+                # cooling down), when there is one.
+                tried = [f for f in exc.failures if isinstance(f.error, ProviderError)]
+                last = (tried or exc.failures)[-1]
                 reason = f"{last.provider}: {_short_reason(last.error)}"
         self._announce(
             ev.RetryScheduled(
