@@ -28,6 +28,7 @@ from .config import (
     redacted,
     user_config_path,
 )
+from .runtime import Home, Runtime
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -167,15 +168,14 @@ def _open_state_store(settings: Settings) -> ProviderStateStore:
     return open_store(settings.client.state_store, home=settings.home, warn=_warn)
 
 
-async def _with_state_store(
-    settings: Settings, run: Callable[[ProviderStateStore], Awaitable[int]]
-) -> int:
-    """``run(store)``, then the store closed (after the clients ``run`` closed)."""
+async def _with_runtime(settings: Settings, run: Callable[[Runtime], Awaitable[int]]) -> int:
+    """``run(runtime)`` on this process's runtime (settings, home, the state store every
+    client shares), then the store closed (after the clients ``run`` closed)."""
     from .core.state import StoreError
 
     store = _open_state_store(settings)
     try:
-        return await run(store)
+        return await run(Runtime(settings, store))
     finally:
         # A store that fails to close must not turn a finished answer into an error.
         try:
@@ -223,10 +223,10 @@ def main_callback(
     settings = _settings(ctx, config, provider, model, approval)
     if resume:
         # A session that does not exist is the first thing to say, terminal or not.
-        from .session.store import SessionError, SessionStore
+        from .session.store import SessionError
 
         try:
-            SessionStore(settings.home / "sessions").path_of(resume)
+            Home(settings.home).session_store().path_of(resume)
         except SessionError as exc:
             _fail(str(exc), exit_codes.USAGE_ERROR)
     if sys.stdin is None or not sys.stdin.isatty():
@@ -244,9 +244,7 @@ def main_callback(
         resume_id=resume,
     )
     try:
-        code = asyncio.run(
-            _with_state_store(settings, lambda state: run_repl(settings, options, state=state))
-        )
+        code = asyncio.run(_with_runtime(settings, lambda runtime: run_repl(runtime, options)))
     except KeyboardInterrupt:
         code = exit_codes.INTERRUPTED
     raise typer.Exit(code)
@@ -304,15 +302,14 @@ def ask(
     )
     try:
         code = asyncio.run(
-            _with_state_store(
+            _with_runtime(
                 settings,
-                lambda state: run_ask(
-                    settings,
+                lambda runtime: run_ask(
+                    runtime,
                     options,
                     out=sys.stdout,
                     err=sys.stderr,
                     interactive_err=sys.stderr.isatty(),
-                    state=state,
                 ),
             )
         )
@@ -357,11 +354,9 @@ app.add_typer(sessions_app, name="sessions")
 
 
 def _store() -> SessionStore:
-    from .session.store import SessionStore
-
     # State lives in QWEN_DEV_HOME whatever the config says: a config error must not
     # lock the user out of their sessions.
-    return SessionStore(data_dir() / "sessions")
+    return Home(data_dir()).session_store()
 
 
 @sessions_app.command("list", cls=Command)
@@ -448,9 +443,7 @@ def metrics(
     json_output: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
 ) -> None:
     """Telemetry aggregated over past runs."""
-    from .session.metrics_log import MetricsLog
-
-    merged = MetricsLog(data_dir() / "metrics.jsonl").aggregate()
+    merged = Home(data_dir()).metrics_log().aggregate()
     if json_output:
         typer.echo(json.dumps(merged))
         return
@@ -476,10 +469,13 @@ def doctor(
 
     settings = _settings(ctx, config)
     code = asyncio.run(
-        _with_state_store(
+        _with_runtime(
             settings,
-            lambda state: run_doctor(
-                settings, Console(file=terminal_stream(sys.stdout)), seconds=timeout, state=state
+            lambda runtime: run_doctor(
+                settings,
+                Console(file=terminal_stream(sys.stdout)),
+                seconds=timeout,
+                state=runtime.state,
             ),
         )
     )
@@ -589,12 +585,11 @@ def batch(
         err_console = Console(stderr=True)
     try:
         code = asyncio.run(
-            _with_state_store(
+            _with_runtime(
                 settings,
-                lambda state: run_batch(
-                    settings,
+                lambda runtime: run_batch(
+                    runtime,
                     options,
-                    state=state,
                     stdin=None if sys.stdin is None else sys.stdin.buffer,
                     out=sys.stdout,
                     err=sys.stderr,

@@ -29,10 +29,9 @@ from .tally import Tally, duration
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from ..config import Settings
     from ..core import LLMClient
     from ..core.settings import ClientSettings
-    from ..core.state import ProviderStateStore
+    from ..runtime import Runtime
 
 #: Most prompts in flight by default; more only queue for the account's budget.
 DEFAULT_CONCURRENCY = 8
@@ -73,10 +72,9 @@ def default_concurrency(client: ClientSettings) -> int:
 
 
 async def run_batch(
-    settings: Settings,
+    runtime: Runtime,
     options: BatchOptions,
     *,
-    state: ProviderStateStore | None,
     stdin: IO[bytes] | None,
     out: TextIO,
     err: TextIO,
@@ -87,15 +85,15 @@ async def run_batch(
     """Run the batch; return the exit code.
 
     Args:
-        state: the shared state store every request's budget lives in (the caller
-            opens and closes it).
+        runtime: the settings, the home, and the shared state store every request's
+            budget lives in (the caller opens and closes it).
         stdin: where ``-`` reads the input from.
         out: ``--json``'s summary goes here, and nothing else.
         err: notices, progress lines and the summary line.
         err_console: draw a live display there (a terminal); ``None``: plain lines.
-        client: a client to use instead of one built from ``settings`` (closed here).
+        client: a client to use instead of one built from ``runtime`` (closed here).
     """
-    command = _Command(settings, options, state, out, err, err_console, get_time)
+    command = _Command(runtime, options, out, err, err_console, get_time)
     try:
         with _prepared(options, stdin) as (plan, checkpoint):
             return await command.run(plan, checkpoint, client)
@@ -127,28 +125,26 @@ def _prepared(
 class _Command:
     """One run of the command, from a validated plan to the exit code."""
 
-    settings: Settings
+    runtime: Runtime
     options: BatchOptions
-    state: ProviderStateStore | None
     out: TextIO
     err: TextIO
     err_console: Console | None
     get_time: Callable[[], float]
 
     async def run(self, plan: Plan, checkpoint: CheckpointFile, client: LLMClient | None) -> int:
-        from ..core import LLMClient, LLMError
+        from ..core import LLMError
         from ..core.errors import NoProviderConfigured
-        from ..session.metrics_log import MetricsLog
         from ..ui.notices import NoticeLog, no_provider_error, startup_notices
 
-        daily = NoticeLog(self.settings.home / "notices.json")
+        daily = NoticeLog(self.runtime.home.notices)
         verbose = self.err_console is not None
-        for note in startup_notices(self.settings, verbose=verbose, daily=daily):
+        for note in startup_notices(self.runtime.settings, verbose=verbose, daily=daily):
             self.err.write(f"qwen-dev: {note}\n")
         try:
-            client = client or LLMClient.from_settings(self.settings, state=self.state)
+            client = client or self.runtime.client()
         except NoProviderConfigured:  # every provider skipped: say which, and why
-            error = no_provider_error(self.settings)
+            error = no_provider_error(self.runtime.settings)
             self.err.write(f"qwen-dev: {error}\n")
             return exit_codes.for_error(error)
         except LLMError as exc:
@@ -160,13 +156,13 @@ class _Command:
             end = await self._send(plan, checkpoint, client, tally)
             return self._finish(_summary(plan, tally, self.options, client.get_metrics()), end)
         finally:
-            MetricsLog(self.settings.home / "metrics.jsonl").append(client.get_metrics())
+            self.runtime.home.metrics_log().append(client.get_metrics())
             await client.aclose()
 
     async def _send(
         self, plan: Plan, checkpoint: CheckpointFile, client: LLMClient, tally: Tally
     ) -> RunEnd:
-        concurrency = self.options.concurrency or default_concurrency(self.settings.client)
+        concurrency = self.options.concurrency or default_concurrency(self.runtime.settings.client)
         self._say(_announce(plan, self.options, concurrency))
         if plan.checkpoint.torn:
             self._say(

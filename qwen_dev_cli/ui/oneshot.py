@@ -36,8 +36,6 @@ from ..core import LLMClient, LLMError
 from ..core.errors import AllProvidersFailed, NoProviderConfigured
 from ..core.events import AttemptStarted, ClientEvent, describe
 from ..core.telemetry import Telemetry
-from ..session.metrics_log import MetricsLog
-from ..session.store import SessionStore
 from .denials import DenialLog
 from .mentions import attach_mentions
 from .notices import NoticeLog, no_provider_error, startup_notices
@@ -47,7 +45,7 @@ from .safe_text import printable
 if TYPE_CHECKING:
     from ..agent.turn import AgentEvent, Turn, TurnResult
     from ..config import Settings
-    from ..core.state import ProviderStateStore
+    from ..runtime import Runtime
 
 #: Piped input beyond this is cut, with a note: a prompt, not a data dump.
 MAX_STDIN_BYTES = 256 * 1024
@@ -110,7 +108,7 @@ def compose_prompt(prompt: str, piped: bytes | None) -> tuple[str, str | None]:
 
 
 async def run_ask(
-    settings: Settings,
+    runtime: Runtime,
     options: AskOptions,
     *,
     out: TextIO,
@@ -118,17 +116,15 @@ async def run_ask(
     interactive_err: bool,
     client: LLMClient | None = None,
     turn: Turn | None = None,
-    state: ProviderStateStore | None = None,
 ) -> int:
     """Answer ``options.prompt`` in one turn, saved as a session; return the exit code.
-
-    ``state`` is where budgets and breakers live (the caller opens and closes it);
-    ``None``: this process only."""
-    daily = NoticeLog(settings.home / "notices.json")
+    ``client`` and ``turn`` replace the ones ``runtime`` would build (tests)."""
+    settings, home = runtime.settings, runtime.home
+    daily = NoticeLog(home.notices)
     for note in startup_notices(settings, verbose=interactive_err, daily=daily):
         err.write(f"qwen-dev: {note}\n")
     try:
-        client = client or LLMClient.from_settings(settings, state=state)
+        client = client or runtime.client()
     except NoProviderConfigured:  # every provider skipped: say which, and why
         skipped = [{"name": n, "error": why} for n, why in settings.skipped_providers.items()]
         error = no_provider_error(settings)
@@ -153,7 +149,7 @@ async def run_ask(
     def warn(message: str) -> None:
         err.write(f"qwen-dev: {message}\n")
 
-    store = SessionStore(settings.home / "sessions", warn=warn)
+    store = home.session_store(warn)
     store.prune(settings.session_retention_days)
     session = store.create(Path.cwd(), kind="ask")
     recorder = SessionRecorder(session)
@@ -189,7 +185,7 @@ async def run_ask(
     finally:
         out.flush()
         session.close()
-        MetricsLog(settings.home / "metrics.jsonl").append(client.get_metrics())
+        home.metrics_log().append(client.get_metrics())
         await client.aclose()
 
 

@@ -32,8 +32,7 @@ from ..agent.turn import ContextAware, ContextCompacted, ToolCallFinished, ToolC
 from ..config import ConfigError, Overrides, load_settings
 from ..core import LLMClient, LLMError
 from ..core.telemetry import merge_snapshots
-from ..session.metrics_log import MetricsLog
-from ..session.store import SessionError, SessionStore
+from ..session.store import SessionError
 from ..tools import ChangeLog
 from ..words import plural
 from .approval import InteractiveApprover
@@ -55,8 +54,8 @@ if TYPE_CHECKING:
     from ..agent.turn import AgentEvent, Approver, Turn
     from ..config import Settings
     from ..core.events import ClientEvent
-    from ..core.state import ProviderStateStore
     from ..core.status import ClientStatus
+    from ..runtime import Runtime
 
 
 @dataclass(frozen=True)
@@ -131,39 +130,35 @@ class Repl:
     """One interactive session in the terminal.
 
     Args:
-        settings: the resolved configuration.
+        runtime: the settings, the home and the state store every client of the process
+            shares (this one's, and those ``/model`` and ``/provider`` build).
         options: how the REPL was started.
         console: where everything but the prompt is printed.
         input, output: prompt-toolkit input and output (tests); ``None``: the terminal.
         turn_factory: builds the turn for each message.
-        state: where budgets and breakers live, for this client and those ``/model``
-            and ``/provider`` build; the caller opens and closes it. ``None``: this
-            process only.
     """
 
     def __init__(
         self,
-        settings: Settings,
+        runtime: Runtime,
         options: ReplOptions,
         *,
         console: Console,
         input: Input | None = None,
         output: Output | None = None,
         turn_factory: TurnFactory = make_turn,
-        state: ProviderStateStore | None = None,
     ) -> None:
-        self._settings = settings
+        self.runtime = runtime
         self.options = options
         self.console = console
         self.symbols = symbols_for(console)
         self.workspace = options.workspace
         self.turn_factory = turn_factory
-        self._state = state
-        self.client = LLMClient.from_settings(settings, state=state)
+        self.client = runtime.client()
         self._unsubscribe = self.client.subscribe(self._on_client_event)
         self._retired: list[dict[str, Any]] = []
         self._retired_tokens = 0
-        self._approval: str = settings.approval
+        self._approval: str = runtime.settings.approval
         #: File changes the agent made in this REPL (``/undo``), and commands the user
         #: approved "always" (``/approval`` lists them): both outlive a turn.
         self.changes = ChangeLog()
@@ -178,7 +173,7 @@ class Repl:
             context=self._context_share,
             symbols=self.symbols,
         )
-        store = SessionStore(settings.home / "sessions", warn=self._warn)
+        store = runtime.home.session_store(self._warn)
         self.conversation = Conversation(store, self.workspace)
         self.commands = SlashCommands(self)
         self.approver = InteractiveApprover(
@@ -189,7 +184,7 @@ class Repl:
             allow_edits=lambda: self.set_approval("auto-edit"),
         )
         self.prompt = repl_prompt(
-            settings.home / "history",
+            runtime.home.history,
             ReplCompleter(self.commands, self.workspace),
             self.status,
             input=input,
@@ -295,8 +290,8 @@ class Repl:
             self.workspace,
             self.changes,
             self.always_allowed,
-            self._settings.secret_env_names,
-            allow_network=self._settings.allow_network,
+            self.runtime.settings.secret_env_names,
+            allow_network=self.runtime.settings.allow_network,
             context_window=self._budget().window,
             ledger=self.ledger,
         )
@@ -304,7 +299,7 @@ class Repl:
     # --- the context window -----------------------------------------------------------
 
     def _budget(self) -> ContextBudget:
-        return self.ledger.fit(ContextBudget.for_settings(self._settings.client.providers))
+        return self.ledger.fit(ContextBudget.for_settings(self.runtime.settings.client.providers))
 
     def _context_share(self) -> float | None:
         if self.conversation.session is None or self.ledger.used <= 0:
@@ -418,7 +413,7 @@ class Repl:
 
     @property
     def settings(self) -> Settings:
-        return self._settings
+        return self.runtime.settings
 
     @property
     def approval(self) -> str:
@@ -451,7 +446,8 @@ class Repl:
             overrides = dataclasses.replace(base, model=model)
         try:
             settings = load_settings(self.options.config_path, overrides=overrides)
-            client = LLMClient.from_settings(settings, state=self._state)
+            runtime = self.runtime.with_settings(settings)
+            client = runtime.client()
         except ConfigError as exc:
             self.console.print(Text(_as_slash_command(exc), "red"))
             return
@@ -462,7 +458,7 @@ class Repl:
         await self.client.aclose()
         self.client = client
         self._unsubscribe = client.subscribe(self._on_client_event)
-        self._settings = settings
+        self.runtime = runtime
         self.options = dataclasses.replace(self.options, overrides=overrides)
         dot, arrow = self.symbols.dot, self.symbols.arrow
         names = f" {arrow} ".join(f"{p.name} {dot} {p.model}" for p in settings.client.providers)
@@ -484,7 +480,7 @@ class Repl:
                 (f"  {using} {dot} approval {self._approval}", "dim"),
             )
         )
-        for note in startup_notices(self._settings, verbose=True):
+        for note in startup_notices(self.runtime.settings, verbose=True):
             self.console.print(Text(note, "yellow"))
         self.console.print(
             Text(f"/help for commands {dot} Alt+Enter for a new line {dot} Ctrl-D to leave", "dim")
@@ -508,7 +504,7 @@ class Repl:
         self._retired.append(snapshot)
         self._retired_tokens += self.client.status().session_tokens
         self._unsubscribe()
-        MetricsLog(self._settings.home / "metrics.jsonl").append(snapshot)
+        self.runtime.home.metrics_log().append(snapshot)
 
 
 @contextlib.contextmanager
@@ -546,20 +542,20 @@ def _being_cancelled() -> bool:
 
 
 async def run_repl(
-    settings: Settings,
+    runtime: Runtime,
     options: ReplOptions,
     *,
     console: Console | None = None,
     input: Input | None = None,
     output: Output | None = None,
-    state: ProviderStateStore | None = None,
 ) -> int:
-    """Run the REPL until the user leaves; returns the exit code. ``state``: see
-    :class:`Repl` (the caller closes it after this returns)."""
+    """Run the REPL until the user leaves; returns the exit code (the caller closes the
+    runtime's state store after this returns)."""
     console = console or Console(file=terminal_stream(sys.stdout))
-    SessionStore(settings.home / "sessions").prune(settings.session_retention_days)
+    settings = runtime.settings
+    runtime.home.session_store().prune(settings.session_retention_days)
     try:
-        repl = Repl(settings, options, console=console, input=input, output=output, state=state)
+        repl = Repl(runtime, options, console=console, input=input, output=output)
     except LLMError as exc:
         for note in startup_notices(settings, verbose=True):
             console.print(Text(note, "yellow"))

@@ -18,6 +18,7 @@ from rich.console import Console
 from qwen_dev_cli.agent.turn import Turn
 from qwen_dev_cli.config import load_settings
 from qwen_dev_cli.core import LLMClient
+from qwen_dev_cli.runtime import Runtime
 from qwen_dev_cli.session.store import SessionStore
 from qwen_dev_cli.ui.repl import Repl, ReplOptions, TurnContext, make_turn
 from tests.fault_server import DEFAULT_TEXT, FaultServer, Outcome
@@ -61,7 +62,12 @@ async def session(options: ReplOptions, typed: str, **repl_args: Any) -> str:
     console = Console(file=screen, width=120)
     with create_pipe_input() as pipe:
         repl = Repl(
-            settings, options, console=console, input=pipe, output=DummyOutput(), **repl_args
+            Runtime(settings),
+            options,
+            console=console,
+            input=pipe,
+            output=DummyOutput(),
+            **repl_args,
         )
         pipe.send_text(typed)
         assert repl.open_session() is None
