@@ -3,7 +3,7 @@
 
     .venv/bin/python scripts/bench_batch.py [--quick] [--only NAME] [--json out.json] [--strict]
 
-Every run is a real ``qwen-dev batch`` process against ``tests.fault_server`` servers in
+Every run is a real ``qwen-dev batch`` process against ``faultserver`` servers in
 their own processes, each with a fresh QWEN_DEV_HOME (so a fresh ``local`` state store).
 ``--only`` takes:
 
@@ -58,7 +58,7 @@ from typing import Any
 # this file runs as a script).
 from bench_client import Report, print_table
 
-from tests.fault_server import ChaosMix, FaultServerProcess, Outcome
+from faultserver import ChaosMix, FaultServerProcess, Outcome
 
 SCRIPT = Path(__file__).resolve()
 REPO = SCRIPT.parent.parent

@@ -3,7 +3,7 @@
 
     .venv/bin/python scripts/bench_client.py [--quick] [--only NAME] [--json out.json]
 
-Every benchmark talks over loopback to ``tests.fault_server`` servers that run in their
+Every benchmark talks over loopback to ``faultserver`` servers that run in their
 own processes, so a server does not share the client's interpreter. Compared clients
 run alternately (A/B/A/B) to spread the machine's drift over both. ``--only`` takes:
 
@@ -54,6 +54,7 @@ from typing import Any
 
 import httpx
 
+from faultserver import ChaosMix, FaultServerProcess, Outcome
 from qwen_dev_cli.core import (
     BreakerTransition,
     LLMClient,
@@ -63,7 +64,6 @@ from qwen_dev_cli.core import (
     TextDelta,
 )
 from qwen_dev_cli.core.providers.openai_compat import DEFAULT_LIMITS
-from tests.fault_server import ChaosMix, FaultServerProcess, Outcome
 
 SCRIPT = Path(__file__).resolve()
 MODEL = "bench-model"

@@ -24,7 +24,7 @@ import subprocess
 import tempfile
 import time
 
-from tests.fault_server import FaultServerProcess
+from faultserver import FaultServerProcess
 
 HELP_TARGET_SECONDS = 0.35
 HEAVY = ("prompt_toolkit", "httpx")

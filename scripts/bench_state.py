@@ -37,13 +37,13 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from faultserver import FaultServerProcess
 from qwen_dev_cli.core import LLMClient
 from qwen_dev_cli.core.settings import ProviderSettings
 from qwen_dev_cli.core.state import FallbackStore, ProviderStateStore, open_store
 from qwen_dev_cli.core.state_redis import RedisStore
 from qwen_dev_cli.core.state_sqlite import SqliteStore
 from qwen_dev_cli.core.types import ChatRequest, ProviderChunk, ProviderReply, Usage
-from tests.fault_server import FaultServerProcess
 from tests.redis_server import RedisServer
 
 USER = [{"role": "user", "content": "hello"}]

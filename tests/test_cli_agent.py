@@ -13,6 +13,8 @@ from tests.fault_server import FaultServer, Outcome
 
 from .test_cli_ask import qwen_dev, write_config
 
+pytestmark = pytest.mark.slow  # Every test runs a real `qwen-dev` process.
+
 
 def call(name: str, **arguments: object) -> dict[str, str]:
     return {"name": name, "arguments": json.dumps(arguments)}

@@ -15,6 +15,8 @@ import pytest
 
 from tests.fault_server import DEFAULT_TEXT, FaultServer, FaultServerProcess, Outcome
 
+pytestmark = pytest.mark.slow  # Every test runs a real `qwen-dev` process.
+
 METRIC_KEYS = {
     "total_requests",
     "success_rate",

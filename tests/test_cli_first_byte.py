@@ -6,8 +6,12 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+
 from tests.fault_server import FaultServer, Outcome
 from tests.test_cli_ask import qwen_dev
+
+pytestmark = pytest.mark.slow  # A real `qwen-dev` process.
 
 
 async def test_ask_fails_over_from_a_hung_provider_at_the_first_byte_deadline(

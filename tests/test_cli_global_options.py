@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # Every test runs real `qwen-dev` processes.
+
 
 def qwen_dev(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(

@@ -42,6 +42,7 @@ def qwen_dev(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "qwen-dev")
 def test_help_names_values_instead_of_python_types(command: tuple[str, ...]) -> None:
     run = qwen_dev(*command, "--help")
@@ -50,12 +51,14 @@ def test_help_names_values_instead_of_python_types(command: tuple[str, ...]) -> 
         assert python_type not in run.stdout, (command, python_type)
 
 
+@pytest.mark.slow
 def test_choices_are_listed() -> None:
     assert "<ask|auto-edit|yolo>" in qwen_dev("--help").stdout
     assert "<ask|auto-edit|yolo>" in qwen_dev("ask", "--help").stdout
     assert "<md|json>" in qwen_dev("sessions", "export", "--help").stdout
 
 
+@pytest.mark.slow
 def test_a_value_outside_the_choices_is_a_usage_error() -> None:
     run = qwen_dev("ask", "--approval", "sometimes", "hi")
     assert run.returncode == 2
@@ -63,17 +66,20 @@ def test_a_value_outside_the_choices_is_a_usage_error() -> None:
     assert "'auto-edit'" in run.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args", [("--version", "true"), ("--version", "ask")])
 def test_version_takes_no_value_nor_command(args: tuple[str, ...]) -> None:
     assert qwen_dev(*args).returncode == 2
 
 
+@pytest.mark.slow
 def test_version_alone_prints_it() -> None:
     run = qwen_dev("--version")
     assert run.returncode == 0
     assert run.stdout.startswith("qwen-dev ")
 
 
+@pytest.mark.slow
 def test_main_help_ends_with_examples_that_are_real_commands() -> None:
     out = qwen_dev("--help").stdout
     examples = out[out.index("Examples") :]
@@ -86,6 +92,7 @@ def test_main_help_ends_with_examples_that_are_real_commands() -> None:
         assert len(words) == 1 or words[1] in commands
 
 
+@pytest.mark.slow
 def test_ask_help_states_its_exit_codes() -> None:
     out = qwen_dev("ask", "--help").stdout
     section = out[out.index("Exit codes") :]

@@ -18,6 +18,8 @@ from tests.fault_server import FaultServer, Outcome
 
 from .test_cli_ask import qwen_dev, write_config
 
+pytestmark = pytest.mark.slow  # Every test runs real `qwen-dev` processes (one on a pty).
+
 
 async def test_ask_saves_a_session_that_the_sessions_commands_manage(
     tmp_path: Path, qwen_home: Path
@@ -107,7 +109,6 @@ async def interrupt_mid_answer(srv: FaultServer, config: Path, sig: signal.Signa
     return await asyncio.wait_for(proc.wait(), timeout=30)
 
 
-@pytest.mark.slow
 async def test_sigkill_mid_stream_leaves_a_loadable_session(
     tmp_path: Path, qwen_home: Path
 ) -> None:
@@ -124,7 +125,6 @@ async def test_sigkill_mid_stream_leaves_a_loadable_session(
     assert len(store.load(info.id).messages) == 2
 
 
-@pytest.mark.slow
 async def test_ctrl_c_mid_answer_exits_130_and_keeps_the_partial_answer(
     tmp_path: Path, qwen_home: Path
 ) -> None:

@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+pytestmark = pytest.mark.slow  # Every test runs real `qwen-dev` processes.
+
 PROBE = """
 import sys, runpy
 sys.argv = ["qwen-dev", *{args!r}]

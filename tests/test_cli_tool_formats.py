@@ -15,6 +15,8 @@ from tests.fault_server import FaultServer, Outcome
 
 from .test_cli_ask import qwen_dev
 
+pytestmark = pytest.mark.slow  # Every test runs a real `qwen-dev` process.
+
 CODER = "Qwen3-Coder-30B-A3B-Instruct"
 XML_LIST = (
     "<tool_call>\n<function=list_dir>\n<parameter=path>\n.\n</parameter>\n</function>\n</tool_call>"

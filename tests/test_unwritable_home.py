@@ -9,8 +9,12 @@ import os
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.fault_server import DEFAULT_TEXT, FaultServer
 from tests.test_cli_ask import write_config
+
+pytestmark = pytest.mark.slow  # A real `qwen-dev` process.
 
 
 async def test_ask_answers_even_when_nothing_can_be_saved(tmp_path: Path) -> None:

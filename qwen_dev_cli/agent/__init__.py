@@ -25,15 +25,15 @@ if TYPE_CHECKING:
     from .agent import Agent
     from .approval import APPROVAL_MODES, ApprovalMode, ApprovalPolicy
     from .factory import build_agent
-    from .parser import ParsedReply, ToolCall, parse_reply, parse_text
+    from .parser import DecodedCall, ParsedReply, parse_reply, parse_text
 
 _WHERE = {
     "APPROVAL_MODES": ".approval",
     "Agent": ".agent",
     "ApprovalMode": ".approval",
     "ApprovalPolicy": ".approval",
+    "DecodedCall": ".parser",
     "ParsedReply": ".parser",
-    "ToolCall": ".parser",
     "build_agent": ".factory",
     "parse_reply": ".parser",
     "parse_text": ".parser",
@@ -44,8 +44,8 @@ __all__ = [
     "Agent",
     "ApprovalMode",
     "ApprovalPolicy",
+    "DecodedCall",
     "ParsedReply",
-    "ToolCall",
     "build_agent",
     "parse_reply",
     "parse_text",

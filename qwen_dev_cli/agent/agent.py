@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..core import LLMError, StreamEnd, StreamRestart, TextDelta, Usage
+from ..session.repair import close_unanswered, tool_result
 from ..tools import DEFAULT_TOOLS, ChangeLog, Tool, ToolContext, Workspace
 from ..tools.base import DEFAULT_COMMAND_TIMEOUT
 from . import protocol
@@ -48,7 +49,7 @@ from .context import (
 )
 from .executor import ToolRunner
 from .formats import ToolFormat, retry_hint
-from .parser import CallProblem, ParsedReply, ToolCall, new_call_id, parse_reply
+from .parser import CallProblem, DecodedCall, ParsedReply, new_call_id, parse_reply
 from .prompt import SystemPrompts, read_project_notes
 from .stream_filter import ToolMarkupFilter
 from .turn import (
@@ -100,7 +101,7 @@ class _Pending:
 
     id: str
     name: str
-    call: ToolCall | None
+    call: DecodedCall | None
     problem: CallProblem | None
 
 
@@ -219,7 +220,7 @@ class Agent:
                 # Every tool call needs its result, or the provider refuses the next
                 # request (HTTP 400) and the conversation is stuck until /new.
                 for item in pending[done:]:
-                    closing = protocol.tool_message(item.id, item.name, INTERRUPTED)
+                    closing = tool_result(item.id, item.name, INTERRUPTED)
                     _add(closing, conversation, sink)
                 raise
 
@@ -361,7 +362,7 @@ class Agent:
             status, output = "error", _problem_text(item.problem)
         sink(ToolCallFinished(item.id, item.name, status, output))
         tally.records.append(ToolCallRecord(item.name, arguments, status))
-        return protocol.tool_message(item.id, item.name, output)
+        return tool_result(item.id, item.name, output)
 
     def _stop_at_limit(
         self, pending: list[_Pending], conversation: list[Message], tally: _Tally, sink: EventSink
@@ -403,30 +404,7 @@ def _not_run(item: _Pending, reason: str, tally: _Tally, sink: EventSink) -> Mes
     sink(ToolCallStarted(item.id, item.name, arguments))
     sink(ToolCallFinished(item.id, item.name, "denied", reason))
     tally.records.append(ToolCallRecord(item.name, arguments, "denied"))
-    return protocol.tool_message(item.id, item.name, reason)
-
-
-def close_unanswered(history: list[Message]) -> list[Message]:
-    """``history`` with a result added after any tool call that has none (a session
-    saved by a version or a crash that left one open): providers refuse a conversation
-    with an unanswered call."""
-    repaired: list[Message] = []
-    open_calls: list[tuple[str, str]] = []
-    for message in history:
-        if message.get("role") == "tool":
-            call_id = message.get("tool_call_id")
-            open_calls = [(i, n) for i, n in open_calls if i != call_id]
-        elif open_calls:
-            repaired.extend(protocol.tool_message(i, n, INTERRUPTED) for i, n in open_calls)
-            open_calls = []
-        repaired.append(message)
-        if message.get("role") == "assistant":
-            for call in message.get("tool_calls") or ():
-                if isinstance(call, dict) and call.get("id"):
-                    function = call.get("function") or {}
-                    open_calls.append((str(call["id"]), str(function.get("name", ""))))
-    repaired.extend(protocol.tool_message(i, n, INTERRUPTED) for i, n in open_calls)
-    return repaired
+    return tool_result(item.id, item.name, reason)
 
 
 def _pending(reply: ParsedReply) -> list[_Pending]:

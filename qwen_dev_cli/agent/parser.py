@@ -57,8 +57,9 @@ _BLANK_LINES = re.compile(r"\n[ \t]*\n(?:[ \t]*\n)+")
 
 
 @dataclass(frozen=True)
-class ToolCall:
-    """A tool call to carry out.
+class DecodedCall:
+    """A tool call decoded from an answer, native or written as text, to carry out (the
+    provider's raw call, arguments still a JSON string, is :class:`qwen_dev_cli.core.ToolCall`).
 
     Args:
         id: the provider's call id, or one made up for a text call.
@@ -106,7 +107,7 @@ class ParsedReply:
     """An answer taken apart: its prose, its calls and the calls that failed to parse."""
 
     text: str
-    calls: tuple[ToolCall, ...] = ()
+    calls: tuple[DecodedCall, ...] = ()
     problems: tuple[CallProblem, ...] = ()
 
     @property
@@ -121,9 +122,9 @@ def new_call_id() -> str:
 # --- native -----------------------------------------------------------------------------
 
 
-def parse_native(calls: Sequence[NativeCall]) -> tuple[list[ToolCall], list[CallProblem]]:
+def parse_native(calls: Sequence[NativeCall]) -> tuple[list[DecodedCall], list[CallProblem]]:
     """Decode the ``arguments`` of native calls (repairing them if need be)."""
-    decoded: list[ToolCall] = []
+    decoded: list[DecodedCall] = []
     problems: list[CallProblem] = []
     for call in calls:
         call_id = call.id or new_call_id()
@@ -138,7 +139,7 @@ def parse_native(calls: Sequence[NativeCall]) -> tuple[list[ToolCall], list[Call
             reason = f"its arguments are {exc}"
             problems.append(CallProblem(reason, call.arguments, call_id, call.name, "native"))
             continue
-        decoded.append(ToolCall(call_id, call.name, arguments, repairs))
+        decoded.append(DecodedCall(call_id, call.name, arguments, repairs))
     return decoded, problems
 
 
@@ -180,7 +181,7 @@ class _Found:
     start: int
     end: int
     form: CallForm = "hermes"
-    calls: list[ToolCall] = field(default_factory=list)
+    calls: list[DecodedCall] = field(default_factory=list)
     problems: list[CallProblem] = field(default_factory=list)
 
     def fail(self, reason: str, raw: str, name: str | None = None) -> None:
@@ -374,7 +375,7 @@ def _xml_found(text: str, calls: list[XmlCall]) -> _Found:
                 call.problem or "the call has no name", text[call.start : call.end], call.name
             )
         else:
-            item.calls.append(ToolCall(new_call_id(), call.name, call.arguments, call.repairs))
+            item.calls.append(DecodedCall(new_call_id(), call.name, call.arguments, call.repairs))
     return item
 
 
@@ -423,7 +424,7 @@ def _marked_calls(answer: _Text) -> list[_Found]:
             except RepairError as exc:
                 item.fail(f"its arguments are {exc}", marked.raw, marked.name)
                 continue
-            item.calls.append(ToolCall(new_call_id(), marked.name, arguments, repairs))
+            item.calls.append(DecodedCall(new_call_id(), marked.name, arguments, repairs))
     return [item] if item.calls or item.problems else []
 
 
@@ -523,7 +524,7 @@ def _decode_one(obj: Any, raw: str, repairs: tuple[str, ...], item: _Found) -> N
         return
     if isinstance(arguments, str) and arguments.strip():
         more = ("arguments given as a JSON string", *more)
-    call = ToolCall(new_call_id(), name.strip(), decoded, tuple(dict.fromkeys(repairs + more)))
+    call = DecodedCall(new_call_id(), name.strip(), decoded, tuple(dict.fromkeys(repairs + more)))
     item.calls.append(call)
 
 

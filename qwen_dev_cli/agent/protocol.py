@@ -2,7 +2,8 @@
 
 The conversation is kept in one form, OpenAI's: an assistant message carries its
 ``tool_calls``, and each result is a ``tool`` message answering a call id (plus the
-tool's ``name``, for people reading the session). That is what the session stores and
+tool's ``name``, for people reading the session), made by
+:func:`~qwen_dev_cli.session.repair.tool_result`. That is what the session stores and
 what each request carries. A provider with native tools gets it nearly as is. A
 provider on the text protocol gets, for each attempt, what its model's chat template
 would make of it (:class:`TextProtocol`, applied by the client once it knows which
@@ -26,7 +27,7 @@ from .formats import HERMES, ToolFormat, resolve_format, tool_responses, write_c
 
 if TYPE_CHECKING:
     from ..core import ChatRequest, Message
-    from .parser import CallProblem, ToolCall
+    from .parser import CallProblem, DecodedCall
 
 
 def assistant_message(text: str, calls: list[dict[str, Any]]) -> Message:
@@ -37,7 +38,7 @@ def assistant_message(text: str, calls: list[dict[str, Any]]) -> Message:
     return message
 
 
-def call_entry(call: ToolCall) -> dict[str, Any]:
+def call_entry(call: DecodedCall) -> dict[str, Any]:
     return call.to_message()
 
 
@@ -46,10 +47,6 @@ def problem_entry(call_id: str, problem: CallProblem) -> dict[str, Any]:
     # render its chat template would reject the whole next request.
     name = problem.name or "unparsed_call"
     return {"id": call_id, "type": "function", "function": {"name": name, "arguments": "{}"}}
-
-
-def tool_message(call_id: str, name: str, content: str) -> Message:
-    return {"role": "tool", "tool_call_id": call_id, "name": name, "content": content}
 
 
 def format_for(provider: object) -> ToolFormat | None:

@@ -4,8 +4,9 @@
 each appended, flushed and fsynced as the message it records completes, so a killed
 process loses at most the message it was writing. Files are 0600 in a 0700 folder.
 A torn last line is ignored on load; a tool call left without its result (the
-process died while it ran) is closed on resume. An open session holds an exclusive
-lock on its file, so two REPLs never write the same one.
+process died while it ran) is closed on resume, by the rule the agent applies too
+(:mod:`.repair`). An open session holds an exclusive lock on its file, so two REPLs
+never write the same one.
 
 A session is a ``chat`` (the REPL) or an ``ask`` (one ``qwen-dev ask``), recorded in its
 header (files from before the kind was recorded count as chats): ``--continue`` resumes
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal
 
 from .. import __version__
+from .repair import close_unanswered, unanswered_at_end
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -228,8 +230,11 @@ class SessionStore:
         session = Session(loaded.info.id, path, loaded.info.cwd, handle, warn=self.warn)
         session.messages = loaded.messages
         session.view = loaded.view
-        for closing in _dangling_tool_results(loaded.view):
+        for closing in unanswered_at_end(loaded.view):
             session.append(closing, closed_on_resume=True)
+        # A gap further up (a file of an older version) cannot be filled in its place in
+        # an append-only file: it is closed again, the same way, on every load.
+        session.view = close_unanswered(session.view)
         return session
 
     def load(self, session_id: str) -> LoadedSession:
@@ -424,25 +429,3 @@ def _title(messages: list[Message]) -> str:
             line = " ".join(content.split())
             return line if len(line) <= _TITLE_CHARS else line[: _TITLE_CHARS - 1] + "…"
     return "(empty)"
-
-
-def _dangling_tool_results(messages: list[Message]) -> list[Message]:
-    """Tool results for calls of the last assistant message that never got one."""
-    for index in range(len(messages) - 1, -1, -1):
-        message = messages[index]
-        if message.get("role") == "assistant" and message.get("tool_calls"):
-            answered = {
-                m.get("tool_call_id") for m in messages[index + 1 :] if m.get("role") == "tool"
-            }
-            return [
-                {
-                    "role": "tool",
-                    "tool_call_id": call.get("id"),
-                    "content": "not run: qwen-dev stopped before this tool call finished",
-                }
-                for call in message["tool_calls"]
-                if isinstance(call, dict) and call.get("id") not in answered
-            ]
-        if message.get("role") in ("user", "assistant"):
-            return []
-    return []

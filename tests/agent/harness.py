@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from faultserver import FaultServer, Outcome
 from qwen_dev_cli.agent import Agent
 from qwen_dev_cli.agent.approval import ApprovalMode
 from qwen_dev_cli.agent.turn import (
@@ -22,7 +23,6 @@ from qwen_dev_cli.agent.turn import (
     ToolCallFinished,
 )
 from qwen_dev_cli.core import LLMClient, OpenAICompatProvider
-from tests.fault_server import FaultServer, Outcome
 
 Protocol = Literal["native", "text"]
 PROTOCOLS: list[Protocol] = ["native", "text"]

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from faultserver import Outcome
 from qwen_dev_cli.agent import build_agent
 from qwen_dev_cli.agent.approval import ApprovalMode
 from qwen_dev_cli.agent.turn import (
@@ -25,7 +26,6 @@ from qwen_dev_cli.agent.turn import (
     ToolCallStarted,
     TurnEnded,
 )
-from tests.fault_server import Outcome
 
 from .harness import PROTOCOLS, Protocol, Recorder, calls, harness, tool_results
 

@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from faultserver import Outcome
 from qwen_dev_cli.agent.turn import AssistantText, MessageAdded
-from tests.fault_server import Outcome
 
 from .harness import Lab, bodies, calls, harness, labs, tool_results, xml_call
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from faultserver import FaultServer, Outcome, count_prompt_tokens
 from qwen_dev_cli.agent import Agent
 from qwen_dev_cli.agent.compaction import SUMMARY_PROMPT, Compactor, pieces, transcript
 from qwen_dev_cli.agent.context import (
@@ -25,7 +26,6 @@ from qwen_dev_cli.session.export import to_json
 from qwen_dev_cli.session.store import SessionStore
 from qwen_dev_cli.ui.recorder import SessionRecorder
 from tests.agent.harness import calls
-from tests.fault_server import FaultServer, Outcome, count_prompt_tokens
 
 WINDOW = 6000
 

@@ -8,18 +8,19 @@ import pytest
 
 from qwen_dev_cli.agent import protocol
 from qwen_dev_cli.agent.formats import resolve_format
-from qwen_dev_cli.agent.parser import CallProblem, ToolCall
+from qwen_dev_cli.agent.parser import CallProblem, DecodedCall
 from qwen_dev_cli.core import ChatRequest, OpenAICompatProvider
+from qwen_dev_cli.session.repair import tool_result
 
-CALL = ToolCall("call_1", "read_file", {"path": "a.py"})
+CALL = DecodedCall("call_1", "read_file", {"path": "a.py"})
 CONVERSATION: list[dict[str, Any]] = [
     {"role": "user", "content": "read a.py and b.py"},
     protocol.assistant_message(
         "Reading.",
         [protocol.call_entry(CALL), protocol.problem_entry("call_2", CallProblem("bad", "{x"))],
     ),
-    protocol.tool_message("call_1", "read_file", "A"),
-    protocol.tool_message("call_2", "unparsed_call", "Error: bad"),
+    tool_result("call_1", "read_file", "A"),
+    tool_result("call_2", "unparsed_call", "Error: bad"),
     {"role": "assistant", "content": "Done."},
 ]
 
@@ -57,11 +58,11 @@ def test_rendering_does_not_change_the_conversation() -> None:
 
 
 def test_qwen3_coder_gets_its_xml_and_typed_values_written_as_text() -> None:
-    call = ToolCall("call_3", "read_file", {"path": "a.py", "start_line": 3})
+    call = DecodedCall("call_3", "read_file", {"path": "a.py", "start_line": 3})
     conversation = [
         {"role": "user", "content": "read it"},
         protocol.assistant_message("", [protocol.call_entry(call)]),
-        protocol.tool_message("call_3", "read_file", "x = 1"),
+        tool_result("call_3", "read_file", "x = 1"),
     ]
     assert protocol.render_text(conversation, "qwen3_coder")[1:] == [
         {

@@ -1,15 +1,18 @@
-"""What every state store must do, in real time (a Redis store uses the server's clock).
+"""What every state store must do.
 
-Each store's test module subclasses :class:`StoreContract` and provides two fixtures:
-``store``, and ``peer``: a second handle on the same state, as another process would
-open it (the same object for the in-process store). Windows and timeouts are a fraction
-of a second so the suite stays fast; waits are asserted with generous margins.
+Each store's test module subclasses :class:`StoreContract` and provides three fixtures:
+``store``; ``peer``, a second handle on the same state, as another process would open it
+(the same object for the in-process store); and ``wait``, which lets time pass for the
+store: a :class:`~tests.core.fakes.FakeClock`'s ``sleep`` for a store whose clock is
+injected, ``asyncio.sleep`` for one that reads a clock of its own (a Redis store uses
+the server's). Windows and timeouts are a fraction of a second so that even real time
+stays fast; waits are asserted with margins that real time needs.
 """
 
 from __future__ import annotations
 
-import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 
 from qwen_dev_cli.core.account import (
     AccountPolicy,
@@ -22,6 +25,9 @@ from qwen_dev_cli.core.account import (
 )
 from qwen_dev_cli.core.state import ProviderStateStore
 from qwen_dev_cli.core.types import RateLimitHeaders
+
+#: Lets ``seconds`` pass for the store under test.
+Wait = Callable[[float], Awaitable[None]]
 
 FAST_BREAKER = BreakerPolicy(
     failure_threshold=2, recovery_timeout=0.3, half_open_max_calls=1, trial_lease=5.0
@@ -70,11 +76,13 @@ class StoreContract:
         view = await store.view(key, policy)
         assert view.rpm_left == 0
 
-    async def test_window_frees_after_its_length(self, store: ProviderStateStore) -> None:
+    async def test_window_frees_after_its_length(
+        self, store: ProviderStateStore, wait: Wait
+    ) -> None:
         key, policy = account(), AccountPolicy(rpm=1, window=0.3, breaker=None)
         await admitted(store, key, policy)
         refusal = await refused(store, key, policy)
-        await asyncio.sleep(refusal.wait + 0.02)
+        await wait(refusal.wait + 0.02)
         await admitted(store, key, policy)
 
     async def test_tokens_are_reserved_then_reconciled(
@@ -89,20 +97,21 @@ class StoreContract:
         assert (await store.view(key, policy)).tpm_left == 30
 
     async def test_waiting_requests_are_served_in_arrival_order(
-        self, store: ProviderStateStore, peer: ProviderStateStore
+        self, store: ProviderStateStore, peer: ProviderStateStore, wait: Wait
     ) -> None:
         key, policy = account(), AccountPolicy(rpm=1, window=0.3, breaker=None)
         await admitted(store, key, policy)
         await refused(store, key, policy, ticket="early")
+        await wait(0.01)
         await refused(peer, key, policy, ticket="late")
         assert (await store.view(key, policy)).waiting == 2
-        await asyncio.sleep(0.35)
+        await wait(0.35)
         # Room again, but the request that queued first goes first, whoever asks.
         behind = await refused(peer, key, policy, ticket="late")
         assert behind.reason == "budget"
         assert (await refused(peer, key, policy)).reason == "budget"  # no cutting in
         assert isinstance(await peer.admit(key, policy, 1, rid(), "early"), Admitted)
-        await asyncio.sleep(0.35)
+        await wait(0.35)
         assert isinstance(await store.admit(key, policy, 1, rid(), "late"), Admitted)
         assert (await store.view(key, policy)).waiting == 0
 
@@ -119,7 +128,7 @@ class StoreContract:
         assert (await peer.view(key, policy)).rpm_left == 0
 
     async def test_a_429_cools_the_account_down_for_everyone(
-        self, store: ProviderStateStore, peer: ProviderStateStore
+        self, store: ProviderStateStore, peer: ProviderStateStore, wait: Wait
     ) -> None:
         key, policy = account(), AccountPolicy(breaker=FAST_BREAKER)
         first = await admitted(store, key, policy)
@@ -131,7 +140,7 @@ class StoreContract:
         second = await admitted(store, account(), policy)
         await store.settle(key, policy, second, Settlement("neutral", cooldown=0.05))
         assert (await peer.view(key, policy)).cooldown > 0.2
-        await asyncio.sleep(refusal.wait + 0.02)
+        await wait(refusal.wait + 0.02)
         await admitted(peer, key, policy)
 
     async def test_failures_of_short_lived_processes_open_the_breaker(
@@ -160,11 +169,11 @@ class StoreContract:
         assert (view.state, view.failures) == ("CLOSED", 1)
 
     async def test_half_open_allows_limited_trials_and_successes_close(
-        self, store: ProviderStateStore, peer: ProviderStateStore
+        self, store: ProviderStateStore, peer: ProviderStateStore, wait: Wait
     ) -> None:
         key, policy = account(), AccountPolicy(breaker=FAST_BREAKER)
         await self._open(store, key, policy)
-        await asyncio.sleep(0.32)
+        await wait(0.32)
         assert (await peer.view(key, policy)).state == "HALF_OPEN"
         trial = await store.admit(key, policy, 1, rid())
         assert isinstance(trial, Admitted)
@@ -175,23 +184,25 @@ class StoreContract:
         assert [(t.old, t.new) for t in settled.transitions] == [("HALF_OPEN", "CLOSED")]
         await admitted(peer, key, policy)
 
-    async def test_a_failed_trial_reopens(self, store: ProviderStateStore) -> None:
+    async def test_a_failed_trial_reopens(self, store: ProviderStateStore, wait: Wait) -> None:
         key, policy = account(), AccountPolicy(breaker=FAST_BREAKER)
         await self._open(store, key, policy)
-        await asyncio.sleep(0.32)
+        await wait(0.32)
         trial = await admitted(store, key, policy)
         settled = await store.settle(key, policy, trial, Settlement("failure"))
         assert [(t.old, t.new) for t in settled.transitions] == [("HALF_OPEN", "OPEN")]
         assert (await refused(store, key, policy)).reason == "open"
 
-    async def test_a_trial_slot_of_a_dead_process_expires(self, store: ProviderStateStore) -> None:
+    async def test_a_trial_slot_of_a_dead_process_expires(
+        self, store: ProviderStateStore, wait: Wait
+    ) -> None:
         breaker = BreakerPolicy(1, recovery_timeout=0.1, half_open_max_calls=1, trial_lease=0.2)
         key, policy = account(), AccountPolicy(breaker=breaker)
         await self._open(store, key, policy)
-        await asyncio.sleep(0.12)
+        await wait(0.12)
         await admitted(store, key, policy)  # the trial of a process that then dies
         assert (await refused(store, key, policy)).reason == "half_open_full"
-        await asyncio.sleep(0.22)
+        await wait(0.22)
         assert (await admitted(store, key, policy)).trial
 
     async def test_a_permit_from_before_a_transition_reports_into_the_void(
@@ -230,4 +241,4 @@ class StoreContract:
         assert (await store.view(key, policy)).state == "OPEN"
 
 
-__all__ = ["FAST_BREAKER", "StoreContract", "account", "admitted", "refused", "rid"]
+__all__ = ["FAST_BREAKER", "StoreContract", "Wait", "account", "admitted", "refused", "rid"]

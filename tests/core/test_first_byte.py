@@ -88,6 +88,7 @@ async def drain(client: LLMClient) -> None:
         pass
 
 
+@pytest.mark.slow  # two seconds of a real read timeout at work
 async def test_a_tool_call_streaming_longer_than_the_timeout_is_not_silence(
     alpha: FaultServer,
 ) -> None:

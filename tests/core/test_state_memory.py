@@ -6,12 +6,23 @@ import pytest
 
 from qwen_dev_cli.core.state import MemoryStore
 
-from .store_contract import StoreContract
+from .fakes import FakeClock
+from .store_contract import StoreContract, Wait
 
 
 @pytest.fixture
-def store() -> MemoryStore:
-    return MemoryStore()
+def clock() -> FakeClock:
+    return FakeClock(start=1000.0)
+
+
+@pytest.fixture
+def wait(clock: FakeClock) -> Wait:
+    return clock.sleep
+
+
+@pytest.fixture
+def store(clock: FakeClock) -> MemoryStore:
+    return MemoryStore(clock=clock)
 
 
 @pytest.fixture

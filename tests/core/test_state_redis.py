@@ -21,7 +21,7 @@ from qwen_dev_cli.core.account import (
 from qwen_dev_cli.core.state import FallbackStore, StoreError
 from qwen_dev_cli.core.state_redis import KEY_PREFIX, RedisStore
 from qwen_dev_cli.core.types import RateLimitHeaders
-from tests.core.store_contract import StoreContract, account, admitted, refused
+from tests.core.store_contract import StoreContract, Wait, account, admitted, refused
 from tests.redis_server import RedisServer, new_server, redis_server, redis_url
 
 __all__ = ["redis_server", "redis_url"]  # fixtures, imported for pytest
@@ -29,6 +29,12 @@ __all__ = ["redis_server", "redis_url"]  # fixtures, imported for pytest
 pytestmark = pytest.mark.slow
 
 PASSWORD = "pw-Zq8-s3cret"
+
+
+@pytest.fixture
+def wait() -> Wait:
+    """Real time: the store reads the server's clock."""
+    return asyncio.sleep
 
 
 @pytest.fixture

@@ -19,8 +19,9 @@ from qwen_dev_cli.core.client import LLMClient
 from qwen_dev_cli.core.state import FallbackStore, StoreError
 from qwen_dev_cli.core.state_sqlite import SqliteStore
 
+from .fakes import FakeClock
 from .scripted import ScriptedProvider
-from .store_contract import StoreContract, account, admitted, rid
+from .store_contract import StoreContract, Wait, account, admitted, rid
 
 
 @pytest.fixture
@@ -29,15 +30,25 @@ def path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-async def store(path: Path) -> AsyncIterator[SqliteStore]:
-    store = SqliteStore(path)
+def clock() -> FakeClock:
+    return FakeClock(start=1000.0)
+
+
+@pytest.fixture
+def wait(clock: FakeClock) -> Wait:
+    return clock.sleep
+
+
+@pytest.fixture
+async def store(path: Path, clock: FakeClock) -> AsyncIterator[SqliteStore]:
+    store = SqliteStore(path, clock=clock)
     yield store
     await store.aclose()
 
 
 @pytest.fixture
-async def peer(path: Path) -> AsyncIterator[SqliteStore]:
-    store = SqliteStore(path)  # its own connection, as another process has
+async def peer(path: Path, clock: FakeClock) -> AsyncIterator[SqliteStore]:
+    store = SqliteStore(path, clock=clock)  # its own connection, as another process has
     yield store
     await store.aclose()
 

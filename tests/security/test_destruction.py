@@ -13,6 +13,8 @@ import pytest
 
 from .conftest import requires_sandbox, yolo
 
+pytestmark = pytest.mark.slow  # Every test runs a real `qwen-dev ask` process.
+
 CRITICAL = [
     "bash -lc 'rm -rf /'",
     "env -C / rm -rf .",

@@ -11,6 +11,8 @@ import contextlib
 import os
 from pathlib import Path
 
+import pytest
+
 from qwen_dev_cli.agent.approval import ApprovalPolicy
 from qwen_dev_cli.agent.executor import ToolRunner
 from qwen_dev_cli.agent.turn import ApprovalDecision, ApprovalRequest
@@ -29,6 +31,7 @@ def running(marker: str) -> bool:
     return False
 
 
+@pytest.mark.slow
 @requires_sandbox
 async def test_a_detached_process_is_gone_after_the_call(workspace: Path) -> None:
     statuses, _ = await yolo(workspace, "setsid -f sleep 100.25; nohup sleep 100.25 & echo ok")
@@ -37,6 +40,7 @@ async def test_a_detached_process_is_gone_after_the_call(workspace: Path) -> Non
     assert not running("100.25")
 
 
+@pytest.mark.slow
 @requires_sandbox
 async def test_the_network_is_off(workspace: Path) -> None:
     async with FaultServer() as target:
@@ -49,6 +53,7 @@ async def test_the_network_is_off(workspace: Path) -> None:
         assert target.requests == []
 
 
+@pytest.mark.slow
 @requires_sandbox
 async def test_the_user_may_allow_the_network_in_their_config(workspace: Path) -> None:
     async with FaultServer() as target:

@@ -8,7 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from .conftest import requires_sandbox, yolo
+
+pytestmark = pytest.mark.slow  # A real `qwen-dev ask` process.
 
 KEY = "sk-lab-0123456789-do-not-leak"
 

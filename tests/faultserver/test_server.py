@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.fault_server import (
+from faultserver import (
     DEFAULT_TEXT,
     ChaosMix,
     FaultServer,
@@ -159,11 +159,16 @@ async def test_models_404_and_bad_request(srv: FaultServer, client: httpx.AsyncC
     assert [r.outcome for r in srv.requests] == ["models", "not_found", "bad_request"]
 
 
-async def test_many_sequential_requests_are_fast(client: httpx.AsyncClient) -> None:
-    started = time.perf_counter()
-    for _ in range(300):
-        await client.post("/chat/completions", json=chat())
-    assert time.perf_counter() - started < 3.0
+async def test_many_sequential_requests_are_all_answered(
+    srv: FaultServer, client: httpx.AsyncClient
+) -> None:
+    # How fast: scripts/bench_fault_server.py (docs/benchmarks.md).
+    statuses = [
+        (await client.post("/chat/completions", json=chat())).status_code for _ in range(300)
+    ]
+    assert statuses == [200] * 300
+    assert len(srv.requests) == 300
+    assert srv.connections_total == 1
 
 
 async def test_stop_closes_idle_and_hanging_connections() -> None:
@@ -589,3 +594,10 @@ def test_fault_server_process_sync_with_chaos() -> None:
         response = httpx.post(f"{proc.base_url}/chat/completions", json=chat(), timeout=5)
     assert response.status_code == 429
     assert response.headers["retry-after"] == "4"
+
+
+def test_the_old_import_path_is_the_same_server() -> None:
+    import faultserver
+    import tests.fault_server as shim
+
+    assert all(getattr(shim, name) is getattr(faultserver, name) for name in shim.__all__)
