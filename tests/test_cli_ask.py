@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.fault_server import DEFAULT_TEXT, FaultServer, FaultServerProcess, Outcome
+from faultserver import DEFAULT_TEXT, FaultServer, FaultServerProcess, Outcome
 
 pytestmark = pytest.mark.slow  # Every test runs a real `qwen-dev` process.
 

@@ -16,7 +16,7 @@ from typing import Any
 import pexpect
 import pytest
 
-from tests.fault_server import DEFAULT_TEXT, FaultServer, FaultServerProcess, Outcome
+from faultserver import DEFAULT_TEXT, FaultServer, FaultServerProcess, Outcome
 from tests.test_cli_ask import Run, write_config
 from tests.test_cli_ask import qwen_dev as run_qwen_dev
 

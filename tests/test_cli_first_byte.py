@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fault_server import FaultServer, Outcome
+from faultserver import FaultServer, Outcome
 from tests.test_cli_ask import qwen_dev
 
 pytestmark = pytest.mark.slow  # A real `qwen-dev` process.

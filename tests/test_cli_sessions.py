@@ -13,8 +13,8 @@ from pathlib import Path
 import pexpect
 import pytest
 
+from faultserver import FaultServer, Outcome
 from qwen_dev_cli.session.store import SessionStore
-from tests.fault_server import FaultServer, Outcome
 
 from .test_cli_ask import qwen_dev, write_config
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.fault_server import FaultServer, Outcome
+from faultserver import FaultServer, Outcome
 
 from .test_cli_ask import qwen_dev
 

@@ -908,6 +908,7 @@ def test_redacted_hides_the_redis_password(world: Env) -> None:
     assert redacted(world.load(QWEN_DEV_STATE="local"))["state"] == {"store": "local"}
 
 
+@pytest.mark.slow
 async def test_config_show_hides_the_redis_password(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("QWEN_DEV_STATE", REDIS_URL)
 
@@ -918,6 +919,7 @@ async def test_config_show_hides_the_redis_password(monkeypatch: pytest.MonkeyPa
     assert SECRET not in run.out + run.err
 
 
+@pytest.mark.slow
 async def test_a_bad_state_store_exits_2_before_anything_runs(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

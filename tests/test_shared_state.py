@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.fault_server import FaultServer, Outcome
+from faultserver import FaultServer, Outcome
 
 pytestmark = pytest.mark.slow
 

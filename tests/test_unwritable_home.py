@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fault_server import DEFAULT_TEXT, FaultServer
+from faultserver import DEFAULT_TEXT, FaultServer
 from tests.test_cli_ask import write_config
 
 pytestmark = pytest.mark.slow  # A real `qwen-dev` process.

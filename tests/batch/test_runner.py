@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
+from faultserver import DEFAULT_TEXT, FaultServer, Outcome
 from qwen_dev_cli.batch.input import Prompt, digest_of
 from qwen_dev_cli.batch.output import CheckpointFile
 from qwen_dev_cli.batch.runner import BatchRunner, RequestOptions, RunEnd
 from qwen_dev_cli.batch.tally import Tally
 from qwen_dev_cli.core import LLMClient, ProviderSettings
-from tests.fault_server import DEFAULT_TEXT, FaultServer, Outcome
 
 
 @pytest.fixture

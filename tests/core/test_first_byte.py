@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from faultserver import FaultServer, Outcome
 from qwen_dev_cli.core import (
     AllProvidersFailed,
     LLMClient,
@@ -21,7 +22,6 @@ from qwen_dev_cli.core import (
 )
 from qwen_dev_cli.core import client as client_module
 from qwen_dev_cli.core.settings import FIRST_BYTE_TIMEOUT
-from tests.fault_server import FaultServer, Outcome
 
 USER = [{"role": "user", "content": "hello there"}]
 

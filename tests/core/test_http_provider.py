@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from faultserver import DEFAULT_TEXT, FaultServer, Outcome
 from qwen_dev_cli.core import (
     AllProvidersFailed,
     AuthenticationError,
@@ -31,7 +32,6 @@ from qwen_dev_cli.core import (
     TextDelta,
 )
 from qwen_dev_cli.core.types import ChatRequest, ProviderReply
-from tests.fault_server import DEFAULT_TEXT, FaultServer, Outcome
 
 from .fakes import FakeClock as Clock
 

@@ -594,10 +594,3 @@ def test_fault_server_process_sync_with_chaos() -> None:
         response = httpx.post(f"{proc.base_url}/chat/completions", json=chat(), timeout=5)
     assert response.status_code == 429
     assert response.headers["retry-after"] == "4"
-
-
-def test_the_old_import_path_is_the_same_server() -> None:
-    import faultserver
-    import tests.fault_server as shim
-
-    assert all(getattr(shim, name) is getattr(faultserver, name) for name in shim.__all__)

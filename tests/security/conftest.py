@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
+from faultserver import FaultServer, Outcome
 from qwen_dev_cli.tools.sandbox import detect_sandbox
-from tests.fault_server import FaultServer, Outcome
 from tests.test_cli_ask import write_config
 
 requires_sandbox = pytest.mark.skipif(

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from faultserver import FaultServer
 from qwen_dev_cli.agent.approval import ApprovalPolicy
 from qwen_dev_cli.agent.executor import ToolRunner
 from qwen_dev_cli.agent.turn import ApprovalDecision, ApprovalRequest
 from qwen_dev_cli.tools import RUN_COMMAND, ChangeLog, ToolContext, Workspace
-from tests.fault_server import FaultServer
 
 from .conftest import requires_sandbox, yolo
 

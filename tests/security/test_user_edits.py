@@ -22,13 +22,13 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from faultserver import Outcome
 from qwen_dev_cli.agent.agent import MAX_CALLS_PER_REPLY
 from qwen_dev_cli.agent.turn import ApprovalDecision, ApprovalRequest
 from qwen_dev_cli.tools import ChangeLog, OutsideWorkspace, UndoNeedsConfirmation
 from qwen_dev_cli.tools.changes import BACKUP_INFIX
 from qwen_dev_cli.ui.slash import SlashCommands
 from tests.agent.harness import Harness, Recorder, calls, harness, tool_results
-from tests.fault_server import Outcome
 
 # --- /undo as the REPL runs it ------------------------------------------------------------
 

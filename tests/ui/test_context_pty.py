@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fault_server import FaultServerProcess
+from faultserver import FaultServerProcess
 from tests.ui.test_repl_pty import PROMPT, Terminal, sessions
 
 pytestmark = pytest.mark.slow

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fault_server import FaultServer, Outcome
+from faultserver import FaultServer, Outcome
 from tests.test_cli_ask import qwen_dev
 
 KEY = "sk-doctor-test-0123456789"
@@ -49,6 +49,7 @@ def block(out: str, name: str) -> str:
     raise AssertionError(f"{name} not reported:\n{out}")
 
 
+@pytest.mark.slow  # a real `qwen-dev doctor` process
 async def test_a_working_provider_is_reported_with_model_and_latency(
     server: FaultServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -66,6 +67,7 @@ async def test_a_working_provider_is_reported_with_model_and_latency(
     assert server.requests[-1].json["max_tokens"] == 1
 
 
+@pytest.mark.slow  # a real `qwen-dev doctor` process
 async def test_every_defined_provider_is_reported(
     server: FaultServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -80,6 +82,7 @@ async def test_every_defined_provider_is_reported(
     assert "llama-cpp" in block(run.out, "local")
 
 
+@pytest.mark.slow  # a real `qwen-dev doctor` process
 async def test_a_wrong_key_is_a_failure_that_does_not_show_the_key(
     server: FaultServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -92,6 +95,7 @@ async def test_a_wrong_key_is_a_failure_that_does_not_show_the_key(
     assert "sk-wrong-key-98765" not in run.out + run.err
 
 
+@pytest.mark.slow  # a real `qwen-dev doctor` process
 async def test_exit_non_zero_when_no_provider_in_use_answers(
     server: FaultServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -106,6 +110,7 @@ async def test_exit_non_zero_when_no_provider_in_use_answers(
     assert "no provider in use answers" in run.out
 
 
+@pytest.mark.slow  # a real `qwen-dev doctor` process
 async def test_a_hanging_provider_costs_one_timeout(
     server: FaultServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -116,6 +121,7 @@ async def test_a_hanging_provider_costs_one_timeout(
     assert "✗ lab" in run.out
 
 
+@pytest.mark.slow  # a real `qwen-dev doctor` process
 async def test_the_memory_store_is_reported_as_per_process(
     server: FaultServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -129,6 +135,7 @@ async def test_the_memory_store_is_reported_as_per_process(
     assert "per-process state; not shared with other processes" in store
 
 
+@pytest.mark.slow  # a real `qwen-dev doctor` process
 async def test_the_local_store_is_checked_in_qwen_dev_home(
     server: FaultServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, qwen_home: Path
 ) -> None:
@@ -142,6 +149,7 @@ async def test_the_local_store_is_checked_in_qwen_dev_home(
     assert run.out.splitlines()[-1] == "ready: lab"
 
 
+@pytest.mark.slow  # a real `qwen-dev doctor` process
 async def test_a_broken_store_is_a_warning_not_a_failure(
     server: FaultServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, qwen_home: Path
 ) -> None:

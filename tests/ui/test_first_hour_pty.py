@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fault_server import DEFAULT_TEXT, FaultServerProcess
+from faultserver import DEFAULT_TEXT, FaultServerProcess
 
 from .test_repl_pty import spawn, write_config
 

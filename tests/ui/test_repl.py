@@ -15,13 +15,13 @@ from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 from rich.console import Console
 
+from faultserver import DEFAULT_TEXT, FaultServer, Outcome
 from qwen_dev_cli.agent.turn import Turn
 from qwen_dev_cli.config import load_settings
 from qwen_dev_cli.core import LLMClient
 from qwen_dev_cli.runtime import Runtime
 from qwen_dev_cli.session.store import SessionStore
 from qwen_dev_cli.ui.repl import Repl, ReplOptions, TurnContext, make_turn
-from tests.fault_server import DEFAULT_TEXT, FaultServer, Outcome
 
 
 @pytest.fixture

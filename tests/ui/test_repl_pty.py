@@ -14,7 +14,7 @@ from typing import Any
 import pexpect
 import pytest
 
-from tests.fault_server import DEFAULT_TEXT, FaultServerProcess, Outcome
+from faultserver import DEFAULT_TEXT, FaultServerProcess, Outcome
 
 pytestmark = pytest.mark.slow
 

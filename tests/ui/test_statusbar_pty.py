@@ -14,7 +14,7 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from tests.fault_server import DEFAULT_TEXT, FaultServerProcess, Outcome
+from faultserver import DEFAULT_TEXT, FaultServerProcess, Outcome
 from tests.ui.screen import Screen
 from tests.ui.test_repl_pty import PROMPT, Terminal, write_config
 
