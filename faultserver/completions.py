@@ -59,6 +59,7 @@ class CompletionBuilder:
         tool_calls: list[ServedCall],
         prompt_tokens: int,
         usage_override: Mapping[str, int] | None,
+        finish_override: str | None = None,
     ) -> None:
         self.completion_id = completion_id
         self.model = model
@@ -67,9 +68,12 @@ class CompletionBuilder:
         self.tool_calls = tool_calls
         self.prompt_tokens = prompt_tokens
         self.usage_override = usage_override
+        self.finish_override = finish_override
 
     @property
     def finish_reason(self) -> str:
+        if self.finish_override is not None:
+            return self.finish_override
         return "tool_calls" if self.tool_calls else "stop"
 
     def usage(self) -> JsonDict:

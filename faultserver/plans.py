@@ -41,6 +41,7 @@ class Outcome:
     no_space: bool = False  # stream: "data:{...}" without the space
     omit_done: bool = False  # stream: no "data: [DONE]"
     chunk_delay: float = 0.0  # stream: seconds between events
+    finish_reason: str | None = None  # ok: instead of "stop" / "tool_calls" (e.g. "length")
     status_code: int = 500  # status
     message: str | None = None  # status / stream_error: error message
     code: str | int | None = None  # status / stream_error: error code
@@ -101,9 +102,11 @@ class Outcome:
         no_space: bool = False,
         omit_done: bool = False,
         chunk_delay: float = 0.0,
+        finish_reason: str | None = None,
     ) -> Outcome:
         return cls(
             "ok",
+            finish_reason=finish_reason,
             text=text,
             delay=delay,
             tool_calls=tool_calls,

@@ -350,6 +350,7 @@ class FaultServer:
             tool_calls=[self._tool_call(spec) for spec in outcome.tool_calls or []],
             prompt_tokens=chat.prompt_tokens,
             usage_override=outcome.usage,
+            finish_override=outcome.finish_reason,
         )
 
     def _tool_call(self, spec: Mapping[str, Any]) -> ServedCall:

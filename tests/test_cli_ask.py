@@ -106,6 +106,7 @@ async def test_json_output_is_one_object_with_the_documented_schema(
     assert isinstance(payload["latency_ms"], int)
     assert set(payload["metrics"]) == METRIC_KEYS
     assert payload["metrics"]["providers"]["lab"]["state"] == "CLOSED"
+    assert payload["finish_reason"] == "stop"
 
 
 async def test_piped_stdin_is_appended_as_context(server: FaultServer, tmp_path: Path) -> None:
@@ -320,3 +321,14 @@ async def test_piped_output_never_repeats_a_restarted_answer(
     assert run.code == 0, run.err
     assert run.out == DEFAULT_TEXT + "\n"  # stdout is a pipe: exactly one answer
     assert len(server.requests) == 2
+
+
+async def test_an_answer_cut_at_its_token_limit_is_said(
+    server: FaultServer, tmp_path: Path
+) -> None:
+    server.script(Outcome.ok("a long story that goes on", finish_reason="length"))
+    config = write_config(tmp_path / "c.toml", server)
+    run = await qwen_dev("ask", "--json", "--config", str(config), "tell me a long story")
+    assert run.code == 0, run.err
+    assert run.json()["finish_reason"] == "length"
+    assert "answer cut at its token limit" in run.err

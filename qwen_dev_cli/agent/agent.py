@@ -82,6 +82,7 @@ class _Tally:
     model: str = ""
     steps: int = 0
     records: list[ToolCallRecord] = field(default_factory=list)
+    finish_reason: str | None = None
 
     def add(self, result: ChatResult) -> None:
         self.usage = Usage(
@@ -92,6 +93,7 @@ class _Tally:
         self.attempts += result.attempts
         self.latency_ms += result.latency_ms
         self.provider, self.model = result.provider, result.model
+        self.finish_reason = result.finish_reason
         self.steps += 1
 
 
@@ -446,6 +448,7 @@ def _end(
         steps=tally.steps,
         tool_calls=list(tally.records),
         stopped=stopped,
+        finish_reason=tally.finish_reason,
     )
     sink(TurnEnded(result))
     return result

@@ -112,6 +112,9 @@ class TurnResult:
     tool_calls: list[ToolCallRecord] = field(default_factory=list)
     #: ``done``, or ``max_steps`` when the step budget ran out first.
     stopped: Literal["done", "max_steps"] = "done"
+    #: Why the last answer ended, as the provider said: ``stop``, ``length`` (cut at
+    #: the answer's token limit), ``repetition`` (the local model was stopped looping)...
+    finish_reason: str | None = None
 
 
 @dataclass(frozen=True)

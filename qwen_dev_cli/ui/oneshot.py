@@ -41,6 +41,7 @@ from .mentions import attach_mentions
 from .notices import NoticeLog, no_provider_error, startup_notices
 from .recorder import SessionRecorder
 from .safe_text import printable
+from .turnview import why_cut
 
 if TYPE_CHECKING:
     from ..agent.turn import AgentEvent, Turn, TurnResult
@@ -174,6 +175,9 @@ async def run_ask(
         elif printer is None:
             out.write(result.text.rstrip("\n") + "\n")
         out.flush()
+        cut = why_cut(result)
+        if cut:
+            err.write(f"qwen-dev: {cut}\n")
         _tell_denials(denials, err)
         return exit_codes.OK
     except LLMError as exc:
@@ -293,6 +297,7 @@ def success_payload(
         "attempts": result.attempts,
         "latency_ms": round(result.latency_ms),
         "tool_calls": [call.to_dict() for call in result.tool_calls],
+        "finish_reason": result.finish_reason,
         "metrics": metrics,
     }
 

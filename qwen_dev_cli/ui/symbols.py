@@ -160,5 +160,3 @@ def terminal_stream(stream: TextIO, environ: Mapping[str, str] | None = None) ->
         # All a Console uses of its file: write, flush, isatty, fileno, encoding.
         return cast("TextIO", _DeclaredEncoding(stream, "ascii"))
     return stream
-
-

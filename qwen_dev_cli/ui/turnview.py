@@ -244,7 +244,19 @@ def summary(result: TurnResult, symbols: Symbols) -> str:
         parts.append(plural(len(result.tool_calls), "tool call"))
     if result.stopped == "max_steps":
         parts.append("stopped: step limit")
+    cut = why_cut(result)
+    if cut:
+        parts.append(cut)
     return f"{symbols.rule} " + f" {symbols.dot} ".join(parts)
+
+
+def why_cut(result: TurnResult) -> str | None:
+    """Why the answer ended before the model finished it, if it did."""
+    if result.finish_reason == "length":
+        return "answer cut at its token limit"
+    if result.finish_reason == "repetition":
+        return "answer stopped: the model was repeating itself"
+    return None
 
 
 def command_result(output: str) -> tuple[str, list[str]]:

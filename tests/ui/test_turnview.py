@@ -20,7 +20,8 @@ from qwen_dev_cli.core import Usage
 from qwen_dev_cli.core.events import Failover, RetryScheduled
 from qwen_dev_cli.core.status import ClientStatus, ProviderStatus
 from qwen_dev_cli.ui.statusbar import StatusBar
-from qwen_dev_cli.ui.turnview import TurnView
+from qwen_dev_cli.ui.symbols import UNICODE
+from qwen_dev_cli.ui.turnview import TurnView, summary
 
 DIFF = "--- a/x.py\n+++ b/x.py\n@@ -1 +1,2 @@\n-old\n+new\n+more\n"
 
@@ -192,3 +193,10 @@ async def test_an_ascii_terminal_gets_ascii_symbols() -> None:
     assert "    | built" in shown
     assert "  x read_file error: no such file" in shown
     assert "- lab - m - 1,234 tokens - 1.5s - 1 tool call" in shown
+
+
+def test_the_summary_says_when_an_answer_was_cut_or_stopped() -> None:
+    assert "answer cut at its token limit" in summary(result(finish_reason="length"), UNICODE)
+    looping = summary(result(finish_reason="repetition"), UNICODE)
+    assert "answer stopped: the model was repeating itself" in looping
+    assert "answer" not in summary(result(finish_reason="stop"), UNICODE).split("tok")[1]
