@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Final, Literal, get_args
 
+from .setting import BOOLEAN, ENV_NAME, TEXT, URL, choice, integer, number, secret, setting
+
 JitterMode = Literal["proportional", "full"]
 ProviderKind = Literal["openai", "llama-cpp"]
 #: How a model without native tools writes its calls (the agent's formats, or ``auto``:
@@ -52,21 +54,101 @@ class ProviderSettings:
             unknown (:data:`DEFAULT_CONTEXT_WINDOW` is assumed).
     """
 
+    # Each `setting(...)` is the whole declaration of a `[providers.NAME]` key: its check,
+    # its line in the starter file, whether a project file may set it (qwen_dev_cli.config).
     name: str
-    model: str
-    kind: ProviderKind = "openai"
-    base_url: str | None = None
-    api_key: str | None = field(default=None, repr=False)
-    api_key_env: str | None = None
-    rpm: int | None = None
-    tpm: int | None = None
-    timeout: float = 60.0
-    first_byte_timeout: float | None = None
-    native_tools: bool = True
-    tool_format: ToolFormatSetting = "auto"
-    max_tokens: int | None = None
-    model_path: str | None = None
-    context_window: int | None = None
+    model: str = field(metadata=setting(TEXT, doc="the model name sent to the endpoint"))
+    kind: ProviderKind = field(
+        default="openai",
+        metadata=setting(
+            choice(ProviderKind),
+            doc='"openai": any OpenAI-compatible HTTP endpoint; "llama-cpp": in process',
+            project="it could make a repository's own model answer you",
+        ),
+    )
+    base_url: str | None = field(
+        default=None,
+        metadata=setting(
+            URL,
+            doc="the endpoint (openai kind), e.g. http://127.0.0.1:8000/v1",
+            project="it decides where your API key is sent",
+        ),
+    )
+    api_key: str | None = field(default=None, repr=False, metadata=secret())
+    api_key_env: str | None = field(
+        default=None,
+        metadata=setting(
+            ENV_NAME,
+            doc="the environment variable holding the API key (never the key itself)",
+            project="it decides which of your secrets is sent",
+        ),
+    )
+    rpm: int | None = field(
+        default=None,
+        metadata=setting(
+            integer(at_least=1, at_most=10_000_000),
+            doc="client-side budget of requests per minute, e.g. 50; unset is unlimited",
+        ),
+    )
+    tpm: int | None = field(
+        default=None,
+        metadata=setting(
+            integer(at_least=1, at_most=10_000_000_000),
+            doc="client-side budget of tokens per minute, e.g. 10000; unset is unlimited",
+        ),
+    )
+    # Below 0.1 s nothing answers; above an hour is a hang, not a timeout.
+    timeout: float = field(
+        default=60.0,
+        metadata=setting(
+            number(at_least=0.1, at_most=3600), doc="seconds a request may stay silent"
+        ),
+    )
+    first_byte_timeout: float | None = field(
+        default=None,
+        metadata=setting(
+            number(at_least=0.1, at_most=3600),
+            doc="seconds a streamed answer may take to begin before the next provider is "
+            f"asked; {FIRST_BYTE_TIMEOUT:g} for HTTP providers, none for the local model",
+        ),
+    )
+    native_tools: bool = field(
+        default=True,
+        metadata=setting(BOOLEAN, doc="send OpenAI `tools`; false: the text tool protocol"),
+    )
+    tool_format: ToolFormatSetting = field(
+        default="auto",
+        metadata=setting(
+            choice(ToolFormatSetting),
+            doc="without native tools, the text format of the model's calls: "
+            '"auto" (by model name: Qwen3-Coder models write their XML), '
+            '"hermes" (<tool_call> JSON) or "qwen3_coder"',
+        ),
+    )
+    max_tokens: int | None = field(
+        default=None,
+        metadata=setting(
+            integer(at_least=1, at_most=10_000_000), doc="completion cap sent with each request"
+        ),
+    )
+    model_path: str | None = field(
+        default=None,
+        metadata=setting(
+            TEXT,
+            doc="a GGUF file for llama-cpp, relative to the file naming it (default: the "
+            "model installed under QWEN_DEV_HOME)",
+            project="it would load a file from the repository into this process",
+        ),
+    )
+    context_window: int | None = field(
+        default=None,
+        metadata=setting(
+            integer(at_least=512, at_most=100_000_000),
+            doc="tokens, prompt and answer together (long conversations are compacted to "
+            f"fit); a server that does not say is assumed to have {DEFAULT_CONTEXT_WINDOW}; "
+            "for llama-cpp also the n_ctx it allocates",
+        ),
+    )
 
     def first_byte_deadline(self) -> float | None:
         """Seconds a streamed answer may take to begin (``None``: ``timeout``)."""
@@ -79,19 +161,64 @@ class ProviderSettings:
 class RetrySettings:
     """Backoff: delay before retry n is ``min(base_delay * 2**n, max_delay)`` plus jitter."""
 
-    max_retries: int = 3
-    base_delay: float = 1.0
-    max_delay: float = 60.0
-    max_retry_after: float = 60.0
-    jitter: JitterMode = "proportional"
+    max_retries: int = field(
+        default=3,
+        metadata=setting(
+            integer(at_least=0, at_most=100),
+            doc="rounds retried after the first (each round tries every provider)",
+        ),
+    )
+    base_delay: float = field(
+        default=1.0,
+        metadata=setting(number(above=0, at_most=3600), doc="seconds before the first retry"),
+    )
+    max_delay: float = field(
+        default=60.0,
+        metadata=setting(number(above=0, at_most=86_400), doc="the longest delay, in seconds"),
+    )
+    # 0 is meaningful: never sleep on a Retry-After, fail over at once.
+    max_retry_after: float = field(
+        default=60.0,
+        metadata=setting(
+            number(at_least=0, at_most=86_400),
+            doc="a longer Retry-After is not slept: fail over, or fail",
+        ),
+    )
+    jitter: JitterMode = field(
+        default="proportional",
+        metadata=setting(
+            choice(JitterMode),
+            doc='"proportional" (+10-30% of the delay) or "full" (AWS Full Jitter)',
+        ),
+    )
 
 
 @dataclass(frozen=True)
 class BreakerSettings:
-    enabled: bool = True
-    failure_threshold: int = 5
-    recovery_timeout: float = 60.0
-    half_open_max_calls: int = 3
+    enabled: bool = field(
+        default=True,
+        metadata=setting(BOOLEAN, doc="stop asking a provider that keeps failing, for a while"),
+    )
+    failure_threshold: int = field(
+        default=5,
+        metadata=setting(
+            integer(at_least=1, at_most=1000), doc="consecutive failures that open the circuit"
+        ),
+    )
+    recovery_timeout: float = field(
+        default=60.0,
+        metadata=setting(
+            number(above=0, at_most=86_400),
+            doc="seconds open before trial calls are let through",
+        ),
+    )
+    half_open_max_calls: int = field(
+        default=3,
+        metadata=setting(
+            integer(at_least=1, at_most=100),
+            doc="trial calls in flight at once, and successes needed to close",
+        ),
+    )
 
 
 @dataclass(frozen=True)
