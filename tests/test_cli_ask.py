@@ -332,3 +332,12 @@ async def test_an_answer_cut_at_its_token_limit_is_said(
     assert run.code == 0, run.err
     assert run.json()["finish_reason"] == "length"
     assert "answer cut at its token limit" in run.err
+
+
+async def test_model_flag_on_the_local_provider_is_refused(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text('provider_order = ["local"]\n', encoding="utf-8")
+    run = await qwen_dev("ask", "--config", str(config), "--model", "foo-model", "hello")
+    assert run.code == 2, run.err
+    assert "local runs its model file in-process" in run.err
+    assert "model_path under [providers.local]" in run.err

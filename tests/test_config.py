@@ -438,18 +438,30 @@ def test_approval_precedence(world: Env) -> None:
 
 
 def test_model_precedence(world: Env) -> None:
-    world.write_user('[providers.local]\nmodel = "user-model"\n')
-    assert world.load().providers["local"].model == "user-model"
+    world.write_user('provider_order = ["ollama"]\n[providers.ollama]\nmodel = "user-model"\n')
+    assert world.load().providers["ollama"].model == "user-model"
 
-    world.write_project('[providers.local]\nmodel = "project-model"\n')
-    assert world.load().providers["local"].model == "project-model"
+    world.write_project('[providers.ollama]\nmodel = "project-model"\n')
+    assert world.load().providers["ollama"].model == "project-model"
 
-    assert world.load(QWEN_DEV_MODEL="env-model").providers["local"].model == "env-model"
+    assert world.load(QWEN_DEV_MODEL="env-model").providers["ollama"].model == "env-model"
 
     overrides = Overrides(model="flag-model")
     settings = world.load(overrides=overrides, QWEN_DEV_MODEL="env-model")
-    assert settings.providers["local"].model == "flag-model"
+    assert settings.providers["ollama"].model == "flag-model"
     assert settings.client.providers[0].model == "flag-model"
+
+
+def test_the_local_model_is_its_file_not_a_name_a_flag_can_change(world: Env) -> None:
+    # Answers would still come from the loaded file, labelled with the other name.
+    error = world.error(overrides=Overrides(model="foo-model"))
+    assert "local runs its model file in-process" in str(error)
+    assert "model_path under [providers.local]" in str(error)
+    assert error.source == "--model"
+
+    settings = world.load(QWEN_DEV_MODEL="foo-model")
+    assert settings.providers["local"].model != "foo-model"
+    assert any("QWEN_DEV_MODEL ignored for local" in note for note in settings.notices)
 
 
 def test_provider_order_precedence(world: Env) -> None:

@@ -278,6 +278,17 @@ def _apply_model(
     if not active:
         notices.append(f"{given.where.source} ignored: no provider is active")
         return
+    if active[0].kind == "llama-cpp":
+        # Its model is the file it loads: another name would only mislabel its answers.
+        name = active[0].name
+        fix = (
+            f"to use another GGUF file set model_path under [providers.{name}], or choose "
+            "another provider with --provider"
+        )
+        if flags.model is not None:
+            raise given.where.error(f"{name} runs its model file in-process; {fix}")
+        notices.append(f"{given.where.source} ignored for {name} (a local model file); {fix}")
+        return
     first = dataclasses.replace(active[0], model=given.value.strip())
     active[0] = first
     providers[first.name] = first
