@@ -11,10 +11,10 @@ from qwen_dev_cli.ui.symbols import (
     ASCII,
     UNICODE,
     locale_is_unicode,
-    plural,
     symbols_for,
     terminal_stream,
 )
+from qwen_dev_cli.words import plural
 
 
 @pytest.mark.parametrize(
