@@ -28,7 +28,8 @@ from .config import (
     redacted,
     user_config_path,
 )
-from .runtime import Home, Runtime
+from .config.home import Home
+from .runtime import Runtime
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable

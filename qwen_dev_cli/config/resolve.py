@@ -25,6 +25,7 @@ from qwen_dev_cli.core.settings import (
 
 from . import checks
 from .errors import ConfigError, Where
+from .home import Home
 from .layers import (
     BUILTIN,
     PRESET,
@@ -119,6 +120,11 @@ def resolve(
     sections = build_sections({name: merged.section(name) for name in SECTIONS})
     home = data_dir(env)
     make_home_private(home, notices)
+    # The in-process model keeps its saved prompt states in the home's cache.
+    cache = Home(home).llama_state
+    active = [
+        dataclasses.replace(p, state_dir=str(cache)) if p.kind == "llama-cpp" else p for p in active
+    ]
     return Settings(
         client=_client_settings(sections, active),
         approval=approval,

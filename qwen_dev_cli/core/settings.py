@@ -52,6 +52,9 @@ class ProviderSettings:
         context_window: the model's context window in tokens (prompt and answer
             together); for ``llama-cpp`` also the ``n_ctx`` it allocates. ``None``:
             unknown (:data:`DEFAULT_CONTEXT_WINDOW` is assumed).
+        state_dir: for ``llama-cpp``, the folder where evaluated prompt prefixes are
+            kept between processes (set by the configuration from ``QWEN_DEV_HOME``;
+            not a config key). ``None``: kept only within the process.
     """
 
     # Each `setting(...)` is the whole declaration of a `[providers.NAME]` key: its check,
@@ -149,6 +152,8 @@ class ProviderSettings:
             "for llama-cpp also the n_ctx it allocates",
         ),
     )
+
+    state_dir: str | None = None
 
     def first_byte_deadline(self) -> float | None:
         """Seconds a streamed answer may take to begin (``None``: ``timeout``)."""

