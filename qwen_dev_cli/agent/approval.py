@@ -32,15 +32,14 @@ from __future__ import annotations
 import dataclasses
 import logging
 from dataclasses import dataclass
-from typing import Literal, get_args
 
 from ..tools.sandbox import SandboxStatus, announce_missing, detect_sandbox
+from ..vocabulary import APPROVAL_MODES as APPROVAL_MODES
+from ..vocabulary import ApprovalMode as ApprovalMode
 from .turn import ApprovalDecision, ApprovalRequest, Approver
 
 log = logging.getLogger(__name__)
 
-ApprovalMode = Literal["ask", "auto-edit", "yolo"]
-APPROVAL_MODES: tuple[ApprovalMode, ...] = get_args(ApprovalMode)
 #: Risks for which "always run this command" is offered.
 ALWAYS_OFFERED_FOR = frozenset({"low", "medium"})
 

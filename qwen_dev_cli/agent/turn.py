@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
+from ..vocabulary import Risk
+
 if TYPE_CHECKING:
     from ..core import Message, Usage
 
@@ -143,7 +145,6 @@ class EventSink(Protocol):
 # --- approval -------------------------------------------------------------------------
 
 ApprovalKind = Literal["write", "command"]
-Risk = Literal["low", "medium", "high", "critical"]
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Final, Literal
+from typing import TYPE_CHECKING, Final
+
+from qwen_dev_cli.vocabulary import APPROVAL_MODES as APPROVAL_MODES
+from qwen_dev_cli.vocabulary import ApprovalMode
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -17,10 +20,8 @@ if TYPE_CHECKING:
 
     from qwen_dev_cli.core.settings import ClientSettings, ProviderSettings
 
-Approval = Literal["ask", "auto-edit", "yolo"]
-
-#: Approval modes from the most to the least cautious.
-APPROVAL_MODES: Final[tuple[Approval, ...]] = ("ask", "auto-edit", "yolo")
+#: Approval modes from the most to the least cautious (one definition for every layer).
+Approval = ApprovalMode
 
 DEFAULT_SESSION_RETENTION_DAYS: Final = 30
 

@@ -29,12 +29,12 @@ import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Literal
 
+from ..vocabulary import RISK_LEVELS
+from ..vocabulary import Risk as Risk
 from .shell import PLACEHOLDER_RE, SimpleCommand, parse_shell
 
-Risk = Literal["low", "medium", "high", "critical"]
-LEVELS: tuple[Risk, ...] = ("low", "medium", "high", "critical")
+LEVELS = RISK_LEVELS
 
 _FORK_BOMB = re.compile(r"(\S+)\s*\(\)\s*\{\s*\1\s*\|\s*\1\s*&\s*\}\s*;?\s*\1")
 
