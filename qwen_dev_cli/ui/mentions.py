@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from ..core.tokens import estimate_text_tokens
 from ..tools import OutsideWorkspace, ToolError, Workspace
+from ..tools.read import looks_binary
 
 if TYPE_CHECKING:
     from ..agent.context import ContextBudget
@@ -154,7 +155,7 @@ def _content(workspace: Workspace, name: str) -> tuple[str | None, str | None]:
             data = handle.read(MAX_ATTACH_BYTES + 1)
     except OSError as exc:
         return None, f"cannot read it ({exc.strerror or exc})"
-    if b"\0" in data[:8192]:
+    if looks_binary(data):
         return None, "looks binary"
     text = data[:MAX_ATTACH_BYTES].decode("utf-8", errors="replace").rstrip("\n")
     if len(data) > MAX_ATTACH_BYTES:

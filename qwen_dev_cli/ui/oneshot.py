@@ -36,6 +36,7 @@ from ..core import LLMClient, LLMError
 from ..core.errors import AllProvidersFailed, NoProviderConfigured
 from ..core.events import AttemptStarted, ClientEvent, describe
 from ..core.telemetry import Telemetry
+from ..tools.read import looks_binary
 from .denials import DenialLog
 from .mentions import attach_mentions
 from .notices import NoticeLog, no_provider_error, startup_notices
@@ -100,7 +101,7 @@ def compose_prompt(prompt: str, piped: bytes | None) -> tuple[str, str | None]:
     if len(piped) > MAX_STDIN_BYTES:
         notes.append(f"stdin is longer than {MAX_STDIN_BYTES} bytes; only those are sent")
         piped = piped[:MAX_STDIN_BYTES]
-    if b"\0" in piped[:8192]:
+    if looks_binary(piped):
         notes.append("stdin looks binary; sending it with undecodable bytes replaced")
     note = "; ".join(notes) or None
     text = piped.decode("utf-8", errors="replace").rstrip("\n")
