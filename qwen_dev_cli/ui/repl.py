@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
-from rich.markdown import Markdown
 from rich.text import Text
 
 from .. import __version__, exit_codes
@@ -33,6 +32,7 @@ from ..config import ConfigError, Overrides, load_settings
 from ..core import LLMClient, LLMError
 from ..core.telemetry import merge_snapshots
 from ..session.store import SessionError
+from ..session.summary import exchange_lines, recent
 from ..tools import ChangeLog
 from ..words import plural
 from .approval import InteractiveApprover
@@ -42,6 +42,7 @@ from .keys import LEAVE_HINT, repl_prompt
 from .mentions import attach_mentions
 from .notices import startup_notices
 from .recorder import SessionRecorder
+from .safe_text import printable
 from .slash import SlashCommands, ToolOutput, is_command
 from .statusbar import StatusBar
 from .symbols import symbols_for, terminal_stream
@@ -56,6 +57,9 @@ if TYPE_CHECKING:
     from ..core.events import ClientEvent
     from ..core.status import ClientStatus
     from ..runtime import Runtime
+
+#: Exchanges recalled when a session is resumed.
+RECAP_EXCHANGES = 3
 
 
 @dataclass(frozen=True)
@@ -381,7 +385,7 @@ class Repl:
         return None
 
     def show_resumed(self) -> None:
-        """Say which session is open, with its last exchange."""
+        """Say which session is open, with its last few exchanges."""
         session = self.conversation.session
         if session is None:
             return
@@ -397,17 +401,12 @@ class Repl:
         )
         with contextlib.suppress(Exception):  # only the status bar's ctx N% depends on it
             self.context_report()
-        shown = [m for m in messages if m.get("role") in ("user", "assistant")][-2:]
-        for message in shown:
-            content = str(message.get("content") or "")
-            if message.get("role") == "user":
-                first = content.strip().splitlines()[0] if content.strip() else ""
-                self.console.print(Text(f"{symbols.prompt} {first[:200]}", "bold"))
-            else:
-                lines = content.splitlines()
-                more = f"\n\n{symbols.ellipsis}" if len(lines) > 20 else ""
-                cut = "\n".join(lines[:20]) + more
-                self.console.print(Markdown(cut))
+        # The last few exchanges, a few lines each: enough to remember where it was.
+        for exchange in recent(session.messages, RECAP_EXCHANGES):
+            lines = exchange_lines(exchange)
+            self.console.print(Text(printable(lines[0]), "bold"))
+            for line in lines[1:]:
+                self.console.print(Text(printable(line), "dim"))
 
     # --- what slash commands use (the Shell protocol) ----------------------------------
 

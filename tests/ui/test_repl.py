@@ -380,3 +380,14 @@ async def test_a_command_s_output_ends_under_it_and_output_shows_it_whole(
     assert "exit code 0" in whole
     for n in range(1, 10):
         assert f"out{n}" in whole
+
+
+async def test_continue_recalls_the_last_few_exchanges(server: FaultServer, tmp_path: Path) -> None:
+    options = configure(tmp_path, server)
+    await session(options, lines("first question", "second", "third", "fourth", "/exit"))
+    continued = ReplOptions(options.config_path, workspace=options.workspace, continue_latest=True)
+    shown = await session(continued, lines("/exit"))
+    recap = shown.split("resumed session")[1]
+    assert "first question" not in recap
+    assert [q in recap for q in ("second", "third", "fourth")] == [True, True, True]
+    assert recap.count(DEFAULT_TEXT.split()[0]) >= 3  # each answer's first line
