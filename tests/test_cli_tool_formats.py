@@ -86,7 +86,7 @@ VARIANTS = {
         [("read_file", {"path": "app.py", "start_line": 2, "end_line": 2})],
     ),
     "closing tags left out": (
-        "<tool_call>\n<function=read_file>\n<parameter=path>\napp.py",
+        "<tool_call>\n<function=read_file>\n<parameter=path>\napp.py\n</tool_call>",
         [("read_file", {"path": "app.py"})],
     ),
     "qwen-agent markers": (

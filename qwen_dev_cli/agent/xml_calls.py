@@ -100,6 +100,10 @@ class _Finder:
         return hit
 
 
+#: What :meth:`XmlScanner._value` says of a value the answer ended inside.
+CUT_OFF = "cut off"
+
+
 class XmlScanner:
     """Reads Qwen3-Coder calls in ``text[:stop]``.
 
@@ -123,6 +127,7 @@ class XmlScanner:
         self._next_parameter = _Finder(text, "\n" + PARAMETER, stop)
         self._function_end = _Finder(text, FUNCTION_END, stop, self._ends_function)
         self._any_function_end = _Finder(text, FUNCTION_END, stop)
+        self._call_end = _Finder(text, CALL_END, stop)
 
     # --- where calls begin -------------------------------------------------------------
 
@@ -187,6 +192,14 @@ class XmlScanner:
                     reason = f"a <parameter=NAME> tag in {name} is not closed"
                     return XmlCall(start, end, name, {}, problem=reason)
                 value, pos, how = self._value(value_start)
+                if how == CUT_OFF:
+                    # The answer ended inside this value (cut at its token limit, or
+                    # stopped looping): running what arrived could run half a command.
+                    reason = (
+                        f"its {key!r} value is cut off where the answer ended (the answer "
+                        "was probably too long): write the call again, shorter"
+                    )
+                    return XmlCall(start, self.stop, name, {}, problem=reason)
                 if how:
                     repairs.append(how)
                 if key in raw:
@@ -249,7 +262,8 @@ class XmlScanner:
         """The raw value starting at ``start``, where reading goes on after it, and the
         repair it needed (``None``). It ends at the earliest of: its ``</parameter>``
         (one followed by another tag, not one inside the value), the next parameter
-        starting a line, its function's end, the end of the text."""
+        starting a line, its function's end; else the call's end; else the end of the
+        text, which means the answer was cut inside the value (:data:`CUT_OFF`)."""
         closed = self._value_end.next(start)
         following = self._next_parameter.next(start)
         function_end = self._function_end.next(start)
@@ -260,6 +274,13 @@ class XmlScanner:
         ]
         found = [c for c in candidates if c[0] != -1]
         if not found:
+            # Only the call's own end closes the value: its tags were left out. (Looked
+            # for last: a value may well quote </tool_call>.)
+            call_end = self._call_end.next(start)
+            if call_end != -1:
+                return self.text[start:call_end], call_end, f"missing {PARAMETER_END}"
+            if self.stop >= len(self.text):
+                return self.text[start : self.stop], self.stop, CUT_OFF
             return self.text[start : self.stop], self.stop, f"missing {PARAMETER_END} at the end"
         end, resume, how = min(found, key=lambda c: c[0])
         return self.text[start:end], resume, how

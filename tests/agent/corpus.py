@@ -231,9 +231,23 @@ XML_SAMPLES: list[Sample] = [
         [call("read_file", path="a.py")],
     ),
     Sample(
-        "xml-dmg-cut-off-at-end",
-        "damaged",
+        # The answer ended inside a value: "a.py" may be the start of "a.pyc", and a
+        # command cut short can do what the whole one would not. Told, not run.
+        "xml-broken-cut-off-in-value",
+        "broken",
         "<tool_call>\n<function=read_file>\n<parameter=path>\na.py",
+        problems=1,
+    ),
+    Sample(
+        "xml-broken-cut-off-in-command",
+        "broken",
+        "<tool_call>\n<function=run_command>\n<parameter=command>\nrm -rf ./",
+        problems=1,
+    ),
+    Sample(
+        "xml-dmg-closed-by-the-call-end",
+        "damaged",
+        "<tool_call>\n<function=read_file>\n<parameter=path>\na.py\n</tool_call>",
         [call("read_file", path="a.py")],
     ),
     Sample(

@@ -129,10 +129,10 @@ def test_an_unknown_tool_is_a_problem_naming_the_tools() -> None:
 
 
 def test_repairs_are_recorded() -> None:
-    text = "<tool_call>\n<function=calculate_area>\n<parameter=shape>\nsquare\n"
+    text = "<tool_call>\n<function=calculate_area>\n<parameter=shape>\nsquare\n</tool_call>"
     [call] = parse_text(text, SCHEMAS).calls
     assert call.arguments == {"shape": "square"}
-    assert "missing </parameter> at the end" in call.repairs
+    assert "missing </parameter>" in call.repairs
     [call] = parse_text(xml(shape="a").replace("</tool_call>", ""), SCHEMAS).calls
     assert call.repairs == ("missing </tool_call>",)
     [call] = parse_text(xml(shape="a", precision="1") + xml(shape="b"), SCHEMAS).calls[:1]
@@ -207,3 +207,15 @@ def test_hostile_answers_take_linear_time(unit: str) -> None:
     small, large = cost(100_000), cost(400_000)
     assert large < 2.0
     assert large < 12 * small + 0.05
+
+
+def test_a_value_the_answer_ended_inside_is_not_run() -> None:
+    # An answer cut at its token limit (or stopped looping) inside a command must not
+    # run the half that arrived: `rm -rf ./` of `rm -rf ./build`.
+    cut = "<tool_call>\n<function=run_command>\n<parameter=command>\nrm -rf ./"
+    reply = parse_text(cut, ["run_command"])
+    assert reply.calls == ()
+    [problem] = reply.problems
+    assert "cut off where the answer ended" in problem.reason
+    bare = parse_text("<function=run_command>\n<parameter=command>\nrm -rf ./", ["run_command"])
+    assert bare.calls == ()
