@@ -40,8 +40,9 @@ class ProviderSettings:
         rpm, tpm: client-side budget per minute; ``None`` is unlimited.
         timeout: seconds per request (connect, read, write).
         first_byte_timeout: seconds a streamed answer may take to begin before the
-            attempt fails over (``None``: :data:`FIRST_BYTE_TIMEOUT` for ``openai``, no
-            shorter limit than ``timeout`` for ``llama-cpp``, whose wait is its own work).
+            attempt fails over (``None``: :data:`FIRST_BYTE_TIMEOUT` for a remote
+            ``openai`` server; no shorter limit than ``timeout`` for a server on loopback
+            or ``llama-cpp``, whose slow start is model loading or prefill, not a hang).
         native_tools: send OpenAI ``tools``; false uses the text tool protocol.
         tool_format: on the text protocol, the format the model writes its calls in:
             ``hermes`` (``<tool_call>`` JSON), ``qwen3_coder`` (its XML) or ``auto``
@@ -112,7 +113,7 @@ class ProviderSettings:
         metadata=setting(
             number(at_least=0.1, at_most=3600),
             doc="seconds a streamed answer may take to begin before the next provider is "
-            f"asked; {FIRST_BYTE_TIMEOUT:g} for HTTP providers, none for the local model",
+            f"asked; {FIRST_BYTE_TIMEOUT:g} for a remote server, none for one on this machine",
         ),
     )
     native_tools: bool = field(
@@ -156,10 +157,15 @@ class ProviderSettings:
     state_dir: str | None = None
 
     def first_byte_deadline(self) -> float | None:
-        """Seconds a streamed answer may take to begin (``None``: ``timeout``)."""
+        """Seconds a streamed answer may take to begin (``None``: ``timeout``). A server
+        on this machine (ollama, llama.cpp's server, vLLM on loopback) is not hung when
+        it is slow to begin: it is loading a model or prefilling on the same CPU, and
+        restarting the request would only start that work again."""
         if self.first_byte_timeout is not None:
             return self.first_byte_timeout
-        return FIRST_BYTE_TIMEOUT if self.kind == "openai" else None
+        if self.kind != "openai" or _on_this_machine(self.base_url):
+            return None
+        return FIRST_BYTE_TIMEOUT
 
 
 @dataclass(frozen=True)
@@ -241,3 +247,20 @@ class ClientSettings:
     rate_limit_enabled: bool = True
     telemetry_enabled: bool = True
     state_store: str = field(default="memory", repr=False)
+
+
+def _on_this_machine(url: str | None) -> bool:
+    """Whether ``url`` names a loopback host."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    try:
+        host = urlsplit(url or "").hostname or ""
+    except ValueError:
+        return False
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
