@@ -353,7 +353,8 @@ class Dispatcher:
         if call.stream:
             error: ProviderError | None = None
             first = slot.first_byte_timeout
-            self.activity.waiting = (slot.name, slot.health.clock(), first or self.timeout)
+            limit = self.timeout if first is None else min(first, self.timeout)
+            self.activity.waiting = (slot.name, slot.health.clock(), limit)
             chunks = provider.stream(request).__aiter__()
             try:
                 with Watchdog(self.timeout, self.attempt_deadline, first) as watchdog:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -151,10 +152,11 @@ def _content(workspace: Workspace, name: str) -> tuple[str | None, str | None]:
     if not path.is_file():  # a FIFO or a device: reading could block or never end
         return None, "not a regular file"
     try:
-        with path.open("rb") as handle:
-            data = handle.read(MAX_ATTACH_BYTES + 1)
+        data = _read_regular(path, MAX_ATTACH_BYTES + 1)
     except OSError as exc:
         return None, f"cannot read it ({exc.strerror or exc})"
+    if data is None:  # swapped for a FIFO or a link since the check above
+        return None, "not a regular file"
     if looks_binary(data):
         return None, "looks binary"
     text = data[:MAX_ATTACH_BYTES].decode("utf-8", errors="replace").rstrip("\n")
@@ -199,3 +201,15 @@ def _fit(
 def _room(budget: ContextBudget) -> int:
     """Tokens attached files may take in all."""
     return max(0, int(budget.prompt_limit * ROOM_SHARE))
+
+
+def _read_regular(path: Path, limit: int) -> bytes | None:
+    """Up to ``limit`` bytes of ``path`` if, once opened, it is a regular file (``None``
+    if not): opened without following a link and without blocking, so a file swapped
+    for a FIFO after it was checked cannot hang the prompt."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(path, flags)
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            return None
+        return handle.read(limit)
