@@ -42,7 +42,7 @@ async def test_a_failover_changes_the_protocol_within_one_call() -> None:
     clock = FakeClock()
     hosted = provider("hosted", ServerError("down", status_code=503), native=True)
     local = provider("local", "from local", native=False)
-    local.tool_format = "qwen3_coder"  # type: ignore[attr-defined]
+    local.tool_format = "qwen3_coder"  # type: ignore[attr-defined]  # an optional attribute
     text_tools = Recorder()
     client = LLMClient(
         [hosted, local], clock=clock, sleep=clock.sleep, rng=random.Random(1), max_retries=0
