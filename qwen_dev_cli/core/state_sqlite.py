@@ -135,18 +135,38 @@ class SqliteStore:
             )
         except (OSError, sqlite3.Error) as exc:
             raise self._error(exc) from exc
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-            # Losing the last update in a power cut costs a few requests of budget; an
-            # fsync per request would cost far more.
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.execute(_SCHEMA)
-            db.execute("DELETE FROM accounts WHERE updated < ?", (self._clock() - _STALE_AFTER,))
-        except sqlite3.Error as exc:
-            db.close()
-            raise self._error(exc) from exc
+        deadline = time.monotonic() + self._busy_timeout
+        pause = 0.005
+        while True:
+            try:
+                self._prepare(db)
+                break
+            except sqlite3.OperationalError as exc:
+                # Switching a new file to WAL, or opening it while another process
+                # recovers its WAL index, can fail "locked" at once: SQLite does not
+                # call its busy handler there. Processes that start together (two
+                # terminals, a batch) meet exactly this, so wait as the handler would.
+                if not _is_busy(exc) or time.monotonic() + pause > deadline:
+                    db.close()
+                    raise self._error(exc) from exc
+                time.sleep(pause)
+                pause = min(pause * 2, 0.1)
+            except sqlite3.Error as exc:
+                db.close()
+                raise self._error(exc) from exc
         self._db = db
         return db
+
+    def _prepare(self, db: sqlite3.Connection) -> None:
+        # WAL mode is stored in the file: only its first user has to switch it, and
+        # switching needs a lock that reading the mode does not.
+        if db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+            db.execute("PRAGMA journal_mode=WAL")
+        # Losing the last update in a power cut costs a few requests of budget; an
+        # fsync per request would cost far more.
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute(_SCHEMA)
+        db.execute("DELETE FROM accounts WHERE updated < ?", (self._clock() - _STALE_AFTER,))
 
     def _update(self, account: str, apply: Callable[[AccountState, float], T]) -> T:
         try:
@@ -187,6 +207,11 @@ class SqliteStore:
             self._db.close()
             self._db = None
         return StoreError(f"{self.path}: {exc}")
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
 
 
 def _load(row: tuple[str] | None) -> AccountState:
