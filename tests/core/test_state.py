@@ -69,6 +69,7 @@ class SlowStore(MemoryStore):
 
     kind = "redis"
     location = "redis://slow"
+    calls = 0
 
     async def admit(
         self,
@@ -78,6 +79,7 @@ class SlowStore(MemoryStore):
         reservation: str,
         ticket: str | None = None,
     ) -> Admitted | Refused:
+        self.calls += 1
         await asyncio.sleep(30)
         raise AssertionError("unreachable")
 
@@ -99,15 +101,15 @@ class BrokenStore(MemoryStore):
 
 async def test_a_hanging_store_holds_an_answer_up_for_at_most_its_timeout() -> None:
     warnings: list[str] = []
-    store = FallbackStore(SlowStore(), warn=warnings.append, timeout=0.2)
+    slow = SlowStore()
+    store = FallbackStore(slow, warn=warnings.append, timeout=0.2)
     started = time.monotonic()
     permit = await store.admit(account(), AccountPolicy(), 1, rid())
     assert isinstance(permit, Admitted)
-    assert time.monotonic() - started < 0.5
+    assert time.monotonic() - started < 5  # the timeout, not the 30 s hang
     # While it is down, requests do not wait on it at all.
-    started = time.monotonic()
     await store.admit(account(), AccountPolicy(), 1, rid())
-    assert time.monotonic() - started < 0.05
+    assert slow.calls == 1
     assert len(warnings) == 1
 
 

@@ -229,7 +229,7 @@ async def test_a_stopped_server_is_a_quick_store_error(own_server: RedisServer) 
         started = time.monotonic()
         with pytest.raises(StoreError, match=r"Redis at redis://127\.0\.0\.1"):
             await store.admit(key, policy, 1, "r")
-        assert time.monotonic() - started < 0.5
+        assert time.monotonic() - started < 3  # not redis-py's default wait of minutes
     with pytest.raises(StoreError):
         await store.check()
     await store.aclose()
@@ -246,7 +246,8 @@ async def test_a_hung_server_is_a_store_error_after_the_timeout(
         started = time.monotonic()
         with pytest.raises(StoreError):
             await store.admit(key, policy, 1, "r")
-        assert 0.15 < time.monotonic() - started < 0.5
+        # The 0.2 s reply timeout, not a hang (the paused server never answers).
+        assert 0.15 < time.monotonic() - started < 3
     finally:
         own_server.resume()
         await store.aclose()
@@ -262,7 +263,7 @@ async def test_a_full_server_is_a_store_error_not_a_hang(
     started = time.monotonic()
     with pytest.raises(StoreError, match="maxmemory"):
         await store.admit(key, policy, 1, "r")
-    assert time.monotonic() - started < 0.5
+    assert time.monotonic() - started < 3
 
 
 async def test_the_fallback_answers_with_one_warning_while_redis_is_down(
@@ -276,7 +277,7 @@ async def test_the_fallback_answers_with_one_warning_while_redis_is_down(
     started = time.monotonic()
     for _ in range(3):
         await admitted(store, key, policy)
-    assert time.monotonic() - started < 0.5
+    assert time.monotonic() - started < 3
     assert store.degraded
     assert len(warnings) == 1
     assert "unavailable" in warnings[0]
