@@ -35,6 +35,7 @@ from ..core import LLMError, StreamEnd, StreamRestart, TextDelta, Usage
 from ..session.repair import close_unanswered, tool_result
 from ..tools import DEFAULT_TOOLS, ChangeLog, Tool, ToolContext, Workspace
 from ..tools.base import DEFAULT_COMMAND_TIMEOUT
+from ..tools.private import private_places
 from . import protocol
 from .approval import ApprovalMode, ApprovalPolicy
 from .compaction import Compaction, Compactor, Reason, client_summarizer
@@ -123,6 +124,8 @@ class Agent:
         command_timeout: default timeout of ``run_command``, seconds.
         home: the home folder, for command risk (tests).
         hidden_env: variables commands must not see (the providers' keys).
+        own_files: qwen-dev's own private files (:attr:`Settings.own_files`); with the
+            home folder's credential stores, no tool reads them and no command sees them.
         remembered: commands approved "always" (shared across a session's turns).
         context_window: the window to fit (tokens); ``None``: the tightest the
             providers report (``context_window``), else the default.
@@ -144,6 +147,7 @@ class Agent:
         command_timeout: float = DEFAULT_COMMAND_TIMEOUT,
         home: Path | None = None,
         hidden_env: Iterable[str] = (),
+        own_files: Iterable[Path] = (),
         allow_network: bool = False,
         remembered: set[str] | None = None,
         context_window: int | None = None,
@@ -152,7 +156,8 @@ class Agent:
         if max_steps < 1:
             raise ValueError(f"max_steps must be at least 1, not {max_steps}")
         self.client = client
-        self.workspace = Workspace(workspace)
+        home = home or Path.home()
+        self.workspace = Workspace(workspace, private_places(home, own_files))
         self.max_steps = max_steps
         self.changes = changes if changes is not None else ChangeLog()
         self.policy = ApprovalPolicy(
@@ -162,7 +167,7 @@ class Agent:
         context = ToolContext(
             self.workspace,
             command_timeout=command_timeout,
-            home=home or Path.home(),
+            home=home,
             hidden_env=frozenset(hidden_env),
             allow_network=allow_network,
         )

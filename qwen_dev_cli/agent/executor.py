@@ -163,6 +163,7 @@ class ToolRunner:
             # In the sandbox, the whole workspace is writable, wherever the command runs.
             writable=self.context.workspace.root,
             network=self.context.allow_network or verdict.network,
+            private=self.context.workspace.private,
         )
         text = result.for_model()
         if verdict.edited_command is not None:

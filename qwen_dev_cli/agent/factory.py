@@ -27,6 +27,7 @@ def build_agent(
     max_steps: int = DEFAULT_MAX_STEPS,
     changes: ChangeLog | None = None,
     hidden_env: Iterable[str] = (),
+    own_files: Iterable[Path] = (),
     allow_network: bool = False,
     remembered: set[str] | None = None,
     context_window: int | None = None,
@@ -44,6 +45,7 @@ def build_agent(
         changes: share one :class:`~qwen_dev_cli.tools.ChangeLog` across turns (and
             with ``/undo``); the agent keeps its own otherwise, as ``agent.changes``.
         hidden_env: variables ``run_command`` must not pass on (the providers' keys).
+        own_files: qwen-dev's own private files (state folder, user config).
         allow_network: ``[tools] allow_network``: sandboxed commands may use the network.
         remembered: commands approved "always", shared across the session's turns.
         context_window: the window to fit, from the settings of the active providers.
@@ -58,6 +60,7 @@ def build_agent(
         max_steps=max_steps,
         changes=changes,
         hidden_env=hidden_env,
+        own_files=own_files,
         allow_network=allow_network,
         remembered=remembered,
         context_window=context_window,

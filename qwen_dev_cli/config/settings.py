@@ -79,6 +79,12 @@ class Settings:
         return tuple(p.name for p in self.client.providers)
 
     @property
+    def own_files(self) -> tuple[Path, ...]:
+        """qwen-dev's own private files, which no tool reads and no command sees: the
+        state folder (every past conversation, the account store) and the user config."""
+        return (self.home, self.config_path)
+
+    @property
     def secret_env_names(self) -> frozenset[str]:
         """The variables that hold provider keys: commands the model runs never see them."""
         return frozenset(p.api_key_env for p in self.providers.values() if p.api_key_env)

@@ -14,11 +14,13 @@ import asyncio
 import contextlib
 import os
 import signal
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
 from .base import Arguments, CommandPlan, Tool, ToolContext, ToolError, schema
+from .private import private_places
 from .risk import classify_command
 from .sandbox import QUIET_ENV, Sandbox, detect_sandbox, sandbox_environment
 
@@ -102,20 +104,25 @@ async def run_shell(
     *,
     writable: Path | None = None,
     network: bool = False,
+    private: Sequence[Path] | None = None,
     sandbox: Sandbox | Literal["detect"] | None = "detect",
 ) -> CommandResult:
     """Run ``command`` with ``/bin/sh`` in ``cwd``; kill its process group at the end.
 
     With a sandbox (by default the one :func:`detect_sandbox` finds), the command may
     write only below ``writable`` (default ``cwd``; pass the workspace root), has no
-    network unless ``network``, and sees only :func:`sandbox_environment`. Without
-    one, it gets the assistant's environment minus the ``hidden_env`` variables.
+    network unless ``network``, cannot read the ``private`` places (default: the home
+    folder's credential stores; pass the workspace's), and sees only
+    :func:`sandbox_environment`. Without one, it gets the assistant's environment minus
+    the ``hidden_env`` variables.
     """
     if sandbox == "detect":
         sandbox = detect_sandbox().sandbox
+    if private is None:
+        private = private_places(Path.home())
     read_fd, write_fd = os.pipe()
     try:
-        proc = await _spawn(command, cwd, write_fd, hidden_env, writable, network, sandbox)
+        proc = await _spawn(command, cwd, write_fd, hidden_env, writable, network, private, sandbox)
     except BaseException:
         os.close(read_fd)
         raise
@@ -152,6 +159,7 @@ async def _spawn(
     hidden_env: frozenset[str],
     writable: Path | None,
     network: bool,
+    private: Sequence[Path],
     sandbox: Sandbox | None,
 ) -> asyncio.subprocess.Process:
     # Our own pipe rather than asyncio's: asyncio's wait() also waits for the pipes to
@@ -164,7 +172,9 @@ async def _spawn(
         "start_new_session": True,
     }
     if sandbox is not None:
-        argv = sandbox.argv(command, cwd=cwd, writable=writable or cwd, network=network)
+        argv = sandbox.argv(
+            command, cwd=cwd, writable=writable or cwd, network=network, private=private
+        )
         env = sandbox_environment(os.environ)
         return await asyncio.create_subprocess_exec(*argv, env=env, **streams)
     env = {name: value for name, value in os.environ.items() if name not in hidden_env}

@@ -5,6 +5,9 @@ makes the harm impossible instead. Under bubblewrap a command sees:
 
 - the whole file system read-only, except the writable root (the workspace), bound
   read-write, and a private, empty ``/tmp`` and ``/run`` (so no system sockets);
+- the user's private places (:mod:`.private`: ``~/.ssh``, cloud credentials, shell
+  histories, qwen-dev's own files) covered: an empty read-only folder over each
+  folder, an unreadable file over each file;
   ``/dev`` holds only null, zero, random, tty and the like, read-only: no disk device;
 - new PID, IPC, UTS and cgroup namespaces, with their own ``/proc``: the assistant
   and every other process are invisible (no ``/proc/$PPID/environ``);
@@ -16,8 +19,9 @@ makes the harm impossible instead. Under bubblewrap a command sees:
 
 On macOS ``sandbox-exec`` applies a profile of the same shape (writes only to the
 writable root and the temporary folders, no network, signals only inside the
-sandbox); it has no PID namespace. Whether a sandbox works is found out once, by
-running ``true`` in it with the very options real commands get, and cached.
+sandbox, no access to the private places); it has no PID namespace. Whether a sandbox
+works is found out once, by running ``true`` in it with the very options real
+commands get, and cached.
 """
 
 from __future__ import annotations
@@ -28,10 +32,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, TextIO
+
+from .private import private_places, within
 
 #: Variables a sandboxed command gets from the assistant's environment (nothing else).
 PASSED_ENV = ("PATH", "HOME", "LANG", "TERM")
@@ -48,14 +54,50 @@ class Sandbox(Protocol):
     @property
     def name(self) -> str: ...
 
-    def argv(self, command: str, *, cwd: Path, writable: Path, network: bool) -> list[str]:
+    def argv(
+        self,
+        command: str,
+        *,
+        cwd: Path,
+        writable: Path,
+        network: bool,
+        private: Sequence[Path] = (),
+    ) -> list[str]:
         """The command line running ``command`` with ``/bin/sh`` in ``cwd``, able to
-        write only below ``writable`` (and a private temporary folder)."""
+        write only below ``writable`` (and a private temporary folder), unable to read
+        the ``private`` places."""
         ...
 
 
 # /etc/resolv.conf often points into /run: keep name resolution when network is allowed.
 _RESOLVER = ["--ro-bind-try", "/run/systemd/resolve", "/run/systemd/resolve"]
+
+
+#: Already empty in the sandbox: a private place below them needs no cover.
+_PRIVATE_MOUNTS = (Path("/tmp"), Path("/run"))
+
+
+def _cover(private: Sequence[Path], writable: Path) -> list[str]:
+    """bwrap options laying an empty read-only folder over each private folder and
+    ``/dev/null`` (unreadable there: the mount has no devices) over each private file
+    that exists and is visible in the sandbox."""
+    chosen: list[Path] = []
+    for place in sorted(set(private)):
+        if within(writable, place) or any(within(place, c) for c in chosen):
+            continue  # it holds the workspace, or is covered already
+        if not within(place, writable) and any(within(place, m) for m in _PRIVATE_MOUNTS):
+            continue
+        # A link is left: its target is listed too, and covering that covers the link.
+        if place.is_symlink() or not place.exists():
+            continue
+        chosen.append(place)
+    options: list[str] = []
+    for place in chosen:
+        if place.is_dir():
+            options += ["--tmpfs", str(place), "--remount-ro", str(place)]
+        else:
+            options += ["--ro-bind", "/dev/null", str(place)]
+    return options
 
 
 @dataclass(frozen=True)
@@ -69,9 +111,18 @@ class Bubblewrap:
     executable: str
     name: str = "bubblewrap"
 
-    def argv(self, command: str, *, cwd: Path, writable: Path, network: bool) -> list[str]:
+    def argv(
+        self,
+        command: str,
+        *,
+        cwd: Path,
+        writable: Path,
+        network: bool,
+        private: Sequence[Path] = (),
+    ) -> list[str]:
         # Mounts apply in order: the writable root is bound after the private /tmp so
-        # that a workspace below /tmp stays visible (bwrap creates its mount point).
+        # that a workspace below /tmp stays visible (bwrap creates its mount point), and
+        # the private places are covered after it, so that those inside it are too.
         return [
             self.executable,
             "--ro-bind", "/", "/",
@@ -83,6 +134,7 @@ class Bubblewrap:
             "--tmpfs", "/run",
             *(_RESOLVER if network else []),
             "--bind", str(writable), str(writable),
+            *_cover(private, writable),
             "--remount-ro", "/dev",
             "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
             *([] if network else ["--unshare-net"]),
@@ -130,12 +182,28 @@ class Seatbelt:
     executable: str = _SEATBELT
     name: str = "sandbox-exec"
 
-    def argv(self, command: str, *, cwd: Path, writable: Path, network: bool) -> list[str]:
+    def argv(
+        self,
+        command: str,
+        *,
+        cwd: Path,
+        writable: Path,
+        network: bool,
+        private: Sequence[Path] = (),
+    ) -> list[str]:
         profile = _SEATBELT_PROFILE + (_SEATBELT_NETWORK if network else "")
+        hidden = [p for p in private if not within(writable, p)]
+        params: list[str] = []
+        # The last matching rule wins: these denials come after the allows. Paths go in
+        # as parameters, never into the profile's text (no quoting to get wrong).
+        for number, place in enumerate(hidden):
+            profile += f'(deny file-read* file-write* (subpath (param "PRIVATE{number}")))\n'
+            params += ["-D", f"PRIVATE{number}={place}"]
         return [
             self.executable,
             "-p", profile,
             "-D", f"WRITABLE={writable}",
+            *params,
             "/bin/sh", "-c", command,
         ]  # fmt: skip
 
@@ -222,7 +290,9 @@ def _version(executable: str) -> str:
 def _try(sandbox: Sandbox, found: str) -> SandboxStatus:
     with tempfile.TemporaryDirectory(prefix="qwen-dev-sandbox-") as folder:
         root = Path(folder).resolve()
-        argv = sandbox.argv("true", cwd=root, writable=root, network=False)
+        argv = sandbox.argv(
+            "true", cwd=root, writable=root, network=False, private=private_places(Path.home())
+        )
         try:
             run = subprocess.run(
                 argv,

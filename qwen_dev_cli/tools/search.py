@@ -69,11 +69,16 @@ def glob_to_regex(pattern: str) -> Matcher:
     return compile_pattern("(?s)" + "".join(out) + r"\z")
 
 
-def walk(start: Path) -> Iterator[tuple[Path, list[str], list[str]]]:
-    """``os.walk`` from ``start``, pruning :data:`SKIP_DIRS`, sorted, links not followed."""
-    for folder, dirs, files in os.walk(start):
+def walk(start: Path, workspace: Workspace) -> Iterator[tuple[Path, list[str], list[str]]]:
+    """``os.walk`` from ``start``, pruning :data:`SKIP_DIRS` and the user's private
+    places, sorted, links not followed."""
+    for top, dirs, files in os.walk(start):
+        folder = Path(top)
         dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS)
-        yield Path(folder), dirs, sorted(files)
+        if workspace.holds_private:
+            dirs[:] = [d for d in dirs if not workspace.is_private(folder / d)]
+            files = [f for f in files if not workspace.is_private(folder / f)]
+        yield folder, dirs, sorted(files)
 
 
 def _start(args: Arguments, ctx: ToolContext) -> tuple[Path, str]:
@@ -102,7 +107,7 @@ def glob_files(start: Path, pattern: str, workspace: Workspace) -> str:
     regex = glob_to_regex(pattern)
     found: list[str] = []
     total = 0
-    for folder, dirs, files in walk(start):
+    for folder, dirs, files in walk(start, workspace):
         for name, is_dir in [*((d, True) for d in dirs), *((f, False) for f in files)]:
             relative = (folder / name).relative_to(start).as_posix()
             if regex.match(relative):
@@ -146,13 +151,13 @@ def _plan_grep(args: Arguments, ctx: ToolContext) -> ReadPlan:
     return ReadPlan(lambda: grep(start, regex, ctx.workspace, include))
 
 
-def _files(start: Path, include: str | None) -> Iterator[Path]:
+def _files(start: Path, include: str | None, workspace: Workspace) -> Iterator[Path]:
     if start.is_file():
         yield start
         return
     name_only = include is not None and "/" not in include
     matcher = glob_to_regex(include) if include else None
-    for folder, _, files in walk(start):
+    for folder, _, files in walk(start, workspace):
         for name in files:
             path = folder / name
             target = name if name_only else path.relative_to(start).as_posix()
@@ -164,7 +169,7 @@ def grep(start: Path, regex: Matcher, workspace: Workspace, include: str | None)
     """``path:line: text`` for each matching line, at most :data:`GREP_CAP` of them."""
     hits: list[str] = []
     total = 0
-    for path in _files(start, include):
+    for path in _files(start, include, workspace):
         lines = _text_lines(path, workspace)
         if lines is None:
             continue

@@ -5,18 +5,27 @@ target) before the check, so a link inside the workspace that points out of it i
 refused like the outside path itself. This holds in every approval mode: confinement
 is not a question the user is asked. What a tool planned is checked again
 (:meth:`Workspace.recheck`) at the moment it is written, and when it is undone.
+
+The user's private places (:mod:`.private`: credential stores, qwen-dev's own files)
+are refused the same way when the workspace holds them.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 from .base import ToolError
+from .private import private_places, within
 
 
 class OutsideWorkspace(ToolError):
     """A path resolves outside the workspace root."""
+
+
+class PrivatePath(ToolError):
+    """A path is one of the user's private places, or below one."""
 
 
 class Workspace:
@@ -24,12 +33,20 @@ class Workspace:
 
     Args:
         root: the workspace root; resolved (symlinks included) once, here.
+        private: the user's private places (:func:`~.private.private_places`); None:
+            the credential stores of the home folder.
     """
 
-    def __init__(self, root: Path | str) -> None:
+    def __init__(self, root: Path | str, private: Iterable[Path] | None = None) -> None:
         self.root = Path(root).resolve(strict=True)
         if not self.root.is_dir():
             raise NotADirectoryError(f"workspace root is not a directory: {self.root}")
+        self.private = tuple(private_places(Path.home()) if private is None else private)
+        # Only a place below the root can hold a path that resolves inside it; one that
+        # holds the root is where the user chose to work. Usually none: no cost.
+        self._private_inside = tuple(
+            p for p in self.private if p != self.root and p.is_relative_to(self.root)
+        )
 
     def __repr__(self) -> str:
         return f"Workspace({str(self.root)!r})"
@@ -55,7 +72,22 @@ class Workspace:
                 f"{raw!r} resolves to {resolved}, outside the workspace {self.root}{via}; "
                 "tools only work inside the workspace"
             )
+        if self.is_private(resolved):
+            raise PrivatePath(
+                f"{raw!r} is private to the user (credentials, or qwen-dev's own files); "
+                "tools do not read or change it"
+            )
         return resolved
+
+    @property
+    def holds_private(self) -> bool:
+        """Whether any private place lies inside the workspace (the home folder, say)."""
+        return bool(self._private_inside)
+
+    def is_private(self, resolved: Path) -> bool:
+        """Whether an already resolved path inside the root is a private place or below
+        one (a search skips it)."""
+        return any(within(resolved, place) for place in self._private_inside)
 
     def recheck(self, resolved: Path) -> Path:
         """``resolved`` again, right before a write: :class:`OutsideWorkspace` when it now

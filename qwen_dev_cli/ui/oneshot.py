@@ -144,6 +144,7 @@ async def run_ask(
         interactive=False,
         max_steps=options.max_steps,
         hidden_env=settings.secret_env_names,
+        own_files=settings.own_files,
         allow_network=settings.allow_network,
         context_window=ContextBudget.for_settings(settings.client.providers).window,
     )

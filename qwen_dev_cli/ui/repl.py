@@ -93,6 +93,7 @@ class TurnContext:
         changes: every file change of this REPL, for ``/undo``.
         remembered: commands approved "always" in this REPL.
         hidden_env: variables commands must not see (provider keys).
+        own_files: qwen-dev's own private files (state folder, user config).
         allow_network: whether sandboxed commands may reach the network.
         context_window: the active providers' context window (tokens).
         ledger: the conversation's token accounting, kept across turns.
@@ -104,6 +105,7 @@ class TurnContext:
     changes: ChangeLog = field(default_factory=ChangeLog)
     remembered: set[str] = field(default_factory=set)
     hidden_env: frozenset[str] = frozenset()
+    own_files: tuple[Path, ...] = ()
     allow_network: bool = False
     context_window: int | None = None
     ledger: ContextLedger | None = None
@@ -120,6 +122,7 @@ def make_turn(client: LLMClient, context: TurnContext) -> Turn:
         interactive=True,
         changes=context.changes,
         hidden_env=context.hidden_env,
+        own_files=context.own_files,
         allow_network=context.allow_network,
         remembered=context.remembered,
         context_window=context.context_window,
@@ -295,6 +298,7 @@ class Repl:
             self.changes,
             self.always_allowed,
             self.runtime.settings.secret_env_names,
+            own_files=self.runtime.settings.own_files,
             allow_network=self.runtime.settings.allow_network,
             context_window=self._budget().window,
             ledger=self.ledger,

@@ -1,8 +1,10 @@
-"""Threat: a command reads the provider's API key and hands it to the model (and from
-there to whoever wrote the injected prompt).
+"""Threat: a command reads the provider's API key, or the user's credentials, and
+hands them to the model (and from there to the provider's server and whoever wrote the
+injected prompt).
 
 The sandbox gives a command only PATH, HOME, LANG and TERM, and a PID namespace of its
-own: the assistant's process, and so ``/proc/$PPID/environ``, is not there to read."""
+own: the assistant's process, and so ``/proc/$PPID/environ``, is not there to read.
+The credential stores of the home folder and qwen-dev's own files are covered."""
 
 from __future__ import annotations
 
@@ -30,3 +32,31 @@ async def test_the_parents_environment_and_the_providers_key_are_out_of_reach(
     assert KEY not in told[0]
     assert "LAB_API_KEY" not in told[0]
     assert "qwen_dev_cli" not in told[0]  # the assistant's process is not visible
+
+
+@requires_sandbox
+async def test_credentials_and_past_conversations_are_out_of_reach_in_the_home_folder(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The user works in their home folder: the sandbox binds it writable, whole.
+    secrets = {
+        ".ssh/id_ed25519": "-----BEGIN OPENSSH PRIVATE KEY----- leak-1",
+        ".aws/credentials": "aws_secret_access_key = leak-2",
+        ".netrc": "machine example.com password leak-3",
+        ".bash_history": "export OPENAI_API_KEY=sk-leak-4",
+        ".local/share/qwen-dev/sessions/old.jsonl": "a past conversation leak-5",
+    }
+    for name, text in secrets.items():
+        (workspace / name).parent.mkdir(parents=True, exist_ok=True)
+        (workspace / name).write_text(text + "\n", encoding="utf-8")
+    monkeypatch.setenv("HOME", str(workspace))
+    monkeypatch.setenv("QWEN_DEV_HOME", str(workspace / ".local/share/qwen-dev"))
+    statuses, told = await yolo(
+        workspace,
+        "cat ~/app.py; cat ~/.ssh/id_ed25519 ~/.aws/credentials ~/.netrc ~/.bash_history;"
+        " cat ~/.local/share/qwen-dev/sessions/*.jsonl; ls -la ~/.ssh",
+    )
+    assert statuses in (["ok"], ["error"])
+    assert "print('hello')" in told[0]  # the command ran, in the home folder
+    for text in secrets.values():
+        assert text.split()[-1] not in told[0]
