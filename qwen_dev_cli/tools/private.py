@@ -60,8 +60,8 @@ CREDENTIAL_PLACES = (
 def private_places(home: Path, own: Iterable[Path] = ()) -> tuple[Path, ...]:
     """The private places: :data:`CREDENTIAL_PLACES` below ``home`` and ``own`` (the
     assistant's state folder and config file), absolute, whether they exist or not (one
-    created later is private too). A symbolic link's target is listed as well, so that
-    every way to the file is covered."""
+    created later is private too). A symbolic link's target (a file or folder) is listed
+    as well, so that every way to it is covered."""
     try:
         home = home.expanduser().resolve()
     except (OSError, RuntimeError):
@@ -71,9 +71,11 @@ def private_places(home: Path, own: Iterable[Path] = ()) -> tuple[Path, ...]:
         found.setdefault(place, None)
         try:
             target = place.resolve()
+            # A history linked to /dev/null is no secret, and /dev/null no place to cover.
+            if target != place and (target.is_file() or target.is_dir()):
+                found.setdefault(target, None)
         except (OSError, RuntimeError):  # a link loop: nothing readable behind it
             continue
-        found.setdefault(target, None)
     return tuple(found)
 
 

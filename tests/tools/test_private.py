@@ -62,6 +62,15 @@ def test_the_places_are_the_credential_stores_and_the_own_files(home: Path) -> N
     assert len(places) >= len(CREDENTIAL_PLACES) + 2
 
 
+def test_a_history_linked_to_dev_null_covers_nothing_of_dev(home: Path) -> None:
+    (home / ".bash_history").unlink()
+    (home / ".bash_history").symlink_to("/dev/null")
+    places = private_places(home)
+    assert Path("/dev/null") not in places
+    argv = Bubblewrap("bwrap").argv("ls", cwd=home, writable=home, network=False, private=places)
+    assert "/dev/null /dev/null" not in " ".join(argv)
+
+
 @pytest.mark.parametrize("path", [".ssh/id_ed25519", ".ssh", ".netrc", "./.bash_history"])
 def test_reading_a_private_place_is_refused(ctx: ToolContext, path: str) -> None:
     with pytest.raises(PrivatePath, match="private to the user"):
