@@ -122,7 +122,7 @@ class Agent:
         changes: the session's file changes (shared with ``/undo``); a new one if None.
         tools: the tools offered to the model.
         command_timeout: default timeout of ``run_command``, seconds.
-        home: the home folder, for command risk (tests).
+        home: the home folder: for command risk, and where the credential stores are.
         hidden_env: variables commands must not see (the providers' keys).
         own_files: qwen-dev's own private files (:attr:`Settings.own_files`); with the
             home folder's credential stores, no tool reads them and no command sees them.

@@ -5,10 +5,10 @@ makes the harm impossible instead. Under bubblewrap a command sees:
 
 - the whole file system read-only, except the writable root (the workspace), bound
   read-write, and a private, empty ``/tmp`` and ``/run`` (so no system sockets);
+  ``/dev`` holds only null, zero, random, tty and the like, read-only: no disk device;
 - the user's private places (:mod:`.private`: ``~/.ssh``, cloud credentials, shell
   histories, qwen-dev's own files) covered: an empty read-only folder over each
   folder, an unreadable file over each file;
-  ``/dev`` holds only null, zero, random, tty and the like, read-only: no disk device;
 - new PID, IPC, UTS and cgroup namespaces, with their own ``/proc``: the assistant
   and every other process are invisible (no ``/proc/$PPID/environ``);
 - no network (a namespace of its own, with only loopback) unless the call allows it;
@@ -20,8 +20,8 @@ makes the harm impossible instead. Under bubblewrap a command sees:
 On macOS ``sandbox-exec`` applies a profile of the same shape (writes only to the
 writable root and the temporary folders, no network, signals only inside the
 sandbox, no access to the private places); it has no PID namespace. Whether a sandbox
-works is found out once, by running ``true`` in it with the very options real
-commands get, and cached.
+works is found out once, by running ``true`` in it with the options real commands
+get (the home folder's private places covered), and cached.
 """
 
 from __future__ import annotations
@@ -73,27 +73,39 @@ class Sandbox(Protocol):
 _RESOLVER = ["--ro-bind-try", "/run/systemd/resolve", "/run/systemd/resolve"]
 
 
-#: Already empty in the sandbox: a private place below them needs no cover.
-_PRIVATE_MOUNTS = (Path("/tmp"), Path("/run"))
+#: Empty in the sandbox already: a private place below them needs no cover.
+_EMPTY_IN_SANDBOX = (Path("/tmp"), Path("/run"))
 
 
 def _cover(private: Sequence[Path], writable: Path) -> list[str]:
     """bwrap options laying an empty read-only folder over each private folder and
     ``/dev/null`` (unreadable there: the mount has no devices) over each private file
-    that exists and is visible in the sandbox."""
-    chosen: list[Path] = []
+    that exists and is visible in the sandbox. The folders between the writable root
+    and a place below it are bound onto themselves first: a mount point cannot be
+    renamed, so ``mv .config x`` cannot carry ``.config/gh`` out from under its cover."""
+    chosen: list[tuple[Path, bool]] = []
     for place in sorted(set(private)):
-        if within(writable, place) or any(within(place, c) for c in chosen):
+        if within(writable, place) or any(within(place, c) for c, _ in chosen):
             continue  # it holds the workspace, or is covered already
-        if not within(place, writable) and any(within(place, m) for m in _PRIVATE_MOUNTS):
+        if not within(place, writable) and any(within(place, m) for m in _EMPTY_IN_SANDBOX):
             continue
-        # A link is left: its target is listed too, and covering that covers the link.
-        if place.is_symlink() or not place.exists():
+        try:
+            # A link is left: its target is listed too, and covering that covers the link.
+            if place.is_symlink() or not place.exists():
+                continue
+            chosen.append((place, place.is_dir()))
+        except OSError:  # a folder on the way we may not enter: neither may the command
             continue
-        chosen.append(place)
+    pins: dict[Path, None] = {}
+    for place, _ in chosen:
+        if place.is_relative_to(writable):
+            for folder in reversed(place.relative_to(writable).parents[:-1]):
+                pins.setdefault(writable / folder, None)
     options: list[str] = []
-    for place in chosen:
-        if place.is_dir():
+    for folder in pins:
+        options += ["--bind", str(folder), str(folder)]
+    for place, is_dir in chosen:
+        if is_dir:
             options += ["--tmpfs", str(place), "--remount-ro", str(place)]
         else:
             options += ["--ro-bind", "/dev/null", str(place)]

@@ -75,9 +75,10 @@ def walk(start: Path, workspace: Workspace) -> Iterator[tuple[Path, list[str], l
     for top, dirs, files in os.walk(start):
         folder = Path(top)
         dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS)
-        if workspace.holds_private:
-            dirs[:] = [d for d in dirs if not workspace.is_private(folder / d)]
-            files = [f for f in files if not workspace.is_private(folder / f)]
+        private = workspace.private_names(folder)
+        if private:
+            dirs[:] = [d for d in dirs if d not in private]
+            files = [f for f in files if f not in private]
         yield folder, dirs, sorted(files)
 
 
@@ -189,8 +190,10 @@ def grep(start: Path, regex: Matcher, workspace: Workspace, include: str | None)
 def _text_lines(path: Path, workspace: Workspace) -> list[str] | None:
     """The lines of a text file inside the workspace; None for anything else."""
     try:
-        if path.is_symlink() and not workspace.contains(path.resolve()):
-            return None
+        if path.is_symlink():
+            target = path.resolve()
+            if not workspace.contains(target) or workspace.is_private(target):
+                return None
         # FIFOs, devices and sockets are refused unopened: one would hang the search.
         data = read_regular_bytes(path, workspace.display(path), GREP_MAX_FILE_BYTES)
     except (OSError, RuntimeError, ToolError):

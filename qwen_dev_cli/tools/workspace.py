@@ -47,13 +47,17 @@ class Workspace:
         self._private_inside = tuple(
             p for p in self.private if p != self.root and p.is_relative_to(self.root)
         )
+        self._private_names: dict[Path, set[str]] = {}
+        for place in self._private_inside:
+            self._private_names.setdefault(place.parent, set()).add(place.name)
 
     def __repr__(self) -> str:
         return f"Workspace({str(self.root)!r})"
 
     def resolve(self, path: str | os.PathLike[str]) -> Path:
         """The real path of ``path`` (relative to the root unless absolute), or
-        :class:`OutsideWorkspace` when it is not inside the root."""
+        :class:`OutsideWorkspace` when it is not inside the root, :class:`PrivatePath`
+        when it is a private place or below one."""
         raw = os.fspath(path)
         if not raw.strip():
             raise ToolError("path is empty")
@@ -86,8 +90,14 @@ class Workspace:
 
     def is_private(self, resolved: Path) -> bool:
         """Whether an already resolved path inside the root is a private place or below
-        one (a search skips it)."""
+        one."""
         return any(within(resolved, place) for place in self._private_inside)
+
+    def private_names(self, folder: Path) -> set[str] | None:
+        """The names in ``folder`` (met walking down from the root, links not followed)
+        that are private places, or None: a walk that skips them never gets below one,
+        so one lookup per folder does, not a comparison per file."""
+        return self._private_names.get(folder)
 
     def recheck(self, resolved: Path) -> Path:
         """``resolved`` again, right before a write: :class:`OutsideWorkspace` when it now

@@ -1,4 +1,5 @@
-"""What to tell the user once at start-up about the providers in use."""
+"""What to tell the user once at start-up: about the providers in use, and about a
+workspace too wide to work in."""
 
 from __future__ import annotations
 
@@ -6,11 +7,11 @@ import contextlib
 import json
 import os
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from pathlib import Path
 
     from ..config import Settings
     from ..core.errors import NoProviderConfigured
@@ -71,6 +72,22 @@ def offline_notice(settings: Settings) -> str | None:
     return (
         f"answering offline with the local model {active[0].model}{why}. "
         "It is small: for real work export a provider key, or run `qwen-dev config init`."
+    )
+
+
+def workspace_notice(workspace: Path, home: Path | None = None) -> str | None:
+    """One line when the workspace is the home folder or holds it (``/``, ``/home``):
+    the sandbox lets commands change anything in the workspace, and tools read it."""
+    try:
+        root, home = workspace.resolve(), (home or Path.home()).resolve()
+    except (OSError, RuntimeError):
+        return None
+    if not home.is_relative_to(root):
+        return None
+    where = "your home folder" if root == home else f"{root}, which holds your home folder"
+    return (
+        f"the workspace is {where}: commands the model runs may change any file in it "
+        "(credentials stay out of reach). Start qwen-dev in a project folder."
     )
 
 

@@ -39,7 +39,7 @@ from ..core.telemetry import Telemetry
 from ..tools.read import looks_binary
 from .denials import DenialLog
 from .mentions import attach_mentions
-from .notices import NoticeLog, no_provider_error, startup_notices
+from .notices import NoticeLog, no_provider_error, startup_notices, workspace_notice
 from .recorder import SessionRecorder
 from .safe_text import printable
 from .turnview import why_cut
@@ -125,6 +125,9 @@ async def run_ask(
     daily = NoticeLog(home.notices)
     for note in startup_notices(settings, verbose=interactive_err, daily=daily):
         err.write(f"qwen-dev: {note}\n")
+    wide = workspace_notice(Path.cwd())
+    if wide is not None and interactive_err:
+        err.write(f"qwen-dev: {wide}\n")
     try:
         client = client or runtime.client()
     except NoProviderConfigured:  # every provider skipped: say which, and why

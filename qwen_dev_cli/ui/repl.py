@@ -40,7 +40,7 @@ from .completion import ReplCompleter
 from .conversation import Conversation
 from .keys import LEAVE_HINT, repl_prompt
 from .mentions import attach_mentions
-from .notices import startup_notices
+from .notices import startup_notices, workspace_notice
 from .recorder import SessionRecorder
 from .safe_text import printable
 from .slash import SlashCommands, ToolOutput, is_command
@@ -485,6 +485,9 @@ class Repl:
         )
         for note in startup_notices(self.runtime.settings, verbose=True):
             self.console.print(Text(note, "yellow"))
+        wide = workspace_notice(self.workspace)
+        if wide is not None:
+            self.console.print(Text(wide, "yellow"))
         self.console.print(
             Text(f"/help for commands {dot} Alt+Enter for a new line {dot} Ctrl-D to leave", "dim")
         )

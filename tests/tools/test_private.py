@@ -4,6 +4,7 @@ file tools could reach them."""
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -62,6 +63,20 @@ def test_the_places_are_the_credential_stores_and_the_own_files(home: Path) -> N
     assert len(places) >= len(CREDENTIAL_PLACES) + 2
 
 
+def test_variables_that_move_a_store_move_its_place(tmp_path: Path) -> None:
+    env = {
+        "GNUPGHOME": "/keys/gnupg",
+        "XDG_CONFIG_HOME": "/cfg",
+        "KUBECONFIG": "/k/one:/k/two",
+        "CARGO_HOME": "/opt/cargo",
+        "HISTFILE": "relative/ignored",
+    }
+    places = private_places(tmp_path, env=env)
+    for expected in ("/keys/gnupg", "/cfg/gh", "/k/one", "/k/two", "/opt/cargo/credentials"):
+        assert Path(expected) in places
+    assert not any("relative" in str(p) for p in places)
+
+
 def test_a_history_linked_to_dev_null_covers_nothing_of_dev(home: Path) -> None:
     (home / ".bash_history").unlink()
     (home / ".bash_history").symlink_to("/dev/null")
@@ -107,6 +122,14 @@ def test_searches_skip_private_places_and_find_the_rest(ctx: ToolContext) -> Non
     assert ".ssh" not in listed
     assert ".netrc" not in listed
     assert "old.jsonl" not in listed
+
+
+def test_a_search_does_not_follow_a_link_into_a_private_place(ctx: ToolContext, home: Path) -> None:
+    # A cloned repository can ship such a link; it needs no command to be made.
+    (home / "repo").mkdir()
+    (home / "repo" / "README").symlink_to("../.ssh/id_ed25519")
+    assert "do-not-leak" not in GREP.plan({"pattern": "."}, ctx).run()
+    assert "do-not-leak" not in GREP.plan({"pattern": ".", "path": "repo"}, ctx).run()
 
 
 def test_a_search_started_inside_a_private_place_is_refused(ctx: ToolContext) -> None:
@@ -163,12 +186,25 @@ def test_bubblewrap_covers_a_folder_once_not_its_contents_again(home: Path) -> N
     assert str(state / "sessions") not in covers
 
 
-def test_bubblewrap_needs_no_cover_below_its_private_tmp(home: Path, tmp_path: Path) -> None:
-    project = Path("/srv/project")
+def test_bubblewrap_needs_no_cover_below_its_private_tmp() -> None:
+    with tempfile.TemporaryDirectory(dir="/tmp") as folder:
+        home = Path(folder).resolve()
+        (home / ".ssh").mkdir()
+        project = Path("/srv/project")
+        argv = Bubblewrap("bwrap").argv(
+            "ls", cwd=project, writable=project, network=False, private=private_places(home)
+        )
+    assert str(home) not in " ".join(argv)  # the sandbox's /tmp is empty
+
+
+def test_bubblewrap_pins_the_folders_on_the_way_to_a_nested_place(home: Path) -> None:
+    (home / ".config" / "gh").mkdir(parents=True)
     argv = Bubblewrap("bwrap").argv(
-        "ls", cwd=project, writable=project, network=False, private=private_places(home)
+        "ls", cwd=home, writable=home, network=False, private=private_places(home)
     )
-    assert str(home) not in " ".join(argv)  # below /tmp: the sandbox's /tmp is empty
+    joined = " ".join(argv)
+    config, gh = home.resolve() / ".config", home.resolve() / ".config" / "gh"
+    assert joined.index(f"--bind {config} {config}") < joined.index(f"--tmpfs {gh}")
 
 
 def test_seatbelt_denies_the_private_places_after_its_allows(home: Path) -> None:
@@ -203,3 +239,21 @@ async def test_a_sandboxed_command_cannot_read_the_private_places(
         assert secret not in result.output
     assert not (home / ".ssh" / "authorized_keys").exists()
     assert (home / ".ssh" / "id_ed25519").read_text() == KEY + "\n"  # untouched
+
+
+@requires_sandbox
+async def test_a_covered_place_cannot_be_renamed_out_from_under_its_cover(home: Path) -> None:
+    (home / ".config" / "gh").mkdir(parents=True)
+    (home / ".config" / "gh" / "hosts.yml").write_text("oauth_token: do-not-leak-5\n")
+    result = await run_shell(
+        "mv .config .cfg; mv .config/gh .config/gh2; cat .cfg/gh/hosts.yml"
+        " .config/gh/hosts.yml .config/gh2/hosts.yml; echo kept > .config/other",
+        home,
+        30,
+        10_000,
+        writable=home,
+        private=private_places(home),
+    )
+    assert "do-not-leak" not in result.output
+    assert (home / ".config" / "gh" / "hosts.yml").exists()
+    assert (home / ".config" / "other").read_text() == "kept\n"  # the folder stays writable

@@ -9,11 +9,12 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import pexpect
 import pytest
 
 from faultserver import DEFAULT_TEXT, FaultServerProcess
 
-from .test_repl_pty import spawn, write_config
+from .test_repl_pty import Terminal, spawn, write_config
 
 pytestmark = pytest.mark.slow
 
@@ -57,4 +58,25 @@ def test_a_mention_that_is_not_attached_is_said(server: FaultServerProcess, tmp_
     child.sendline("what is in @missing.py?")
     child.expect_exact("@missing.py: no such file in the workspace; not attached")
     child.expect_exact(DEFAULT_TEXT)
+    assert child.leave() == 0
+
+
+def test_working_in_the_home_folder_is_said_at_start(
+    server: FaultServerProcess, tmp_path: Path
+) -> None:
+    home = tmp_path / "ada"
+    home.mkdir()
+    child = Terminal(
+        pexpect.spawn(
+            sys.executable,
+            ["-m", "qwen_dev_cli", "--config", str(write_config(tmp_path, server))],
+            cwd=str(home),
+            env={**os.environ, "TERM": "xterm-256color", "HOME": str(home)},
+            dimensions=(40, 200),
+            encoding="utf-8",
+            timeout=30,
+        )
+    )
+    child.expect_exact("the workspace is your home folder")
+    child.expect("lab CLOSED")
     assert child.leave() == 0

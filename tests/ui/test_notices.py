@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from qwen_dev_cli.ui.notices import DAY, NoticeLog
+from qwen_dev_cli.ui.notices import DAY, NoticeLog, workspace_notice
 
 
 def test_a_notice_is_due_again_a_day_after_it_was_shown(tmp_path: Path) -> None:
@@ -29,3 +29,16 @@ def test_an_unwritable_or_broken_file_only_costs_the_notice_again(tmp_path: Path
     log = NoticeLog(blocked)
     log.shown("offline")  # no error
     assert log.due("offline")
+
+
+def test_a_workspace_that_is_or_holds_the_home_folder_is_said(tmp_path: Path) -> None:
+    home = tmp_path / "home" / "ada"
+    (home / "project").mkdir(parents=True)
+    said = workspace_notice(home, home)
+    assert said is not None
+    assert said.startswith("the workspace is your home folder")
+    wider = workspace_notice(tmp_path / "home", home)
+    assert wider is not None
+    assert "which holds your home folder" in wider
+    assert workspace_notice(home / "project", home) is None
+    assert workspace_notice(tmp_path / "elsewhere", home) is None
