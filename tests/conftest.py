@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,3 +30,23 @@ def qwen_home(
     ):
         monkeypatch.delenv(var, raising=False)
     return home
+
+
+@pytest.fixture(autouse=True)
+def _terminals_end_with_their_test(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A pseudo-terminal child a failed test left behind (the offline model, say) would
+    keep a core busy through the tests after it: each one is killed at its test's end."""
+    import pexpect
+
+    children: list[pexpect.spawn] = []
+
+    class Tracked(pexpect.spawn):  # type: ignore[misc]  # pexpect ships no types
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            children.append(self)
+
+    monkeypatch.setattr(pexpect, "spawn", Tracked)
+    yield
+    for child in children:
+        if child.isalive():
+            child.terminate(force=True)

@@ -97,7 +97,8 @@ async def test_processes_together_never_overrun_the_accounts_rpm(
     started = time.monotonic()
     results = await asyncio.gather(*(ask(config) for _ in range(14)))
     elapsed = time.monotonic() - started
-    assert [r["_code"] for r in results] == [0] * 14, [r["_stderr"] for r in results]
+    failed = [(r.get("error"), r["_stderr"]) for r in results if r["_code"] != 0]
+    assert not failed, failed
     assert outcomes(lab) == ["ok"] * 14  # not one 429
     waited = sorted(r["latency_ms"] for r in results)
     assert waited[-1] > 50_000  # the last ones waited out the window...
