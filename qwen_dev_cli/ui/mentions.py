@@ -73,7 +73,9 @@ def list_paths(root: Path, partial: str) -> list[PathEntry]:
     Hidden entries are offered only once the name being typed starts with a dot."""
     folder, _, prefix = partial.rpartition("/")
     try:
-        workspace = Workspace(root)
+        # Names shown to the user as they type, nothing sent: no private places to
+        # look up on each key (attaching checks them).
+        workspace = Workspace(root, private=())
         base = workspace.resolve(folder) if folder else workspace.root
     except (ToolError, OSError):
         return []

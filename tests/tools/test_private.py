@@ -13,19 +13,16 @@ from qwen_dev_cli.tools import ToolContext, Workspace, run_shell
 from qwen_dev_cli.tools.base import ToolError
 from qwen_dev_cli.tools.private import CREDENTIAL_PLACES, private_places
 from qwen_dev_cli.tools.read import READ_FILE, list_dir
-from qwen_dev_cli.tools.sandbox import Bubblewrap, Seatbelt, detect_sandbox
+from qwen_dev_cli.tools.sandbox import Bubblewrap, Seatbelt
 from qwen_dev_cli.tools.search import GLOB, GREP
 from qwen_dev_cli.tools.workspace import PrivatePath
 from qwen_dev_cli.tools.write import WRITE_FILE
+from tests.security.conftest import requires_sandbox
 
 KEY = "-----BEGIN OPENSSH PRIVATE KEY----- do-not-leak-1"
 TOKEN = "machine api.example.com password do-not-leak-2"
 HISTORY = "export OPENAI_API_KEY=sk-do-not-leak-3"
 PAST = "a past conversation do-not-leak-4"
-
-requires_sandbox = pytest.mark.skipif(
-    not detect_sandbox().available, reason=f"no OS sandbox here: {detect_sandbox().detail}"
-)
 
 
 @pytest.fixture
