@@ -127,7 +127,17 @@ def _either(flag: str, here: T | None, before: T | None) -> T | None:
     return here
 
 
-def _settings(
+@dataclass(frozen=True)
+class _Loaded:
+    """Resolved settings, and the file and flags they were resolved from (the REPL
+    resolves them again for ``/model`` and ``/provider``)."""
+
+    settings: Settings
+    config: Path | None
+    overrides: Overrides
+
+
+def _load(
     ctx: typer.Context,
     config: Path | None,
     provider: list[str] | None = None,
@@ -135,7 +145,7 @@ def _settings(
     approval: str | None = None,
     *,
     json_errors: bool = False,
-) -> Settings:
+) -> _Loaded:
     """The settings, or exit 2 with the error (also as a JSON object on stdout when a
     script asked for JSON). Options given before the subcommand count too."""
     before = _global_options(ctx)
@@ -145,13 +155,17 @@ def _settings(
     approval = _either("--approval", approval, before.approval)
     overrides = Overrides(providers=tuple(provider or ()), model=model, approval=approval)
     try:
-        return load_settings(config, overrides=overrides)
+        return _Loaded(load_settings(config, overrides=overrides), config, overrides)
     except ConfigError as exc:
         if json_errors:
-            from .ui.oneshot import config_failure_payload
+            from .ui.output import config_failure_payload
 
             typer.echo(json.dumps(config_failure_payload(str(exc))))
         _fail(str(exc), exc.exit_code)
+
+
+def _settings(ctx: typer.Context, config: Path | None) -> Settings:
+    return _load(ctx, config).settings
 
 
 def _warn(message: str) -> None:
@@ -169,14 +183,22 @@ def _open_state_store(settings: Settings) -> ProviderStateStore:
     return open_store(settings.client.state_store, home=settings.home, warn=_warn)
 
 
-async def _with_runtime(settings: Settings, run: Callable[[Runtime], Awaitable[int]]) -> int:
-    """``run(runtime)`` on this process's runtime (settings, home, the state store every
-    client shares), then the store closed (after the clients ``run`` closed)."""
+async def _with_runtime(loaded: _Loaded, run: Callable[[Runtime], Awaitable[int]]) -> int:
+    """``run(runtime)`` on this process's runtime (settings, workspace, home, the state
+    store every client shares, the tools), then the store closed (after the clients
+    ``run`` closed)."""
     from .core.state import StoreError
 
-    store = _open_state_store(settings)
+    store = _open_state_store(loaded.settings)
+    runtime = Runtime(
+        loaded.settings,
+        store,
+        workspace=Path.cwd(),
+        config_path=loaded.config,
+        overrides=loaded.overrides,
+    )
     try:
-        return await run(Runtime(settings, store))
+        return await run(runtime)
     finally:
         # A store that fails to close must not turn a finished answer into an error.
         try:
@@ -221,13 +243,13 @@ def main_callback(
         return
     if continue_latest and resume:
         _fail("use --continue or --resume ID, not both", exit_codes.USAGE_ERROR)
-    settings = _settings(ctx, config, provider, model, approval)
+    loaded = _load(ctx, config, provider, model, approval)
     if resume:
         # A session that does not exist is the first thing to say, terminal or not.
         from .session.store import SessionError
 
         try:
-            Home(settings.home).session_store().path_of(resume)
+            Home(loaded.settings.home).session_store().path_of(resume)
         except SessionError as exc:
             _fail(str(exc), exit_codes.USAGE_ERROR)
     if sys.stdin is None or not sys.stdin.isatty():
@@ -238,14 +260,9 @@ def main_callback(
     # Imported here: --help and --version must not pay for prompt-toolkit and the client.
     from .ui.repl import ReplOptions, run_repl
 
-    options = ReplOptions(
-        config_path=config,
-        overrides=Overrides(providers=tuple(provider or ()), model=model, approval=approval),
-        continue_latest=continue_latest,
-        resume_id=resume,
-    )
+    options = ReplOptions(continue_latest=continue_latest, resume_id=resume)
     try:
-        code = asyncio.run(_with_runtime(settings, lambda runtime: run_repl(runtime, options)))
+        code = asyncio.run(_with_runtime(loaded, lambda runtime: run_repl(runtime, options)))
     except KeyboardInterrupt:
         code = exit_codes.INTERRUPTED
     raise typer.Exit(code)
@@ -284,14 +301,14 @@ def ask(
     """
     from .ui.oneshot import MAX_STDIN_BYTES, AskOptions, prepare_prompt, run_ask
 
-    settings = _settings(ctx, config, provider, model, approval, json_errors=json_output)
+    loaded = _load(ctx, config, provider, model, approval, json_errors=json_output)
     # One byte past the cap is enough to know the input was cut.
     piped = (
         None
         if sys.stdin is None or sys.stdin.isatty()
         else sys.stdin.buffer.read(MAX_STDIN_BYTES + 1)
     )
-    prepared = prepare_prompt(prompt, piped, settings, workspace=Path.cwd())
+    prepared = prepare_prompt(prompt, piped, loaded.settings, workspace=Path.cwd())
     if not prepared.text.strip():
         _fail('nothing to ask: give a prompt, e.g. qwen-dev ask "explain this"', 2)
     for note in prepared.notes:
@@ -299,12 +316,15 @@ def ask(
     if prepared.attached and sys.stderr.isatty():
         typer.echo(f"qwen-dev: attached {', '.join(prepared.attached)}", err=True)
     options = AskOptions(
-        prepared.text, json_output=json_output, stream=not no_stream, max_steps=max_steps
+        prepared.text,
+        output_format="json" if json_output else "text",
+        stream=not no_stream,
+        max_steps=max_steps,
     )
     try:
         code = asyncio.run(
             _with_runtime(
-                settings,
+                loaded,
                 lambda runtime: run_ask(
                     runtime,
                     options,
@@ -468,12 +488,12 @@ def doctor(
     from .ui.doctor import run_doctor
     from .ui.symbols import terminal_stream
 
-    settings = _settings(ctx, config)
+    loaded = _load(ctx, config)
     code = asyncio.run(
         _with_runtime(
-            settings,
+            loaded,
             lambda runtime: run_doctor(
-                settings,
+                runtime.settings,
                 Console(file=terminal_stream(sys.stdout)),
                 seconds=timeout,
                 state=runtime.state,
@@ -567,7 +587,7 @@ def batch(
 
     from .batch import BatchOptions, RequestOptions, run_batch
 
-    settings = _settings(ctx, config, provider, model)
+    loaded = _load(ctx, config, provider, model)
     options = BatchOptions(
         input=input_path,
         output=output,
@@ -587,7 +607,7 @@ def batch(
     try:
         code = asyncio.run(
             _with_runtime(
-                settings,
+                loaded,
                 lambda runtime: run_batch(
                     runtime,
                     options,

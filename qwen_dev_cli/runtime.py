@@ -1,52 +1,187 @@
-"""What one ``qwen-dev`` process runs on: built once by the composition root
-(:mod:`qwen_dev_cli.cli`) and handed to the REPL, ``ask``, ``batch`` and ``doctor``,
-the way HTTPie's ``main(args, env=Environment())`` hands its environment down.
+"""What one ``qwen-dev`` process runs on, and what it builds: made once by the
+composition root (:mod:`qwen_dev_cli.cli`) and handed to the REPL, ``ask``, ``batch``
+and ``doctor``, the way HTTPie's ``main(args, env=Environment())`` hands its
+environment down.
 
-- :class:`Runtime` holds the resolved settings, the home and the state store every
-  client of the process shares, and builds those clients.
+- :class:`Runtime` holds the resolved settings (and the flags and file they came from,
+  to resolve them again for ``/model``), the workspace, the home, the state store every
+  client of the process shares, and the tool registry.
+- It builds what the front ends use: clients (:meth:`Runtime.open_client`, with the
+  start-up notices, the no-provider error, the metrics log and the close), and agents
+  (:meth:`Runtime.agent`, with the hidden environment, the private files, the network
+  rule, the context window and the tools all derived from the settings). A new setting
+  that reaches the agent is one edit here, not one per front end.
 
-Nothing here is imported at start-up beyond this module: the client and the stores are
-imported when first built, so ``--help`` pays nothing for them.
+Nothing here is imported at start-up beyond this module: the client, the agent and the
+stores are imported when first built, so ``--help`` pays nothing for them.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .config import Overrides
 from .config.home import Home
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable
+
+    from .agent import Agent
+    from .agent.context import ContextLedger
+    from .agent.turn import Approver
     from .config import Settings
     from .core import LLMClient
     from .core.state import ProviderStateStore
+    from .tools import ChangeLog
+    from .tools.registry import ToolRegistry
+
+
+def _builtin_registry() -> ToolRegistry:
+    # Imported here: the tools package (and its shell parser) is not start-up's business.
+    from .tools.registry import ToolRegistry
+
+    return ToolRegistry()
 
 
 @dataclass(frozen=True)
 class Runtime:
-    """The process's settings, home and shared state store.
+    """The process's settings, workspace, home, state store and tools.
 
     Args:
         settings: the resolved configuration.
-        state: where budgets, breakers and cool-downs live (DESIGN section 8); the
-            composition root opens and closes it. ``None``: each client keeps its own.
+        state: where budgets, breakers and cool-downs live (docs/architecture.md
+            section 8); the composition root opens and closes it. ``None``: each client
+            keeps its own.
+        workspace: the folder tools are confined to, ``@`` paths resolve in and
+            sessions belong to.
+        config_path: ``--config``, to resolve the settings again (``/model``).
+        overrides: the command-line flags the settings were resolved with.
+        tools: the tool registry (built-in tools; later sources add to it).
     """
 
     settings: Settings
     state: ProviderStateStore | None = None
+    workspace: Path = field(default_factory=Path.cwd)
+    config_path: Path | None = None
+    overrides: Overrides = field(default_factory=Overrides)
+    tools: ToolRegistry = field(default_factory=_builtin_registry)
 
     @property
     def home(self) -> Home:
         return Home(self.settings.home)
 
     def with_settings(self, settings: Settings) -> Runtime:
-        """The same process with other settings (the REPL's ``/provider``, ``/model``):
-        the state store stays shared."""
+        """The same process with other settings: the store and the tools stay shared."""
         return dataclasses.replace(self, settings=settings)
 
-    def client(self) -> LLMClient:
-        """A client of these settings, sharing the process's state store."""
-        from .core import LLMClient
+    def reconfigured(
+        self, *, providers: tuple[str, ...] | None = None, model: str | None = None
+    ) -> Runtime:
+        """The settings resolved again with other providers (``/provider``) or another
+        model (``/model``) in place of the flags'; raises
+        :class:`~qwen_dev_cli.config.ConfigError` as loading does."""
+        from .config import load_settings
 
-        return LLMClient.from_settings(self.settings, state=self.state)
+        if providers is not None:
+            overrides = dataclasses.replace(self.overrides, providers=providers, model=None)
+        else:
+            overrides = dataclasses.replace(self.overrides, model=model)
+        settings = load_settings(self.config_path, overrides=overrides)
+        return dataclasses.replace(self, settings=settings, overrides=overrides)
+
+    # --- clients ------------------------------------------------------------------------
+
+    def client(self) -> LLMClient:
+        """A client of these settings, sharing the process's state store. Raises the
+        no-provider error naming each provider skipped and why."""
+        from .core import LLMClient
+        from .core.errors import NoProviderConfigured
+        from .ui.notices import no_provider_error
+
+        try:
+            return LLMClient.from_settings(self.settings, state=self.state)
+        except NoProviderConfigured as exc:
+            raise no_provider_error(self.settings) from exc
+
+    def notices(self, *, verbose: bool, daily: bool = True) -> list[str]:
+        """What to tell the user at start: the offline notice (once a day when
+        ``daily``), and with ``verbose`` (a person is reading) the per-provider notes."""
+        from .ui.notices import NoticeLog, startup_notices
+
+        log = NoticeLog(self.home.notices) if daily else None
+        return startup_notices(self.settings, verbose=verbose, daily=log)
+
+    async def retire(self, client: LLMClient) -> None:
+        """A client's end: its telemetry added to the metrics log, then closed."""
+        try:
+            self.home.metrics_log().append(client.get_metrics())
+        finally:
+            await client.aclose()
+
+    @asynccontextmanager
+    async def open_client(
+        self, say: Callable[[str], None], *, verbose: bool
+    ) -> AsyncIterator[LLMClient]:
+        """The client of a one-shot front end (``ask``, ``batch``): the start-up notices
+        said through ``say``, then the client, retired on the way out. Building it
+        raises :class:`~qwen_dev_cli.core.LLMError` before anything is yielded."""
+        for note in self.notices(verbose=verbose):
+            say(note)
+        client = self.client()
+        try:
+            yield client
+        finally:
+            await self.retire(client)
+
+    # --- agents -------------------------------------------------------------------------
+
+    def agent(
+        self,
+        client: LLMClient,
+        approver: Approver,
+        *,
+        interactive: bool,
+        approval: str | None = None,
+        max_steps: int | None = None,
+        changes: ChangeLog | None = None,
+        remembered: set[str] | None = None,
+        ledger: ContextLedger | None = None,
+    ) -> Agent:
+        """The agent for one turn over ``client``, everything else derived from the
+        settings.
+
+        Args:
+            approver: the REPL's dialog, or :class:`~qwen_dev_cli.agent.turn.DenyAll`.
+            interactive: whether a terminal can answer approval questions.
+            approval: the mode now (the REPL's ``/approval``); default the settings'.
+            max_steps: model calls the turn may make (``--max-steps``); default the
+                agent's.
+            changes, remembered, ledger: what outlives a turn in a conversation (file
+                changes for ``/undo``, commands approved "always", token accounting);
+                the agent keeps its own when ``None``.
+        """
+        from .agent.agent import DEFAULT_MAX_STEPS, Agent
+        from .agent.approval import parse_approval_mode
+        from .agent.context import ContextBudget
+
+        settings = self.settings
+        return Agent(
+            client,
+            workspace=self.workspace,
+            approval=parse_approval_mode(approval or settings.approval),
+            approver=approver,
+            interactive=interactive,
+            max_steps=max_steps or DEFAULT_MAX_STEPS,
+            changes=changes,
+            tools=self.tools.tools(),
+            hidden_env=settings.secret_env_names,
+            own_files=settings.own_files,
+            allow_network=settings.allow_network,
+            remembered=remembered,
+            context_window=ContextBudget.for_settings(settings.client.providers).window,
+            ledger=ledger,
+        )

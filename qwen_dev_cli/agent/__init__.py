@@ -4,7 +4,6 @@ to an :class:`~qwen_dev_cli.agent.turn.Approver` and an event sink, so the REPL 
 
 - :mod:`.turn`: the turn interface (events, approval requests, ``Turn``).
 - :mod:`.agent`: :class:`Agent`, the turn with tools.
-- :mod:`.factory`: :func:`build_agent`, for the composition root.
 - :mod:`.approval`: what runs unasked in each approval mode.
 - :mod:`.executor`: one call planned, approved and carried out.
 - :mod:`.parser` (with :mod:`.json_repair`, :mod:`.xml_calls`, :mod:`.qwen_agent_calls`
@@ -24,7 +23,6 @@ from .._lazy import lazy_getattr
 if TYPE_CHECKING:
     from .agent import Agent
     from .approval import APPROVAL_MODES, ApprovalMode, ApprovalPolicy
-    from .factory import build_agent
     from .parser import DecodedCall, ParsedReply, parse_reply, parse_text
 
 _WHERE = {
@@ -34,7 +32,6 @@ _WHERE = {
     "ApprovalPolicy": ".approval",
     "DecodedCall": ".parser",
     "ParsedReply": ".parser",
-    "build_agent": ".factory",
     "parse_reply": ".parser",
     "parse_text": ".parser",
 }
@@ -46,7 +43,6 @@ __all__ = [
     "ApprovalPolicy",
     "DecodedCall",
     "ParsedReply",
-    "build_agent",
     "parse_reply",
     "parse_text",
 ]

@@ -79,7 +79,6 @@ async def run_batch(
     out: TextIO,
     err: TextIO,
     err_console: Console | None = None,
-    client: LLMClient | None = None,
     get_time: Callable[[], float] = time.monotonic,
 ) -> int:
     """Run the batch; return the exit code.
@@ -91,12 +90,11 @@ async def run_batch(
         out: ``--json``'s summary goes here, and nothing else.
         err: notices, progress lines and the summary line.
         err_console: draw a live display there (a terminal); ``None``: plain lines.
-        client: a client to use instead of one built from ``runtime`` (closed here).
     """
     command = _Command(runtime, options, out, err, err_console, get_time)
     try:
         with _prepared(options, stdin) as (plan, checkpoint):
-            return await command.run(plan, checkpoint, client)
+            return await command.run(plan, checkpoint)
     except (InputError, OutputError) as exc:
         err.write(f"qwen-dev: {exc}\n")
         return exit_codes.USAGE_ERROR
@@ -132,32 +130,21 @@ class _Command:
     err_console: Console | None
     get_time: Callable[[], float]
 
-    async def run(self, plan: Plan, checkpoint: CheckpointFile, client: LLMClient | None) -> int:
+    async def run(self, plan: Plan, checkpoint: CheckpointFile) -> int:
         from ..core import LLMError
-        from ..core.errors import NoProviderConfigured
-        from ..ui.notices import NoticeLog, no_provider_error, startup_notices
 
-        daily = NoticeLog(self.runtime.home.notices)
-        verbose = self.err_console is not None
-        for note in startup_notices(self.runtime.settings, verbose=verbose, daily=daily):
-            self.err.write(f"qwen-dev: {note}\n")
         try:
-            client = client or self.runtime.client()
-        except NoProviderConfigured:  # every provider skipped: say which, and why
-            error = no_provider_error(self.runtime.settings)
-            self.err.write(f"qwen-dev: {error}\n")
-            return exit_codes.for_error(error)
-        except LLMError as exc:
-            self.err.write(f"qwen-dev: {exc}\n")
+            async with self.runtime.open_client(
+                self._warn, verbose=self.err_console is not None
+            ) as client:
+                checkpoint.begin(plan.checkpoint)
+                tally = Tally(plan.total, plan.skipped, get_time=self.get_time)
+                end = await self._send(plan, checkpoint, client, tally)
+                summary = _summary(plan, tally, self.options, client.get_metrics())
+                return self._finish(summary, end)
+        except LLMError as exc:  # no provider left, or one that cannot be built
+            self._warn(str(exc))
             return exit_codes.for_error(exc)
-        try:
-            checkpoint.begin(plan.checkpoint)
-            tally = Tally(plan.total, plan.skipped, get_time=self.get_time)
-            end = await self._send(plan, checkpoint, client, tally)
-            return self._finish(_summary(plan, tally, self.options, client.get_metrics()), end)
-        finally:
-            self.runtime.home.metrics_log().append(client.get_metrics())
-            await client.aclose()
 
     async def _send(
         self, plan: Plan, checkpoint: CheckpointFile, client: LLMClient, tally: Tally
@@ -234,6 +221,9 @@ class _Command:
         if summary["failed"] or summary["pending"]:
             return exit_codes.PROVIDER_FAILURE
         return exit_codes.OK
+
+    def _warn(self, text: str) -> None:
+        self.err.write(f"qwen-dev: {text}\n")
 
     def _say(self, text: str) -> None:
         self.err.write(f"qwen-dev batch: {text}\n")

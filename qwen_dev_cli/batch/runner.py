@@ -326,7 +326,7 @@ def refuses_everyone(exc: LLMError) -> bool:
 
 def error_of(exc: LLMError) -> dict[str, Any]:
     """The ``error`` object of a failed prompt: the same as ``ask --json``'s."""
-    from ..ui.oneshot import failure_payload
+    from ..ui.output import failure_payload
 
     error: dict[str, Any] = failure_payload(exc, {})["error"]
     return error

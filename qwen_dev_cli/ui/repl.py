@@ -12,24 +12,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.text import Text
 
 from .. import __version__, exit_codes
-from ..agent import build_agent
 from ..agent.context import ContextBudget, ContextLedger, ContextReport
 from ..agent.turn import ContextAware, ContextCompacted, ToolCallFinished, ToolCallStarted
-from ..config import ConfigError, Overrides, load_settings
-from ..core import LLMClient, LLMError
+from ..config import ConfigError
+from ..core import LLMError
 from ..core.telemetry import merge_snapshots
 from ..session.store import SessionError
 from ..session.summary import exchange_lines, recent
@@ -40,7 +37,7 @@ from .completion import ReplCompleter
 from .conversation import Conversation
 from .keys import LEAVE_HINT, repl_prompt
 from .mentions import attach_mentions
-from .notices import startup_notices, workspace_notice
+from .notices import workspace_notice
 from .recorder import SessionRecorder
 from .safe_text import printable
 from .slash import SlashCommands, ToolOutput, is_command
@@ -52,7 +49,7 @@ if TYPE_CHECKING:
     from prompt_toolkit.input import Input
     from prompt_toolkit.output import Output
 
-    from ..agent.turn import AgentEvent, Approver, Turn
+    from ..agent.turn import AgentEvent, Turn
     from ..config import Settings
     from ..core.events import ClientEvent
     from ..core.status import ClientStatus
@@ -67,82 +64,30 @@ class ReplOptions:
     """How the REPL was started.
 
     Args:
-        config_path: ``--config``, kept to rebuild the settings for ``/model`` and
-            ``/provider``.
-        overrides: the command-line flags.
         continue_latest: ``--continue``: resume the latest session of this folder.
         resume_id: ``--resume ID``.
-        workspace: the folder ``@`` paths and new sessions belong to.
     """
 
-    config_path: Path | None = None
-    overrides: Overrides = field(default_factory=Overrides)
     continue_latest: bool = False
     resume_id: str | None = None
-    workspace: Path = field(default_factory=Path.cwd)
 
 
-@dataclass(frozen=True)
-class TurnContext:
-    """What a turn may need beyond the client.
-
-    Args:
-        approver: the dialog that asks the user.
-        approval: the approval mode now.
-        workspace: the folder tools are confined to.
-        changes: every file change of this REPL, for ``/undo``.
-        remembered: commands approved "always" in this REPL.
-        hidden_env: variables commands must not see (provider keys).
-        own_files: qwen-dev's own private files (state folder, user config).
-        allow_network: whether sandboxed commands may reach the network.
-        context_window: the active providers' context window (tokens).
-        ledger: the conversation's token accounting, kept across turns.
-    """
-
-    approver: Approver
-    approval: str
-    workspace: Path
-    changes: ChangeLog = field(default_factory=ChangeLog)
-    remembered: set[str] = field(default_factory=set)
-    hidden_env: frozenset[str] = frozenset()
-    own_files: tuple[Path, ...] = ()
-    allow_network: bool = False
-    context_window: int | None = None
-    ledger: ContextLedger | None = None
-
-
-def make_turn(client: LLMClient, context: TurnContext) -> Turn:
-    """The turn each message runs: the agent, with tools, asking through the dialog.
-    What must outlive a turn (changes, "always" answers) lives in ``context``."""
-    return build_agent(
-        client,
-        context.approval,
-        workspace=context.workspace,
-        approver=context.approver,
-        interactive=True,
-        changes=context.changes,
-        hidden_env=context.hidden_env,
-        own_files=context.own_files,
-        allow_network=context.allow_network,
-        remembered=context.remembered,
-        context_window=context.context_window,
-        ledger=context.ledger,
-    )
-
-
-TurnFactory = Callable[[LLMClient, TurnContext], "Turn"]
+#: Builds the turn each message runs, from the REPL as it is now (tests wrap
+#: :meth:`Repl.agent`).
+TurnFactory = Callable[["Repl"], "Turn"]
 
 
 class Repl:
     """One interactive session in the terminal.
 
     Args:
-        runtime: the settings, the home and the state store every client of the process
-            shares (this one's, and those ``/model`` and ``/provider`` build).
+        runtime: the settings, the workspace, the home, the tools and the state store
+            every client of the process shares (this one's, and those ``/model`` and
+            ``/provider`` build); it builds the client and each turn's agent.
         options: how the REPL was started.
         console: where everything but the prompt is printed.
         input, output: prompt-toolkit input and output (tests); ``None``: the terminal.
-        turn_factory: builds the turn for each message.
+        turn_factory: builds the turn for each message (default :meth:`agent`).
     """
 
     def __init__(
@@ -153,14 +98,14 @@ class Repl:
         console: Console,
         input: Input | None = None,
         output: Output | None = None,
-        turn_factory: TurnFactory = make_turn,
+        turn_factory: TurnFactory | None = None,
     ) -> None:
         self.runtime = runtime
         self.options = options
         self.console = console
         self.symbols = symbols_for(console)
-        self.workspace = options.workspace
-        self.turn_factory = turn_factory
+        self.workspace = runtime.workspace
+        self.turn_factory: TurnFactory = turn_factory or Repl.agent
         self.client = runtime.client()
         self._unsubscribe = self.client.subscribe(self._on_client_event)
         self._retired: list[dict[str, Any]] = []
@@ -253,7 +198,7 @@ class Repl:
         session = self.conversation.ensure()
         history = self.conversation.messages
         recorder = SessionRecorder(session)
-        turn = self.turn_factory(self.client, self._turn_context())
+        turn = self.turn_factory(self)
         view = TurnView(self.console, self.status, quiet_input=self._quiet_input)
 
         started: dict[str, ToolCallStarted] = {}
@@ -290,17 +235,16 @@ class Repl:
             self._view = None
             self.status.turn_finished()
 
-    def _turn_context(self) -> TurnContext:
-        return TurnContext(
+    def agent(self) -> Turn:
+        """The agent a message runs: the runtime's, asking through the dialog, with what
+        outlives a turn (file changes, "always" answers, token accounting) kept here."""
+        return self.runtime.agent(
+            self.client,
             self.approver,
-            self._approval,
-            self.workspace,
-            self.changes,
-            self.always_allowed,
-            self.runtime.settings.secret_env_names,
-            own_files=self.runtime.settings.own_files,
-            allow_network=self.runtime.settings.allow_network,
-            context_window=self._budget().window,
+            interactive=True,
+            approval=self._approval,
+            changes=self.changes,
+            remembered=self.always_allowed,
             ledger=self.ledger,
         )
 
@@ -316,7 +260,7 @@ class Repl:
 
     def context_report(self) -> ContextReport | None:
         """``/context``: what fills the window now (``None``: the turn cannot say)."""
-        turn = self.turn_factory(self.client, self._turn_context())
+        turn = self.turn_factory(self)
         if not isinstance(turn, ContextAware):
             return None
         report: ContextReport = turn.context_report(self.conversation.messages)
@@ -326,7 +270,7 @@ class Repl:
     async def compact(self, focus: str | None) -> None:
         """``/compact``: summarise the conversation now, keeping the latest exchange."""
         session = self.conversation.session
-        turn = self.turn_factory(self.client, self._turn_context())
+        turn = self.turn_factory(self)
         if session is None or not session.view or not isinstance(turn, ContextAware):
             self.console.print("nothing to compact yet")
             return
@@ -364,8 +308,7 @@ class Repl:
 
     async def close(self) -> None:
         self.conversation.close()
-        self._retire_client()
-        await self.client.aclose()
+        await self._retire_client()
 
     # --- sessions -----------------------------------------------------------------------
 
@@ -442,14 +385,8 @@ class Repl:
         self, *, providers: tuple[str, ...] | None = None, model: str | None = None
     ) -> None:
         """Rebuild the client with other providers or another model."""
-        base = self.options.overrides
-        if providers is not None:
-            overrides = dataclasses.replace(base, providers=providers, model=None)
-        else:
-            overrides = dataclasses.replace(base, model=model)
         try:
-            settings = load_settings(self.options.config_path, overrides=overrides)
-            runtime = self.runtime.with_settings(settings)
+            runtime = self.runtime.reconfigured(providers=providers, model=model)
             client = runtime.client()
         except ConfigError as exc:
             self.console.print(Text(_as_slash_command(exc), "red"))
@@ -457,12 +394,11 @@ class Repl:
         except LLMError as exc:
             self.console.print(Text(str(exc), "red"))
             return
-        self._retire_client()
-        await self.client.aclose()
+        await self._retire_client()
         self.client = client
         self._unsubscribe = client.subscribe(self._on_client_event)
         self.runtime = runtime
-        self.options = dataclasses.replace(self.options, overrides=overrides)
+        settings = runtime.settings
         dot, arrow = self.symbols.dot, self.symbols.arrow
         names = f" {arrow} ".join(f"{p.name} {dot} {p.model}" for p in settings.client.providers)
         self.console.print(f"now using {names}")
@@ -483,7 +419,7 @@ class Repl:
                 (f"  {using} {dot} approval {self._approval}", "dim"),
             )
         )
-        for note in startup_notices(self.runtime.settings, verbose=True):
+        for note in self.runtime.notices(verbose=True, daily=False):
             self.console.print(Text(note, "yellow"))
         wide = workspace_notice(self.workspace)
         if wide is not None:
@@ -504,13 +440,13 @@ class Repl:
     def _paused_display(self) -> AbstractContextManager[object]:
         return self._view.paused() if self._view is not None else contextlib.nullcontext()
 
-    def _retire_client(self) -> None:
-        """Keep the outgoing client's numbers: in /metrics, the token count, the log."""
-        snapshot = self.client.get_metrics()
-        self._retired.append(snapshot)
+    async def _retire_client(self) -> None:
+        """Keep the outgoing client's numbers (in /metrics, the token count), then retire
+        it (the metrics log, the close)."""
+        self._retired.append(self.client.get_metrics())
         self._retired_tokens += self.client.status().session_tokens
         self._unsubscribe()
-        self.runtime.home.metrics_log().append(snapshot)
+        await self.runtime.retire(self.client)
 
 
 @contextlib.contextmanager
@@ -563,7 +499,7 @@ async def run_repl(
     try:
         repl = Repl(runtime, options, console=console, input=input, output=output)
     except LLMError as exc:
-        for note in startup_notices(settings, verbose=True):
+        for note in runtime.notices(verbose=True, daily=False):
             console.print(Text(note, "yellow"))
         console.print(Text(f"qwen-dev: {exc}", "red"))
         return exit_codes.for_error(exc)

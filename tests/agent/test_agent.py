@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 
 from faultserver import Outcome
-from qwen_dev_cli.agent import build_agent
 from qwen_dev_cli.agent.approval import ApprovalMode
 from qwen_dev_cli.agent.turn import (
     AgentEvent,
@@ -19,7 +18,6 @@ from qwen_dev_cli.agent.turn import (
     ApprovalRequest,
     AssistantRestart,
     AssistantText,
-    DenyAll,
     FileChanged,
     MessageAdded,
     ToolCallRecord,
@@ -334,20 +332,6 @@ async def test_a_broken_stream_is_restarted_for_the_viewer(
         restart = next(i for i, e in enumerate(h.events) if isinstance(e, AssistantRestart))
         after = "".join(e.text for e in h.events[restart:] if isinstance(e, AssistantText))
         assert after == "one two three four"
-
-
-async def test_build_agent_reads_the_approval_setting(tmp_path: Path, protocol: Protocol) -> None:
-    async with harness(tmp_path, protocol) as h:
-        agent = build_agent(
-            h.client, "auto-edit", workspace=h.workspace, approver=DenyAll(), interactive=False
-        )
-        assert agent.policy.mode == "auto-edit"
-        assert agent.max_steps == 25
-        assert agent.protocols == {"lab0": "native" if protocol == "native" else "hermes"}
-        with pytest.raises(ValueError, match="approval must be one of"):
-            build_agent(
-                h.client, "never", workspace=h.workspace, approver=DenyAll(), interactive=False
-            )
 
 
 def _system(body: dict[str, object]) -> str:

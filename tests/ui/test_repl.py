@@ -7,6 +7,7 @@ import io
 import json
 import re
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +19,9 @@ from rich.console import Console
 from faultserver import DEFAULT_TEXT, FaultServer, Outcome
 from qwen_dev_cli.agent.turn import Turn
 from qwen_dev_cli.config import load_settings
-from qwen_dev_cli.core import LLMClient
 from qwen_dev_cli.runtime import Runtime
 from qwen_dev_cli.session.store import SessionStore
-from qwen_dev_cli.ui.repl import Repl, ReplOptions, TurnContext, make_turn
+from qwen_dev_cli.ui.repl import Repl, ReplOptions
 
 
 @pytest.fixture
@@ -30,7 +30,16 @@ async def server() -> AsyncIterator[FaultServer]:
         yield srv
 
 
-def configure(tmp_path: Path, srv: FaultServer, extra: str = "") -> ReplOptions:
+@dataclass(frozen=True)
+class Setup:
+    """A config file and a workspace, and whether the REPL starts with --continue."""
+
+    config_path: Path
+    workspace: Path
+    continue_latest: bool = False
+
+
+def configure(tmp_path: Path, srv: FaultServer, extra: str = "") -> Setup:
     path = tmp_path / "config.toml"
     path.write_text(
         f"""
@@ -52,18 +61,19 @@ max_retries = 0
     )
     workspace = tmp_path / "ws"
     workspace.mkdir(exist_ok=True)
-    return ReplOptions(config_path=path, workspace=workspace)
+    return Setup(path, workspace)
 
 
-async def session(options: ReplOptions, typed: str, **repl_args: Any) -> str:
+async def session(setup: Setup, typed: str, **repl_args: Any) -> str:
     """Run a REPL on ``typed`` (keys, ``\\r`` ending each line); what it printed."""
-    settings = load_settings(options.config_path)
+    settings = load_settings(setup.config_path)
+    runtime = Runtime(settings, workspace=setup.workspace, config_path=setup.config_path)
     screen = io.StringIO()
     console = Console(file=screen, width=120)
     with create_pipe_input() as pipe:
         repl = Repl(
-            Runtime(settings),
-            options,
+            runtime,
+            ReplOptions(continue_latest=setup.continue_latest),
             console=console,
             input=pipe,
             output=DummyOutput(),
@@ -152,9 +162,9 @@ async def test_provider_switches_providers(server: FaultServer, tmp_path: Path) 
 async def test_approval_mode_reaches_the_turn(server: FaultServer, tmp_path: Path) -> None:
     seen: list[str] = []
 
-    def factory(client: LLMClient, context: TurnContext) -> Turn:
-        seen.append(context.approval)
-        return make_turn(client, context)
+    def factory(repl: Repl) -> Turn:
+        seen.append(repl.approval)
+        return repl.agent()
 
     typed = lines("hi", "/approval yolo", "hi again", "/approval reckless", "/exit")
     shown = await session(configure(tmp_path, server), typed, turn_factory=factory)
@@ -189,7 +199,7 @@ async def test_continue_resumes_the_latest_session_here(
 ) -> None:
     options = configure(tmp_path, server)
     await session(options, lines("earlier question", "/exit"))
-    continued = ReplOptions(options.config_path, workspace=options.workspace, continue_latest=True)
+    continued = Setup(options.config_path, options.workspace, continue_latest=True)
     shown = await session(continued, lines("and now?", "/exit"))
     assert "resumed session" in shown
     contents = [m["content"] for m in server.requests[-1].json["messages"][1:]]
@@ -242,9 +252,9 @@ async def test_a_broken_turn_is_reported_and_the_repl_goes_on(
 
     calls: list[str] = []
 
-    def factory(client: LLMClient, context: TurnContext) -> Turn:
+    def factory(repl: Repl) -> Turn:
         calls.append("turn")
-        return Broken() if len(calls) == 1 else make_turn(client, context)
+        return Broken() if len(calls) == 1 else repl.agent()
 
     shown = await session(
         configure(tmp_path, server), lines("one", "two", "/exit"), turn_factory=factory
@@ -347,10 +357,10 @@ async def test_approval_lists_the_always_allowed_commands_and_clear_forgets_them
 ) -> None:
     seen: list[set[str]] = []
 
-    def factory(client: LLMClient, context: TurnContext) -> Turn:
-        context.remembered.add("pytest -q")  # as if answered "always" in this turn
-        seen.append(set(context.remembered))
-        return make_turn(client, context)
+    def factory(repl: Repl) -> Turn:
+        repl.always_allowed.add("pytest -q")  # as if answered "always" in this turn
+        seen.append(set(repl.always_allowed))
+        return repl.agent()
 
     typed = lines("hi", "/approval", "/approval clear", "/approval")
     shown = await session(configure(tmp_path, server), typed + "\x04", turn_factory=factory)
@@ -385,7 +395,7 @@ async def test_a_command_s_output_ends_under_it_and_output_shows_it_whole(
 async def test_continue_recalls_the_last_few_exchanges(server: FaultServer, tmp_path: Path) -> None:
     options = configure(tmp_path, server)
     await session(options, lines("first question", "second", "third", "fourth", "/exit"))
-    continued = ReplOptions(options.config_path, workspace=options.workspace, continue_latest=True)
+    continued = Setup(options.config_path, options.workspace, continue_latest=True)
     shown = await session(continued, lines("/exit"))
     recap = shown.split("resumed session")[1]
     assert "first question" not in recap

@@ -1,0 +1,239 @@
+"""What ``qwen-dev ask`` writes on stdout: one output per format, chosen once.
+
+- ``text``, streamed (:class:`StreamedText`): the answer as it comes; into a pipe or a
+  file, each model message once complete (a retried stream never shows twice).
+- ``text``, not streamed (:class:`WholeText`): the final answer, once.
+- ``json`` (:class:`JsonObject`): exactly one object (docs/architecture.md section 2),
+  on success and on failure.
+
+Each output sees the turn's events as they happen, then its end: :meth:`answered` or
+:meth:`failed`. What the user must know whatever the format (errors, denials) goes to
+stderr from the command itself, not from here. ``stream-json`` (issue 20) is the next
+format: one more class here and one more entry in :func:`output_for`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TextIO
+
+from ..agent.turn import (
+    AssistantRestart,
+    AssistantText,
+    ContextCompacted,
+    MessageAdded,
+    ToolCallFinished,
+    ToolCallStarted,
+    TurnEnded,
+)
+from ..core.errors import AllProvidersFailed
+from .safe_text import printable
+
+if TYPE_CHECKING:
+    from ..agent.turn import AgentEvent, TurnResult
+    from ..core import LLMError
+
+OutputFormat = Literal["text", "json"]
+
+
+class AskOutput(Protocol):
+    """One format of ``ask``'s stdout."""
+
+    def __call__(self, event: AgentEvent) -> None:
+        """An event of the turn, as it happens."""
+
+    def answered(self, result: TurnResult, metrics: dict[str, Any], session_id: str) -> None:
+        """The turn ended with an answer."""
+
+    def failed(
+        self,
+        exc: LLMError,
+        metrics: dict[str, Any],
+        *,
+        providers: list[dict[str, str]] | None = None,
+    ) -> None:
+        """No answer: ``exc`` says why (``providers``: each one's end, when the error
+        itself cannot say)."""
+
+
+def output_for(
+    output_format: OutputFormat, *, stream: bool, out: TextIO, err: TextIO, show_tools: bool
+) -> AskOutput:
+    """The output of ``output_format``; ``stream``: text as it comes (text only);
+    ``show_tools``: say on ``err`` each tool call as it starts (a person is watching)."""
+    if output_format == "json":
+        return JsonObject(out)
+    if stream:
+        return StreamedText(out, err, show_tools=show_tools)
+    return WholeText(out)
+
+
+class JsonObject:
+    """``--json``: one object on stdout, whatever happened."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+
+    def __call__(self, event: AgentEvent) -> None:
+        pass
+
+    def answered(self, result: TurnResult, metrics: dict[str, Any], session_id: str) -> None:
+        self._write(success_payload(result, metrics, session_id))
+
+    def failed(
+        self,
+        exc: LLMError,
+        metrics: dict[str, Any],
+        *,
+        providers: list[dict[str, str]] | None = None,
+    ) -> None:
+        self._write(failure_payload(exc, metrics, providers=providers))
+
+    def _write(self, payload: dict[str, Any]) -> None:
+        self.out.write(json.dumps(payload) + "\n")
+        self.out.flush()
+
+
+class WholeText:
+    """``--no-stream``: the final answer, once it is complete."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+
+    def __call__(self, event: AgentEvent) -> None:
+        pass
+
+    def answered(self, result: TurnResult, metrics: dict[str, Any], session_id: str) -> None:
+        self.out.write(result.text.rstrip("\n") + "\n")
+        self.out.flush()
+
+    def failed(
+        self,
+        exc: LLMError,
+        metrics: dict[str, Any],
+        *,
+        providers: list[dict[str, str]] | None = None,
+    ) -> None:
+        pass
+
+
+class StreamedText:
+    """Writes the answer to stdout as it streams.
+
+    On a terminal, text appears token by token, and a restarted answer is announced
+    on stderr before it streams again. Into a pipe or a file, printed text could never
+    be taken back, so each model message is written once it is complete: a restart
+    then simply discards the partial one, and a script never reads an answer twice."""
+
+    def __init__(self, out: TextIO, err: TextIO, *, show_tools: bool) -> None:
+        self.out = out
+        self.err = err
+        self.show_tools = show_tools
+        self.live = out.isatty()
+        self.at_line_start = True
+        self._held: list[str] = []
+
+    def __call__(self, event: AgentEvent) -> None:
+        if isinstance(event, AssistantText):
+            if self.live:  # a terminal: nothing the model sends may drive it
+                self._write(printable(event.text))
+            else:
+                self._held.append(event.text)
+        elif isinstance(event, AssistantRestart):
+            self._held.clear()
+            if self.live:
+                self.err.write(f"\nqwen-dev: answer interrupted ({event.reason}); restarting it\n")
+                self._end_line()
+        elif isinstance(event, MessageAdded | TurnEnded):
+            # The end of one model message: the next (after its tool calls) starts afresh.
+            if self._held:
+                self._write("".join(self._held))
+                self._held.clear()
+            self._end_line()
+        if self.show_tools:
+            self._tell_tool(event)
+
+    def answered(self, result: TurnResult, metrics: dict[str, Any], session_id: str) -> None:
+        self.out.flush()
+
+    def failed(
+        self,
+        exc: LLMError,
+        metrics: dict[str, Any],
+        *,
+        providers: list[dict[str, str]] | None = None,
+    ) -> None:
+        self.out.flush()
+
+    def _tell_tool(self, event: AgentEvent) -> None:
+        if isinstance(event, ToolCallStarted):
+            arguments = json.dumps(event.arguments, ensure_ascii=False)
+            self.err.write(f"qwen-dev: tool {event.name} {_clip(arguments)}\n")
+        elif isinstance(event, ContextCompacted):
+            self.err.write(f"qwen-dev: {event.description}\n")
+        elif isinstance(event, ToolCallFinished) and event.status != "ok":
+            self.err.write(f"qwen-dev: tool {event.name} {event.status}: {_clip(event.output)}\n")
+
+    def _write(self, text: str) -> None:
+        self.out.write(text)
+        self.out.flush()
+        self.at_line_start = text.endswith("\n")
+
+    def _end_line(self) -> None:
+        if not self.at_line_start:
+            self.out.write("\n")
+            self.at_line_start = True
+
+
+def _clip(text: str, limit: int = 120) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def success_payload(
+    result: TurnResult, metrics: dict[str, Any], session_id: str | None
+) -> dict[str, Any]:
+    """The ``ask --json`` object (docs/architecture.md section 2)."""
+    return {
+        "ok": True,
+        "text": result.text,
+        "provider": result.provider,
+        "model": result.model,
+        "session_id": session_id,
+        "usage": result.usage.to_dict(),
+        "attempts": result.attempts,
+        "latency_ms": round(result.latency_ms),
+        "tool_calls": [call.to_dict() for call in result.tool_calls],
+        "finish_reason": result.finish_reason,
+        "metrics": metrics,
+    }
+
+
+def config_failure_payload(message: str) -> dict[str, Any]:
+    """The ``ask --json`` failure object for a configuration error (exit code 2)."""
+    from ..core.telemetry import Telemetry
+
+    error = {"type": "config_error", "message": message, "providers": []}
+    return {"ok": False, "error": error, "metrics": Telemetry().snapshot()}
+
+
+def failure_payload(
+    exc: LLMError, metrics: dict[str, Any], *, providers: list[dict[str, str]] | None = None
+) -> dict[str, Any]:
+    """The ``ask --json`` failure object; ``providers``: what each provider ended with,
+    when the error itself cannot say (providers skipped before any was tried)."""
+    if providers is None:
+        providers = _providers_of(exc)
+    error: dict[str, Any] = {"type": exc.kind, "message": str(exc), "providers": providers}
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is not None:
+        error["retry_after"] = retry_after
+    return {"ok": False, "error": error, "metrics": metrics}
+
+
+def _providers_of(exc: LLMError) -> list[dict[str, str]]:
+    if isinstance(exc, AllProvidersFailed):
+        return [{"name": f.provider, "error": f.error.message} for f in exc.failures]
+    if exc.provider:
+        return [{"name": exc.provider, "error": exc.message}]
+    return []
