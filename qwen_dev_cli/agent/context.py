@@ -31,7 +31,7 @@ from ..core.settings import DEFAULT_CONTEXT_WINDOW
 from ..core.tokens import estimate_message_tokens, estimate_text_tokens
 
 if TYPE_CHECKING:
-    from ..core import Message, ToolSpec
+    from ..core import Message, Provider, ToolSpec
     from ..core.settings import ProviderSettings
 
 #: Compact when the next prompt plus the answer's room would pass this share of the window.
@@ -88,16 +88,9 @@ class ContextBudget:
         )
 
     @classmethod
-    def for_providers(cls, providers: Iterable[object]) -> ContextBudget:
-        """The same from provider objects (``context_window`` where they know it)."""
-        return _tightest(
-            (
-                str(getattr(p, "name", "")),
-                getattr(p, "context_window", None) or DEFAULT_CONTEXT_WINDOW,
-                getattr(p, "max_tokens", None),
-            )
-            for p in providers
-        )
+    def for_providers(cls, providers: Iterable[Provider]) -> ContextBudget:
+        """The same from provider objects, each of which knows its window."""
+        return _tightest((p.name, p.context_window, p.max_tokens) for p in providers)
 
     @property
     def prompt_limit(self) -> int:

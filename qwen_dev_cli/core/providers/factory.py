@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..errors import ProviderSetupError
-from ..settings import ProviderSettings
+from ..settings import DEFAULT_CONTEXT_WINDOW, ProviderSettings
 from .openai_compat import OpenAICompatProvider
 
 if TYPE_CHECKING:
@@ -33,5 +33,6 @@ def build_provider(
         native_tools=settings.native_tools,
         tool_format=settings.tool_format,
         max_tokens=settings.max_tokens,
+        context_window=settings.context_window or DEFAULT_CONTEXT_WINDOW,
         transport=transport,
     )

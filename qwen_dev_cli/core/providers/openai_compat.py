@@ -17,6 +17,7 @@ from ..errors import (
     mid_answer,
 )
 from ..headers import parse_rate_limit_headers
+from ..settings import DEFAULT_CONTEXT_WINDOW
 from ..sse import SSEDecoder
 from ..types import ChatRequest, ProviderChunk, ProviderReply, TextDelta
 from .assembler import StreamAssembler, reply_from_body
@@ -40,6 +41,8 @@ class OpenAICompatProvider:
         tool_format: the text format of the model's calls when ``native_tools`` is
             false (see :class:`~qwen_dev_cli.core.settings.ProviderSettings`).
         max_tokens: default ``max_tokens`` of each request.
+        context_window: the model's window in tokens, prompt and answer together (the
+            server does not say; the configuration does).
         transport: an ``httpx.AsyncBaseTransport`` (``httpx.MockTransport`` in tests).
         headers: extra headers for every request.
         limits: how much a response may hold before it is cut off.
@@ -56,6 +59,7 @@ class OpenAICompatProvider:
         native_tools: bool = True,
         tool_format: str = "auto",
         max_tokens: int | None = None,
+        context_window: int = DEFAULT_CONTEXT_WINDOW,
         transport: httpx.AsyncBaseTransport | None = None,
         headers: Mapping[str, str] | None = None,
         limits: ResponseLimits = DEFAULT_RESPONSE_LIMITS,
@@ -67,6 +71,7 @@ class OpenAICompatProvider:
         self.native_tools = native_tools
         self.tool_format = tool_format
         self.max_tokens = max_tokens
+        self.context_window = context_window
         all_headers = {"accept": "application/json", **(headers or {})}
         if api_key:
             all_headers["authorization"] = f"Bearer {api_key}"
