@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..core.errors import ContextLengthExceeded
+from ..core.providers.kinds import kind_of
 from ..core.settings import DEFAULT_CONTEXT_WINDOW
 from ..core.tokens import estimate_message_tokens, estimate_text_tokens
 
@@ -82,9 +83,11 @@ class ContextBudget:
 
     @classmethod
     def for_settings(cls, providers: Iterable[ProviderSettings]) -> ContextBudget:
-        """The tightest budget of the providers a request may fail over to."""
+        """The tightest budget of the providers a request may fail over to (a window
+        not configured: the one its kind assumes)."""
         return _tightest(
-            (p.name, p.context_window or DEFAULT_CONTEXT_WINDOW, p.max_tokens) for p in providers
+            (p.name, p.context_window or kind_of(p).default_context_window, p.max_tokens)
+            for p in providers
         )
 
     @classmethod
