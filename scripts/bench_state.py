@@ -39,7 +39,7 @@ from typing import Any
 
 from faultserver import FaultServerProcess
 from qwen_dev_cli.core import LLMClient
-from qwen_dev_cli.core.settings import ProviderSettings
+from qwen_dev_cli.core.settings import DEFAULT_CONTEXT_WINDOW, ProviderSettings
 from qwen_dev_cli.core.state import FallbackStore, ProviderStateStore, open_store
 from qwen_dev_cli.core.state_redis import RedisStore
 from qwen_dev_cli.core.state_sqlite import SqliteStore
@@ -89,6 +89,7 @@ class InstantProvider:
     name = "bench"
     model = "instant"
     max_tokens = 16
+    context_window = DEFAULT_CONTEXT_WINDOW
     account = "http://bench.invalid/v1|instant|0000000000000000"
 
     async def chat(self, request: ChatRequest) -> ProviderReply:

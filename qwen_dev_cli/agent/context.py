@@ -27,11 +27,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..core.errors import ContextLengthExceeded
+from ..core.providers.kinds import kind_of
 from ..core.settings import DEFAULT_CONTEXT_WINDOW
 from ..core.tokens import estimate_message_tokens, estimate_text_tokens
 
 if TYPE_CHECKING:
-    from ..core import Message, ToolSpec
+    from ..core import Message, Provider, ToolSpec
     from ..core.settings import ProviderSettings
 
 #: Compact when the next prompt plus the answer's room would pass this share of the window.
@@ -82,22 +83,17 @@ class ContextBudget:
 
     @classmethod
     def for_settings(cls, providers: Iterable[ProviderSettings]) -> ContextBudget:
-        """The tightest budget of the providers a request may fail over to."""
+        """The tightest budget of the providers a request may fail over to (a window
+        not configured: the one its kind assumes)."""
         return _tightest(
-            (p.name, p.context_window or DEFAULT_CONTEXT_WINDOW, p.max_tokens) for p in providers
+            (p.name, p.context_window or kind_of(p).default_context_window, p.max_tokens)
+            for p in providers
         )
 
     @classmethod
-    def for_providers(cls, providers: Iterable[object]) -> ContextBudget:
-        """The same from provider objects (``context_window`` where they know it)."""
-        return _tightest(
-            (
-                str(getattr(p, "name", "")),
-                getattr(p, "context_window", None) or DEFAULT_CONTEXT_WINDOW,
-                getattr(p, "max_tokens", None),
-            )
-            for p in providers
-        )
+    def for_providers(cls, providers: Iterable[Provider]) -> ContextBudget:
+        """The same from provider objects, each of which knows its window."""
+        return _tightest((p.name, p.context_window, p.max_tokens) for p in providers)
 
     @property
     def prompt_limit(self) -> int:

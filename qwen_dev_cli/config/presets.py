@@ -6,7 +6,7 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Final
 
-from qwen_dev_cli.core.settings import LOCAL_CONTEXT_WINDOW
+from qwen_dev_cli.core.providers.kinds import LLAMA_CPP, OPENAI
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -20,7 +20,7 @@ PRESETS: Final[Mapping[str, Mapping[str, object]]] = MappingProxyType(
     {
         "sambanova": MappingProxyType(
             {
-                "kind": "openai",
+                "kind": OPENAI.name,
                 "base_url": "https://api.sambanova.ai/v1",
                 "model": "Qwen2.5-Coder-32B-Instruct",
                 "api_key_env": "SAMBANOVA_API_KEY",
@@ -29,7 +29,7 @@ PRESETS: Final[Mapping[str, Mapping[str, object]]] = MappingProxyType(
         ),
         "hf": MappingProxyType(
             {
-                "kind": "openai",
+                "kind": OPENAI.name,
                 "base_url": "https://router.huggingface.co/v1",
                 "model": "Qwen/Qwen2.5-Coder-32B-Instruct",
                 "api_key_env": "HF_TOKEN",
@@ -38,7 +38,7 @@ PRESETS: Final[Mapping[str, Mapping[str, object]]] = MappingProxyType(
         ),
         "ollama": MappingProxyType(
             {
-                "kind": "openai",
+                "kind": OPENAI.name,
                 "base_url": "http://127.0.0.1:11434/v1",
                 "model": "qwen2.5-coder:7b",
                 # Ollama's default num_ctx, not the model's 32k: it cuts longer prompts.
@@ -47,9 +47,9 @@ PRESETS: Final[Mapping[str, Mapping[str, object]]] = MappingProxyType(
         ),
         "local": MappingProxyType(
             {
-                "kind": "llama-cpp",
+                "kind": LLAMA_CPP.name,
                 "model": "SmolLM2-135M-Instruct",
-                "context_window": LOCAL_CONTEXT_WINDOW,
+                "context_window": LLAMA_CPP.default_context_window,
             }
         ),
     }

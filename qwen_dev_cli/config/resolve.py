@@ -16,12 +16,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, cast
 
-from qwen_dev_cli.core.settings import (
-    DEFAULT_CONTEXT_WINDOW,
-    LOCAL_CONTEXT_WINDOW,
-    ClientSettings,
-    ProviderSettings,
-)
+from qwen_dev_cli.core.providers.kinds import DEFAULT_KIND, KINDS, kind_of
+from qwen_dev_cli.core.settings import ClientSettings, ProviderSettings
 
 from . import checks
 from .errors import ConfigError, Where
@@ -40,11 +36,13 @@ from .layers import (
 )
 from .paths import data_dir, env_value, make_home_private
 from .presets import DEFAULT_PROVIDER_ORDER
-from .schema import SECTIONS, Sections, build_sections
+from .schema import PROVIDER_KEYS, SECTIONS, Sections, build_sections
 from .settings import APPROVAL_MODES, Approval, Overrides, Settings
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
+
+    from qwen_dev_cli.core.providers.kinds import ProviderKindSpec
 
 
 @dataclass
@@ -120,10 +118,10 @@ def resolve(
     sections = build_sections({name: merged.section(name) for name in SECTIONS})
     home = data_dir(env)
     make_home_private(home, notices)
-    # The in-process model keeps its saved prompt states in the home's cache.
+    # An in-process model keeps its saved prompt states in the home's cache.
     cache = Home(home).llama_state
     active = [
-        dataclasses.replace(p, state_dir=str(cache)) if p.kind == "llama-cpp" else p for p in active
+        dataclasses.replace(p, state_dir=str(cache)) if kind_of(p).in_process else p for p in active
     ]
     return Settings(
         client=_client_settings(sections, active),
@@ -179,37 +177,31 @@ def _build_provider(
     """One provider from its merged keys. A missing key is blamed on the file that chose
     its ``kind`` (else on the file that first defined it), not on a preset."""
     kwargs: dict[str, Any] = {k: v for k, (v, _) in values.items()}
-    kind = kwargs.setdefault("kind", "openai")
+    kind = KINDS[kwargs.setdefault("kind", DEFAULT_KIND)]
     kind_source = values["kind"][1] if "kind" in values else origin
     blame = Where(kind_source if kind_source not in (PRESET, BUILTIN) else origin, "providers")
     where = blame.child(name)
-    if kind == "openai":
-        missing = [k for k in ("base_url", "model") if k not in kwargs]
-        if missing:
-            raise where.child(missing[0]).error(
-                "missing; a provider of kind 'openai' needs base_url and model, e.g. "
-                "base_url = 'http://127.0.0.1:8000/v1' and model = 'qwen2.5-coder'"
-                + (
-                    " (a project file cannot set base_url: define the provider in your user config)"
-                    if where.source == project_source
-                    else ""
-                )
-            )
-    elif "model" not in kwargs:
-        if "model_path" not in kwargs:
-            raise where.child("model").error(
-                "missing; a provider of kind 'llama-cpp' needs model (a name) or "
-                "model_path (a GGUF file)"
-            )
-        kwargs["model"] = Path(str(kwargs["model_path"])).stem
-    # Known to every consumer, so compaction and `config show` agree on one number.
-    kwargs.setdefault(
-        "context_window", LOCAL_CONTEXT_WINDOW if kind == "llama-cpp" else DEFAULT_CONTEXT_WINDOW
-    )
+    missing = kind.missing(kwargs)
+    if missing is not None:
+        raise where.child(missing).error(_missing(kind, in_project=where.source == project_source))
+    kwargs = {**kind.defaults(kwargs), **kwargs}
     api_key_env = kwargs.get("api_key_env")
     if isinstance(api_key_env, str):
         kwargs["api_key"] = env_value(env, api_key_env)
     return ProviderSettings(name=name, **kwargs)
+
+
+def _missing(kind: ProviderKindSpec, *, in_project: bool) -> str:
+    """What a provider of ``kind`` needs; for one a project file defines, the keys only
+    the user's own file may set (the project file's copy of them is refused)."""
+    text = f"missing; a provider of kind {kind.name!r} {kind.requirement}"
+    refused = [key for key in kind.required if PROVIDER_KEYS[key].setting.project]
+    if in_project and refused:
+        text += (
+            f" (a project file cannot set {' or '.join(refused)}: define the provider in "
+            "your user config)"
+        )
+    return text
 
 
 def _provider_order(
@@ -284,7 +276,7 @@ def _apply_model(
     if not active:
         notices.append(f"{given.where.source} ignored: no provider is active")
         return
-    if active[0].kind == "llama-cpp":
+    if not kind_of(active[0]).model_switchable:
         # Its model is the file it loads: another name would only mislabel its answers.
         name = active[0].name
         fix = (

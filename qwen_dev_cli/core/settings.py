@@ -9,6 +9,8 @@ from typing import Final, Literal, get_args
 from .setting import BOOLEAN, ENV_NAME, TEXT, URL, choice, integer, number, secret, setting
 
 JitterMode = Literal["proportional", "full"]
+#: The kinds a provider may be: the names of :data:`.providers.kinds.KINDS`, where each
+#: is described (a test holds the two equal).
 ProviderKind = Literal["openai", "llama-cpp"]
 #: How a model without native tools writes its calls (the agent's formats, or ``auto``:
 #: by model name).
@@ -157,15 +159,11 @@ class ProviderSettings:
     state_dir: str | None = None
 
     def first_byte_deadline(self) -> float | None:
-        """Seconds a streamed answer may take to begin (``None``: ``timeout``). A server
-        on this machine (ollama, llama.cpp's server, vLLM on loopback) is not hung when
-        it is slow to begin: it is loading a model or prefilling on the same CPU, and
-        restarting the request would only start that work again."""
-        if self.first_byte_timeout is not None:
-            return self.first_byte_timeout
-        if self.kind != "openai" or _on_this_machine(self.base_url):
-            return None
-        return FIRST_BYTE_TIMEOUT
+        """Seconds a streamed answer may take to begin (``None``: ``timeout``):
+        ``first_byte_timeout``, else its kind's policy (:mod:`.providers.kinds`)."""
+        from .providers.kinds import kind_of
+
+        return kind_of(self).first_byte_deadline(self)
 
 
 @dataclass(frozen=True)
@@ -247,20 +245,3 @@ class ClientSettings:
     rate_limit_enabled: bool = True
     telemetry_enabled: bool = True
     state_store: str = field(default="memory", repr=False)
-
-
-def _on_this_machine(url: str | None) -> bool:
-    """Whether ``url`` names a loopback host."""
-    import ipaddress
-    from urllib.parse import urlsplit
-
-    try:
-        host = urlsplit(url or "").hostname or ""
-    except ValueError:
-        return False
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

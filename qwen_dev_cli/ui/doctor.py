@@ -15,11 +15,8 @@ commands run in an OS sandbox (without one, yolo asks before every command).
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import importlib.util
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -36,8 +33,6 @@ if TYPE_CHECKING:
     from ..config import Settings
     from ..core.settings import ProviderSettings
     from ..core.state import ProviderStateStore
-
-PROBE_MESSAGE = "Reply with the word ok."
 
 
 @dataclass(frozen=True)
@@ -89,56 +84,19 @@ async def _probe(
     seconds: float,
     transport: httpx.AsyncBaseTransport | None,
 ) -> ProbeResult:
-    key = _key_state(provider)
-    if provider.kind == "llama-cpp":
-        return _probe_local(provider, role, key)
-    if provider.api_key_env and not provider.api_key:
-        detail = f"not probed: export {provider.api_key_env}"
-        return ProbeResult(provider.name, role, key, False, detail, provider.model, probed=False)
-    return await _probe_http(provider, role, key, seconds, transport)
+    from ..core.providers.kinds import kind_of
 
-
-async def _probe_http(
-    provider: ProviderSettings,
-    role: str,
-    key: str,
-    seconds: float,
-    transport: httpx.AsyncBaseTransport | None,
-) -> ProbeResult:
-    from ..core import ChatRequest, LLMError
-    from ..core.providers.factory import build_provider
-
-    client = build_provider(dataclasses.replace(provider, timeout=seconds), transport=transport)
-    request = ChatRequest([{"role": "user", "content": PROBE_MESSAGE}], max_tokens=1)
-    started = time.perf_counter()
-    try:
-        async with asyncio.timeout(seconds):
-            reply = await client.chat(request)
-    except (LLMError, TimeoutError) as exc:
-        latency = (time.perf_counter() - started) * 1000
-        message = str(exc) or f"no answer within {seconds:g}s"
-        detail = _redact(message, provider.api_key)
-        return ProbeResult(provider.name, role, key, False, detail, provider.model, latency)
-    finally:
-        await client.aclose()
-    latency = (time.perf_counter() - started) * 1000
-    model = reply.model or provider.model
-    return ProbeResult(provider.name, role, key, True, "answers", model, latency)
-
-
-def _probe_local(provider: ProviderSettings, role: str, key: str) -> ProbeResult:
-    from ..core.providers.llama_cpp import INSTALL_HINT, default_model_path
-
-    installed = importlib.util.find_spec("llama_cpp") is not None
-    path = Path(provider.model_path).expanduser() if provider.model_path else default_model_path()
-    found = path is not None and path.is_file()
-    parts = [
-        "llama-cpp installed" if installed else "llama-cpp missing",
-        f"model file {path}" if found else "model file missing",
-    ]
-    ok = installed and found
-    detail = ", ".join(parts) + ("" if ok else f"; {INSTALL_HINT}")
-    return ProbeResult(provider.name, role, key, ok, detail, provider.model)
+    found = await kind_of(provider).probe(provider, seconds=seconds, transport=transport)
+    return ProbeResult(
+        provider.name,
+        role,
+        _key_state(provider),
+        found.ok,
+        found.detail,
+        found.model,
+        found.latency_ms,
+        found.probed,
+    )
 
 
 def _key_state(provider: ProviderSettings) -> str:
@@ -149,11 +107,9 @@ def _key_state(provider: ProviderSettings) -> str:
 
 
 def _redact(text: str, secret: str | None) -> str:
-    # The client's redactor: placeholder keys ("x", "EMPTY") are not secrets, and
-    # masking them would mangle ordinary words ("no ***nswer").
-    from ..core.providers.bounds import Redactor
+    from ..core.providers.probes import redact
 
-    return Redactor([secret])(text)
+    return redact(text, secret)
 
 
 @dataclass(frozen=True)

@@ -60,8 +60,10 @@ class NoticeLog:
 
 def offline_notice(settings: Settings) -> str | None:
     """One line when only in-process models will answer (no remote provider usable)."""
+    from ..core.providers.kinds import kind_of
+
     active = settings.client.providers
-    if not active or any(p.kind != "llama-cpp" for p in active):
+    if not active or not all(kind_of(p).in_process for p in active):
         return None
     missing = [
         p.api_key_env

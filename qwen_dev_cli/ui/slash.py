@@ -18,6 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..config import APPROVAL_MODES
+from ..core.providers.kinds import kind_of
 from ..session.store import SessionError
 from ..tools import ToolError
 from ..words import plural
@@ -190,17 +191,19 @@ async def _status(shell: Shell, argument: str) -> None:
 async def _model(shell: Shell, argument: str) -> None:
     active = shell.settings.client.providers
     first = active[0] if active else None
+    # A model that is the file it loads has no other name to switch to.
+    fixed = first if first is not None and not kind_of(first).model_switchable else None
     if not argument:
         dot = symbols_for(shell.console).dot
         current = f"{first.name} {dot} {first.model}" if first else "no provider"
         how = "change it with /model NAME"
-        if first is not None and first.kind == "llama-cpp":
-            file = first.model_path or "installed with qwen-dev"
-            how = f"the model file {file}: [providers.{first.name}] model_path"
+        if fixed is not None:
+            file = fixed.model_path or "installed with qwen-dev"
+            how = f"the model file {file}: [providers.{fixed.name}] model_path"
         shell.console.print(Text(f"model: {current}  ({how})"))
         return
-    if first is not None and first.kind == "llama-cpp":
-        shell.console.print(Text(_local_model_is_its_file(shell, first), "yellow"))
+    if fixed is not None:
+        shell.console.print(Text(_local_model_is_its_file(shell, fixed), "yellow"))
         return
     await shell.reconfigure(model=argument)
 

@@ -21,7 +21,7 @@ from qwen_dev_cli.agent.context import (
     is_summary,
 )
 from qwen_dev_cli.agent.turn import AgentEvent, ContextCompacted, DenyAll, MessageAdded
-from qwen_dev_cli.core import LLMClient, OpenAICompatProvider
+from qwen_dev_cli.core import LLMClient, OpenAICompatProvider, ProviderSettings
 from qwen_dev_cli.session.export import to_json
 from qwen_dev_cli.session.store import SessionStore
 from qwen_dev_cli.ui.recorder import SessionRecorder
@@ -115,6 +115,21 @@ def test_another_conversation_is_not_taken_for_the_anchored_one() -> None:
     ledger.observe(10, history(3), prompt_tokens=99_999)
     other = history(3)  # equal text, other messages (a /resume, a /new)
     assert ledger.estimate(10, other) < 99_999
+
+
+async def test_an_agent_built_in_code_budgets_for_its_providers_window(tmp_path: Path) -> None:
+    # No settings and no front end recomputing the window: the providers say it.
+    url = "http://127.0.0.1:9/v1"
+    made = OpenAICompatProvider("big", base_url=url, model="m", context_window=32768)
+    configured = ProviderSettings(name="big", model="m", base_url=url, context_window=32768)
+    for client in (LLMClient([made]), LLMClient([configured])):
+        try:
+            agent = Agent(
+                client, workspace=tmp_path, approver=DenyAll(), interactive=False, home=tmp_path
+            )
+            assert agent.budget.window == 32768
+        finally:
+            await client.aclose()
 
 
 # --- pieces of compaction -----------------------------------------------------------------

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from qwen_dev_cli.core.errors import ProviderError
+from qwen_dev_cli.core.settings import DEFAULT_CONTEXT_WINDOW
 from qwen_dev_cli.core.types import (
     ChatRequest,
     ProviderChunk,
@@ -42,6 +43,7 @@ class ScriptedProvider:
         self.name = name
         self.model = f"{name}-model"
         self.max_tokens = max_tokens
+        self.context_window = DEFAULT_CONTEXT_WINDOW
         self.script = list(script)
         self.default = default
         self.calls = 0

@@ -10,6 +10,7 @@ import pytest
 
 from qwen_dev_cli.core.account import AccountView
 from qwen_dev_cli.core.router import ProviderHealth, ProviderSlot, Router
+from qwen_dev_cli.core.settings import DEFAULT_CONTEXT_WINDOW
 from qwen_dev_cli.core.types import ChatRequest, ProviderChunk, ProviderReply
 
 from .fakes import FakeClock
@@ -22,6 +23,7 @@ class NamedProvider:
     name: str
     model: str = "qwen"
     max_tokens: int | None = None
+    context_window: int = DEFAULT_CONTEXT_WINDOW
 
     async def chat(self, request: ChatRequest) -> ProviderReply:
         raise AssertionError("the router never calls a provider")

@@ -26,11 +26,16 @@ class Provider(Protocol):
     """A model endpoint.
 
     ``name`` is the configured name (``sambanova``), ``model`` the model it serves,
-    ``max_tokens`` its default completion cap (``None``: the server decides)."""
+    ``max_tokens`` its default completion cap (``None``: the server decides),
+    ``context_window`` the tokens its model takes, prompt and answer together (what a
+    conversation is compacted to fit)."""
 
     name: str
     model: str
     max_tokens: int | None
+
+    @property
+    def context_window(self) -> int: ...
 
     async def chat(self, request: ChatRequest) -> ProviderReply:
         """One complete answer."""

@@ -4,34 +4,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..errors import ProviderSetupError
-from ..settings import ProviderSettings
-from .openai_compat import OpenAICompatProvider
+from .kinds import kind_of
 
 if TYPE_CHECKING:
     import httpx
 
+    from ..settings import ProviderSettings
     from .base import Provider
 
 
 def build_provider(
     settings: ProviderSettings, *, transport: httpx.AsyncBaseTransport | None = None
 ) -> Provider:
-    if settings.kind == "llama-cpp":
-        # Cheap: llama.cpp itself is imported, and the model loaded, on first use.
-        from .llama_cpp import LlamaCppProvider
-
-        return LlamaCppProvider.from_settings(settings)
-    if not settings.base_url:
-        raise ProviderSetupError("base_url is not set", provider=settings.name)
-    return OpenAICompatProvider(
-        settings.name,
-        base_url=settings.base_url,
-        model=settings.model,
-        api_key=settings.api_key,
-        timeout=settings.timeout,
-        native_tools=settings.native_tools,
-        tool_format=settings.tool_format,
-        max_tokens=settings.max_tokens,
-        transport=transport,
-    )
+    """The provider ``settings`` describe, built as its kind builds it (:mod:`.kinds`)."""
+    return kind_of(settings).build(settings, transport=transport)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -17,11 +17,15 @@ from ..errors import (
     mid_answer,
 )
 from ..headers import parse_rate_limit_headers
+from ..settings import DEFAULT_CONTEXT_WINDOW
 from ..sse import SSEDecoder
-from ..types import ChatRequest, ProviderChunk, ProviderReply, TextDelta
+from ..types import ChatRequest, ProviderChunk, ProviderReply, RateLimitHeaders, TextDelta
 from .assembler import StreamAssembler, reply_from_body
 from .bounds import DEFAULT_RESPONSE_LIMITS, ByteBudget, Redactor, ResponseLimits
 from .http_errors import error_from_exception, error_from_status
+
+if TYPE_CHECKING:
+    from .kinds import RateLimitDialect
 
 # Enough for 200 concurrent streams without queueing on the pool.
 DEFAULT_LIMITS = httpx.Limits(max_connections=256, max_keepalive_connections=64)
@@ -40,6 +44,10 @@ class OpenAICompatProvider:
         tool_format: the text format of the model's calls when ``native_tools`` is
             false (see :class:`~qwen_dev_cli.core.settings.ProviderSettings`).
         max_tokens: default ``max_tokens`` of each request.
+        context_window: the model's window in tokens, prompt and answer together (the
+            server does not say; the configuration does).
+        rate_limit_headers: reads the rate-limit headers of a response (its kind's
+            dialect; ``None``: none are read).
         transport: an ``httpx.AsyncBaseTransport`` (``httpx.MockTransport`` in tests).
         headers: extra headers for every request.
         limits: how much a response may hold before it is cut off.
@@ -56,6 +64,8 @@ class OpenAICompatProvider:
         native_tools: bool = True,
         tool_format: str = "auto",
         max_tokens: int | None = None,
+        context_window: int = DEFAULT_CONTEXT_WINDOW,
+        rate_limit_headers: RateLimitDialect | None = parse_rate_limit_headers,
         transport: httpx.AsyncBaseTransport | None = None,
         headers: Mapping[str, str] | None = None,
         limits: ResponseLimits = DEFAULT_RESPONSE_LIMITS,
@@ -67,6 +77,8 @@ class OpenAICompatProvider:
         self.native_tools = native_tools
         self.tool_format = tool_format
         self.max_tokens = max_tokens
+        self.context_window = context_window
+        self._rate_limits = rate_limit_headers
         all_headers = {"accept": "application/json", **(headers or {})}
         if api_key:
             all_headers["authorization"] = f"Bearer {api_key}"
@@ -124,7 +136,7 @@ class OpenAICompatProvider:
                 body,
                 provider=self.name,
                 model=self.model,
-                rate_limit=parse_rate_limit_headers(response.headers),
+                rate_limit=self._rate_limit(response),
             )
         except ProviderError as exc:
             raise self._scrubbed(exc) from None
@@ -182,10 +194,13 @@ class OpenAICompatProvider:
                 provider=self.name,
                 after_first_token=assembler.started,
             )
-        yield assembler.reply(parse_rate_limit_headers(response.headers))
+        yield assembler.reply(self._rate_limit(response))
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+    def _rate_limit(self, response: httpx.Response) -> RateLimitHeaders | None:
+        return None if self._rate_limits is None else self._rate_limits(response.headers)
 
     async def _read(self, response: httpx.Response) -> bytes:
         """The whole (decompressed) body, within the response limit."""
