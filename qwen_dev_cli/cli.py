@@ -7,7 +7,6 @@ so ``--version`` and ``--help`` start fast.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import sys
@@ -32,7 +31,7 @@ from .config.home import Home
 from .runtime import Runtime
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Coroutine
 
     from .config import Settings
     from .core.state import ProviderStateStore
@@ -168,6 +167,14 @@ def _settings(ctx: typer.Context, config: Path | None) -> Settings:
     return _load(ctx, config).settings
 
 
+def _run(work: Coroutine[object, object, int]) -> int:
+    """``work`` on a new event loop. asyncio is imported here, not at start-up: it
+    costs ``--version`` and ``--help`` about 45 ms they never use."""
+    import asyncio
+
+    return asyncio.run(work)
+
+
 def _warn(message: str) -> None:
     # sys.stderr is looked up at each call: while an answer streams, rich's live
     # display stands in for it and prints the line above its footer.
@@ -262,7 +269,7 @@ def main_callback(
 
     options = ReplOptions(continue_latest=continue_latest, resume_id=resume)
     try:
-        code = asyncio.run(_with_runtime(loaded, lambda runtime: run_repl(runtime, options)))
+        code = _run(_with_runtime(loaded, lambda runtime: run_repl(runtime, options)))
     except KeyboardInterrupt:
         code = exit_codes.INTERRUPTED
     raise typer.Exit(code)
@@ -322,7 +329,7 @@ def ask(
         max_steps=max_steps,
     )
     try:
-        code = asyncio.run(
+        code = _run(
             _with_runtime(
                 loaded,
                 lambda runtime: run_ask(
@@ -489,7 +496,7 @@ def doctor(
     from .ui.symbols import terminal_stream
 
     loaded = _load(ctx, config)
-    code = asyncio.run(
+    code = _run(
         _with_runtime(
             loaded,
             lambda runtime: run_doctor(
@@ -605,7 +612,7 @@ def batch(
 
         err_console = Console(stderr=True)
     try:
-        code = asyncio.run(
+        code = _run(
             _with_runtime(
                 loaded,
                 lambda runtime: run_batch(

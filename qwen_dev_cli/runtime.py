@@ -152,7 +152,7 @@ class Runtime:
         ledger: ContextLedger | None = None,
     ) -> Agent:
         """The agent for one turn over ``client``, everything else derived from the
-        settings.
+        settings (the context window from the client's providers).
 
         Args:
             approver: the REPL's dialog, or :class:`~qwen_dev_cli.agent.turn.DenyAll`.
@@ -166,7 +166,6 @@ class Runtime:
         """
         from .agent.agent import DEFAULT_MAX_STEPS, Agent
         from .agent.approval import parse_approval_mode
-        from .agent.context import ContextBudget
 
         settings = self.settings
         return Agent(
@@ -182,6 +181,5 @@ class Runtime:
             own_files=settings.own_files,
             allow_network=settings.allow_network,
             remembered=remembered,
-            context_window=ContextBudget.for_settings(settings.client.providers).window,
             ledger=ledger,
         )
