@@ -119,6 +119,15 @@ class TurnResult:
     finish_reason: str | None = None
 
 
+def why_cut(result: TurnResult) -> str | None:
+    """Why the answer ended before the model finished it, if it did."""
+    if result.finish_reason == "length":
+        return "answer cut at its token limit"
+    if result.finish_reason == "repetition":
+        return "answer stopped: the model was repeating itself"
+    return None
+
+
 @dataclass(frozen=True)
 class TurnEnded:
     result: TurnResult

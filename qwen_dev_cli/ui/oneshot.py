@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from .. import exit_codes
 from ..agent.context import ContextBudget
-from ..agent.turn import DenyAll
+from ..agent.turn import DenyAll, why_cut
 from ..core import LLMError
 from ..core.errors import NoProviderConfigured
 from ..core.events import AttemptStarted, ClientEvent, describe
@@ -31,7 +31,6 @@ from .mentions import attach_mentions
 from .notices import workspace_notice
 from .output import OutputFormat, output_for
 from .recorder import SessionRecorder
-from .turnview import why_cut
 
 if TYPE_CHECKING:
     from collections.abc import Callable

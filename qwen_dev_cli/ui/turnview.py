@@ -30,6 +30,7 @@ from ..agent.turn import (
     ToolCallFinished,
     ToolCallStarted,
     TurnEnded,
+    why_cut,
 )
 from ..core.events import BreakerTransition, ClientEvent, Failover, RetryScheduled
 from ..tools.diff import diff_stats
@@ -248,15 +249,6 @@ def summary(result: TurnResult, symbols: Symbols) -> str:
     if cut:
         parts.append(cut)
     return f"{symbols.rule} " + f" {symbols.dot} ".join(parts)
-
-
-def why_cut(result: TurnResult) -> str | None:
-    """Why the answer ended before the model finished it, if it did."""
-    if result.finish_reason == "length":
-        return "answer cut at its token limit"
-    if result.finish_reason == "repetition":
-        return "answer stopped: the model was repeating itself"
-    return None
 
 
 def command_result(output: str) -> tuple[str, list[str]]:

@@ -4,8 +4,10 @@ SambaNova, the Hugging Face router, Ollama, vLLM, llama.cpp's server, LM Studio.
 from __future__ import annotations
 
 import json
+import ssl
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -88,6 +90,7 @@ class OpenAICompatProvider:
             timeout=httpx.Timeout(timeout),
             limits=DEFAULT_LIMITS,
             transport=transport,
+            verify=_tls_for(base_url),
         )
 
     def __repr__(self) -> str:  # never shows the key
@@ -241,3 +244,14 @@ class OpenAICompatProvider:
 
 _JSON = {"content-type": "application/json"}
 _SSE = {"content-type": "application/json", "accept": "text/event-stream"}
+
+
+def _tls_for(base_url: str) -> ssl.SSLContext | bool:
+    """What verifies TLS for ``base_url``: the usual trust store for ``https``. A plain
+    ``http`` endpoint (ollama, vLLM, llama.cpp's server on this machine) never uses one,
+    and loading the CA bundle costs about 50 ms of every ``ask``; it gets a context that
+    trusts nothing, so if TLS ever came into play there, every certificate is refused
+    (redirects are not followed)."""
+    if urlsplit(base_url).scheme.lower() == "http":
+        return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    return True
