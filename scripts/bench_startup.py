@@ -6,8 +6,12 @@
 Each command is run ``--runs`` times, interleaved round-robin so the machine's drift
 spreads over all of them; the median wall time is reported with its ratio to
 ``python -c pass``. ``ask --json`` asks a fault server on loopback (in its own
-process). Also checked: ``--version`` and ``--help`` import neither prompt-toolkit
-nor httpx. Target: ``qwen-dev --help`` under 0.35 s median.
+process), end to end. Bytecode is cached as it is for a user (the commands run
+without ``PYTHONDONTWRITEBYTECODE``, after one warm-up run). Also checked:
+``--version`` and ``--help`` import neither prompt-toolkit nor httpx.
+
+Targets (issue 18, on a 2-core machine): ``--version`` <= 0.10 s, ``--help`` <= 0.15 s,
+``ask --json`` <= 0.35 s median.
 """
 
 from __future__ import annotations
@@ -26,7 +30,8 @@ import time
 
 from faultserver import FaultServerProcess
 
-HELP_TARGET_SECONDS = 0.35
+#: The most each command's median may take, seconds.
+TARGETS = {"qwen-dev --version": 0.10, "qwen-dev --help": 0.15, "qwen-dev ask --json": 0.35}
 HEAVY = ("prompt_toolkit", "httpx")
 IMPORT_PROBE = (
     "import sys, runpy\n"
@@ -93,7 +98,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp, FaultServerProcess() as server:
         folder = Path(tmp)
         env = {
-            **os.environ,
+            **{k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"},
             "QWEN_DEV_HOME": str(folder / "home"),
             "QWEN_DEV_CONFIG": str(folder / "none.toml"),
         }
@@ -114,13 +119,13 @@ def main() -> int:
         print(f"  {name:<22} {seconds * 1000:7.1f} ms   {seconds / baseline:5.1f}x python -c pass")
     for flag, modules in heavy.items():
         print(f"  {flag:<22} imports {', '.join(modules) or 'neither prompt-toolkit nor httpx'}")
-    help_ok = medians["qwen-dev --help"] < HELP_TARGET_SECONDS
+    met = {name: medians[name] <= limit for name, limit in TARGETS.items()}
+    for name, limit in TARGETS.items():
+        verdict = "PASS" if met[name] else "FAIL"
+        print(f"target: {name} <= {limit:.2f} s median: {verdict}")
     lean = not any(heavy.values())
-    print(
-        f"target: --help under {HELP_TARGET_SECONDS:.2f} s median: "
-        f"{'PASS' if help_ok else 'FAIL'}; --version/--help lean: {'PASS' if lean else 'FAIL'}"
-    )
-    return 1 if args.strict and not (help_ok and lean) else 0
+    print(f"--version/--help lean: {'PASS' if lean else 'FAIL'}")
+    return 1 if args.strict and not (all(met.values()) and lean) else 0
 
 
 if __name__ == "__main__":
