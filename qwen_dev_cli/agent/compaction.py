@@ -25,7 +25,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from ..core.tokens import estimate_text_tokens
+from ..core.tokens import CHARS_PER_TOKEN, estimate_text_tokens
+from ..core.types import tool_calls_of
 from ..words import plural
 from .context import (
     COMPACT_AT,
@@ -279,7 +280,7 @@ class Compactor:
         over = self.size(view) - self.budget.hard_prompt_limit
         if over > 0 and view and is_summary(view[0]):
             text = summary_text(view[0])
-            keep = len(text) - math.ceil(over / self.ledger.scale) * 4 - 64
+            keep = len(text) - math.ceil(over / self.ledger.scale) * CHARS_PER_TOKEN - 64
             if keep > 200:
                 view = [summary_message(text[:keep] + "\n[summary cut to fit]"), *view[1:]]
         if self.size(view) > self.budget.hard_prompt_limit:
@@ -324,7 +325,7 @@ class Compactor:
                 text = await self.summarize(summary_request(system, summary, half, focus), answer)
                 requests += 1
             requests += 1
-            summary = cut_text(text.strip(), answer * 4)
+            summary = cut_text(text.strip(), answer * CHARS_PER_TOKEN)
         return summary, requests
 
 
@@ -357,8 +358,7 @@ def transcript(messages: Sequence[Message]) -> list[str]:
                 units.append(entry)
             continue
         lines = [f"[{role}]", content] if content else [f"[{role}]"]
-        for call in message.get("tool_calls") or ():
-            function = call.get("function", {}) if isinstance(call, dict) else {}
+        for function in tool_calls_of(message):
             arguments = cut_text(str(function.get("arguments", "")), 400)
             lines.append(f"(calls {function.get('name')} {arguments})")
         units.append("\n".join(lines))
@@ -374,7 +374,7 @@ def pieces(units: Sequence[str], room: int) -> list[str]:
     for unit in units:
         tokens = estimate_text_tokens(unit) + 1
         if tokens > room:
-            unit = cut_text(unit, room * 4 - 40)
+            unit = cut_text(unit, room * CHARS_PER_TOKEN - 40)
             tokens = room
         if current and used + tokens > room:
             out.append("\n\n".join(current))

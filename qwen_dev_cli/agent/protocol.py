@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..core import tool_format_of, uses_native_tools
+from ..core.types import tool_calls_of
 from .formats import HERMES, ToolFormat, resolve_format, tool_responses, write_call
 
 if TYPE_CHECKING:
@@ -126,8 +127,7 @@ def render_text(messages: list[Message], fmt: ToolFormat) -> list[Message]:
 
 def _with_calls(message: Message, fmt: ToolFormat) -> str:
     blocks = []
-    for call in message.get("tool_calls") or ():
-        function = call.get("function", {}) if isinstance(call, dict) else {}
+    for function in tool_calls_of(message):
         try:
             arguments = json.loads(function.get("arguments") or "{}")
         except ValueError:

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 from .._lazy import lazy_getattr
 from .errors import ConfigError
 from .paths import PROJECT_CONFIG_NAME, data_dir, find_project_config, user_config_path
-from .settings import APPROVAL_MODES, Approval, Overrides, Settings
+from .resolved import APPROVAL_MODES, Approval, Overrides, Settings
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

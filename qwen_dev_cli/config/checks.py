@@ -1,7 +1,7 @@
 """Validators: a value and its :class:`~.errors.Where` in, the value (normalised) out,
 or a :class:`~.errors.ConfigError` that names the file, key and what was expected.
 
-:func:`validator` turns a field's declared :class:`~qwen_dev_cli.core.setting.Check`
+:func:`validator` turns a field's declared :class:`~qwen_dev_cli.core.declarations.Check`
 into one; the rest check what no dataclass field declares (provider names, approval).
 """
 
@@ -13,12 +13,12 @@ import re
 from typing import TYPE_CHECKING, Final, TypeAlias
 
 from .errors import Where, describe
-from .settings import APPROVAL_MODES, Approval
+from .resolved import APPROVAL_MODES, Approval
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
-    from qwen_dev_cli.core.setting import Check
+    from qwen_dev_cli.core.declarations import Check
 
 Validator: TypeAlias = "Callable[[object, Where], object]"
 

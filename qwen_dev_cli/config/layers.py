@@ -34,8 +34,8 @@ from .paths import (
     user_config_path,
 )
 from .presets import PRESETS
+from .resolved import APPROVAL_MODES, Approval, Overrides
 from .schema import PROVIDER_KEYS, SECTIONS, TOP_KEYS, Key, env_overrides, section_defaults
-from .settings import APPROVAL_MODES, Approval, Overrides
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping

@@ -36,8 +36,8 @@ from .layers import (
 )
 from .paths import data_dir, env_value, make_home_private
 from .presets import DEFAULT_PROVIDER_ORDER
+from .resolved import APPROVAL_MODES, Approval, Overrides, Settings
 from .schema import PROVIDER_KEYS, SECTIONS, Sections, build_sections
-from .settings import APPROVAL_MODES, Approval, Overrides, Settings
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping

@@ -1,6 +1,6 @@
 """The configuration file's schema, derived from the settings' own dataclasses.
 
-Each key is declared once, on its dataclass field (:mod:`qwen_dev_cli.core.setting`):
+Each key is declared once, on its dataclass field (:mod:`qwen_dev_cli.core.declarations`):
 ``[providers.NAME]`` keys on :class:`~qwen_dev_cli.core.settings.ProviderSettings`,
 ``[retry]`` and ``[circuit_breaker]`` on the client's settings, and the CLI's own
 tables on the small dataclasses below. Everything else is read from those fields: the
@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
-from qwen_dev_cli.core.setting import BOOLEAN, STORE, Setting, declared, integer, setting
+from qwen_dev_cli.core.declarations import BOOLEAN, STORE, Setting, declared, integer, setting
 from qwen_dev_cli.core.settings import BreakerSettings, ProviderSettings, RetrySettings
 
 from .checks import Validator, validator
 from .paths import ENV_STATE
-from .settings import DEFAULT_SESSION_RETENTION_DAYS, Settings
+from .resolved import DEFAULT_SESSION_RETENTION_DAYS, Settings
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

@@ -7,10 +7,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from qwen_dev_cli.core.setting import Shown, declared
+from qwen_dev_cli.core.declarations import Shown, declared
 
+from .resolved import Settings
 from .schema import sections_of
-from .settings import Settings
 
 
 def redacted_view(settings: Settings) -> dict[str, Any]:

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Final
 from .layers import defaults_layer
 from .paths import ENV_APPROVAL, ENV_MODEL, ENV_PROVIDER, PROJECT_CONFIG_NAME
 from .presets import DEFAULT_PROVIDER_ORDER, PRESET_NOTES, PRESETS
+from .resolved import APPROVAL_MODES
 from .schema import PROVIDER_KEYS, SECTIONS, Key, env_overrides
-from .settings import APPROVAL_MODES
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Final, Literal, get_args
 
-from .setting import BOOLEAN, ENV_NAME, TEXT, URL, choice, integer, number, secret, setting
+from .declarations import BOOLEAN, ENV_NAME, TEXT, URL, choice, integer, number, secret, setting
 
 JitterMode = Literal["proportional", "full"]
 #: The kinds a provider may be: the names of :data:`.providers.kinds.KINDS`, where each

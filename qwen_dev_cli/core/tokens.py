@@ -9,9 +9,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .types import Message, ToolSpec
+from .types import Message, ToolSpec, tool_calls_of
 
-_CHARS_PER_TOKEN = 4
+#: Characters of English or code per token, on average: what every estimate here, and
+#: any conversion between a token budget and a length of text, assumes.
+CHARS_PER_TOKEN = 4
 _PER_MESSAGE = 4
 
 
@@ -30,12 +32,11 @@ def estimate_prompt_tokens(messages: list[Message], tools: list[ToolSpec] | None
     chars = 0
     for message in messages:
         chars += _content_chars(message.get("content"))
-        for call in message.get("tool_calls") or ():
-            function = call.get("function", {}) if isinstance(call, dict) else {}
+        for function in tool_calls_of(message):
             chars += len(str(function.get("name", ""))) + len(str(function.get("arguments", "")))
     if tools:
         chars += len(json.dumps(tools))
-    return chars // _CHARS_PER_TOKEN + _PER_MESSAGE * len(messages) + 1
+    return chars // CHARS_PER_TOKEN + _PER_MESSAGE * len(messages) + 1
 
 
 def estimate_message_tokens(message: Message) -> int:
@@ -43,10 +44,9 @@ def estimate_message_tokens(message: Message) -> int:
     the per-message framing): the estimates of a conversation's messages add up to the
     conversation's, so they can be cached one message at a time."""
     chars = _content_chars(message.get("content"))
-    for call in message.get("tool_calls") or ():
-        function = call.get("function", {}) if isinstance(call, dict) else {}
+    for function in tool_calls_of(message):
         chars += len(str(function.get("name", ""))) + len(str(function.get("arguments", "")))
-    return chars // _CHARS_PER_TOKEN + _PER_MESSAGE
+    return chars // CHARS_PER_TOKEN + _PER_MESSAGE
 
 
 def estimate_text_tokens(text: str) -> int:
@@ -55,4 +55,4 @@ def estimate_text_tokens(text: str) -> int:
 
 def estimate_chars_tokens(chars: int) -> int:
     """Tokens in ``chars`` characters of text."""
-    return max(1, chars // _CHARS_PER_TOKEN) if chars > 0 else 0
+    return max(1, chars // CHARS_PER_TOKEN) if chars > 0 else 0

@@ -11,6 +11,17 @@ Message = dict[str, Any]
 ToolSpec = dict[str, Any]
 
 
+def tool_calls_of(message: Message) -> list[dict[str, Any]]:
+    """The ``function`` part (``name``, ``arguments``) of each tool call ``message``
+    makes, in order; ``{}`` for an entry that is not a call object (a session file or a
+    server may hold anything)."""
+    functions = []
+    for call in message.get("tool_calls") or ():
+        function = call.get("function") if isinstance(call, dict) else None
+        functions.append(function if isinstance(function, dict) else {})
+    return functions
+
+
 @dataclass(frozen=True)
 class Usage:
     """Token counts as the provider reported them (or as estimated when it did not)."""

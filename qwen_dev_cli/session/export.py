@@ -6,6 +6,8 @@ import json
 import time
 from typing import TYPE_CHECKING, Any
 
+from ..core.types import tool_calls_of
+
 if TYPE_CHECKING:
     from .store import LoadedSession
 
@@ -39,7 +41,6 @@ def _message(message: dict[str, Any], *, interrupted: bool) -> list[str]:
         return lines
     if text:
         lines += [text, ""]
-    for call in message.get("tool_calls") or []:
-        function = call.get("function", {}) if isinstance(call, dict) else {}
+    for function in tool_calls_of(message):
         lines += [f"Tool call `{function.get('name')}`: `{function.get('arguments')}`", ""]
     return lines

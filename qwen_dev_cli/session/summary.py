@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..core.types import tool_calls_of
 from ..words import plural
 
 if TYPE_CHECKING:
@@ -94,8 +95,7 @@ def exchanges(entries: Iterable[tuple[Message, Mapping[str, Any]]]) -> list[Exch
             if text.strip():
                 answer = text
             interrupted = bool(meta.get("interrupted"))
-            for call in message.get("tool_calls") or ():
-                function = call.get("function", {}) if isinstance(call, dict) else {}
+            for function in tool_calls_of(message):
                 tools.append(tool_call_line(str(function.get("name")), function.get("arguments")))
     if asked is not None:
         found.append(Exchange(asked, answer, tuple(tools), when, interrupted))

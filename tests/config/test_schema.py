@@ -14,7 +14,7 @@ import pytest
 from qwen_dev_cli.config import STARTER_CONFIG, ConfigError, Settings, load_settings, redacted
 from qwen_dev_cli.config.schema import PROVIDER_KEYS, SECTIONS, Key, sections_of
 from qwen_dev_cli.config.starter import CUSTOM_PROVIDER_EXAMPLE
-from qwen_dev_cli.core.setting import Check
+from qwen_dev_cli.core.declarations import Check
 
 
 def another_value(key: Key) -> object:

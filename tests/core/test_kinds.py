@@ -27,7 +27,7 @@ from qwen_dev_cli.core.providers.kinds import (
     remote_first_byte,
 )
 from qwen_dev_cli.core.providers.probes import probe_by_request
-from qwen_dev_cli.core.setting import declared
+from qwen_dev_cli.core.declarations import declared
 from qwen_dev_cli.core.settings import (
     DEFAULT_CONTEXT_WINDOW,
     FIRST_BYTE_TIMEOUT,
