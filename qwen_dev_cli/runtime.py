@@ -74,10 +74,6 @@ class Runtime:
     def home(self) -> Home:
         return Home(self.settings.home)
 
-    def with_settings(self, settings: Settings) -> Runtime:
-        """The same process with other settings: the store and the tools stay shared."""
-        return dataclasses.replace(self, settings=settings)
-
     def reconfigured(
         self, *, providers: tuple[str, ...] | None = None, model: str | None = None
     ) -> Runtime:

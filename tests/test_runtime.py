@@ -3,6 +3,7 @@ settings), its tools (one registry), and clients with their whole lifecycle."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -65,7 +66,7 @@ async def test_the_agent_reads_the_approval_setting(
     config.write_text(
         config.read_text().replace('model = "m"', f'model = "m"\nnative_tools = {native}')
     )
-    runtime = runtime.with_settings(load_settings(config))
+    runtime = dataclasses.replace(runtime, settings=load_settings(config))
     client = runtime.client()
     try:
         agent = runtime.agent(client, DenyAll(), interactive=False)

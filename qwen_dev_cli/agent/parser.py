@@ -110,10 +110,6 @@ class ParsedReply:
     calls: tuple[DecodedCall, ...] = ()
     problems: tuple[CallProblem, ...] = ()
 
-    @property
-    def wants_tools(self) -> bool:
-        return bool(self.calls or self.problems)
-
 
 def new_call_id() -> str:
     return f"call_{uuid.uuid4().hex[:16]}"

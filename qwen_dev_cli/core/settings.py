@@ -4,7 +4,7 @@ environment and flags; the client only reads them."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Final, Literal, get_args
+from typing import Final, Literal
 
 from .declarations import BOOLEAN, ENV_NAME, TEXT, URL, choice, integer, number, secret, setting
 
@@ -15,7 +15,6 @@ ProviderKind = Literal["openai", "llama-cpp"]
 #: How a model without native tools writes its calls (the agent's formats, or ``auto``:
 #: by model name).
 ToolFormatSetting = Literal["auto", "hermes", "qwen3_coder"]
-TOOL_FORMATS: Final[tuple[str, ...]] = get_args(ToolFormatSetting)
 
 #: The context window assumed for an OpenAI-compatible server that does not say (tokens):
 #: small enough for most local servers; ``context_window`` in the config overrides it.
