@@ -182,9 +182,10 @@ def _warn(message: str) -> None:
 
 
 def _open_state_store(settings: Settings) -> ProviderStateStore:
-    """The store ``[state] store`` names (DESIGN section 8), for every client and check
-    of this process. Opening is lazy: nothing connects, and neither sqlite3 nor redis
-    is imported, until the client first uses it. Store trouble is told on stderr."""
+    """The store ``[state] store`` names (docs/architecture.md section 8), for every
+    client and check of this process. Opening is lazy: nothing connects, and neither
+    sqlite3 nor redis is imported, until the client first uses it. Store trouble is told
+    on stderr."""
     from .core.state import open_store
 
     return open_store(settings.client.state_store, home=settings.home, warn=_warn)

@@ -1,4 +1,4 @@
-"""The process exit codes of DESIGN section 2, and which error means which."""
+"""The process exit codes of docs/architecture.md section 2, and which error means which."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Configuration: files, environment and flags -> frozen settings (DESIGN.md section 3)."""
+"""Configuration: files, environment and flags -> frozen settings
+(docs/architecture.md section 3)."""
 
 from __future__ import annotations
 

@@ -114,7 +114,7 @@ class Agent:
     Args:
         client: the resilient client.
         workspace: the root every path must stay inside.
-        approval: ``ask``, ``auto-edit`` or ``yolo`` (DESIGN section 7).
+        approval: ``ask``, ``auto-edit`` or ``yolo`` (docs/architecture.md section 7).
         approver: asked whatever the mode leaves to the user.
         interactive: whether there is a terminal to ask; without one, whatever needs
             asking is denied (critical commands included, in every mode).

@@ -1,6 +1,6 @@
 """Which tool calls run unasked, which the user decides, and which never run.
 
-DESIGN section 7, per approval mode:
+docs/architecture.md section 7, per approval mode:
 
 ======== ================= ======================= ===========================
 mode     reads             writes                  commands

@@ -1,6 +1,6 @@
 """Configuration: TOML files, environment and command-line flags -> frozen settings.
 
-Precedence, low to high (DESIGN.md section 3)::
+Precedence, low to high (docs/architecture.md section 3)::
 
     built-in defaults < user config < project .qwen-dev.toml < environment < flags
 

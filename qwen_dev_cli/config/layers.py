@@ -1,4 +1,5 @@
-"""The layers of configuration, low to high, each read by one function (DESIGN.md §3)::
+"""The layers of configuration, low to high, each read by one function
+(docs/architecture.md section 3)::
 
     built-in defaults < presets < user file < project file < environment < flags
 

@@ -82,7 +82,7 @@ class Telemetry:
     # --- reading --------------------------------------------------------------------
 
     def snapshot(self) -> dict[str, Any]:
-        """The DESIGN section 5 schema; numbers are numbers."""
+        """The docs/architecture.md section 5 schema; numbers are numbers."""
         ordered = sorted(self._latencies)
         return {
             "total_requests": self.total_requests,

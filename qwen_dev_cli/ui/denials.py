@@ -1,7 +1,7 @@
 """Tool calls ``qwen-dev ask`` did not run, told on stderr with how to allow them.
 
 ``ask`` asks nobody: whatever the approval mode leaves to the user is denied, and the
-model is told (DESIGN section 7). The model may still answer "All done.", so the user
+model is told (docs/architecture.md section 7). The model may still answer "All done.", so the user
 must hear it from us: one line per denied call, then which ``--approval`` mode would
 have let it run (``auto-edit``: file changes; ``yolo``: commands too, in the OS sandbox;
 critical commands never run unasked).

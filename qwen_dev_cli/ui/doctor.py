@@ -6,7 +6,7 @@ answered. The in-process provider reports whether llama.cpp and its model file a
 installed instead of loading the model. The probes run concurrently, each without
 retries, so a dead endpoint costs one timeout, not a backoff schedule.
 
-The state store (where budgets and breakers are shared, DESIGN section 8) is checked
+The state store (where budgets and breakers are shared, docs/architecture.md section 8) is checked
 too. A store that fails is a warning, not a failure: answers still work, with budgets
 per process, so the exit code depends on the providers only. One line says whether
 commands run in an OS sandbox (without one, yolo asks before every command).

@@ -1,4 +1,4 @@
-"""The telemetry snapshot (DESIGN section 5) as rich tables: ``/metrics`` and
+"""The telemetry snapshot (docs/architecture.md section 5) as rich tables: ``/metrics`` and
 ``qwen-dev metrics`` show the same thing."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The approval policy, mode by mode (DESIGN section 7)."""
+"""The approval policy, mode by mode (docs/architecture.md section 7)."""
 
 from __future__ import annotations
 

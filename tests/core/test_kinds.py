@@ -16,6 +16,7 @@ from faultserver import FaultServer
 from qwen_dev_cli.agent.context import ContextBudget
 from qwen_dev_cli.config.schema import PROVIDER_KEYS
 from qwen_dev_cli.core import ChatRequest, LLMClient, ProviderSetupError
+from qwen_dev_cli.core.declarations import declared
 from qwen_dev_cli.core.providers.factory import build_provider
 from qwen_dev_cli.core.providers.kinds import (
     DEFAULT_KIND,
@@ -27,7 +28,6 @@ from qwen_dev_cli.core.providers.kinds import (
     remote_first_byte,
 )
 from qwen_dev_cli.core.providers.probes import probe_by_request
-from qwen_dev_cli.core.declarations import declared
 from qwen_dev_cli.core.settings import (
     DEFAULT_CONTEXT_WINDOW,
     FIRST_BYTE_TIMEOUT,

@@ -1,5 +1,5 @@
-"""Telemetry: the DESIGN section 5 schema, nearest-rank percentiles, the off switch,
-and aggregation over runs."""
+"""Telemetry: the schema of docs/architecture.md section 5, nearest-rank percentiles,
+the off switch, and aggregation over runs."""
 
 from __future__ import annotations
 
