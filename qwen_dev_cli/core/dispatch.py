@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import random
 import secrets
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
@@ -49,10 +48,11 @@ from .types import ChatRequest, ProviderReply, StreamRestart, TextDelta
 from .watchdog import Watchdog
 
 if TYPE_CHECKING:
+    from .retry import RetryPolicy
     from .router import ProviderSlot, Router
-    from .settings import RetrySettings
     from .state import ProviderStateStore
     from .telemetry import Telemetry
+    from .watchdog import Timeouts
 
 log = logging.getLogger(__name__)
 
@@ -113,36 +113,32 @@ class Dispatcher:
 
     Args:
         router: the providers with their breakers, limiters and health.
-        retry: backoff settings. timeout: seconds an attempt may take (non-streaming)
-            or a stream may stay silent.
+        retry: when and how long to back off. timeouts: how long an attempt may take.
         telemetry: counts everything. emit: publishes client events.
         activity: updated for ``status()``.
         state: where budgets, breakers and cool-downs live.
         rate_limiting: whether providers' ``x-ratelimit-*`` headers tighten budgets.
-        attempt_deadline: seconds a streamed attempt may take in all, however lively.
     """
 
     def __init__(
         self,
         router: Router,
-        retry: RetrySettings,
+        retry: RetryPolicy,
         *,
-        timeout: float,
+        timeouts: Timeouts,
         telemetry: Telemetry,
         emit: Callable[[ev.ClientEvent], None],
         activity: Activity,
         state: ProviderStateStore,
         rate_limiting: bool = True,
-        attempt_deadline: float = math.inf,
         sleep: Sleep,
         rng: random.Random,
     ) -> None:
         self.router = router
         self.state = state
         self.rate_limiting = rate_limiting
-        self.attempt_deadline = attempt_deadline
         self.retry = retry
-        self.timeout = timeout
+        self.timeouts = timeouts
         self.telemetry = telemetry
         self.emit = emit
         self.activity = activity
@@ -353,15 +349,16 @@ class Dispatcher:
         if call.stream:
             error: ProviderError | None = None
             first = slot.first_byte_timeout
-            limit = self.timeout if first is None else min(first, self.timeout)
+            timeout, deadline = self.timeouts.attempt, self.timeouts.stream_deadline
+            limit = timeout if first is None else min(first, timeout)
             self.activity.waiting = (slot.name, slot.health.clock(), limit)
             chunks = provider.stream(request).__aiter__()
             try:
-                with Watchdog(self.timeout, self.attempt_deadline, first) as watchdog:
+                with Watchdog(timeout, deadline, first) as watchdog:
                     while True:
                         if watchdog.waiting():
                             error = RequestTimeout(
-                                f"the answer took longer than {self.attempt_deadline:g}s",
+                                f"the answer took longer than {deadline:g}s",
                                 provider=slot.name,
                             )
                             break
@@ -404,13 +401,12 @@ class Dispatcher:
                     error = mid_answer(error)
                 raise error
         else:
+            timeout = self.timeouts.attempt
             try:
-                async with asyncio.timeout(self.timeout):
+                async with asyncio.timeout(timeout):
                     reply = await provider.chat(request)
             except TimeoutError as exc:
-                raise RequestTimeout(
-                    f"no answer within {self.timeout:g}s", provider=slot.name
-                ) from exc
+                raise RequestTimeout(f"no answer within {timeout:g}s", provider=slot.name) from exc
         if reply.usage is not None:
             self.activity.session_tokens += reply.usage.total_tokens
         yield reply

@@ -1,4 +1,5 @@
-"""An idle timeout for a stream that is read inside an async generator.
+"""How long an attempt may take (:class:`Timeouts`), and the watchdog that holds a
+stream read inside an async generator to it.
 
 ``asyncio.timeout`` cancels whatever the task is doing when it fires; inside an async
 generator that yields each token to its consumer, that can be the consumer's own code.
@@ -11,6 +12,44 @@ from __future__ import annotations
 
 import asyncio
 import math
+from dataclasses import dataclass
+
+#: Seconds a streamed attempt may take in all, at least, when no deadline is given.
+MIN_STREAM_DEADLINE = 600.0
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """How long one attempt on one provider may take: ``LLMClient(timeouts=Timeouts(...))``.
+
+    Args:
+        attempt: seconds a non-streamed attempt may take, and a stream may stay silent
+            between two chunks, whatever the provider's own timeouts.
+        first_byte: seconds a stream from a provider passed as an object may take to
+            begin (``None``: ``attempt``); a provider passed as settings has its own
+            (:meth:`~.settings.ProviderSettings.first_byte_deadline`).
+        deadline: seconds a streamed attempt may take in all, however steadily it
+            trickles (``None``: ten times ``attempt``, and at least ten minutes).
+    """
+
+    attempt: float = 60.0
+    first_byte: float | None = None
+    deadline: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("attempt", "first_byte", "deadline"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:  # NaN included
+                raise ValueError(
+                    f"Timeouts.{name} must be a positive number of seconds, not {value!r}"
+                )
+
+    @property
+    def stream_deadline(self) -> float:
+        """Seconds a streamed attempt may take in all."""
+        if self.deadline is not None:
+            return self.deadline
+        return max(MIN_STREAM_DEADLINE, 10 * self.attempt)
 
 
 class Watchdog:
