@@ -18,14 +18,14 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from . import events as ev
 from .account import AccountPolicy, BreakerPolicy
-from .dispatch import Activity, Answer, Call, Dispatcher, Sleep
+from .dispatch import Answer, Call, Dispatcher, Sleep
 from .errors import LLMError, NoProviderConfigured
 from .limiter import RateLimits
 from .retry import RetryPolicy
 from .router import ProviderHealth, ProviderSlot, Router
 from .settings import ClientSettings, ProviderSettings
 from .state import FallbackStore, MemoryStore, account_key
-from .status import ClientStatus, ProviderStatus
+from .status import Activity, ClientStatus, ProviderStatus
 from .telemetry import Telemetry
 from .tokens import estimate_prompt_tokens, estimate_text_tokens
 from .types import (

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 #: Seconds a streamed attempt may take in all, at least, when no deadline is given.
@@ -65,10 +66,15 @@ class Watchdog:
         first: seconds of silence allowed before the first chunk (``None``: ``timeout``).
             A person is waiting: a provider that has not started to answer by then is
             better left for another than waited for a whole ``timeout``.
+        on_first: called when the first chunk is received.
     """
 
     def __init__(
-        self, timeout: float, deadline: float = math.inf, first: float | None = None
+        self,
+        timeout: float,
+        deadline: float = math.inf,
+        first: float | None = None,
+        on_first: Callable[[], None] | None = None,
     ) -> None:
         self.steady_timeout = timeout
         #: The silence allowed now: ``first`` until the first chunk, then ``timeout``.
@@ -83,6 +89,7 @@ class Watchdog:
         self._armed = False
         self._fired = False
         self._handle: asyncio.TimerHandle | None = None
+        self._on_first = on_first
 
     def __enter__(self) -> Watchdog:
         self._handle = self._loop.call_at(self._since + self.timeout, self._check)
@@ -104,8 +111,11 @@ class Watchdog:
     def received(self) -> None:
         """The provider answered; time spent until the next :meth:`waiting` is not its."""
         self._armed = False
-        self.timeout = self.steady_timeout
-        self.first_pending = False
+        if self.first_pending:
+            self.first_pending = False
+            self.timeout = self.steady_timeout
+            if self._on_first is not None:
+                self._on_first()
 
     def expired(self) -> bool:
         """Whether the watchdog cancelled the task (and, if so, take that cancellation
