@@ -56,10 +56,12 @@ import httpx
 
 from faultserver import ChaosMix, FaultServerProcess, Outcome
 from qwen_dev_cli.core import (
+    BreakerPolicy,
     BreakerTransition,
     LLMClient,
     LLMError,
     OpenAICompatProvider,
+    RateLimits,
     StreamEnd,
     TextDelta,
 )
@@ -190,11 +192,8 @@ def make_llm(urls: list[str], **options: Any) -> LLMClient:
     ]
     return LLMClient(
         providers,
-        enable_circuit_breaker=True,
-        enable_rate_limiting=True,
-        enable_telemetry=True,
-        requests_per_minute=HUGE_RPM,
-        tokens_per_minute=HUGE_TPM,
+        rate_limits=RateLimits(requests_per_minute=HUGE_RPM, tokens_per_minute=HUGE_TPM),
+        telemetry=True,
         **options,
     )
 
@@ -666,12 +665,8 @@ def bench_outage(cfg: Config) -> Report:
 
 def _outage_client(dead: str, alive: str, cfg: Config) -> tuple[LLMClient, list[str]]:
     """A client whose first provider is down, and the list its breaker's moves go to."""
-    llm = make_llm(
-        [dead, alive],
-        failure_threshold=FAILURE_THRESHOLD,
-        recovery_timeout=cfg.recovery_timeout,
-        half_open_max_calls=HALF_OPEN_MAX_CALLS,
-    )
+    breaker = BreakerPolicy(FAILURE_THRESHOLD, cfg.recovery_timeout, HALF_OPEN_MAX_CALLS)
+    llm = make_llm([dead, alive], breaker=breaker)
     transitions: list[str] = []
 
     def on_event(event: object) -> None:

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from faultserver import FaultServerProcess
-from qwen_dev_cli.core import LLMClient
+from qwen_dev_cli.core import LLMClient, RateLimits, RetryPolicy
 from qwen_dev_cli.core.settings import DEFAULT_CONTEXT_WINDOW, ProviderSettings
 from qwen_dev_cli.core.state import FallbackStore, ProviderStateStore, open_store
 from qwen_dev_cli.core.state_redis import RedisStore
@@ -47,6 +47,8 @@ from qwen_dev_cli.core.types import ChatRequest, ProviderChunk, ProviderReply, U
 from tests.redis_server import RedisServer
 
 USER = [{"role": "user", "content": "hello"}]
+#: A budget no benchmark reaches: the limiter is on, and never waits.
+UNLIMITED = RateLimits(requests_per_minute=10**7)
 
 
 @dataclass
@@ -107,7 +109,7 @@ class InstantProvider:
 
 async def _blocks(stores: dict[str, ProviderStateStore], blocks: int, per_block: int) -> Any:
     clients = {
-        name: LLMClient([InstantProvider()], requests_per_minute=10**7, state=store)
+        name: LLMClient([InstantProvider()], rate_limits=UNLIMITED, state=store)
         for name, store in stores.items()
     }
     for client in clients.values():  # warm up: connections, scripts, the file
@@ -136,7 +138,7 @@ def bench_overhead(report: Report, redis_url: str, home: Path, quick: bool) -> N
             "redis": redis,
         }
         times = await _blocks(stores, blocks, per_block)
-        probe = LLMClient([InstantProvider()], requests_per_minute=10**7, state=redis)
+        probe = LLMClient([InstantProvider()], rate_limits=UNLIMITED, state=redis)
         before = await _commands(redis_url)
         for _ in range(200):
             await probe.chat(USER)
@@ -209,9 +211,8 @@ async def child(args: argparse.Namespace) -> None:
         rpm=args.rpm,
     )
     store = open_store(args.store, home=Path(args.home))
-    client = LLMClient(
-        [settings], max_retries=8, base_delay=0.5, max_delay=5.0, max_retry_after=120.0, state=store
-    )
+    retry = RetryPolicy(max_retries=8, base_delay=0.5, max_delay=5.0, max_retry_after=120.0)
+    client = LLMClient([settings], retry=retry, state=store)
     ok = failed = 0
     await asyncio.sleep(max(0.0, args.start_at - time.time()))  # all start together
     started = time.time()
@@ -301,7 +302,9 @@ def bench_restart(report: Report, redis: RedisServer, quick: bool) -> None:
                 name="lab", model="fault-model", base_url=server.base_url, rpm=10**6
             )
             store = FallbackStore(RedisStore(redis.url), warn=warnings.append, reconnect_after=0.2)
-            client = LLMClient([settings], state=store, max_retries=3, base_delay=0.05)
+            client = LLMClient(
+                [settings], state=store, retry=RetryPolicy(max_retries=3, base_delay=0.05)
+            )
             done = ok = degraded = 0
 
             async def one() -> None:

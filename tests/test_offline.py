@@ -12,7 +12,7 @@ import pytest
 
 from qwen_dev_cli.agent.context import context_error, window_in_error
 from qwen_dev_cli.agent.prompt import build_system_prompt
-from qwen_dev_cli.core import LLMClient, ProviderSetupError, StreamEnd, TextDelta
+from qwen_dev_cli.core import LLMClient, ProviderSetupError, RetryPolicy, StreamEnd, TextDelta
 from qwen_dev_cli.core.errors import ContextLengthExceeded, LLMError
 from qwen_dev_cli.core.providers.llama_cpp import LlamaCppProvider, default_model_path
 from qwen_dev_cli.core.providers.llama_state_cache import PrefixStateCache
@@ -210,7 +210,7 @@ async def test_temperature_0_answers_are_identical_with_and_without_the_prefix_c
 
 async def test_a_prompt_longer_than_the_window_is_a_context_length_error() -> None:
     provider = LlamaCppProvider("local", model="SmolLM2", n_ctx=512)
-    client = LLMClient([provider], max_retries=0)
+    client = LLMClient([provider], retry=RetryPolicy(max_retries=0))
     long_question = [{"role": "user", "content": "Summarise: " + "the cat sat. " * 300}]
     with pytest.raises(LLMError) as caught:
         await client.chat(long_question)

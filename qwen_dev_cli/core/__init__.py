@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from .._lazy import lazy_getattr
 
 if TYPE_CHECKING:
+    from .account import BreakerPolicy
     from .breaker import BreakerState, CircuitBreaker
     from .client import LLMClient
     from .errors import (
@@ -49,9 +50,10 @@ if TYPE_CHECKING:
         RateLimitWait,
         RetryScheduled,
     )
-    from .limiter import RateLimiter
+    from .limiter import RateLimiter, RateLimits
     from .providers.base import Provider, request_for, tool_format_of, uses_native_tools
     from .providers.openai_compat import OpenAICompatProvider
+    from .retry import RetryPolicy
     from .settings import BreakerSettings, ClientSettings, ProviderSettings, RetrySettings
     from .state import FallbackStore, MemoryStore, ProviderStateStore, StoreError, open_store
     from .state_redis import RedisStore
@@ -71,6 +73,7 @@ if TYPE_CHECKING:
         ToolSpec,
         Usage,
     )
+    from .watchdog import Timeouts
 
 # Imported on first use, so that `import qwen_dev_cli.core.settings` (and the CLI's
 # --help) does not pay for httpx and tenacity.
@@ -79,6 +82,7 @@ _WHERE = {
     "AttemptStarted": ".events",
     "AuthenticationError": ".errors",
     "BadRequestError": ".errors",
+    "BreakerPolicy": ".account",
     "BreakerSettings": ".settings",
     "BreakerState": ".breaker",
     "BreakerTransition": ".events",
@@ -116,11 +120,13 @@ _WHERE = {
     "RateLimitWait": ".events",
     "RateLimited": ".errors",
     "RateLimiter": ".limiter",
+    "RateLimits": ".limiter",
     "RedisStore": ".state_redis",
     "Redirected": ".errors",
     "RequestTimeout": ".errors",
     "RequestTooLarge": ".errors",
     "ResponseTooLarge": ".errors",
+    "RetryPolicy": ".retry",
     "RetryScheduled": ".events",
     "RetrySettings": ".settings",
     "ServerError": ".errors",
@@ -132,6 +138,7 @@ _WHERE = {
     "StreamRestart": ".types",
     "TextDelta": ".types",
     "TextTools": ".types",
+    "Timeouts": ".watchdog",
     "ToolCall": ".types",
     "ToolSpec": ".types",
     "TransientError": ".errors",
@@ -147,6 +154,7 @@ __all__ = [
     "AttemptStarted",
     "AuthenticationError",
     "BadRequestError",
+    "BreakerPolicy",
     "BreakerSettings",
     "BreakerState",
     "BreakerTransition",
@@ -184,11 +192,13 @@ __all__ = [
     "RateLimitWait",
     "RateLimited",
     "RateLimiter",
+    "RateLimits",
     "Redirected",
     "RedisStore",
     "RequestTimeout",
     "RequestTooLarge",
     "ResponseTooLarge",
+    "RetryPolicy",
     "RetryScheduled",
     "RetrySettings",
     "ServerError",
@@ -200,6 +210,7 @@ __all__ = [
     "StreamRestart",
     "TextDelta",
     "TextTools",
+    "Timeouts",
     "ToolCall",
     "ToolSpec",
     "TransientError",

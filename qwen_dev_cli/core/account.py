@@ -45,15 +45,22 @@ BreakerStateName = Literal["CLOSED", "OPEN", "HALF_OPEN"]
 
 @dataclass(frozen=True)
 class BreakerPolicy:
-    """The breaker's settings (see :class:`~qwen_dev_cli.core.breaker.CircuitBreaker`).
+    """A circuit breaker's rules: ``LLMClient(breaker=BreakerPolicy(...))``, one breaker
+    per provider account (see :class:`~qwen_dev_cli.core.breaker.CircuitBreaker`).
 
-    ``trial_lease``: seconds a half-open trial slot is held at most, so a process killed
-    during its trial call cannot keep the slot forever."""
+    Args:
+        failure_threshold: consecutive failures that open the circuit.
+        recovery_timeout: seconds OPEN before trial calls are let through.
+        half_open_max_calls: trial calls in flight at once, and successes needed to close.
+        trial_lease: seconds a half-open trial slot is held at most, so a process killed
+            during its trial call cannot keep the slot forever. ``LLMClient`` holds it
+            at least four attempt timeouts: a stream may outlast one.
+    """
 
     failure_threshold: int = 5
     recovery_timeout: float = 60.0
     half_open_max_calls: int = 3
-    trial_lease: float = 120.0
+    trial_lease: float = 60.0
 
     def __post_init__(self) -> None:
         if self.failure_threshold < 1 or self.half_open_max_calls < 1 or self.recovery_timeout < 0:

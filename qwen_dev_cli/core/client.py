@@ -9,20 +9,23 @@ failover). Everything is counted in :class:`Telemetry` and announced to listener
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import random
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from . import events as ev
 from .account import AccountPolicy, BreakerPolicy
-from .dispatch import Activity, Answer, Call, Dispatcher, Sleep
+from .dispatch import Answer, Call, Dispatcher, Sleep
 from .errors import LLMError, NoProviderConfigured
+from .limiter import RateLimits
+from .retry import RetryPolicy
 from .router import ProviderHealth, ProviderSlot, Router
-from .settings import BreakerSettings, ClientSettings, ProviderSettings, RetrySettings
+from .settings import ClientSettings, ProviderSettings
 from .state import FallbackStore, MemoryStore, account_key
-from .status import ClientStatus, ProviderStatus
+from .status import Activity, ClientStatus, ProviderStatus
 from .telemetry import Telemetry
 from .tokens import estimate_prompt_tokens, estimate_text_tokens
 from .types import (
@@ -35,6 +38,7 @@ from .types import (
     ToolSpec,
     Usage,
 )
+from .watchdog import Timeouts
 
 if TYPE_CHECKING:
     import httpx
@@ -47,6 +51,12 @@ STATUS_MAX_AGE = 0.5
 #: Seconds a stream may be slow to begin before the status says who is being waited for.
 WAITING_SHOWN_AFTER = 3.0
 
+# The defaults of each concern (frozen, so one object serves every client).
+DEFAULT_RETRY: Final = RetryPolicy()
+DEFAULT_BREAKER: Final = BreakerPolicy()
+DEFAULT_RATE_LIMITS: Final = RateLimits()
+DEFAULT_TIMEOUTS: Final = Timeouts()
+
 log = logging.getLogger(__name__)
 
 
@@ -58,27 +68,24 @@ class _HasClientSettings(Protocol):
 class LLMClient:
     """A resilient chat client over one or more providers, in failover priority order.
 
+    Each concern is one small object, checked when it is made (``ValueError``), with
+    today's defaults when left out; ``None`` turns a concern off::
+
+        LLMClient(providers, retry=RetryPolicy(max_retries=5), breaker=None)
+
     Args:
         providers: :class:`Provider` objects, or :class:`ProviderSettings` to build
             OpenAI-compatible ones from.
-        max_retries: rounds retried after the first (each round tries every provider).
-        base_delay, max_delay: backoff ``min(base_delay * 2**n, max_delay)`` plus jitter.
-        timeout: seconds an attempt may take (non-streaming), or wait for the next chunk
-            (streaming), whatever the provider's own timeouts.
-        attempt_deadline: seconds a streamed attempt may take in all, however steadily
-            it trickles (default ``max(600, 10 * timeout)``).
-        first_byte_timeout: seconds a streamed answer from a provider passed as an object
-            may take to begin (``None``: ``timeout``); a provider passed as settings has
-            its own (:meth:`ProviderSettings.first_byte_deadline`).
-        max_retry_after: a Retry-After longer than this is not slept: fail over or fail.
-        jitter: ``"proportional"`` (+10-30 %) or ``"full"`` (AWS Full Jitter).
-        enable_circuit_breaker, failure_threshold, recovery_timeout, half_open_max_calls:
-            one breaker per provider.
-        enable_rate_limiting, requests_per_minute, tokens_per_minute: a sliding-window
-            limiter per provider; these budgets apply to providers passed as objects
-            (settings carry their own ``rpm``/``tpm``). ``None``: unlimited, though the
-            provider's ``x-ratelimit-*`` headers are still obeyed.
-        enable_telemetry: count requests, latencies and tokens.
+        retry: when a failed round is retried, and how long the client backs off
+            (:class:`~qwen_dev_cli.core.retry.RetryPolicy`).
+        breaker: one circuit breaker per provider
+            (:class:`~qwen_dev_cli.core.account.BreakerPolicy`); ``None``: none.
+        rate_limits: budgets for providers passed as objects
+            (:class:`~qwen_dev_cli.core.limiter.RateLimits`); ``None``: no rate limiting
+            at all, the providers' ``x-ratelimit-*`` headers and their settings'
+            ``rpm``/``tpm`` included.
+        timeouts: how long an attempt may take (:class:`~qwen_dev_cli.core.watchdog.Timeouts`).
+        telemetry: count requests, latencies and tokens.
         transport: an httpx transport for providers built from settings (tests).
         state: where budgets, breakers and cool-downs live
             (:class:`~qwen_dev_cli.core.state.ProviderStateStore`); default a
@@ -93,22 +100,11 @@ class LLMClient:
         self,
         providers: Sequence[Provider | ProviderSettings],
         *,
-        max_retries: int = 3,
-        base_delay: float = 1.0,
-        max_delay: float = 60.0,
-        timeout: float = 60.0,
-        attempt_deadline: float | None = None,
-        first_byte_timeout: float | None = None,
-        max_retry_after: float = 60.0,
-        jitter: str = "proportional",
-        enable_circuit_breaker: bool = True,
-        failure_threshold: int = 5,
-        recovery_timeout: float = 60.0,
-        half_open_max_calls: int = 3,
-        enable_rate_limiting: bool = True,
-        requests_per_minute: int | None = None,
-        tokens_per_minute: int | None = None,
-        enable_telemetry: bool = True,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        breaker: BreakerPolicy | None = DEFAULT_BREAKER,
+        rate_limits: RateLimits | None = DEFAULT_RATE_LIMITS,
+        timeouts: Timeouts = DEFAULT_TIMEOUTS,
+        telemetry: bool = True,
         transport: httpx.AsyncBaseTransport | None = None,
         state: ProviderStateStore | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -117,47 +113,32 @@ class LLMClient:
     ) -> None:
         if not providers:
             raise NoProviderConfigured("no provider is configured")
-        if jitter not in ("proportional", "full"):
-            raise ValueError(f"jitter must be 'proportional' or 'full', not {jitter!r}")
-        self.retry = RetrySettings(
-            max_retries=max_retries,
-            base_delay=base_delay,
-            max_delay=max_delay,
-            max_retry_after=max_retry_after,
-            jitter="full" if jitter == "full" else "proportional",
-        )
-        self.timeout = timeout
+        self.retry = retry
+        self.timeouts = timeouts
         self._clock = clock
         self._listeners: list[ev.EventListener] = []
-        self.telemetry = Telemetry(state_of=self._state_name, enabled=enable_telemetry)
+        self.telemetry = Telemetry(state_of=self._state_name, enabled=telemetry)
         self._activity = Activity()
         if state is None:
             state = MemoryStore(clock=clock)
         elif not isinstance(state, MemoryStore | FallbackStore):
-            # A shared store may fail; the client must not (DESIGN section 8).
+            # A shared store may fail; the client must not (docs/architecture.md section 8).
             state = FallbackStore(state)
         self.state: ProviderStateStore = state
-        breaker = None
-        if enable_circuit_breaker:
+        if breaker is not None:
             # A trial call holds its slot at most this long (a killed process's slot
             # frees itself); a stream may outlast one timeout, so allow a few.
-            lease = max(4 * timeout, 60.0)
-            breaker = BreakerPolicy(
-                failure_threshold, recovery_timeout, half_open_max_calls, trial_lease=lease
-            )
+            lease = max(breaker.trial_lease, 4 * timeouts.attempt)
+            breaker = dataclasses.replace(breaker, trial_lease=lease)
         slots = []
         for priority, item in enumerate(providers):
-            provider, rpm, tpm, account = _provider_of(
-                item, requests_per_minute, tokens_per_minute, transport
-            )
-            if not enable_rate_limiting:
-                rpm = tpm = None
+            provider, rpm, tpm, account = _provider_of(item, rate_limits, transport)
             policy = AccountPolicy(rpm, tpm, breaker)
             health = ProviderHealth(clock=clock)
             first = (
                 item.first_byte_deadline()
                 if isinstance(item, ProviderSettings)
-                else first_byte_timeout
+                else timeouts.first_byte
             )
             slots.append(
                 ProviderSlot(provider, priority, health, account, policy, first_byte_timeout=first)
@@ -171,16 +152,13 @@ class LLMClient:
         self._refreshed_at = -1.0
         self._dispatcher = Dispatcher(
             self._router,
-            self.retry,
-            timeout=timeout,
+            retry,
+            timeouts=timeouts,
             telemetry=self.telemetry,
             emit=self._emit,
             activity=self._activity,
             state=self.state,
-            rate_limiting=enable_rate_limiting,
-            attempt_deadline=(
-                attempt_deadline if attempt_deadline is not None else max(600.0, 10 * timeout)
-            ),
+            rate_limiting=rate_limits is not None,
             sleep=sleep,
             rng=rng or random.Random(),
         )
@@ -198,23 +176,24 @@ class LLMClient:
     ) -> LLMClient:
         """Build the client the configuration describes (``load_settings()``'s result or
         its ``.client``), exactly as the CLI does."""
-        client_settings = settings if isinstance(settings, ClientSettings) else settings.client
-        breaker: BreakerSettings = client_settings.circuit_breaker
-        retry = client_settings.retry
+        client = settings if isinstance(settings, ClientSettings) else settings.client
+        breaker = client.circuit_breaker
+        timeout = max((p.timeout for p in client.providers), default=DEFAULT_TIMEOUTS.attempt)
         return cls(
-            list(client_settings.providers),
-            max_retries=retry.max_retries,
-            base_delay=retry.base_delay,
-            max_delay=retry.max_delay,
-            max_retry_after=retry.max_retry_after,
-            jitter=retry.jitter,
-            timeout=max((p.timeout for p in client_settings.providers), default=60.0),
-            enable_circuit_breaker=breaker.enabled,
-            failure_threshold=breaker.failure_threshold,
-            recovery_timeout=breaker.recovery_timeout,
-            half_open_max_calls=breaker.half_open_max_calls,
-            enable_rate_limiting=client_settings.rate_limit_enabled,
-            enable_telemetry=client_settings.telemetry_enabled,
+            list(client.providers),
+            retry=RetryPolicy.of(client.retry),
+            breaker=(
+                BreakerPolicy(
+                    breaker.failure_threshold,
+                    breaker.recovery_timeout,
+                    breaker.half_open_max_calls,
+                )
+                if breaker.enabled
+                else None
+            ),
+            rate_limits=DEFAULT_RATE_LIMITS if client.rate_limit_enabled else None,
+            timeouts=Timeouts(attempt=timeout),
+            telemetry=client.telemetry_enabled,
             transport=transport,
             state=state,
             clock=clock,
@@ -271,7 +250,7 @@ class LLMClient:
         return self._run(request, stream=True)
 
     def get_metrics(self) -> dict[str, Any]:
-        """The telemetry snapshot (DESIGN section 5 schema)."""
+        """The telemetry snapshot (the schema of docs/architecture.md section 5)."""
         return self.telemetry.snapshot()
 
     def reset_metrics(self) -> None:
@@ -429,16 +408,21 @@ class LLMClient:
 
 def _provider_of(
     item: Provider | ProviderSettings,
-    rpm: int | None,
-    tpm: int | None,
+    limits: RateLimits | None,
     transport: httpx.AsyncBaseTransport | None,
 ) -> tuple[Provider, int | None, int | None, str]:
-    """The provider, its budget and its account key."""
+    """The provider, its budget (``None``: unlimited) and its account key."""
     if isinstance(item, ProviderSettings):
         from .providers.factory import build_provider
 
         provider = build_provider(item, transport=transport)
         account = account_key(item.base_url, item.model, item.api_key, item.name)
-        return provider, item.rpm, item.tpm, account
-    account = getattr(item, "account", None) or account_key(None, item.model, None, item.name)
-    return item, rpm, tpm, account
+        rpm, tpm = item.rpm, item.tpm
+    else:
+        provider = item
+        account = getattr(item, "account", None) or account_key(None, item.model, None, item.name)
+        rpm = None if limits is None else limits.requests_per_minute
+        tpm = None if limits is None else limits.tokens_per_minute
+    if limits is None:
+        rpm = tpm = None
+    return provider, rpm, tpm, account

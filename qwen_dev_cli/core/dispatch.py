@@ -13,20 +13,19 @@ last item of a call is its :class:`Answer`.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import math
 import random
 import secrets
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from tenacity import AsyncRetrying, RetryCallState
 
 from . import events as ev
 from .account import Admitted, Refused, Settlement, Transition
+from .attempt import AttemptStatus, StreamGuard, completed, streamed
 from .errors import (
     AllProvidersFailed,
     CircuitOpenError,
@@ -36,23 +35,21 @@ from .errors import (
     ProviderUnavailable,
     RateLimited,
     RateLimitExhausted,
-    RequestTimeout,
     RequestTooLarge,
-    StreamInterrupted,
     TransientError,
-    mid_answer,
 )
 from .providers.base import request_for
 from .retry import backoff_wait, retry_if_round_retryable, retry_stop
 from .tokens import estimate_chars_tokens
 from .types import ChatRequest, ProviderReply, StreamRestart, TextDelta
-from .watchdog import Watchdog
 
 if TYPE_CHECKING:
+    from .retry import RetryPolicy
     from .router import ProviderSlot, Router
-    from .settings import RetrySettings
     from .state import ProviderStateStore
+    from .status import Activity
     from .telemetry import Telemetry
+    from .watchdog import Timeouts
 
 log = logging.getLogger(__name__)
 
@@ -96,56 +93,41 @@ class Call:
     asks: int = 0
 
 
-@dataclass
-class Activity:
-    """What a status bar shows of the client at work."""
-
-    active: tuple[str, str] | None = None
-    doing: str | None = None
-    session_tokens: int = 0
-    #: A stream not started yet: the provider, since when (its health clock) and how
-    #: long it may stay silent, so a person sees why nothing happens.
-    waiting: tuple[str, float, float] | None = None
-
-
 class Dispatcher:
     """Runs calls over the router's providers.
 
     Args:
         router: the providers with their breakers, limiters and health.
-        retry: backoff settings. timeout: seconds an attempt may take (non-streaming)
-            or a stream may stay silent.
+        retry: when and how long to back off. timeouts: how long an attempt may take.
         telemetry: counts everything. emit: publishes client events.
         activity: updated for ``status()``.
         state: where budgets, breakers and cool-downs live.
         rate_limiting: whether providers' ``x-ratelimit-*`` headers tighten budgets.
-        attempt_deadline: seconds a streamed attempt may take in all, however lively.
     """
 
     def __init__(
         self,
         router: Router,
-        retry: RetrySettings,
+        retry: RetryPolicy,
         *,
-        timeout: float,
+        timeouts: Timeouts,
         telemetry: Telemetry,
         emit: Callable[[ev.ClientEvent], None],
         activity: Activity,
         state: ProviderStateStore,
         rate_limiting: bool = True,
-        attempt_deadline: float = math.inf,
         sleep: Sleep,
         rng: random.Random,
     ) -> None:
         self.router = router
         self.state = state
         self.rate_limiting = rate_limiting
-        self.attempt_deadline = attempt_deadline
         self.retry = retry
-        self.timeout = timeout
+        self.timeouts = timeouts
         self.telemetry = telemetry
         self.emit = emit
         self.activity = activity
+        self.status = AttemptStatus(activity, emit)
         self.sleep = sleep
         self.rng = rng
 
@@ -179,8 +161,8 @@ class Dispatcher:
         (not counted as a failed round) when nothing else could be tried.
 
         Every token of a stream passes through each generator between the provider and
-        the consumer, so the attempt and the stream are deliberately not split into more
-        of them; admission (:meth:`_candidates`) runs once per attempt."""
+        the consumer, so an attempt is one generator (:mod:`.attempt`) iterated here
+        directly; admission (:meth:`_candidates`) runs once per attempt."""
         while True:
             failures: list[ProviderFailure] = []
             async with aclosing(self._candidates(call, failures)) as candidates:
@@ -193,6 +175,7 @@ class Dispatcher:
                             else:
                                 yield item
                         assert reply is not None
+                        self.status.used(reply)
                     except ProviderError as exc:
                         await self._record_failure(slot, call, exc, admitted)
                         # x-should-retry: true makes even a 400 worth another round.
@@ -337,7 +320,7 @@ class Dispatcher:
             log.info("circuit %s: %s -> %s", slot.name, transition.old, transition.new)
             self.emit(ev.BreakerTransition(slot.name, transition.old, transition.new))
 
-    async def _attempt(
+    def _attempt(
         self, slot: ProviderSlot, call: Call
     ) -> AsyncIterator[TextDelta | StreamRestart | ProviderReply]:
         """One attempt on one provider: text as it streams, then its reply."""
@@ -345,75 +328,17 @@ class Dispatcher:
         # Tools native or written into the prompt: decided here, where the provider is known.
         request = request_for(provider, call.request)
         call.attempts += 1
-        self.activity.active = (slot.name, provider.model)
-        self.activity.doing = None
-        self.emit(ev.AttemptStarted(slot.name, provider.model, call.attempts))
         call.shown = False
         call.streamed_chars = 0
-        if call.stream:
-            error: ProviderError | None = None
-            first = slot.first_byte_timeout
-            limit = self.timeout if first is None else min(first, self.timeout)
-            self.activity.waiting = (slot.name, slot.health.clock(), limit)
-            chunks = provider.stream(request).__aiter__()
-            try:
-                with Watchdog(self.timeout, self.attempt_deadline, first) as watchdog:
-                    while True:
-                        if watchdog.waiting():
-                            error = RequestTimeout(
-                                f"the answer took longer than {self.attempt_deadline:g}s",
-                                provider=slot.name,
-                            )
-                            break
-                        try:
-                            chunk = await chunks.__anext__()
-                        except StopAsyncIteration:
-                            error = StreamInterrupted(
-                                "stream ended without a final reply", provider=slot.name
-                            )
-                            break
-                        except ProviderError as exc:
-                            error = exc
-                            break
-                        except asyncio.CancelledError:
-                            if not watchdog.expired():
-                                raise
-                            error = _silence(watchdog, slot.name)
-                            break
-                        finally:
-                            if watchdog.first_pending:
-                                self.activity.waiting = None
-                            watchdog.received()
-                        if not isinstance(chunk, TextDelta):
-                            reply = chunk
-                            break
-                        # An empty delta is the provider saying it is alive (a tool call
-                        # or reasoning is streaming): it kept the watchdog quiet, no more.
-                        if not chunk.text:
-                            continue
-                        yield chunk
-                        call.shown = True
-                        call.streamed_chars += len(chunk.text)
-            finally:
-                self.activity.waiting = None
-                await _close(chunks)
-            if error is not None:
-                if call.shown:
-                    # The consumer has shown text that is now void: say so before retrying.
-                    yield StreamRestart(slot.name, error.message)
-                    error = mid_answer(error)
-                raise error
-        else:
-            try:
-                async with asyncio.timeout(self.timeout):
-                    reply = await provider.chat(request)
-            except TimeoutError as exc:
-                raise RequestTimeout(
-                    f"no answer within {self.timeout:g}s", provider=slot.name
-                ) from exc
-        if reply.usage is not None:
-            self.activity.session_tokens += reply.usage.total_tokens
-        yield reply
+        self.status.started(slot.name, provider.model, call.attempts)
+        if not call.stream:
+            return completed(provider, request, self.timeouts)
+        chunks = provider.stream(request).__aiter__()
+        first_byte = slot.first_byte_timeout
+        guard = StreamGuard(
+            slot.name, chunks, self.timeouts, first_byte, self.status, slot.health.clock
+        )
+        return streamed(guard, call)
 
     # --- bookkeeping ----------------------------------------------------------------
 
@@ -505,18 +430,6 @@ class Dispatcher:
         """Publish an event that is also what the client is doing now."""
         self.activity.doing = ev.describe(event)
         self.emit(event)
-
-
-async def _close(chunks: AsyncIterator[Any]) -> None:
-    aclose = getattr(chunks, "aclose", None)
-    if aclose is not None:
-        await aclose()
-
-
-def _silence(watchdog: Watchdog, provider: str) -> RequestTimeout:
-    if watchdog.first_pending:
-        return RequestTimeout(f"no answer began within {watchdog.timeout:g}s", provider=provider)
-    return RequestTimeout(f"no data for {watchdog.timeout:g}s", provider=provider)
 
 
 def _short_reason(error: LLMError) -> str:

@@ -19,6 +19,26 @@ from .errors import RequestTooLarge
 from .types import RateLimitHeaders
 
 
+@dataclass(frozen=True)
+class RateLimits:
+    """The client-side budgets of providers passed to ``LLMClient`` as objects
+    (``LLMClient(rate_limits=RateLimits(...))``); a provider passed as settings carries its own
+    ``rpm`` and ``tpm``. Either ``None``: unlimited, though what a provider's
+    ``x-ratelimit-*`` headers report is still obeyed. ``rate_limits=None`` turns rate
+    limiting off altogether, those headers included.
+
+    Args:
+        requests_per_minute, tokens_per_minute: at least 1 each, or ``None``.
+    """
+
+    requests_per_minute: int | None = None
+    tokens_per_minute: int | None = None
+
+    def __post_init__(self) -> None:
+        # An account's policy says what a budget may be; one home for that rule.
+        AccountPolicy(self.requests_per_minute, self.tokens_per_minute, breaker=None)
+
+
 @dataclass(eq=False)
 class Reservation:
     """One admitted request's place in the window."""

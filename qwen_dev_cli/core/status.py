@@ -1,8 +1,22 @@
-"""A snapshot of the client's health for a status bar: breakers, cool-downs, budgets."""
+"""A snapshot of the client's health for a status bar: breakers, cool-downs, budgets;
+and :class:`Activity`, what the client is doing now, from which it is made."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+
+@dataclass
+class Activity:
+    """What a status bar shows of the client at work (written by the dispatcher's
+    :class:`~.attempt.AttemptStatus` and its announcements of waits)."""
+
+    active: tuple[str, str] | None = None
+    doing: str | None = None
+    session_tokens: int = 0
+    #: A stream not started yet: the provider, since when (its health clock) and how
+    #: long it may stay silent, so a person sees why nothing happens.
+    waiting: tuple[str, float, float] | None = None
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""An idle timeout for a stream that is read inside an async generator.
+"""How long an attempt may take (:class:`Timeouts`), and the watchdog that holds a
+stream read inside an async generator to it.
 
 ``asyncio.timeout`` cancels whatever the task is doing when it fires; inside an async
 generator that yields each token to its consumer, that can be the consumer's own code.
@@ -11,6 +12,45 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+#: Seconds a streamed attempt may take in all, at least, when no deadline is given.
+MIN_STREAM_DEADLINE = 600.0
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """How long one attempt on one provider may take: ``LLMClient(timeouts=Timeouts(...))``.
+
+    Args:
+        attempt: seconds a non-streamed attempt may take, and a stream may stay silent
+            between two chunks, whatever the provider's own timeouts.
+        first_byte: seconds a stream from a provider passed as an object may take to
+            begin (``None``: ``attempt``); a provider passed as settings has its own
+            (:meth:`~.settings.ProviderSettings.first_byte_deadline`).
+        deadline: seconds a streamed attempt may take in all, however steadily it
+            trickles (``None``: ten times ``attempt``, and at least ten minutes).
+    """
+
+    attempt: float = 60.0
+    first_byte: float | None = None
+    deadline: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("attempt", "first_byte", "deadline"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:  # NaN included
+                raise ValueError(
+                    f"Timeouts.{name} must be a positive number of seconds, not {value!r}"
+                )
+
+    @property
+    def stream_deadline(self) -> float:
+        """Seconds a streamed attempt may take in all."""
+        if self.deadline is not None:
+            return self.deadline
+        return max(MIN_STREAM_DEADLINE, 10 * self.attempt)
 
 
 class Watchdog:
@@ -26,10 +66,15 @@ class Watchdog:
         first: seconds of silence allowed before the first chunk (``None``: ``timeout``).
             A person is waiting: a provider that has not started to answer by then is
             better left for another than waited for a whole ``timeout``.
+        on_first: called when the first chunk is received.
     """
 
     def __init__(
-        self, timeout: float, deadline: float = math.inf, first: float | None = None
+        self,
+        timeout: float,
+        deadline: float = math.inf,
+        first: float | None = None,
+        on_first: Callable[[], None] | None = None,
     ) -> None:
         self.steady_timeout = timeout
         #: The silence allowed now: ``first`` until the first chunk, then ``timeout``.
@@ -44,6 +89,7 @@ class Watchdog:
         self._armed = False
         self._fired = False
         self._handle: asyncio.TimerHandle | None = None
+        self._on_first = on_first
 
     def __enter__(self) -> Watchdog:
         self._handle = self._loop.call_at(self._since + self.timeout, self._check)
@@ -65,8 +111,11 @@ class Watchdog:
     def received(self) -> None:
         """The provider answered; time spent until the next :meth:`waiting` is not its."""
         self._armed = False
-        self.timeout = self.steady_timeout
-        self.first_pending = False
+        if self.first_pending:
+            self.first_pending = False
+            self.timeout = self.steady_timeout
+            if self._on_first is not None:
+                self._on_first()
 
     def expired(self) -> bool:
         """Whether the watchdog cancelled the task (and, if so, take that cancellation

@@ -22,10 +22,12 @@ from qwen_dev_cli.agent.turn import (
     DenyAll,
     ToolCallFinished,
 )
-from qwen_dev_cli.core import LLMClient, OpenAICompatProvider
+from qwen_dev_cli.core import LLMClient, OpenAICompatProvider, RetryPolicy
 
 Protocol = Literal["native", "text"]
 PROTOCOLS: list[Protocol] = ["native", "text"]
+#: Quick retries: a test waits milliseconds, not seconds, on a scripted failure.
+FAST_RETRY = RetryPolicy(max_retries=1, base_delay=0.01, max_delay=0.02)
 
 
 def calls(protocol: Protocol, *wanted: tuple[str, dict[str, Any]], prose: str = "") -> Outcome:
@@ -127,7 +129,7 @@ async def harness(
             )
             for i in range(providers)
         ]
-        client = LLMClient(made, max_retries=1, base_delay=0.01, max_delay=0.02)
+        client = LLMClient(made, retry=FAST_RETRY)
         try:
             yield Harness(server, client, workspace, home)
         finally:
@@ -169,7 +171,7 @@ async def labs(tmp_path: Path, *specs: Lab) -> AsyncIterator[Harness]:
         )
         for i, (server, spec) in enumerate(zip(servers, specs, strict=True))
     ]
-    client = LLMClient(made, max_retries=1, base_delay=0.01, max_delay=0.02)
+    client = LLMClient(made, retry=FAST_RETRY)
     try:
         yield Harness(servers[0], client, workspace, home, servers=servers)
     finally:

@@ -21,7 +21,7 @@ from qwen_dev_cli.agent.context import (
     is_summary,
 )
 from qwen_dev_cli.agent.turn import AgentEvent, ContextCompacted, DenyAll, MessageAdded
-from qwen_dev_cli.core import LLMClient, OpenAICompatProvider, ProviderSettings
+from qwen_dev_cli.core import LLMClient, OpenAICompatProvider, ProviderSettings, RetryPolicy
 from qwen_dev_cli.session.export import to_json
 from qwen_dev_cli.session.store import SessionStore
 from qwen_dev_cli.ui.recorder import SessionRecorder
@@ -44,7 +44,9 @@ def history(turns: int, answer_words: int = 300) -> list[dict[str, Any]]:
 
 def make_agent(server: FaultServer, workspace: Path, window: int | None, **kw: Any) -> Agent:
     provider = OpenAICompatProvider("lab", base_url=server.base_url, model="m", **kw)
-    client = LLMClient([provider], max_retries=0, base_delay=0.01, max_delay=0.02)
+    client = LLMClient(
+        [provider], retry=RetryPolicy(max_retries=0, base_delay=0.01, max_delay=0.02)
+    )
     return Agent(
         client,
         workspace=workspace,

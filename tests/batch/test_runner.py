@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from qwen_dev_cli.batch.input import Prompt, digest_of
 from qwen_dev_cli.batch.output import CheckpointFile
 from qwen_dev_cli.batch.runner import BatchRunner, RequestOptions, RunEnd
 from qwen_dev_cli.batch.tally import Tally
-from qwen_dev_cli.core import LLMClient, ProviderSettings
+from qwen_dev_cli.core import BreakerPolicy, LLMClient, ProviderSettings, RetryPolicy, Timeouts
 
 
 @pytest.fixture
@@ -31,9 +32,12 @@ def prompts(count: int) -> Iterator[Prompt]:
         yield Prompt(f"p{i}", messages, digest_of(messages), i + 1)
 
 
+FAST_RETRY = RetryPolicy(base_delay=0.01, max_delay=0.02, max_retries=1)
+
+
 class Batch:
     def __init__(self, srv: FaultServer, tmp_path: Path, rpm: int | None = None, **client: Any):
-        options: dict[str, Any] = {"base_delay": 0.01, "max_delay": 0.02, "max_retries": 1}
+        options: dict[str, Any] = {"retry": FAST_RETRY}
         options.update(client)
         provider = ProviderSettings("lab", "fault-model", base_url=srv.base_url, rpm=rpm)
         self.client = LLMClient([provider], **options)
@@ -101,7 +105,7 @@ async def test_a_retry_after_beyond_the_clients_cap_is_waited_out(
     server: FaultServer, tmp_path: Path
 ) -> None:
     server.script(Outcome.rate_limited(retry_after=None, retry_after_ms="700"))
-    batch = Batch(server, tmp_path, max_retry_after=0.2)
+    batch = Batch(server, tmp_path, retry=replace(FAST_RETRY, max_retry_after=0.2))
     started = asyncio.get_running_loop().time()
     end, _ = await batch.run(3, concurrency=1)
     assert end.stopped is None
@@ -114,7 +118,7 @@ async def test_a_wait_beyond_max_wait_fails_the_prompt_and_stops_the_batch(
     server: FaultServer, tmp_path: Path
 ) -> None:
     server.script(Outcome.rate_limited(retry_after="30"))
-    batch = Batch(server, tmp_path, max_retry_after=1)
+    batch = Batch(server, tmp_path, retry=replace(FAST_RETRY, max_retry_after=1))
     end, tally = await batch.run(5, concurrency=1, max_wait=5.0)
     assert end.stopped is not None
     assert "more than --max-wait 5s" in end.stopped
@@ -175,7 +179,7 @@ async def test_prompts_still_in_flight_after_the_grace_are_dropped_cleanly(
     server: FaultServer, tmp_path: Path
 ) -> None:
     server.configure(default=Outcome.ok(delay=5))
-    batch = Batch(server, tmp_path, timeout=30)
+    batch = Batch(server, tmp_path, timeouts=Timeouts(attempt=30))
     task = asyncio.create_task(batch.run(20, concurrency=3, grace=0.2))
     await asyncio.sleep(0.1)
     batch.runner.interrupt()
@@ -192,10 +196,8 @@ async def test_open_breakers_are_waited_for_not_failed_through(
     batch = Batch(
         server,
         tmp_path,
-        max_retries=0,
-        failure_threshold=2,
-        recovery_timeout=0.5,
-        half_open_max_calls=1,
+        retry=replace(FAST_RETRY, max_retries=0),
+        breaker=BreakerPolicy(failure_threshold=2, recovery_timeout=0.5, half_open_max_calls=1),
     )
     end, tally = await batch.run(6, concurrency=1)
     results = batch.results()

@@ -8,7 +8,7 @@ import resource
 
 import pytest
 
-from qwen_dev_cli.core import LLMClient
+from qwen_dev_cli.core import LLMClient, RetryPolicy, Timeouts
 from qwen_dev_cli.core.errors import (
     AllProvidersFailed,
     AuthenticationError,
@@ -37,7 +37,8 @@ def client_for(srv: HostileServer, attempt_deadline: float | None) -> LLMClient:
     provider = OpenAICompatProvider(
         "hostile", base_url=srv.base_url, model="m", api_key=KEY, timeout=10.0, limits=SMALL
     )
-    return LLMClient([provider], max_retries=0, timeout=10.0, attempt_deadline=attempt_deadline)
+    timeouts = Timeouts(attempt=10.0, deadline=attempt_deadline)
+    return LLMClient([provider], retry=RetryPolicy(max_retries=0), timeouts=timeouts)
 
 
 async def ask(client: LLMClient, *, stream: bool) -> None:

@@ -14,6 +14,7 @@ from qwen_dev_cli.core import (
     AllProvidersFailed,
     AuthenticationError,
     BadRequestError,
+    BreakerPolicy,
     ClientEvent,
     ConnectionFailed,
     Failover,
@@ -21,15 +22,18 @@ from qwen_dev_cli.core import (
     ProviderSettings,
     RateLimited,
     RateLimitExhausted,
+    RateLimits,
     RateLimitWait,
     RequestTimeout,
     RequestTooLarge,
+    RetryPolicy,
     RetryScheduled,
     ServerError,
     StreamEnd,
     StreamInterrupted,
     StreamRestart,
     TextDelta,
+    Timeouts,
 )
 from qwen_dev_cli.core.types import ChatRequest, ProviderChunk, Usage
 
@@ -37,6 +41,7 @@ from .fakes import FakeClock, ManualClock, settle
 from .scripted import Answer, ScriptedProvider
 
 USER = [{"role": "user", "content": "hello"}]
+NO_RETRY = RetryPolicy(max_retries=0)
 
 
 def make_client(*providers: ScriptedProvider, clock: FakeClock, **kwargs: Any) -> LLMClient:
@@ -106,7 +111,7 @@ async def test_retry_after_is_a_floor_on_the_backoff() -> None:
 async def test_retry_after_beyond_the_cap_fails_without_sleeping() -> None:
     clock = FakeClock()
     a = ScriptedProvider("a", RateLimited("slow down", status_code=429, retry_after=120))
-    client = make_client(a, clock=clock, max_retry_after=60.0)
+    client = make_client(a, clock=clock, retry=RetryPolicy(max_retry_after=60.0))
     with pytest.raises(RateLimitExhausted) as info:
         await client.chat(USER)
     assert info.value.retry_after == 120
@@ -156,7 +161,7 @@ async def test_auth_failure_moves_on_and_is_permanent_when_alone() -> None:
 async def test_gives_up_after_max_retries_rounds() -> None:
     clock = FakeClock()
     a = ScriptedProvider("a", default=ServerError("down", status_code=500))
-    client = make_client(a, clock=clock, max_retries=3, enable_circuit_breaker=False)
+    client = make_client(a, clock=clock, retry=RetryPolicy(max_retries=3), breaker=None)
     with pytest.raises(AllProvidersFailed) as info:
         await client.chat(USER)
     assert not info.value.permanent
@@ -181,7 +186,9 @@ async def test_open_breaker_skips_provider_without_a_call_then_probes() -> None:
     clock = FakeClock()
     a = ScriptedProvider("a", default=ServerError("down", status_code=500))
     b = ScriptedProvider("b", default="from b")
-    client = make_client(a, b, clock=clock, failure_threshold=2, recovery_timeout=30.0)
+    client = make_client(
+        a, b, clock=clock, breaker=BreakerPolicy(failure_threshold=2, recovery_timeout=30.0)
+    )
     events = record(client)
     for _ in range(2):
         assert (await client.chat(USER)).provider == "b"
@@ -202,7 +209,7 @@ async def test_open_breaker_skips_provider_without_a_call_then_probes() -> None:
 async def test_all_circuits_open_fails_fast_without_sleeping() -> None:
     clock = FakeClock()
     a = ScriptedProvider("a", default=ServerError("down", status_code=500))
-    client = make_client(a, clock=clock, failure_threshold=1, max_retries=0)
+    client = make_client(a, clock=clock, breaker=BreakerPolicy(failure_threshold=1), retry=NO_RETRY)
     with pytest.raises(AllProvidersFailed):
         await client.chat(USER)
     sleeps_before = list(clock.sleeps)
@@ -216,7 +223,7 @@ async def test_all_circuits_open_fails_fast_without_sleeping() -> None:
 async def test_client_side_rate_limit_waits_its_turn() -> None:
     clock = FakeClock()
     a = ScriptedProvider("a", default="ok")
-    client = make_client(a, clock=clock, requests_per_minute=2)
+    client = make_client(a, clock=clock, rate_limits=RateLimits(requests_per_minute=2))
     events = record(client)
     for _ in range(3):
         await client.chat(USER)
@@ -233,7 +240,7 @@ async def test_request_bigger_than_budget_fails_over_at_once() -> None:
     clock = FakeClock()
     a = ScriptedProvider("a", default="never")
     b = ScriptedProvider("b", default="from b")
-    client = make_client(a, b, clock=clock, tokens_per_minute=500)
+    client = make_client(a, b, clock=clock, rate_limits=RateLimits(tokens_per_minute=500))
     big = [{"role": "user", "content": "x" * 8000}]
     with pytest.raises(AllProvidersFailed) as info:
         await client.chat(big)
@@ -300,7 +307,9 @@ async def test_interrupted_stream_counts_as_breaker_failure() -> None:
     clock = FakeClock()
     broken = Answer("a b c", fail_after=1, error=StreamInterrupted("cut", after_first_token=True))
     a = ScriptedProvider("a", broken, broken, default="fine")
-    client = make_client(a, clock=clock, failure_threshold=2, max_retries=1)
+    client = make_client(
+        a, clock=clock, breaker=BreakerPolicy(failure_threshold=2), retry=RetryPolicy(max_retries=1)
+    )
     with pytest.raises(AllProvidersFailed):
         async for _ in client.stream(USER):
             pass
@@ -329,7 +338,9 @@ async def test_cancel_during_backoff_stops_at_once() -> None:
 async def test_cancel_releases_half_open_trial() -> None:
     clock = FakeClock()
     a = ScriptedProvider("a", ServerError("down", status_code=500), Answer(hang=True))
-    client = make_client(a, clock=clock, failure_threshold=1, half_open_max_calls=1)
+    client = make_client(
+        a, clock=clock, breaker=BreakerPolicy(failure_threshold=1, half_open_max_calls=1)
+    )
     with pytest.raises(AllProvidersFailed):
         await client.chat(USER)
     clock.advance(61)
@@ -347,7 +358,7 @@ async def test_cancel_releases_half_open_trial() -> None:
 async def test_attempt_timeout_is_enforced_by_the_client() -> None:
     a = ScriptedProvider("a", Answer(hang=True))
     b = ScriptedProvider("b", "from b")
-    client = LLMClient([a, b], timeout=0.05)
+    client = LLMClient([a, b], timeouts=Timeouts(attempt=0.05))
     result = await client.chat(USER)
     assert result.provider == "b"
     assert "no answer within" in result.failed_attempts[0][1]
@@ -355,7 +366,7 @@ async def test_attempt_timeout_is_enforced_by_the_client() -> None:
 
 async def test_timeout_error_is_request_timeout() -> None:
     a = ScriptedProvider("a", Answer(hang=True))
-    client = LLMClient([a], timeout=0.05, max_retries=0)
+    client = LLMClient([a], timeouts=Timeouts(attempt=0.05), retry=NO_RETRY)
     with pytest.raises(AllProvidersFailed) as info:
         await client.chat(USER)
     assert isinstance(info.value.failures[0].error, RequestTimeout)
@@ -372,7 +383,7 @@ async def test_usage_is_estimated_when_provider_gives_none() -> None:
 async def test_reconciles_limiter_with_real_usage() -> None:
     clock = FakeClock()
     a = ScriptedProvider("a", Answer("x", usage=Usage(5, 5, 10)), max_tokens=1000)
-    client = make_client(a, clock=clock, tokens_per_minute=5000)
+    client = make_client(a, clock=clock, rate_limits=RateLimits(tokens_per_minute=5000))
     await client.chat(USER)
     assert client.status().providers[0].tpm_left == 4990
 
@@ -391,7 +402,7 @@ async def test_broken_listener_does_not_break_request() -> None:
 async def test_reset_circuit_breaker_closes_it() -> None:
     clock = FakeClock()
     a = ScriptedProvider("a", default=ServerError("down", status_code=500))
-    client = make_client(a, clock=clock, failure_threshold=1, max_retries=0)
+    client = make_client(a, clock=clock, breaker=BreakerPolicy(failure_threshold=1), retry=NO_RETRY)
     with pytest.raises(AllProvidersFailed):
         await client.chat(USER)
     assert client.status().providers[0].state == "OPEN"
@@ -453,7 +464,7 @@ class StallsAfterFirstToken(ScriptedProvider):
 async def test_stream_that_stalls_mid_answer_times_out_and_restarts() -> None:
     stalled = StallsAfterFirstToken("a")
     b = ScriptedProvider("b", "complete answer")
-    client = LLMClient([stalled, b], timeout=0.05)
+    client = LLMClient([stalled, b], timeouts=Timeouts(attempt=0.05))
     events = [e async for e in client.stream(USER)]
     kinds = [type(e).__name__ for e in events]
     assert kinds[:2] == ["TextDelta", "StreamRestart"]
@@ -464,7 +475,7 @@ async def test_stream_that_stalls_mid_answer_times_out_and_restarts() -> None:
 
 async def test_a_slow_consumer_is_not_mistaken_for_a_silent_provider() -> None:
     a = ScriptedProvider("a", "one two three four")
-    client = LLMClient([a], timeout=0.05)
+    client = LLMClient([a], timeouts=Timeouts(attempt=0.05))
     texts = []
     async for event in client.stream(USER):
         if isinstance(event, TextDelta):
@@ -476,7 +487,7 @@ async def test_a_slow_consumer_is_not_mistaken_for_a_silent_provider() -> None:
 
 async def test_cancelling_the_consumer_is_not_a_timeout() -> None:
     stalled = StallsAfterFirstToken("a")
-    client = LLMClient([stalled], timeout=30.0)
+    client = LLMClient([stalled], timeouts=Timeouts(attempt=30.0))
     started = asyncio.Event()
 
     async def consume() -> None:
@@ -495,7 +506,9 @@ async def test_cancelling_the_consumer_is_not_a_timeout() -> None:
 async def test_no_backoff_sleep_once_every_breaker_has_opened() -> None:
     clock = FakeClock()
     a = ScriptedProvider("a", default=ServerError("down", status_code=500))
-    client = make_client(a, clock=clock, failure_threshold=2, max_retries=3)
+    client = make_client(
+        a, clock=clock, breaker=BreakerPolicy(failure_threshold=2), retry=RetryPolicy(max_retries=3)
+    )
     with pytest.raises(AllProvidersFailed):
         await client.chat(USER)
     # The second failure opened the breaker: sleeping again would only meet a refusal.
@@ -517,7 +530,7 @@ async def test_should_retry_false_on_5xx_still_counts_against_the_breaker() -> N
     error = ServerError("down", status_code=500)
     error.retryable = False
     a = ScriptedProvider("a", default=error)
-    client = make_client(a, clock=clock, failure_threshold=2, max_retries=0)
+    client = make_client(a, clock=clock, breaker=BreakerPolicy(failure_threshold=2), retry=NO_RETRY)
     for _ in range(2):
         with pytest.raises(AllProvidersFailed):
             await client.chat(USER)
@@ -529,7 +542,9 @@ async def test_4xx_retryable_statuses_do_not_trip_the_breaker() -> None:
 
     clock = FakeClock()
     a = ScriptedProvider("a", default=TransientError("conflict", status_code=409))
-    client = make_client(a, clock=clock, failure_threshold=2, max_retries=3)
+    client = make_client(
+        a, clock=clock, breaker=BreakerPolicy(failure_threshold=2), retry=RetryPolicy(max_retries=3)
+    )
     with pytest.raises(AllProvidersFailed):
         await client.chat(USER)
     assert a.calls == 4

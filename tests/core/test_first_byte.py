@@ -16,14 +16,17 @@ from qwen_dev_cli.core import (
     AllProvidersFailed,
     LLMClient,
     ProviderSettings,
+    RetryPolicy,
     RetryScheduled,
     StreamEnd,
     TextDelta,
+    Timeouts,
 )
 from qwen_dev_cli.core import client as client_module
 from qwen_dev_cli.core.settings import FIRST_BYTE_TIMEOUT
 
 USER = [{"role": "user", "content": "hello there"}]
+NO_RETRY = RetryPolicy(max_retries=0)
 
 
 @pytest.fixture
@@ -64,7 +67,7 @@ async def test_a_stream_that_does_not_begin_fails_over_at_the_first_byte_deadlin
             settings(alpha, "alpha", timeout=30.0, first_byte_timeout=0.3),
             settings(beta, "beta", timeout=30.0),
         ],
-        max_retries=0,
+        retry=NO_RETRY,
     )
     try:
         # Waiting the whole 30 s timeout would trip this bound: the deadline is what ends it.
@@ -79,7 +82,7 @@ async def test_a_stream_that_does_not_begin_fails_over_at_the_first_byte_deadlin
 
 async def test_the_timeout_message_says_the_answer_never_began(alpha: FaultServer) -> None:
     alpha.script(Outcome.hang())
-    client = LLMClient([settings(alpha, "alpha", first_byte_timeout=0.2)], max_retries=0)
+    client = LLMClient([settings(alpha, "alpha", first_byte_timeout=0.2)], retry=NO_RETRY)
     try:
         with pytest.raises(AllProvidersFailed, match=r"no answer began within 0\.2s"):
             await asyncio.wait_for(drain(client), 10)
@@ -101,7 +104,7 @@ async def test_a_tool_call_streaming_longer_than_the_timeout_is_not_silence(
     alpha.script(
         Outcome.ok(tool_calls=[{"name": "write_file", "arguments": arguments}], chunk_delay=0.35)
     )
-    client = LLMClient([settings(alpha, "alpha")], timeout=1.0, max_retries=0)
+    client = LLMClient([settings(alpha, "alpha")], timeouts=Timeouts(attempt=1.0), retry=NO_RETRY)
     try:
         events = [event async for event in client.stream(USER)]
     finally:
@@ -118,7 +121,7 @@ async def test_the_status_says_who_is_being_waited_for(
 ) -> None:
     monkeypatch.setattr(client_module, "WAITING_SHOWN_AFTER", 0.1)
     alpha.script(Outcome.slow_first_byte(1.0, "late but here"))
-    client = LLMClient([settings(alpha, "alpha", first_byte_timeout=5.0)], max_retries=0)
+    client = LLMClient([settings(alpha, "alpha", first_byte_timeout=5.0)], retry=NO_RETRY)
     seen: list[str | None] = []
 
     async def watch() -> None:
@@ -144,8 +147,8 @@ async def test_a_failed_attempt_gives_back_the_completion_it_reserved(alpha: Fau
     alpha.script(Outcome.status(500), Outcome.rate_limited("0"))
     client = LLMClient(
         [settings(alpha, "alpha", tpm=100_000, max_tokens=4000)],
-        max_retries=0,
-        enable_circuit_breaker=False,
+        retry=NO_RETRY,
+        breaker=None,
     )
     try:
         for _ in range(2):
@@ -163,7 +166,9 @@ async def test_a_failed_attempt_gives_back_the_completion_it_reserved(alpha: Fau
 
 async def test_a_retry_says_which_provider_failed_and_how(alpha: FaultServer) -> None:
     alpha.script(Outcome.status(503), Outcome.ok("fine"))
-    client = LLMClient([settings(alpha, "alpha")], max_retries=1, base_delay=0.01)
+    client = LLMClient(
+        [settings(alpha, "alpha")], retry=RetryPolicy(max_retries=1, base_delay=0.01)
+    )
     events: list[object] = []
     client.subscribe(events.append)
     try:

@@ -25,6 +25,7 @@ from qwen_dev_cli.core import (
     Overloaded,
     RateLimited,
     RequestTimeout,
+    RetryPolicy,
     ServerError,
     StreamEnd,
     StreamInterrupted,
@@ -275,7 +276,11 @@ async def test_client_recovers_from_each_transient_fault(server: FaultServer) ->
         Outcome.status(529),
     )
     client = LLMClient(
-        [provider_for(server)], max_retries=4, clock=clock, sleep=clock.sleep, rng=random.Random(1)
+        [provider_for(server)],
+        retry=RetryPolicy(max_retries=4),
+        clock=clock,
+        sleep=clock.sleep,
+        rng=random.Random(1),
     )
     result = await client.chat(USER)
     await client.aclose()
@@ -343,10 +348,10 @@ async def test_server_side_rpm_429_is_honoured() -> None:
         # No client-side budget: the server's 429 and Retry-After do the pacing.
         client = LLMClient(
             [provider_for(srv)],
-            enable_rate_limiting=False,
+            rate_limits=None,
             clock=clock,
             sleep=clock.sleep,
-            max_retry_after=120,
+            retry=RetryPolicy(max_retry_after=120),
         )
         await client.chat(USER)
         await client.chat(USER)

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from qwen_dev_cli.agent.context import context_error, window_in_error
-from qwen_dev_cli.core import LLMClient, StreamEnd, TextDelta
+from qwen_dev_cli.core import LLMClient, RetryPolicy, StreamEnd, TextDelta
 from qwen_dev_cli.core.errors import ContextLengthExceeded, LLMError
 from qwen_dev_cli.core.providers.llama_cpp import FINISH_REPETITION, LlamaCppProvider
 from qwen_dev_cli.core.providers.llama_prefix import PrefixReuse
@@ -105,7 +105,7 @@ async def test_the_guard_can_be_turned_off() -> None:
 )
 async def test_llama_cpps_context_refusal_is_a_context_length_error(message: str) -> None:
     provider = provider_on(StandInLlama(error=ValueError(message)))
-    client = LLMClient([provider], max_retries=0)
+    client = LLMClient([provider], retry=RetryPolicy(max_retries=0))
     with pytest.raises(LLMError) as caught:
         await client.chat(QUESTION)
     await client.aclose()

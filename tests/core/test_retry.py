@@ -53,7 +53,7 @@ def after_attempt(attempt: int, error: BaseException | None = None) -> RetryCall
 
 
 def schedule(settings: RetrySettings, n: int) -> float:
-    """DESIGN section 4: the delay before retry n (0-based), before jitter."""
+    """docs/architecture.md section 4: the delay before retry n (0-based), before jitter."""
     return min(settings.base_delay * 2.0**n, settings.max_delay)
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 import random
 
-from qwen_dev_cli.core import LLMClient, ServerError, request_for
+from qwen_dev_cli.core import LLMClient, RetryPolicy, ServerError, request_for
 from qwen_dev_cli.core.types import ChatRequest
 
 from .fakes import FakeClock
@@ -45,7 +45,11 @@ async def test_a_failover_changes_the_protocol_within_one_call() -> None:
     local.tool_format = "qwen3_coder"  # type: ignore[attr-defined]  # an optional attribute
     text_tools = Recorder()
     client = LLMClient(
-        [hosted, local], clock=clock, sleep=clock.sleep, rng=random.Random(1), max_retries=0
+        [hosted, local],
+        clock=clock,
+        sleep=clock.sleep,
+        rng=random.Random(1),
+        retry=RetryPolicy(max_retries=0),
     )
     result = await client.chat(USER, TOOLS, text_tools=text_tools)
     assert result.text == "from local"
