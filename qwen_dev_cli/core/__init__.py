@@ -1,8 +1,11 @@
 """The resilient LLM client: retries, Retry-After, rate limits, circuit breakers,
 failover and telemetry over any OpenAI-compatible endpoint.
 
-This package knows nothing of terminals, tools or sessions. Its public surface is
-``__all__``; the modules behind it are private.
+This package knows nothing of terminals, tools or sessions. For code outside qwen-dev
+its public surface is ``__all__``, documented in docs/LLM_CLIENT_GUIDE.md (the client,
+its policy objects, the standalone :class:`CircuitBreaker` and :class:`RateLimiter`,
+stores and errors). The modules behind it are internal: qwen-dev's own layers import
+them directly (settings, errors, events, tokens...), and they may change with it.
 """
 
 from __future__ import annotations

@@ -1,0 +1,54 @@
+"""CircuitBreaker and RateLimiter are public API on their own (docs/LLM_CLIENT_GUIDE.md,
+"The breaker and the limiter alone"): the guide's example runs, and both behave as
+documented through ``qwen_dev_cli.core``'s surface alone."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+from pathlib import Path
+
+import pytest
+
+import qwen_dev_cli.core as core
+from qwen_dev_cli.core import BreakerState, CircuitBreaker, CircuitOpenError, RateLimiter
+
+GUIDE = Path(__file__).resolve().parents[2] / "docs" / "LLM_CLIENT_GUIDE.md"
+
+
+def test_both_are_in_the_public_surface() -> None:
+    assert {"CircuitBreaker", "RateLimiter", "BreakerState", "CircuitOpenError"} <= set(
+        core.__all__
+    )
+
+
+def test_the_guides_example_runs() -> None:
+    section = GUIDE.read_text(encoding="utf-8").split("## The breaker and the limiter alone")[1]
+    match = re.search(r"```python\n(.*?)```", section, re.DOTALL)
+    assert match is not None
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        exec(compile(match.group(1), str(GUIDE), "exec"), {"__name__": "guide"})
+    assert printed.getvalue() == "...\n"
+
+
+def test_a_breaker_opens_refuses_then_lets_a_trial_through() -> None:
+    now = [0.0]
+    breaker = CircuitBreaker(failure_threshold=2, recovery_timeout=10.0, clock=lambda: now[0])
+    for _ in range(2):
+        breaker.acquire().failure()
+    assert breaker.state is BreakerState.OPEN
+    with pytest.raises(CircuitOpenError):
+        breaker.acquire()
+    now[0] = 10.0
+    assert breaker.state is BreakerState.HALF_OPEN
+    breaker.acquire().success()
+
+
+async def test_a_limiter_admits_its_budget_and_reconciles_tokens() -> None:
+    limiter = RateLimiter(requests_per_minute=2, tokens_per_minute=1_000, clock=lambda: 0.0)
+    reservation = await limiter.acquire(tokens=600)
+    reservation.reconcile(100)  # the real count gives 500 back
+    await limiter.acquire(tokens=800)
+    assert limiter.remaining() == (0, 100)
