@@ -262,7 +262,7 @@ class BatchRunner:
                     self.stop(f"every provider refused the key or the model ({exc})")
                 latency = (self._get_time() - started) * 1000
                 return failure_record(
-                    prompt, error_of(exc), attempts=asking.attempts, latency_ms=latency
+                    prompt, exc.to_dict(), attempts=asking.attempts, latency_ms=latency
                 )
             latency = (self._get_time() - started) * 1000
             return answer_record(prompt, result, attempts=asking.attempts, latency_ms=latency)
@@ -322,14 +322,6 @@ def refuses_everyone(exc: LLMError) -> bool:
         and bool(exc.failures)
         and all(isinstance(f.error, AuthenticationError | NotFoundError) for f in exc.failures)
     )
-
-
-def error_of(exc: LLMError) -> dict[str, Any]:
-    """The ``error`` object of a failed prompt: the same as ``ask --json``'s."""
-    from ..ui.output import failure_payload
-
-    error: dict[str, Any] = failure_payload(exc, {})["error"]
-    return error
 
 
 def _gave_up(waited: float, seconds: float, reason: str, max_wait: float) -> str:

@@ -33,6 +33,7 @@ errors (httpx, JSON, llama.cpp) are translated at the provider boundary with
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 class LLMError(Exception):
@@ -52,6 +53,24 @@ class LLMError(Exception):
         if self.provider:
             return f"{self.provider}: {self.message}"
         return self.message
+
+    def to_dict(self, providers: list[dict[str, str]] | None = None) -> dict[str, Any]:
+        """The error as ``ask --json`` and ``batch`` output report it: ``type``,
+        ``message``, ``providers`` (what each one ended with; given when the error itself
+        cannot say, as for providers skipped before any was tried) and, when known,
+        ``retry_after``."""
+        error: dict[str, Any] = {
+            "type": self.kind,
+            "message": str(self),
+            "providers": self._providers() if providers is None else providers,
+        }
+        retry_after = getattr(self, "retry_after", None)
+        if retry_after is not None:
+            error["retry_after"] = retry_after
+        return error
+
+    def _providers(self) -> list[dict[str, str]]:
+        return [{"name": self.provider, "error": self.message}] if self.provider else []
 
 
 class ProviderError(LLMError):
@@ -240,6 +259,9 @@ class AllProvidersFailed(LLMError):
         self.retry_after = retry_after
         #: Set when no provider could take a retry (every breaker open): do not sleep.
         self.final = False
+
+    def _providers(self) -> list[dict[str, str]]:
+        return [{"name": f.provider, "error": f.error.message} for f in self.failures]
 
     @property
     def permanent(self) -> bool:

@@ -26,7 +26,6 @@ from ..agent.turn import (
     ToolCallStarted,
     TurnEnded,
 )
-from ..core.errors import AllProvidersFailed
 from .safe_text import printable
 
 if TYPE_CHECKING:
@@ -222,18 +221,4 @@ def failure_payload(
 ) -> dict[str, Any]:
     """The ``ask --json`` failure object; ``providers``: what each provider ended with,
     when the error itself cannot say (providers skipped before any was tried)."""
-    if providers is None:
-        providers = _providers_of(exc)
-    error: dict[str, Any] = {"type": exc.kind, "message": str(exc), "providers": providers}
-    retry_after = getattr(exc, "retry_after", None)
-    if retry_after is not None:
-        error["retry_after"] = retry_after
-    return {"ok": False, "error": error, "metrics": metrics}
-
-
-def _providers_of(exc: LLMError) -> list[dict[str, str]]:
-    if isinstance(exc, AllProvidersFailed):
-        return [{"name": f.provider, "error": f.error.message} for f in exc.failures]
-    if exc.provider:
-        return [{"name": exc.provider, "error": exc.message}]
-    return []
+    return {"ok": False, "error": exc.to_dict(providers), "metrics": metrics}
