@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from rich.cells import cell_len
 
@@ -31,6 +31,7 @@ from ..core.events import (
 )
 from ..words import plural
 from .symbols import UNICODE, Symbols
+from .theme import breaker_style
 
 if TYPE_CHECKING:
     from prompt_toolkit.formatted_text import StyleAndTextTuples
@@ -39,20 +40,8 @@ if TYPE_CHECKING:
 
     from ..core.status import ClientStatus, ProviderStatus
 
-Role = Literal[
-    "closed",
-    "open",
-    "half",
-    "cool",
-    "degraded",
-    "dim",
-    "active",
-    "activity",
-    "busy",
-    "warn",
-    "plain",
-]
-Fragment = tuple[Role, str]
+#: A piece of the line: the name of its style (see :mod:`.theme`), and its text.
+Fragment = tuple[str, str]
 #: One way to show a segment; empty: the segment is left out.
 Form = tuple[Fragment, ...]
 
@@ -60,42 +49,9 @@ Form = tuple[Fragment, ...]
 EVENT_SECONDS = 8.0
 #: From this share of the context window on, ``ctx N%`` stands out (compaction is near).
 CONTEXT_WARN = 0.7
-#: A CLOSED provider whose recent success rate is below this is shown with it, in
-#: yellow: it is being demoted (tried after the others), though its breaker is closed.
+#: A CLOSED provider whose recent success rate is below this is shown with it, styled
+#: as degraded: it is being demoted (tried after the others), though its breaker is closed.
 HEALTHY = 0.8
-
-#: prompt-toolkit style rules for the toolbar, by role.
-TOOLBAR_STYLE: dict[str, str] = {
-    "bottom-toolbar": "noreverse bg:#1c1c1c #bcbcbc",
-    "status.closed": "fg:ansigreen",
-    "status.open": "fg:ansired bold",
-    "status.half": "fg:ansiyellow",
-    "status.cool": "fg:ansiyellow",
-    "status.degraded": "fg:ansiyellow",
-    "status.dim": "fg:#808080",
-    "status.active": "fg:ansicyan",
-    "status.activity": "fg:ansimagenta bold",
-    "status.busy": "fg:ansiblue",
-    "status.warn": "fg:ansiyellow bold",
-    "status.plain": "",
-}
-
-#: rich styles for the footer, by role.
-RICH_STYLE: dict[Role, str] = {
-    "closed": "green",
-    "open": "bold red",
-    "half": "yellow",
-    "cool": "yellow",
-    "degraded": "yellow",
-    "dim": "dim",
-    "active": "cyan",
-    "activity": "bold magenta",
-    "busy": "blue",
-    "warn": "bold yellow",
-    "plain": "",
-}
-
-_STATE_ROLE: dict[str, Role] = {"CLOSED": "closed", "OPEN": "open", "HALF_OPEN": "half"}
 
 #: The order segments are shortened in, one step at a time, until the line fits: each
 #: entry moves that segment to its next shorter form (left out, at the end of its forms).
@@ -148,7 +104,7 @@ class _Segment:
 @dataclass
 class _Line:
     segments: list[_Segment] = field(default_factory=list)
-    separator: Fragment = ("dim", " │ ")
+    separator: Fragment = ("qd.muted", " │ ")
 
     def fragments(self) -> list[Fragment]:
         line: list[Fragment] = []
@@ -288,23 +244,23 @@ class StatusBar:
         return "".join(text for _, text in self.fragments(width))
 
     def toolbar(self) -> StyleAndTextTuples:
-        """prompt-toolkit formatted text (use :data:`TOOLBAR_STYLE` for the colours),
+        """prompt-toolkit formatted text (styled by :func:`~.theme.prompt_style`),
         fitted to the terminal (a cell spare: writing the last one may scroll it)."""
         width = max(self._width() - 1, 1)
-        return [(f"class:status.{role}", text) for role, text in self.fragments(width)]
+        return [(f"class:{style}", text) for style, text in self.fragments(width)]
 
     def rich_text(self, width: int | None = None) -> Text:
         from rich.text import Text
 
         text = Text(no_wrap=True, overflow="ellipsis")
         for role, piece in self.fragments(width):
-            text.append(piece, RICH_STYLE[role])
+            text.append(piece, role)
         return text
 
     def _line(self) -> _Line:
         status = self._status()
         symbols = self.symbols
-        line = _Line(separator=("dim", f" {symbols.bar} "))
+        line = _Line(separator=("qd.muted", f" {symbols.bar} "))
         activity = self._activity(status, self._clock())
         if activity:
             line.segments.append(_Segment("activity", activity))
@@ -321,9 +277,9 @@ class StatusBar:
         share = self._context()
         ctx: Form = ()
         if share is not None:
-            ctx = (("warn" if share >= CONTEXT_WARN else "dim", f" ctx {share:.0%}"),)
-        full: Form = (("dim", f"{tokens:,} tok"), *ctx)
-        short: Form = (("dim", f"{compact(tokens)} tok"), *ctx)
+            ctx = (("qd.warning" if share >= CONTEXT_WARN else "qd.muted", f" ctx {share:.0%}"),)
+        full: Form = (("qd.muted", f"{tokens:,} tok"), *ctx)
+        short: Form = (("qd.muted", f"{compact(tokens)} tok"), *ctx)
         return [full] if full == short else [full, short]
 
     def _activity(self, status: ClientStatus, now: float) -> list[Form]:
@@ -332,14 +288,14 @@ class StatusBar:
         if noted is not None:
             forms = _event_forms(noted.event, now - noted.at)
             if forms:
-                return [(("activity", text),) for text in forms]
+                return [(("qd.activity", text),) for text in forms]
         if status.activity:
             full = status.activity
             short = full.split(" (")[0]
             texts = [full] if short == full else [full, short]
-            return [(("activity", text),) for text in texts]
+            return [(("qd.activity", text),) for text in texts]
         if self._turn_started is not None:
-            return [(("busy", f"working {now - self._turn_started:.0f}s"),)]
+            return [(("qd.busy", f"working {now - self._turn_started:.0f}s"),)]
         return []
 
 
@@ -413,17 +369,17 @@ def _provider(
     healthy), cool-down, and budgets."""
     mark = _mark(provider, symbols)
     state = provider.state
-    role = _STATE_ROLE.get(state, "plain")
+    role = breaker_style(state)
     rate = provider.success_rate
     if state == "OPEN":
         state += f" {provider.retry_in:.0f}s"
     elif state == "CLOSED" and rate is not None and rate < HEALTHY:
-        state, role = f"{rate:.0%} ok", "degraded"
+        state, role = f"{rate:.0%} ok", "qd.provider.degraded"
     elif state == "CLOSED" and terse:
         state = ""
     out: list[Fragment] = [(role, f"{mark} {provider.name}" + (f" {state}" if state else ""))]
     if provider.cooldown > 0:
-        out.append(("cool", f" cooldown {provider.cooldown:.0f}s"))
+        out.append(("qd.provider.cooling", f" cooldown {provider.cooldown:.0f}s"))
     if budgets:
         out.extend(_budget(provider))
     return out
@@ -439,7 +395,7 @@ def _provider_forms(providers: Sequence[ProviderStatus], symbols: Symbols) -> li
         out: list[Fragment] = []
         for index, piece in enumerate(pieces):
             if index:
-                out.append(("dim", "  "))
+                out.append(("qd.muted", "  "))
             out.extend(piece)
         return tuple(out)
 
@@ -452,17 +408,21 @@ def _provider_forms(providers: Sequence[ProviderStatus], symbols: Symbols) -> li
     healthy = len(providers) - len(troubled)
     terse = joined(each(providers, budgets=False, terse=True))
     if not troubled:
-        counted: Form = (("closed", f"{symbols.closed} {plural(len(providers), 'provider')} ok"),)
+        counted: Form = (
+            ("qd.provider.closed", f"{symbols.closed} {plural(len(providers), 'provider')} ok"),
+        )
         summary = counted if len(providers) > 1 else terse
         worst: Form = summary
         only_troubled: Form = summary
         first = summary
     else:
-        others: list[list[Fragment]] = [[("closed", f"+{healthy} ok")]] if healthy else []
+        others: list[list[Fragment]] = (
+            [[("qd.provider.closed", f"+{healthy} ok")]] if healthy else []
+        )
         summary = joined(each(troubled, budgets=False, terse=True) + others)
         only_troubled = joined(each(troubled, budgets=False, terse=True))
         hidden = len(providers) - 1
-        more: list[list[Fragment]] = [[("dim", f"+{hidden} more")]] if hidden else []
+        more: list[list[Fragment]] = [[("qd.muted", f"+{hidden} more")]] if hidden else []
         first = joined(each(troubled[:1], budgets=False, terse=True))
         worst = joined(each(troubled[:1], budgets=False, terse=True) + more)
     return [
@@ -480,9 +440,9 @@ def _provider_forms(providers: Sequence[ProviderStatus], symbols: Symbols) -> li
 def _budget(provider: ProviderStatus) -> list[Fragment]:
     out: list[Fragment] = []
     if provider.rpm_limit is not None and provider.rpm_left is not None:
-        out.append(("dim", f" rpm {provider.rpm_left}/{provider.rpm_limit}"))
+        out.append(("qd.muted", f" rpm {provider.rpm_left}/{provider.rpm_limit}"))
     if provider.tpm_limit is not None and provider.tpm_left is not None:
-        out.append(("dim", f" tpm {compact(provider.tpm_left)}/{compact(provider.tpm_limit)}"))
+        out.append(("qd.muted", f" tpm {compact(provider.tpm_left)}/{compact(provider.tpm_limit)}"))
     return out
 
 
@@ -492,19 +452,19 @@ def _model_forms(status: ClientStatus, symbols: Symbols) -> list[Form]:
     elif status.providers:
         name, model = status.providers[0].name, status.providers[0].model
     else:
-        return [(("active", "no provider"),)]
-    full: Form = (("active", f"{name} {symbols.dot} {model}"),)
-    return [full, (("active", model),)] if model else [(("active", name),)]
+        return [(("qd.model", "no provider"),)]
+    full: Form = (("qd.model", f"{name} {symbols.dot} {model}"),)
+    return [full, (("qd.model", model),)] if model else [(("qd.model", name),)]
 
 
 def _store_forms(status: ClientStatus) -> list[Form]:
     """Where the budget lives: ``budget: local``; ``budget: per-process!`` when a shared
     store failed (shortened, but kept until the very last)."""
     if _unshared(status):
-        warning: Form = (("warn", "budget: per-process!"),)
+        warning: Form = (("qd.warning", "budget: per-process!"),)
         # Twice: the first shortening of the store leaves a warning as it is.
-        return [warning, warning, (("warn", "per-process!"),)]
-    return [(("dim", f"budget: {status.store}"),), ()]
+        return [warning, warning, (("qd.warning", "per-process!"),)]
+    return [(("qd.muted", f"budget: {status.store}"),), ()]
 
 
 def _unshared(status: ClientStatus) -> bool:
@@ -547,11 +507,10 @@ def status_table(status: ClientStatus, symbols: Symbols = UNICODE) -> Table:
         state = provider.state
         if state == "OPEN":
             state += f" (trial in {provider.retry_in:.1f}s)"
-        role = _STATE_ROLE.get(provider.state, "plain")
         table.add_row(
             provider.name,
             provider.model,
-            f"[{RICH_STYLE[role]}]{state}[/]" if RICH_STYLE[role] else state,
+            Text(state, breaker_style(provider.state)),
             f"{provider.cooldown:.1f}s" if provider.cooldown > 0 else "-",
             _left(provider.rpm_left, provider.rpm_limit),
             _left(provider.tpm_left, provider.tpm_limit),
@@ -564,7 +523,7 @@ def status_table(status: ClientStatus, symbols: Symbols = UNICODE) -> Table:
     table.caption = Text.assemble(
         f"active: {active}   activity: {status.activity or 'idle'}   "
         f"tokens this session: {status.session_tokens:,}\n",
-        (store_line(status, symbols), RICH_STYLE["warn"] if _unshared(status) else ""),
+        (store_line(status, symbols), "qd.warning" if _unshared(status) else ""),
     )
     table.caption_justify = "left"
     return table

@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
-from rich.console import Console
 
 from faultserver import DEFAULT_TEXT, FaultServer, Outcome
 from qwen_dev_cli.agent.turn import Turn
@@ -22,6 +21,7 @@ from qwen_dev_cli.core import LLMClient
 from qwen_dev_cli.runtime import Runtime
 from qwen_dev_cli.session.store import SessionStore
 from qwen_dev_cli.ui.repl import Repl, ReplOptions, TurnContext, make_turn
+from qwen_dev_cli.ui.theme import make_console
 
 
 @pytest.fixture
@@ -59,7 +59,7 @@ async def session(options: ReplOptions, typed: str, **repl_args: Any) -> str:
     """Run a REPL on ``typed`` (keys, ``\\r`` ending each line); what it printed."""
     settings = load_settings(options.config_path)
     screen = io.StringIO()
-    console = Console(file=screen, width=120)
+    console = make_console(file=screen, width=120)
     with create_pipe_input() as pipe:
         repl = Repl(
             Runtime(settings),

@@ -7,7 +7,6 @@ import io
 from typing import Any
 
 import pytest
-from rich.console import Console
 
 from qwen_dev_cli.core.events import (
     AttemptStarted,
@@ -19,6 +18,7 @@ from qwen_dev_cli.core.events import (
 from qwen_dev_cli.core.status import ClientStatus, ProviderStatus
 from qwen_dev_cli.ui.statusbar import EVENT_SECONDS, StatusBar, status_table
 from qwen_dev_cli.ui.symbols import ASCII
+from qwen_dev_cli.ui.theme import make_console
 
 
 class Clock:
@@ -61,8 +61,8 @@ def test_each_breaker_state_is_spelled_out() -> None:
 def test_state_has_its_colour_in_the_toolbar() -> None:
     fragments = bar(provider("a", "OPEN", retry_in=5), provider("b")).toolbar()
     styles = {text.strip(): style for style, text, *_ in fragments}
-    assert styles["○ a OPEN 5s"] == "class:status.open"
-    assert styles["● b CLOSED"] == "class:status.closed"
+    assert styles["○ a OPEN 5s"] == "class:qd.provider.open"
+    assert styles["● b CLOSED"] == "class:qd.provider.closed"
 
 
 def test_budgets_show_where_limits_are_set() -> None:
@@ -143,7 +143,7 @@ def test_status_table_details_every_provider() -> None:
         42,
     )
     screen = io.StringIO()
-    Console(file=screen, width=140).print(status_table(snapshot))
+    make_console(file=screen, width=140).print(status_table(snapshot))
     shown = screen.getvalue()
     assert "OPEN (trial in 12.3s)" in shown
     assert "25% ok" in shown
@@ -169,14 +169,14 @@ def test_a_failed_shared_store_is_flagged_on_the_bar() -> None:
     fragments = status.toolbar()
 
     assert status.plain().endswith("│ budget: per-process!")
-    assert ("class:status.warn", "budget: per-process!") in fragments
+    assert ("class:qd.warning", "budget: per-process!") in fragments
 
 
 def test_status_table_tells_the_store_and_its_location() -> None:
     def shown(store: str = "memory", location: str = "this process", shared: bool = False) -> str:
         snapshot = ClientStatus([provider("a")], None, None, None, 0, store, location, shared)
         screen = io.StringIO()
-        Console(file=screen, width=140).print(status_table(snapshot))
+        make_console(file=screen, width=140).print(status_table(snapshot))
         return " ".join(screen.getvalue().split())
 
     local = shown("local", "/h/[x]/state.sqlite3", shared=True)
@@ -272,7 +272,7 @@ def test_a_demoted_provider_shows_its_recent_success_in_yellow() -> None:
     status = bar(provider("alpha"), provider("beta", success_rate=0.33))
     assert "● beta 33% ok" in status.plain()
     assert "beta CLOSED" not in status.plain()
-    assert ("class:status.degraded", "● beta 33% ok") in status.toolbar()
+    assert ("class:qd.provider.degraded", "● beta 33% ok") in status.toolbar()
     assert "● alpha CLOSED" in status.plain()  # a healthy one keeps its state
 
 
