@@ -491,10 +491,8 @@ def doctor(
     ] = 10.0,
 ) -> None:
     """Probe each provider (key present, reachable, model, latency) and the state store."""
-    from rich.console import Console
-
     from .ui.doctor import run_doctor
-    from .ui.symbols import terminal_stream
+    from .ui.theme import make_console
 
     loaded = _load(ctx, config)
     code = _run(
@@ -502,7 +500,7 @@ def doctor(
             loaded,
             lambda runtime: run_doctor(
                 runtime.settings,
-                Console(file=terminal_stream(sys.stdout)),
+                make_console(),
                 seconds=timeout,
                 state=runtime.state,
             ),
@@ -609,9 +607,9 @@ def batch(
     )
     err_console = None
     if sys.stderr is not None and sys.stderr.isatty():
-        from rich.console import Console
+        from .ui.theme import make_console
 
-        err_console = Console(stderr=True)
+        err_console = make_console(stderr=True)
     try:
         code = _run(
             _with_runtime(

@@ -22,6 +22,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from ..ui.theme import breaker_style
 from .tally import Tally, amount, duration
 
 if TYPE_CHECKING:
@@ -32,8 +33,6 @@ if TYPE_CHECKING:
     from ..core.status import ClientStatus, ProviderStatus
 
 StatusSource = Callable[[], "ClientStatus"]
-
-_STATE_STYLE = {"CLOSED": "green", "OPEN": "bold red", "HALF_OPEN": "yellow"}
 
 
 def budget(status: ClientStatus) -> tuple[int | None, int | None]:
@@ -154,37 +153,37 @@ class LiveProgress:
         head = Table.grid(padding=(0, 1))
         head.add_row(
             ProgressBar(total=max(1, tally.total), completed=tally.skipped + tally.done, width=40),
-            Text(counts_text(tally), style="bold"),
-            Text(eta_text(tally, status), style="cyan"),
+            Text(counts_text(tally), style="qd.progress"),
+            Text(eta_text(tally, status), style="qd.eta"),
         )
         prompts, tokens = tally.per_minute()
         counts = Text.assemble(
-            ("ok ", "dim"),
-            (str(tally.ok), "green"),
-            ("  failed ", "dim"),
-            (str(tally.failed), "red" if tally.failed else ""),
-            ("  in flight ", "dim"),
+            ("ok ", "qd.muted"),
+            (str(tally.ok), "qd.ok"),
+            ("  failed ", "qd.muted"),
+            (str(tally.failed), "qd.error" if tally.failed else ""),
+            ("  in flight ", "qd.muted"),
             str(tally.in_flight),
-            ("  skipped ", "dim"),
+            ("  skipped ", "qd.muted"),
             str(tally.skipped),
-            ("  pace ", "dim"),
+            ("  pace ", "qd.muted"),
             f"{prompts:.1f} prompts/min, {amount(tokens)} tokens/min",
-            ("  elapsed ", "dim"),
+            ("  elapsed ", "qd.muted"),
             duration(tally.elapsed),
         )
         rows: list[RenderableType] = [head, counts]
         providers = Table.grid(padding=(0, 2))
         for provider in status.providers:
             name, _, rest = provider_text(provider).partition(" ")
-            state = Text(rest, style=_STATE_STYLE.get(provider.state, ""))
-            providers.add_row(Text(name, style="bold"), state)
+            state = Text(rest, style=breaker_style(provider.state))
+            providers.add_row(Text(name, style="qd.name"), state)
         rows.append(providers)
         wait = tally.waiting()
         if wait is not None:
             left = duration(tally.wait_left(wait))
-            rows.append(Text(f"waiting {left}: {wait.reason}", style="bold yellow"))
+            rows.append(Text(f"waiting {left}: {wait.reason}", style="qd.warning"))
         if tally.note:
-            rows.append(Text(tally.note, style="bold magenta"))
+            rows.append(Text(tally.note, style="qd.activity"))
         return Group(*rows)
 
 

@@ -35,12 +35,6 @@ if TYPE_CHECKING:
 
     from ..agent.turn import ApprovalRequest
 
-RISK_STYLE = {
-    "low": "green",
-    "medium": "yellow",
-    "high": "bold red",
-    "critical": "bold white on red",
-}
 _NO_KEYS = ("enter", "escape", "c-c", "c-d")
 #: What each key means, echoed once it is pressed.
 _CHOSEN = {
@@ -98,7 +92,7 @@ class InteractiveApprover:
         with self._pause():
             view = Table.grid(padding=(0, 1))
             view.add_column()
-            view.add_row(Text(printable(f"{self.symbols.warning} {title}"), "bold"))
+            view.add_row(Text(printable(f"{self.symbols.warning} {title}"), "qd.title"))
             if diff:
                 view.add_row(coloured_diff(diff))
             self.console.print(view)
@@ -140,7 +134,7 @@ class InteractiveApprover:
         choice is echoed under it."""
         choice = await self._read_key(question, keys)
         said = always if choice == "a" else _CHOSEN.get(choice, choice)
-        self.console.print(Text(f"{self.symbols.arrow} {said}", "bold"))
+        self.console.print(Text(f"{self.symbols.arrow} {said}", "qd.title"))
         return choice
 
     async def _read_key(self, question: str, keys: str) -> str:
@@ -178,17 +172,18 @@ def request_view(request: ApprovalRequest, warning: str = "⚠") -> Table:
     """The request as the user sees it before answering (``warning``: its mark)."""
     view = Table.grid(padding=(0, 1))
     view.add_column()
-    view.add_row(Text(printable(f"{warning} {request.tool}: {request.summary}"), "bold"))
+    view.add_row(Text(printable(f"{warning} {request.tool}: {request.summary}"), "qd.title"))
     if request.kind == "command":
         facts = Table.grid(padding=(0, 2))
-        facts.add_column(style="dim")
         facts.add_column()
-        facts.add_row("command", Text(printable(request.command or ""), "bold"))
-        facts.add_row("in", Text(printable(request.cwd or ".")))
-        risk = Text(request.risk, RISK_STYLE.get(request.risk, ""))
+        facts.add_column()
+        command = Text(printable(request.command or ""), "qd.name")
+        facts.add_row(Text("command", "qd.muted"), command)
+        facts.add_row(Text("in", "qd.muted"), Text(printable(request.cwd or ".")))
+        risk = Text(request.risk, f"qd.risk.{request.risk}")
         if request.risk_reasons:
-            risk.append(f"  ({'; '.join(request.risk_reasons)})", "dim")
-        facts.add_row("risk", risk)
+            risk.append(f"  ({'; '.join(request.risk_reasons)})", "qd.muted")
+        facts.add_row(Text("risk", "qd.muted"), risk)
         view.add_row(facts)
     if request.diff:
         view.add_row(coloured_diff(request.diff))
@@ -196,17 +191,17 @@ def request_view(request: ApprovalRequest, warning: str = "⚠") -> Table:
 
 
 def coloured_diff(diff: str) -> Text:
-    """A unified diff with additions green, removals red and hunk headers cyan."""
+    """A unified diff, its headers, additions, removals and hunk headers each styled."""
     text = Text()
     for line in diff.splitlines():
         if line.startswith(("+++", "---")):
-            style = "bold"
+            style = "qd.diff.header"
         elif line.startswith("+"):
-            style = "green"
+            style = "qd.diff.add"
         elif line.startswith("-"):
-            style = "red"
+            style = "qd.diff.del"
         elif line.startswith("@@"):
-            style = "cyan"
+            style = "qd.diff.hunk"
         else:
             style = ""
         text.append(printable(line) + "\n", style)

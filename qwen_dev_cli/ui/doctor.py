@@ -169,10 +169,10 @@ def _store_password(spec: str) -> str | None:
 def report_store(check: StoreCheck, console: Console) -> None:
     """Two lines like a provider's: verdict, kind, location, latency, then the detail."""
     symbols = symbols_for(console)
-    mark, style = (symbols.ok, "green") if check.ok else ("!", "yellow")
+    mark, style = (symbols.ok, "qd.ok") if check.ok else ("!", "qd.notice")
     line = Text.assemble(
         (f"{mark} ", style),
-        ("state store", "bold"),
+        ("state store", "qd.name"),
         f"  {check.kind}  {check.location}  {check.latency_ms:.0f} ms",
     )
     console.print(line, soft_wrap=True)
@@ -183,14 +183,14 @@ def report_store(check: StoreCheck, console: Console) -> None:
             f"unavailable: {check.detail.rstrip('.')}; answers still work, with budgets "
             "and breakers per process until it is back"
         )
-    console.print(Text(f"    {detail}", "dim" if check.ok else style), soft_wrap=True)
+    console.print(Text(f"    {detail}", "qd.muted" if check.ok else style), soft_wrap=True)
 
 
 def report_sandbox(status: SandboxStatus, console: Console) -> None:
     """One line: the OS sandbox commands run in, or why there is none (not a failure)."""
     symbols = symbols_for(console)
-    mark, style = (symbols.ok, "green") if status.available else ("!", "yellow")
-    line = Text.assemble((f"{mark} ", style), ("sandbox", "bold"), f"  {status.describe()}")
+    mark, style = (symbols.ok, "qd.ok") if status.available else ("!", "qd.notice")
+    line = Text.assemble((f"{mark} ", style), ("sandbox", "qd.name"), f"  {status.describe()}")
     console.print(line, soft_wrap=True)
 
 
@@ -199,17 +199,19 @@ def report(results: list[ProbeResult], console: Console) -> None:
     symbols = symbols_for(console)
     width = max((len(result.name) for result in results), default=0)
     for result in results:
-        mark, style = (symbols.ok, "green") if result.ok else (symbols.failed, "red")
+        mark, style = (symbols.ok, "qd.ok") if result.ok else (symbols.failed, "qd.error")
         if not result.probed:
-            mark, style = ("-", "dim")
+            mark, style = ("-", "qd.muted")
         latency = f"{result.latency_ms:.0f} ms" if result.latency_ms is not None else "-"
         line = Text.assemble(
             (f"{mark} ", style),
-            (result.name.ljust(width), "bold"),
+            (result.name.ljust(width), "qd.name"),
             f"  {result.role:<7}  key {result.key}  model {result.model}  {latency}",
         )
         console.print(line, soft_wrap=True)
-        console.print(Text(f"    {result.detail}", "dim" if result.ok else style), soft_wrap=True)
+        console.print(
+            Text(f"    {result.detail}", "qd.muted" if result.ok else style), soft_wrap=True
+        )
 
 
 def verdict(results: list[ProbeResult]) -> int:
@@ -249,7 +251,8 @@ async def run_doctor(
     else:
         console.print(
             Text(
-                "no provider in use answers: see the notes above, or `qwen-dev config show`", "red"
+                "no provider in use answers: see the notes above, or `qwen-dev config show`",
+                "qd.error",
             )
         )
     return code

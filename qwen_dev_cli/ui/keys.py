@@ -22,9 +22,8 @@ from typing import TYPE_CHECKING
 from prompt_toolkit import PromptSession
 from prompt_toolkit.history import FileHistory, History, InMemoryHistory
 from prompt_toolkit.key_binding import KeyBindings
-from prompt_toolkit.styles import Style
 
-from .statusbar import TOOLBAR_STYLE
+from .theme import prompt_style
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -75,7 +74,7 @@ def repl_prompt(
         log.info("input history not kept in %s: %s", history, exc)
         kept = InMemoryHistory()
     return PromptSession(
-        message=[("class:prompt", f"{status.symbols.prompt} ")],
+        message=[("class:qd.prompt", f"{status.symbols.prompt} ")],
         prompt_continuation=lambda width, line, wrap: " " * width,
         history=kept,
         completer=completer,
@@ -83,7 +82,7 @@ def repl_prompt(
         key_bindings=repl_key_bindings(),
         bottom_toolbar=status.toolbar,
         refresh_interval=TOOLBAR_REFRESH,
-        style=Style.from_dict({**TOOLBAR_STYLE, "prompt": "bold ansicyan"}),
+        style=prompt_style(),
         input=input,
         output=output,
     )

@@ -5,18 +5,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console, Group
+from rich.console import Group
 from rich.table import Table
+from rich.text import Text
+
+from .theme import breaker_style, make_console
 
 if TYPE_CHECKING:
-    from rich.console import RenderableType
-
-_STATE_STYLE = {"CLOSED": "green", "HALF_OPEN": "yellow", "OPEN": "bold red"}
+    from rich.console import Console, RenderableType
 
 
 def metrics_renderable(snapshot: dict[str, Any]) -> RenderableType:
     totals = Table(title="Requests", show_header=False, box=None, pad_edge=False)
-    totals.add_column("metric", style="dim")
+    totals.add_column("metric")
     totals.add_column("value", justify="right")
     rows = [
         ("requests", f"{snapshot.get('total_requests', 0)}"),
@@ -33,7 +34,7 @@ def metrics_renderable(snapshot: dict[str, Any]) -> RenderableType:
     if "runs" in snapshot:
         rows.insert(0, ("runs", f"{snapshot['runs']}"))
     for name, value in rows:
-        totals.add_row(name, value)
+        totals.add_row(Text(name, "qd.muted"), value)
     providers = Table(title="Providers")
     providers.add_column("provider")
     providers.add_column("success", justify="right")
@@ -45,10 +46,10 @@ def metrics_renderable(snapshot: dict[str, Any]) -> RenderableType:
             name,
             str(counts.get("success", 0)),
             str(counts.get("failure", 0)),
-            f"[{_STATE_STYLE.get(state, '')}]{state}[/]",
+            Text(state, breaker_style(state)),
         )
     return Group(totals, providers)
 
 
 def print_metrics(snapshot: dict[str, Any], console: Console | None = None) -> None:
-    (console or Console()).print(metrics_renderable(snapshot))
+    (console or make_console()).print(metrics_renderable(snapshot))

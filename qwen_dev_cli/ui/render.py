@@ -129,7 +129,7 @@ class MarkdownStream:
         """The answer was cut short by the user: keep it, marked as such."""
         note = "interrupted: what was said so far is kept" if self._text_seen else "interrupted"
         self.finish()
-        self.console.print(Text(f"{self.symbols.stopped} {note}", style="yellow"))
+        self.console.print(Text(f"{self.symbols.stopped} {note}", "qd.notice"))
 
     def restart(self, reason: str) -> None:
         """The text streamed so far is void (the answer is being re-issued)."""
@@ -147,7 +147,7 @@ class MarkdownStream:
                 Text(
                     f"{self.symbols.again} {reason}: the answer above is void; "
                     "it starts again below",
-                    "yellow",
+                    "qd.notice",
                 )
             )
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -42,7 +41,8 @@ from .recorder import SessionRecorder
 from .safe_text import printable
 from .slash import SlashCommands, ToolOutput, is_command
 from .statusbar import StatusBar
-from .symbols import symbols_for, terminal_stream
+from .symbols import symbols_for
+from .theme import make_console
 from .turnview import TurnView, terminal_input
 
 if TYPE_CHECKING:
@@ -158,7 +158,7 @@ class Repl:
                     try:
                         text = await self.prompt.prompt_async(handle_sigint=False)
                     except KeyboardInterrupt:
-                        self.console.print(Text(LEAVE_HINT, "dim"))
+                        self.console.print(Text(LEAVE_HINT, "qd.muted"))
                         continue
                     except EOFError:
                         break
@@ -175,7 +175,10 @@ class Repl:
             return
         dot = self.symbols.dot
         self.console.print(
-            Text(f"session {session.id} saved {dot} resume: qwen-dev --resume {session.id}", "dim")
+            Text(
+                f"session {session.id} saved {dot} resume: qwen-dev --resume {session.id}",
+                "qd.muted",
+            )
         )
 
     async def handle(self, text: str) -> None:
@@ -193,7 +196,7 @@ class Repl:
         for warning in mentioned.warnings:
             self._warn(warning)
         if mentioned.attached:
-            self.console.print(Text(f"attached: {', '.join(mentioned.attached)}", "dim"))
+            self.console.print(Text(f"attached: {', '.join(mentioned.attached)}", "qd.muted"))
         message = mentioned.text
         session = self.conversation.ensure()
         history = self.conversation.messages
@@ -282,7 +285,7 @@ class Repl:
             if isinstance(event, ContextCompacted):
                 compacted.append(event)
 
-        self.console.print(Text(f"compacting the conversation{self.symbols.ellipsis}", "dim"))
+        self.console.print(Text(f"compacting the conversation{self.symbols.ellipsis}", "qd.muted"))
         self.status.turn_started()
         task = asyncio.create_task(turn.compact(self.conversation.messages, sink, focus=focus))
         self._turn = task
@@ -291,10 +294,12 @@ class Repl:
         except asyncio.CancelledError:
             if not task.cancelled() or _being_cancelled():
                 raise
-            self.console.print(Text("compaction interrupted; nothing changed", "yellow"))
+            self.console.print(Text("compaction interrupted; nothing changed", "qd.notice"))
             return
         except LLMError as exc:
-            self.console.print(Text(f"{self.symbols.failed} could not compact: {exc}", "bold red"))
+            self.console.print(
+                Text(f"{self.symbols.failed} could not compact: {exc}", "qd.failure")
+            )
             return
         finally:
             self._turn = None
@@ -304,7 +309,7 @@ class Repl:
                 "nothing to compact: only the latest exchange (and a summary) is left"
             )
             return
-        self.console.print(Text(compacted[-1].description, "dim"))
+        self.console.print(Text(compacted[-1].description, "qd.muted"))
 
     async def close(self) -> None:
         self.conversation.close()
@@ -319,7 +324,9 @@ class Repl:
         if options.continue_latest:
             latest = self.conversation.latest_here()
             if latest is None:
-                self.console.print(Text("no earlier session in this folder; starting anew", "dim"))
+                self.console.print(
+                    Text("no earlier session in this folder; starting anew", "qd.muted")
+                )
                 return None
             session_id = latest.id
         if session_id is None:
@@ -343,7 +350,7 @@ class Repl:
         self.console.print(
             Text(
                 f"resumed session {session.id} {symbols.dot} {plural(total, 'message')}{compacted}",
-                "dim",
+                "qd.muted",
             )
         )
         with contextlib.suppress(Exception):  # only the status bar's ctx N% depends on it
@@ -351,9 +358,9 @@ class Repl:
         # The last few exchanges, a few lines each: enough to remember where it was.
         for exchange in recent(session.messages, RECAP_EXCHANGES):
             lines = exchange_lines(exchange)
-            self.console.print(Text(printable(lines[0]), "bold"))
+            self.console.print(Text(printable(lines[0]), "qd.title"))
             for line in lines[1:]:
-                self.console.print(Text(printable(line), "dim"))
+                self.console.print(Text(printable(line), "qd.muted"))
 
     # --- what slash commands use (the Shell protocol) ----------------------------------
 
@@ -369,7 +376,7 @@ class Repl:
         self._approval = mode
 
     def _warn(self, message: str) -> None:
-        self.console.print(Text(f"qwen-dev: {message}", "yellow"))
+        self.console.print(Text(f"qwen-dev: {message}", "qd.notice"))
 
     def client_status(self) -> ClientStatus:
         return self.client.status()
@@ -389,10 +396,10 @@ class Repl:
             runtime = self.runtime.reconfigured(providers=providers, model=model)
             client = runtime.client()
         except ConfigError as exc:
-            self.console.print(Text(_as_slash_command(exc), "red"))
+            self.console.print(Text(_as_slash_command(exc), "qd.error"))
             return
         except LLMError as exc:
-            self.console.print(Text(str(exc), "red"))
+            self.console.print(Text(str(exc), "qd.error"))
             return
         await self._retire_client()
         self.client = client
@@ -415,17 +422,20 @@ class Repl:
         using = f"{first.name} {dot} {first.model}" if first else "no provider"
         self.console.print(
             Text.assemble(
-                (f"qwen-dev {__version__}", "bold"),
-                (f"  {using} {dot} approval {self._approval}", "dim"),
+                (f"qwen-dev {__version__}", "qd.title"),
+                (f"  {using} {dot} approval {self._approval}", "qd.muted"),
             )
         )
         for note in self.runtime.notices(verbose=True, daily=False):
-            self.console.print(Text(note, "yellow"))
+            self.console.print(Text(note, "qd.notice"))
         wide = workspace_notice(self.workspace)
         if wide is not None:
-            self.console.print(Text(wide, "yellow"))
+            self.console.print(Text(wide, "qd.notice"))
         self.console.print(
-            Text(f"/help for commands {dot} Alt+Enter for a new line {dot} Ctrl-D to leave", "dim")
+            Text(
+                f"/help for commands {dot} Alt+Enter for a new line {dot} Ctrl-D to leave",
+                "qd.muted",
+            )
         )
 
     def _on_client_event(self, event: ClientEvent) -> None:
@@ -493,19 +503,19 @@ async def run_repl(
 ) -> int:
     """Run the REPL until the user leaves; returns the exit code (the caller closes the
     runtime's state store after this returns)."""
-    console = console or Console(file=terminal_stream(sys.stdout))
+    console = console or make_console()
     settings = runtime.settings
     runtime.home.session_store().prune(settings.session_retention_days)
     try:
         repl = Repl(runtime, options, console=console, input=input, output=output)
     except LLMError as exc:
         for note in runtime.notices(verbose=True, daily=False):
-            console.print(Text(note, "yellow"))
-        console.print(Text(f"qwen-dev: {exc}", "red"))
+            console.print(Text(note, "qd.notice"))
+        console.print(Text(f"qwen-dev: {exc}", "qd.error"))
         return exit_codes.for_error(exc)
     error = repl.open_session()
     if error is not None:
         await repl.close()
-        console.print(Text(f"qwen-dev: {error}", "red"))
+        console.print(Text(f"qwen-dev: {error}", "qd.error"))
         return exit_codes.USAGE_ERROR
     return await repl.run()

@@ -146,7 +146,7 @@ class SlashCommands:
         name, argument = match.group(1), (match.group(2) or "").strip()
         command = self.commands.get(name.lower())
         if command is None:
-            self.shell.console.print(Text(self.unknown(name), "yellow"))
+            self.shell.console.print(Text(self.unknown(name), "qd.notice"))
             return
         await command.run(self.shell, argument)
 
@@ -161,10 +161,10 @@ class SlashCommands:
 
 async def _help(shell: Shell, argument: str) -> None:
     table = Table(box=None, show_header=False, pad_edge=False)
-    table.add_column(style="bold cyan", no_wrap=True)
+    table.add_column(no_wrap=True)
     table.add_column()
     for command in BUILTIN:
-        table.add_row(command.usage, command.help)
+        table.add_row(Text(command.usage, "qd.slash"), command.help)
     table.add_row("", "")
     for keys, what in (
         ("Enter", "send the message"),
@@ -173,7 +173,7 @@ async def _help(shell: Shell, argument: str) -> None:
         ("Ctrl-C", "stop the answer being written; clear the line"),
         ("Ctrl-D", "leave"),
     ):
-        table.add_row(Text(keys, "bold"), what)
+        table.add_row(Text(keys, "qd.name"), what)
     shell.console.print(table)
 
 
@@ -181,7 +181,7 @@ async def _metrics(shell: Shell, argument: str) -> None:
     shell.console.print(metrics_renderable(shell.metrics()))
     # The counts are this session's; the budget they draw on may be shared.
     symbols = symbols_for(shell.console)
-    shell.console.print(store_line(shell.client_status(), symbols), style="dim", markup=False)
+    shell.console.print(Text(store_line(shell.client_status(), symbols), "qd.muted"))
 
 
 async def _status(shell: Shell, argument: str) -> None:
@@ -203,7 +203,7 @@ async def _model(shell: Shell, argument: str) -> None:
         shell.console.print(Text(f"model: {current}  ({how})"))
         return
     if fixed is not None:
-        shell.console.print(Text(_local_model_is_its_file(shell, fixed), "yellow"))
+        shell.console.print(Text(_local_model_is_its_file(shell, fixed), "qd.notice"))
         return
     await shell.reconfigure(model=argument)
 
@@ -231,7 +231,7 @@ async def _provider(shell: Shell, argument: str) -> None:
     names = tuple(argument.replace(",", " ").split())
     unknown = [name for name in names if name not in defined]
     if unknown:
-        shell.console.print(Text(_unknown_providers(unknown, defined), "red"))
+        shell.console.print(Text(_unknown_providers(unknown, defined), "qd.error"))
         return
     await shell.reconfigure(providers=names)
 
@@ -258,7 +258,7 @@ async def _approval(shell: Shell, argument: str) -> None:
     if argument not in APPROVAL_MODES:
         choices = ", ".join(APPROVAL_MODES)
         shell.console.print(
-            Text(f"approval must be one of {choices} (or clear), not {argument!r}", "red")
+            Text(f"approval must be one of {choices} (or clear), not {argument!r}", "qd.error")
         )
         return
     shell.set_approval(argument)
@@ -268,11 +268,11 @@ async def _approval(shell: Shell, argument: str) -> None:
 def _show_always_allowed(shell: Shell) -> None:
     allowed = sorted(shell.always_allowed)
     if not allowed:
-        shell.console.print(Text("no command is always allowed in this session", "dim"))
+        shell.console.print(Text("no command is always allowed in this session", "qd.muted"))
         return
     shell.console.print("always allowed in this session (/approval clear forgets them):")
     for command in allowed:
-        shell.console.print(Text(printable(f"  {command}"), "bold"))
+        shell.console.print(Text(printable(f"  {command}"), "qd.name"))
 
 
 async def _output(shell: Shell, argument: str) -> None:
@@ -283,7 +283,7 @@ async def _output(shell: Shell, argument: str) -> None:
     symbols = symbols_for(shell.console)
     arguments = ", ".join(f"{key}={value!r}" for key, value in last.arguments.items())
     head = f"{symbols.tool} {last.name} {arguments} {symbols.dot} {last.status}"
-    shell.console.print(Text(printable(head), "cyan"))
+    shell.console.print(Text(printable(head), "qd.tool"))
     shell.console.print(Text(printable(last.output.rstrip("\n") or "(no output)")))
 
 
@@ -291,7 +291,7 @@ async def _new(shell: Shell, argument: str) -> None:
     previous = shell.conversation.id
     shell.conversation.new()
     if previous is not None:
-        shell.console.print(Text(f"session {previous} saved (/resume {previous})", "dim"))
+        shell.console.print(Text(f"session {previous} saved (/resume {previous})", "qd.muted"))
     shell.console.print("new conversation: the next message starts it")
 
 
@@ -307,12 +307,12 @@ async def _sessions(shell: Shell, argument: str) -> None:
     current = symbols_for(shell.console).current
     for info in infos[:20]:
         mark = current if info.id == shell.conversation.id else ""
-        title = info.title if info.cwd == here else f"{info.title}  [dim]({info.cwd})[/]"
+        title = info.title if info.cwd == here else f"{info.title}  [qd.muted]({info.cwd})[/]"
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(info.updated))
         table.add_row(mark, info.id, when, str(info.message_count), title)
     shell.console.print(table)
     if len(infos) > 20:
-        shell.console.print(Text(f"... and {len(infos) - 20} older", "dim"))
+        shell.console.print(Text(f"... and {len(infos) - 20} older", "qd.muted"))
 
 
 async def _resume(shell: Shell, argument: str) -> None:
@@ -322,7 +322,7 @@ async def _resume(shell: Shell, argument: str) -> None:
     try:
         shell.conversation.resume(argument)
     except SessionError as exc:
-        shell.console.print(Text(str(exc), "red"))
+        shell.console.print(Text(str(exc), "qd.error"))
         return
     shell.show_resumed()
 
@@ -338,9 +338,9 @@ async def _undo(shell: Shell, argument: str) -> None:
             return
         undone = shell.changes.undo(plan)
     except (OSError, ToolError) as exc:
-        shell.console.print(Text(f"could not undo: {exc}", "red"))
+        shell.console.print(Text(f"could not undo: {exc}", "qd.error"))
         return
-    shell.console.print(Text(undone.describe(), "yellow" if undone.backup else "green"))
+    shell.console.print(Text(undone.describe(), "qd.notice" if undone.backup else "qd.ok"))
 
 
 async def _confirm_undo(shell: Shell, plan: UndoPlan) -> bool:
@@ -380,7 +380,7 @@ async def _context(shell: Shell, argument: str) -> None:
         Text(
             "estimates; compaction starts at 80% of the window with the answer's room "
             "(/compact [FOCUS] to do it now)",
-            "dim",
+            "qd.muted",
         )
     )
 

@@ -7,10 +7,11 @@ state, but every state is also spelled out, so the line reads the same without c
 
 The line is made to fit the terminal, never cut: it is built from segments (what is
 happening, the providers, the active model, tokens and context, the budget store),
-each with shorter forms, and shortened by priority until it fits: the least useful
-detail goes first (the store, budgets, healthy providers), the model and the token
-count last. Only a single segment wider than the whole terminal loses words, whole
-ones, at its end.
+each with shorter forms that say which :class:`Detail` they lose, and shortened by
+the usefulness of that detail until it fits, whatever the segment's place on the
+line: the least useful goes first (the store, budgets, healthy providers), the model
+and the token count last. Only a single segment wider than the whole terminal loses
+words, whole ones, at its end.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from enum import IntEnum
+from typing import TYPE_CHECKING
 
 from rich.cells import cell_len
 
@@ -31,6 +33,7 @@ from ..core.events import (
 )
 from ..words import plural
 from .symbols import UNICODE, Symbols
+from .theme import breaker_style
 
 if TYPE_CHECKING:
     from prompt_toolkit.formatted_text import StyleAndTextTuples
@@ -39,20 +42,8 @@ if TYPE_CHECKING:
 
     from ..core.status import ClientStatus, ProviderStatus
 
-Role = Literal[
-    "closed",
-    "open",
-    "half",
-    "cool",
-    "degraded",
-    "dim",
-    "active",
-    "activity",
-    "busy",
-    "warn",
-    "plain",
-]
-Fragment = tuple[Role, str]
+#: A piece of the line: the name of its style (see :mod:`.theme`), and its text.
+Fragment = tuple[str, str]
 #: One way to show a segment; empty: the segment is left out.
 Form = tuple[Fragment, ...]
 
@@ -60,95 +51,93 @@ Form = tuple[Fragment, ...]
 EVENT_SECONDS = 8.0
 #: From this share of the context window on, ``ctx N%`` stands out (compaction is near).
 CONTEXT_WARN = 0.7
-#: A CLOSED provider whose recent success rate is below this is shown with it, in
-#: yellow: it is being demoted (tried after the others), though its breaker is closed.
+#: A CLOSED provider whose recent success rate is below this is shown with it, styled
+#: as degraded: it is being demoted (tried after the others), though its breaker is closed.
 HEALTHY = 0.8
-
-#: prompt-toolkit style rules for the toolbar, by role.
-TOOLBAR_STYLE: dict[str, str] = {
-    "bottom-toolbar": "noreverse bg:#1c1c1c #bcbcbc",
-    "status.closed": "fg:ansigreen",
-    "status.open": "fg:ansired bold",
-    "status.half": "fg:ansiyellow",
-    "status.cool": "fg:ansiyellow",
-    "status.degraded": "fg:ansiyellow",
-    "status.dim": "fg:#808080",
-    "status.active": "fg:ansicyan",
-    "status.activity": "fg:ansimagenta bold",
-    "status.busy": "fg:ansiblue",
-    "status.warn": "fg:ansiyellow bold",
-    "status.plain": "",
-}
-
-#: rich styles for the footer, by role.
-RICH_STYLE: dict[Role, str] = {
-    "closed": "green",
-    "open": "bold red",
-    "half": "yellow",
-    "cool": "yellow",
-    "degraded": "yellow",
-    "dim": "dim",
-    "active": "cyan",
-    "activity": "bold magenta",
-    "busy": "blue",
-    "warn": "bold yellow",
-    "plain": "",
-}
-
-_STATE_ROLE: dict[str, Role] = {"CLOSED": "closed", "OPEN": "open", "HALF_OPEN": "half"}
-
-#: The order segments are shortened in, one step at a time, until the line fits: each
-#: entry moves that segment to its next shorter form (left out, at the end of its forms).
-_SHORTEN_ORDER = (
-    "store",  # budget: local -> left out
-    "providers",  # -> without rpm/tpm budgets
-    "providers",  # -> healthy ones by name only
-    "providers",  # -> those that are not healthy, and how many others are ("+3 ok")
-    "activity",  # -> without its reason
-    "usage",  # 12,345 tok -> 12k tok
-    "model",  # beta · beta-model -> beta-model
-    "providers",  # -> those that are not healthy
-    "providers",  # -> the first of them, and how many others there are
-    "providers",  # -> the first of them
-    "providers",  # -> left out
-    "store",  # budget: per-process! -> per-process!
-)
-#: Who gets room back first when the shortening went further than it had to.
-_GROW_BACK_ORDER = ("model", "usage", "activity", "providers", "store")
 #: The reasons (the client's words) a provider is passed over without being tried.
 _SKIPPED_BECAUSE = frozenset({"circuit open", "cooling down"})
-#: When every segment is at its shortest: which are left out first.
-_DROP_ORDER = ("store", "providers", "usage", "model", "activity")
+
+
+class Detail(IntEnum):
+    """What a shorter form of a segment leaves out, from the least useful to the most.
+
+    A line too wide for the terminal loses the least useful detail first, whatever
+    segment holds it; room left over goes back to the most useful first.
+    """
+
+    STORE = 10  # budget: local -> left out (a warning about it is kept: STORE_WARNING)
+    BUDGETS = 20  # each provider's rpm/tpm left
+    HEALTHY_STATES = 30  # "CLOSED" after a healthy provider's name
+    HEALTHY_NAMES = 40  # the healthy providers by name -> how many ("+3 ok")
+    REASON = 50  # why the client is doing what it does: retry 2/3 in 3.1s (429...)
+    EXACT_TOKENS = 60  # 12,345 tok -> 12k tok
+    MODEL_PROVIDER = 70  # beta · beta-model -> beta-model
+    HEALTHY_COUNT = 80  # the "+3 ok" after the providers that are not healthy
+    TROUBLED_OTHERS = 90  # those after the first -> how many others ("+4 more")
+    MORE_COUNT = 100  # the "+4 more"
+    PROVIDERS = 110  # the first provider that is not healthy: the providers left out
+    STORE_WARNING_WORDS = 120  # budget: per-process! -> per-process!
+    STORE_WARNING = 130  # per-process! -> left out
+    TOKENS = 140  # the token count and context share, left out
+    MODEL = 150  # the model, left out
+    ACTIVITY = 160  # what is happening, left out
 
 
 @dataclass(frozen=True)
-class _Noted:
-    event: ClientEvent
-    at: float
+class Shorter:
+    """A shorter form of a segment (empty: the segment left out), and the detail it
+    loses compared with the form before it."""
+
+    loses: Detail
+    form: Form
 
 
 @dataclass
-class _Segment:
+class Segment:
+    """One part of the line (what is happening, the providers, the model, the tokens,
+    the budget store): its full form, then shorter ones, each losing a more useful
+    detail than the one before.
+
+    Args:
+        name: what the segment shows.
+        full: its full form.
+        shorter: its shorter forms, in order; one that shows the same as the form
+            before it is dropped, so each step changes what is shown.
+    """
+
     name: str
-    forms: list[Form]
-    step: int = 0
-    dropped: bool = False
+    full: Form
+    shorter: tuple[Shorter, ...] = ()
+    #: How many of the shorter forms in it is shown (set by :meth:`Line.fit`).
+    step: int = field(default=0, init=False)
+
+    def __post_init__(self) -> None:
+        kept: list[Shorter] = []
+        for shorter in self.shorter:
+            previous = kept[-1].form if kept else self.full
+            if shorter.form != previous:
+                kept.append(shorter)
+        self.shorter = tuple(kept)
+        details = [shorter.loses for shorter in self.shorter]
+        if details != sorted(set(details)):
+            raise ValueError(f"{self.name}: each shorter form must lose a more useful detail")
 
     @property
     def shown(self) -> Form:
-        return () if self.dropped else self.forms[self.step]
+        return self.shorter[self.step - 1].form if self.step else self.full
 
-    def shorten(self) -> bool:
-        if self.step + 1 < len(self.forms):
-            self.step += 1
-            return True
-        return False
+    @property
+    def next(self) -> Shorter | None:
+        """The next shorter form, if there is one."""
+        return self.shorter[self.step] if self.step < len(self.shorter) else None
 
 
 @dataclass
-class _Line:
-    segments: list[_Segment] = field(default_factory=list)
-    separator: Fragment = ("dim", " │ ")
+class Line:
+    """Segments joined by a separator, fitted to a width by :meth:`fit`."""
+
+    segments: list[Segment] = field(default_factory=list)
+    separator: Fragment = ("qd.muted", " │ ")
 
     def fragments(self) -> list[Fragment]:
         line: list[Fragment] = []
@@ -163,39 +152,39 @@ class _Line:
     def width(self) -> int:
         return sum(cell_len(text) for _, text in self.fragments())
 
-    def segment(self, name: str) -> _Segment | None:
-        return next((s for s in self.segments if s.name == name), None)
-
     def fit(self, width: int, ellipsis: str) -> list[Fragment]:
-        """Shorten by priority until the line is at most ``width`` cells wide."""
-        for name in _SHORTEN_ORDER:
-            if self.width() <= width:
-                return self._grow_back(width)
-            segment = self.segment(name)
-            if segment is not None:
-                segment.shorten()
-        for name in _DROP_ORDER:
-            if self.width() <= width:
-                return self.fragments()
-            shown = [s for s in self.segments if s.shown]
-            segment = self.segment(name)
-            if segment is not None and len(shown) > 1:
-                segment.dropped = True
-        line = self.fragments()
-        if self.width() <= width:
-            return line
-        return _trim_words(line, width, ellipsis)
-
-    def _grow_back(self, width: int) -> list[Fragment]:
-        """Give back what room is left, to the most useful segments first."""
-        for name in _GROW_BACK_ORDER:
-            segment = self.segment(name)
-            while segment is not None and segment.step > 0:
+        """The line at most ``width`` cells wide: shortened one detail at a time, the
+        least useful first, then given back what room is left, the most useful first.
+        The last segment shown is never left out: if even it does not fit, it loses
+        whole words at its end, marked with ``ellipsis``."""
+        taken: list[tuple[Detail, Segment]] = []
+        while self.width() > width:
+            steps = [
+                (shorter.loses, segment)
+                for segment in self.segments
+                if (shorter := self._shorter(segment)) is not None
+            ]
+            if not steps:
+                return _trim_words(self.fragments(), width, ellipsis)
+            loses, segment = min(steps, key=lambda step: step[0])
+            segment.step += 1
+            taken.append((loses, segment))
+        for loses, segment in sorted(taken, key=lambda step: step[0], reverse=True):
+            # A segment gives back its latest step first; one it could not give back
+            # keeps the steps before it too.
+            if segment.step and segment.shorter[segment.step - 1].loses == loses:
                 segment.step -= 1
                 if self.width() > width:
                     segment.step += 1
-                    break
         return self.fragments()
+
+    def _shorter(self, segment: Segment) -> Shorter | None:
+        """The segment's next shorter form, unless it would leave the line empty."""
+        shorter = segment.next
+        if shorter is None or shorter.form:
+            return shorter
+        others = any(other.shown for other in self.segments if other is not segment)
+        return shorter if others else None
 
 
 def _trim_words(line: list[Fragment], width: int, ellipsis: str) -> list[Fragment]:
@@ -203,9 +192,9 @@ def _trim_words(line: list[Fragment], width: int, ellipsis: str) -> list[Fragmen
     room = width - cell_len(ellipsis)
     kept: list[Fragment] = []
     used = 0
-    for role, text in line:
+    for style, text in line:
         if used + cell_len(text) <= room:
-            kept.append((role, text))
+            kept.append((style, text))
             used += cell_len(text)
             continue
         words = text.split(" ")
@@ -216,12 +205,18 @@ def _trim_words(line: list[Fragment], width: int, ellipsis: str) -> list[Fragmen
                 fitting = candidate
                 break
         if fitting:
-            kept.append((role, fitting))
+            kept.append((style, fitting))
         break
     if not kept:
         return []
     kept.append((kept[-1][0], ellipsis))
     return kept
+
+
+@dataclass(frozen=True)
+class _Noted:
+    event: ClientEvent
+    at: float
 
 
 class StatusBar:
@@ -276,9 +271,9 @@ class StatusBar:
     # --- the line ---------------------------------------------------------------------
 
     def fragments(self, width: int | None = None) -> list[Fragment]:
-        """The line as ``(role, text)`` pieces, at most ``width`` cells wide (``None``:
+        """The line as ``(style, text)`` pieces, at most ``width`` cells wide (``None``:
         in full)."""
-        line = self._line()
+        line = self.line()
         if width is None:
             return line.fragments()
         return line.fit(width, self.symbols.ellipsis)
@@ -288,59 +283,71 @@ class StatusBar:
         return "".join(text for _, text in self.fragments(width))
 
     def toolbar(self) -> StyleAndTextTuples:
-        """prompt-toolkit formatted text (use :data:`TOOLBAR_STYLE` for the colours),
+        """prompt-toolkit formatted text (styled by :func:`~.theme.prompt_style`),
         fitted to the terminal (a cell spare: writing the last one may scroll it)."""
         width = max(self._width() - 1, 1)
-        return [(f"class:status.{role}", text) for role, text in self.fragments(width)]
+        return [(f"class:{style}", text) for style, text in self.fragments(width)]
 
     def rich_text(self, width: int | None = None) -> Text:
         from rich.text import Text
 
         text = Text(no_wrap=True, overflow="ellipsis")
-        for role, piece in self.fragments(width):
-            text.append(piece, RICH_STYLE[role])
+        for style, piece in self.fragments(width):
+            text.append(piece, style)
         return text
 
-    def _line(self) -> _Line:
+    def line(self) -> Line:
+        """The line's segments, each in full with its shorter forms."""
         status = self._status()
         symbols = self.symbols
-        line = _Line(separator=("dim", f" {symbols.bar} "))
+        line = Line(separator=("qd.muted", f" {symbols.bar} "))
         activity = self._activity(status, self._clock())
-        if activity:
-            line.segments.append(_Segment("activity", activity))
-        providers = _provider_forms(status.providers, symbols)
-        if providers:
-            line.segments.append(_Segment("providers", providers))
-        line.segments.append(_Segment("model", _model_forms(status, symbols)))
-        line.segments.append(_Segment("usage", self._usage_forms(status)))
-        line.segments.append(_Segment("store", _store_forms(status)))
+        if activity is not None:
+            line.segments.append(activity)
+        providers = _providers(status.providers, symbols)
+        if providers is not None:
+            line.segments.append(providers)
+        line.segments.append(_model(status, symbols))
+        line.segments.append(self._usage(status))
+        line.segments.append(_store(status))
         return line
 
-    def _usage_forms(self, status: ClientStatus) -> list[Form]:
+    def _usage(self, status: ClientStatus) -> Segment:
         tokens = status.session_tokens + self._extra_tokens()
         share = self._context()
         ctx: Form = ()
         if share is not None:
-            ctx = (("warn" if share >= CONTEXT_WARN else "dim", f" ctx {share:.0%}"),)
-        full: Form = (("dim", f"{tokens:,} tok"), *ctx)
-        short: Form = (("dim", f"{compact(tokens)} tok"), *ctx)
-        return [full] if full == short else [full, short]
+            style = "qd.warning" if share >= CONTEXT_WARN else "qd.muted"
+            ctx = ((style, f" ctx {share:.0%}"),)
+        full: Form = (("qd.muted", f"{tokens:,} tok"), *ctx)
+        short: Form = (("qd.muted", f"{compact(tokens)} tok"), *ctx)
+        return Segment(
+            "usage", full, (Shorter(Detail.EXACT_TOKENS, short), Shorter(Detail.TOKENS, ()))
+        )
 
-    def _activity(self, status: ClientStatus, now: float) -> list[Form]:
-        """What is happening now, in full then shorter (none: nothing special)."""
+    def _activity(self, status: ClientStatus, now: float) -> Segment | None:
+        """What is happening now, in full then without its reason (none: nothing
+        special)."""
         noted = self._noted
+        texts: list[str] = []
         if noted is not None:
-            forms = _event_forms(noted.event, now - noted.at)
-            if forms:
-                return [(("activity", text),) for text in forms]
-        if status.activity:
-            full = status.activity
-            short = full.split(" (")[0]
-            texts = [full] if short == full else [full, short]
-            return [(("activity", text),) for text in texts]
+            texts = _event_forms(noted.event, now - noted.at)
+        if not texts and status.activity:
+            texts = [status.activity, status.activity.split(" (")[0]]
+        if texts:
+            full, short = texts
+            return Segment(
+                "activity",
+                (("qd.activity", full),),
+                (
+                    Shorter(Detail.REASON, (("qd.activity", short),)),
+                    Shorter(Detail.ACTIVITY, ()),
+                ),
+            )
         if self._turn_started is not None:
-            return [(("busy", f"working {now - self._turn_started:.0f}s"),)]
-        return []
+            working: Form = (("qd.busy", f"working {now - self._turn_started:.0f}s"),)
+            return Segment("activity", working, (Shorter(Detail.ACTIVITY, ()),))
+        return None
 
 
 def _application_width() -> int:
@@ -413,98 +420,107 @@ def _provider(
     healthy), cool-down, and budgets."""
     mark = _mark(provider, symbols)
     state = provider.state
-    role = _STATE_ROLE.get(state, "plain")
+    style = breaker_style(state)
     rate = provider.success_rate
     if state == "OPEN":
         state += f" {provider.retry_in:.0f}s"
     elif state == "CLOSED" and rate is not None and rate < HEALTHY:
-        state, role = f"{rate:.0%} ok", "degraded"
+        state, style = f"{rate:.0%} ok", "qd.provider.degraded"
     elif state == "CLOSED" and terse:
         state = ""
-    out: list[Fragment] = [(role, f"{mark} {provider.name}" + (f" {state}" if state else ""))]
+    out: list[Fragment] = [(style, f"{mark} {provider.name}" + (f" {state}" if state else ""))]
     if provider.cooldown > 0:
-        out.append(("cool", f" cooldown {provider.cooldown:.0f}s"))
+        out.append(("qd.provider.cooling", f" cooldown {provider.cooldown:.0f}s"))
     if budgets:
         out.extend(_budget(provider))
     return out
 
 
-def _provider_forms(providers: Sequence[ProviderStatus], symbols: Symbols) -> list[Form]:
-    """The providers at each level of :data:`_SHORTEN_ORDER` (a level that changes
-    nothing here repeats the one before, so the levels stay aligned)."""
+def _providers(providers: Sequence[ProviderStatus], symbols: Symbols) -> Segment | None:
+    """Every provider with its state and budgets, then shorter: those that are not
+    healthy kept the longest."""
     if not providers:
-        return []
+        return None
 
     def joined(pieces: list[list[Fragment]]) -> Form:
         out: list[Fragment] = []
         for index, piece in enumerate(pieces):
             if index:
-                out.append(("dim", "  "))
+                out.append(("qd.muted", "  "))
             out.extend(piece)
         return tuple(out)
 
     def each(
-        chosen: Sequence[ProviderStatus], *, budgets: bool, terse: bool
+        chosen: Sequence[ProviderStatus], *, budgets: bool = False, terse: bool = True
     ) -> list[list[Fragment]]:
         return [_provider(p, symbols, budgets=budgets, terse=terse) for p in chosen]
 
     troubled = [p for p in providers if not _healthy(p)]
     healthy = len(providers) - len(troubled)
-    terse = joined(each(providers, budgets=False, terse=True))
-    if not troubled:
-        counted: Form = (("closed", f"{symbols.closed} {plural(len(providers), 'provider')} ok"),)
-        summary = counted if len(providers) > 1 else terse
-        worst: Form = summary
-        only_troubled: Form = summary
-        first = summary
-    else:
-        others: list[list[Fragment]] = [[("closed", f"+{healthy} ok")]] if healthy else []
-        summary = joined(each(troubled, budgets=False, terse=True) + others)
-        only_troubled = joined(each(troubled, budgets=False, terse=True))
-        hidden = len(providers) - 1
-        more: list[list[Fragment]] = [[("dim", f"+{hidden} more")]] if hidden else []
-        first = joined(each(troubled[:1], budgets=False, terse=True))
-        worst = joined(each(troubled[:1], budgets=False, terse=True) + more)
-    return [
-        joined(each(providers, budgets=True, terse=False)),
-        joined(each(providers, budgets=False, terse=False)),
-        terse,
-        summary,
-        only_troubled,
-        worst,
-        first,
-        (),
+    terse = joined(each(providers))
+    closed = "qd.provider.closed"
+    shorter = [
+        Shorter(Detail.BUDGETS, joined(each(providers, terse=False))),
+        Shorter(Detail.HEALTHY_STATES, terse),
     ]
+    if not troubled:
+        if len(providers) > 1:
+            counted = f"{symbols.closed} {plural(len(providers), 'provider')} ok"
+            shorter.append(Shorter(Detail.HEALTHY_NAMES, ((closed, counted),)))
+    else:
+        others: list[list[Fragment]] = [[(closed, f"+{healthy} ok")]] if healthy else []
+        hidden = len(providers) - 1
+        more: list[list[Fragment]] = [[("qd.muted", f"+{hidden} more")]] if hidden else []
+        shorter += [
+            Shorter(Detail.HEALTHY_NAMES, joined(each(troubled) + others)),
+            Shorter(Detail.HEALTHY_COUNT, joined(each(troubled))),
+            Shorter(Detail.TROUBLED_OTHERS, joined(each(troubled[:1]) + more)),
+            Shorter(Detail.MORE_COUNT, joined(each(troubled[:1]))),
+        ]
+    shorter.append(Shorter(Detail.PROVIDERS, ()))
+    return Segment("providers", joined(each(providers, budgets=True, terse=False)), tuple(shorter))
 
 
 def _budget(provider: ProviderStatus) -> list[Fragment]:
     out: list[Fragment] = []
     if provider.rpm_limit is not None and provider.rpm_left is not None:
-        out.append(("dim", f" rpm {provider.rpm_left}/{provider.rpm_limit}"))
+        out.append(("qd.muted", f" rpm {provider.rpm_left}/{provider.rpm_limit}"))
     if provider.tpm_limit is not None and provider.tpm_left is not None:
-        out.append(("dim", f" tpm {compact(provider.tpm_left)}/{compact(provider.tpm_limit)}"))
+        left, limit = compact(provider.tpm_left), compact(provider.tpm_limit)
+        out.append(("qd.muted", f" tpm {left}/{limit}"))
     return out
 
 
-def _model_forms(status: ClientStatus, symbols: Symbols) -> list[Form]:
+def _model(status: ClientStatus, symbols: Symbols) -> Segment:
+    """The provider answering and its model; the model alone, shorter."""
     if status.active_provider is not None:
         name, model = status.active_provider, status.active_model or ""
     elif status.providers:
         name, model = status.providers[0].name, status.providers[0].model
     else:
-        return [(("active", "no provider"),)]
-    full: Form = (("active", f"{name} {symbols.dot} {model}"),)
-    return [full, (("active", model),)] if model else [(("active", name),)]
+        name, model = "no provider", ""
+    gone = Shorter(Detail.MODEL, ())
+    if not model:
+        return Segment("model", (("qd.model", name),), (gone,))
+    full: Form = (("qd.model", f"{name} {symbols.dot} {model}"),)
+    return Segment("model", full, (Shorter(Detail.MODEL_PROVIDER, (("qd.model", model),)), gone))
 
 
-def _store_forms(status: ClientStatus) -> list[Form]:
-    """Where the budget lives: ``budget: local``; ``budget: per-process!`` when a shared
-    store failed (shortened, but kept until the very last)."""
+def _store(status: ClientStatus) -> Segment:
+    """Where the budget lives: ``budget: local``, among the first details to go;
+    ``budget: per-process!`` when a shared store failed, kept until the very last."""
     if _unshared(status):
-        warning: Form = (("warn", "budget: per-process!"),)
-        # Twice: the first shortening of the store leaves a warning as it is.
-        return [warning, warning, (("warn", "per-process!"),)]
-    return [(("dim", f"budget: {status.store}"),), ()]
+        return Segment(
+            "store",
+            (("qd.warning", "budget: per-process!"),),
+            (
+                Shorter(Detail.STORE_WARNING_WORDS, (("qd.warning", "per-process!"),)),
+                Shorter(Detail.STORE_WARNING, ()),
+            ),
+        )
+    return Segment(
+        "store", (("qd.muted", f"budget: {status.store}"),), (Shorter(Detail.STORE, ()),)
+    )
 
 
 def _unshared(status: ClientStatus) -> bool:
@@ -547,11 +563,10 @@ def status_table(status: ClientStatus, symbols: Symbols = UNICODE) -> Table:
         state = provider.state
         if state == "OPEN":
             state += f" (trial in {provider.retry_in:.1f}s)"
-        role = _STATE_ROLE.get(provider.state, "plain")
         table.add_row(
             provider.name,
             provider.model,
-            f"[{RICH_STYLE[role]}]{state}[/]" if RICH_STYLE[role] else state,
+            Text(state, breaker_style(provider.state)),
             f"{provider.cooldown:.1f}s" if provider.cooldown > 0 else "-",
             _left(provider.rpm_left, provider.rpm_limit),
             _left(provider.tpm_left, provider.tpm_limit),
@@ -564,7 +579,7 @@ def status_table(status: ClientStatus, symbols: Symbols = UNICODE) -> Table:
     table.caption = Text.assemble(
         f"active: {active}   activity: {status.activity or 'idle'}   "
         f"tokens this session: {status.session_tokens:,}\n",
-        (store_line(status, symbols), RICH_STYLE["warn"] if _unshared(status) else ""),
+        (store_line(status, symbols), "qd.warning" if _unshared(status) else ""),
     )
     table.caption_justify = "left"
     return table

@@ -169,27 +169,27 @@ class TurnView:
             self.stream.finish()
             arguments = _arguments(event.arguments, self.symbols)
             line = printable(f"{self.symbols.tool} {event.name} {arguments}")
-            self.console.print(Text(line, "cyan"))
+            self.console.print(Text(line, "qd.tool"))
         elif isinstance(event, ToolCallFinished):
             self._finished(event)
         elif isinstance(event, FileChanged):
             added, removed = diff_stats(event.diff)
             line = printable(f"  {self.symbols.edit} {event.path} (+{added} -{removed})")
-            self.console.print(Text(line, "green"))
+            self.console.print(Text(line, "qd.file.changed"))
         elif isinstance(event, ContextCompacted):
             self.stream.finish()
-            self.console.print(Text(f"{self.symbols.compacted} {event.description}", "dim"))
+            self.console.print(Text(f"{self.symbols.compacted} {event.description}", "qd.muted"))
         elif isinstance(event, TurnEnded):
             self.stream.finish()
-            self.console.print(Text(summary(event.result, self.symbols), "dim"))
+            self.console.print(Text(summary(event.result, self.symbols), "qd.muted"))
 
     def _finished(self, event: ToolCallFinished) -> None:
         """``✓ name ok`` (or why not), then the end of a command's output, dimmed."""
         symbols = self.symbols
         symbol, style = {
-            "ok": (symbols.ok, "green"),
-            "denied": (symbols.failed, "yellow"),
-            "error": (symbols.failed, "red"),
+            "ok": (symbols.ok, "qd.ok"),
+            "denied": (symbols.failed, "qd.notice"),
+            "error": (symbols.failed, "qd.error"),
         }[event.status]
         shown = event.status != "denied" and event.name in SHOWS_OUTPUT
         head, body = command_result(event.output) if shown else (_first_line(event.output), [])
@@ -198,12 +198,12 @@ class TurnView:
         if not body:
             return
         for line in body[-TAIL_LINES:]:
-            text = Text(printable(f"    {symbols.bar} {line}"), "dim", no_wrap=True)
+            text = Text(printable(f"    {symbols.bar} {line}"), "qd.muted", no_wrap=True)
             text.overflow = "ellipsis"
             self.console.print(text)
         if len(body) > TAIL_LINES:
             more = f"    {symbols.ellipsis} the last {TAIL_LINES} of {plural(len(body), 'line')}"
-            self.console.print(Text(f"{more}: /output shows it all", "dim"))
+            self.console.print(Text(f"{more}: /output shows it all", "qd.muted"))
 
     def client_event(self, event: ClientEvent) -> None:
         """A retry, failover or breaker change: worth a line, unless it would land in
@@ -211,14 +211,14 @@ class TurnView:
         worth_a_line = isinstance(event, RetryScheduled | Failover | BreakerTransition)
         if worth_a_line and not self.stream.has_output:
             line = printable(f"{self.symbols.again} {event_line(event)}")
-            self.console.print(Text(line, "yellow"))
+            self.console.print(Text(line, "qd.notice"))
 
     def interrupted(self) -> None:
         self.stream.interrupt()
 
     def failed(self, message: str) -> None:
         self.stream.finish()
-        self.console.print(Text(f"{self.symbols.failed} {message}", "bold red"))
+        self.console.print(Text(f"{self.symbols.failed} {message}", "qd.failure"))
 
 
 class _Footer:
@@ -233,7 +233,7 @@ class _Footer:
 
 
 def summary(result: TurnResult, symbols: Symbols) -> str:
-    """One dim line under an answer: who answered, what it cost."""
+    """One muted line under an answer: who answered, what it cost."""
     parts = [
         f"{result.provider} {symbols.dot} {result.model}",
         plural(result.usage.total_tokens, "token"),

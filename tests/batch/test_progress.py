@@ -8,11 +8,10 @@ import dataclasses
 import io
 from typing import Any
 
-from rich.console import Console
-
 from qwen_dev_cli.batch.progress import LiveProgress, PlainProgress, progress_line
 from qwen_dev_cli.batch.tally import Tally, duration
 from qwen_dev_cli.core.status import ClientStatus, ProviderStatus
+from qwen_dev_cli.ui.theme import make_console
 
 
 class Clock:
@@ -103,7 +102,7 @@ def test_the_live_display_shows_done_total_budget_and_breakers() -> None:
         provider("spare", state="OPEN", retry_in=42.0),
     )
     screen = io.StringIO()
-    console = Console(file=screen, width=120, color_system=None)
+    console = make_console(file=screen, width=120, color_system=None)
     console.print(LiveProgress(tally, lambda: providers, console=console).render())
     shown = screen.getvalue()
     assert "38/100 (38%)" in shown
@@ -123,7 +122,7 @@ async def test_the_live_display_redraws_from_the_event_loop() -> None:
     clock = Clock()
     tally = running(clock)
     screen = io.StringIO()
-    console = Console(file=screen, width=100, force_terminal=True, color_system=None)
+    console = make_console(file=screen, width=100, force_terminal=True, color_system=None)
     redraws = 0
 
     async def sleep(seconds: float) -> None:

@@ -9,10 +9,10 @@ import pytest
 from prompt_toolkit.input import PipeInput, create_pipe_input
 from prompt_toolkit.output import DummyOutput
 from prompt_toolkit.output.plain_text import PlainTextOutput
-from rich.console import Console
 
 from qwen_dev_cli.agent.turn import ApprovalRequest
 from qwen_dev_cli.ui.approval import InteractiveApprover
+from qwen_dev_cli.ui.theme import make_console
 
 DIFF = """--- a/app.py
 +++ b/app.py
@@ -46,7 +46,7 @@ def approver(
 ) -> InteractiveApprover:
     """The dialog on ``pipe``, showing requests on ``screen`` and asking its questions
     on ``questions`` (if given)."""
-    console = Console(file=screen, width=100, force_terminal=colour, color_system="standard")
+    console = make_console(file=screen, width=100, force_terminal=colour, color_system="standard")
     output = DummyOutput() if questions is None else PlainTextOutput(questions)
     return InteractiveApprover(console, input=pipe, output=output, allow_edits=allow_edits)
 
@@ -162,7 +162,7 @@ async def test_the_question_runs_inside_the_pause(pipe: PipeInput) -> None:
             events.append("resumed")
 
     asker = InteractiveApprover(
-        Console(file=io.StringIO()), pause=Pause, input=pipe, output=DummyOutput()
+        make_console(file=io.StringIO()), pause=Pause, input=pipe, output=DummyOutput()
     )
     pipe.send_text("y")
     await asker.approve(WRITE)

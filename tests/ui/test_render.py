@@ -8,12 +8,13 @@ import io
 from rich.console import Console
 
 from qwen_dev_cli.ui.render import MarkdownStream
+from qwen_dev_cli.ui.theme import make_console
 
 
 def console(*, terminal: bool = False, height: int = 40) -> tuple[Console, io.StringIO]:
     screen = io.StringIO()
     return (
-        Console(
+        make_console(
             file=screen,
             width=80,
             height=height,

@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
-from rich.console import Console
 
 from faultserver import DEFAULT_TEXT, FaultServer, Outcome
 from qwen_dev_cli.agent.turn import Turn
@@ -22,6 +21,7 @@ from qwen_dev_cli.config import load_settings
 from qwen_dev_cli.runtime import Runtime
 from qwen_dev_cli.session.store import SessionStore
 from qwen_dev_cli.ui.repl import Repl, ReplOptions
+from qwen_dev_cli.ui.theme import make_console
 
 
 @pytest.fixture
@@ -69,7 +69,7 @@ async def session(setup: Setup, typed: str, **repl_args: Any) -> str:
     settings = load_settings(setup.config_path)
     runtime = Runtime(settings, workspace=setup.workspace, config_path=setup.config_path)
     screen = io.StringIO()
-    console = Console(file=screen, width=120)
+    console = make_console(file=screen, width=120)
     with create_pipe_input() as pipe:
         repl = Repl(
             runtime,

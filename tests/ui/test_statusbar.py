@@ -7,7 +7,6 @@ import io
 from typing import Any
 
 import pytest
-from rich.console import Console
 
 from qwen_dev_cli.core.events import (
     AttemptStarted,
@@ -17,8 +16,17 @@ from qwen_dev_cli.core.events import (
     RetryScheduled,
 )
 from qwen_dev_cli.core.status import ClientStatus, ProviderStatus
-from qwen_dev_cli.ui.statusbar import EVENT_SECONDS, StatusBar, status_table
+from qwen_dev_cli.ui.statusbar import (
+    EVENT_SECONDS,
+    Detail,
+    Line,
+    Segment,
+    Shorter,
+    StatusBar,
+    status_table,
+)
 from qwen_dev_cli.ui.symbols import ASCII
+from qwen_dev_cli.ui.theme import make_console
 
 
 class Clock:
@@ -61,8 +69,8 @@ def test_each_breaker_state_is_spelled_out() -> None:
 def test_state_has_its_colour_in_the_toolbar() -> None:
     fragments = bar(provider("a", "OPEN", retry_in=5), provider("b")).toolbar()
     styles = {text.strip(): style for style, text, *_ in fragments}
-    assert styles["○ a OPEN 5s"] == "class:status.open"
-    assert styles["● b CLOSED"] == "class:status.closed"
+    assert styles["○ a OPEN 5s"] == "class:qd.provider.open"
+    assert styles["● b CLOSED"] == "class:qd.provider.closed"
 
 
 def test_budgets_show_where_limits_are_set() -> None:
@@ -143,7 +151,7 @@ def test_status_table_details_every_provider() -> None:
         42,
     )
     screen = io.StringIO()
-    Console(file=screen, width=140).print(status_table(snapshot))
+    make_console(file=screen, width=140).print(status_table(snapshot))
     shown = screen.getvalue()
     assert "OPEN (trial in 12.3s)" in shown
     assert "25% ok" in shown
@@ -169,14 +177,14 @@ def test_a_failed_shared_store_is_flagged_on_the_bar() -> None:
     fragments = status.toolbar()
 
     assert status.plain().endswith("│ budget: per-process!")
-    assert ("class:status.warn", "budget: per-process!") in fragments
+    assert ("class:qd.warning", "budget: per-process!") in fragments
 
 
 def test_status_table_tells_the_store_and_its_location() -> None:
     def shown(store: str = "memory", location: str = "this process", shared: bool = False) -> str:
         snapshot = ClientStatus([provider("a")], None, None, None, 0, store, location, shared)
         screen = io.StringIO()
-        Console(file=screen, width=140).print(status_table(snapshot))
+        make_console(file=screen, width=140).print(status_table(snapshot))
         return " ".join(screen.getvalue().split())
 
     local = shown("local", "/h/[x]/state.sqlite3", shared=True)
@@ -272,7 +280,7 @@ def test_a_demoted_provider_shows_its_recent_success_in_yellow() -> None:
     status = bar(provider("alpha"), provider("beta", success_rate=0.33))
     assert "● beta 33% ok" in status.plain()
     assert "beta CLOSED" not in status.plain()
-    assert ("class:status.degraded", "● beta 33% ok") in status.toolbar()
+    assert ("class:qd.provider.degraded", "● beta 33% ok") in status.toolbar()
     assert "● alpha CLOSED" in status.plain()  # a healthy one keeps its state
 
 
@@ -297,3 +305,89 @@ def test_a_provider_passed_over_for_its_open_circuit_is_not_said_to_have_failed(
     status.on_event(Failover("alpha", "beta", "circuit open"))
     assert status.plain().startswith("alpha circuit open, trying beta │ ")
     assert status.plain(60).startswith("alpha circuit open, trying beta │ ")
+
+
+def unshared(clock: Clock | None = None) -> StatusBar:
+    """One provider down, a breaker event on the bar and the shared store unreachable."""
+    status = bar(
+        provider("alpha", "OPEN", retry_in=30),
+        clock=clock,
+        active_provider="alpha",
+        active_model="alpha-model",
+        session_tokens=12_345,
+        store="redis",
+        store_location="redis://r:6379/0",
+        store_shared=False,
+    )
+    status.on_event(BreakerTransition("alpha", "CLOSED", "OPEN"))
+    return status
+
+
+def scenes() -> list[StatusBar]:
+    clock = Clock()
+    retrying = crowded(clock)
+    retrying.on_event(RetryScheduled(2, 3, 3.1, "alpha: circuit open"))
+    working = bar(provider("a"), clock=clock)
+    working.turn_started()
+    alone = bar(clock=clock, activity="waiting for the provider to answer (slow)")
+    return [crowded(), retrying, unshared(), working, alone, bar(provider("a"), provider("b"))]
+
+
+@pytest.mark.parametrize("status", scenes())
+def test_every_segment_says_what_each_shorter_form_loses_and_can_fit(status: StatusBar) -> None:
+    line = status.line()
+    details = [shorter.loses for segment in line.segments for shorter in segment.shorter]
+    assert all(isinstance(detail, Detail) for detail in details)
+    assert len(details) == len(set(details))  # no ties: one order, whatever the positions
+    for segment in line.segments:
+        assert segment.shorter, segment.name
+        losses = [shorter.loses for shorter in segment.shorter]
+        assert losses == sorted(losses), segment.name  # each form loses a more useful detail
+        assert segment.shorter[-1].form == (), segment.name  # it may be left out
+        shortest = [s.form for s in segment.shorter if s.form] or [segment.full]
+        assert sum(len(text) for _, text in shortest[-1]) <= 40, segment.name  # half of 80
+
+
+def test_a_segment_whose_shorter_form_loses_less_is_refused() -> None:
+    with pytest.raises(ValueError, match="more useful"):
+        Segment(
+            "x",
+            (("qd.plain", "a b c"),),
+            (Shorter(Detail.MODEL, (("qd.plain", "a b"),)), Shorter(Detail.STORE, ())),
+        )
+
+
+def test_the_shortening_follows_what_is_lost_not_where_it_sits() -> None:
+    def segment(name: str, loses: Detail) -> Segment:
+        return Segment(
+            name, (("qd.plain", f"{name} in full"),), (Shorter(loses, (("qd.plain", name),)),)
+        )
+
+    width = len("first in full | second")  # room for one segment in full
+    for order in (("first", "second"), ("second", "first")):
+        for least, most in (("first", "second"), ("second", "first")):
+            details = {least: Detail.BUDGETS, most: Detail.MODEL_PROVIDER}
+            line = Line([segment(name, details[name]) for name in order], ("qd.muted", " | "))
+            shown = "".join(text for _, text in line.fit(width, "..."))
+            assert f"{most} in full" in shown, (order, least)
+            assert f"{least} in full" not in shown, (order, least)
+
+
+@pytest.mark.parametrize("status", scenes())
+def test_the_bar_is_the_same_whatever_the_order_of_its_segments(status: StatusBar) -> None:
+    def shown(line: Line, width: int) -> list[tuple[str, str]]:
+        return sorted(fragment for fragment in line.fit(width, "…") if fragment != line.separator)
+
+    for width in range(10, 140, 3):
+        line = status.line()
+        backwards = status.line()
+        backwards.segments.reverse()
+        assert shown(backwards, width) == shown(line, width), width
+
+
+def test_a_line_that_needed_every_shortening_still_gives_room_back() -> None:
+    status = unshared()
+    assert status.plain(60) == "alpha circuit open │ alpha-model │ 12,345 tok │ per-process!"
+    assert status.plain(78) == (
+        "alpha circuit open │ alpha · alpha-model │ 12,345 tok │ budget: per-process!"
+    )

@@ -5,8 +5,6 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from rich.console import Console
-
 from qwen_dev_cli.agent.turn import (
     AssistantText,
     FileChanged,
@@ -21,6 +19,7 @@ from qwen_dev_cli.core.events import Failover, RetryScheduled
 from qwen_dev_cli.core.status import ClientStatus, ProviderStatus
 from qwen_dev_cli.ui.statusbar import StatusBar
 from qwen_dev_cli.ui.symbols import UNICODE
+from qwen_dev_cli.ui.theme import make_console
 from qwen_dev_cli.ui.turnview import TurnView, summary
 
 DIFF = "--- a/x.py\n+++ b/x.py\n@@ -1 +1,2 @@\n-old\n+new\n+more\n"
@@ -39,7 +38,7 @@ def view(clock: Clock | None = None) -> tuple[TurnView, io.StringIO]:
     provider = ProviderStatus("lab", "m", "CLOSED", 0, 0, None, None, None, None, None)
     status = StatusBar(lambda: ClientStatus([provider], None, None, None, 0))
     clock = clock or Clock()
-    return TurnView(Console(file=screen, width=100), status, get_time=clock), screen
+    return TurnView(make_console(file=screen, width=100), status, get_time=clock), screen
 
 
 def result(**changes: object) -> TurnResult:
@@ -181,7 +180,7 @@ async def test_an_ascii_terminal_gets_ascii_symbols() -> None:
     screen = AsciiScreen()
     provider = ProviderStatus("lab", "m", "CLOSED", 0, 0, None, None, None, None, None)
     status = StatusBar(lambda: ClientStatus([provider], None, None, None, 0))
-    async with TurnView(Console(file=screen, width=100), status) as turn:
+    async with TurnView(make_console(file=screen, width=100), status) as turn:
         turn(ToolCallStarted("c1", "run_command", {"command": "make"}))
         turn(ToolCallFinished("c1", "run_command", "ok", "exit code 0\nbuilt"))
         turn(ToolCallFinished("c2", "read_file", "error", "no such file"))
