@@ -134,6 +134,13 @@ def test_a_failing_prefix_cache_never_fails_the_request(tmp_path: Path) -> None:
     assert reuse.prepare(Broken(), [system], list(range(400))) == "failed"
 
 
+async def test_missing_model_file_is_a_clear_error(tmp_path: Path) -> None:
+    provider = LlamaCppProvider("local", model="x", model_path=tmp_path / "nope.gguf")
+    with pytest.raises(ProviderSetupError, match="does not exist"):
+        await provider.chat(ChatRequest(QUESTION))
+    await provider.aclose()
+
+
 async def test_without_llama_cpp_the_local_provider_says_what_to_install(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
