@@ -1,6 +1,10 @@
 """The in-process fault server: routes (``/v1/chat/completions``, ``/v1/models``,
 ``/_control/*``), the script and chaos that pick each request's outcome, API key and
 rate limits, context-window refusals, and the log of every request received.
+
+Tests synchronise on the server's state, not on sleeps: :meth:`FaultServer.received`
+returns once N requests have arrived, and :meth:`FaultServer.hold` keeps chat requests
+in flight (received, unanswered) until :meth:`FaultServer.release`.
 """
 
 from __future__ import annotations
@@ -98,6 +102,9 @@ class FaultServer:
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stopping = False
+        self._arrived = asyncio.Event()  # set at each recorded request
+        self._answering = asyncio.Event()  # clear while held
+        self._answering.set()
         self._completions = 0
         self._call_ids = 0
         self._control = ControlApi(self)
@@ -164,6 +171,23 @@ class FaultServer:
     def scripted(self) -> list[Outcome]:
         """Outcomes still waiting in the script."""
         return list(self._script)
+
+    async def received(self, count: int) -> list[RecordedRequest]:
+        """The first ``count`` requests (control ones aside), once they have arrived;
+        at once if they have. Requests held by :meth:`hold` count: they have arrived."""
+        while len(self.requests) < count:
+            self._arrived.clear()
+            await self._arrived.wait()
+        return self.requests[:count]
+
+    def hold(self) -> None:
+        """Chat requests arriving from now on are recorded, then wait unanswered (their
+        outcome not chosen yet) until :meth:`release`; :meth:`stop` drops them."""
+        self._answering.clear()
+
+    def release(self) -> None:
+        """Answer the held chat requests, and answer at once again."""
+        self._answering.set()
 
     def reset(self) -> None:
         """Clear the script, the request log and the rate windows; reseed chaos."""
@@ -260,6 +284,7 @@ class FaultServer:
             req.method, req.path, req.headers, body, self._clock(), "", stream, conn.number
         )
         self.requests.append(record)
+        self._arrived.set()
         route = self._routes.get((req.method, req.path))
         if route is None:
             record.outcome = "not_found"
@@ -288,6 +313,7 @@ class FaultServer:
         return await send_json(conn, req, 200, {"object": "list", "data": [model]})
 
     async def _chat(self, conn: HttpConnection, req: HttpRequest, record: RecordedRequest) -> bool:
+        await self._answering.wait()
         body = record.json
         if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
             record.outcome = "bad_request"

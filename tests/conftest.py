@@ -1,10 +1,19 @@
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+#: For tests that run the real offline model (slow ones: the fast loop passes without
+#: the ``[local]`` extra, its stand-in model needs no llama.cpp).
+requires_llama_cpp = pytest.mark.skipif(
+    importlib.util.find_spec("llama_cpp") is None,
+    reason="llama-cpp-python is not installed (the [local] extra; scripts/bootstrap "
+    "builds it and installs the offline model)",
+)
 
 
 @pytest.fixture(autouse=True)

@@ -31,6 +31,10 @@ MISSING = (
     "Debian's redis-server package; otherwise install redis-server yourself)"
 )
 
+#: For tests the fast loop runs wherever redis-server exists (the Lua/Python parity); the
+#: Redis store tests use :func:`new_server` instead, which fails without one.
+requires_redis_server = pytest.mark.skipif(shutil.which("redis-server") is None, reason=MISSING)
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -189,4 +193,12 @@ def redis_url(redis_server: RedisServer) -> str:
     return redis_server.url
 
 
-__all__ = ["MISSING", "RedisServer", "free_port", "new_server", "redis_server", "redis_url"]
+__all__ = [
+    "MISSING",
+    "RedisServer",
+    "free_port",
+    "new_server",
+    "redis_server",
+    "redis_url",
+    "requires_redis_server",
+]

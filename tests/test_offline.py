@@ -21,10 +21,11 @@ from qwen_dev_cli.core.types import ChatRequest
 from qwen_dev_cli.session.store import SessionStore
 from qwen_dev_cli.tools import DEFAULT_TOOLS, Workspace
 
+from .conftest import requires_llama_cpp
 from .test_cli_ask import qwen_dev
 from .ui.test_repl_pty import PROMPT, Terminal
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, requires_llama_cpp]
 
 QUESTION = [{"role": "user", "content": "Name one primary colour."}]
 
@@ -82,12 +83,6 @@ async def test_cancelling_stops_generation_and_frees_the_model() -> None:
     reply = await provider.chat(ChatRequest(QUESTION, max_tokens=8))
     assert reply.usage is not None
     assert reply.usage.completion_tokens <= 8
-
-
-async def test_missing_model_file_is_a_clear_error(tmp_path: Path) -> None:
-    provider = LlamaCppProvider("local", model="x", model_path=tmp_path / "nope.gguf")
-    with pytest.raises(ProviderSetupError, match="does not exist"):
-        await provider.chat(ChatRequest(QUESTION))
 
 
 async def test_corrupt_model_file_is_a_clear_error(tmp_path: Path) -> None:

@@ -21,9 +21,10 @@ import pytest
 
 from qwen_dev_cli.core.providers.llama_state_cache import DEFAULT_MAX_BYTES, MAGIC
 
+from .conftest import requires_llama_cpp
 from .test_cli_ask import qwen_dev
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, requires_llama_cpp]
 
 QUESTION = "Name one primary colour."
 

@@ -1,5 +1,8 @@
 """The runner with a real client over real HTTP (the fault server, in process): results
-written whole, "not now" waited out, hopeless batches stopped, Ctrl-C clean."""
+written whole, "not now" waited out, hopeless batches stopped, Ctrl-C clean.
+
+Tests that interrupt a batch wait for a state (requests arrived at the server and held
+there unanswered, a prompt queueing for budget), never for a length of time."""
 
 from __future__ import annotations
 
@@ -18,6 +21,10 @@ from qwen_dev_cli.batch.output import CheckpointFile
 from qwen_dev_cli.batch.runner import BatchRunner, RequestOptions, RunEnd
 from qwen_dev_cli.batch.tally import Tally
 from qwen_dev_cli.core import BreakerPolicy, LLMClient, ProviderSettings, RetryPolicy, Timeouts
+from qwen_dev_cli.core.events import ClientEvent, RateLimitWait
+
+#: Seconds a test waits for a state before it fails (never reached when all is well).
+PATIENCE = 10.0
 
 
 @pytest.fixture
@@ -45,6 +52,12 @@ class Batch:
         self.checkpoint = CheckpointFile(self.out, input_path=None)
         self.checkpoint.begin(self.checkpoint.scan())
         self.notes: list[str] = []
+        self.queueing = asyncio.Event()  # a prompt waits for the budget of its minute
+        self.client.subscribe(self._on_event)
+
+    def _on_event(self, event: ClientEvent) -> None:
+        if isinstance(event, RateLimitWait):
+            self.queueing.set()
 
     async def run(self, count: int, **options: Any) -> tuple[RunEnd, Tally]:
         tally = Tally(count, 0)
@@ -145,11 +158,12 @@ async def test_a_batch_stops_when_every_provider_refuses_the_key(
 async def test_interrupt_lets_in_flight_prompts_finish_then_sends_nothing_more(
     server: FaultServer, tmp_path: Path
 ) -> None:
-    server.configure(default=Outcome.ok(delay=0.3))
+    server.hold()
     batch = Batch(server, tmp_path)
     task = asyncio.create_task(batch.run(20, concurrency=3))
-    await asyncio.sleep(0.1)
+    await asyncio.wait_for(server.received(3), PATIENCE)  # three in flight
     batch.runner.interrupt()
+    server.release()
     end, tally = await task
     assert end.interrupted
     assert len(batch.results()) == 3  # finished within the grace period and written
@@ -160,12 +174,15 @@ async def test_interrupt_lets_in_flight_prompts_finish_then_sends_nothing_more(
 async def test_interrupt_drops_prompts_queueing_for_budget_at_once(
     server: FaultServer, tmp_path: Path
 ) -> None:
-    server.configure(default=Outcome.ok(delay=0.4))
+    server.hold()
     batch = Batch(server, tmp_path, rpm=2)
     started = asyncio.get_running_loop().time()
     task = asyncio.create_task(batch.run(10, concurrency=3))
-    await asyncio.sleep(0.15)  # two sent, the third queues for the next minute's budget
+    # Two sent, the third queues for the next minute's budget.
+    await asyncio.wait_for(server.received(2), PATIENCE)
+    await asyncio.wait_for(batch.queueing.wait(), PATIENCE)
     batch.runner.interrupt()
+    server.release()
     end, tally = await asyncio.wait_for(task, 10)
     assert asyncio.get_running_loop().time() - started < 2  # no 5 s grace for it
     assert end.interrupted
@@ -178,10 +195,10 @@ async def test_interrupt_drops_prompts_queueing_for_budget_at_once(
 async def test_prompts_still_in_flight_after_the_grace_are_dropped_cleanly(
     server: FaultServer, tmp_path: Path
 ) -> None:
-    server.configure(default=Outcome.ok(delay=5))
+    server.hold()  # never released: no answer comes within the grace
     batch = Batch(server, tmp_path, timeouts=Timeouts(attempt=30))
     task = asyncio.create_task(batch.run(20, concurrency=3, grace=0.2))
-    await asyncio.sleep(0.1)
+    await asyncio.wait_for(server.received(3), PATIENCE)
     batch.runner.interrupt()
     end, tally = await asyncio.wait_for(task, 3)
     assert end.interrupted

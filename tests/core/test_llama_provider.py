@@ -1,9 +1,11 @@
 """The in-process provider's own behaviour around llama-cpp-python, on a stand-in model
-(fast); the real model is exercised in ``tests/test_offline.py``."""
+(fast, and without llama-cpp-python installed); the real model is exercised in
+``tests/test_offline.py``."""
 
 from __future__ import annotations
 
 import itertools
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,9 +14,9 @@ import pytest
 
 from qwen_dev_cli.agent.context import context_error, window_in_error
 from qwen_dev_cli.core import LLMClient, RetryPolicy, StreamEnd, TextDelta
-from qwen_dev_cli.core.errors import ContextLengthExceeded, LLMError
+from qwen_dev_cli.core.errors import ContextLengthExceeded, LLMError, ProviderSetupError
 from qwen_dev_cli.core.providers.llama_cpp import FINISH_REPETITION, LlamaCppProvider
-from qwen_dev_cli.core.providers.llama_prefix import PrefixReuse
+from qwen_dev_cli.core.providers.llama_prefix import PrefixReuse, prompt_tokens
 from qwen_dev_cli.core.providers.llama_state_cache import PrefixStateCache
 from qwen_dev_cli.core.types import ChatRequest
 
@@ -66,7 +68,12 @@ async def test_a_looping_answer_stops_with_finish_reason_repetition() -> None:
     llama = StandInLlama(itertools.chain(story, itertools.cycle(words(SENTENCE))))
     provider = provider_on(llama)
     deltas: list[str] = []
-    client = LLMClient([provider])
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:  # a failed attempt must not cost real time
+        slept.append(seconds)
+
+    client = LLMClient([provider], sleep=sleep)
     async for event in client.stream(QUESTION, max_tokens=4000):
         if isinstance(event, TextDelta):
             deltas.append(event.text)
@@ -78,6 +85,7 @@ async def test_a_looping_answer_stops_with_finish_reason_repetition() -> None:
     assert len(deltas) < 1000  # not the 4,000 asked for
     assert llama.closed  # generation was stopped, not just ignored
     assert result.usage.completion_tokens == len(deltas)
+    assert slept == []  # answered by the first attempt
 
 
 async def test_a_long_answer_that_does_not_loop_runs_to_its_cap() -> None:
@@ -124,3 +132,25 @@ def test_a_failing_prefix_cache_never_fails_the_request(tmp_path: Path) -> None:
     reuse = PrefixReuse(PrefixStateCache(tmp_path / "states"))
     system = {"role": "system", "content": "rules " * 200}
     assert reuse.prepare(Broken(), [system], list(range(400))) == "failed"
+
+
+async def test_missing_model_file_is_a_clear_error(tmp_path: Path) -> None:
+    provider = LlamaCppProvider("local", model="x", model_path=tmp_path / "nope.gguf")
+    with pytest.raises(ProviderSetupError, match="does not exist"):
+        await provider.chat(ChatRequest(QUESTION))
+    await provider.aclose()
+
+
+async def test_without_llama_cpp_the_local_provider_says_what_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "llama_cpp", None)  # as if the [local] extra were absent
+    model = tmp_path / "model.gguf"
+    model.write_bytes(b"GGUF")
+    provider = LlamaCppProvider("local", model="x", model_path=model)
+    with pytest.raises(ProviderSetupError, match="llama-cpp-python is not installed") as caught:
+        await provider.chat(ChatRequest(QUESTION))
+    await provider.aclose()
+    assert "pip install 'qwen-dev-cli[local]'" in str(caught.value)
+    # The prefix cache steps aside rather than failing first with an ImportError.
+    assert prompt_tokens(StandInLlama(), QUESTION) is None

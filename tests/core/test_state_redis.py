@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from collections.abc import AsyncIterator, Iterator
 
@@ -14,13 +13,11 @@ from qwen_dev_cli.core.account import (
     AccountPolicy,
     AccountState,
     Admitted,
-    BreakerPolicy,
     Refused,
     Settlement,
 )
 from qwen_dev_cli.core.state import FallbackStore, StoreError
 from qwen_dev_cli.core.state_redis import KEY_PREFIX, RedisStore
-from qwen_dev_cli.core.types import RateLimitHeaders
 from tests.core.store_contract import StoreContract, Wait, account, admitted, refused
 from tests.redis_server import RedisServer, new_server, redis_server, redis_url
 
@@ -62,92 +59,6 @@ def own_server() -> Iterator[RedisServer]:
 
 class TestRedisStore(StoreContract):
     pass
-
-
-# --- the script is account.py -------------------------------------------------------
-
-
-class SteppedClock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-POLICIES = [
-    AccountPolicy(rpm=3, tpm=100, window=1.0, breaker=BreakerPolicy(2, 0.5, 2, 0.8)),
-    AccountPolicy(rpm=5, window=1.0, breaker=None),
-    AccountPolicy(tpm=80, window=1.5, breaker=BreakerPolicy(1, 0.3, 1, 0.4)),
-    AccountPolicy(window=1.0),
-]
-
-
-def random_settlement(rng: random.Random) -> Settlement:
-    def maybe(value: float) -> float | None:
-        return None if rng.random() < 0.4 else value
-
-    server = None
-    if rng.random() < 0.3:
-        server = RateLimitHeaders(
-            remaining_requests=None if rng.random() < 0.3 else rng.randint(0, 4),
-            remaining_tokens=None if rng.random() < 0.3 else rng.randint(0, 150),
-            reset_requests=maybe(rng.uniform(0, 1.2)),
-            reset_tokens=maybe(rng.uniform(0, 1.2)),
-        )
-    return Settlement(
-        outcome=rng.choice(["success", "failure", "failure", "neutral"]),
-        tokens=None if rng.random() < 0.3 else rng.randint(-5, 90),
-        cooldown=0.0 if rng.random() < 0.8 else rng.uniform(0, 0.9),
-        server=server,
-    )
-
-
-@pytest.mark.parametrize("seed", range(8))
-async def test_the_script_applies_the_rules_of_account_py(redis_url: str, seed: int) -> None:
-    """Random operations through the Lua port and through AccountState, with the same
-    clock: every answer and every stored state must be equal, to the last bit."""
-    rng = random.Random(seed)
-    clock = SteppedClock(1_700_000_000.0 + rng.random())
-    store = RedisStore(redis_url, clock=clock)
-    admin = redis.Redis.from_url(redis_url)
-    key = account()
-    state = AccountState()
-    permits: list[Admitted] = []
-    expected: object
-    got: object
-    # One process's belief, or two processes believing different limits.
-    policies = rng.sample(POLICIES, k=rng.choice([1, 2]))
-    try:
-        for step in range(250):
-            clock.now += rng.choice([0.0, rng.uniform(0, 0.05), rng.uniform(0, 0.4)])
-            policy = rng.choice(policies)
-            op = rng.choices(["admit", "settle", "view", "reset"], [6, 4, 2, 0.3])[0]
-            if op == "admit":
-                tokens = rng.randint(0, 60)
-                ticket = rng.choice([None, None, "t1", "t2", "t3"])
-                expected = state.admit(clock.now, policy, tokens, f"r{step}", ticket)
-                got = await store.admit(key, policy, tokens, f"r{step}", ticket)
-                if isinstance(got, Admitted):
-                    permits.append(got)
-            elif op == "settle" and permits:
-                permit = permits.pop(rng.randrange(len(permits)))
-                settlement = random_settlement(rng)
-                expected = state.settle(clock.now, policy, permit, settlement)
-                got = await store.settle(key, policy, permit, settlement)
-            elif op == "view":
-                expected, got = state.view(clock.now, policy), await store.view(key, policy)
-            else:
-                expected, got = state.reset(clock.now), await store.reset(key)
-            assert got == expected, f"step {step}: {op}"
-            stored = admin.get(KEY_PREFIX + key)
-            if stored is not None:
-                assert AccountState.from_json(stored) == state, f"step {step}: {op}"
-            if rng.random() < 0.1:  # the script also reads what Python writes
-                admin.set(KEY_PREFIX + key, state.to_json())
-    finally:
-        admin.close()
-        await store.aclose()
 
 
 async def test_the_stored_json_is_account_states_layout(store: RedisStore, redis_url: str) -> None:

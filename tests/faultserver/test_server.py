@@ -176,14 +176,40 @@ async def test_stop_closes_idle_and_hanging_connections() -> None:
     await server.start()
     async with httpx.AsyncClient(base_url=server.base_url, timeout=5) as c:
         pending = asyncio.create_task(c.post("/chat/completions", json=chat()))
-        for _ in range(200):
-            if server.requests:
-                break
-            await asyncio.sleep(0.005)
+        await asyncio.wait_for(server.received(1), 5)
         assert server.open_connections == 1
         started = time.perf_counter()
         await server.stop()
         assert time.perf_counter() - started < 1.0
+        assert server.open_connections == 0
+        with pytest.raises(TRANSPORT_ERRORS):
+            await pending
+
+
+async def test_held_requests_are_received_unanswered_until_released(
+    srv: FaultServer, client: httpx.AsyncClient
+) -> None:
+    srv.hold()
+    sent = [asyncio.create_task(client.post("/chat/completions", json=chat())) for _ in range(3)]
+    arrived = await asyncio.wait_for(srv.received(3), 5)
+    assert len(arrived) == 3
+    assert [r.outcome for r in arrived] == ["", "", ""]  # no outcome chosen yet
+    assert not any(task.done() for task in sent)
+    srv.release()
+    responses = await asyncio.gather(*sent)
+    assert [r.status_code for r in responses] == [200, 200, 200]
+    assert [r.outcome for r in srv.requests] == ["ok", "ok", "ok"]
+    assert await srv.received(2) == srv.requests[:2]  # at once: they have arrived
+
+
+async def test_stop_drops_held_requests() -> None:
+    server = FaultServer()
+    await server.start()
+    server.hold()
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=5) as c:
+        pending = asyncio.create_task(c.post("/chat/completions", json=chat()))
+        await asyncio.wait_for(server.received(1), 5)
+        await server.stop()
         assert server.open_connections == 0
         with pytest.raises(TRANSPORT_ERRORS):
             await pending

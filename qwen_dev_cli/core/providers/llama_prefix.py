@@ -76,8 +76,10 @@ def prompt_tokens(llama: Any, messages: list[Any]) -> list[int] | None:
     """The tokens ``llama.create_chat_completion(messages=messages)`` would evaluate,
     rendered by the model's own chat handler; None if the handler does not go through
     ``create_completion`` or fails (the real request will say why)."""
-    from llama_cpp import Llama
-
+    try:
+        from llama_cpp import Llama
+    except ImportError:  # the provider's loading says what to install (``_load``)
+        return None
     # Passed as `self` to the unbound method: llama-cpp-python picks the chat handler
     # and renders the template exactly as for the real request, then calls the
     # probe's create_completion. (Duck-typed: it is not a Llama.)
