@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Literal
 
 from ..core.tokens import CHARS_PER_TOKEN, estimate_text_tokens
 from ..core.types import tool_calls_of
-from ..words import plural
+from ..plurals import plural
 from .context import (
     COMPACT_AT,
     SUMMARY_ACK,

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TextIO
 
 from .. import exit_codes
-from ..words import plural
+from ..plurals import plural
 from .input import InputError, InputFile, Shard
 from .output import CheckpointFile, OutputError
 from .plan import Plan, make_plan

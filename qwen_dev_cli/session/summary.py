@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..core.types import tool_calls_of
-from ..words import plural
+from ..plurals import plural
 
 if TYPE_CHECKING:
     from ..core import Message

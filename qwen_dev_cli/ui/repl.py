@@ -27,10 +27,10 @@ from ..agent.turn import ContextAware, ContextCompacted, ToolCallFinished, ToolC
 from ..config import ConfigError
 from ..core import LLMError
 from ..core.telemetry import merge_snapshots
+from ..plurals import plural
 from ..session.store import SessionError
 from ..session.summary import exchange_lines, recent
 from ..tools import ChangeLog
-from ..words import plural
 from .approval import InteractiveApprover
 from .completion import ReplCompleter
 from .conversation import Conversation

@@ -19,9 +19,9 @@ from rich.text import Text
 
 from ..config import APPROVAL_MODES
 from ..core.providers.kinds import kind_of
+from ..plurals import plural
 from ..session.store import SessionError
 from ..tools import ToolError
-from ..words import plural
 from .metrics_table import metrics_renderable
 from .safe_text import printable
 from .statusbar import status_table, store_line

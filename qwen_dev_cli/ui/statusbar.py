@@ -31,7 +31,7 @@ from ..core.events import (
     RateLimitWait,
     RetryScheduled,
 )
-from ..words import plural
+from ..plurals import plural
 from .symbols import UNICODE, Symbols
 from .theme import breaker_style
 

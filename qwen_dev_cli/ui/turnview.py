@@ -33,8 +33,8 @@ from ..agent.turn import (
     why_cut,
 )
 from ..core.events import BreakerTransition, ClientEvent, Failover, RetryScheduled
+from ..plurals import plural
 from ..tools.diff import diff_stats
-from ..words import plural
 from .render import MarkdownStream
 from .safe_text import printable
 from .statusbar import event_line

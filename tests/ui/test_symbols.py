@@ -7,6 +7,7 @@ import io
 import pytest
 from rich.console import Console
 
+from qwen_dev_cli.plurals import plural
 from qwen_dev_cli.ui.symbols import (
     ASCII,
     UNICODE,
@@ -14,7 +15,6 @@ from qwen_dev_cli.ui.symbols import (
     symbols_for,
     terminal_stream,
 )
-from qwen_dev_cli.words import plural
 
 
 @pytest.mark.parametrize(

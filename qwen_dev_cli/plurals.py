@@ -1,4 +1,5 @@
-"""Small wording helpers every layer may use (this module imports nothing of ours)."""
+"""Counts in words (`1 tool call`, `2 tool calls`): a leaf every layer may use (it imports
+nothing of ours)."""
 
 from __future__ import annotations
 
