@@ -307,7 +307,10 @@ async def _sessions(shell: Shell, argument: str) -> None:
     current = symbols_for(shell.console).current
     for info in infos[:20]:
         mark = current if info.id == shell.conversation.id else ""
-        title = info.title if info.cwd == here else f"{info.title}  [qd.muted]({info.cwd})[/]"
+        # Titles are users' words, and may hold piped text: never markup, never controls.
+        title = Text(printable(info.title))
+        if info.cwd != here:
+            title.append(f"  ({printable(info.cwd)})", "qd.muted")
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(info.updated))
         table.add_row(mark, info.id, when, str(info.message_count), title)
     shell.console.print(table)

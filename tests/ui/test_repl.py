@@ -194,6 +194,16 @@ async def test_sessions_and_resume(server: FaultServer, tmp_path: Path, qwen_hom
     assert contents == ["remember the number 42", DEFAULT_TEXT, "what was it?"]
 
 
+async def test_sessions_shows_titles_as_text_not_markup(
+    server: FaultServer, tmp_path: Path, qwen_home: Path
+) -> None:
+    options = configure(tmp_path, server)
+    hostile = "review [link=http://evil.example]this[/link] [qd.error]now[/]"
+    await session(options, lines(hostile, "/exit"))
+    shown = await session(options, lines("/sessions", "/exit"))
+    assert "[link=http://evil.example]this[/link]" in shown  # shown, not interpreted
+
+
 async def test_continue_resumes_the_latest_session_here(
     server: FaultServer, tmp_path: Path
 ) -> None:
