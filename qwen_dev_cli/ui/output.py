@@ -67,14 +67,30 @@ def output_for(
     return WholeText(out)
 
 
-class JsonObject:
+class _Output:
+    """What an output does not override: nothing."""
+
+    def __call__(self, event: AgentEvent) -> None:
+        pass
+
+    def answered(self, result: TurnResult, metrics: dict[str, Any], session_id: str) -> None:
+        pass
+
+    def failed(
+        self,
+        exc: LLMError,
+        metrics: dict[str, Any],
+        *,
+        providers: list[dict[str, str]] | None = None,
+    ) -> None:
+        pass
+
+
+class JsonObject(_Output):
     """``--json``: one object on stdout, whatever happened."""
 
     def __init__(self, out: TextIO) -> None:
         self.out = out
-
-    def __call__(self, event: AgentEvent) -> None:
-        pass
 
     def answered(self, result: TurnResult, metrics: dict[str, Any], session_id: str) -> None:
         self._write(success_payload(result, metrics, session_id))
@@ -93,30 +109,18 @@ class JsonObject:
         self.out.flush()
 
 
-class WholeText:
+class WholeText(_Output):
     """``--no-stream``: the final answer, once it is complete."""
 
     def __init__(self, out: TextIO) -> None:
         self.out = out
 
-    def __call__(self, event: AgentEvent) -> None:
-        pass
-
     def answered(self, result: TurnResult, metrics: dict[str, Any], session_id: str) -> None:
         self.out.write(result.text.rstrip("\n") + "\n")
         self.out.flush()
 
-    def failed(
-        self,
-        exc: LLMError,
-        metrics: dict[str, Any],
-        *,
-        providers: list[dict[str, str]] | None = None,
-    ) -> None:
-        pass
 
-
-class StreamedText:
+class StreamedText(_Output):
     """Writes the answer to stdout as it streams.
 
     On a terminal, text appears token by token, and a restarted answer is announced
@@ -152,18 +156,6 @@ class StreamedText:
         if self.show_tools:
             self._tell_tool(event)
 
-    def answered(self, result: TurnResult, metrics: dict[str, Any], session_id: str) -> None:
-        self.out.flush()
-
-    def failed(
-        self,
-        exc: LLMError,
-        metrics: dict[str, Any],
-        *,
-        providers: list[dict[str, str]] | None = None,
-    ) -> None:
-        self.out.flush()
-
     def _tell_tool(self, event: AgentEvent) -> None:
         if isinstance(event, ToolCallStarted):
             arguments = json.dumps(event.arguments, ensure_ascii=False)
@@ -181,6 +173,7 @@ class StreamedText:
     def _end_line(self) -> None:
         if not self.at_line_start:
             self.out.write("\n")
+            self.out.flush()
             self.at_line_start = True
 
 
