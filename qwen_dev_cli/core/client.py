@@ -413,9 +413,9 @@ def _provider_of(
 ) -> tuple[Provider, int | None, int | None, str]:
     """The provider, its budget (``None``: unlimited) and its account key."""
     if isinstance(item, ProviderSettings):
-        from .providers.factory import build_provider
+        from .providers.kinds import kind_of
 
-        provider = build_provider(item, transport=transport)
+        provider = kind_of(item).build(item, transport=transport)
         account = account_key(item.base_url, item.model, item.api_key, item.name)
         rpm, tpm = item.rpm, item.tpm
     else:

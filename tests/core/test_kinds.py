@@ -17,7 +17,6 @@ from qwen_dev_cli.agent.context import ContextBudget
 from qwen_dev_cli.config.schema import PROVIDER_KEYS
 from qwen_dev_cli.core import ChatRequest, LLMClient, ProviderSetupError
 from qwen_dev_cli.core.declarations import declared
-from qwen_dev_cli.core.providers.factory import build_provider
 from qwen_dev_cli.core.providers.kinds import (
     DEFAULT_KIND,
     KINDS,
@@ -83,7 +82,7 @@ def test_each_kind_knows_its_own_behaviour() -> None:
 def test_an_unknown_kind_is_an_error_not_another_kinds_behaviour() -> None:
     # Settings built in code are not checked by the configuration.
     odd = ProviderSettings(name="odd", model="m", kind=cast("ProviderKind", "vllm"))
-    for attempt in (lambda: kind_of(odd), lambda: build_provider(odd), odd.first_byte_deadline):
+    for attempt in (lambda: kind_of(odd), lambda: kind_of(odd).build(odd), odd.first_byte_deadline):
         with pytest.raises(ProviderSetupError, match="unknown provider kind 'vllm'") as caught:
             attempt()
         assert caught.value.provider == "odd"
@@ -91,7 +90,8 @@ def test_an_unknown_kind_is_an_error_not_another_kinds_behaviour() -> None:
 
 def test_every_provider_built_from_settings_knows_its_window() -> None:
     def built(**kwargs: object) -> int:
-        return build_provider(ProviderSettings(name="p", model="m", **kwargs)).context_window  # type: ignore[arg-type]  # keywords checked by the dataclass
+        settings = ProviderSettings(name="p", model="m", **kwargs)  # type: ignore[arg-type]  # keywords checked by the dataclass
+        return kind_of(settings).build(settings).context_window
 
     url = "http://127.0.0.1:9/v1"
     assert built(base_url=url, context_window=32768) == 32768
