@@ -280,6 +280,7 @@ def separate_cpus(*servers: FaultServerProcess) -> Iterator[None]:
     mine = set(cpus)
     try:
         for server in servers:
+            assert server.pid is not None, "pin only a started server"
             os.sched_setaffinity(server.pid, {cpus[-1]})
         os.sched_setaffinity(0, set(cpus[:-1]))
         yield

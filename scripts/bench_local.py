@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import shutil
@@ -192,7 +193,9 @@ async def main() -> None:
     cold_raw, cold_client = [], []
     for run in range(3):
         messages = cold_prompt(2 * run)
-        cold_raw.append(provider.run_on_worker(lambda llama, m=messages: raw_run(llama, 32, m)))
+        cold_raw.append(
+            provider.run_on_worker(functools.partial(raw_run, max_tokens=32, messages=messages))
+        )
         cold_client.append(await client_run(client, 32, cold_prompt(2 * run + 1)))
     cold_raw_ttft, _ = summarize("raw llama-cpp-python", cold_raw)
     cold_ttft, _ = summarize("LLMClient + LlamaCppProvider", cold_client)

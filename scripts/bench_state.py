@@ -90,7 +90,7 @@ class InstantProvider:
 
     name = "bench"
     model = "instant"
-    max_tokens = 16
+    max_tokens: int | None = 16  # as the Provider protocol declares it (attributes are invariant)
     context_window = DEFAULT_CONTEXT_WINDOW
     account = "http://bench.invalid/v1|instant|0000000000000000"
 
@@ -296,7 +296,7 @@ def bench_restart(report: Report, redis: RedisServer, quick: bool) -> None:
     n = 300 if quick else 1000
     warnings: list[str] = []
 
-    async def run() -> tuple[int, int, float]:
+    async def run() -> tuple[int, int, float, bool]:
         with FaultServerProcess() as server:
             settings = ProviderSettings(
                 name="lab", model="fault-model", base_url=server.base_url, rpm=10**6

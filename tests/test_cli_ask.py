@@ -39,7 +39,9 @@ class Run:
     err: str
 
     def json(self) -> dict[str, Any]:
-        return json.loads(self.out)
+        payload = json.loads(self.out)
+        assert isinstance(payload, dict), self.out
+        return payload
 
 
 @pytest.fixture

@@ -65,7 +65,8 @@ def results(body: dict[str, Any]) -> list[str]:
     return out
 
 
-VARIANTS = {
+#: What the model writes, and the calls (name, arguments) it stands for.
+VARIANTS: dict[str, tuple[str, list[tuple[str, dict[str, object]]]]] = {
     "wrapped": (XML_READ, [("read_file", {"path": "app.py"})]),
     "prose on the same line": (
         "Sure! Let me read it for you." + XML_READ,

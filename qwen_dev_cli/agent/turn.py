@@ -146,9 +146,13 @@ AgentEvent = (
 
 
 class EventSink(Protocol):
-    """Receives a turn's events in order. Must not block."""
+    """Receives a turn's events in order. Must not block.
 
-    def __call__(self, event: AgentEvent) -> None: ...
+    ``event`` is positional-only so that any one-argument callable is a sink, including
+    ``list.append`` and other builtins whose parameter has no name.
+    """
+
+    def __call__(self, event: AgentEvent, /) -> None: ...
 
 
 # --- approval -------------------------------------------------------------------------

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 import pytest
 
 from qwen_dev_cli.agent.approval import ApprovalMode, ApprovalPolicy, parse_approval_mode
-from qwen_dev_cli.agent.turn import ApprovalDecision, ApprovalRequest, Risk
+from qwen_dev_cli.agent.turn import ApprovalDecision, ApprovalRequest
+from qwen_dev_cli.vocabulary import Risk
 
 
 @dataclass

@@ -21,7 +21,13 @@ from qwen_dev_cli.agent.context import (
     is_summary,
 )
 from qwen_dev_cli.agent.turn import AgentEvent, ContextCompacted, DenyAll, MessageAdded
-from qwen_dev_cli.core import LLMClient, OpenAICompatProvider, ProviderSettings, RetryPolicy
+from qwen_dev_cli.core import (
+    LLMClient,
+    Message,
+    OpenAICompatProvider,
+    ProviderSettings,
+    RetryPolicy,
+)
 from qwen_dev_cli.session.export import to_json
 from qwen_dev_cli.session.store import SessionStore
 from qwen_dev_cli.ui.recorder import SessionRecorder
@@ -138,7 +144,7 @@ async def test_an_agent_built_in_code_budgets_for_its_providers_window(tmp_path:
 
 
 def test_a_tool_call_and_its_results_are_one_unit_of_the_transcript() -> None:
-    messages = [
+    messages: list[Message] = [
         {"role": "user", "content": "read it"},
         {
             "role": "assistant",

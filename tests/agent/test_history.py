@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from faultserver import Outcome
+from qwen_dev_cli.core import Message
 from qwen_dev_cli.session.repair import STOPPED
 from qwen_dev_cli.session.store import SessionStore
 
@@ -62,7 +63,7 @@ def test_resume_records_the_results_owed_at_the_end_once(tmp_path: Path) -> None
 
 
 async def test_the_history_passed_in_is_left_as_it_was(tmp_path: Path) -> None:
-    history = [
+    history: list[Message] = [
         {"role": "user", "content": "find it"},
         {"role": "assistant", "content": "", "tool_calls": [CALL]},
     ]

@@ -15,6 +15,7 @@ from qwen_dev_cli.core import (
     AuthenticationError,
     BadRequestError,
     BreakerPolicy,
+    BreakerTransition,
     ClientEvent,
     ConnectionFailed,
     Failover,
@@ -202,7 +203,7 @@ async def test_open_breaker_skips_provider_without_a_call_then_probes() -> None:
     a.default = "a is back"
     clock.advance(31)
     assert (await client.chat(USER)).provider == "a"
-    transitions = [(e.old, e.new) for e in events if type(e).__name__ == "BreakerTransition"]
+    transitions = [(e.old, e.new) for e in events if isinstance(e, BreakerTransition)]
     assert transitions == [("CLOSED", "OPEN"), ("OPEN", "HALF_OPEN")]
 
 

@@ -23,6 +23,7 @@ from qwen_dev_cli.core import (
     NotFoundError,
     OpenAICompatProvider,
     Overloaded,
+    ProviderError,
     RateLimited,
     RequestTimeout,
     RetryPolicy,
@@ -52,7 +53,7 @@ def provider_for(srv: FaultServer, name: str = "fault", **kwargs: Any) -> OpenAI
 
 def first_body(srv: FaultServer) -> dict[str, Any]:
     body = srv.requests[0].json
-    assert body is not None
+    assert isinstance(body, dict)
     return body
 
 
@@ -108,7 +109,9 @@ async def test_requests_share_one_connection(server: FaultServer) -> None:
         {"split_utf8": True, "chunk_size": 3},
     ],
 )
-async def test_stream_variants_give_the_same_answer(server: FaultServer, variant: dict) -> None:
+async def test_stream_variants_give_the_same_answer(
+    server: FaultServer, variant: dict[str, Any]
+) -> None:
     server.script(Outcome.ok(**variant))
     provider = provider_for(server)
     text, reply = await collect(provider)
@@ -168,7 +171,7 @@ async def test_text_tool_protocol_provider_does_not_send_tools(server: FaultServ
     ],
 )
 async def test_statuses_become_typed_errors(
-    server: FaultServer, outcome: Outcome, error: type, retryable: bool
+    server: FaultServer, outcome: Outcome, error: type[ProviderError], retryable: bool
 ) -> None:
     for call in (provider_chat, collect):
         server.script(outcome)

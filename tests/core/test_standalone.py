@@ -42,6 +42,7 @@ def test_a_breaker_opens_refuses_then_lets_a_trial_through() -> None:
     with pytest.raises(CircuitOpenError):
         breaker.acquire()
     now[0] = 10.0
+    breaker = breaker  # else mypy still holds the state OPEN from above (python/mypy#11969)
     assert breaker.state is BreakerState.HALF_OPEN
     breaker.acquire().success()
 

@@ -38,6 +38,11 @@ def alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
+def dead(pid: int) -> Callable[[], bool]:
+    """A condition for :func:`wait_for`: process ``pid`` has ended."""
+    return lambda: not alive(pid)
+
+
 async def wait_for(condition: Callable[[], bool], what: str) -> None:
     """Poll ``condition`` until it holds (bounded by HANG_GUARD)."""
     deadline = time.monotonic() + HANG_GUARD
@@ -92,7 +97,7 @@ async def test_a_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
     assert "timed out after 0.5 s" in result.for_model()
     assert "started" in result.output
     background = int((tmp_path / "bg.pid").read_text())
-    await wait_for(lambda: not alive(background), "the background sleep to die")
+    await wait_for(dead(background), "the background sleep to die")
 
 
 async def test_background_jobs_do_not_outlive_the_command(tmp_path: Path) -> None:
@@ -100,7 +105,7 @@ async def test_background_jobs_do_not_outlive_the_command(tmp_path: Path) -> Non
     assert result.ok
     assert result.output == "quick"
     background = int((tmp_path / "bg.pid").read_text())
-    await wait_for(lambda: not alive(background), "the background sleep to die")
+    await wait_for(dead(background), "the background sleep to die")
 
 
 async def test_cancelling_kills_the_process_group(tmp_path: Path) -> None:
@@ -114,14 +119,14 @@ async def test_cancelling_kills_the_process_group(tmp_path: Path) -> None:
         )
     )
     await wait_for(
-        lambda: (tmp_path / "sh.pid").exists() and (tmp_path / "sh.pid").read_text(), "start"
+        lambda: (tmp_path / "sh.pid").exists() and (tmp_path / "sh.pid").read_text() != "", "start"
     )
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
     for name in ("bg.pid", "sh.pid"):
         pid = int((tmp_path / name).read_text())
-        await wait_for(lambda pid=pid: not alive(pid), f"{name} to die")
+        await wait_for(dead(pid), f"{name} to die")
 
 
 def test_plan_classifies_and_confines(ctx: ToolContext, root: Path) -> None:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from qwen_dev_cli.tools import ToolContext, Workspace, run_shell
-from qwen_dev_cli.tools.base import ToolError
+from qwen_dev_cli.tools import ReadPlan, ToolContext, Workspace, run_shell
+from qwen_dev_cli.tools.base import Tool, ToolError
 from qwen_dev_cli.tools.private import CREDENTIAL_PLACES, private_places
 from qwen_dev_cli.tools.read import READ_FILE, list_dir
 from qwen_dev_cli.tools.sandbox import Bubblewrap, Seatbelt
@@ -37,6 +37,13 @@ def home(tmp_path: Path) -> Path:
     (home / ".local" / "share" / "qwen-dev" / "sessions" / "old.jsonl").write_text(PAST)
     (home / "notes.txt").write_text("ordinary notes\n")
     return home
+
+
+def search(tool: Tool, ctx: ToolContext, **arguments: object) -> str:
+    """What a search finds: its plan is a read (a refusal raises instead)."""
+    plan = tool.plan(arguments, ctx)
+    assert isinstance(plan, ReadPlan)
+    return plan.run()
 
 
 @pytest.fixture
@@ -111,10 +118,10 @@ def test_writing_a_private_place_is_refused(ctx: ToolContext) -> None:
 
 
 def test_searches_skip_private_places_and_find_the_rest(ctx: ToolContext) -> None:
-    found = GREP.plan({"pattern": "do-not-leak|ordinary"}, ctx).run()
+    found = search(GREP, ctx, pattern="do-not-leak|ordinary")
     assert "ordinary notes" in found
     assert "do-not-leak" not in found
-    listed = GLOB.plan({"pattern": "**/*"}, ctx).run()
+    listed = search(GLOB, ctx, pattern="**/*")
     assert "notes.txt" in listed
     assert ".ssh" not in listed
     assert ".netrc" not in listed
@@ -125,8 +132,8 @@ def test_a_search_does_not_follow_a_link_into_a_private_place(ctx: ToolContext, 
     # A cloned repository can ship such a link; it needs no command to be made.
     (home / "repo").mkdir()
     (home / "repo" / "README").symlink_to("../.ssh/id_ed25519")
-    assert "do-not-leak" not in GREP.plan({"pattern": "."}, ctx).run()
-    assert "do-not-leak" not in GREP.plan({"pattern": ".", "path": "repo"}, ctx).run()
+    assert "do-not-leak" not in search(GREP, ctx, pattern=".")
+    assert "do-not-leak" not in search(GREP, ctx, pattern=".", path="repo")
 
 
 def test_a_search_started_inside_a_private_place_is_refused(ctx: ToolContext) -> None:

@@ -16,8 +16,9 @@ from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 
 from faultserver import DEFAULT_TEXT, FaultServer, Outcome
-from qwen_dev_cli.agent.turn import Turn
+from qwen_dev_cli.agent.turn import EventSink, Turn, TurnResult
 from qwen_dev_cli.config import load_settings
+from qwen_dev_cli.core import Message
 from qwen_dev_cli.runtime import Runtime
 from qwen_dev_cli.session.store import SessionStore
 from qwen_dev_cli.ui.repl import Repl, ReplOptions
@@ -257,7 +258,7 @@ async def test_a_broken_turn_is_reported_and_the_repl_goes_on(
     server: FaultServer, tmp_path: Path
 ) -> None:
     class Broken:
-        async def run(self, history: object, user_text: str, sink: object) -> object:
+        async def run(self, history: list[Message], user_text: str, sink: EventSink) -> TurnResult:
             raise RuntimeError("boom")
 
     calls: list[str] = []

@@ -94,8 +94,9 @@ class Terminal:
         while self.child.expect([pexpect.EOF, re.escape(self.CPR_REQUEST)]) == 1:
             self.child.send("\x1b[1;1R")
         self.child.close()
-        assert self.child.exitstatus is not None
-        return self.child.exitstatus
+        status: int | None = self.child.exitstatus  # pexpect is untyped
+        assert status is not None
+        return status
 
 
 def spawn(tmp_path: Path, srv: FaultServerProcess, *args: str) -> Terminal:
