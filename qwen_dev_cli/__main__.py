@@ -1,5 +1,5 @@
 """``python -m qwen_dev_cli`` is ``qwen-dev``."""
 
-from qwen_dev_cli.cli import main
+from qwen_dev_cli.entry import main
 
 main()
