@@ -53,7 +53,10 @@ def qwen_dev() -> list[str]:
 
 def timed(command: list[str], env: dict[str, str]) -> float:
     start = time.perf_counter()
-    done = subprocess.run(command, env=env, capture_output=True, check=False)
+    # Run from QWEN_DEV_HOME's parent, not the repository: `python -m` looks in the
+    # working folder first, and would find this checkout instead of --compare's.
+    cwd = Path(env["QWEN_DEV_HOME"]).parent
+    done = subprocess.run(command, env=env, cwd=cwd, capture_output=True, check=False)
     elapsed = time.perf_counter() - start
     if done.returncode != 0:
         raise RuntimeError(f"{command} failed ({done.returncode}): {done.stderr.decode()}")
@@ -79,12 +82,15 @@ def write_config(folder: Path, base_url: str) -> Path:
     return path
 
 
-def measure(commands: dict[str, list[str]], env: dict[str, str], runs: int) -> dict[str, float]:
+Commands = dict[str, tuple[list[str], dict[str, str]]]
+
+
+def measure(commands: Commands, runs: int) -> dict[str, float]:
     samples: dict[str, list[float]] = {name: [] for name in commands}
-    for command in commands.values():  # warm the page cache once
+    for command, env in commands.values():  # warm the page cache (and bytecode) once
         timed(command, env)
     for _ in range(runs):
-        for name, command in commands.items():
+        for name, (command, env) in commands.items():
             samples[name].append(timed(command, env))
     return {name: statistics.median(values) for name, values in samples.items()}
 
@@ -93,6 +99,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    parser.add_argument(
+        "--compare",
+        metavar="TREE",
+        type=Path,
+        help="also time another checkout (e.g. `git worktree add /tmp/base COMMIT`), run as "
+        "`python -m qwen_dev_cli` with PYTHONPATH=TREE, interleaved with this one",
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp, FaultServerProcess() as server:
@@ -103,22 +116,24 @@ def main() -> int:
             "QWEN_DEV_CONFIG": str(folder / "none.toml"),
         }
         config = write_config(folder, server.base_url)
-        cli = qwen_dev()
-        commands = {
-            "python -c pass": [sys.executable, "-c", "pass"],
-            "qwen-dev --version": [*cli, "--version"],
-            "qwen-dev --help": [*cli, "--help"],
-            "qwen-dev ask --json": [*cli, "ask", "--json", "--config", str(config), "hi"],
-        }
-        medians = measure(commands, env, args.runs)
+        ask = ["ask", "--json", "--config", str(config), "hi"]
+        commands: Commands = {"python -c pass": ([sys.executable, "-c", "pass"], env)}
+        trees = [("qwen-dev", qwen_dev(), env)]
+        if args.compare is not None:
+            other = {**env, "PYTHONPATH": str(args.compare.resolve())}
+            trees.append((f"{args.compare.name}:", [sys.executable, "-m", "qwen_dev_cli"], other))
+        for label, cli, tree_env in trees:
+            for words in (["--version"], ["--help"], ask):
+                commands[f"{label} {' '.join(words[:2])}"] = ([*cli, *words], tree_env)
+        medians = measure(commands, args.runs)
         heavy = {flag: heavy_imports(flag, env) for flag in ("--version", "--help")}
 
     baseline = medians["python -c pass"]
     print(f"median of {args.runs} runs each (interleaved), {sys.platform}, {os.cpu_count()} cpus")
     for name, seconds in medians.items():
-        print(f"  {name:<22} {seconds * 1000:7.1f} ms   {seconds / baseline:5.1f}x python -c pass")
+        print(f"  {name:<26} {seconds * 1000:7.1f} ms   {seconds / baseline:5.1f}x python -c pass")
     for flag, modules in heavy.items():
-        print(f"  {flag:<22} imports {', '.join(modules) or 'neither prompt-toolkit nor httpx'}")
+        print(f"  {flag:<26} imports {', '.join(modules) or 'neither prompt-toolkit nor httpx'}")
     met = {name: medians[name] <= limit for name, limit in TARGETS.items()}
     for name, limit in TARGETS.items():
         verdict = "PASS" if met[name] else "FAIL"

@@ -13,7 +13,9 @@ yolo     run               run                     run in the sandbox, but
 
 Yolo runs commands unasked only because they run in the OS sandbox
 (:mod:`qwen_dev_cli.tools.sandbox`): where there is none, yolo asks before every
-command, and the user is told once at start.
+command, and the user is told once (the REPL at start; ``ask`` when a command is first
+judged). The sandbox is probed when a command is first judged, not when the policy is
+made: a turn that runs no command does not pay for the probe (a trial run of bubblewrap).
 
 "Ask" needs a terminal: without one (``interactive=False``) the call is denied and the
 model is told so. Confinement to the workspace is not part of this: it is enforced by
@@ -93,8 +95,8 @@ class ApprovalPolicy:
         interactive: whether there is a terminal to ask; False denies every question.
         remembered: commands the user approved "always"; pass one set to every turn's
             policy so the answer lasts the whole session.
-        sandbox: whether commands run in an OS sandbox; None: detect it (and say on
-            stderr, once, when there is none).
+        sandbox: whether commands run in an OS sandbox; None: detect it when a command
+            is first judged (and say on stderr, once, when there is none).
     """
 
     def __init__(
@@ -106,14 +108,19 @@ class ApprovalPolicy:
         remembered: set[str] | None = None,
         sandbox: SandboxStatus | None = None,
     ) -> None:
-        if sandbox is None:
-            sandbox = detect_sandbox()
-            announce_missing()
-        self.sandbox = sandbox
+        self._sandbox = sandbox
         self.mode = parse_approval_mode(mode)
         self.approver = approver
         self.interactive = interactive
         self._always: set[str] = remembered if remembered is not None else set()
+
+    @property
+    def sandbox(self) -> SandboxStatus:
+        """Whether commands run in an OS sandbox (probed on first use)."""
+        if self._sandbox is None:
+            self._sandbox = detect_sandbox()
+            announce_missing()
+        return self._sandbox
 
     def needs_asking(self, request: ApprovalRequest) -> bool:
         """Whether the mode leaves ``request`` to the user."""

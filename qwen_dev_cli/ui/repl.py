@@ -31,6 +31,7 @@ from ..plurals import plural
 from ..session.store import SessionError
 from ..session.summary import exchange_lines, recent
 from ..tools import ChangeLog
+from ..tools.sandbox import announce_missing
 from .approval import InteractiveApprover
 from .completion import ReplCompleter
 from .conversation import Conversation
@@ -431,6 +432,8 @@ class Repl:
         wide = workspace_notice(self.workspace)
         if wide is not None:
             self.console.print(Text(wide, "qd.notice"))
+        # A REPL says at start when commands cannot be sandboxed (ask: at its first one).
+        announce_missing()
         self.console.print(
             Text(
                 f"/help for commands {dot} Alt+Enter for a new line {dot} Ctrl-D to leave",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 
 import pytest
@@ -141,3 +142,28 @@ def test_approval_modes_are_validated() -> None:
     assert parse_approval_mode("auto-edit") == "auto-edit"
     with pytest.raises(ValueError, match="ask, auto-edit, yolo"):
         parse_approval_mode("always")
+
+
+async def test_the_sandbox_is_probed_when_a_command_is_first_judged_not_before(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import qwen_dev_cli.agent.approval as approval
+    from qwen_dev_cli.tools.sandbox import SandboxStatus
+
+    probes: list[str] = []
+
+    def probe() -> SandboxStatus:
+        probes.append("probed")
+        return SandboxStatus(None, "bubblewrap is not installed")
+
+    monkeypatch.setattr(approval, "detect_sandbox", probe)
+    monkeypatch.setattr(approval, "announce_missing", lambda: print("no sandbox", file=sys.stderr))
+    policy = ApprovalPolicy("yolo", Recorder(), interactive=False)
+    assert (await policy.decide(write())).approved  # a turn that only edits files
+    assert probes == []
+    verdict = await policy.decide(command())
+    assert not verdict.approved  # yolo without a sandbox asks, and nobody can answer
+    assert "bubblewrap is not installed" in (verdict.denial or "")
+    await policy.decide(command("ls"))
+    assert probes == ["probed"]  # once
+    assert capsys.readouterr().err == "no sandbox\n"
