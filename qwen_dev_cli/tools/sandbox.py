@@ -9,6 +9,10 @@ makes the harm impossible instead. Under bubblewrap a command sees:
 - the user's private places (:mod:`.private`: ``~/.ssh``, cloud credentials, shell
   histories, qwen-dev's own files) covered: an empty read-only folder over each
   folder, an unreadable file over each file;
+- where git takes code from, read-only (:mod:`.git_guard`: the workspace repository's
+  config, hooks and info, what its config includes, its hooks path; the home folder's
+  git config and shell start-up files when the workspace holds it): a command can
+  commit, but nothing it writes runs later outside the sandbox;
 - new PID, IPC, UTS and cgroup namespaces, with their own ``/proc``: the assistant
   and every other process are invisible (no ``/proc/$PPID/environ``);
 - no network (a namespace of its own, with only loopback) unless the call allows it;
@@ -37,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, TextIO
 
+from .git_guard import Frozen, frozen_places
 from .private import private_places, within
 
 #: Variables a sandboxed command gets from the assistant's environment (nothing else).
@@ -112,6 +117,20 @@ def _cover(private: Sequence[Path], writable: Path) -> list[str]:
     return options
 
 
+def _freeze(frozen: Frozen) -> list[str]:
+    """bwrap options keeping ``frozen`` as it is: pins first (bound onto themselves, so
+    they cannot be renamed), then read-only binds, then read-only empty folders where
+    one was missing (bwrap makes the folder, empty, as its mount point)."""
+    options: list[str] = []
+    for folder in frozen.pins:
+        options += ["--bind", str(folder), str(folder)]
+    for place in frozen.read_only:
+        options += ["--ro-bind", str(place), str(place)]
+    for folder in frozen.made:
+        options += ["--tmpfs", str(folder), "--remount-ro", str(folder)]
+    return options
+
+
 @dataclass(frozen=True)
 class Bubblewrap:
     """Linux: bubblewrap (``bwrap``), namespaces without a daemon or privileges.
@@ -147,6 +166,7 @@ class Bubblewrap:
             *(_RESOLVER if network else []),
             "--bind", str(writable), str(writable),
             *_cover(private, writable),
+            *_freeze(frozen_places(writable)),
             "--remount-ro", "/dev",
             "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
             *([] if network else ["--unshare-net"]),
@@ -211,6 +231,13 @@ class Seatbelt:
         for number, place in enumerate(hidden):
             profile += f'(deny file-read* file-write* (subpath (param "PRIVATE{number}")))\n'
             params += ["-D", f"PRIVATE{number}={place}"]
+        frozen = frozen_places(writable)
+        for number, place in enumerate([*frozen.read_only, *frozen.made]):
+            profile += f'(deny file-write* (subpath (param "FROZEN{number}")))\n'
+            params += ["-D", f"FROZEN{number}={place}"]
+        for number, place in enumerate(frozen.pins):  # the folder itself: no rename
+            profile += f'(deny file-write-unlink (literal (param "PINNED{number}")))\n'
+            params += ["-D", f"PINNED{number}={place}"]
         return [
             self.executable,
             "-p", profile,
