@@ -59,6 +59,25 @@ CREDENTIAL_PLACES = (
     ".local/share/keyrings",
     ".cache/huggingface/token",
     ".huggingface/token",
+    # Other assistants' sign-ins and keys.
+    ".codex/auth.json",
+    ".claude/.credentials.json",
+    ".claude.json",
+    ".gemini/oauth_creds.json",
+    ".qwen/oauth_creds.json",
+    # More registries, clouds and tools that keep a token in a file.
+    ".kaggle/kaggle.json",
+    ".config/rclone/rclone.conf",
+    ".config/glab-cli",
+    ".s3cfg",
+    ".config/sops/age/keys.txt",
+    ".config/age",
+    ".config/pip/pip.conf",
+    ".pip/pip.conf",
+    ".yarnrc.yml",
+    ".config/composer/auth.json",
+    ".composer/auth.json",
+    ".config/gcloud/application_default_credentials.json",
     ".bash_history",
     ".zsh_history",
     ".zhistory",
@@ -80,6 +99,14 @@ _FILE_VARIABLES = (
     "HISTFILE",
     "HF_TOKEN_PATH",
     "VAULT_TOKEN_FILE",
+    "GOOGLE_APPLICATION_CREDENTIALS",
+    "PGPASSFILE",
+    "SOPS_AGE_KEY_FILE",
+    "KAGGLE_CONFIG_DIR",
+    "RCLONE_CONFIG",
+    "PIP_CONFIG_FILE",
+    "CLAUDE_CONFIG_DIR",
+    "CODEX_HOME",
 )
 
 
@@ -97,6 +124,9 @@ def private_places(
     config = env.get("XDG_CONFIG_HOME")
     if config and Path(config).is_absolute():
         candidates += [Path(config) / p[8:] for p in CREDENTIAL_PLACES if p[:8] == ".config/"]
+    hub = env.get("HF_HOME")
+    if hub and Path(hub).is_absolute():
+        candidates.append(Path(hub) / "token")
     cargo = env.get("CARGO_HOME")
     if cargo and Path(cargo).is_absolute():
         candidates += [Path(cargo) / "credentials", Path(cargo) / "credentials.toml"]

@@ -32,6 +32,7 @@ from pathlib import Path, PurePosixPath
 
 from ..vocabulary import RISK_LEVELS
 from ..vocabulary import Risk as Risk
+from .private import CREDENTIAL_PLACES
 from .shell import PLACEHOLDER_RE, SimpleCommand, parse_shell
 
 LEVELS = RISK_LEVELS
@@ -87,6 +88,9 @@ _GIT_CONFIG_RUNS = re.compile(
     r"sequence\.editor|gpg\.program|gpg\..*\.program|uploadpack\..*|protocol\..*)$",
     re.IGNORECASE,
 )
+# Another process's environment holds its secrets (the assistant's provider keys, where
+# there is no sandbox to hide the assistant): reading it is never routine.
+_PROCESS_SECRETS = re.compile(r"/proc/[^/\s]+/(environ|cmdline|mem)\b")
 _SYSTEMCTL_POWER = _words(
     "poweroff reboot halt kexec suspend hibernate hybrid-sleep suspend-then-hibernate rescue "
     "emergency isolate soft-reboot default"
@@ -192,6 +196,7 @@ class _Classifier:
         self, cmd: SimpleCommand, upstream: list[SimpleCommand], subs: list[str], depth: int
     ) -> None:
         words = [self.expand(_literal_placeholders(word, subs)) for word in cmd.argv]
+        self.secrets([*words, *(target for _, target in cmd.redirects)])
         if words and all(_ASSIGNMENT.match(word) for word in words):
             for word in words:
                 key, _, value = word.partition("=")
@@ -381,6 +386,15 @@ class _Classifier:
                 if text:
                     self.visit(text, d + 1)
 
+    def secrets(self, words: list[str]) -> None:
+        """Words naming another process's environment or memory, or a credential store:
+        what they read would go to the model, and on to its provider."""
+        for word in words:
+            if _PROCESS_SECRETS.search(word):
+                self.note("critical", f"reads a process's environment or memory ({word})")
+            elif (store := _credential_store(word)) is not None:
+                self.note("high", f"reads or writes a credential store ({store})")
+
     def redirects(self, cmd: SimpleCommand) -> None:
         for op, target in cmd.redirects:
             if op not in _OUTPUT_REDIRECTS or (op == ">&" and target.isdigit()):
@@ -391,6 +405,27 @@ class _Classifier:
                 self.note("critical", f"writes {target}, which persists beyond the session")
             elif target not in _SAFE_DEVICES:
                 self.note("medium", "writes files")
+
+
+def _credential_store(word: str) -> str | None:
+    """The credential store (:data:`~.private.CREDENTIAL_PLACES`) ``word`` names as a
+    path, wherever it is rooted (``~/.aws/credentials``, ``$HOME/.codex/auth.json``,
+    ``/home/u/.netrc``), if any."""
+    if "/" not in word and not word.startswith("."):
+        return None
+    path = word.split("=", 1)[-1]
+    for place in _CREDENTIAL_SUFFIXES:
+        at = path.find(place)
+        if at >= 0 and (at == 0 or path[at - 1] == "/"):
+            rest = path[at + len(place) :]
+            if not rest or rest.startswith("/"):
+                return place
+    return None
+
+
+_CREDENTIAL_SUFFIXES = tuple(
+    sorted(CREDENTIAL_PLACES, key=len, reverse=True)  # the most specific first
+)
 
 
 def _literal_placeholders(word: str, subs: list[str]) -> str:

@@ -81,6 +81,39 @@ def test_variables_that_move_a_store_move_its_place(tmp_path: Path) -> None:
     assert not any("relative" in str(p) for p in places)
 
 
+@pytest.mark.parametrize(
+    "store",
+    [
+        ".codex/auth.json",
+        ".claude/.credentials.json",
+        ".gemini/oauth_creds.json",
+        ".qwen/oauth_creds.json",
+        ".cache/huggingface/token",
+        ".kaggle/kaggle.json",
+        ".config/rclone/rclone.conf",
+        ".config/glab-cli",
+        ".s3cfg",
+        ".config/sops/age/keys.txt",
+        ".config/pip/pip.conf",
+        ".yarnrc.yml",
+        ".config/composer/auth.json",
+    ],
+)
+def test_other_assistants_and_tools_keys_are_private(home: Path, store: str) -> None:
+    assert home.resolve() / store in private_places(home)
+
+
+def test_variables_naming_more_key_files_are_followed(tmp_path: Path) -> None:
+    env = {
+        "GOOGLE_APPLICATION_CREDENTIALS": "/keys/sa.json",
+        "PGPASSFILE": "/keys/pgpass",
+        "HF_HOME": "/models/hf",
+    }
+    places = private_places(tmp_path, env=env)
+    for expected in ("/keys/sa.json", "/keys/pgpass", "/models/hf/token"):
+        assert Path(expected) in places
+
+
 def test_a_history_linked_to_dev_null_covers_nothing_of_dev(home: Path) -> None:
     (home / ".bash_history").unlink()
     (home / ".bash_history").symlink_to("/dev/null")

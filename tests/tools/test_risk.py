@@ -13,6 +13,11 @@ WS = Path("/work/project")
 HOME = Path("/home/dev")
 
 CRITICAL = [
+    # Another process's environment or memory: the assistant's keys (issue 22, finding 9).
+    "grep KEY /proc/$PPID/environ",
+    "tr '\\0' '\\n' < /proc/self/environ",
+    "cat /proc/1/cmdline",
+    "strings /proc/123/mem",
     # wrappers and indirections found in review (each ran unasked in yolo before)
     "setsid rm -rf ~",
     "busybox rm -rf /",
@@ -115,6 +120,11 @@ CRITICAL = [
 ]
 
 HIGH = [
+    # A credential store named as a path, wherever rooted (issue 22, finding 6).
+    "cat ~/.codex/auth.json",
+    "cat $HOME/.aws/credentials",
+    "head /home/u/.netrc",
+    "cp ~/.ssh/id_ed25519 .",
     "rm -rf build",
     "rm -rf node_modules dist",
     "rm file.txt",
@@ -153,6 +163,9 @@ MEDIUM = [
 ]
 
 LOW = [
+    "cat src/ssh.py",
+    "cat notes/.netrc.md",
+    "cat /proc/cpuinfo",
     "echo $((1 + 2))",
     "echo $(( (1 + 2) * 3 ))",
     "ls -la",
