@@ -209,7 +209,8 @@ class Agent:
             reply = parse_reply(result.text, result.tool_calls, self._schemas)
             pending = _pending(reply)
             assistant = protocol.assistant_message(reply.text, [_entry(p) for p in pending])
-            _add(assistant, conversation, sink)
+            conversation.append(assistant)
+            sink(MessageAdded(assistant, result))
             if not pending:
                 return _end(reply.text, tally, "done", sink)
             if tally.steps >= self.max_steps:

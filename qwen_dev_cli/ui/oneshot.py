@@ -31,11 +31,14 @@ from .mentions import attach_mentions
 from .notices import workspace_notice
 from .output import OutputFormat, output_for
 from .recorder import SessionRecorder
+from .stream_json import ReaderGone, StartInfo
+from .tool_lines import ToolLines
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from ..agent.turn import AgentEvent, Turn
+    from ..agent import Agent
+    from ..agent.turn import AgentEvent, EventSink
     from ..config import Settings
     from ..core import LLMClient
     from ..runtime import Runtime
@@ -51,15 +54,19 @@ class AskOptions:
 
     Args:
         prompt: the prompt as prepared (:func:`prepare_prompt`).
-        output_format: ``text`` or ``json`` (``--json``).
+        output_format: ``text``, ``json`` (``--json``) or ``stream-json``.
         stream: text as it comes (``--no-stream``: once complete).
         max_steps: model calls the turn may make.
+        partial: stream-json's text deltas (``--include-partial-messages``).
+        verbose: notices, retries and failovers on stderr even without a terminal.
     """
 
     prompt: str
     output_format: OutputFormat = "text"
     stream: bool = True
     max_steps: int = 25
+    partial: bool = False
+    verbose: bool = False
 
 
 @dataclass(frozen=True)
@@ -125,22 +132,28 @@ async def run_ask(
         out=out,
         err=err,
         show_tools=interactive_err,
+        partial=options.partial,
     )
 
     def warn(message: str) -> None:
         err.write(f"qwen-dev: {message}\n")
 
     wide = workspace_notice(runtime.workspace)
+    chatty = interactive_err or options.verbose
     try:
-        async with runtime.open_client(warn, verbose=interactive_err) as client:
-            if wide is not None and interactive_err:
+        async with runtime.open_client(warn, verbose=chatty) as client:
+            if wide is not None and chatty:
                 warn(wide)
-            if interactive_err:
+            if chatty:
                 client.subscribe(lambda event: _notify(event, err))
+            client.subscribe(output.client_event)
             # One-shot runs ask nobody: whatever needs approval is denied, and the model
             # told.
             turn = runtime.agent(client, DenyAll(), interactive=False, max_steps=options.max_steps)
-            return await _answer(runtime, options, turn, client, output, warn)
+            sinks: list[EventSink] = [output]
+            if options.output_format == "text" and not interactive_err:
+                sinks.append(ToolLines(err))  # a CI log shows what ran
+            return await _answer(runtime, options, turn, client, sinks, output, warn)
     except NoProviderConfigured as exc:  # every provider skipped: say which, and why
         skipped = [
             {"name": name, "error": why} for name, why in runtime.settings.skipped_providers.items()
@@ -153,12 +166,14 @@ async def run_ask(
 async def _answer(
     runtime: Runtime,
     options: AskOptions,
-    turn: Turn,
+    turn: Agent,
     client: LLMClient,
+    sinks: list[EventSink],
     output: AskOutput,
     warn: Callable[[str], None],
 ) -> int:
-    """The turn, recorded as a session of kind ``ask``, its end told to ``output``."""
+    """The turn, recorded as a session of kind ``ask``, its events told to ``sinks``
+    (``output`` first) and its end to ``output``."""
     store = runtime.home.session_store(warn)
     store.prune(runtime.settings.session_retention_days)
     session = store.create(runtime.workspace, kind="ask")
@@ -168,9 +183,11 @@ async def _answer(
     def sink(event: AgentEvent) -> None:
         recorder(event)
         denials(event)
-        output(event)
+        for each in sinks:
+            each(event)
 
     try:
+        output.started(_start_info(runtime, turn, client, session.id))
         result = await turn.run([], options.prompt, sink)
         output.answered(result, client.get_metrics(), session.id)
         cut = why_cut(result)
@@ -181,11 +198,33 @@ async def _answer(
     except LLMError as exc:
         _tell_denials(denials, warn)
         return _report(exc, client.get_metrics(), output, warn)
+    except ReaderGone:  # stdout's reader left: stop here, the session saved, quietly
+        recorder.interrupted()
+        return exit_codes.INTERRUPTED
     except asyncio.CancelledError:
         recorder.interrupted()
         raise
     finally:
         session.close()
+
+
+#: Claude Code's names of our approval modes (``--permission-mode``).
+PERMISSION_MODES = {"ask": "default", "auto-edit": "acceptEdits", "yolo": "bypassPermissions"}
+
+
+def _start_info(runtime: Runtime, agent: Agent, client: LLMClient, session_id: str) -> StartInfo:
+    from .. import __version__
+
+    providers = client.providers
+    return StartInfo(
+        session_id=session_id,
+        cwd=str(runtime.workspace),
+        model=providers[0].model if providers else "",
+        tools=list(agent.tools),
+        permission_mode=PERMISSION_MODES.get(agent.policy.mode, agent.policy.mode),
+        providers=[provider.name for provider in providers],
+        version=__version__,
+    )
 
 
 def _report(
