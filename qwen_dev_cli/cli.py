@@ -132,6 +132,46 @@ MaxTurnsOpt = Annotated[
     ),
 ]
 
+SystemPromptOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--system-prompt",
+        metavar="TEXT",
+        help="Instead of qwen-dev's identity and rules (the tools and the session's part "
+        "stay); empty: ours.",
+        show_default=False,
+        rich_help_panel=ASK_PANEL,
+    ),
+]
+AppendSystemPromptOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--append-system-prompt",
+        metavar="TEXT",
+        help="Added at the end of the system prompt.",
+        show_default=False,
+        rich_help_panel=ASK_PANEL,
+    ),
+]
+PermissionMode = Literal["default", "acceptEdits", "bypassPermissions", "plan"]
+PermissionModeOpt = Annotated[
+    PermissionMode | None,
+    typer.Option(
+        "--permission-mode",
+        help="Claude Code's names: default (--approval ask), acceptEdits (auto-edit), "
+        "bypassPermissions (yolo), plan (read-only tools; the model plans).",
+        show_default=False,
+        rich_help_panel=ASK_PANEL,
+    ),
+]
+#: ``--permission-mode`` as ``--approval``.
+PERMISSION_APPROVAL: dict[str, Approval] = {
+    "default": "ask",
+    "acceptEdits": "auto-edit",
+    "bypassPermissions": "yolo",
+    "plan": "ask",
+}
+
 
 @dataclass(frozen=True)
 class _AskFlags:
@@ -144,6 +184,9 @@ class _AskFlags:
     max_turns: int | None = None
     partial: bool = False
     verbose: bool = False
+    system_prompt: str | None = None
+    append_system_prompt: str | None = None
+    permission_mode: PermissionMode | None = None
 
     def given(self) -> list[str]:
         """The flags given (for "these go with -p" errors)."""
@@ -155,6 +198,9 @@ class _AskFlags:
             "--max-turns": self.max_turns is not None,
             "--include-partial-messages": self.partial,
             "--verbose": self.verbose,
+            "--system-prompt": self.system_prompt is not None,
+            "--append-system-prompt": self.append_system_prompt is not None,
+            "--permission-mode": self.permission_mode is not None,
         }
         return [name for name, given in names.items() if given]
 
@@ -171,6 +217,16 @@ class _AskFlags:
         if self.max_steps and self.max_turns and self.max_steps != self.max_turns:
             _fail("--max-steps and --max-turns are the same limit: give one", 2)
         return self.max_steps or self.max_turns or DEFAULT_MAX_STEPS
+
+    def approval(self, given: str | None) -> str | None:
+        """``--approval``, or what ``--permission-mode`` stands for; both, different:
+        exit 2."""
+        if self.permission_mode is None:
+            return given
+        mode = PERMISSION_APPROVAL[self.permission_mode]
+        if given is not None and given != mode:
+            _fail(f"--permission-mode {self.permission_mode} is not --approval {given}", 2)
+        return mode
 
 
 DEFAULT_MAX_STEPS = 25
@@ -334,10 +390,19 @@ def main_callback(
     partial: PartialOpt = False,
     verbose: VerboseOpt = False,
     max_turns: MaxTurnsOpt = None,
+    system_prompt: SystemPromptOpt = None,
+    append_system_prompt: AppendSystemPromptOpt = None,
+    permission_mode: PermissionModeOpt = None,
 ) -> None:
     """Start the interactive assistant, or run one of the commands below."""
     flags = _AskFlags(
-        output_format=output_format, max_turns=max_turns, partial=partial, verbose=verbose
+        output_format=output_format,
+        max_turns=max_turns,
+        partial=partial,
+        verbose=verbose,
+        system_prompt=system_prompt,
+        append_system_prompt=append_system_prompt,
+        permission_mode=permission_mode,
     )
     # Not an eager option: ``--version true`` must be refused (no command "true"), not
     # answered before the rest of the line is read.
@@ -427,6 +492,9 @@ def ask(
     max_turns: MaxTurnsOpt = None,
     partial: PartialOpt = False,
     verbose: VerboseOpt = False,
+    system_prompt: SystemPromptOpt = None,
+    append_system_prompt: AppendSystemPromptOpt = None,
+    permission_mode: PermissionModeOpt = None,
     provider: ProviderOpt = None,
     model: ModelOpt = None,
     approval: ApprovalOpt = None,
@@ -444,6 +512,9 @@ def ask(
         max_turns=max_turns,
         partial=partial,
         verbose=verbose,
+        system_prompt=system_prompt,
+        append_system_prompt=append_system_prompt,
+        permission_mode=permission_mode,
     )
     _ask(ctx, prompt, flags, provider, model, approval, config)
 
@@ -462,6 +533,7 @@ def _ask(
 
     output_format = flags.resolved_format()
     steps = flags.steps()
+    approval = flags.approval(approval or _global_options(ctx).approval)
     loaded = _load(ctx, config, provider, model, approval, errors_as=output_format)
     # One byte past the cap is enough to know the input was cut.
     piped = (
@@ -483,6 +555,9 @@ def _ask(
         max_steps=steps,
         partial=flags.partial,
         verbose=flags.verbose,
+        system_prompt=flags.system_prompt,
+        append_system_prompt=flags.append_system_prompt,
+        read_only=flags.permission_mode == "plan",
     )
     try:
         code = _run(

@@ -313,3 +313,92 @@ async def test_bad_flags_exit_2_naming_the_flag(args: tuple[str, ...], flag: str
     assert run.code == 2, run.err
     assert flag in run.err
     assert run.out == ""
+
+
+def system_of(srv: FaultServer, index: int = -1) -> str:
+    body = srv.requests[index].json
+    assert isinstance(body, dict)
+    content = body["messages"][0]["content"]
+    assert body["messages"][0]["role"] == "system"
+    assert isinstance(content, str)
+    return content
+
+
+async def test_system_prompt_flags_replace_and_append(server: FaultServer, tmp_path: Path) -> None:
+    config = write_config(tmp_path / "c.toml", server)
+    run = await qwen_dev(
+        "-p", "hi", "--system-prompt", "You are a pirate.", "--append-system-prompt",
+        "Always say arr.", "--config", str(config),
+    )  # fmt: skip
+    assert run.code == 0, run.err
+    system = system_of(server)
+    assert system.startswith("You are a pirate.\n\n# Tools")
+    assert system.endswith("\n\nAlways say arr.")
+    assert "You are qwen-dev" not in system
+    # What the Claude Agent SDK sends when it has no system prompt: ours.
+    run = await qwen_dev("-p", "hi", "--system-prompt=", "--config", str(config))
+    assert run.code == 0, run.err
+    assert system_of(server).startswith("You are qwen-dev")
+
+
+async def test_plan_mode_offers_only_reading_tools(server: FaultServer, workspace: Path) -> None:
+    config = write_config(workspace.parent / "c.toml", server)
+    server.script(Outcome.ok(None, tool_calls=[call("write_file", path="x.py", content="1")]))
+    run = await qwen_dev(
+        "-p", "plan it", "--permission-mode", "plan", "--output-format", "stream-json",
+        "--config", str(config), cwd=workspace,
+    )  # fmt: skip
+    assert run.code == 0, run.err
+    found = events(run.out)
+    assert found[0]["permission_mode"] == "plan"
+    assert set(found[0]["tools"]) == {"read_file", "list_dir", "glob", "grep"}
+    body = server.requests[0].json
+    assert isinstance(body, dict)
+    assert {tool["function"]["name"] for tool in body["tools"]} == set(found[0]["tools"])
+    assert "# Plan mode" in system_of(server, 0)
+    assert not (workspace / "x.py").exists()
+    assert of(found, "user")[0]["message"]["content"][0]["is_error"] is True
+
+
+async def test_accept_edits_is_auto_edit(server: FaultServer, workspace: Path) -> None:
+    config = write_config(workspace.parent / "c.toml", server)
+    server.script(
+        Outcome.ok(None, tool_calls=[call("write_file", path="x.py", content="1\n")]),
+        Outcome.ok("Written."),
+    )
+    run = await qwen_dev(
+        "ask", "--permission-mode", "acceptEdits", "--output-format", "stream-json",
+        "--config", str(config), "write it", cwd=workspace,
+    )  # fmt: skip
+    assert run.code == 0, run.err
+    assert events(run.out)[0]["permission_mode"] == "acceptEdits"
+    assert (workspace / "x.py").read_text() == "1\n"
+
+
+async def test_verbose_tells_retries_on_stderr_without_a_terminal(
+    server: FaultServer, tmp_path: Path
+) -> None:
+    config = write_config(tmp_path / "c.toml", server)
+    server.script(Outcome.status(503))
+    quiet = await qwen_dev("-p", "hi", "--config", str(config))
+    server.script(Outcome.status(503))
+    loud = await qwen_dev("-p", "hi", "--verbose", "--config", str(config))
+    assert quiet.code == loud.code == 0, quiet.err + loud.err
+    assert "retry 1/1" not in quiet.err
+    assert "qwen-dev: retry 1/1" in loud.err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("-p", "hi", "--permission-mode", "bypassPermissions", "--approval", "ask"), "--approval"),
+        (("-p", "hi", "--permission-mode", "sometimes"), "--permission-mode"),
+        (("-p", "hi", "--max-steps", "3"), "--max-steps"),
+        (("ask", "--max-steps", "3", "--max-turns", "4", "hi"), "--max-turns"),
+        (("--system-prompt", "x"), "--system-prompt"),
+    ],
+)
+async def test_headless_flag_misuse_is_a_usage_error(args: tuple[str, ...], message: str) -> None:
+    run = await qwen_dev(*args)
+    assert run.code == 2, run.err
+    assert message in run.err

@@ -31,7 +31,7 @@ from .mentions import attach_mentions
 from .notices import workspace_notice
 from .output import OutputFormat, output_for
 from .recorder import SessionRecorder
-from .stream_json import ReaderGone, StartInfo
+from .stream_json import StartInfo, StreamJson
 from .tool_lines import ToolLines
 
 if TYPE_CHECKING:
@@ -59,6 +59,9 @@ class AskOptions:
         max_steps: model calls the turn may make.
         partial: stream-json's text deltas (``--include-partial-messages``).
         verbose: notices, retries and failovers on stderr even without a terminal.
+        system_prompt, append_system_prompt, read_only: as :meth:`Runtime.agent` takes
+            them (``--system-prompt``, ``--append-system-prompt``, ``--permission-mode
+            plan``).
     """
 
     prompt: str
@@ -67,6 +70,9 @@ class AskOptions:
     max_steps: int = 25
     partial: bool = False
     verbose: bool = False
+    system_prompt: str | None = None
+    append_system_prompt: str | None = None
+    read_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -149,7 +155,15 @@ async def run_ask(
             client.subscribe(output.client_event)
             # One-shot runs ask nobody: whatever needs approval is denied, and the model
             # told.
-            turn = runtime.agent(client, DenyAll(), interactive=False, max_steps=options.max_steps)
+            turn = runtime.agent(
+                client,
+                DenyAll(),
+                interactive=False,
+                max_steps=options.max_steps,
+                system_prompt=options.system_prompt,
+                append_system_prompt=options.append_system_prompt,
+                read_only=options.read_only,
+            )
             sinks: list[EventSink] = [output]
             if options.output_format == "text" and not interactive_err:
                 sinks.append(ToolLines(err))  # a CI log shows what ran
@@ -187,7 +201,7 @@ async def _answer(
             each(event)
 
     try:
-        output.started(_start_info(runtime, turn, client, session.id))
+        output.started(_start_info(runtime, turn, client, session.id, plan=options.read_only))
         result = await turn.run([], options.prompt, sink)
         output.answered(result, client.get_metrics(), session.id)
         cut = why_cut(result)
@@ -198,11 +212,14 @@ async def _answer(
     except LLMError as exc:
         _tell_denials(denials, warn)
         return _report(exc, client.get_metrics(), output, warn)
-    except ReaderGone:  # stdout's reader left: stop here, the session saved, quietly
-        recorder.interrupted()
-        return exit_codes.INTERRUPTED
     except asyncio.CancelledError:
         recorder.interrupted()
+        if isinstance(output, StreamJson) and output.gone:
+            # stdout's reader left and the turn was cancelled for it: end quietly.
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
+            return exit_codes.INTERRUPTED
         raise
     finally:
         session.close()
@@ -212,16 +229,19 @@ async def _answer(
 PERMISSION_MODES = {"ask": "default", "auto-edit": "acceptEdits", "yolo": "bypassPermissions"}
 
 
-def _start_info(runtime: Runtime, agent: Agent, client: LLMClient, session_id: str) -> StartInfo:
+def _start_info(
+    runtime: Runtime, agent: Agent, client: LLMClient, session_id: str, *, plan: bool
+) -> StartInfo:
     from .. import __version__
 
+    mode = "plan" if plan else PERMISSION_MODES.get(agent.policy.mode, agent.policy.mode)
     providers = client.providers
     return StartInfo(
         session_id=session_id,
         cwd=str(runtime.workspace),
         model=providers[0].model if providers else "",
         tools=list(agent.tools),
-        permission_mode=PERMISSION_MODES.get(agent.policy.mode, agent.policy.mode),
+        permission_mode=mode,
         providers=[provider.name for provider in providers],
         version=__version__,
     )

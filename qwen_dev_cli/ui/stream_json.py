@@ -14,13 +14,14 @@ in Claude Code's message schema (the one Qwen Code follows and agent SDKs parse)
 
 Every event carries ``session_id`` and a fresh ``uuid``; each is one complete line,
 flushed when written, and nothing else is written on stdout. A reader that goes away
-(EPIPE) raises :class:`ReaderGone` from the next event of the turn: ``ask`` ends the
-turn there, the session saved, and exits quietly.
+(EPIPE) cancels the turn (as Ctrl-C would: the stream and the tools unwind themselves);
+``ask`` sees :attr:`StreamJson.gone`, keeps the session as interrupted, and exits
+quietly.
 """
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
 import json
 import os
 import time
@@ -42,10 +43,6 @@ if TYPE_CHECKING:
     from ..agent.turn import AgentEvent, TurnResult
     from ..core import ChatResult, LLMError, Usage
     from ..core.events import ClientEvent
-
-
-class ReaderGone(Exception):
-    """stdout's reader went away (EPIPE): nobody reads the rest of the turn."""
 
 
 @dataclass(frozen=True)
@@ -93,7 +90,9 @@ class StreamJson:
         self.began = clock()
         # Until the session exists (a run that fails before it has none of its own).
         self.session_id = str(uuid.uuid4())
+        #: stdout's reader went away (EPIPE): nobody reads the rest of the turn.
         self.gone = False
+        self._turn: asyncio.Task[Any] | None = None
         self.replies = 0
         self._inputs: dict[str, dict[str, Any]] = {}
         self.denials: list[dict[str, Any]] = []
@@ -102,6 +101,7 @@ class StreamJson:
 
     def started(self, info: StartInfo) -> None:
         self.session_id = info.session_id
+        self._turn = asyncio.current_task()  # what a reader gone cancels
         self._emit(
             {
                 "type": "system",
@@ -149,8 +149,7 @@ class StreamJson:
             )
 
     def client_event(self, event: ClientEvent) -> None:
-        """The client's resilience as ``system`` events. Never raises: the client calls
-        this, and a reader gone is told by the turn's next event."""
+        """The client's resilience as ``system`` events."""
         payload: dict[str, Any]
         if isinstance(event, RetryScheduled):
             payload = {
@@ -182,11 +181,11 @@ class StreamJson:
             }
         else:
             return
-        with contextlib.suppress(ReaderGone):
-            self._emit({"type": "system", **payload})
+        self._emit({"type": "system", **payload})
 
     def answered(self, result: TurnResult, metrics: dict[str, Any], session_id: str) -> None:
         self.session_id = session_id
+        self._turn = None  # over: nothing left to cancel
         max_turns = result.stopped == "max_steps"
         self._result(
             subtype="error_max_turns" if max_turns else "success",
@@ -212,6 +211,7 @@ class StreamJson:
         *,
         providers: list[dict[str, str]] | None = None,
     ) -> None:
+        self._turn = None
         self._result(
             subtype="error_during_execution",
             is_error=True,
@@ -308,12 +308,11 @@ class StreamJson:
             "errors": errors,
             **extra,
         }
-        with contextlib.suppress(ReaderGone):  # the end: nobody to tell
-            self._emit(payload)
+        self._emit(payload)
 
     def _emit(self, payload: dict[str, Any]) -> None:
         if self.gone:
-            raise ReaderGone
+            return
         payload["session_id"] = self.session_id
         payload["uuid"] = str(uuid.uuid4())
         try:
@@ -322,7 +321,8 @@ class StreamJson:
         except BrokenPipeError:
             self.gone = True
             _silence(self.out)
-            raise ReaderGone from None
+            if self._turn is not None:
+                self._turn.cancel()
 
 
 def _silence(out: TextIO) -> None:
