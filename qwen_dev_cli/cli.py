@@ -171,6 +171,16 @@ PERMISSION_APPROVAL: dict[str, Approval] = {
     "bypassPermissions": "yolo",
     "plan": "ask",
 }
+InputFormatOpt = Annotated[
+    Literal["text", "stream-json"] | None,
+    typer.Option(
+        "--input-format",
+        help="stream-json: user turns and control requests as JSON lines on stdin, one "
+        "session (with --output-format stream-json).",
+        show_default=False,
+        rich_help_panel=ASK_PANEL,
+    ),
+]
 
 
 @dataclass(frozen=True)
@@ -187,6 +197,7 @@ class _AskFlags:
     system_prompt: str | None = None
     append_system_prompt: str | None = None
     permission_mode: PermissionMode | None = None
+    input_format: Literal["text", "stream-json"] | None = None
 
     def given(self) -> list[str]:
         """The flags given (for "these go with -p" errors)."""
@@ -201,6 +212,7 @@ class _AskFlags:
             "--system-prompt": self.system_prompt is not None,
             "--append-system-prompt": self.append_system_prompt is not None,
             "--permission-mode": self.permission_mode is not None,
+            "--input-format": self.input_format is not None,
         }
         return [name for name, given in names.items() if given]
 
@@ -393,6 +405,7 @@ def main_callback(
     system_prompt: SystemPromptOpt = None,
     append_system_prompt: AppendSystemPromptOpt = None,
     permission_mode: PermissionModeOpt = None,
+    input_format: InputFormatOpt = None,
 ) -> None:
     """Start the interactive assistant, or run one of the commands below."""
     flags = _AskFlags(
@@ -403,6 +416,7 @@ def main_callback(
         system_prompt=system_prompt,
         append_system_prompt=append_system_prompt,
         permission_mode=permission_mode,
+        input_format=input_format,
     )
     # Not an eager option: ``--version true`` must be refused (no command "true"), not
     # answered before the rest of the line is read.
@@ -426,10 +440,10 @@ def main_callback(
             )
         ctx.obj = _GlobalOptions(tuple(provider or ()), model, approval, config)
         return
-    if prompt is not None:
+    if prompt is not None or input_format == "stream-json":
         if continue_latest or resume:
             _fail("-p/--prompt starts a new session: not with --continue or --resume", 2)
-        _ask(ctx, prompt, flags, provider, model, approval, config)
+        _ask(ctx, prompt or "", flags, provider, model, approval, config)
     if flags.given():
         _fail(f"{flags.given()[0]} needs a prompt: -p TEXT, or `qwen-dev ask`", 2)
     if continue_latest and resume:
@@ -495,6 +509,7 @@ def ask(
     system_prompt: SystemPromptOpt = None,
     append_system_prompt: AppendSystemPromptOpt = None,
     permission_mode: PermissionModeOpt = None,
+    input_format: InputFormatOpt = None,
     provider: ProviderOpt = None,
     model: ModelOpt = None,
     approval: ApprovalOpt = None,
@@ -515,6 +530,7 @@ def ask(
         system_prompt=system_prompt,
         append_system_prompt=append_system_prompt,
         permission_mode=permission_mode,
+        input_format=input_format,
     )
     _ask(ctx, prompt, flags, provider, model, approval, config)
 
@@ -534,15 +550,18 @@ def _ask(
     output_format = flags.resolved_format()
     steps = flags.steps()
     approval = flags.approval(approval or _global_options(ctx).approval)
+    turns_in = flags.input_format == "stream-json"
+    if turns_in and output_format != "stream-json":
+        _fail("--input-format stream-json needs --output-format stream-json", 2)
     loaded = _load(ctx, config, provider, model, approval, errors_as=output_format)
     # One byte past the cap is enough to know the input was cut.
     piped = (
         None
-        if sys.stdin is None or sys.stdin.isatty()
+        if turns_in or sys.stdin is None or sys.stdin.isatty()
         else sys.stdin.buffer.read(MAX_STDIN_BYTES + 1)
     )
     prepared = prepare_prompt(prompt, piped, loaded.settings, workspace=Path.cwd())
-    if not prepared.text.strip():
+    if not turns_in and not prepared.text.strip():
         _fail('nothing to ask: give a prompt, e.g. qwen-dev ask "explain this"', 2)
     for note in prepared.notes:
         typer.echo(f"qwen-dev: {note}", err=True)
@@ -558,6 +577,7 @@ def _ask(
         system_prompt=flags.system_prompt,
         append_system_prompt=flags.append_system_prompt,
         read_only=flags.permission_mode == "plan",
+        input_format="stream-json" if turns_in else "text",
     )
     try:
         code = _run(
@@ -569,6 +589,7 @@ def _ask(
                     out=sys.stdout,
                     err=sys.stderr,
                     interactive_err=sys.stderr.isatty(),
+                    stdin=None if sys.stdin is None else sys.stdin.buffer,
                 ),
             )
         )

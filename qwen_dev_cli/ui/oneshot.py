@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal, TextIO
 
 from .. import exit_codes
 from ..agent.context import ContextBudget
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from ..agent import Agent
-    from ..agent.turn import AgentEvent, EventSink
+    from ..agent.turn import AgentEvent, Approver, EventSink
     from ..config import Settings
     from ..core import LLMClient
     from ..runtime import Runtime
@@ -62,6 +62,7 @@ class AskOptions:
         system_prompt, append_system_prompt, read_only: as :meth:`Runtime.agent` takes
             them (``--system-prompt``, ``--append-system-prompt``, ``--permission-mode
             plan``).
+        input_format: ``stream-json``: turns and control requests from stdin.
     """
 
     prompt: str
@@ -73,6 +74,7 @@ class AskOptions:
     system_prompt: str | None = None
     append_system_prompt: str | None = None
     read_only: bool = False
+    input_format: Literal["text", "stream-json"] = "text"
 
 
 @dataclass(frozen=True)
@@ -130,8 +132,11 @@ async def run_ask(
     out: TextIO,
     err: TextIO,
     interactive_err: bool,
+    stdin: BinaryIO | None = None,
 ) -> int:
-    """Answer ``options.prompt`` in one turn, saved as a session; return the exit code."""
+    """Answer ``options.prompt`` in one turn, saved as a session; return the exit code.
+    With ``options.input_format`` ``stream-json``, the turns (after ``options.prompt``,
+    if any) come from ``stdin`` (:mod:`.stream_input`)."""
     output = output_for(
         options.output_format,
         stream=options.stream,
@@ -153,6 +158,10 @@ async def run_ask(
             if chatty:
                 client.subscribe(lambda event: _notify(event, err))
             client.subscribe(output.client_event)
+            if options.input_format == "stream-json":
+                assert isinstance(output, StreamJson)
+                assert stdin is not None
+                return await _stream_session(runtime, options, client, output, stdin, warn)
             # One-shot runs ask nobody: whatever needs approval is denied, and the model
             # told.
             turn = runtime.agent(
@@ -175,6 +184,42 @@ async def run_ask(
         return _report(exc, Telemetry().snapshot(), output, warn, providers=skipped)
     except LLMError as exc:  # a provider that cannot be built
         return _report(exc, Telemetry().snapshot(), output, warn)
+
+
+async def _stream_session(
+    runtime: Runtime,
+    options: AskOptions,
+    client: LLMClient,
+    output: StreamJson,
+    stdin: BinaryIO,
+    warn: Callable[[str], None],
+) -> int:
+    """Turns from stdin: the caller answers approval questions (``can_use_tool``)."""
+    from .stream_input import run_stream_session
+
+    def make_agent(approver: Approver) -> Agent:
+        return runtime.agent(
+            client,
+            approver,
+            interactive=True,
+            max_steps=options.max_steps,
+            system_prompt=options.system_prompt,
+            append_system_prompt=options.append_system_prompt,
+            read_only=options.read_only,
+        )
+
+    return await run_stream_session(
+        runtime,
+        stdin=stdin,
+        output=output,
+        warn=warn,
+        client=client,
+        make_agent=make_agent,
+        start_info=lambda agent, session_id: _start_info(
+            runtime, agent, client, session_id, plan=options.read_only
+        ),
+        first_prompt=options.prompt or None,
+    )
 
 
 async def _answer(

@@ -116,6 +116,42 @@ class StreamJson:
             }
         )
 
+    def begin_turn(self) -> None:
+        """A turn of a stream-json session starts (in the current task, which a reader
+        gone cancels): its counts start afresh."""
+        self._turn = asyncio.current_task()
+        self.began = self.clock()
+        self.replies = 0
+        self.denials = []
+
+    def control(self, payload: dict[str, Any]) -> None:
+        """A ``control_request`` or ``control_response`` line, as it is."""
+        if self.gone:
+            return
+        try:
+            self.out.write(json.dumps(payload) + "\n")
+            self.out.flush()
+        except BrokenPipeError:
+            self._lost()
+
+    def notice(self, subtype: str, message: str) -> None:
+        """A ``system`` ``error`` or ``warning`` about the input."""
+        self._emit({"type": "system", "subtype": subtype, "message": message})
+
+    def interrupted(self) -> None:
+        """The caller interrupted the turn: its result."""
+        self._turn = None
+        self._result(
+            subtype="error_during_execution",
+            is_error=True,
+            text="interrupted",
+            turns=self.replies,
+            api_ms=0.0,
+            usage={"input_tokens": 0, "output_tokens": 0},
+            extra={},
+            errors=["interrupted by the caller"],
+        )
+
     def __call__(self, event: AgentEvent) -> None:
         if isinstance(event, AssistantText):
             if self.partial:
@@ -319,10 +355,13 @@ class StreamJson:
             self.out.write(json.dumps(payload) + "\n")
             self.out.flush()
         except BrokenPipeError:
-            self.gone = True
-            _silence(self.out)
-            if self._turn is not None:
-                self._turn.cancel()
+            self._lost()
+
+    def _lost(self) -> None:
+        self.gone = True
+        _silence(self.out)
+        if self._turn is not None:
+            self._turn.cancel()
 
 
 def _silence(out: TextIO) -> None:
