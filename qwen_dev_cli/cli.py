@@ -181,6 +181,12 @@ InputFormatOpt = Annotated[
         rich_help_panel=ASK_PANEL,
     ),
 ]
+#: Claude Code flags that mean nothing here, accepted and ignored (an SDK sends them):
+#: approvals always go to the caller over stdio; there are no setting sources to pick.
+PermissionPromptToolOpt = Annotated[
+    str | None, typer.Option("--permission-prompt-tool", hidden=True)
+]
+SettingSourcesOpt = Annotated[str | None, typer.Option("--setting-sources", hidden=True)]
 
 
 @dataclass(frozen=True)
@@ -406,6 +412,8 @@ def main_callback(
     append_system_prompt: AppendSystemPromptOpt = None,
     permission_mode: PermissionModeOpt = None,
     input_format: InputFormatOpt = None,
+    _permission_prompt_tool: PermissionPromptToolOpt = None,
+    _setting_sources: SettingSourcesOpt = None,
 ) -> None:
     """Start the interactive assistant, or run one of the commands below."""
     flags = _AskFlags(
@@ -510,6 +518,8 @@ def ask(
     append_system_prompt: AppendSystemPromptOpt = None,
     permission_mode: PermissionModeOpt = None,
     input_format: InputFormatOpt = None,
+    _permission_prompt_tool: PermissionPromptToolOpt = None,
+    _setting_sources: SettingSourcesOpt = None,
     provider: ProviderOpt = None,
     model: ModelOpt = None,
     approval: ApprovalOpt = None,
