@@ -56,7 +56,6 @@ ProviderOpt = Annotated[
     list[str] | None,
     typer.Option(
         "--provider",
-        "-p",
         metavar="NAME",
         help="Use only these providers, in this order (repeatable).",
         show_default=False,
@@ -91,6 +90,164 @@ ConfigOpt = Annotated[
         rich_help_panel=GLOBAL_PANEL,
     ),
 ]
+
+
+ASK_PANEL = "Headless options (with -p, or after ask)"
+OutputFormat = Literal["text", "json", "stream-json"]
+OutputFormatOpt = Annotated[
+    OutputFormat | None,
+    typer.Option(
+        "--output-format",
+        help="text (the answer), json (one object at the end, as --json) or stream-json "
+        "(one JSON event a line as the turn happens, in Claude Code's schema).",
+        show_default=False,
+        rich_help_panel=ASK_PANEL,
+    ),
+]
+PartialOpt = Annotated[
+    bool,
+    typer.Option(
+        "--include-partial-messages",
+        help="stream-json: text deltas as they arrive (stream_event).",
+        rich_help_panel=ASK_PANEL,
+    ),
+]
+VerboseOpt = Annotated[
+    bool,
+    typer.Option(
+        "--verbose",
+        help="Notices, retries and failovers on stderr even without a terminal.",
+        rich_help_panel=ASK_PANEL,
+    ),
+]
+MaxTurnsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--max-turns",
+        min=1,
+        metavar="N",
+        help="Most model calls in one turn (the same as --max-steps).",
+        show_default=False,
+        rich_help_panel=ASK_PANEL,
+    ),
+]
+
+SystemPromptOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--system-prompt",
+        metavar="TEXT",
+        help="Instead of qwen-dev's identity and rules (the tools and the session's part "
+        "stay); empty: ours.",
+        show_default=False,
+        rich_help_panel=ASK_PANEL,
+    ),
+]
+AppendSystemPromptOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--append-system-prompt",
+        metavar="TEXT",
+        help="Added at the end of the system prompt.",
+        show_default=False,
+        rich_help_panel=ASK_PANEL,
+    ),
+]
+PermissionMode = Literal["default", "acceptEdits", "bypassPermissions", "plan"]
+PermissionModeOpt = Annotated[
+    PermissionMode | None,
+    typer.Option(
+        "--permission-mode",
+        help="Claude Code's names: default (--approval ask), acceptEdits (auto-edit), "
+        "bypassPermissions (yolo), plan (read-only tools; the model plans).",
+        show_default=False,
+        rich_help_panel=ASK_PANEL,
+    ),
+]
+#: ``--permission-mode`` as ``--approval``.
+PERMISSION_APPROVAL: dict[str, Approval] = {
+    "default": "ask",
+    "acceptEdits": "auto-edit",
+    "bypassPermissions": "yolo",
+    "plan": "ask",
+}
+InputFormatOpt = Annotated[
+    Literal["text", "stream-json"] | None,
+    typer.Option(
+        "--input-format",
+        help="stream-json: user turns and control requests as JSON lines on stdin, one "
+        "session (with --output-format stream-json).",
+        show_default=False,
+        rich_help_panel=ASK_PANEL,
+    ),
+]
+#: Claude Code flags that mean nothing here, accepted and ignored (an SDK sends them):
+#: approvals always go to the caller over stdio; there are no setting sources to pick.
+PermissionPromptToolOpt = Annotated[
+    str | None, typer.Option("--permission-prompt-tool", hidden=True)
+]
+SettingSourcesOpt = Annotated[str | None, typer.Option("--setting-sources", hidden=True)]
+
+
+@dataclass(frozen=True)
+class _AskFlags:
+    """``ask``'s options, given after ``ask`` or with ``-p`` at the top level."""
+
+    output_format: OutputFormat | None = None
+    json_output: bool = False
+    no_stream: bool = False
+    max_steps: int | None = None
+    max_turns: int | None = None
+    partial: bool = False
+    verbose: bool = False
+    system_prompt: str | None = None
+    append_system_prompt: str | None = None
+    permission_mode: PermissionMode | None = None
+    input_format: Literal["text", "stream-json"] | None = None
+
+    def given(self) -> list[str]:
+        """The flags given (for "these go with -p" errors)."""
+        names = {
+            "--output-format": self.output_format is not None,
+            "--json": self.json_output,
+            "--no-stream": self.no_stream,
+            "--max-steps": self.max_steps is not None,
+            "--max-turns": self.max_turns is not None,
+            "--include-partial-messages": self.partial,
+            "--verbose": self.verbose,
+            "--system-prompt": self.system_prompt is not None,
+            "--append-system-prompt": self.append_system_prompt is not None,
+            "--permission-mode": self.permission_mode is not None,
+            "--input-format": self.input_format is not None,
+        }
+        return [name for name, given in names.items() if given]
+
+    def resolved_format(self) -> OutputFormat:
+        """``--output-format``, ``--json`` standing for ``json``; both, different: exit 2."""
+        if self.json_output:
+            if self.output_format not in (None, "json"):
+                _fail(f"--json means --output-format json, not {self.output_format}", 2)
+            return "json"
+        return self.output_format or "text"
+
+    def steps(self) -> int:
+        """``--max-steps`` or ``--max-turns`` (the same thing); both, different: exit 2."""
+        if self.max_steps and self.max_turns and self.max_steps != self.max_turns:
+            _fail("--max-steps and --max-turns are the same limit: give one", 2)
+        return self.max_steps or self.max_turns or DEFAULT_MAX_STEPS
+
+    def approval(self, given: str | None) -> str | None:
+        """``--approval``, or what ``--permission-mode`` stands for; both, different:
+        exit 2."""
+        if self.permission_mode is None:
+            return given
+        mode = PERMISSION_APPROVAL[self.permission_mode]
+        if given is not None and given != mode:
+            _fail(f"--permission-mode {self.permission_mode} is not --approval {given}", 2)
+        return mode
+
+
+DEFAULT_MAX_STEPS = 25
 
 
 def _fail(message: str, code: int) -> NoReturn:
@@ -143,10 +300,11 @@ def _load(
     model: str | None = None,
     approval: str | None = None,
     *,
-    json_errors: bool = False,
+    errors_as: str = "text",
 ) -> _Loaded:
-    """The settings, or exit 2 with the error (also as a JSON object on stdout when a
-    script asked for JSON). Options given before the subcommand count too."""
+    """The settings, or exit 2 with the error (also on stdout as the JSON object, or the
+    stream-json result event, when a script asked for those). Options given before the
+    subcommand count too."""
     before = _global_options(ctx)
     config = _either("--config", config, before.config)
     provider = _either("--provider", provider, list(before.provider) or None)
@@ -156,10 +314,14 @@ def _load(
     try:
         return _Loaded(load_settings(config, overrides=overrides), config, overrides)
     except ConfigError as exc:
-        if json_errors:
+        if errors_as == "json":
             from .ui.output import config_failure_payload
 
             typer.echo(json.dumps(config_failure_payload(str(exc))))
+        elif errors_as == "stream-json":
+            from .ui.stream_json import config_failure_event
+
+            typer.echo(json.dumps(config_failure_event(str(exc))))
         _fail(str(exc), exc.exit_code)
 
 
@@ -231,8 +393,39 @@ def main_callback(
         typer.Option("--resume", "-r", metavar="ID", help="Resume a session (id or prefix)."),
     ] = None,
     version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False,
+    prompt: Annotated[
+        str | None,
+        typer.Option(
+            "--prompt",
+            "-p",
+            metavar="TEXT",
+            help="Answer TEXT in one headless turn and exit, as `qwen-dev ask TEXT`.",
+            show_default=False,
+            rich_help_panel=ASK_PANEL,
+        ),
+    ] = None,
+    output_format: OutputFormatOpt = None,
+    partial: PartialOpt = False,
+    verbose: VerboseOpt = False,
+    max_turns: MaxTurnsOpt = None,
+    system_prompt: SystemPromptOpt = None,
+    append_system_prompt: AppendSystemPromptOpt = None,
+    permission_mode: PermissionModeOpt = None,
+    input_format: InputFormatOpt = None,
+    _permission_prompt_tool: PermissionPromptToolOpt = None,
+    _setting_sources: SettingSourcesOpt = None,
 ) -> None:
     """Start the interactive assistant, or run one of the commands below."""
+    flags = _AskFlags(
+        output_format=output_format,
+        max_turns=max_turns,
+        partial=partial,
+        verbose=verbose,
+        system_prompt=system_prompt,
+        append_system_prompt=append_system_prompt,
+        permission_mode=permission_mode,
+        input_format=input_format,
+    )
     # Not an eager option: ``--version true`` must be refused (no command "true"), not
     # answered before the rest of the line is read.
     if version:
@@ -247,8 +440,20 @@ def main_callback(
                 "without a command",
                 exit_codes.USAGE_ERROR,
             )
+        if prompt is not None or flags.given():
+            flag = "-p/--prompt" if prompt is not None else flags.given()[0]
+            _fail(
+                f"{flag} is for a headless turn: give it without a command, or after `ask`",
+                exit_codes.USAGE_ERROR,
+            )
         ctx.obj = _GlobalOptions(tuple(provider or ()), model, approval, config)
         return
+    if prompt is not None or input_format == "stream-json":
+        if continue_latest or resume:
+            _fail("-p/--prompt starts a new session: not with --continue or --resume", 2)
+        _ask(ctx, prompt or "", flags, provider, model, approval, config)
+    if flags.given():
+        _fail(f"{flags.given()[0]} needs a prompt: -p TEXT, or `qwen-dev ask`", 2)
     if continue_latest and resume:
         _fail("use --continue or --resume ID, not both", exit_codes.USAGE_ERROR)
     loaded = _load(ctx, config, provider, model, approval)
@@ -288,36 +493,85 @@ def ask(
             show_default=False,
         ),
     ] = "",
+    output_format: OutputFormatOpt = None,
     json_output: Annotated[
-        bool, typer.Option("--json", help="Print one JSON object on stdout, nothing else.")
+        bool,
+        typer.Option("--json", help="Print one JSON object on stdout, nothing else."),
     ] = False,
     no_stream: Annotated[
         bool, typer.Option("--no-stream", help="Print the answer when it is complete.")
     ] = False,
     max_steps: Annotated[
-        int,
-        typer.Option("--max-steps", min=1, metavar="N", help="Most model calls in one turn."),
-    ] = 25,
+        int | None,
+        typer.Option(
+            "--max-steps",
+            min=1,
+            metavar="N",
+            help=f"Most model calls in one turn  [default: {DEFAULT_MAX_STEPS}]",
+            show_default=False,
+        ),
+    ] = None,
+    max_turns: MaxTurnsOpt = None,
+    partial: PartialOpt = False,
+    verbose: VerboseOpt = False,
+    system_prompt: SystemPromptOpt = None,
+    append_system_prompt: AppendSystemPromptOpt = None,
+    permission_mode: PermissionModeOpt = None,
+    input_format: InputFormatOpt = None,
+    _permission_prompt_tool: PermissionPromptToolOpt = None,
+    _setting_sources: SettingSourcesOpt = None,
     provider: ProviderOpt = None,
     model: ModelOpt = None,
     approval: ApprovalOpt = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Answer one prompt and exit (for scripts: --json, exit codes).
+    """Answer one prompt and exit (for scripts: --output-format json|stream-json, exit codes).
 
     Tool calls needing approval are denied (no one to ask): stderr lists them, and the fix.
     """
+    flags = _AskFlags(
+        output_format=output_format,
+        json_output=json_output,
+        no_stream=no_stream,
+        max_steps=max_steps,
+        max_turns=max_turns,
+        partial=partial,
+        verbose=verbose,
+        system_prompt=system_prompt,
+        append_system_prompt=append_system_prompt,
+        permission_mode=permission_mode,
+        input_format=input_format,
+    )
+    _ask(ctx, prompt, flags, provider, model, approval, config)
+
+
+def _ask(
+    ctx: typer.Context,
+    prompt: str,
+    flags: _AskFlags,
+    provider: list[str] | None,
+    model: str | None,
+    approval: str | None,
+    config: Path | None,
+) -> NoReturn:
+    """One headless turn (``ask PROMPT`` and ``-p PROMPT``): the exit code its end."""
     from .ui.oneshot import MAX_STDIN_BYTES, AskOptions, prepare_prompt, run_ask
 
-    loaded = _load(ctx, config, provider, model, approval, json_errors=json_output)
+    output_format = flags.resolved_format()
+    steps = flags.steps()
+    approval = flags.approval(approval or _global_options(ctx).approval)
+    turns_in = flags.input_format == "stream-json"
+    if turns_in and output_format != "stream-json":
+        _fail("--input-format stream-json needs --output-format stream-json", 2)
+    loaded = _load(ctx, config, provider, model, approval, errors_as=output_format)
     # One byte past the cap is enough to know the input was cut.
     piped = (
         None
-        if sys.stdin is None or sys.stdin.isatty()
+        if turns_in or sys.stdin is None or sys.stdin.isatty()
         else sys.stdin.buffer.read(MAX_STDIN_BYTES + 1)
     )
     prepared = prepare_prompt(prompt, piped, loaded.settings, workspace=Path.cwd())
-    if not prepared.text.strip():
+    if not turns_in and not prepared.text.strip():
         _fail('nothing to ask: give a prompt, e.g. qwen-dev ask "explain this"', 2)
     for note in prepared.notes:
         typer.echo(f"qwen-dev: {note}", err=True)
@@ -325,9 +579,15 @@ def ask(
         typer.echo(f"qwen-dev: attached {', '.join(prepared.attached)}", err=True)
     options = AskOptions(
         prepared.text,
-        output_format="json" if json_output else "text",
-        stream=not no_stream,
-        max_steps=max_steps,
+        output_format=output_format,
+        stream=not flags.no_stream,
+        max_steps=steps,
+        partial=flags.partial,
+        verbose=flags.verbose,
+        system_prompt=flags.system_prompt,
+        append_system_prompt=flags.append_system_prompt,
+        read_only=flags.permission_mode == "plan",
+        input_format="stream-json" if turns_in else "text",
     )
     try:
         code = _run(
@@ -339,6 +599,7 @@ def ask(
                     out=sys.stdout,
                     err=sys.stderr,
                     interactive_err=sys.stderr.isatty(),
+                    stdin=None if sys.stdin is None else sys.stdin.buffer,
                 ),
             )
         )

@@ -25,7 +25,7 @@ EXAMPLES = """\
   qwen-dev --continue                        resume the latest chat here
   qwen-dev ask "what does @src/app.py do?"   one answer; @path attaches a file
   git diff | qwen-dev ask "review this"      piped input is added as context
-  qwen-dev ask --approval auto-edit "fix the failing test"
+  qwen-dev -p "fix it" --output-format stream-json   JSON events, for programs
   qwen-dev doctor                            check that the providers answer
 """
 

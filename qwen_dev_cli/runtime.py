@@ -146,6 +146,9 @@ class Runtime:
         changes: ChangeLog | None = None,
         remembered: set[str] | None = None,
         ledger: ContextLedger | None = None,
+        system_prompt: str | None = None,
+        append_system_prompt: str | None = None,
+        read_only: bool = False,
     ) -> Agent:
         """The agent for one turn over ``client``, everything else derived from the
         settings (the context window from the client's providers).
@@ -159,11 +162,20 @@ class Runtime:
             changes, remembered, ledger: what outlives a turn in a conversation (file
                 changes for ``/undo``, commands approved "always", token accounting);
                 the agent keeps its own when ``None``.
+            system_prompt, append_system_prompt: ``--system-prompt`` (in place of our
+                identity and rules) and ``--append-system-prompt`` (added at the end).
+            read_only: ``--permission-mode plan``: only the tools that read, and the
+                model told to plan.
         """
         from .agent.agent import DEFAULT_MAX_STEPS, Agent
         from .agent.approval import parse_approval_mode
+        from .agent.prompt import PromptFlags
 
         settings = self.settings
+        tools = self.tools.tools()
+        if read_only:
+            tools = tuple(tool for tool in tools if tool.kind == "read")
+        flags = PromptFlags(system_prompt or None, append_system_prompt or None, read_only)
         return Agent(
             client,
             workspace=self.workspace,
@@ -172,10 +184,11 @@ class Runtime:
             interactive=interactive,
             max_steps=max_steps or DEFAULT_MAX_STEPS,
             changes=changes,
-            tools=self.tools.tools(),
+            tools=tools,
             hidden_env=settings.secret_env_names,
             own_files=settings.own_files,
             allow_network=settings.allow_network,
             remembered=remembered,
             ledger=ledger,
+            prompt_flags=flags,
         )

@@ -1,5 +1,5 @@
 """Options given before a subcommand mean what they mean after it (issue 12, bug 1):
-`qwen-dev -p beta ask` must not answer from another provider."""
+`qwen-dev --provider beta ask` must not answer from another provider."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def test_config_before_the_command_is_used(tmp_path: Path) -> None:
 
 
 def test_provider_before_the_command_is_used(tmp_path: Path) -> None:
-    run = qwen_dev("-p", "beta", "ask", "--json", "hi")
+    run = qwen_dev("--provider", "beta", "ask", "--json", "hi")
     assert run.returncode == 2
     assert "unknown provider 'beta'" in json.loads(run.stdout)["error"]["message"]
 

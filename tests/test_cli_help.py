@@ -85,7 +85,7 @@ def test_main_help_ends_with_examples_that_are_real_commands() -> None:
     examples = out[out.index("Examples") :]
     lines = [line.split("  ")[0].strip() for line in examples.splitlines()[1:] if line.strip()]
     assert 4 <= len(lines) <= 6
-    commands = {"ask", "doctor", "--continue"}
+    commands = {"ask", "doctor", "--continue", "-p"}
     for line in lines:
         words = line.removeprefix("git diff | ").split()
         assert words[0] == "qwen-dev"

@@ -51,7 +51,7 @@ from .context import (
 from .executor import ToolRunner
 from .formats import ToolFormat, retry_hint
 from .parser import CallProblem, DecodedCall, ParsedReply, new_call_id, parse_reply
-from .prompt import SystemPrompts, read_project_notes
+from .prompt import NO_FLAGS, PromptFlags, SystemPrompts, read_project_notes
 from .stream_filter import ToolMarkupFilter
 from .turn import (
     AssistantRestart,
@@ -131,6 +131,7 @@ class Agent:
             providers report (``context_window``), else the default.
         ledger: the conversation's token accounting, kept across turns (the REPL's);
             a new one if None.
+        prompt_flags: the command line's changes to the system prompt.
     """
 
     def __init__(
@@ -152,10 +153,12 @@ class Agent:
         remembered: set[str] | None = None,
         context_window: int | None = None,
         ledger: ContextLedger | None = None,
+        prompt_flags: PromptFlags = NO_FLAGS,
     ) -> None:
         if max_steps < 1:
             raise ValueError(f"max_steps must be at least 1, not {max_steps}")
         self.client = client
+        self.prompt_flags = prompt_flags
         home = home or Path.home()
         self.workspace = Workspace(workspace, private_places(home, own_files))
         self.max_steps = max_steps
@@ -189,6 +192,7 @@ class Agent:
             tools=list(self.tools.values()),
             approval=self.policy.mode,
             notes=read_project_notes(self.workspace),
+            flags=self.prompt_flags,
         )
 
     async def run(self, history: list[Message], user_text: str, sink: EventSink) -> TurnResult:
@@ -209,7 +213,8 @@ class Agent:
             reply = parse_reply(result.text, result.tool_calls, self._schemas)
             pending = _pending(reply)
             assistant = protocol.assistant_message(reply.text, [_entry(p) for p in pending])
-            _add(assistant, conversation, sink)
+            conversation.append(assistant)
+            sink(MessageAdded(assistant, result))
             if not pending:
                 return _end(reply.text, tally, "done", sink)
             if tally.steps >= self.max_steps:

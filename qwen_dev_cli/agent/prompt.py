@@ -130,6 +130,32 @@ def read_project_notes(workspace: Workspace, cap: int = PROJECT_NOTES_CAP) -> Pr
     return None
 
 
+PLAN_MODE = """\
+# Plan mode
+Only the tools that read are available: look around, then answer with a plan (what to \
+change, where, and how to check it). Do not try to change anything."""
+
+
+@dataclass(frozen=True)
+class PromptFlags:
+    """What the command line changes in the system prompt (Claude Code's headless flags).
+
+    Args:
+        replace: ``--system-prompt``: stands for the identity and the rules; the tools
+            and the session's part stay (text-protocol tool calls need their listing).
+            Empty or ``None``: ours.
+        append: ``--append-system-prompt``: added at the very end.
+        plan: ``--permission-mode plan``: read-only tools, and the model told to plan.
+    """
+
+    replace: str | None = None
+    append: str | None = None
+    plan: bool = False
+
+
+NO_FLAGS = PromptFlags()
+
+
 def build_system_prompt(
     *,
     workspace: Workspace,
@@ -138,6 +164,7 @@ def build_system_prompt(
     approval: str = "ask",
     notes: ProjectNotes | None = None,
     tool_format: ToolFormat = HERMES,
+    flags: PromptFlags = NO_FLAGS,
 ) -> str:
     """The whole system prompt for one turn: for native tools, or for the text protocol
     in ``tool_format``.
@@ -145,8 +172,9 @@ def build_system_prompt(
     What is the same in every folder and mode comes first (identity, rules, tools), what
     differs last (workspace, approval mode, project notes): a server that caches the
     evaluated prefix of prompts (vLLM, llama.cpp's server) then reuses the long tool
-    listing across workspaces and modes, not only within one."""
-    parts = [_IDENTITY, _RULES]
+    listing across workspaces and modes, not only within one. ``flags``: the command
+    line's replacement, addition and plan mode."""
+    parts = [flags.replace] if flags.replace else [_IDENTITY, _RULES]
     if native:
         parts.append("# Tools\nUse the tools you are given: " + ", ".join(t.name for t in tools))
     elif tool_format == QWEN3_CODER:
@@ -157,9 +185,13 @@ def build_system_prompt(
         parts.append(_TEXT_PROTOCOL.format(schemas=schemas))
     mode = _APPROVAL.get(approval, _APPROVAL["ask"])
     parts.append(f"# This session\nWorkspace root: {workspace.root}\n{mode}")
+    if flags.plan:
+        parts.append(PLAN_MODE)
     if notes is not None:
         cut = f"\n[{notes.name} was cut at {len(notes.text)} characters]" if notes.truncated else ""
         parts.append(f"# Project instructions (from {notes.name})\n{notes.text.rstrip()}{cut}")
+    if flags.append:
+        parts.append(flags.append)
     return "\n\n".join(parts)
 
 
@@ -169,13 +201,14 @@ class SystemPrompts:
     (failover may move the turn to a provider on another protocol).
 
     Args:
-        workspace, tools, approval, notes: as for :func:`build_system_prompt`.
+        workspace, tools, approval, notes, flags: as for :func:`build_system_prompt`.
     """
 
     workspace: Workspace
     tools: Sequence[Tool]
     approval: str
     notes: ProjectNotes | None
+    flags: PromptFlags = NO_FLAGS
     _built: dict[ToolFormat | None, str] = field(default_factory=dict, init=False, repr=False)
 
     def native(self) -> str:
@@ -194,6 +227,7 @@ class SystemPrompts:
                 approval=self.approval,
                 notes=self.notes,
                 tool_format=fmt or HERMES,
+                flags=self.flags,
             )
         return self._built[fmt]
 

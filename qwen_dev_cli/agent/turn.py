@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 from ..vocabulary import Risk
 
 if TYPE_CHECKING:
-    from ..core import Message, Usage
+    from ..core import ChatResult, Message, Usage
 
 ToolStatus = Literal["ok", "denied", "error"]
 
@@ -43,6 +43,8 @@ class MessageAdded:
     """A complete message to append to the conversation (and to the session file)."""
 
     message: Message
+    #: For a model's reply: the answer it came from (model, usage, finish reason).
+    reply: ChatResult | None = None
 
 
 @dataclass(frozen=True)

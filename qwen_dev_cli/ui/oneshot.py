@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal, TextIO
 
 from .. import exit_codes
 from ..agent.context import ContextBudget
@@ -31,11 +31,14 @@ from .mentions import attach_mentions
 from .notices import workspace_notice
 from .output import OutputFormat, output_for
 from .recorder import SessionRecorder
+from .stream_json import StartInfo, StreamJson
+from .tool_lines import ToolLines
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from ..agent.turn import AgentEvent, Turn
+    from ..agent import Agent
+    from ..agent.turn import AgentEvent, Approver, EventSink
     from ..config import Settings
     from ..core import LLMClient
     from ..runtime import Runtime
@@ -51,15 +54,27 @@ class AskOptions:
 
     Args:
         prompt: the prompt as prepared (:func:`prepare_prompt`).
-        output_format: ``text`` or ``json`` (``--json``).
+        output_format: ``text``, ``json`` (``--json``) or ``stream-json``.
         stream: text as it comes (``--no-stream``: once complete).
         max_steps: model calls the turn may make.
+        partial: stream-json's text deltas (``--include-partial-messages``).
+        verbose: notices, retries and failovers on stderr even without a terminal.
+        system_prompt, append_system_prompt, read_only: as :meth:`Runtime.agent` takes
+            them (``--system-prompt``, ``--append-system-prompt``, ``--permission-mode
+            plan``).
+        input_format: ``stream-json``: turns and control requests from stdin.
     """
 
     prompt: str
     output_format: OutputFormat = "text"
     stream: bool = True
     max_steps: int = 25
+    partial: bool = False
+    verbose: bool = False
+    system_prompt: str | None = None
+    append_system_prompt: str | None = None
+    read_only: bool = False
+    input_format: Literal["text", "stream-json"] = "text"
 
 
 @dataclass(frozen=True)
@@ -117,30 +132,51 @@ async def run_ask(
     out: TextIO,
     err: TextIO,
     interactive_err: bool,
+    stdin: BinaryIO | None = None,
 ) -> int:
-    """Answer ``options.prompt`` in one turn, saved as a session; return the exit code."""
+    """Answer ``options.prompt`` in one turn, saved as a session; return the exit code.
+    With ``options.input_format`` ``stream-json``, the turns (after ``options.prompt``,
+    if any) come from ``stdin`` (:mod:`.stream_input`)."""
     output = output_for(
         options.output_format,
         stream=options.stream,
         out=out,
         err=err,
         show_tools=interactive_err,
+        partial=options.partial,
     )
 
     def warn(message: str) -> None:
         err.write(f"qwen-dev: {message}\n")
 
     wide = workspace_notice(runtime.workspace)
+    chatty = interactive_err or options.verbose
     try:
-        async with runtime.open_client(warn, verbose=interactive_err) as client:
-            if wide is not None and interactive_err:
+        async with runtime.open_client(warn, verbose=chatty) as client:
+            if wide is not None and chatty:
                 warn(wide)
-            if interactive_err:
+            if chatty:
                 client.subscribe(lambda event: _notify(event, err))
+            client.subscribe(output.client_event)
+            if options.input_format == "stream-json":
+                assert isinstance(output, StreamJson)
+                assert stdin is not None
+                return await _stream_session(runtime, options, client, output, stdin, warn)
             # One-shot runs ask nobody: whatever needs approval is denied, and the model
             # told.
-            turn = runtime.agent(client, DenyAll(), interactive=False, max_steps=options.max_steps)
-            return await _answer(runtime, options, turn, client, output, warn)
+            turn = runtime.agent(
+                client,
+                DenyAll(),
+                interactive=False,
+                max_steps=options.max_steps,
+                system_prompt=options.system_prompt,
+                append_system_prompt=options.append_system_prompt,
+                read_only=options.read_only,
+            )
+            sinks: list[EventSink] = [output]
+            if options.output_format == "text" and not interactive_err:
+                sinks.append(ToolLines(err))  # a CI log shows what ran
+            return await _answer(runtime, options, turn, client, sinks, output, warn)
     except NoProviderConfigured as exc:  # every provider skipped: say which, and why
         skipped = [
             {"name": name, "error": why} for name, why in runtime.settings.skipped_providers.items()
@@ -150,15 +186,53 @@ async def run_ask(
         return _report(exc, Telemetry().snapshot(), output, warn)
 
 
+async def _stream_session(
+    runtime: Runtime,
+    options: AskOptions,
+    client: LLMClient,
+    output: StreamJson,
+    stdin: BinaryIO,
+    warn: Callable[[str], None],
+) -> int:
+    """Turns from stdin: the caller answers approval questions (``can_use_tool``)."""
+    from .stream_input import run_stream_session
+
+    def make_agent(approver: Approver) -> Agent:
+        return runtime.agent(
+            client,
+            approver,
+            interactive=True,
+            max_steps=options.max_steps,
+            system_prompt=options.system_prompt,
+            append_system_prompt=options.append_system_prompt,
+            read_only=options.read_only,
+        )
+
+    return await run_stream_session(
+        runtime,
+        stdin=stdin,
+        output=output,
+        warn=warn,
+        client=client,
+        make_agent=make_agent,
+        start_info=lambda agent, session_id: _start_info(
+            runtime, agent, client, session_id, plan=options.read_only
+        ),
+        first_prompt=options.prompt or None,
+    )
+
+
 async def _answer(
     runtime: Runtime,
     options: AskOptions,
-    turn: Turn,
+    turn: Agent,
     client: LLMClient,
+    sinks: list[EventSink],
     output: AskOutput,
     warn: Callable[[str], None],
 ) -> int:
-    """The turn, recorded as a session of kind ``ask``, its end told to ``output``."""
+    """The turn, recorded as a session of kind ``ask``, its events told to ``sinks``
+    (``output`` first) and its end to ``output``."""
     store = runtime.home.session_store(warn)
     store.prune(runtime.settings.session_retention_days)
     session = store.create(runtime.workspace, kind="ask")
@@ -168,9 +242,11 @@ async def _answer(
     def sink(event: AgentEvent) -> None:
         recorder(event)
         denials(event)
-        output(event)
+        for each in sinks:
+            each(event)
 
     try:
+        output.started(_start_info(runtime, turn, client, session.id, plan=options.read_only))
         result = await turn.run([], options.prompt, sink)
         output.answered(result, client.get_metrics(), session.id)
         cut = why_cut(result)
@@ -183,9 +259,37 @@ async def _answer(
         return _report(exc, client.get_metrics(), output, warn)
     except asyncio.CancelledError:
         recorder.interrupted()
+        if isinstance(output, StreamJson) and output.gone:
+            # stdout's reader left and the turn was cancelled for it: end quietly.
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
+            return exit_codes.INTERRUPTED
         raise
     finally:
         session.close()
+
+
+#: Claude Code's names of our approval modes (``--permission-mode``).
+PERMISSION_MODES = {"ask": "default", "auto-edit": "acceptEdits", "yolo": "bypassPermissions"}
+
+
+def _start_info(
+    runtime: Runtime, agent: Agent, client: LLMClient, session_id: str, *, plan: bool
+) -> StartInfo:
+    from .. import __version__
+
+    mode = "plan" if plan else PERMISSION_MODES.get(agent.policy.mode, agent.policy.mode)
+    providers = client.providers
+    return StartInfo(
+        session_id=session_id,
+        cwd=str(runtime.workspace),
+        model=providers[0].model if providers else "",
+        tools=list(agent.tools),
+        permission_mode=mode,
+        providers=[provider.name for provider in providers],
+        version=__version__,
+    )
 
 
 def _report(

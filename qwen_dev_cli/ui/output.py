@@ -8,8 +8,11 @@
 
 Each output sees the turn's events as they happen, then its end: :meth:`answered` or
 :meth:`failed`. What the user must know whatever the format (errors, denials) goes to
-stderr from the command itself, not from here. ``stream-json`` (issue 20) is the next
-format: one more class here and one more entry in :func:`output_for`.
+stderr from the command itself, not from here.
+- ``stream-json`` (:class:`~qwen_dev_cli.ui.stream_json.StreamJson`): one JSON event a
+  line as the turn happens, in Claude Code's message schema; it also hears the run's
+  start (:meth:`AskOutput.started`) and the client's resilience
+  (:meth:`AskOutput.client_event`), which the other formats ignore.
 """
 
 from __future__ import annotations
@@ -31,12 +34,21 @@ from .safe_text import printable
 if TYPE_CHECKING:
     from ..agent.turn import AgentEvent, TurnResult
     from ..core import LLMError
+    from ..core.events import ClientEvent
+    from .stream_json import StartInfo
 
-OutputFormat = Literal["text", "json"]
+OutputFormat = Literal["text", "json", "stream-json"]
 
 
 class AskOutput(Protocol):
     """One format of ``ask``'s stdout."""
+
+    def started(self, info: StartInfo) -> None:
+        """The session exists and the turn is about to start."""
+
+    def client_event(self, event: ClientEvent) -> None:
+        """The client retried, failed over, saw a circuit change or waited for its
+        budget. Must not raise (the client calls it)."""
 
     def __call__(self, event: AgentEvent) -> None:
         """An event of the turn, as it happens."""
@@ -56,10 +68,21 @@ class AskOutput(Protocol):
 
 
 def output_for(
-    output_format: OutputFormat, *, stream: bool, out: TextIO, err: TextIO, show_tools: bool
+    output_format: OutputFormat,
+    *,
+    stream: bool,
+    out: TextIO,
+    err: TextIO,
+    show_tools: bool,
+    partial: bool = False,
 ) -> AskOutput:
     """The output of ``output_format``; ``stream``: text as it comes (text only);
-    ``show_tools``: say on ``err`` each tool call as it starts (a person is watching)."""
+    ``show_tools``: say on ``err`` each tool call as it starts (a person is watching);
+    ``partial``: stream-json's text deltas (``--include-partial-messages``)."""
+    if output_format == "stream-json":
+        from .stream_json import StreamJson
+
+        return StreamJson(out, partial=partial)
     if output_format == "json":
         return JsonObject(out)
     if stream:
@@ -69,6 +92,12 @@ def output_for(
 
 class _Output:
     """What an output does not override: nothing."""
+
+    def started(self, info: StartInfo) -> None:
+        pass
+
+    def client_event(self, event: ClientEvent) -> None:
+        pass
 
     def __call__(self, event: AgentEvent) -> None:
         pass

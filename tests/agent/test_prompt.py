@@ -5,7 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from qwen_dev_cli.agent.prompt import SystemPrompts, build_system_prompt, read_project_notes
+from qwen_dev_cli.agent.prompt import (
+    PLAN_MODE,
+    PromptFlags,
+    SystemPrompts,
+    build_system_prompt,
+    read_project_notes,
+)
 from qwen_dev_cli.tools import DEFAULT_TOOLS, Workspace
 
 
@@ -104,3 +110,17 @@ def test_what_differs_between_folders_and_modes_comes_last(tmp_path: Path) -> No
     assert "</tools>" in shared
     assert str(tmp_path / "a") not in shared
     assert second.endswith("Use tabs.")
+
+
+def test_flags_replace_the_identity_add_plan_mode_and_append_last(tmp_path: Path) -> None:
+    flags = PromptFlags(replace="Be terse.", append="Reply in French.", plan=True)
+    text = build_system_prompt(
+        workspace=Workspace(tmp_path), tools=DEFAULT_TOOLS, native=True, flags=flags
+    )
+    assert text.startswith("Be terse.\n\n# Tools\n")
+    assert "# Rules" not in text
+    assert PLAN_MODE in text
+    assert text.endswith("\n\nReply in French.")
+    assert build_system_prompt(
+        workspace=Workspace(tmp_path), tools=DEFAULT_TOOLS, native=True, flags=PromptFlags()
+    ) == build_system_prompt(workspace=Workspace(tmp_path), tools=DEFAULT_TOOLS, native=True)

@@ -1,0 +1,394 @@
+"""``--output-format stream-json``: the turn as newline-delimited JSON events on stdout,
+in Claude Code's message schema (the one Qwen Code follows and agent SDKs parse).
+
+- ``system``/``init`` first: the session, working folder, model, tools, permission
+  mode and providers;
+- ``assistant`` per model reply: ``message.content`` blocks ``text`` and
+  ``tool_use{id,name,input}``, with ``model``, ``usage`` and ``stop_reason``;
+- ``user`` per tool result: one ``tool_result{tool_use_id,content,is_error}`` block;
+- ``stream_event`` text deltas as they arrive (``--include-partial-messages``);
+- ours on top, as ``system`` subtypes: ``retry``, ``failover``, ``circuit``,
+  ``rate_limit_wait`` (the client's resilience), ``compaction`` (the context window)
+  and ``restart`` (a broken stream re-issued: the deltas since the last reply are void);
+- ``result`` last: ``success``, ``error_max_turns`` or ``error_during_execution``.
+
+Every event carries ``session_id`` and a fresh ``uuid``; each is one complete line,
+flushed when written, and nothing else is written on stdout. A reader that goes away
+(EPIPE) cancels the turn (as Ctrl-C would: the stream and the tools unwind themselves);
+``ask`` sees :attr:`StreamJson.gone`, keeps the session as interrupted, and exits
+quietly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TextIO
+
+from ..agent.turn import (
+    AssistantRestart,
+    AssistantText,
+    ContextCompacted,
+    MessageAdded,
+    ToolCallFinished,
+    ToolCallStarted,
+)
+from ..core.events import BreakerTransition, Failover, RateLimitWait, RetryScheduled
+
+if TYPE_CHECKING:
+    from ..agent.turn import AgentEvent, TurnResult
+    from ..core import ChatResult, LLMError, Usage
+    from ..core.events import ClientEvent
+
+
+@dataclass(frozen=True)
+class StartInfo:
+    """What ``system``/``init`` says about the run about to start."""
+
+    session_id: str
+    cwd: str
+    model: str
+    tools: list[str]
+    permission_mode: str
+    providers: list[str]
+    version: str
+
+
+#: Claude's stop reasons for the OpenAI finish reasons we get.
+_STOP_REASONS = {"stop": "end_turn", "tool_calls": "tool_use", "length": "max_tokens"}
+
+
+def stop_reason(finish_reason: str | None) -> str | None:
+    """Claude's name for ``finish_reason`` (others as they are)."""
+    if finish_reason is None:
+        return None
+    return _STOP_REASONS.get(finish_reason, finish_reason)
+
+
+def usage_of(usage: Usage) -> dict[str, int]:
+    """Token counts under Claude's names."""
+    return {"input_tokens": usage.prompt_tokens, "output_tokens": usage.completion_tokens}
+
+
+class StreamJson:
+    """One JSON event per line on ``out``, as the turn happens (module docstring).
+
+    Args:
+        out: stdout.
+        partial: write ``stream_event`` text deltas (``--include-partial-messages``).
+        clock: seconds, for ``duration_ms``.
+    """
+
+    def __init__(self, out: TextIO, *, partial: bool, clock: Any = time.monotonic) -> None:
+        self.out = out
+        self.partial = partial
+        self.clock = clock
+        self.began = clock()
+        # Until the session exists (a run that fails before it has none of its own).
+        self.session_id = str(uuid.uuid4())
+        #: stdout's reader went away (EPIPE): nobody reads the rest of the turn.
+        self.gone = False
+        self._turn: asyncio.Task[Any] | None = None
+        self.replies = 0
+        self._inputs: dict[str, dict[str, Any]] = {}
+        self.denials: list[dict[str, Any]] = []
+
+    # --- the run -------------------------------------------------------------------------
+
+    def started(self, info: StartInfo) -> None:
+        self.session_id = info.session_id
+        self._turn = asyncio.current_task()  # what a reader gone cancels
+        self._emit(
+            {
+                "type": "system",
+                "subtype": "init",
+                "cwd": info.cwd,
+                "model": info.model,
+                "tools": info.tools,
+                "permission_mode": info.permission_mode,
+                "providers": info.providers,
+                "qwen_dev_version": info.version,
+                "output_style": "default",
+            }
+        )
+
+    def begin_turn(self) -> None:
+        """A turn of a stream-json session starts (in the current task, which a reader
+        gone cancels): its counts start afresh."""
+        self._turn = asyncio.current_task()
+        self.began = self.clock()
+        self.replies = 0
+        self.denials = []
+
+    def control(self, payload: dict[str, Any]) -> None:
+        """A ``control_request`` or ``control_response`` line, as it is."""
+        if self.gone:
+            return
+        try:
+            self.out.write(json.dumps(payload) + "\n")
+            self.out.flush()
+        except BrokenPipeError:
+            self._lost()
+
+    def notice(self, subtype: str, message: str) -> None:
+        """A ``system`` ``error`` or ``warning`` about the input."""
+        self._emit({"type": "system", "subtype": subtype, "message": message})
+
+    def interrupted(self) -> None:
+        """The caller interrupted the turn: its result."""
+        self._turn = None
+        self._result(
+            subtype="error_during_execution",
+            is_error=True,
+            text="interrupted",
+            turns=self.replies,
+            api_ms=0.0,
+            usage={"input_tokens": 0, "output_tokens": 0},
+            extra={},
+            errors=["interrupted by the caller"],
+        )
+
+    def __call__(self, event: AgentEvent) -> None:
+        if isinstance(event, AssistantText):
+            if self.partial:
+                delta = {"type": "text_delta", "text": event.text}
+                self._emit(
+                    {
+                        "type": "stream_event",
+                        "event": {"type": "content_block_delta", "index": 0, "delta": delta},
+                        "parent_tool_use_id": None,
+                    }
+                )
+        elif isinstance(event, MessageAdded):
+            if event.reply is not None and event.message.get("role") == "assistant":
+                self._assistant(event.message, event.reply)
+        elif isinstance(event, ToolCallStarted):
+            self._inputs[event.call_id] = event.arguments
+        elif isinstance(event, ToolCallFinished):
+            self._tool_result(event)
+        elif isinstance(event, AssistantRestart):
+            self._emit({"type": "system", "subtype": "restart", "reason": event.reason})
+        elif isinstance(event, ContextCompacted):
+            self._emit(
+                {
+                    "type": "system",
+                    "subtype": "compaction",
+                    "before": event.before,
+                    "after": event.after,
+                    "window": event.window,
+                    "description": event.description,
+                }
+            )
+
+    def client_event(self, event: ClientEvent) -> None:
+        """The client's resilience as ``system`` events."""
+        payload: dict[str, Any]
+        if isinstance(event, RetryScheduled):
+            payload = {
+                "subtype": "retry",
+                "attempt": event.retry,
+                "max_retries": event.max_retries,
+                "delay": event.delay,
+                "reason": event.reason,
+            }
+        elif isinstance(event, Failover):
+            payload = {
+                "subtype": "failover",
+                "provider": event.to_provider,
+                "from_provider": event.from_provider,
+                "reason": event.reason,
+            }
+        elif isinstance(event, BreakerTransition):
+            payload = {
+                "subtype": "circuit",
+                "provider": event.provider,
+                "from_state": event.old,
+                "state": event.new,
+            }
+        elif isinstance(event, RateLimitWait):
+            payload = {
+                "subtype": "rate_limit_wait",
+                "provider": event.provider,
+                "delay": event.delay,
+            }
+        else:
+            return
+        self._emit({"type": "system", **payload})
+
+    def answered(self, result: TurnResult, metrics: dict[str, Any], session_id: str) -> None:
+        self.session_id = session_id
+        self._turn = None  # over: nothing left to cancel
+        max_turns = result.stopped == "max_steps"
+        self._result(
+            subtype="error_max_turns" if max_turns else "success",
+            is_error=max_turns,
+            text=result.text,
+            turns=result.steps,
+            api_ms=result.latency_ms,
+            usage=usage_of(result.usage),
+            extra={
+                "stop_reason": stop_reason(result.finish_reason),
+                "provider": result.provider,
+                "model": result.model,
+                "attempts": result.attempts,
+                "metrics": metrics,
+            },
+            errors=[result.text] if max_turns else [],
+        )
+
+    def failed(
+        self,
+        exc: LLMError,
+        metrics: dict[str, Any],
+        *,
+        providers: list[dict[str, str]] | None = None,
+    ) -> None:
+        self._turn = None
+        self._result(
+            subtype="error_during_execution",
+            is_error=True,
+            text=str(exc),
+            turns=self.replies,
+            api_ms=0.0,
+            usage={"input_tokens": 0, "output_tokens": 0},
+            extra={"error": exc.to_dict(providers), "metrics": metrics},
+            errors=[str(exc)],
+        )
+
+    # --- events --------------------------------------------------------------------------
+
+    def _assistant(self, message: dict[str, Any], reply: ChatResult) -> None:
+        self.replies += 1
+        content: list[dict[str, Any]] = []
+        text = message.get("content")
+        if isinstance(text, str) and text:
+            content.append({"type": "text", "text": text})
+        for call in message.get("tool_calls") or ():
+            function = call.get("function", {})
+            try:
+                arguments = json.loads(function.get("arguments") or "{}")
+            except ValueError:
+                arguments = {}
+            content.append(
+                {
+                    "type": "tool_use",
+                    "id": call.get("id", ""),
+                    "name": function.get("name", ""),
+                    "input": arguments if isinstance(arguments, dict) else {},
+                }
+            )
+        self._emit(
+            {
+                "type": "assistant",
+                "message": {
+                    "id": f"msg_{uuid.uuid4().hex}",
+                    "type": "message",
+                    "role": "assistant",
+                    "model": reply.model,
+                    "content": content,
+                    "stop_reason": stop_reason(reply.finish_reason),
+                    "usage": usage_of(reply.usage),
+                },
+                "parent_tool_use_id": None,
+                "provider": reply.provider,
+            }
+        )
+
+    def _tool_result(self, event: ToolCallFinished) -> None:
+        arguments = self._inputs.pop(event.call_id, {})
+        if event.status == "denied":
+            self.denials.append(
+                {"tool_name": event.name, "tool_use_id": event.call_id, "tool_input": arguments}
+            )
+        block = {
+            "type": "tool_result",
+            "tool_use_id": event.call_id,
+            "content": event.output,
+            "is_error": event.status != "ok",
+        }
+        self._emit(
+            {
+                "type": "user",
+                "message": {"role": "user", "content": [block]},
+                "parent_tool_use_id": None,
+                "status": event.status,
+            }
+        )
+
+    def _result(
+        self,
+        *,
+        subtype: str,
+        is_error: bool,
+        text: str,
+        turns: int,
+        api_ms: float,
+        usage: dict[str, int],
+        extra: dict[str, Any],
+        errors: list[str],
+    ) -> None:
+        payload = {
+            "type": "result",
+            "subtype": subtype,
+            "is_error": is_error,
+            "result": text,
+            "num_turns": turns,
+            "duration_ms": round((self.clock() - self.began) * 1000),
+            "duration_api_ms": round(api_ms),
+            "usage": usage,
+            "permission_denials": self.denials,
+            "errors": errors,
+            **extra,
+        }
+        self._emit(payload)
+
+    def _emit(self, payload: dict[str, Any]) -> None:
+        if self.gone:
+            return
+        payload["session_id"] = self.session_id
+        payload["uuid"] = str(uuid.uuid4())
+        try:
+            self.out.write(json.dumps(payload) + "\n")
+            self.out.flush()
+        except BrokenPipeError:
+            self._lost()
+
+    def _lost(self) -> None:
+        self.gone = True
+        _silence(self.out)
+        if self._turn is not None:
+            self._turn.cancel()
+
+
+def _silence(out: TextIO) -> None:
+    """``out``'s descriptor pointed at /dev/null, so that what is still buffered (and the
+    interpreter's last flush) goes nowhere instead of raising again at exit."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, out.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
+def config_failure_event(message: str) -> dict[str, Any]:
+    """The one event of a run whose configuration is wrong (exit code 2): its result."""
+    return {
+        "type": "result",
+        "subtype": "error_during_execution",
+        "is_error": True,
+        "result": message,
+        "num_turns": 0,
+        "duration_ms": 0,
+        "duration_api_ms": 0,
+        "usage": {"input_tokens": 0, "output_tokens": 0},
+        "permission_denials": [],
+        "errors": [message],
+        "error": {"type": "config_error", "message": message, "providers": []},
+        "session_id": str(uuid.uuid4()),
+        "uuid": str(uuid.uuid4()),
+    }
