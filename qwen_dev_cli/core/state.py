@@ -105,17 +105,22 @@ def account_key(base_url: str | None, model: str, api_key: str | None, name: str
 
 
 def redact_url(url: str) -> str:
-    """``url`` with any password replaced by ``***``."""
-    try:
-        parts = urlsplit(url)
-        password = parts.password
-    except ValueError:
-        return "<unparsable URL>"
-    if password is None:
+    """``url`` with any password replaced by ``***``, malformed or not.
+
+    The password is whatever sits between the first ``:`` after ``://`` and the last
+    ``@``: a generated password holds ``/``, ``?`` or ``#`` as often as not, and a URL
+    parser would end the authority there and show the rest as the path."""
+    scheme, separator, rest = url.partition("://")
+    at = rest.rfind("@")
+    if not separator or at < 0:
         return url
-    # Everything after the last "@" of the netloc is the host and port, as typed.
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
+    userinfo = rest[:at]
+    user, colon, _ = userinfo.partition(":")
+    if not colon:
+        return url  # a user name alone (the URL standard's reading)
+    if any(mark in user for mark in "/?#"):
+        user = "***"
+    return f"{scheme}://{user}:***@{rest[at + 1 :]}"
 
 
 def validate_store_spec(spec: str) -> str:
