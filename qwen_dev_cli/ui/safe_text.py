@@ -1,22 +1,8 @@
-"""Text that the model (or a file it read) controls, made safe to put on a terminal.
-
-Escape sequences can recolour, hide or overwrite what the user sees: ``ls \\x1b[8m; rm
--rf src`` shows as ``ls`` in most terminals, so an approval dialog must never print it
-raw. Control characters other than newline and tab, C1 controls and the Unicode
-direction overrides become visible escapes instead."""
+"""Text made safe for a terminal: :func:`qwen_dev_cli.safe_text.printable`, the one rule,
+which lives in a leaf module so that the client can apply it to what servers send."""
 
 from __future__ import annotations
 
-import re
+from ..safe_text import printable
 
-_UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-
-
-def _visible(match: re.Match[str]) -> str:
-    code = ord(match.group())
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-
-
-def printable(text: str) -> str:
-    """``text`` with every character that could drive the terminal shown as an escape."""
-    return _UNSAFE.sub(_visible, text)
+__all__ = ["printable"]

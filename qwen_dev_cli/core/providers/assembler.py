@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from ...safe_text import printable
 from ..errors import MalformedResponse, ResponseTooLarge
 from ..types import ProviderReply, RateLimitHeaders, ToolCall, Usage
 from .http_errors import error_from_event
@@ -62,7 +63,7 @@ class StreamAssembler:
         if "error" in chunk:
             raise error_from_event(chunk, provider=self.provider)
         if isinstance(chunk.get("model"), str) and chunk["model"]:
-            self.model = chunk["model"]
+            self.model = printable(chunk["model"][:200])  # shown in the status bar
         usage = chunk.get("usage")
         if isinstance(usage, dict):
             self.usage = usage_from(usage)
@@ -166,7 +167,7 @@ def reply_from_body(
         text=content,
         tool_calls=calls,
         usage=usage_from(usage) if isinstance(usage, dict) else None,
-        model=str(body.get("model") or model),
+        model=printable(str(body.get("model") or model)[:200]),
         finish_reason=choice.get("finish_reason"),
         rate_limit=rate_limit,
     )

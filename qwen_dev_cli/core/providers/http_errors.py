@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 
+from ...safe_text import printable
 from ..errors import (
     AuthenticationError,
     BadRequestError,
@@ -77,14 +78,17 @@ def error_from_exception(exc: Exception, *, provider: str) -> ProviderError:
 
 
 def error_details(body: bytes | str) -> tuple[str, Any]:
-    """The message and code of an OpenAI-style error body (or its first line of text)."""
+    """The message and code of an OpenAI-style error body (or its first line of text).
+    The message is the server's text, printed on terminals and logs later: its control
+    characters are made visible escapes here, once (an OSC 52 in a 500's body would set
+    the user's clipboard)."""
     if isinstance(body, bytes):
         body = body.decode("utf-8", errors="replace")
     try:
         payload = json.loads(body)
     except (ValueError, RecursionError):
         line = body.strip().splitlines()[0] if body.strip() else ""
-        return line[:_MAX_MESSAGE], None
+        return printable(line[:_MAX_MESSAGE]), None
     return _details_of(payload)
 
 
@@ -93,9 +97,9 @@ def _details_of(payload: Any) -> tuple[str, Any]:
     if isinstance(error, dict):
         message = error.get("message") or error.get("detail") or ""
         code = error.get("code") or error.get("type")
-        return str(message)[:_MAX_MESSAGE], code
+        return printable(str(message)[:_MAX_MESSAGE]), code
     if isinstance(error, str):
-        return error[:_MAX_MESSAGE], None
+        return printable(error[:_MAX_MESSAGE]), None
     return "", None
 
 
