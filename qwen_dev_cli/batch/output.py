@@ -105,13 +105,18 @@ class CheckpointFile:
         with open(self._fd, "rb", closefd=False) as handle:
             for number, line in enumerate(_lines(handle, self.name), start=1):
                 if not line.endswith(b"\n"):
+                    # Cut only what a batch began to write: any other file's last line
+                    # (a one-line note without a newline) is not ours to drop.
+                    if not (line.startswith(_LINE_START) or _LINE_START.startswith(line)):
+                        raise self._not_ours(number)
                     checkpoint.size = offset + len(line)
                     break
                 offset += len(line)
                 checkpoint.keep = checkpoint.size = offset
-                if line.strip():
-                    prompt_id, answered = self._parse(line, number)
-                    checkpoint.results[prompt_id] = answered
+                if not line.strip():
+                    raise self._not_ours(number)  # batch writes no blank line
+                prompt_id, answered = self._parse(line, number)
+                checkpoint.results[prompt_id] = answered
         checkpoint.size = max(checkpoint.size, os.fstat(self._fd).st_size)
         return checkpoint
 
@@ -155,6 +160,12 @@ class CheckpointFile:
             os.close(self._fd)  # releases the lock
             self._fd = None
 
+    def _not_ours(self, number: int) -> OutputError:
+        return OutputError(
+            f"{self.name}:{number} is not a qwen-dev batch result: is {self.name} "
+            "the right output file? (it is also the checkpoint a rerun resumes from)"
+        )
+
     def _parse(self, line: bytes, number: int) -> tuple[str, Answered]:
         try:
             record = json.loads(line)
@@ -165,10 +176,7 @@ class CheckpointFile:
             or not isinstance(record.get("id"), str)
             or not isinstance(record.get("ok"), bool)
         ):
-            raise OutputError(
-                f"{self.name}:{number} is not a qwen-dev batch result: is {self.name} "
-                "the right output file? (it is also the checkpoint a rerun resumes from)"
-            )
+            raise self._not_ours(number)
         digest = record.get("prompt_hash")
         return record["id"], Answered(record["ok"], digest if isinstance(digest, str) else None)
 
@@ -209,6 +217,10 @@ def failure_record(
         "finish_reason": None,
         "prompt_hash": prompt.digest,
     }
+
+
+#: How every line :func:`encode` writes begins (records start with their id).
+_LINE_START = b'{"id": '
 
 
 def encode(record: dict[str, Any]) -> bytes:

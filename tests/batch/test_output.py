@@ -137,3 +137,25 @@ def test_text_that_utf8_cannot_hold_is_escaped_not_lost() -> None:
     assert data.endswith(b"\n")
     assert json.loads(data) == record
     assert "café".encode() in encode({"id": "b", "text": "café"})
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"my notes, one line, no newline",  # would have been cut to nothing
+        b"\n\nnotes after blank lines",
+        b"\n",  # blank lines only: batch never writes one
+        line("a").encode() + b"\n" + line("b").encode(),  # a blank line among results
+        line("a").encode() + b"a last line that is not a result",
+    ],
+)
+def test_a_file_that_is_not_a_batch_output_is_refused_whatever_its_shape(
+    tmp_path: Path, content: bytes
+) -> None:
+    out = tmp_path / "notes.txt"
+    out.write_bytes(content)
+    checkpoint = CheckpointFile(out, input_path=None)
+    with pytest.raises(OutputError, match="is not a qwen-dev batch result"):
+        checkpoint.scan()
+    checkpoint.close()
+    assert out.read_bytes() == content  # untouched
