@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..tools import Tool, ToolError, Workspace
-from ..tools.read import decode_text, looks_binary
+from ..tools.read import decode_text, looks_binary, read_regular_bytes
 from .formats import HERMES, QWEN3_CODER, ToolFormat
 
 PROJECT_FILES = ("QWEN.md", "AGENTS.md")
@@ -119,14 +119,16 @@ def read_project_notes(workspace: Workspace, cap: int = PROJECT_NOTES_CAP) -> Pr
             continue
         if not path.is_file():
             continue
+        # Its head only (a character is at most 4 bytes), through the open that cannot
+        # hang on a FIFO swapped in: a 400 MiB QWEN.md must not be read whole.
         try:
-            data = path.read_bytes()
-        except OSError:
+            data = read_regular_bytes(path, name, cap * 4, head=True)
+        except ToolError:
             continue
         if looks_binary(data):
             continue
-        text, _ = decode_text(data)
-        return ProjectNotes(name, text[:cap], len(text) > cap)
+        text, _ = decode_text(data[: cap * 4])
+        return ProjectNotes(name, text[:cap], len(text) > cap or len(data) > cap * 4)
     return None
 
 

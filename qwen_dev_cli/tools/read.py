@@ -64,9 +64,12 @@ def refuse_special(mode: int, display: str) -> None:
         )
 
 
-def read_regular_bytes(path: Path, display: str, limit: int = MAX_FILE_BYTES) -> bytes:
+def read_regular_bytes(
+    path: Path, display: str, limit: int = MAX_FILE_BYTES, *, head: bool = False
+) -> bytes:
     """The bytes of a regular file of at most ``limit`` bytes, or a ToolError; never
-    opens a FIFO, device or socket, so it cannot hang."""
+    opens a FIFO, device or socket, so it cannot hang. ``head``: a larger file is not
+    refused; its first ``limit`` bytes (and one more, to tell it was longer) are read."""
     try:
         info = os.stat(path)
     except FileNotFoundError as exc:
@@ -76,7 +79,7 @@ def read_regular_bytes(path: Path, display: str, limit: int = MAX_FILE_BYTES) ->
     if stat.S_ISDIR(info.st_mode):
         raise ToolError(f"{display} is a directory; use list_dir")
     refuse_special(info.st_mode, display)
-    if info.st_size > limit:
+    if info.st_size > limit and not head:
         raise ToolError(
             f"{display} is {info.st_size} bytes, too large to read; use grep, or "
             "run_command with head"
@@ -94,7 +97,7 @@ def read_regular_bytes(path: Path, display: str, limit: int = MAX_FILE_BYTES) ->
             data = _read_at_most(handle, limit + 1)
         except OSError as exc:
             raise ToolError(f"cannot read {display}: {exc.strerror or exc}") from exc
-    if len(data) > limit:  # it grew since the stat
+    if len(data) > limit and not head:  # it grew since the stat
         raise ToolError(f"{display} is over {limit} bytes, too large to read")
     return data
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import tracemalloc
 from pathlib import Path
 
 from qwen_dev_cli.agent.prompt import (
@@ -87,6 +89,31 @@ def test_project_notes_are_capped(tmp_path: Path) -> None:
     assert notes.truncated
     assert len(notes.text) == 1000
     assert "[QWEN.md was cut at 16000 characters]" in prompt(tmp_path, native=True)
+
+
+def test_a_huge_notes_file_is_read_only_as_far_as_the_cap(tmp_path: Path) -> None:
+    # Issue 22, finding 12: a 400 MiB QWEN.md was read whole (873 MB RSS).
+    with (tmp_path / "QWEN.md").open("wb") as notes_file:
+        notes_file.write(b"z" * 5000)
+        notes_file.truncate(400 << 20)  # sparse: no disk used
+    tracemalloc.start()
+    try:
+        notes = read_project_notes(Workspace(tmp_path), cap=1000)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert notes is not None
+    assert notes.truncated
+    assert notes.text == "z" * 1000
+    assert peak < 1 << 20
+
+
+def test_a_fifo_in_place_of_the_notes_does_not_hang(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "QWEN.md")
+    (tmp_path / "AGENTS.md").write_text("Use tabs.")
+    notes = read_project_notes(Workspace(tmp_path))
+    assert notes is not None
+    assert notes.name == "AGENTS.md"
 
 
 def test_a_notes_file_linking_out_of_the_workspace_is_ignored(tmp_path: Path) -> None:
