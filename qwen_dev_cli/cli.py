@@ -193,8 +193,9 @@ def _open_state_store(settings: Settings) -> ProviderStateStore:
 
 async def _with_runtime(loaded: _Loaded, run: Callable[[Runtime], Awaitable[int]]) -> int:
     """``run(runtime)`` on this process's runtime (settings, workspace, home, the state
-    store every client shares, the tools), then the store closed (after the clients
-    ``run`` closed)."""
+    store every client shares, the tools, the user's MCP servers started and waited
+    for), then the servers ended and the store closed (after the clients ``run``
+    closed)."""
     from .core.state import StoreError
 
     store = _open_state_store(loaded.settings)
@@ -206,7 +207,8 @@ async def _with_runtime(loaded: _Loaded, run: Callable[[Runtime], Awaitable[int]
         overrides=loaded.overrides,
     )
     try:
-        return await run(runtime)
+        async with runtime.mcp_servers(_warn):
+            return await run(runtime)
     finally:
         # A store that fails to close must not turn a finished answer into an error.
         try:
