@@ -223,7 +223,7 @@ def _parse_layer(data: Mapping[str, Any], path: Path) -> Layer:
                 checks.provider_name(name, where.child(name))
                 layer.providers[name] = _parse_provider(table, where.child(name), path)
         elif key == "mcp":
-            layer.mcp_servers = _parse_mcp(_table(value, where), where)
+            layer.mcp_servers = parse_mcp(_table(value, where), where)
         elif key in SECTIONS:
             layer.sections[key] = _parse_section(key, _table(value, where), where)
         else:
@@ -295,7 +295,8 @@ def _parse_provider(value: object, where: Where, path: Path) -> dict[str, object
     return parsed
 
 
-def _parse_mcp(table: Mapping[str, Any], where: Where) -> dict[str, McpServerSettings]:
+def parse_mcp(table: Mapping[str, Any], where: Where) -> dict[str, McpServerSettings]:
+    """``[mcp]``: its ``servers``, each checked key by key, then as a whole."""
     servers: dict[str, McpServerSettings] = {}
     for key, value in table.items():
         if key != "servers":

@@ -114,6 +114,7 @@ class McpServers:
         env: Mapping[str, str],
         warn: Callable[[str], None],
     ) -> None:
+        self.settings = tuple(settings)
         self.servers = [McpServer(s, logs / f"{s.name}.log", env) for s in settings if s.enabled]
         self.warn = warn
         self._told: set[str] = set()
@@ -143,3 +144,23 @@ class McpServers:
     async def aclose(self) -> None:
         """End every server (their process groups too)."""
         await asyncio.gather(*(server.stop() for server in self.servers))
+
+    def report(self) -> list[dict[str, Any]]:
+        """Each server as ``qwen-dev mcp list --json`` shows it: its state, its error,
+        the tools offered to the model (by the names the model sees)."""
+        running = {server.name: server for server in self.servers}
+        rows: list[dict[str, Any]] = []
+        for settings in self.settings:
+            server = running.get(settings.name)
+            offered = () if server is None else ServerTools(server, log.info).tools()
+            rows.append(
+                {
+                    "name": settings.name,
+                    "transport": settings.kind,
+                    "state": "disabled" if server is None else server.state,
+                    "error": None if server is None else server.error,
+                    "trust": settings.trust,
+                    "tools": [tool.name for tool in offered],
+                }
+            )
+        return rows

@@ -46,6 +46,11 @@ def serve(twin: bool) -> None:
             """The names of the variables this server was given."""
             return " ".join(sorted(os.environ))
 
+        @server.tool()
+        def pid() -> str:
+            """This server's process id."""
+            return str(os.getpid())
+
         @server.tool(name="L" * 200)
         def long_name() -> str:
             """A tool with a 200-character name."""

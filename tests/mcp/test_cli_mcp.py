@@ -181,3 +181,41 @@ async def test_two_servers_with_the_same_tool_names_both_keep_theirs(workspace: 
         servers = server("t") + server("twin", "twin")
         await ask(workspace, srv, servers, "--approval", "yolo")
         assert tool_results(srv) == ["echo: a", "twin echo: b"]
+
+
+async def test_a_streamable_http_server_with_a_header_from_the_environment(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from .http_server import serving
+
+    monkeypatch.setenv("WEB_TOKEN", "t0ken")
+    with serving() as url:
+        table = (
+            f'[mcp.servers.web]\nurl = "{url}"\n'
+            'headers = { Authorization = "Bearer ${WEB_TOKEN}" }\ntrust = true\n'
+        )
+        async with FaultServer() as srv:
+            srv.script(
+                Outcome.ok(tool_calls=[call("mcp__web__shout", text="quiet")]),
+                Outcome.ok(tool_calls=[call("mcp__web__whoami")]),
+                Outcome.ok("ok"),
+            )
+            await ask(workspace, srv, table)
+            assert tool_results(srv) == ["QUIET", "Bearer t0ken"]
+
+
+async def test_the_server_process_ends_with_the_session(workspace: Path) -> None:
+    async with FaultServer() as srv:
+        srv.script(Outcome.ok(tool_calls=[call("mcp__t__pid")]), Outcome.ok("ok"))
+        await ask(workspace, srv, server("t"), "--approval", "yolo")
+        pid = int(tool_results(srv)[0])
+    assert _ended(pid)
+
+
+def _ended(pid: int) -> bool:
+    """Gone, or a zombie waiting for whoever adopted it to reap it."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return True
+    return "zombie" in status.split("State:")[1].split("\n")[0]
