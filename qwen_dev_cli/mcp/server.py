@@ -105,14 +105,38 @@ class McpServer:
         """Call ``tool``; a timeout, a dead server or a protocol error is a failed call."""
         session = self._session
         if session is None or self.state != "ready":
-            raise ServerFailed(f"MCP server {self.name} is {self.state}: {self.error or ''}")
+            raise ServerFailed(self.unavailable())
         try:
             result = await session.call_tool(
                 tool, arguments, read_timeout_seconds=timedelta(seconds=self.settings.timeout)
             )
         except Exception as exc:
+            if _connection_lost(exc):
+                # Its tools are offered no more; the user hears why with the next notice.
+                self.state = "failed"
+                self.error = f"it stopped ({_say(exc)}){self._last_stderr()}"
+                raise ServerFailed(f"MCP server {self.name}: {self.error}") from exc
             raise ServerFailed(f"MCP server {self.name}: {_say(exc)}") from exc
         return CallResult(not result.isError, result_text(result))
+
+    def unavailable(self) -> str:
+        """Why its tools cannot be called now."""
+        return f"MCP server {self.name} is not available ({self.state}): {self.error or ''}"
+
+    def _last_stderr(self, lines: int = 3) -> str:
+        """The end of its stderr log, for a failure's message."""
+        if self.settings.kind != "stdio":
+            return ""
+        try:
+            with self.log_path.open("rb") as log_file:
+                log_file.seek(0, os.SEEK_END)
+                log_file.seek(max(0, log_file.tell() - 2000))
+                text = log_file.read().decode("utf-8", "replace")
+            tail = [" ".join(line.split()) for line in text.splitlines() if line.strip()]
+            tail = tail[-lines:]
+        except OSError:
+            return ""
+        return f"; its last stderr: {' | '.join(tail)[:300]}" if tail else ""
 
     # --- the background task ---------------------------------------------------------
 
@@ -212,6 +236,15 @@ class McpServer:
     def _open_log(self) -> TextIO:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         return self.log_path.open("a", encoding="utf-8")
+
+
+def _connection_lost(exc: BaseException) -> bool:
+    import anyio
+
+    inner = _innermost(exc)
+    if isinstance(inner, anyio.ClosedResourceError | anyio.BrokenResourceError):
+        return True
+    return "connection closed" in str(inner).lower()
 
 
 def _innermost(exc: BaseException) -> BaseException:

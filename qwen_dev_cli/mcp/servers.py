@@ -82,7 +82,7 @@ class ServerTools:
 def _planner(server: McpServer, tool: str) -> Callable[[Arguments, ToolContext], Plan]:
     def plan(arguments: Arguments, context: ToolContext) -> Plan:
         if server.state != "ready":
-            raise ToolError(f"MCP server {server.name} is {server.state}: {server.error or ''}")
+            raise ToolError(server.unavailable())
         values: dict[str, Any] = dict(arguments.values)
 
         async def call() -> tuple[bool, str]:

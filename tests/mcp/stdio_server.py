@@ -47,6 +47,11 @@ def serve(twin: bool) -> None:
             return " ".join(sorted(os.environ))
 
         @server.tool()
+        def die() -> str:
+            """Ends the server in the middle of the call."""
+            os._exit(3)
+
+        @server.tool()
         def pid() -> str:
             """This server's process id."""
             return str(os.getpid())

@@ -145,6 +145,24 @@ async def test_a_server_hanging_at_initialize_times_out_once(workspace: Path) ->
         assert payload["text"] == "fine"
 
 
+async def test_a_server_dying_mid_call_is_an_error_and_the_session_goes_on(
+    workspace: Path,
+) -> None:
+    async with FaultServer() as srv:
+        srv.script(
+            Outcome.ok(tool_calls=[call("mcp__t__die")]),
+            Outcome.ok(tool_calls=[call("mcp__t__echo", message="again")]),
+            Outcome.ok("carried on"),
+        )
+        _, payload, _ = await ask(workspace, srv, server("t"), "--approval", "yolo")
+        died, after = tool_results(srv)
+        assert died.startswith("Error: t die failed")
+        assert "it stopped" in died
+        # Not restarted (yet): the next call is told at once, never hangs.
+        assert after.startswith("Error: MCP server t is not available (failed)")
+        assert payload["text"] == "carried on"
+
+
 async def test_a_50_mb_result_is_cut_and_said(workspace: Path) -> None:
     size = 50 * 1024 * 1024
     async with FaultServer() as srv:
