@@ -172,7 +172,7 @@ class McpServer:
     async def _connect(self, stack: AsyncExitStack, errlog: TextIO | None) -> ClientSession:
         from mcp import ClientSession
 
-        streams = await stack.enter_async_context(self._transport(errlog))
+        streams = await stack.enter_async_context(await self._transport(stack, errlog))
         session = await stack.enter_async_context(
             ClientSession(
                 streams[0],
@@ -184,7 +184,9 @@ class McpServer:
         self.tools = await self._list_tools(session)
         return session
 
-    def _transport(self, errlog: TextIO | None) -> contextlib.AbstractAsyncContextManager[Any]:
+    async def _transport(
+        self, stack: AsyncExitStack, errlog: TextIO | None
+    ) -> contextlib.AbstractAsyncContextManager[Any]:
         settings = self.settings
         texts = [*settings.args, *settings.env.values(), *settings.headers.values()]
         if settings.url is not None:
@@ -216,9 +218,16 @@ class McpServer:
             from mcp.client.sse import sse_client
 
             return sse_client(url, headers=headers)
-        from mcp.client.streamable_http import streamablehttp_client
+        import httpx
+        from mcp.client.streamable_http import streamable_http_client
 
-        return streamablehttp_client(url, headers=headers)
+        # The SDK's own timeouts (a server may hold a response stream open for minutes);
+        # ours to close: the transport closes only a client it made itself.
+        timeout = httpx.Timeout(30.0, read=300.0)
+        client = await stack.enter_async_context(
+            httpx.AsyncClient(headers=headers, timeout=timeout)
+        )
+        return streamable_http_client(url, http_client=client)
 
     async def _list_tools(self, session: ClientSession) -> tuple[McpTool, ...]:
         tools: list[McpTool] = []
@@ -259,5 +268,5 @@ def _say(exc: BaseException) -> str:
     exc = _innermost(exc)
     if isinstance(exc, FileNotFoundError):
         return f"command not found: {exc.filename or exc}"
-    text = str(exc) or type(exc).__name__
+    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
     return text if len(text) <= 300 else text[:300] + "..."

@@ -97,6 +97,21 @@ def _planner(server: McpServer, tool: str) -> Callable[[Arguments, ToolContext],
     return plan
 
 
+def _keep_sdk_log_in(path: Path) -> None:
+    """The SDK logs what a server did wrong (garbage it sent, with a traceback) at
+    warning and error level: into ``path``, never onto the terminal, where Python's
+    last-resort handler would print it over the REPL."""
+    sdk = logging.getLogger("mcp")
+    if any(getattr(handler, "_qwen_dev", False) for handler in sdk.handlers):
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, encoding="utf-8", delay=True)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    handler._qwen_dev = True  # type: ignore[attr-defined]
+    sdk.addHandler(handler)
+    sdk.propagate = False
+
+
 class McpServers:
     """The session's servers.
 
@@ -114,6 +129,7 @@ class McpServers:
         env: Mapping[str, str],
         warn: Callable[[str], None],
     ) -> None:
+        _keep_sdk_log_in(logs / "sdk.log")
         self.settings = tuple(settings)
         self.servers = [McpServer(s, logs / f"{s.name}.log", env) for s in settings if s.enabled]
         self.warn = warn
