@@ -5,10 +5,10 @@ be entered and left by one task, so each server has its own task: it starts the
 transport, initialises, lists the tools, says it is ready, and holds the connection
 until :meth:`McpServer.stop`. Tool calls from the agent's task go through the session.
 
-A stdio server gets only its configured ``env`` plus PATH, HOME, LANG and TERM (the
-SDK adds LOGNAME, SHELL and USER): never the providers' API keys or anything else of
-the user's environment. Its stderr goes to a log file under ``QWEN_DEV_HOME``, not the
-terminal; it runs in its own process group, which the SDK ends on the way out.
+A stdio server (:mod:`.stdio`) gets only its configured ``env`` plus PATH, HOME, LANG
+and TERM: never the providers' API keys or anything else of the user's environment. Its
+stderr goes to a log file under ``QWEN_DEV_HOME``, not the terminal; it runs in its own
+process group, which is ended on the way out.
 """
 
 from __future__ import annotations
@@ -76,6 +76,8 @@ class McpServer:
         self._ready = asyncio.Event()
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        #: What the transport saw go wrong (a message too long), for the failure's message.
+        self._problems: list[str] = []
 
     @property
     def name(self) -> str:
@@ -114,7 +116,8 @@ class McpServer:
             if _connection_lost(exc):
                 # Its tools are offered no more; the user hears why with the next notice.
                 self.state = "failed"
-                self.error = f"it stopped ({_say(exc)}){self._last_stderr()}"
+                why = self._problems[-1] if self._problems else _say(exc)
+                self.error = f"it stopped ({why}){self._last_stderr()}"
                 raise ServerFailed(f"MCP server {self.name}: {self.error}") from exc
             raise ServerFailed(f"MCP server {self.name}: {_say(exc)}") from exc
         return CallResult(not result.isError, result_text(result))
@@ -195,20 +198,20 @@ class McpServer:
         if unset:
             raise ServerFailed(f"{', '.join(unset)} not set (used in its settings)")
         if settings.kind == "stdio":
-            from mcp import StdioServerParameters
-            from mcp.client.stdio import stdio_client
+            from .stdio import stdio_transport
 
             assert settings.command is not None
             assert errlog is not None
             env = {name: os.environ[name] for name in PASSED_ENV if name in os.environ}
             env.update({k: expand(v, self._env) for k, v in settings.env.items()})
-            parameters = StdioServerParameters(
-                command=expand(settings.command, self._env),
-                args=[expand(arg, self._env) for arg in settings.args],
+            return stdio_transport(
+                expand(settings.command, self._env),
+                [expand(arg, self._env) for arg in settings.args],
                 env=env,
                 cwd=None if settings.cwd is None else expand(settings.cwd, self._env),
+                errlog=errlog,
+                on_problem=self._problems.append,
             )
-            return stdio_client(parameters, errlog=errlog)
         assert settings.url is not None
         url = expand(settings.url, self._env)
         if not url.startswith(("http://", "https://")):

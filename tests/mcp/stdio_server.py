@@ -52,6 +52,13 @@ def serve(twin: bool) -> None:
             os._exit(3)
 
         @server.tool()
+        def spawn() -> str:
+            """Starts a long sleep in this server's process group; its pid."""
+            import subprocess
+
+            return str(subprocess.Popen(["sleep", "300"]).pid)
+
+        @server.tool()
         def pid() -> str:
             """This server's process id."""
             return str(os.getpid())

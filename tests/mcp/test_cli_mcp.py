@@ -117,11 +117,7 @@ async def test_the_server_gets_no_provider_key_nor_other_variables(
         names = set(tool_results(srv)[0].split())
         assert {"GIVEN", "DEFAULTED", "PATH"} <= names
         assert not names & {"SAMBANOVA_API_KEY", "SOMETHING_ELSE", "FOR_THE_SERVER"}
-        assert names <= {"GIVEN", "DEFAULTED", "PATH", "HOME", "LANG", "TERM"} | {
-            "LOGNAME",
-            "SHELL",
-            "USER",  # added by the SDK's stdio client; none is a secret
-        }
+        assert names <= {"GIVEN", "DEFAULTED", "PATH", "HOME", "LANG", "TERM"}
 
 
 async def test_a_command_that_does_not_exist_is_said_once_and_the_session_goes_on(
@@ -163,10 +159,27 @@ async def test_a_server_dying_mid_call_is_an_error_and_the_session_goes_on(
         assert payload["text"] == "carried on"
 
 
-async def test_a_50_mb_result_is_cut_and_said(workspace: Path) -> None:
-    size = 50 * 1024 * 1024
+async def test_a_50_mb_result_is_refused_unread_and_the_server_goes_on(
+    workspace: Path,
+) -> None:
+    size = 50 * 1024 * 1024  # sent twice by FastMCP (content, structured): 100 MB
     async with FaultServer() as srv:
-        srv.script(Outcome.ok(tool_calls=[call("mcp__t__big", size=size)]), Outcome.ok("ok"))
+        srv.script(
+            Outcome.ok(tool_calls=[call("mcp__t__big", size=size)]),
+            Outcome.ok(tool_calls=[call("mcp__t__echo", message="after")]),
+            Outcome.ok("ok"),
+        )
+        _, payload, _ = await ask(workspace, srv, server("t"), "--approval", "yolo")
+        refused, after = tool_results(srv)
+        assert len(refused) < 1_000
+        assert "over 67,108,864 bytes and was not read" in refused
+        assert after == "echo: after"
+        assert [c["status"] for c in payload["tool_calls"]] == ["error", "ok"]
+
+
+async def test_a_20_mb_result_is_cut_and_said(workspace: Path) -> None:
+    async with FaultServer() as srv:
+        srv.script(Outcome.ok(tool_calls=[call("mcp__t__big", size=20_000_000)]), Outcome.ok("ok"))
         _, payload, _ = await ask(workspace, srv, server("t"), "--approval", "yolo")
         result = tool_results(srv)[0]
         assert len(result) < 100_000
