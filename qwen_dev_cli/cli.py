@@ -527,7 +527,13 @@ def mcp_import(
         _fail(str(exc), exit_codes.USAGE_ERROR)
     for note in notes:
         typer.echo(f"qwen-dev: {note}", err=True)
-    typer.echo(f"imported {len(servers)} MCP server(s) into {path}: {', '.join(servers)}")
+    typer.echo(f"imported {len(servers)} MCP server(s) into {path}:")
+    from .ui.safe_text import printable
+
+    # What each will run or reach, said plainly: an imported file may be someone else's.
+    for name, table in servers.items():
+        target = table.get("url") or " ".join([table["command"], *table.get("args", [])])
+        typer.echo(printable(f"  {name}: {target}"))
 
 
 sessions_app = typer.Typer(cls=Group, help="List, show, export or delete saved sessions.")

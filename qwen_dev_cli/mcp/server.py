@@ -139,7 +139,9 @@ class McpServer:
             tail = tail[-lines:]
         except OSError:
             return ""
-        return f"; its last stderr: {' | '.join(tail)[:300]}" if tail else ""
+        from ..ui.safe_text import printable
+
+        return f"; its last stderr: {printable(' | '.join(tail)[:300])}" if tail else ""
 
     # --- the background task ---------------------------------------------------------
 
@@ -267,9 +269,12 @@ def _innermost(exc: BaseException) -> BaseException:
 
 
 def _say(exc: BaseException) -> str:
-    """An exception in a few words (task groups wrap the interesting one)."""
+    """An exception in a few words (task groups wrap the interesting one), safe to
+    print: a server's error text could carry escape sequences for the terminal."""
+    from ..ui.safe_text import printable
+
     exc = _innermost(exc)
     if isinstance(exc, FileNotFoundError):
         return f"command not found: {exc.filename or exc}"
-    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    text = printable((str(exc).strip().splitlines() or [type(exc).__name__])[0])
     return text if len(text) <= 300 else text[:300] + "..."

@@ -54,10 +54,11 @@ async def test_import_of_a_bad_file_exits_2_naming_file_and_key(tmp_path: Path) 
 
 async def test_import_adds_every_server(tmp_path: Path) -> None:
     good = tmp_path / "settings.json"
-    good.write_text(
-        json.dumps({"mcpServers": {"a": {"command": "x"}, "b": {"httpUrl": "http://h"}}})
-    )
+    servers = {"a": {"command": "x", "args": ["--flag"]}, "b": {"httpUrl": "http://h"}}
+    good.write_text(json.dumps({"mcpServers": servers}))
     config = tmp_path / "config.toml"
     run = await qwen_dev("mcp", "import", "--config", str(config), str(good))
     assert run.code == 0, run.err
     assert set(tomllib.loads(config.read_text())["mcp"]["servers"]) == {"a", "b"}
+    assert "  a: x --flag\n" in run.out
+    assert "  b: http://h\n" in run.out

@@ -164,3 +164,12 @@ def test_variables_expand_with_defaults() -> None:
     assert expand("${NOPE}", env) == ""
     assert expand("$TOKEN and ${not valid}", env) == "$TOKEN and ${not valid}"
     assert missing(["${TOKEN}", "${NOPE}", "${NOPE:-x}", "${NOPE}"], env) == ["NOPE"]
+
+
+def test_a_server_s_error_text_cannot_drive_the_terminal() -> None:
+    from qwen_dev_cli.mcp.server import _say
+
+    said = _say(RuntimeError("bad\x1b[2J\x1b]0;owned\x07 token\nsecond line"))
+    assert "\x1b" not in said
+    assert "\x07" not in said
+    assert "second line" not in said
