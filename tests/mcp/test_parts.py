@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from mcp.types import (
@@ -173,3 +174,47 @@ def test_a_server_s_error_text_cannot_drive_the_terminal() -> None:
     assert "\x1b" not in said
     assert "\x07" not in said
     assert "second line" not in said
+
+
+# --- a server's tool list -----------------------------------------------------------------
+
+
+def test_a_server_s_tools_filtered_named_and_a_bomb_left_out_once(tmp_path: Path) -> None:
+    from mcp.types import Tool as McpTool
+
+    from qwen_dev_cli.config.mcp_servers import McpServerSettings
+    from qwen_dev_cli.mcp.server import McpServer
+    from qwen_dev_cli.mcp.servers import MAX_DESCRIPTION, ServerTools
+
+    bomb: dict[str, object] = {
+        f"L{i}": {"anyOf": [{"$ref": f"#/$defs/L{i + 1}"}] * 10} for i in range(6)
+    }
+    settings = McpServerSettings(
+        "s",
+        command="x",
+        include_tools=("ok", "bomb", "gone", "a.b", "a/b"),
+        exclude_tools=("gone",),
+    )
+    server = McpServer(settings, tmp_path / "s.log", {})
+    server.state = "ready"
+    server.tools = (
+        McpTool(name="ok", description="d" * 10_000, inputSchema={"type": "object"}),
+        McpTool(
+            name="bomb", inputSchema={"properties": {"x": {"$ref": "#/$defs/L0"}}, "$defs": bomb}
+        ),
+        McpTool(name="gone", inputSchema={}),
+        McpTool(name="not_included", inputSchema={}),
+        McpTool(name="a.b", inputSchema={}),
+        McpTool(name="a/b", inputSchema={}),
+    )
+    told: list[str] = []
+    source = ServerTools(server, told.append)
+    names = [tool.name for tool in source.tools()]
+    assert names[:2] == ["mcp__s__ok", "mcp__s__a_b"]
+    assert len(names) == 3
+    assert len(set(names)) == 3
+    assert source.tools() == source.tools()  # built once: the registry sees the same tools
+    assert len(told) == 1
+    assert "'bomb' left out" in told[0]
+    assert len(source.tools()[0].description) < MAX_DESCRIPTION + 100
+    assert all(tool.kind == "mcp" for tool in source.tools())
