@@ -51,6 +51,8 @@ app = typer.Typer(
 )
 config_app = typer.Typer(cls=Group, help="Show, locate or create the configuration file.")
 app.add_typer(config_app, name="config")
+mcp_app = typer.Typer(cls=Group, help="List, add, remove or import MCP servers (tools).")
+app.add_typer(mcp_app, name="mcp")
 
 ProviderOpt = Annotated[
     list[str] | None,
@@ -355,8 +357,9 @@ def _open_state_store(settings: Settings) -> ProviderStateStore:
 
 async def _with_runtime(loaded: _Loaded, run: Callable[[Runtime], Awaitable[int]]) -> int:
     """``run(runtime)`` on this process's runtime (settings, workspace, home, the state
-    store every client shares, the tools), then the store closed (after the clients
-    ``run`` closed)."""
+    store every client shares, the tools, the user's MCP servers started and waited
+    for), then the servers ended and the store closed (after the clients ``run``
+    closed)."""
     from .core.state import StoreError
 
     store = _open_state_store(loaded.settings)
@@ -368,7 +371,8 @@ async def _with_runtime(loaded: _Loaded, run: Callable[[Runtime], Awaitable[int]
         overrides=loaded.overrides,
     )
     try:
-        return await run(runtime)
+        async with runtime.mcp_servers(_warn):
+            return await run(runtime)
     finally:
         # A store that fails to close must not turn a finished answer into an error.
         try:
@@ -637,6 +641,160 @@ def config_init(
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(STARTER_CONFIG, encoding="utf-8")
     typer.echo(f"wrote {path}")
+
+
+def _user_config(ctx: typer.Context, config: Path | None) -> Path:
+    return _either("--config", config, _global_options(ctx).config) or user_config_path()
+
+
+@mcp_app.command("list", cls=Command)
+def mcp_list(
+    ctx: typer.Context,
+    json_output: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Start each configured MCP server and list its state and tools."""
+    import os
+
+    from .mcp import McpServers
+
+    settings = _settings(ctx, config)
+    said: list[str] = []
+    servers = McpServers(
+        settings.mcp_servers, Home(settings.home).mcp_logs, os.environ, said.append
+    )
+
+    async def survey() -> list[dict[str, object]]:
+        servers.start()
+        try:
+            await servers.wait_ready()
+            return servers.report()
+        finally:
+            await servers.aclose()
+
+    import asyncio
+
+    rows = asyncio.run(survey())
+    if json_output:
+        typer.echo(json.dumps({"servers": rows}))
+        return
+    if not rows:
+        typer.echo("no MCP servers: add one with qwen-dev mcp add NAME -- COMMAND ARGS...")
+    for row in rows:
+        trust = ", trusted" if row["trust"] else ""
+        line = f"{row['name']} ({row['transport']}{trust}): {row['state']}"
+        if row["error"]:
+            line += f": {row['error']}"
+        typer.echo(line)
+        for tool in row["tools"]:  # type: ignore[attr-defined]
+            typer.echo(f"  {tool}")
+
+
+@mcp_app.command("add", cls=Command)
+def mcp_add(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The server's name (its tools: mcp__NAME__TOOL).")],
+    command: Annotated[
+        list[str] | None,
+        typer.Argument(help="After --: the command of a stdio server and its arguments."),
+    ] = None,
+    url: Annotated[str | None, typer.Option("--url", help="The URL of an HTTP server.")] = None,
+    env: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--env", metavar="K=V", help="A variable for a stdio server (${VAR} expands)."
+        ),
+    ] = None,
+    header: Annotated[
+        list[str] | None,
+        typer.Option("--header", metavar="K:V", help="A header for an HTTP server."),
+    ] = None,
+    sse: Annotated[
+        bool, typer.Option("--sse", help="The URL speaks the older SSE protocol.")
+    ] = False,
+    trust: Annotated[bool, typer.Option("--trust", help="Run its tools without asking.")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Add an MCP server to the user config: NAME -- COMMAND ARGS..., or NAME --url URL."""
+    from .mcp.config_file import ConfigEditError, add_servers, check_table
+
+    path = _user_config(ctx, config)
+    table: dict[str, object] = {}
+    if command:
+        table["command"], table["args"] = command[0], command[1:]
+    if url is not None:
+        table["url"] = url
+    if env:
+        table["env"] = dict(_pair(item, "=", "--env") for item in env)
+    if header:
+        table["headers"] = dict(_pair(item, ":", "--header") for item in header)
+    if sse:
+        table["transport"] = "sse"
+    if trust:
+        table["trust"] = True
+    if not command and url is None:
+        _fail("give the server's command after --, or --url", exit_codes.USAGE_ERROR)
+    try:
+        check_table(name, table, "the command line")
+        add_servers(path, {name: table})
+    except (ConfigError, ConfigEditError) as exc:
+        _fail(str(exc), exit_codes.USAGE_ERROR)
+    typer.echo(f"added MCP server {name} to {path}")
+
+
+def _pair(item: str, separator: str, flag: str) -> tuple[str, str]:
+    key, found, value = item.partition(separator)
+    if not found or not key.strip():
+        _fail(f"{flag} expects KEY{separator}VALUE, got {item!r}", exit_codes.USAGE_ERROR)
+    return key.strip(), value.strip() if separator == ":" else value
+
+
+@mcp_app.command("remove", cls=Command)
+def mcp_remove(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The server's name.")],
+    config: ConfigOpt = None,
+) -> None:
+    """Remove an MCP server from the user config."""
+    from .mcp.config_file import ConfigEditError, remove_server
+
+    path = _user_config(ctx, config)
+    try:
+        remove_server(path, name)
+    except ConfigEditError as exc:
+        _fail(str(exc), exit_codes.USAGE_ERROR)
+    typer.echo(f"removed MCP server {name} from {path}")
+
+
+@mcp_app.command("import", cls=Command)
+def mcp_import(
+    ctx: typer.Context,
+    file: Annotated[
+        Path, typer.Argument(help="Claude Code's .mcp.json, or Gemini/Qwen Code's settings.json.")
+    ],
+    config: ConfigOpt = None,
+) -> None:
+    """Add the servers of another tool's JSON settings to the user config."""
+    from .mcp.config_file import ConfigEditError, add_servers, check_table
+    from .mcp.imports import McpImportError, read_servers
+
+    path = _user_config(ctx, config)
+    try:
+        servers, notes = read_servers(file)
+        for name, table in servers.items():
+            check_table(name, table, f"{file}: mcpServers")
+        add_servers(path, servers)
+    except (McpImportError, ConfigError, ConfigEditError) as exc:
+        _fail(str(exc), exit_codes.USAGE_ERROR)
+    for note in notes:
+        typer.echo(f"qwen-dev: {note}", err=True)
+    typer.echo(f"imported {len(servers)} MCP server(s) into {path}:")
+    from .ui.safe_text import printable
+
+    # What each will run or reach, said plainly: an imported file may be someone else's.
+    for name, table in servers.items():
+        target = table.get("url") or " ".join([table["command"], *table.get("args", [])])
+        typer.echo(printable(f"  {name}: {target}"))
 
 
 sessions_app = typer.Typer(cls=Group, help="List, show, export or delete saved sessions.")

@@ -133,6 +133,32 @@ class Runtime:
         finally:
             await self.retire(client)
 
+    # --- MCP servers -----------------------------------------------------------------
+
+    @asynccontextmanager
+    async def mcp_servers(self, warn: Callable[[str], None]) -> AsyncIterator[None]:
+        """The user's MCP servers for the length of the block: started in the
+        background, their tools added to the registry, waited for (each up to its
+        ``startup_timeout``) so the first request to the model offers their tools, and
+        ended (process groups included) on the way out. A server that fails is said
+        once through ``warn``, and the block goes on without it."""
+        if not any(server.enabled for server in self.settings.mcp_servers):
+            yield
+            return
+        import os
+
+        from .mcp import McpServers
+
+        servers = McpServers(self.settings.mcp_servers, self.home.mcp_logs, os.environ, warn)
+        for source in servers.sources():
+            self.tools.add(source)
+        servers.start()
+        try:
+            await servers.wait_ready()
+            yield
+        finally:
+            await servers.aclose()
+
     # --- agents -------------------------------------------------------------------------
 
     def agent(

@@ -11,6 +11,10 @@ yolo     run               run                     run in the sandbox, but
                                                    critical ones ask
 ======== ================= ======================= ===========================
 
+A call to an MCP server's tool leaves the sandbox: it asks in ``ask`` and ``auto-edit``
+(unless its server is trusted, which the executor knows, or the user said always for
+that tool), and runs in ``yolo``.
+
 Yolo runs commands unasked only because they run in the OS sandbox
 (:mod:`qwen_dev_cli.tools.sandbox`): where there is none, yolo asks before every
 command, and the user is told once (the REPL at start; ``ask`` when a command is first
@@ -52,6 +56,11 @@ NO_TERMINAL = (
 NO_TERMINAL_NO_SANDBOX = (
     "not run: there is no OS sandbox here ({detail}), so every command needs the "
     "user's approval, even in yolo mode, and there is no terminal to ask"
+)
+NO_TERMINAL_MCP = (
+    "not run: MCP server {server} (tool {tool}) runs outside the sandbox and needs the "
+    "user's approval, and there is no terminal to ask (trust = true in its "
+    "[mcp.servers.{server}] table, or --approval yolo, would run it)"
 )
 NO_TERMINAL_CRITICAL = (
     "not run: it is a critical command ({reasons}); critical commands always need the "
@@ -126,6 +135,9 @@ class ApprovalPolicy:
         """Whether the mode leaves ``request`` to the user."""
         if request.kind == "write":
             return self.mode == "ask"
+        if request.kind == "mcp":
+            # Outside the sandbox: yolo is the user's word that such calls may run.
+            return self.mode != "yolo" and _mcp_key(request) not in self._always
         if request.risk == "critical":
             return True
         if request.command is not None and request.command.strip() in self._always:
@@ -150,6 +162,8 @@ class ApprovalPolicy:
         if decision.always and self._may_remember(request):
             if request.kind == "write":
                 self.mode = "auto-edit"
+            elif request.kind == "mcp":
+                self._always.add(_mcp_key(request))
             else:
                 self._always.add((decision.edited_command or request.command or "").strip())
         edited = decision.edited_command
@@ -163,15 +177,25 @@ class ApprovalPolicy:
             return False
         if request.kind == "write":
             return self.mode == "ask"
+        if request.kind == "mcp":
+            return True
         return request.risk in ALWAYS_OFFERED_FOR
 
     def _no_terminal(self, request: ApprovalRequest) -> str:
+        if request.kind == "mcp":
+            return NO_TERMINAL_MCP.format(server=request.server, tool=request.tool)
         if request.kind == "command" and request.risk == "critical":
             reasons = "; ".join(request.risk_reasons) or "critical risk"
             return NO_TERMINAL_CRITICAL.format(reasons=reasons)
         if request.kind == "command" and self.mode == "yolo" and not self.sandbox.available:
             return NO_TERMINAL_NO_SANDBOX.format(detail=self.sandbox.detail)
         return NO_TERMINAL
+
+
+def _mcp_key(request: ApprovalRequest) -> str:
+    """What "always" remembers for an MCP call: that tool (never a shell command)."""
+    # A NUL no shell command holds: "always" for a command can never allow a tool.
+    return f"\0mcp {request.tool}"
 
 
 def _user_denial(decision: ApprovalDecision) -> str:

@@ -12,6 +12,7 @@ whose text goes back to the model.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from ..tools import (
     ChangeLog,
     CommandPlan,
     FileChangedSince,
+    McpPlan,
     ReadPlan,
     Tool,
     ToolContext,
@@ -90,6 +92,8 @@ class ToolRunner:
                 outcome = ToolOutcome("ok", await asyncio.to_thread(plan.run))
             elif isinstance(plan, WritePlan):
                 outcome = await self._write(call_id, tool, plan, arguments, sink)
+            elif isinstance(plan, McpPlan):
+                outcome = await self._mcp(tool, plan)
             else:
                 outcome = await self._command(tool, plan)
         except ToolError as exc:
@@ -133,7 +137,9 @@ class ToolRunner:
         verb = "changed" if plan.existed else "created"
         return ToolOutcome("ok", f"{verb} {plan.display} (+{added} -{removed} lines)")
 
-    async def _changed_to(self, plan: ReadPlan | CommandPlan, display: str) -> ToolOutcome:
+    async def _changed_to(
+        self, plan: ReadPlan | CommandPlan | McpPlan, display: str
+    ) -> ToolOutcome:
         """The outcome of a write whose file, edited meanwhile, needs it no more."""
         if isinstance(plan, ReadPlan):
             return ToolOutcome("ok", await asyncio.to_thread(plan.run))
@@ -169,3 +175,24 @@ class ToolRunner:
         if verdict.edited_command is not None:
             text = f"(the user changed the command to: {command})\n{text}"
         return ToolOutcome("ok" if result.ok else "error", text)
+
+    async def _mcp(self, tool: Tool, plan: McpPlan) -> ToolOutcome:
+        """A call that leaves the sandbox: asked (unless its server is trusted), then made."""
+        if not plan.trusted:
+            arguments = json.dumps(plan.arguments, ensure_ascii=False)
+            request = ApprovalRequest(
+                kind="mcp",
+                tool=tool.name,
+                summary=(
+                    f"MCP server {plan.server}, outside the sandbox: {plan.tool} "
+                    f"{cap_text(arguments, 2_000)}"
+                ),
+                server=plan.server,
+            )
+            verdict = await self.policy.decide(request)
+            if not verdict.approved:
+                return ToolOutcome("denied", verdict.denial or "denied")
+        ok, text = await plan.call()
+        if ok:
+            return ToolOutcome("ok", text)
+        return ToolOutcome("error", f"Error: {plan.server} {plan.tool} failed: {text}")

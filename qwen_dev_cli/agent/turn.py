@@ -159,7 +159,7 @@ class EventSink(Protocol):
 
 # --- approval -------------------------------------------------------------------------
 
-ApprovalKind = Literal["write", "command"]
+ApprovalKind = Literal["write", "command", "mcp"]
 
 
 @dataclass(frozen=True)
@@ -167,7 +167,8 @@ class ApprovalRequest:
     """What a tool call wants to do, shown to the user before it runs.
 
     Args:
-        kind: ``write`` for file changes, ``command`` for shell commands.
+        kind: ``write`` for file changes, ``command`` for shell commands, ``mcp`` for
+            a call to a tool of an MCP server (outside the sandbox).
         tool: the tool's name.
         summary: one line, e.g. ``edit src/app.py`` or ``run: pytest -q``.
         diff: the unified diff of a file change.
@@ -175,6 +176,7 @@ class ApprovalRequest:
         risk_reasons: why the command has that risk, e.g. ``recursive delete of ~``.
         allow_always: whether "always for this command" may be offered (not for
             critical commands, which are asked every time).
+        server: the MCP server of an ``mcp`` call.
     """
 
     kind: ApprovalKind
@@ -186,6 +188,7 @@ class ApprovalRequest:
     risk: Risk = "low"
     risk_reasons: tuple[str, ...] = ()
     allow_always: bool = True
+    server: str | None = None
 
 
 @dataclass(frozen=True)

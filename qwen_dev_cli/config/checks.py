@@ -146,12 +146,47 @@ def store_spec(value: object, where: Where) -> object:
         raise where.error(f"malformed store URL: {exc}") from None
 
 
+#: Items of an array or table of strings, and characters of one of them: a config file
+#: is written by a person, and bounds keep a hostile one from costing anything.
+MAX_ITEMS: Final = 256
+MAX_STRING: Final = 8192
+
+
+def strings(value: object, where: Where) -> object:
+    if not isinstance(value, list):
+        raise where.wrong_type("an array of strings", value)
+    if len(value) > MAX_ITEMS:
+        raise where.error(f"expected at most {MAX_ITEMS} strings, got {len(value)}")
+    for index, item in enumerate(value):
+        _bounded_string(item, where.child(str(index)))
+    return tuple(value)
+
+
+def string_table(value: object, where: Where) -> object:
+    if not isinstance(value, dict):
+        raise where.wrong_type('a table of strings, e.g. { NAME = "value" }', value)
+    if len(value) > MAX_ITEMS:
+        raise where.error(f"expected at most {MAX_ITEMS} entries, got {len(value)}")
+    for key, item in value.items():
+        _bounded_string(item, where.child(key))
+    return dict(value)
+
+
+def _bounded_string(value: object, where: Where) -> None:
+    if not isinstance(value, str):
+        raise where.wrong_type("a string", value)
+    if len(value) > MAX_STRING:
+        raise where.error(f"expected at most {MAX_STRING:,} characters, got {len(value):,}")
+
+
 _FIXED: Final[dict[str, Validator]] = {
     "boolean": boolean,
     "text": text,
     "url": url,
     "env_name": env_name,
     "store": store_spec,
+    "strings": strings,
+    "string_table": string_table,
 }
 
 

@@ -51,6 +51,11 @@ class Home:
         """Saved prompt-prefix states of the in-process model."""
         return self.root / "cache" / "llama-state"
 
+    @property
+    def mcp_logs(self) -> Path:
+        """Each MCP server's stderr, one ``NAME.log`` per server."""
+        return self.root / "logs" / "mcp"
+
     def session_store(self, warn: Callable[[str], None] | None = None) -> SessionStore:
         from ..session.store import SessionStore
 

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Final, Generic, NamedTuple, TypeVar
 
 from . import checks
 from .errors import ConfigError, Where
+from .mcp_servers import McpServerSettings, build_server, server_name
 from .paths import (
     ENV_APPROVAL,
     ENV_CONFIG,
@@ -36,7 +37,15 @@ from .paths import (
 )
 from .presets import PRESETS
 from .resolved import APPROVAL_MODES, Approval, Overrides
-from .schema import PROVIDER_KEYS, SECTIONS, TOP_KEYS, Key, env_overrides, section_defaults
+from .schema import (
+    MCP_SERVER_KEYS,
+    PROVIDER_KEYS,
+    SECTIONS,
+    TOP_KEYS,
+    Key,
+    env_overrides,
+    section_defaults,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -64,6 +73,7 @@ class Layer:
     approval: Approval | None = None
     providers: dict[str, dict[str, object]] = field(default_factory=dict)
     sections: dict[str, dict[str, object]] = field(default_factory=dict)
+    mcp_servers: dict[str, McpServerSettings] = field(default_factory=dict)
 
 
 class Given(NamedTuple, Generic[T]):
@@ -212,6 +222,8 @@ def _parse_layer(data: Mapping[str, Any], path: Path) -> Layer:
             for name, table in _table(value, where).items():
                 checks.provider_name(name, where.child(name))
                 layer.providers[name] = _parse_provider(table, where.child(name), path)
+        elif key == "mcp":
+            layer.mcp_servers = parse_mcp(_table(value, where), where)
         elif key in SECTIONS:
             layer.sections[key] = _parse_section(key, _table(value, where), where)
         else:
@@ -283,6 +295,24 @@ def _parse_provider(value: object, where: Where, path: Path) -> dict[str, object
     return parsed
 
 
+def parse_mcp(table: Mapping[str, Any], where: Where) -> dict[str, McpServerSettings]:
+    """``[mcp]``: its ``servers``, each checked key by key, then as a whole."""
+    servers: dict[str, McpServerSettings] = {}
+    for key, value in table.items():
+        if key != "servers":
+            raise _unknown_key(where, key, ("servers",))
+        for name, server in _table(value, where.child(key)).items():
+            at = where.child(key).child(name)
+            server_name(name, at)
+            parsed: dict[str, object] = {}
+            for item, raw in _table(server, at).items():
+                if item not in MCP_SERVER_KEYS:
+                    raise _unknown_key(at, item, MCP_SERVER_KEYS)
+                parsed[item] = MCP_SERVER_KEYS[item].check(raw, at.child(item))
+            servers[name] = build_server(name, parsed, at)
+    return servers
+
+
 def _forbidden(keys: Mapping[str, Key], table: Mapping[str, object]) -> list[Key]:
     """The keys of ``table`` a project file may not set, in schema order."""
     return [key for key in keys.values() if key.setting.project and key.name in table]
@@ -304,6 +334,12 @@ def _check_project_layer(layer: Layer, user_approval: Approval, user_source: str
                 f"a project file may not set [{section}] {key.name} "
                 f"({key.setting.project}); set it in {instead}"
             )
+    if layer.mcp_servers:
+        name = next(iter(layer.mcp_servers))
+        raise Where(layer.source, f"mcp.servers.{name}").error(
+            "a project file may not define MCP servers (a server is a command qwen-dev "
+            "would run); add it to your user config: qwen-dev mcp add"
+        )
     if layer.approval is None:
         return
     if APPROVAL_MODES.index(layer.approval) > APPROVAL_MODES.index(user_approval):

@@ -34,6 +34,7 @@ from .layers import (
     project_layer,
     user_layer,
 )
+from .mcp_servers import McpServerSettings
 from .paths import data_dir, env_value, make_home_private
 from .presets import DEFAULT_PROVIDER_ORDER
 from .resolved import APPROVAL_MODES, Approval, Overrides, Settings
@@ -57,6 +58,8 @@ class Merged:
     #: The source that first defined each provider (``PRESET`` for the presets).
     provider_origin: dict[str, str] = field(default_factory=dict)
     sections: dict[str, dict[str, tuple[object, str]]] = field(default_factory=dict)
+    #: Each server whole, as the highest file defining it wrote it.
+    mcp_servers: dict[str, McpServerSettings] = field(default_factory=dict)
 
     def apply(self, layer: Layer) -> None:
         if layer.provider_order is not None:
@@ -72,6 +75,7 @@ class Merged:
         for section, table in layer.sections.items():
             values = self.sections.setdefault(section, {})
             values.update({k: (v, layer.source) for k, v in table.items()})
+        self.mcp_servers.update(layer.mcp_servers)
 
     def user_defined(self) -> tuple[str, ...]:
         """Providers the files define beyond the presets, in the order first defined."""
@@ -135,6 +139,7 @@ def resolve(
         session_retention_days=sections.sessions.retention_days,
         allow_network=sections.tools.allow_network,
         skipped_providers=MappingProxyType(skipped),
+        mcp_servers=tuple(merged.mcp_servers.values()),
     )
 
 

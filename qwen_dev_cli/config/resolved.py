@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
     from qwen_dev_cli.core.settings import ClientSettings, ProviderSettings
 
+    from .mcp_servers import McpServerSettings
+
 #: Approval modes from the most to the least cautious (one definition for every layer).
 Approval = ApprovalMode
 
@@ -59,6 +61,7 @@ class Settings:
         allow_network: whether sandboxed commands may reach the network.
         skipped_providers: providers of the order left out, each with why
             (``{"sambanova": "SAMBANOVA_API_KEY is not set"}``), for error reports.
+        mcp_servers: the user's MCP servers (``[mcp.servers]``), enabled or not.
     """
 
     client: ClientSettings
@@ -72,6 +75,7 @@ class Settings:
     session_retention_days: int = DEFAULT_SESSION_RETENTION_DAYS
     allow_network: bool = False
     skipped_providers: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    mcp_servers: tuple[McpServerSettings, ...] = ()
 
     @property
     def active_providers(self) -> tuple[str, ...]:

@@ -20,6 +20,7 @@ from qwen_dev_cli.core.declarations import BOOLEAN, STORE, Setting, declared, in
 from qwen_dev_cli.core.settings import BreakerSettings, ProviderSettings, RetrySettings
 
 from .checks import Validator, validator
+from .mcp_servers import McpServerSettings
 from .paths import ENV_STATE
 from .resolved import DEFAULT_SESSION_RETENTION_DAYS, Settings
 
@@ -167,7 +168,9 @@ PROVIDER_KEYS: Final = keys_of(ProviderSettings)
 SECTIONS: Final[Mapping[str, Mapping[str, Key]]] = MappingProxyType(
     {name: keys_of(table) for name, table in TABLES.items()}
 )
-TOP_KEYS: Final = ("provider_order", "approval", "providers", *SECTIONS)
+#: The keys of ``[mcp.servers.NAME]``.
+MCP_SERVER_KEYS: Final = keys_of(McpServerSettings)
+TOP_KEYS: Final = ("provider_order", "approval", "providers", "mcp", *SECTIONS)
 
 
 def section_defaults() -> dict[str, dict[str, object]]:

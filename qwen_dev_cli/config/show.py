@@ -33,6 +33,7 @@ def redacted_view(settings: Settings) -> dict[str, Any]:
     sections = sections_of(settings)
     for item in dataclasses.fields(sections):
         view[item.name] = _table(getattr(sections, item.name))
+    view["mcp"] = {"servers": {s.name: _table(s) for s in settings.mcp_servers}}
     view["notices"] = list(settings.notices)
     return view
 

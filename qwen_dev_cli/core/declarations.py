@@ -21,7 +21,18 @@ from dataclasses import Field
 from typing import Any, Final, Literal, NamedTuple, get_args
 
 #: What kind of value a check accepts; the configuration has a validator for each.
-CheckKind = Literal["number", "integer", "boolean", "choice", "text", "url", "env_name", "store"]
+CheckKind = Literal[
+    "number",
+    "integer",
+    "boolean",
+    "choice",
+    "text",
+    "url",
+    "env_name",
+    "store",
+    "strings",
+    "string_table",
+]
 #: How ``config show`` shows a value: as it is, ``***`` when set, or a URL's password hidden.
 Shown = Literal["plain", "secret", "url"]
 
@@ -70,6 +81,10 @@ URL: Final = Check("url")
 ENV_NAME: Final = Check("env_name")
 #: A state store spec: ``local``, ``memory`` or a Redis URL.
 STORE: Final = Check("store")
+#: An array of strings (``args = ["-y", "server"]``).
+STRINGS: Final = Check("strings")
+#: A table of strings (``env = { TOKEN = "${TOKEN}" }``).
+STRING_TABLE: Final = Check("string_table")
 
 
 class Setting(NamedTuple):

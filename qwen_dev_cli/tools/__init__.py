@@ -15,6 +15,7 @@ from __future__ import annotations
 from .base import (
     Arguments,
     CommandPlan,
+    McpPlan,
     Plan,
     ReadPlan,
     Tool,
@@ -64,6 +65,7 @@ __all__ = [
     "CommandResult",
     "FileChange",
     "FileChangedSince",
+    "McpPlan",
     "OutsideWorkspace",
     "Plan",
     "ReadPlan",

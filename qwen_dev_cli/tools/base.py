@@ -12,7 +12,7 @@ message goes back to the model.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from .risk import RiskAssessment
     from .workspace import Workspace
 
-ToolKind = Literal["read", "write", "command"]
+ToolKind = Literal["read", "write", "command", "mcp"]
 
 #: Seconds a command may run unless the call asks for less.
 DEFAULT_COMMAND_TIMEOUT = 120.0
@@ -98,7 +98,27 @@ class CommandPlan:
     risk: RiskAssessment
 
 
-Plan = ReadPlan | WritePlan | CommandPlan
+@dataclass(frozen=True)
+class McpPlan:
+    """A call to a tool of an MCP server: it runs outside the sandbox, in a process (or
+    at a URL) the user configured, so it is judged as such, not as a read or a command.
+
+    Args:
+        server: the server's name.
+        tool: the tool's own name on that server.
+        arguments: what the call sends.
+        trusted: the user set ``trust = true`` for the server: it runs unasked.
+        call: makes the call; returns whether it succeeded and the model's text.
+    """
+
+    server: str
+    tool: str
+    arguments: dict[str, Any]
+    trusted: bool
+    call: Callable[[], Awaitable[tuple[bool, str]]]
+
+
+Plan = ReadPlan | WritePlan | CommandPlan | McpPlan
 
 
 class Arguments:
@@ -183,7 +203,7 @@ class Tool:
 
     Args:
         name: what the model calls it.
-        kind: ``read``, ``write`` or ``command``: what the approval policy sees.
+        kind: ``read``, ``write``, ``command`` or ``mcp``: what the approval policy sees.
         description: for the model.
         parameters: the JSON schema of its arguments.
         planner: validates arguments and works out the :data:`Plan`.

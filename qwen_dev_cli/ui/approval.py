@@ -44,6 +44,7 @@ _CHOSEN = {
     "e": "edit the command",
 }
 _ALWAYS_COMMAND = "yes, and run this same command unasked for the rest of this session"
+_ALWAYS_MCP = "yes, and call this tool unasked for the rest of this session"
 _ALL_EDITS = (
     "yes, and no more questions about edits: approval is auto-edit for the rest of "
     "this session (commands still ask; /approval ask to be asked again)"
@@ -106,6 +107,10 @@ class InteractiveApprover:
         elif request.kind == "command":
             question = "Run it? [y]es / [n]o / [w]ith network / [e]dit: "
             keys = "ynwe"
+        elif request.kind == "mcp":
+            question = "Call it? [y]es / [n]o / [a]lways this tool this session: "
+            keys = "yna"
+            always = _ALWAYS_MCP
         elif request.allow_always and self._allow_edits is not None:
             question = "Apply this change? [y]es / [n]o / [a]ll: yes, and stop asking for edits: "
             keys = "yna"

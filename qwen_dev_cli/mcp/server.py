@@ -1,0 +1,280 @@
+"""One MCP server's connection, kept by a background task for the whole session.
+
+The SDK's transports and sessions are async context managers whose cancel scopes must
+be entered and left by one task, so each server has its own task: it starts the
+transport, initialises, lists the tools, says it is ready, and holds the connection
+until :meth:`McpServer.stop`. Tool calls from the agent's task go through the session.
+
+A stdio server (:mod:`.stdio`) gets only its configured ``env`` plus PATH, HOME, LANG
+and TERM: never the providers' API keys or anything else of the user's environment. Its
+stderr goes to a log file under ``QWEN_DEV_HOME``, not the terminal; it runs in its own
+process group, which is ended on the way out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, Final, Literal, TextIO
+
+from .expand import expand, missing
+from .results import result_text
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from pathlib import Path
+
+    from mcp import ClientSession
+    from mcp.types import Tool as McpTool
+
+    from ..config.mcp_servers import McpServerSettings
+
+log = logging.getLogger(__name__)
+
+#: The variables of the user's environment a stdio server is given.
+PASSED_ENV: Final = ("PATH", "HOME", "LANG", "TERM")
+#: Tools one server may offer (a hostile one could list millions).
+MAX_TOOLS: Final = 500
+#: Pages of ``tools/list`` read (a server could page forever).
+MAX_PAGES: Final = 20
+
+ServerState = Literal["starting", "ready", "failed", "stopped"]
+
+
+class ServerFailed(Exception):
+    """A server could not be started or used; the message is for the user."""
+
+
+@dataclass(frozen=True)
+class CallResult:
+    ok: bool
+    text: str
+
+
+class McpServer:
+    """A configured server, connected in the background.
+
+    Args:
+        settings: its ``[mcp.servers.NAME]`` table.
+        log_path: where its stderr goes.
+        env: the environment ``${VAR}`` expands from.
+    """
+
+    def __init__(self, settings: McpServerSettings, log_path: Path, env: Mapping[str, str]) -> None:
+        self.settings = settings
+        self.log_path = log_path
+        self._env = env
+        self.state: ServerState = "starting"
+        self.error: str | None = None
+        self.tools: tuple[McpTool, ...] = ()
+        self._session: ClientSession | None = None
+        self._ready = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        #: What the transport saw go wrong (a message too long), for the failure's message.
+        self._problems: list[str] = []
+
+    @property
+    def name(self) -> str:
+        return self.settings.name
+
+    def start(self) -> None:
+        """Start connecting in the background."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._hold(), name=f"mcp server {self.name}")
+
+    async def wait_ready(self) -> None:
+        """Until the server is ready or has failed (its own startup_timeout bounds this)."""
+        await self._ready.wait()
+
+    async def stop(self) -> None:
+        """End the connection (and a stdio server's process group)."""
+        self._stop.set()
+        if self._task is not None:
+            try:
+                await self._task
+            except BaseException as exc:  # a broken close must not end the session's exit
+                log.info("closing MCP server %s: %r", self.name, exc)
+        if self.state != "failed":
+            self.state = "stopped"
+
+    async def call(self, tool: str, arguments: dict[str, Any]) -> CallResult:
+        """Call ``tool``; a timeout, a dead server or a protocol error is a failed call."""
+        session = self._session
+        if session is None or self.state != "ready":
+            raise ServerFailed(self.unavailable())
+        try:
+            result = await session.call_tool(
+                tool, arguments, read_timeout_seconds=timedelta(seconds=self.settings.timeout)
+            )
+        except Exception as exc:
+            if _connection_lost(exc):
+                # Its tools are offered no more; the user hears why with the next notice.
+                self.state = "failed"
+                why = self._problems[-1] if self._problems else _say(exc)
+                self.error = f"it stopped ({why}){self._last_stderr()}"
+                raise ServerFailed(f"MCP server {self.name}: {self.error}") from exc
+            raise ServerFailed(f"MCP server {self.name}: {_say(exc)}") from exc
+        return CallResult(not result.isError, result_text(result))
+
+    def unavailable(self) -> str:
+        """Why its tools cannot be called now."""
+        return f"MCP server {self.name} is not available ({self.state}): {self.error or ''}"
+
+    def _last_stderr(self, lines: int = 3) -> str:
+        """The end of its stderr log, for a failure's message."""
+        if self.settings.kind != "stdio":
+            return ""
+        try:
+            with self.log_path.open("rb") as log_file:
+                log_file.seek(0, os.SEEK_END)
+                log_file.seek(max(0, log_file.tell() - 2000))
+                text = log_file.read().decode("utf-8", "replace")
+            tail = [" ".join(line.split()) for line in text.splitlines() if line.strip()]
+            tail = tail[-lines:]
+        except OSError:
+            return ""
+        from ..ui.safe_text import printable
+
+        return f"; its last stderr: {printable(' | '.join(tail)[:300])}" if tail else ""
+
+    # --- the background task ---------------------------------------------------------
+
+    async def _hold(self) -> None:
+        errlog: TextIO | None = None
+        try:
+            async with AsyncExitStack() as stack:
+                if self.settings.kind == "stdio":
+                    errlog = self._open_log()
+                # asyncio.timeout, not wait_for: the transport's cancel scopes must be
+                # entered and left by this one task.
+                async with asyncio.timeout(self.settings.startup_timeout):
+                    session = await self._connect(stack, errlog)
+                self._session = session
+                self.state = "ready"
+                self._ready.set()
+                await self._stop.wait()
+                self._session = None
+        except BaseException as exc:
+            self.state = "failed"
+            if isinstance(_innermost(exc), TimeoutError):
+                self.error = f"did not start within {self.settings.startup_timeout:g} s"
+            else:
+                self.error = _say(exc)
+            if not isinstance(exc, Exception):
+                raise
+        finally:
+            self._session = None
+            self._ready.set()
+            if errlog is not None:
+                errlog.close()
+
+    async def _connect(self, stack: AsyncExitStack, errlog: TextIO | None) -> ClientSession:
+        from mcp import ClientSession
+
+        streams = await stack.enter_async_context(await self._transport(stack, errlog))
+        session = await stack.enter_async_context(
+            ClientSession(
+                streams[0],
+                streams[1],
+                read_timeout_seconds=timedelta(seconds=self.settings.timeout),
+            )
+        )
+        await session.initialize()
+        self.tools = await self._list_tools(session)
+        return session
+
+    async def _transport(
+        self, stack: AsyncExitStack, errlog: TextIO | None
+    ) -> contextlib.AbstractAsyncContextManager[Any]:
+        settings = self.settings
+        texts = [*settings.args, *settings.env.values(), *settings.headers.values()]
+        if settings.url is not None:
+            texts.append(settings.url)
+        unset = missing(texts, self._env)
+        if unset:
+            raise ServerFailed(f"{', '.join(unset)} not set (used in its settings)")
+        if settings.kind == "stdio":
+            from .stdio import stdio_transport
+
+            assert settings.command is not None
+            assert errlog is not None
+            env = {name: os.environ[name] for name in PASSED_ENV if name in os.environ}
+            env.update({k: expand(v, self._env) for k, v in settings.env.items()})
+            return stdio_transport(
+                expand(settings.command, self._env),
+                [expand(arg, self._env) for arg in settings.args],
+                env=env,
+                cwd=None if settings.cwd is None else expand(settings.cwd, self._env),
+                errlog=errlog,
+                on_problem=self._problems.append,
+            )
+        assert settings.url is not None
+        url = expand(settings.url, self._env)
+        if not url.startswith(("http://", "https://")):
+            raise ServerFailed(f"url {url!r} is not an http:// or https:// URL")
+        headers = {k: expand(v, self._env) for k, v in settings.headers.items()}
+        if settings.kind == "sse":
+            from mcp.client.sse import sse_client
+
+            return sse_client(url, headers=headers)
+        import httpx
+        from mcp.client.streamable_http import streamable_http_client
+
+        # The SDK's own timeouts (a server may hold a response stream open for minutes);
+        # ours to close: the transport closes only a client it made itself.
+        timeout = httpx.Timeout(30.0, read=300.0)
+        client = await stack.enter_async_context(
+            httpx.AsyncClient(headers=headers, timeout=timeout)
+        )
+        return streamable_http_client(url, http_client=client)
+
+    async def _list_tools(self, session: ClientSession) -> tuple[McpTool, ...]:
+        tools: list[McpTool] = []
+        cursor: str | None = None
+        for _ in range(MAX_PAGES):
+            page = await session.list_tools(cursor)
+            tools.extend(page.tools)
+            cursor = page.nextCursor
+            if cursor is None or len(tools) >= MAX_TOOLS:
+                break
+        if len(tools) > MAX_TOOLS:
+            log.warning("MCP server %s: the first %d of its tools kept", self.name, MAX_TOOLS)
+        return tuple(tools[:MAX_TOOLS])
+
+    def _open_log(self) -> TextIO:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        return self.log_path.open("a", encoding="utf-8")
+
+
+def _connection_lost(exc: BaseException) -> bool:
+    import anyio
+
+    inner = _innermost(exc)
+    if isinstance(inner, anyio.ClosedResourceError | anyio.BrokenResourceError):
+        return True
+    return "connection closed" in str(inner).lower()
+
+
+def _innermost(exc: BaseException) -> BaseException:
+    """The first exception a task group wrapped, or ``exc``."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc
+
+
+def _say(exc: BaseException) -> str:
+    """An exception in a few words (task groups wrap the interesting one), safe to
+    print: a server's error text could carry escape sequences for the terminal."""
+    from ..ui.safe_text import printable
+
+    exc = _innermost(exc)
+    if isinstance(exc, FileNotFoundError):
+        return f"command not found: {exc.filename or exc}"
+    text = printable((str(exc).strip().splitlines() or [type(exc).__name__])[0])
+    return text if len(text) <= 300 else text[:300] + "..."

@@ -1,0 +1,182 @@
+"""Every configured MCP server of a session, and their tools as registry sources.
+
+:class:`McpServers` starts each enabled server in the background, waits for the ones
+still starting when the model is first asked (each bounded by its own
+``startup_timeout``), says once about each one that failed, and ends them all on exit.
+Each server is a :class:`~qwen_dev_cli.tools.registry.ToolSource` of the process's
+registry: its tools, named ``mcp__<server>__<tool>``, with provider-safe schemas,
+planned as :class:`~qwen_dev_cli.tools.base.McpPlan` so approval judges them as calls
+that leave the sandbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..tools.base import McpPlan, Tool, ToolError
+from .names import ToolNames
+from .schemas import SchemaRefused, provider_schema
+from .server import McpServer, ServerFailed
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from ..config.mcp_servers import McpServerSettings
+    from ..tools.base import Arguments, Plan, ToolContext
+
+log = logging.getLogger(__name__)
+
+#: Characters of a server's tool description passed to the model.
+MAX_DESCRIPTION = 2_000
+
+
+@dataclass
+class ServerTools:
+    """One server's tools, as the registry asks for them (none until it is ready)."""
+
+    server: McpServer
+    warn: Callable[[str], None]
+    _tools: tuple[Tool, ...] | None = field(default=None, repr=False)
+
+    @property
+    def name(self) -> str:
+        return f"MCP server {self.server.name}"
+
+    def tools(self) -> Sequence[Tool]:
+        if self.server.state != "ready":
+            return ()
+        if self._tools is None:
+            self._tools = self._build()
+        return self._tools
+
+    def _build(self) -> tuple[Tool, ...]:
+        settings = self.server.settings
+        names = ToolNames()
+        built: list[Tool] = []
+        for offered in self.server.tools:
+            if not settings.offers(offered.name):
+                continue
+            try:
+                parameters = provider_schema(offered.inputSchema)
+            except (SchemaRefused, RecursionError) as exc:
+                self.warn(f"MCP server {settings.name}: tool {offered.name[:80]!r} left out: {exc}")
+                continue
+            name = names.claim(settings.name, offered.name)
+            description = (offered.description or offered.title or offered.name)[:MAX_DESCRIPTION]
+            built.append(
+                Tool(
+                    name=name,
+                    kind="mcp",
+                    description=f"{description}\n(from MCP server {settings.name})",
+                    parameters=parameters,
+                    planner=_planner(self.server, offered.name),
+                )
+            )
+        return tuple(built)
+
+
+def _planner(server: McpServer, tool: str) -> Callable[[Arguments, ToolContext], Plan]:
+    def plan(arguments: Arguments, context: ToolContext) -> Plan:
+        if server.state != "ready":
+            raise ToolError(server.unavailable())
+        values: dict[str, Any] = dict(arguments.values)
+
+        async def call() -> tuple[bool, str]:
+            try:
+                result = await server.call(tool, values)
+            except ServerFailed as exc:
+                return False, str(exc)
+            return result.ok, result.text
+
+        return McpPlan(server.name, tool, values, server.settings.trust, call)
+
+    return plan
+
+
+def _keep_sdk_log_in(path: Path) -> None:
+    """The SDK logs what a server did wrong (garbage it sent, with a traceback) at
+    warning and error level: into ``path``, never onto the terminal, where Python's
+    last-resort handler would print it over the REPL."""
+    sdk = logging.getLogger("mcp")
+    if any(getattr(handler, "_qwen_dev", False) for handler in sdk.handlers):
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, encoding="utf-8", delay=True)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    handler._qwen_dev = True  # type: ignore[attr-defined]
+    sdk.addHandler(handler)
+    sdk.propagate = False
+
+
+class McpServers:
+    """The session's servers.
+
+    Args:
+        settings: ``[mcp.servers]`` (disabled ones are not started).
+        logs: the folder their stderr logs go to.
+        env: the environment ``${VAR}`` expands from.
+        warn: told once about each server that fails and each tool left out.
+    """
+
+    def __init__(
+        self,
+        settings: Sequence[McpServerSettings],
+        logs: Path,
+        env: Mapping[str, str],
+        warn: Callable[[str], None],
+    ) -> None:
+        _keep_sdk_log_in(logs / "sdk.log")
+        self.settings = tuple(settings)
+        self.servers = [McpServer(s, logs / f"{s.name}.log", env) for s in settings if s.enabled]
+        self.warn = warn
+        self._told: set[str] = set()
+
+    def sources(self) -> list[ServerTools]:
+        """One registry source per server."""
+        return [ServerTools(server, self.warn) for server in self.servers]
+
+    def start(self) -> None:
+        """Start every server in the background."""
+        for server in self.servers:
+            server.start()
+
+    async def wait_ready(self) -> None:
+        """Until every server is ready or failed; each failure said once."""
+        await asyncio.gather(*(server.wait_ready() for server in self.servers))
+        for server in self.servers:
+            if server.state == "failed" and server.name not in self._told:
+                self._told.add(server.name)
+                where = (
+                    f"; its stderr is in {server.log_path}"
+                    if server.settings.kind == "stdio"
+                    else ""
+                )
+                self.warn(f"MCP server {server.name} failed: {server.error}{where}")
+
+    async def aclose(self) -> None:
+        """End every server (their process groups too)."""
+        await asyncio.gather(*(server.stop() for server in self.servers))
+
+    def report(self) -> list[dict[str, Any]]:
+        """Each server as ``qwen-dev mcp list --json`` shows it: its state, its error,
+        the tools offered to the model (by the names the model sees)."""
+        running = {server.name: server for server in self.servers}
+        rows: list[dict[str, Any]] = []
+        for settings in self.settings:
+            server = running.get(settings.name)
+            offered = () if server is None else ServerTools(server, log.info).tools()
+            rows.append(
+                {
+                    "name": settings.name,
+                    "transport": settings.kind,
+                    "state": "disabled" if server is None else server.state,
+                    "error": None if server is None else server.error,
+                    "trust": settings.trust,
+                    "tools": [tool.name for tool in offered],
+                }
+            )
+        return rows

@@ -1,0 +1,173 @@
+"""The stdio transport: a server process, its messages framed one per line.
+
+The SDK's ``stdio_client`` joins each chunk to everything unread before splitting it
+into lines, so one long line costs time quadratic in its length (a 50 MB result took
+70 s and 670 MB here) and has no bound at all: a hostile or broken server could stall
+qwen-dev and fill its memory with a single message. This transport does the same job
+(the messages are still the SDK's ``JSONRPCMessage``, the session is the SDK's
+``ClientSession``: nothing of the protocol is written here) with framing that is linear
+in the bytes read and bounded: a message longer than ``max_message`` bytes is skipped
+unread, the request it answered gets an error saying so (the server stays connected),
+and ``on_problem`` is told.
+
+On the way out, as the SDK does it: stdin is closed and the server given
+:data:`GRACE` seconds to leave; then its whole process group (it runs in a session of
+its own) gets SIGTERM, then SIGKILL, so nothing it started outlives qwen-dev.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import signal
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Final, TextIO
+
+import anyio
+from mcp.shared.message import SessionMessage
+from mcp.types import INTERNAL_ERROR, ErrorData, JSONRPCError, JSONRPCMessage
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable
+
+    from anyio.abc import Process
+    from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+#: The longest message a server may send, in bytes.
+MAX_MESSAGE: Final = 64 * 1024 * 1024
+#: Seconds a server has to leave after its stdin is closed, and after SIGTERM.
+GRACE: Final = 2.0
+
+#: Bytes kept of a message too long to read: enough to find the id it answers.
+_HEAD: Final = 4096
+_ID: Final = re.compile(rb'"id"\s*:\s*(-?\d+|"(?:[^"\\]|\\.)*")')
+
+Streams = tuple[
+    "MemoryObjectReceiveStream[SessionMessage | Exception]",
+    "MemoryObjectSendStream[SessionMessage]",
+]
+
+
+@asynccontextmanager
+async def stdio_transport(
+    command: str,
+    args: list[str],
+    *,
+    env: dict[str, str],
+    cwd: str | None,
+    errlog: TextIO,
+    on_problem: Callable[[str], None],
+    max_message: int = MAX_MESSAGE,
+) -> AsyncIterator[Streams]:
+    """The server's message streams while the block runs (``env`` is its whole
+    environment). Raises :class:`OSError` when the command cannot be started."""
+    incoming_writer, incoming = anyio.create_memory_object_stream[SessionMessage | Exception](0)
+    outgoing, outgoing_reader = anyio.create_memory_object_stream[SessionMessage](0)
+    try:
+        process = await anyio.open_process(
+            [command, *args], env=env, cwd=cwd, stderr=errlog, start_new_session=True
+        )
+    except OSError:
+        for stream in (incoming_writer, incoming, outgoing, outgoing_reader):
+            await stream.aclose()
+        raise
+
+    async def read() -> None:
+        assert process.stdout is not None
+        async with incoming_writer:
+            pending = bytearray()
+            #: The start of a message too long to keep, while the rest of it is skipped.
+            skipped: bytes | None = None
+            try:
+                async for chunk in process.stdout:
+                    lines = bytes(chunk).split(b"\n")
+                    for index, line in enumerate(lines):
+                        if skipped is None:
+                            pending += line
+                            if len(pending) > max_message:
+                                skipped = bytes(pending[:_HEAD])
+                                pending = bytearray()
+                        if index == len(lines) - 1:
+                            break  # the line goes on in the next chunk
+                        if skipped is not None:
+                            await _refuse(skipped, max_message, incoming_writer, on_problem)
+                            skipped = None
+                        else:
+                            await _deliver(pending, incoming_writer)
+                            pending = bytearray()
+            except anyio.ClosedResourceError:
+                await anyio.lowlevel.checkpoint()
+
+    async def write() -> None:
+        assert process.stdin is not None
+        try:
+            async with outgoing_reader:
+                async for message in outgoing_reader:
+                    text = message.message.model_dump_json(by_alias=True, exclude_none=True)
+                    await process.stdin.send((text + "\n").encode())
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+            await anyio.lowlevel.checkpoint()
+
+    async with anyio.create_task_group() as tasks, process:
+        tasks.start_soon(read)
+        tasks.start_soon(write)
+        try:
+            yield incoming, outgoing
+        finally:
+            await _end(process)
+            tasks.cancel_scope.cancel()
+            for stream in (incoming, outgoing, incoming_writer, outgoing_reader):
+                await stream.aclose()
+
+
+async def _refuse(
+    head: bytes,
+    limit: int,
+    writer: MemoryObjectSendStream[SessionMessage | Exception],
+    on_problem: Callable[[str], None],
+) -> None:
+    """A message over ``limit`` was skipped unread: the request it answered (its id is
+    near the start) gets an error instead, and the server stays connected."""
+    problem = f"its answer was over {limit:,} bytes and was not read"
+    on_problem(problem)
+    found = _ID.search(head)
+    if found is None:
+        return
+    request = json.loads(found.group(1))
+    error = JSONRPCError(
+        jsonrpc="2.0", id=request, error=ErrorData(code=INTERNAL_ERROR, message=problem)
+    )
+    await writer.send(SessionMessage(JSONRPCMessage(error)))
+
+
+async def _deliver(
+    line: bytearray, writer: MemoryObjectSendStream[SessionMessage | Exception]
+) -> None:
+    if not line.strip():
+        return
+    try:
+        message = JSONRPCMessage.model_validate_json(line)
+    except Exception as exc:  # garbage from the server: the session hears of it
+        await writer.send(exc)
+        return
+    await writer.send(SessionMessage(message))
+
+
+async def _end(process: Process) -> None:
+    """Stdin closed and a grace period; then the process group (whatever the server
+    started too) SIGTERM, a grace period for the server, and SIGKILL."""
+    if process.stdin is not None:
+        with contextlib.suppress(Exception):
+            await process.stdin.aclose()
+    with anyio.move_on_after(GRACE):
+        await process.wait()
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            return
+        if process.returncode is None:
+            with anyio.move_on_after(GRACE):
+                await process.wait()

@@ -1,0 +1,76 @@
+"""The stdio transport: linear, bounded framing, and the server's whole process group
+ended on the way out."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import anyio
+import pytest
+from mcp import ClientSession
+
+from qwen_dev_cli.config.mcp_servers import McpServerSettings
+from qwen_dev_cli.mcp.server import McpServer, ServerFailed
+from qwen_dev_cli.mcp.stdio import stdio_transport
+
+pytestmark = pytest.mark.slow  # a real server process
+
+SERVER = str(Path(__file__).with_name("stdio_server.py"))
+
+
+def ended(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return True
+    return "zombie" in status.split("State:")[1].split("\n")[0]
+
+
+async def test_a_message_over_the_limit_is_skipped_and_its_request_told(
+    tmp_path: Path,
+) -> None:
+    problems: list[str] = []
+    with (tmp_path / "err.log").open("w") as errlog:
+        async with (
+            stdio_transport(
+                sys.executable,
+                [SERVER],
+                env={"PATH": os.environ["PATH"]},
+                cwd=None,
+                errlog=errlog,
+                on_problem=problems.append,
+                max_message=100_000,
+            ) as (read, write),
+            ClientSession(read, write) as session,
+        ):
+            await session.initialize()
+            # The text comes twice (content, and structured content): about 40 KB.
+            small = await session.call_tool("big", {"size": 20_000})
+            assert small.content[0].text.endswith("TAIL")  # type: ignore[union-attr]
+            with pytest.raises(Exception, match="over 100,000 bytes and was not read"):
+                await session.call_tool("big", {"size": 200_000})
+            after = await session.call_tool("echo", {"message": "still connected"})
+            assert after.content[0].text == "echo: still connected"  # type: ignore[union-attr]
+    assert problems == ["its answer was over 100,000 bytes and was not read"]
+
+
+async def test_what_the_server_started_ends_with_it(tmp_path: Path) -> None:
+    server = McpServer(
+        McpServerSettings("t", command=sys.executable, args=(SERVER,)),
+        tmp_path / "t.log",
+        os.environ,
+    )
+    server.start()
+    await server.wait_ready()
+    child = int((await server.call("spawn", {})).text)
+    assert not ended(child)
+    await server.stop()
+    for _ in range(200):  # up to 10 s for the signals to land
+        if ended(child):
+            break
+        await anyio.sleep(0.05)
+    assert ended(child)
+    with pytest.raises(ServerFailed, match="not available"):
+        await server.call("echo", {"message": "x"})
