@@ -139,7 +139,7 @@ class McpServer:
             tail = tail[-lines:]
         except OSError:
             return ""
-        from ..ui.safe_text import printable
+        from ..safe_text import printable
 
         return f"; its last stderr: {printable(' | '.join(tail)[:300])}" if tail else ""
 
@@ -271,7 +271,7 @@ def _innermost(exc: BaseException) -> BaseException:
 def _say(exc: BaseException) -> str:
     """An exception in a few words (task groups wrap the interesting one), safe to
     print: a server's error text could carry escape sequences for the terminal."""
-    from ..ui.safe_text import printable
+    from ..safe_text import printable
 
     exc = _innermost(exc)
     if isinstance(exc, FileNotFoundError):
