@@ -48,7 +48,7 @@ class Answered:
     """What the checkpoint says of one id: its last line's ``ok`` and prompt hash."""
 
     ok: bool
-    digest: str | None
+    digest: str
 
 
 @dataclass
@@ -171,14 +171,16 @@ class CheckpointFile:
             record = json.loads(line)
         except (ValueError, RecursionError):
             record = None
+        # Every line batch writes names its prompt by hash: one without it was not
+        # written by batch, and trusting it would skip that id on every resume.
         if (
             not isinstance(record, dict)
             or not isinstance(record.get("id"), str)
             or not isinstance(record.get("ok"), bool)
+            or not isinstance(record.get("prompt_hash"), str)
         ):
             raise self._not_ours(number)
-        digest = record.get("prompt_hash")
-        return record["id"], Answered(record["ok"], digest if isinstance(digest, str) else None)
+        return record["id"], Answered(record["ok"], record["prompt_hash"])
 
 
 def answer_record(

@@ -78,7 +78,7 @@ def make_plan(
         if answered is None:
             return
         matched.add(prompt.id)
-        if answered.digest is not None and answered.digest != prompt.digest:
+        if answered.digest != prompt.digest:
             changed.append(f"{json.dumps(prompt.id)} ({source.name}:{prompt.line})")
         elif answered.ok:
             skipped += 1

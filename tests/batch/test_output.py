@@ -147,6 +147,8 @@ def test_text_that_utf8_cannot_hold_is_escaped_not_lost() -> None:
         b"\n",  # blank lines only: batch never writes one
         line("a").encode() + b"\n" + line("b").encode(),  # a blank line among results
         line("a").encode() + b"a last line that is not a result",
+        # A line without its prompt's hash would skip that id on every resume.
+        b'{"id": "a", "ok": true}\n',
     ],
 )
 def test_a_file_that_is_not_a_batch_output_is_refused_whatever_its_shape(
