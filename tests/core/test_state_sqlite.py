@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import json
 import sqlite3
 import stat
@@ -169,6 +170,26 @@ async def test_a_long_held_lock_is_a_store_error_within_the_timeout(
     finally:
         other.execute("ROLLBACK")
         other.close()
+
+
+def test_a_link_at_the_store_path_is_not_followed(path: Path, tmp_path: Path) -> None:
+    # Issue 22, finding 12: a dangling link there made the store create its target.
+    path.parent.mkdir(parents=True)
+    target = tmp_path / "elsewhere" / "created.sqlite3"
+    target.parent.mkdir()
+    path.symlink_to(target)
+    store = SqliteStore(path)
+    with pytest.raises(StoreError):
+        asyncio.run(store.admit(account(), AccountPolicy(), 1, rid()))
+    assert not target.exists()
+
+
+def test_a_fifo_at_the_store_path_is_a_store_error_not_a_hang(path: Path) -> None:
+    path.parent.mkdir(parents=True)
+    os.mkfifo(path)
+    store = SqliteStore(path)
+    with pytest.raises(StoreError, match="not a regular file"):
+        asyncio.run(store.admit(account(), AccountPolicy(), 1, rid()))
 
 
 def test_an_unwritable_home_is_a_store_error(tmp_path: Path) -> None:
