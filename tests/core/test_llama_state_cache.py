@@ -130,6 +130,26 @@ def test_a_symlink_in_place_of_an_entry_is_not_followed(
     assert elsewhere.exists()  # only the link went
 
 
+def test_a_fifo_in_place_of_an_entry_is_a_miss_not_a_hang(cache: PrefixStateCache) -> None:
+    # Issue 22, finding 12: opening it waited for a writer that never came.
+    path = cache.store(key(), STATE)
+    assert path is not None
+    path.unlink()
+    os.mkfifo(path)
+    assert cache.load(key()) is None
+    assert not path.exists()
+
+
+def test_a_header_nested_deep_is_dropped_not_a_traceback(cache: PrefixStateCache) -> None:
+    # Issue 22, finding 12: json.loads' RecursionError escaped, on every run.
+    path = cache.store(key(), STATE)
+    assert path is not None
+    bomb = b"[" * 500_000 + b"]" * 500_000
+    path.write_bytes(MAGIC + len(bomb).to_bytes(4, "big") + bomb)
+    assert cache.load(key()) is None
+    assert not path.exists()
+
+
 def test_a_folder_others_may_write_to_is_made_private(cache: PrefixStateCache) -> None:
     cache.directory.mkdir(parents=True)
     cache.directory.chmod(0o777)

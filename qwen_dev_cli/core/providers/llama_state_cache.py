@@ -228,7 +228,8 @@ class _Invalid(Exception):
 
 def _read_own_file(path: Path, *, limit: int) -> bytearray:
     """The bytes of ``path``: a regular file of ours, not a link, at most ``limit``."""
-    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    # Non-blocking: a FIFO put in a cache file's place must not hang the answer.
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
     fd = os.open(path, flags)
     try:
         info = os.fstat(fd)
@@ -262,8 +263,8 @@ def _check(data: bytearray, key: PrefixKey) -> int:
         raise _Invalid("bad header length")
     try:
         header = json.loads(bytes(data[start : start + length]))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise _Invalid(f"bad header: {exc}") from None
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # nesting: a bomb
+        raise _Invalid(f"bad header: {type(exc).__name__}") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise _Invalid("unknown format")
     for name, expected in key._fields().items():
