@@ -42,6 +42,7 @@ from .context import (
     is_elided,
     is_summary,
     last_user_index,
+    neutralize_closing_tags,
     summary_message,
     summary_text,
     too_large,
@@ -332,8 +333,8 @@ class Compactor:
 def summary_request(system: str, previous: str, piece: str, focus: str | None) -> list[Message]:
     parts = []
     if previous:
-        parts.append(f"<summary-so-far>\n{previous}\n</summary-so-far>")
-    parts.append(f"<conversation-part>\n{piece}\n</conversation-part>")
+        parts.append(f"<summary-so-far>\n{neutralize_closing_tags(previous)}\n</summary-so-far>")
+    parts.append(f"<conversation-part>\n{neutralize_closing_tags(piece)}\n</conversation-part>")
     if focus:
         parts.append(f"The user asks the summary to keep in particular: {focus}")
     parts.append("Write the updated summary now.")

@@ -255,10 +255,25 @@ class ContextLedger:
 # --- the pieces of a compacted conversation -------------------------------------------
 
 
+#: The closing tags that delimit what compaction wraps, in any spelling a model reads as
+#: one (case, spaces): text inside may not close its wrapper early.
+_CLOSING_TAG = re.compile(
+    r"<\s*/\s*(conversation-summary|conversation-part|summary-so-far)\s*>", re.IGNORECASE
+)
+
+
+def neutralize_closing_tags(text: str) -> str:
+    """``text`` with every closing tag of compaction's wrappers made inert
+    (``</conversation-part>`` becomes ``&lt;/conversation-part&gt;``): content that may be
+    hostile (a tool's output, a summary written from it) cannot end its own record and
+    speak as the user."""
+    return _CLOSING_TAG.sub(lambda m: f"&lt;/{m.group(1)}&gt;", text)
+
+
 def summary_message(summary: str) -> Message:
     """The summary as the model sees it: a user message, clearly delimited as a record.
     (Never a system message: it was written from content that may be hostile.)"""
-    safe = summary.replace(SUMMARY_CLOSE, "</ conversation-summary>").strip()
+    safe = neutralize_closing_tags(summary).strip()
     return {"role": "user", "content": f"{SUMMARY_HEADER}\n{SUMMARY_OPEN}\n{safe}\n{SUMMARY_CLOSE}"}
 
 
