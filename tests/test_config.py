@@ -442,8 +442,10 @@ def test_model_precedence(world: Env) -> None:
     world.write_user('provider_order = ["ollama"]\n[providers.ollama]\nmodel = "user-model"\n')
     assert world.load().providers["ollama"].model == "user-model"
 
+    # A project file may not choose the model (issue 22: what your key is billed for).
     world.write_project('[providers.ollama]\nmodel = "project-model"\n')
-    assert world.load().providers["ollama"].model == "project-model"
+    assert "providers.ollama.model" in str(world.error())
+    world.project.unlink()
 
     assert world.load(QWEN_DEV_MODEL="env-model").providers["ollama"].model == "env-model"
 
@@ -525,14 +527,14 @@ def test_invalid_approval_flag_is_an_error(world: Env) -> None:
 
 
 def test_project_file_is_found_in_a_parent_folder(world: Env) -> None:
-    path = world.write_project("[retry]\nmax_retries = 7\n")
+    path = world.write_project("[retry]\nmax_retries = 1\n")
     nested = world.repo / "src" / "pkg"
     nested.mkdir(parents=True)
 
     settings = world.load(cwd=nested)
 
     assert settings.project_config_path == path
-    assert settings.client.retry.max_retries == 7
+    assert settings.client.retry.max_retries == 1
 
 
 @pytest.mark.parametrize("key", ["base_url", "api_key_env"])
@@ -599,12 +601,51 @@ def test_project_file_may_keep_approval_equal(world: Env) -> None:
 
 
 def test_project_file_may_set_harmless_provider_keys(world: Env) -> None:
-    world.write_project('[providers.hf]\nmodel = "Qwen/Other"\nrpm = 5\nnative_tools = false\n')
+    world.write_project("[providers.hf]\nrpm = 5\nnative_tools = false\n")
 
     hf = world.load(HF_TOKEN="h").providers["hf"]
 
-    assert (hf.model, hf.rpm, hf.native_tools) == ("Qwen/Other", 5, False)
+    assert (hf.rpm, hf.native_tools) == (5, False)
     assert hf.base_url == "https://router.huggingface.co/v1"
+
+
+@pytest.mark.parametrize(
+    ("user", "project", "key"),
+    [
+        ("[retry]\nmax_retries = 3\n", "[retry]\nmax_retries = 100\n", "retry.max_retries"),
+        ("", "[retry]\nmax_retries = 100\n", "retry.max_retries"),  # above the default
+        ("", "[retry]\nbase_delay = 0.01\n", "retry.base_delay"),
+        ("", "[circuit_breaker]\nenabled = false\n", "circuit_breaker.enabled"),
+        ("", "[circuit_breaker]\nfailure_threshold = 50\n", "circuit_breaker.failure_threshold"),
+        ("", "[rate_limit]\nenabled = false\n", "rate_limit.enabled"),
+        ("[providers.hf]\nrpm = 10\n", "[providers.hf]\nrpm = 1000\n", "providers.hf.rpm"),
+        ("[providers.hf]\ntpm = 10\n", "[providers.hf]\ntpm = 99999\n", "providers.hf.tpm"),
+    ],
+)
+def test_project_file_may_tighten_limits_never_loosen_them(
+    world: Env, user: str, project: str, key: str
+) -> None:
+    # Issue 22, finding 12: a cloned repository turned the breaker and limiter off and
+    # set 100 retries, on the user's account.
+    world.write_user(user)
+    path = world.write_project(project)
+    error = world.error()
+    assert str(path) in str(error)
+    assert key in str(error)
+    assert "never loosen" in str(error)
+
+
+def test_project_file_may_tighten_limits(world: Env) -> None:
+    world.write_user("[providers.hf]\nrpm = 50\n")
+    world.write_project(
+        "[retry]\nmax_retries = 1\nbase_delay = 2\n[circuit_breaker]\nfailure_threshold = 2\n"
+        "[providers.hf]\nrpm = 5\ntpm = 1000\n"
+    )
+    settings = world.load(HF_TOKEN="h")
+    assert settings.client.retry.max_retries == 1
+    assert settings.client.retry.base_delay == 2
+    assert settings.client.circuit_breaker.failure_threshold == 2
+    assert (settings.providers["hf"].rpm, settings.providers["hf"].tpm) == (5, 1000)
 
 
 def test_user_config_inside_the_project_tree_is_not_also_the_project_file(

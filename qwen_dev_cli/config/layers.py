@@ -14,6 +14,7 @@ where it wins (a variable that a flag overrides is not even read).
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import stat
 import tomllib
@@ -118,16 +119,63 @@ def user_layer(path: str | Path | None, env: Mapping[str, str]) -> tuple[Path, L
 
 
 def project_layer(
-    cwd: Path, user_path: Path, approval: Approval, approval_source: str
+    cwd: Path, user_path: Path, approval: Approval, approval_source: str, below: Below
 ) -> Layer | None:
     """The project's ``.qwen-dev.toml`` (not the user file again), restricted; it may
-    lower ``approval`` (from ``approval_source``), never raise it."""
+    lower ``approval`` (from ``approval_source``), never raise it, and move the limits
+    ``below`` it (what the defaults, presets and user file say) only tighter."""
     path = find_project_config(cwd)
     if path is None or same_file(path, user_path):
         return None
     layer = file_layer(path)
     _check_project_layer(layer, approval, approval_source)
+    _check_tightened(layer, below)
     return layer
+
+
+@dataclass(frozen=True)
+class Below:
+    """What the layers under the project file say: each provider's keys, each section's."""
+
+    providers: Mapping[str, Mapping[str, object]]
+    sections: Mapping[str, Mapping[str, object]]
+
+
+def _check_tightened(layer: Layer, below: Below) -> None:
+    """A cloned repository may make the account's limits stricter, never looser: more
+    retries, a breaker or limiter turned off, a bigger budget are the user's to set."""
+    for name, table in layer.providers.items():
+        under = below.providers.get(name, {})
+        for key in PROVIDER_KEYS.values():
+            if key.name in table:
+                _tightens(key, table[key.name], under.get(key.name, key.default),
+                          Where(layer.source, f"providers.{name}.{key.name}"))  # fmt: skip
+    for section, keys in SECTIONS.items():
+        table = layer.sections.get(section, {})
+        under = below.sections.get(section, {})
+        for key in keys.values():
+            if key.name in table:
+                _tightens(key, table[key.name], under.get(key.name, key.default),
+                          Where(layer.source, f"{section}.{key.name}"))  # fmt: skip
+
+
+def _tightens(key: Key, value: object, under: object, where: Where) -> None:
+    direction = key.setting.tighten
+    if direction is None or under is None or under is dataclasses.MISSING:
+        return  # not a limit, or nothing below to loosen (unset is unlimited)
+    if direction == "on":
+        looser = value is False and under is True
+    elif direction == "lower":
+        looser = isinstance(value, int | float) and isinstance(under, int | float) and value > under
+    else:
+        looser = isinstance(value, int | float) and isinstance(under, int | float) and value < under
+    if looser:
+        shown = "off" if direction == "on" else repr(under)
+        how = {"on": "only turn it on", "lower": "only lower it", "higher": "only raise it"}
+        raise where.error(
+            f"a project file may {how[direction]} (below it: {shown}); a repository may "
+            "tighten your account's limits, never loosen them: set it in your user config"
+        )
 
 
 def env_overlay(env: Mapping[str, str]) -> Overlay:
@@ -314,8 +362,14 @@ def parse_mcp(table: Mapping[str, Any], where: Where) -> dict[str, McpServerSett
 
 
 def _forbidden(keys: Mapping[str, Key], table: Mapping[str, object]) -> list[Key]:
-    """The keys of ``table`` a project file may not set, in schema order."""
-    return [key for key in keys.values() if key.setting.project and key.name in table]
+    """The keys of ``table`` a project file may not set: where keys are sent first (the
+    worst), then in schema order."""
+    found = [key for key in keys.values() if key.setting.project and key.name in table]
+    return sorted(found, key=lambda key: key.name not in _SENDS_KEYS)
+
+
+#: Keys that decide where the user's API key goes: named first when a project sets one.
+_SENDS_KEYS = ("base_url", "api_key_env")
 
 
 def _check_project_layer(layer: Layer, user_approval: Approval, user_source: str) -> None:

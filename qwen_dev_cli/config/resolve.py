@@ -25,6 +25,7 @@ from .home import Home
 from .layers import (
     BUILTIN,
     PRESET,
+    Below,
     Layer,
     Overlay,
     defaults_layer,
@@ -95,7 +96,11 @@ def resolve(
     config_path, user = user_layer(path, env)
     if user is not None:
         merged.apply(user)
-    project = project_layer(cwd, config_path, merged.approval, merged.approval_source)
+    below = Below(
+        {name: {k: v for k, (v, _) in table.items()} for name, table in merged.providers.items()},
+        {name: {k: v for k, (v, _) in table.items()} for name, table in merged.sections.items()},
+    )
+    project = project_layer(cwd, config_path, merged.approval, merged.approval_source, below)
     if project is not None:
         merged.apply(project)
     flags, environment = flags_overlay(overrides), env_overlay(env)

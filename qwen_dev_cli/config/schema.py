@@ -35,7 +35,9 @@ class RateLimitSettings:
     enabled: bool = field(
         default=True,
         metadata=setting(
-            BOOLEAN, doc="keep within each provider's rpm and tpm, waiting when need be"
+            BOOLEAN,
+            doc="keep within each provider's rpm and tpm, waiting when need be",
+            tighten="on",
         ),
     )
 

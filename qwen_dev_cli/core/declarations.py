@@ -87,6 +87,10 @@ STRINGS: Final = Check("strings")
 STRING_TABLE: Final = Check("string_table")
 
 
+#: The direction a project file may move a limit: fewer requests, sooner caution.
+Tighten = Literal["lower", "higher", "on"]
+
+
 class Setting(NamedTuple):
     """Everything the configuration needs to know about one field.
 
@@ -96,6 +100,9 @@ class Setting(NamedTuple):
         project: why a project file may not set it; ``None``: it may.
         env: the environment variable that overrides every file.
         shown: how ``config show`` shows it.
+        tighten: a project file may set it only in this direction from what the
+            user's files and the defaults say: ``lower``, ``higher`` or ``on`` (a limit
+            a cloned repository may tighten, never loosen, on the user's account).
     """
 
     check: Check | None
@@ -103,6 +110,7 @@ class Setting(NamedTuple):
     project: str | None = None
     env: str | None = None
     shown: Shown = "plain"
+    tighten: Tighten | None = None
 
 
 def setting(
@@ -112,9 +120,10 @@ def setting(
     project: str | None = None,
     env: str | None = None,
     shown: Shown = "plain",
+    tighten: Tighten | None = None,
 ) -> dict[str, Any]:
     """The ``metadata`` of a dataclass field read from configuration files."""
-    return {SETTING: Setting(check, doc, project, env, shown)}
+    return {SETTING: Setting(check, doc, project, env, shown, tighten)}
 
 
 def secret() -> dict[str, Any]:

@@ -62,7 +62,13 @@ class ProviderSettings:
     # Each `setting(...)` is the whole declaration of a `[providers.NAME]` key: its check,
     # its line in the starter file, whether a project file may set it (qwen_dev_cli.config).
     name: str
-    model: str = field(metadata=setting(TEXT, doc="the model name sent to the endpoint"))
+    model: str = field(
+        metadata=setting(
+            TEXT,
+            doc="the model name sent to the endpoint",
+            project="it decides what your key is billed for",
+        )
+    )
     kind: ProviderKind = field(
         default="openai",
         metadata=setting(
@@ -93,6 +99,7 @@ class ProviderSettings:
         metadata=setting(
             integer(at_least=1, at_most=10_000_000),
             doc="client-side budget of requests per minute, e.g. 50; unset is unlimited",
+            tighten="lower",
         ),
     )
     tpm: int | None = field(
@@ -100,6 +107,7 @@ class ProviderSettings:
         metadata=setting(
             integer(at_least=1, at_most=10_000_000_000),
             doc="client-side budget of tokens per minute, e.g. 10000; unset is unlimited",
+            tighten="lower",
         ),
     )
     # Below 0.1 s nothing answers; above an hour is a hang, not a timeout.
@@ -174,11 +182,14 @@ class RetrySettings:
         metadata=setting(
             integer(at_least=0, at_most=100),
             doc="rounds retried after the first (each round tries every provider)",
+            tighten="lower",
         ),
     )
     base_delay: float = field(
         default=1.0,
-        metadata=setting(number(above=0, at_most=3600), doc="seconds before the first retry"),
+        metadata=setting(
+            number(above=0, at_most=3600), doc="seconds before the first retry", tighten="higher"
+        ),
     )
     max_delay: float = field(
         default=60.0,
@@ -205,12 +216,16 @@ class RetrySettings:
 class BreakerSettings:
     enabled: bool = field(
         default=True,
-        metadata=setting(BOOLEAN, doc="stop asking a provider that keeps failing, for a while"),
+        metadata=setting(
+            BOOLEAN, doc="stop asking a provider that keeps failing, for a while", tighten="on"
+        ),
     )
     failure_threshold: int = field(
         default=5,
         metadata=setting(
-            integer(at_least=1, at_most=1000), doc="consecutive failures that open the circuit"
+            integer(at_least=1, at_most=1000),
+            doc="consecutive failures that open the circuit",
+            tighten="lower",
         ),
     )
     recovery_timeout: float = field(
