@@ -1128,6 +1128,31 @@ def test_a_state_folder_others_may_write_is_made_private(world: Env) -> None:
     assert any("writable by you alone" in notice for notice in settings.notices)
 
 
+def test_what_an_open_state_folder_holds_is_made_private_too(world: Env) -> None:
+    # Issue 22, finding 13: the folder was tightened, its sessions/ left at 0777.
+    home = world.root / "home"
+    (home / "sessions").mkdir(parents=True)
+    home.chmod(0o777)
+    (home / "sessions").chmod(0o777)
+    world.load()
+    assert stat.S_IMODE((home / "sessions").stat().st_mode) == 0o755
+
+
+def test_something_another_user_left_in_an_open_state_folder_is_refused(
+    world: Env, tmp_path: Path
+) -> None:
+    if os.getuid() != 0:
+        pytest.skip("making a file another user's needs root")
+    home = world.root / "home"
+    home.mkdir()
+    home.chmod(0o777)
+    planted = home / "sessions"
+    planted.mkdir()
+    os.chown(planted, 65534, 65534)  # nobody
+    error = world.error()
+    assert "another user put this in your state folder" in str(error)
+
+
 def test_project_file_may_not_let_commands_reach_the_network(world: Env) -> None:
     world.write_project("[tools]\nallow_network = true\n")
     assert "tools.allow_network" in str(world.error())

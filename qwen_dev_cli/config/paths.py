@@ -88,6 +88,10 @@ def same_file(a: Path, b: Path) -> bool:
         return False
 
 
+#: Entries of a state folder found open that are checked (it holds a dozen).
+_MOST_ENTRIES = 1000
+
+
 def make_home_private(home: Path, notices: list[str]) -> None:
     """``QWEN_DEV_HOME`` holds sessions, history and account state: a folder others may
     write to is tightened (when it is ours) or refused."""
@@ -104,6 +108,17 @@ def make_home_private(home: Path, notices: list[str]) -> None:
         )
     try:
         home.chmod(stat.S_IMODE(info.st_mode) & ~0o022)
+        # While it was open, anyone could have put a folder of theirs in it, or left
+        # ours open (sessions/ at 0777): what is in it is checked the same way.
+        for entry in list(home.iterdir())[:_MOST_ENTRIES]:
+            found = entry.lstat()
+            if found.st_uid != os.getuid():
+                raise ConfigError(
+                    f"{entry}: another user put this in your state folder while others "
+                    f"could write to it; remove it, or set {ENV_HOME} to a folder of your own"
+                )
+            if stat.S_ISDIR(found.st_mode) and found.st_mode & 0o022:
+                entry.chmod(stat.S_IMODE(found.st_mode) & ~0o022)
     except OSError as exc:
         raise ConfigError(
             f"{home}: others may write to it, and it cannot be made private: {exc.strerror}"
