@@ -5,7 +5,12 @@ client, streams the answer's prose as it comes, and takes the answer apart
 (:mod:`.parser`). Without tool calls, that is the answer and the turn ends. Otherwise
 every call is carried out under the approval policy (:mod:`.executor`), the results are
 appended, and the model is called again, at most ``max_steps`` times. One reply runs
-at most :data:`MAX_CALLS_PER_REPLY` calls; the rest are answered "not run".
+at most :data:`MAX_CALLS_PER_REPLY` calls: native calls past it are each answered "not
+run" (the provider's ids need their results), calls written as text past it (and those
+that could not be read) are not even decoded, and one message answers them all. What
+one reply's results add to the conversation is bounded too
+(:data:`MAX_REPLY_RESULTS_CHARS`): a hostile answer of a million broken calls adds a
+few kilobytes, not gigabytes.
 
 Before each model call the conversation is fitted to the context window
 (:mod:`.context`, :mod:`.compaction`): old tool outputs elided, older turns summarised,
@@ -106,6 +111,8 @@ class _Pending:
     name: str
     call: DecodedCall | None
     problem: CallProblem | None
+    #: Why it is answered without running (the surplus of a reply, in one message).
+    refusal: str | None = None
 
 
 class Agent:
@@ -210,8 +217,10 @@ class Agent:
                 compactor, system, conversation, text_tools, sink
             )
             tally.add(result)
-            reply = parse_reply(result.text, result.tool_calls, self._schemas)
-            pending = _pending(reply)
+            reply = parse_reply(
+                result.text, result.tool_calls, self._schemas, limit=MAX_CALLS_PER_REPLY
+            )
+            pending = _pending(reply, native=bool(result.tool_calls))
             assistant = protocol.assistant_message(reply.text, [_entry(p) for p in pending])
             conversation.append(assistant)
             sink(MessageAdded(assistant, result))
@@ -219,13 +228,19 @@ class Agent:
                 return _end(reply.text, tally, "done", sink)
             if tally.steps >= self.max_steps:
                 return self._stop_at_limit(pending, conversation, tally, sink)
-            done = 0
+            done, room = 0, MAX_REPLY_RESULTS_CHARS
             try:
                 for item in pending:
-                    if done < MAX_CALLS_PER_REPLY:
-                        message = await self._carry_out(item, tally, sink)
-                    else:  # refused, but answered: every call needs its result
+                    if item.refusal is not None:
+                        message = _not_run(item, item.refusal, tally, sink)
+                    elif done >= MAX_CALLS_PER_REPLY:  # refused, but answered: every
+                        # call needs its result
                         message = _not_run(item, _too_many(len(pending)), tally, sink)
+                    elif room <= 0:
+                        message = _not_run(item, _no_room(), tally, sink)
+                    else:
+                        message = _within(await self._carry_out(item, tally, sink), room)
+                    room -= len(str(message.get("content", "")))
                     _add(message, conversation, sink)
                     done += 1
             except asyncio.CancelledError:
@@ -402,6 +417,41 @@ INTERRUPTED = "not run: the user interrupted the turn before this tool call fini
 MAX_CALLS_PER_REPLY = 32
 
 
+#: What the tool results of one reply may add to the conversation, characters (about
+#: 50,000 tokens): past it, a result is cut and the reply's further calls are not run.
+MAX_REPLY_RESULTS_CHARS = 200_000
+
+
+def _no_room() -> str:
+    return (
+        f"not run: this reply's tool results already fill {MAX_REPLY_RESULTS_CHARS:,} "
+        "characters, all one reply's results may take. Ask for the rest in later replies."
+    )
+
+
+def _within(message: Message, room: int) -> Message:
+    """``message`` with its content cut to ``room`` characters, saying so."""
+    content = str(message.get("content", ""))
+    if len(content) <= room:
+        return message
+    note = (
+        f"\n[cut: this reply's tool results reached {MAX_REPLY_RESULTS_CHARS:,} "
+        "characters, all one reply's results may take]"
+    )
+    return {**message, "content": content[: max(0, room - len(note))] + note}
+
+
+def _surplus(count: int, unreadable: int) -> str:
+    what = f"{count} more tool call(s)" + (
+        f", {unreadable} of them unreadable," if unreadable else ""
+    )
+    return (
+        f"not run: one reply may make at most {MAX_CALLS_PER_REPLY} tool calls, and this one "
+        f"wrote {what} after the first {MAX_CALLS_PER_REPLY}; none of them was read or run "
+        "(this one message answers them all). Make fewer calls at a time, each complete."
+    )
+
+
 def _too_many(count: int) -> str:
     return (
         f"not run: one reply may make at most {MAX_CALLS_PER_REPLY} tool calls and this "
@@ -419,19 +469,30 @@ def _not_run(item: _Pending, reason: str, tally: _Tally, sink: EventSink) -> Mes
     return tool_result(item.id, item.name, reason)
 
 
-def _pending(reply: ParsedReply) -> list[_Pending]:
+def _pending(reply: ParsedReply, *, native: bool) -> list[_Pending]:
+    """The calls of ``reply`` to answer. Native calls are all kept (each one's id needs
+    its result); calls written as text (their ids are made up) past
+    :data:`MAX_CALLS_PER_REPLY`, with those the parser did not read, become one item
+    answered without running."""
     items = [_Pending(call.id, call.name, call, None) for call in reply.calls]
     for problem in reply.problems:
         call_id = problem.id or new_call_id()
         items.append(_Pending(call_id, problem.name or "unparsed_call", None, problem))
-    return items
+    if native or (len(items) <= MAX_CALLS_PER_REPLY and not reply.unread):
+        return items
+    surplus = items[MAX_CALLS_PER_REPLY:]
+    unreadable = sum(1 for item in surplus if item.call is None) + reply.unread
+    reason = _surplus(len(surplus) + reply.unread, unreadable)
+    name = surplus[0].name if surplus else "unparsed_call"
+    extra = _Pending(new_call_id(), name, None, None, refusal=reason)
+    return [*items[:MAX_CALLS_PER_REPLY], extra]
 
 
 def _entry(item: _Pending) -> dict[str, Any]:
     if item.call is not None:
         return protocol.call_entry(item.call)
-    assert item.problem is not None
-    return protocol.problem_entry(item.id, item.problem)
+    problem = item.problem or CallProblem(item.refusal or "", "", name=item.name)
+    return protocol.problem_entry(item.id, problem)
 
 
 def _problem_text(problem: CallProblem) -> str:

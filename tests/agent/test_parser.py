@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from qwen_dev_cli.agent.json_repair import RepairError
-from qwen_dev_cli.agent.parser import decode_arguments, parse_native, parse_reply
+from qwen_dev_cli.agent.parser import decode_arguments, parse_native, parse_reply, parse_text
 from qwen_dev_cli.core import ToolCall as NativeCall
 
 
@@ -63,3 +63,21 @@ def test_native_calls_win_and_text_is_the_fallback() -> None:
     assert [c.arguments for c in fallback.calls] == [{"path": "b.py"}]
     assert fallback.text == "Reading."
     assert fallback.calls[0].id.startswith("call_")
+
+
+def test_a_limit_stops_decoding_and_counts_the_calls_left_unread() -> None:
+    text = "intro <tool_call>{" * 10_000 + " <function=read_file>\n<parameter=path>a</parameter>"
+    reply = parse_text(text, {"read_file"}, limit=32)
+    assert len(reply.calls) + len(reply.problems) == 32
+    assert reply.unread == 10_000 - 32
+    assert reply.text.startswith("intro")
+    assert "<tool_call>" not in reply.text
+    fenced = '```json\n{"name": "read_file", "arguments": {"path": "a"}}\n```\n' * 50
+    reply = parse_text(fenced, {"read_file"}, limit=32)
+    assert (len(reply.calls), reply.unread, reply.text) == (32, 18, "")
+    marked = "✿FUNCTION✿: read_file\n✿ARGS✿: {}\n" * 40
+    reply = parse_text(marked, {"read_file"}, limit=32)
+    assert (len(reply.calls), reply.unread) == (32, 8)
+    bare = "<function=read_file>\n<parameter=path>a</parameter>\n</function>\n" * 40
+    reply = parse_text(bare, {"read_file"}, limit=32)
+    assert (len(reply.calls), reply.unread) == (32, 8)
