@@ -4,7 +4,9 @@ Each step sends the conversation (system prompt, history, this turn so far) thro
 client, streams the answer's prose as it comes, and takes the answer apart
 (:mod:`.parser`). Without tool calls, that is the answer and the turn ends. Otherwise
 every call is carried out under the approval policy (:mod:`.executor`), the results are
-appended, and the model is called again, at most ``max_steps`` times. One reply runs
+appended, and the model is called again, at most ``max_steps`` times. A call that the
+token limit cut off (``finish_reason == "length"``, the call's end supplied by repair)
+is not run: the model is told, and writes it again. One reply runs
 at most :data:`MAX_CALLS_PER_REPLY` calls: native calls past it are each answered "not
 run" (the provider's ids need their results), calls written as text past it (and those
 that could not be read) are not even decoded, and one message answers them all. What
@@ -31,6 +33,7 @@ what the model sees.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,7 +58,7 @@ from .context import (
 )
 from .executor import ToolRunner
 from .formats import ToolFormat, retry_hint
-from .parser import CallProblem, DecodedCall, ParsedReply, new_call_id, parse_reply
+from .parser import CallProblem, DecodedCall, ParsedReply, new_call_id, parse_reply, unfinished
 from .prompt import NO_FLAGS, PromptFlags, SystemPrompts, read_project_notes
 from .stream_filter import ToolMarkupFilter
 from .turn import (
@@ -221,6 +224,8 @@ class Agent:
                 result.text, result.tool_calls, self._schemas, limit=MAX_CALLS_PER_REPLY
             )
             pending = _pending(reply, native=bool(result.tool_calls))
+            if result.finish_reason == "length":
+                pending = [_unless_cut_off(item) for item in pending]
             assistant = protocol.assistant_message(reply.text, [_entry(p) for p in pending])
             conversation.append(assistant)
             sink(MessageAdded(assistant, result))
@@ -450,6 +455,20 @@ def _surplus(count: int, unreadable: int) -> str:
         f"wrote {what} after the first {MAX_CALLS_PER_REPLY}; none of them was read or run "
         "(this one message answers them all). Make fewer calls at a time, each complete."
     )
+
+
+def _unless_cut_off(item: _Pending) -> _Pending:
+    """``item`` of a reply cut at its token limit: refused if the cut fell inside it."""
+    missing = unfinished(item.call) if item.call is not None else []
+    if not missing:
+        return item
+    reason = (
+        "not run: the answer was cut off at its token limit (finish_reason=length) "
+        f"before this call was complete ({', '.join(missing)}), so it may lack what came "
+        "next (another parameter, the rest of a value). Write the call again, complete; "
+        "shorter, or split the work."
+    )
+    return dataclasses.replace(item, refusal=reason)
 
 
 def _too_many(count: int) -> str:

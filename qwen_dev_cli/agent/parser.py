@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 from .code_spans import NextMatch, Spans, code_spans, unfence
 from .json_repair import RepairError, json_extent, loads_lenient, loads_values
 from .qwen_agent_calls import FN_NAME, marked_calls
-from .xml_calls import CALL_END, FUNCTION, Schemas, XmlCall, XmlScanner
+from .xml_calls import CALL_END, FUNCTION, FUNCTION_END, PARAMETER_END, Schemas, XmlCall, XmlScanner
 
 if TYPE_CHECKING:
     from ..core import ToolCall as NativeCall
@@ -114,6 +114,23 @@ class ParsedReply:
     #: Calls written past the ``limit`` of :func:`parse_text`, not decoded (the rest of
     #: the answer, from the first of them, is neither read for calls nor kept as prose).
     unread: int = 0
+
+
+#: Repairs that supply a call's missing end: in an answer cut at its token limit, such a
+#: call was cut off, and what it would have said next (a ``cwd``, a ``dry_run``) is lost.
+UNFINISHED = frozenset(
+    {
+        "missing closing bracket",
+        f"missing {FUNCTION_END}",
+        f"missing {PARAMETER_END}",
+        f"missing {PARAMETER_END} at the end",
+    }
+)
+
+
+def unfinished(call: DecodedCall) -> list[str]:
+    """The repairs that supplied ``call``'s end (none: it was written complete)."""
+    return [how for how in call.repairs if how in UNFINISHED]
 
 
 def new_call_id() -> str:
