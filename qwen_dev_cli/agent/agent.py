@@ -8,7 +8,7 @@ appended, and the model is called again, at most ``max_steps`` times. A call tha
 token limit cut off (``finish_reason == "length"``, the call's end supplied by repair)
 is not run: the model is told, and writes it again. One reply runs
 at most :data:`MAX_CALLS_PER_REPLY` calls: native calls past it are each answered "not
-run" (the provider's ids need their results), calls written as text past it (and those
+run" (up to :data:`MAX_NATIVE_ANSWERED`), calls written as text past it (and those
 that could not be read) are not even decoded, and one message answers them all. What
 one reply's results add to the conversation is bounded too
 (:data:`MAX_REPLY_RESULTS_CHARS`): a hostile answer of a million broken calls adds a
@@ -422,6 +422,10 @@ INTERRUPTED = "not run: the user interrupted the turn before this tool call fini
 MAX_CALLS_PER_REPLY = 32
 
 
+#: Native calls of one reply answered one by one (those past :data:`MAX_CALLS_PER_REPLY`
+#: with a short "not run"); the rest leave the assistant message, and one message
+#: answers them all, so a server sending a million calls adds a bounded amount.
+MAX_NATIVE_ANSWERED = 8 * MAX_CALLS_PER_REPLY
 #: What the tool results of one reply may add to the conversation, characters (about
 #: 50,000 tokens): past it, a result is cut and the reply's further calls are not run.
 MAX_REPLY_RESULTS_CHARS = 200_000
@@ -446,14 +450,14 @@ def _within(message: Message, room: int) -> Message:
     return {**message, "content": content[: max(0, room - len(note))] + note}
 
 
-def _surplus(count: int, unreadable: int) -> str:
+def _surplus(count: int, unreadable: int, after: int) -> str:
     what = f"{count} more tool call(s)" + (
         f", {unreadable} of them unreadable," if unreadable else ""
     )
     return (
         f"not run: one reply may make at most {MAX_CALLS_PER_REPLY} tool calls, and this one "
-        f"wrote {what} after the first {MAX_CALLS_PER_REPLY}; none of them was read or run "
-        "(this one message answers them all). Make fewer calls at a time, each complete."
+        f"wrote {what} after the first {after}; none of them was read or run (this one "
+        "message answers them all). Make fewer calls at a time, each complete."
     )
 
 
@@ -489,22 +493,23 @@ def _not_run(item: _Pending, reason: str, tally: _Tally, sink: EventSink) -> Mes
 
 
 def _pending(reply: ParsedReply, *, native: bool) -> list[_Pending]:
-    """The calls of ``reply`` to answer. Native calls are all kept (each one's id needs
-    its result); calls written as text (their ids are made up) past
-    :data:`MAX_CALLS_PER_REPLY`, with those the parser did not read, become one item
-    answered without running."""
+    """The calls of ``reply`` to answer: calls written as text past
+    :data:`MAX_CALLS_PER_REPLY` (with those the parser did not read), native ones past
+    :data:`MAX_NATIVE_ANSWERED`, become one item answered without running (the
+    assistant message keeps only the calls answered)."""
     items = [_Pending(call.id, call.name, call, None) for call in reply.calls]
     for problem in reply.problems:
         call_id = problem.id or new_call_id()
         items.append(_Pending(call_id, problem.name or "unparsed_call", None, problem))
-    if native or (len(items) <= MAX_CALLS_PER_REPLY and not reply.unread):
+    kept = MAX_NATIVE_ANSWERED if native else MAX_CALLS_PER_REPLY
+    if len(items) <= kept and not reply.unread:
         return items
-    surplus = items[MAX_CALLS_PER_REPLY:]
+    surplus = items[kept:]
     unreadable = sum(1 for item in surplus if item.call is None) + reply.unread
-    reason = _surplus(len(surplus) + reply.unread, unreadable)
+    reason = _surplus(len(surplus) + reply.unread, unreadable, kept)
     name = surplus[0].name if surplus else "unparsed_call"
     extra = _Pending(new_call_id(), name, None, None, refusal=reason)
-    return [*items[:MAX_CALLS_PER_REPLY], extra]
+    return [*items[:kept], extra]
 
 
 def _entry(item: _Pending) -> dict[str, Any]:

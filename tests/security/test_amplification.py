@@ -14,7 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from faultserver import FaultServer, Outcome
-from qwen_dev_cli.agent.agent import MAX_CALLS_PER_REPLY, MAX_REPLY_RESULTS_CHARS
+from qwen_dev_cli.agent.agent import (
+    MAX_CALLS_PER_REPLY,
+    MAX_NATIVE_ANSWERED,
+    MAX_REPLY_RESULTS_CHARS,
+)
 from tests.test_cli_ask import write_config
 
 
@@ -85,3 +89,18 @@ async def test_one_replys_results_are_bounded_in_size(tmp_path: Path) -> None:
     statuses = [call["status"] for call in payload["tool_calls"]]
     assert statuses[0] == "ok"
     assert statuses[-1] == "denied"
+
+
+async def test_a_reply_of_many_native_calls_adds_a_bounded_amount(tmp_path: Path) -> None:
+    workspace = tmp_path / "project"
+    workspace.mkdir()
+    count = MAX_NATIVE_ANSWERED + 500
+    calls = [{"name": "list_dir", "arguments": json.dumps({"path": "."})}] * count
+    payload, requests = await ask(workspace, Outcome.ok(tool_calls=calls), Outcome.ok("done"))
+    told = tool_messages(requests[1])
+    # every call left in the assistant message is answered, and only those are left
+    [assistant] = [m for m in requests[1]["messages"] if m.get("tool_calls")]
+    assert len(assistant["tool_calls"]) == len(told) == MAX_NATIVE_ANSWERED + 1
+    assert told[MAX_CALLS_PER_REPLY].startswith("not run: one reply may make at most")
+    assert "500 more tool call(s) after the first" in told[-1]
+    assert len(payload["tool_calls"]) == MAX_NATIVE_ANSWERED + 1
