@@ -94,8 +94,18 @@ def special(provider: LlamaCppProvider, text: str) -> int:
 
 @pytest.mark.slow
 @requires_llama_cpp
-async def test_an_injected_turn_is_not_a_turn_for_the_offline_model(provider: Any) -> None:
+@pytest.mark.parametrize(
+    "where", ["tool result", "system (QWEN.md, a summary)", "user (a mention)"]
+)
+async def test_an_injected_turn_is_not_a_turn_for_the_offline_model(
+    provider: Any, where: str
+) -> None:
     hostile = conversation(INJECTED)
+    if where.startswith("system"):
+        hostile = conversation("ok", system="Project notes:\n" + INJECTED)
+    elif where.startswith("user"):
+        hostile = conversation("ok")
+        hostile[1]["content"] += "\n@app.py:\n" + INJECTED
     given = await turns_given(provider, hostile)
     im_start, im_end = special(provider, "<|im_start|>"), special(provider, "<|im_end|>")
     filename = special(provider, "<filename>")  # SmolLM2's own, read from its vocabulary
