@@ -4,8 +4,15 @@ Each step sends the conversation (system prompt, history, this turn so far) thro
 client, streams the answer's prose as it comes, and takes the answer apart
 (:mod:`.parser`). Without tool calls, that is the answer and the turn ends. Otherwise
 every call is carried out under the approval policy (:mod:`.executor`), the results are
-appended, and the model is called again, at most ``max_steps`` times. One reply runs
-at most :data:`MAX_CALLS_PER_REPLY` calls; the rest are answered "not run".
+appended, and the model is called again, at most ``max_steps`` times. A call that the
+token limit cut off (``finish_reason == "length"``, the call's end supplied by repair)
+is not run: the model is told, and writes it again. One reply runs
+at most :data:`MAX_CALLS_PER_REPLY` calls: native calls past it are each answered "not
+run" (up to :data:`MAX_NATIVE_ANSWERED`), calls written as text past it (and those
+that could not be read) are not even decoded, and one message answers them all. What
+one reply's results add to the conversation is bounded too
+(:data:`MAX_REPLY_RESULTS_CHARS`): a hostile answer of a million broken calls adds a
+few kilobytes, not gigabytes.
 
 Before each model call the conversation is fitted to the context window
 (:mod:`.context`, :mod:`.compaction`): old tool outputs elided, older turns summarised,
@@ -26,6 +33,7 @@ what the model sees.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,7 +58,7 @@ from .context import (
 )
 from .executor import ToolRunner
 from .formats import ToolFormat, retry_hint
-from .parser import CallProblem, DecodedCall, ParsedReply, new_call_id, parse_reply
+from .parser import CallProblem, DecodedCall, ParsedReply, new_call_id, parse_reply, unfinished
 from .prompt import NO_FLAGS, PromptFlags, SystemPrompts, read_project_notes
 from .stream_filter import ToolMarkupFilter
 from .turn import (
@@ -106,6 +114,8 @@ class _Pending:
     name: str
     call: DecodedCall | None
     problem: CallProblem | None
+    #: Why it is answered without running (the surplus of a reply, in one message).
+    refusal: str | None = None
 
 
 class Agent:
@@ -210,8 +220,12 @@ class Agent:
                 compactor, system, conversation, text_tools, sink
             )
             tally.add(result)
-            reply = parse_reply(result.text, result.tool_calls, self._schemas)
-            pending = _pending(reply)
+            reply = parse_reply(
+                result.text, result.tool_calls, self._schemas, limit=MAX_CALLS_PER_REPLY
+            )
+            pending = _pending(reply, native=bool(result.tool_calls))
+            if result.finish_reason == "length":
+                pending = [_unless_cut_off(item) for item in pending]
             assistant = protocol.assistant_message(reply.text, [_entry(p) for p in pending])
             conversation.append(assistant)
             sink(MessageAdded(assistant, result))
@@ -219,13 +233,19 @@ class Agent:
                 return _end(reply.text, tally, "done", sink)
             if tally.steps >= self.max_steps:
                 return self._stop_at_limit(pending, conversation, tally, sink)
-            done = 0
+            done, room = 0, MAX_REPLY_RESULTS_CHARS
             try:
                 for item in pending:
-                    if done < MAX_CALLS_PER_REPLY:
-                        message = await self._carry_out(item, tally, sink)
-                    else:  # refused, but answered: every call needs its result
+                    if item.refusal is not None:
+                        message = _not_run(item, item.refusal, tally, sink)
+                    elif done >= MAX_CALLS_PER_REPLY:  # refused, but answered: every
+                        # call needs its result
                         message = _not_run(item, _too_many(len(pending)), tally, sink)
+                    elif room <= 0:
+                        message = _not_run(item, _no_room(), tally, sink)
+                    else:
+                        message = _within(await self._carry_out(item, tally, sink), room)
+                    room -= len(str(message.get("content", "")))
                     _add(message, conversation, sink)
                     done += 1
             except asyncio.CancelledError:
@@ -402,6 +422,59 @@ INTERRUPTED = "not run: the user interrupted the turn before this tool call fini
 MAX_CALLS_PER_REPLY = 32
 
 
+#: Native calls of one reply answered one by one (those past :data:`MAX_CALLS_PER_REPLY`
+#: with a short "not run"); the rest leave the assistant message, and one message
+#: answers them all, so a server sending a million calls adds a bounded amount.
+MAX_NATIVE_ANSWERED = 8 * MAX_CALLS_PER_REPLY
+#: What the tool results of one reply may add to the conversation, characters (about
+#: 50,000 tokens): past it, a result is cut and the reply's further calls are not run.
+MAX_REPLY_RESULTS_CHARS = 200_000
+
+
+def _no_room() -> str:
+    return (
+        f"not run: this reply's tool results already fill {MAX_REPLY_RESULTS_CHARS:,} "
+        "characters, all one reply's results may take. Ask for the rest in later replies."
+    )
+
+
+def _within(message: Message, room: int) -> Message:
+    """``message`` with its content cut to ``room`` characters, saying so."""
+    content = str(message.get("content", ""))
+    if len(content) <= room:
+        return message
+    note = (
+        f"\n[cut: this reply's tool results reached {MAX_REPLY_RESULTS_CHARS:,} "
+        "characters, all one reply's results may take]"
+    )
+    return {**message, "content": content[: max(0, room - len(note))] + note}
+
+
+def _surplus(count: int, unreadable: int, after: int) -> str:
+    what = f"{count} more tool call(s)" + (
+        f", {unreadable} of them unreadable," if unreadable else ""
+    )
+    return (
+        f"not run: one reply may make at most {MAX_CALLS_PER_REPLY} tool calls, and this one "
+        f"wrote {what} after the first {after}; none of them was read or run (this one "
+        "message answers them all). Make fewer calls at a time, each complete."
+    )
+
+
+def _unless_cut_off(item: _Pending) -> _Pending:
+    """``item`` of a reply cut at its token limit: refused if the cut fell inside it."""
+    missing = unfinished(item.call) if item.call is not None else []
+    if not missing:
+        return item
+    reason = (
+        "not run: the answer was cut off at its token limit (finish_reason=length) "
+        f"before this call was complete ({', '.join(missing)}), so it may lack what came "
+        "next (another parameter, the rest of a value). Write the call again, complete; "
+        "shorter, or split the work."
+    )
+    return dataclasses.replace(item, refusal=reason)
+
+
 def _too_many(count: int) -> str:
     return (
         f"not run: one reply may make at most {MAX_CALLS_PER_REPLY} tool calls and this "
@@ -419,19 +492,31 @@ def _not_run(item: _Pending, reason: str, tally: _Tally, sink: EventSink) -> Mes
     return tool_result(item.id, item.name, reason)
 
 
-def _pending(reply: ParsedReply) -> list[_Pending]:
+def _pending(reply: ParsedReply, *, native: bool) -> list[_Pending]:
+    """The calls of ``reply`` to answer: calls written as text past
+    :data:`MAX_CALLS_PER_REPLY` (with those the parser did not read), native ones past
+    :data:`MAX_NATIVE_ANSWERED`, become one item answered without running (the
+    assistant message keeps only the calls answered)."""
     items = [_Pending(call.id, call.name, call, None) for call in reply.calls]
     for problem in reply.problems:
         call_id = problem.id or new_call_id()
         items.append(_Pending(call_id, problem.name or "unparsed_call", None, problem))
-    return items
+    kept = MAX_NATIVE_ANSWERED if native else MAX_CALLS_PER_REPLY
+    if len(items) <= kept and not reply.unread:
+        return items
+    surplus = items[kept:]
+    unreadable = sum(1 for item in surplus if item.call is None) + reply.unread
+    reason = _surplus(len(surplus) + reply.unread, unreadable, kept)
+    name = surplus[0].name if surplus else "unparsed_call"
+    extra = _Pending(new_call_id(), name, None, None, refusal=reason)
+    return [*items[:kept], extra]
 
 
 def _entry(item: _Pending) -> dict[str, Any]:
     if item.call is not None:
         return protocol.call_entry(item.call)
-    assert item.problem is not None
-    return protocol.problem_entry(item.id, item.problem)
+    problem = item.problem or CallProblem(item.refusal or "", "", name=item.name)
+    return protocol.problem_entry(item.id, problem)
 
 
 def _problem_text(problem: CallProblem) -> str:

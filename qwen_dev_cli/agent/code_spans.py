@@ -1,9 +1,10 @@
 """Where the code is in a model's answer, and searches that stay linear on any answer.
 
-Text in code fences and inline code is an example, never a call: the parser asks
-:class:`Spans` whether a tag stands in code. Fences and inline code are found in time
-proportional to the answer (possessive regular expressions, backtick runs paired by
-length rather than by a backreference), and a search asked again and again from
+Text in code fences, indented code blocks and inline code is an example, never a call:
+the parser asks :class:`Spans` whether a tag stands in code. Code is found in time
+proportional to the answer (possessive regular expressions, one pass over the lines,
+backtick runs paired by length rather than by a backreference), and a search asked
+again and again from
 growing positions (:class:`NextMatch`) reads the text once: a hostile answer of
 megabytes costs milliseconds, not minutes.
 """
@@ -22,15 +23,46 @@ FENCE = re.compile(
     re.MULTILINE | re.DOTALL,
 )
 _BACKTICKS = re.compile(r"`+")
+_INDENT = re.compile(r" {0,3}\t| {4}")
 _FENCE_INFO = re.compile(r"[\w-]*")
 
 
 def code_spans(text: str) -> tuple[list[re.Match[str]], Spans]:
-    """The code fences of ``text``, and every stretch of code (fences and inline)."""
+    """The code fences of ``text``, and every stretch of code (fences, indented blocks
+    and inline)."""
     fences = list(FENCE.finditer(text))
     spans = [fence.span() for fence in fences]
+    spans.extend(indented_code(blank_out(text, spans)))
     spans.extend(inline_code(blank_out(text, spans)))
     return fences, Spans(spans)
+
+
+def indented_code(text: str) -> list[tuple[int, int]]:
+    """Markdown's indented code blocks: lines indented by four columns (spaces, or a
+    tab), after a blank line or at the start, up to the last such line before one that
+    is not indented. One pass over the lines."""
+    spans: list[tuple[int, int]] = []
+    block_start = block_end = -1
+    after_blank = True
+    position = 0
+    while position < len(text):
+        newline = text.find("\n", position)
+        end = len(text) if newline == -1 else newline + 1
+        blank = not text[position:end].strip()
+        indented = not blank and _INDENT.match(text, position, end) is not None
+        if block_start != -1:
+            if indented:
+                block_end = end
+            elif not blank:
+                spans.append((block_start, block_end))
+                block_start = -1
+        elif indented and after_blank:
+            block_start, block_end = position, end
+        after_blank = blank
+        position = end
+    if block_start != -1:
+        spans.append((block_start, block_end))
+    return spans
 
 
 class Spans:

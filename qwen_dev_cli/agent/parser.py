@@ -18,7 +18,9 @@ text, and it costs nothing to read it):
 Everything else is prose, kept as the assistant's text: a code example that shows JSON
 or XML is not a call. Damaged calls are repaired (:mod:`.json_repair`); what cannot be
 is returned as a :class:`CallProblem` whose reason goes back to the model. Parsing never
-raises, and takes time in proportion to the answer's length (:mod:`.code_spans`).
+raises, and takes time in proportion to the answer's length (:mod:`.code_spans`); with a
+``limit``, the calls past it are not decoded at all (:attr:`ParsedReply.unread`), so an
+answer of a million calls costs no more than one of ``limit``.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 from .code_spans import NextMatch, Spans, code_spans, unfence
 from .json_repair import RepairError, json_extent, loads_lenient, loads_values
 from .qwen_agent_calls import FN_NAME, marked_calls
-from .xml_calls import CALL_END, FUNCTION, Schemas, XmlCall, XmlScanner
+from .xml_calls import CALL_END, FUNCTION, FUNCTION_END, PARAMETER_END, Schemas, XmlCall, XmlScanner
 
 if TYPE_CHECKING:
     from ..core import ToolCall as NativeCall
@@ -109,6 +111,26 @@ class ParsedReply:
     text: str
     calls: tuple[DecodedCall, ...] = ()
     problems: tuple[CallProblem, ...] = ()
+    #: Calls written past the ``limit`` of :func:`parse_text`, not decoded (the rest of
+    #: the answer, from the first of them, is neither read for calls nor kept as prose).
+    unread: int = 0
+
+
+#: Repairs that supply a call's missing end: in an answer cut at its token limit, such a
+#: call was cut off, and what it would have said next (a ``cwd``, a ``dry_run``) is lost.
+UNFINISHED = frozenset(
+    {
+        "missing closing bracket",
+        f"missing {FUNCTION_END}",
+        f"missing {PARAMETER_END}",
+        f"missing {PARAMETER_END} at the end",
+    }
+)
+
+
+def unfinished(call: DecodedCall) -> list[str]:
+    """The repairs that supplied ``call``'s end (none: it was written complete)."""
+    return [how for how in call.repairs if how in UNFINISHED]
 
 
 def new_call_id() -> str:
@@ -158,13 +180,18 @@ def decode_arguments(raw: Any) -> tuple[dict[str, Any], tuple[str, ...]]:
 
 
 def parse_reply(
-    text: str, native: Sequence[NativeCall], tools: KnownTools | None = None
+    text: str,
+    native: Sequence[NativeCall],
+    tools: KnownTools | None = None,
+    *,
+    limit: int | None = None,
 ) -> ParsedReply:
-    """An answer's calls: the native ones if there are any, else those written in text."""
+    """An answer's calls: the native ones if there are any, else those written in text
+    (decoded up to ``limit`` calls and problems: :func:`parse_text`)."""
     if native:
         calls, problems = parse_native(native)
         return ParsedReply(_tidy(text), tuple(calls), tuple(problems))
-    return parse_text(text, tools)
+    return parse_text(text, tools, limit=limit)
 
 
 # --- text -------------------------------------------------------------------------------
@@ -196,6 +223,24 @@ class _Text:
     #: (each list in order of position).
     calls: Spans = field(default_factory=Spans)
     bare: Spans = field(default_factory=Spans)
+    #: Calls and problems to decode at most (``None``: all), and how many were.
+    limit: int | None = None
+    kept: int = 0
+    #: Calls seen past the limit and not decoded.
+    unread: int = 0
+
+    def full(self) -> bool:
+        """Whether the calls decoded reach the limit: the next one is not read."""
+        return self.limit is not None and self.kept >= self.limit
+
+    def keep(self, item: _Found) -> _Found:
+        self.kept += len(item.calls) + len(item.problems)
+        return item
+
+    def skip_rest(self, start: int, unread: int) -> _Found:
+        """The rest of the text from ``start``, not read: ``unread`` calls in it."""
+        self.unread += unread
+        return _Found(start, len(self.text))
 
     def in_code(self, position: int) -> bool:
         """Whether ``position`` is in code. A code span that begins inside a call found
@@ -214,16 +259,22 @@ class _Text:
         return XmlScanner(self.text, stop, self.schemas, self.names)
 
 
-def parse_text(text: str, tools: KnownTools | None = None) -> ParsedReply:
+def parse_text(
+    text: str, tools: KnownTools | None = None, *, limit: int | None = None
+) -> ParsedReply:
     """Find the tool calls written in ``text``; the rest is the assistant's prose.
 
     ``tools`` are the tools that exist, with their parameters' schemas (to type values
     written as text) or by name: a fenced or bare JSON object, or a ``<function=...>``
     without ``<tool_call>``, only counts as a call when its name is one of them (a
-    ``<tool_call>`` tag or a ``✿FUNCTION✿`` always counts)."""
+    ``<tool_call>`` tag or a ``✿FUNCTION✿`` always counts).
+
+    ``limit``: the calls and problems to decode at most; once they are reached, the
+    rest of the text is not read (counted in :attr:`ParsedReply.unread`)."""
     names, schemas = _known(tools)
+    unread = 0
     try:
-        found = _find_calls(text, names, schemas)
+        found, unread = _find_calls(text, names, schemas, limit)
     except RecursionError:  # absurdly nested input: treat it as prose
         found = []
     if not found:
@@ -239,6 +290,7 @@ def parse_text(text: str, tools: KnownTools | None = None) -> ParsedReply:
         text=_tidy("".join(prose)),
         calls=tuple(call for item in found for call in item.calls),
         problems=tuple(problem for item in found for problem in item.problems),
+        unread=unread,
     )
 
 
@@ -271,20 +323,26 @@ def _without_fabrications(text: str) -> str:
     return "".join(kept)
 
 
-def _find_calls(text: str, names: frozenset[str] | None, schemas: Schemas | None) -> list[_Found]:
+def _find_calls(
+    text: str, names: frozenset[str] | None, schemas: Schemas | None, limit: int | None
+) -> tuple[list[_Found], int]:
     fences, code = code_spans(text)
-    answer = _Text(text, names, schemas, code)
+    answer = _Text(text, names, schemas, code, limit=limit)
     scanner = answer.scanner(len(text))
     tagged = _tagged_calls(answer, scanner, 0, len(text), top_level=True)
     # a fence inside a tag ("<tool_call>```json ...```</tool_call>") is part of that call
-    fenced = [
-        item
-        for fence in fences
-        if answer.calls.at(fence.start()) is None
-        and (item := _fenced_call(answer, fence)) is not None
-    ]
+    fenced: list[_Found] = []
+    for number, fence in enumerate(fences):
+        if answer.calls.at(fence.start()) is not None:
+            continue
+        if answer.full():
+            fenced.append(answer.skip_rest(fence.start(), len(fences) - number))
+            break
+        if (item := _fenced_call(answer, fence)) is not None:
+            fenced.append(answer.keep(item))
     found = fenced + tagged + _bare_xml_calls(answer, scanner)
-    return found or _marked_calls(answer)
+    found = found or _marked_calls(answer)
+    return found, answer.unread
 
 
 def _tagged_calls(
@@ -300,9 +358,14 @@ def _tagged_calls(
         position = tag.end()
         if top_level and answer.in_code(tag.start()):
             continue
+        if top_level and answer.full():
+            rest = answer.skip_rest(tag.start(), len(_OPEN_TAG.findall(text, tag.start())))
+            answer.calls.append(rest.start, rest.end)
+            found.append(rest)
+            break
         item = _tagged_call(answer, scanner, closes, tag)
         if item is not None:
-            found.append(item)
+            found.append(answer.keep(item) if top_level else item)
             position = max(position, item.end)
             if top_level:
                 answer.calls.append(item.start, item.end)
@@ -385,13 +448,16 @@ def _bare_xml_calls(answer: _Text, scanner: XmlScanner) -> list[_Found]:
         position = start + 1
         if answer.taken(start) or not scanner.opens_call(start):
             continue
+        if answer.full():
+            found.append(answer.skip_rest(start, text.count(FUNCTION, start)))
+            break
         call = scanner.read_function(start)
         after = call.end
         while after < len(text) and text[after] in " \t\r\n":
             after += 1
         if text.startswith(CALL_END, after):  # a closing tag without its opening one
             call = dataclasses.replace(call, end=after + len(CALL_END))
-        found.append(_xml_found(text, [call]))
+        found.append(answer.keep(_xml_found(text, [call])))
         answer.bare.append(call.start, call.end)
         position = max(position, call.end)
     return found
@@ -408,7 +474,12 @@ def _marked_calls(answer: _Text) -> list[_Found]:
     else:
         return []
     item = _Found(start, len(text), form="qwen_agent")
-    for marked in marked_calls(text, start):
+    marked_all = marked_calls(text, start)
+    for number, marked in enumerate(marked_all):
+        if answer.full():
+            answer.unread += len(marked_all) - number
+            break
+        answer.kept += 1
         if not marked.name:
             item.fail("the call has no tool name", marked.raw)
         elif answer.names is not None and marked.name not in answer.names:

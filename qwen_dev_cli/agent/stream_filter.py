@@ -10,10 +10,11 @@ the prose, and then the call as the UI presents it, not raw JSON or XML. Hidden:
 - everything from a ``✿FUNCTION✿`` on (Qwen-Agent's calls; what follows them is the
   model imagining their results).
 
-A tag mentioned mid-sentence is prose, and so is markup in code: fences and inline code
-are followed as the text goes by, so ``<function=...>`` shown in code stays visible.
-Text that could still turn into a call is held back until it is clear which it is (a
-few hundred characters at most). The cost of a chunk is proportional to its length.
+A tag mentioned mid-sentence is prose, and so is markup in code: fences, indented code
+blocks and inline code are followed as the text goes by, so ``<function=...>`` shown in
+code stays visible. Text that could still turn into a call is held back until it is
+clear which it is (a few hundred characters at most). The cost of a chunk is
+proportional to its length.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ _CALL, _PROSE, _WAIT = "call", "prose", "wait"
 
 class _Lines:
     """Where the text shown so far stands: at the start of a line (blanks aside), in a
-    code fence, in inline code."""
+    code fence, in an indented code block, in inline code."""
 
     def __init__(self) -> None:
         self.at_start = True
@@ -44,13 +45,23 @@ class _Lines:
         self._head = ""  # the current line's first characters: is it a fence?
         self._run = 0  # backticks in a row, just read
         self._code_run = 0  # the run that opened the inline code we are in (0: none)
+        # Indented code (as :func:`.code_spans.indented_code` finds it): the current
+        # line's indentation in columns, whether the line before was blank, whether the
+        # last line that was not was in a block, and whether this one is.
+        self._indent = 0
+        self._after_blank = True
+        self._block = False
+        self._line_block = False
 
     def advance(self, text: str) -> None:
         for char in text:
+            if self.at_start and char not in " \t\n":
+                self._line_block = self.indented()
             if char == "`":
                 self._run += 1
                 if len(self._head) < 8:
                     self._head += char
+                self.at_start = False
                 continue
             if self._run:
                 self._code_run = self._after_run()
@@ -59,15 +70,31 @@ class _Lines:
                 head = self._head.lstrip(" ")
                 if len(self._head) - len(head) <= 3 and head[:3] in ("```", "~~~"):
                     self.in_fence = not self.in_fence
+                if not self.at_start:
+                    self._block = self._line_block
+                self._after_blank = self.at_start
                 self._head, self._code_run, self.at_start = "", 0, True
+                self._indent, self._line_block = 0, False
                 continue
             if char not in " \t":
                 self.at_start = False
+            elif self.at_start:
+                self._indent = _columns(self._indent, char)
             if len(self._head) < 8:
                 self._head += char
 
-    def in_code(self) -> bool:
-        return self.in_fence or self._after_run() > 0
+    def indented(self, blanks: str = "") -> bool:
+        """Whether the current line, ``blanks`` (held back, not shown yet) further on, is
+        in an indented code block."""
+        if not self.at_start:
+            return self._line_block
+        indent = self._indent
+        for char in blanks:
+            indent = _columns(indent, char)
+        return not self.in_fence and indent >= 4 and (self._after_blank or self._block)
+
+    def in_code(self, blanks: str = "") -> bool:
+        return self.in_fence or self.indented(blanks) or self._after_run() > 0
 
     def _after_run(self) -> int:
         """The inline-code state once the run of backticks just read has ended."""
@@ -133,7 +160,9 @@ class ToolMarkupFilter:
         else:
             opener = _OPENERS.search(out)
             call = opener is not None and not out[: opener.start()].strip(" \t")
-            if call and self._decide(out.lstrip(" \t"), final=True) == _CALL:
+            rest = out.lstrip(" \t")
+            blanks = out[: len(out) - len(rest)]
+            if call and self._decide(rest, final=True, blanks=blanks) == _CALL:
                 out = ""  # a call cut off right after its tag
         self.reset()
         return out
@@ -149,7 +178,7 @@ class ToolMarkupFilter:
             self._lines.advance(words)
             blanks = before[len(words) :]
             self._pending = self._pending[len(words) :]
-            verdict = self._decide(self._pending[len(blanks) :], final=False)
+            verdict = self._decide(self._pending[len(blanks) :], final=False, blanks=blanks)
             if verdict == _WAIT:
                 return True
             if verdict == _PROSE:
@@ -199,17 +228,18 @@ class ToolMarkupFilter:
 
     # --- is it a call? -------------------------------------------------------------------
 
-    def _decide(self, text: str, *, final: bool) -> str:
-        """Whether the opener ``text`` starts with begins a call, is prose, or (unless
-        the stream is over) needs more text to tell."""
+    def _decide(self, text: str, *, final: bool, blanks: str = "") -> str:
+        """Whether the opener ``text`` starts with (after ``blanks``, held back) begins
+        a call, is prose, or (unless the stream is over) needs more text to tell."""
         lines = self._lines
+        in_code = lines.in_code(blanks)
         if text.startswith(FN_NAME):
-            return _PROSE if lines.in_code() else _CALL
+            return _PROSE if in_code else _CALL
         if text.startswith(FUNCTION):
-            return _PROSE if lines.in_code() else self._function(text, final)
-        if lines.at_start:
+            return _PROSE if in_code else self._function(text, final)
+        if lines.at_start and not lines.indented(blanks):
             return _CALL
-        if lines.in_code():
+        if in_code:
             return _PROSE
         return _follows(text, len(OPEN), (FUNCTION,), final)
 
@@ -254,3 +284,8 @@ def _partial_opener(text: str) -> int:
         if OPEN.startswith(lower[-size:]) or FUNCTION.startswith(end) or FN_NAME.startswith(end):
             return size
     return 0
+
+
+def _columns(indent: int, blank: str) -> int:
+    """The indentation after one more blank (a tab goes to the next multiple of four)."""
+    return indent + 1 if blank == " " else (indent // 4 + 1) * 4

@@ -18,7 +18,9 @@ converted to the type its parameter has in the tool's schema (``10`` above becom
 integer), and a value that is not of that type is a problem for the model to fix.
 Damage models do is repaired: a ``</parameter>``, ``</function>`` or ``</tool_call>``
 left out (the next tag, or the end of the answer, ends what was open), a closing tag
-indented like its opening one, JSON arguments written inside ``<function=...>``.
+indented like its opening one, JSON arguments written inside ``<function=...>``. What
+cannot be read without guessing is a problem: a parameter given twice (a value holding
+``</parameter>`` and another parameter's tag, which could change a file's path).
 
 Scanning is linear: every search moves forward through the text, and searches that
 may be repeated from earlier positions remember their answer (:class:`_Finder`), so a
@@ -203,7 +205,16 @@ class XmlScanner:
                 if how:
                     repairs.append(how)
                 if key in raw:
-                    repairs.append(f"parameter {key!r} given twice (the last one is used)")
+                    # Ambiguous, and dangerous to guess: a value (a file's content) that
+                    # holds "</parameter>\n<parameter=path>" would otherwise change the
+                    # path the call writes to.
+                    end = self._after_function(pos)
+                    reason = (
+                        f"its parameter {key!r} is given twice (perhaps a value contains "
+                        f"{PARAMETER_END} followed by {PARAMETER}{key}>): write the call "
+                        "again with each parameter once"
+                    )
+                    return XmlCall(start, end, name, {}, problem=reason)
                 raw[key] = value
             elif self.text.startswith(FUNCTION_END, pos):
                 end = pos + len(FUNCTION_END)

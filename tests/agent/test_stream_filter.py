@@ -53,6 +53,12 @@ CASES = {
         "I'll read it.\n"
     ),
     "Markers in code: `✿FUNCTION✿`.": "Markers in code: `✿FUNCTION✿`.",
+    # an indented code block is code: its calls are examples, shown (and not run)
+    "Like this:\n\n" + "".join(f"    {line}\n" for line in XML.split("\n")): (
+        "Like this:\n\n" + "".join(f"    {line}\n" for line in XML.split("\n"))
+    ),
+    f"Like this:\n\n\t{CALL}\nok": f"Like this:\n\n\t{CALL}\nok",
+    f"Not code after a paragraph:\n    {XML}\nok": "Not code after a paragraph:\nok",
 }
 
 

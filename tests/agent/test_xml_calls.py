@@ -139,11 +139,12 @@ def test_repairs_are_recorded() -> None:
     assert call.repairs == ()
 
 
-def test_a_parameter_given_twice_keeps_the_last() -> None:
+def test_a_parameter_given_twice_is_a_problem_not_a_guess() -> None:
     text = xml(shape="a").replace("</function>", "<parameter=shape>\nb\n</parameter>\n</function>")
-    [call] = parse_text(text, SCHEMAS).calls
-    assert call.arguments == {"shape": "b"}
-    assert call.repairs == ("parameter 'shape' given twice (the last one is used)",)
+    reply = parse_text(text, SCHEMAS)
+    assert reply.calls == ()
+    [problem] = reply.problems
+    assert "its parameter 'shape' is given twice" in problem.reason
 
 
 @pytest.mark.parametrize(

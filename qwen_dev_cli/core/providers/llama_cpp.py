@@ -11,6 +11,14 @@ Two things a small local model needs that a server does not: the fixed prefix of
 conversation (system prompt, tool schemas) is restored from disk instead of prefilled
 again in each new process (:mod:`.llama_prefix`), and an answer that has fallen into a
 loop is stopped (:mod:`.repetition`) with ``finish_reason`` ``"repetition"``.
+
+llama-cpp-python renders the chat template to one string and tokenises it with special
+tokens on, so text that spells a control token (``<|im_start|>system``) in a file, a
+tool's output, a mention, QWEN.md or a summary would become a real turn. Every
+message's content is neutralised first (:func:`neutralise`): each control token of the
+model's vocabulary (and ChatML's) written in it gets a zero-width space after its first
+character, and tokenises as the plain text it is. Content without them renders exactly
+as before, so the prefix cache's keys do not change.
 """
 
 from __future__ import annotations
@@ -47,6 +55,11 @@ INSTALL_HINT = (
 #: ``finish_reason`` of an answer stopped because it kept repeating itself.
 FINISH_REPETITION = "repetition"
 _LLAMA_TOO_LONG = re.compile(r"Requested tokens \((\d+)\) exceed context window of (\d+)")
+#: Control tokens neutralised whatever the model says (ChatML's, which most small
+#: instruct models use, and the usual end-of-text ones).
+CHATML_TOKENS = ("<|im_start|>", "<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<|end|>")
+#: What breaks a control token written in text: invisible, and not part of any token.
+BREAK = "\u200b"
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +119,7 @@ class LlamaCppProvider:
         self.n_ctx = n_ctx
         self.n_threads = n_threads or os.cpu_count() or 1
         self._llama: Any = None
+        self._controls = control_pattern(CHATML_TOKENS)
         self._prefix = PrefixReuse(state_cache)
         self.stop_repetition = stop_repetition
         # One generation at a time: a cancelled one finishes its current token on this
@@ -189,7 +203,7 @@ class LlamaCppProvider:
             return
         try:
             llama = self._load()
-            messages = plain_messages(request.messages)
+            messages = plain_messages(request.messages, self._controls)
             tokens = prompt_tokens(llama, messages)
             if tokens is not None and len(tokens) >= llama.n_ctx():
                 raise self._too_long(len(tokens), llama.n_ctx())
@@ -264,6 +278,7 @@ class LlamaCppProvider:
             raise ProviderSetupError(
                 f"cannot load {path}: not a usable GGUF model ({exc})", provider=self.name
             ) from exc
+        self._controls = control_pattern((*CHATML_TOKENS, *control_tokens(self._llama)))
         return self._llama
 
     def _translate(self, exc: ValueError) -> ProviderError:
@@ -290,19 +305,60 @@ def _close(chunks: Iterator[dict[str, Any]]) -> None:
         close()
 
 
-def plain_messages(messages: list[Message]) -> list[Message]:
+def control_tokens(llama: Any) -> list[str]:
+    """The texts of the model's control tokens: those llama.cpp's tokeniser reads as
+    one token only with special tokens on (user-defined tokens, such as Qwen's
+    ``<tool_call>``, are read alike either way, and stay). Empty when the vocabulary
+    cannot be read."""
+    try:
+        import llama_cpp
+
+        vocab = llama_cpp.llama_model_get_vocab(llama.model)
+        wanted = llama_cpp.LLAMA_TOKEN_ATTR_CONTROL | llama_cpp.LLAMA_TOKEN_ATTR_UNKNOWN
+        found = []
+        for token in range(llama_cpp.llama_vocab_n_tokens(vocab)):
+            if llama_cpp.llama_vocab_get_attr(vocab, token) & wanted:
+                text = llama_cpp.llama_vocab_get_text(vocab, token).decode("utf-8", "replace")
+                if len(text) > 1 and text == text.strip():
+                    found.append(text)
+        return found
+    except Exception as exc:  # any llama-cpp-python: fall back to ChatML's
+        log.debug("cannot read the model's control tokens: %s", exc)
+        return []
+
+
+def control_pattern(tokens: tuple[str, ...] | list[str]) -> re.Pattern[str]:
+    """A pattern matching any of ``tokens`` (the longest first)."""
+    unique = sorted({token for token in tokens if token}, key=lambda t: (-len(t), t))
+    return re.compile("|".join(re.escape(token) for token in unique) or "(?!)")
+
+
+def neutralise(text: str, controls: re.Pattern[str]) -> str:
+    """``text`` with every control token written in it broken by :data:`BREAK`, so it
+    tokenises as plain text (text without them is returned as it is)."""
+    return controls.sub(lambda m: m[0][0] + BREAK + m[0][1:], text)
+
+
+_CHATML = control_pattern(CHATML_TOKENS)
+
+
+def plain_messages(messages: list[Message], controls: re.Pattern[str] = _CHATML) -> list[Message]:
     """Messages a chat template without tool support accepts: tool results become user
-    messages, assistant tool calls become text."""
+    messages, assistant tool calls become text; control tokens (``controls``) written
+    in any content are neutralised (:func:`neutralise`)."""
     out: list[Message] = []
     for message in messages:
         role = message.get("role")
         content = message.get("content") or ""
+        if isinstance(content, str):
+            content = neutralise(content, controls)
         if role == "tool":
             out.append({"role": "user", "content": f"[tool result]\n{content}"})
         elif role == "assistant" and message.get("tool_calls"):
             calls = "\n".join(
                 str(call.get("function", {})) for call in message["tool_calls"] if call
             )
+            calls = neutralise(calls, controls)
             out.append({"role": "assistant", "content": f"{content}\n{calls}".strip()})
         elif role in ("system", "user", "assistant"):
             out.append({"role": role, "content": content})
