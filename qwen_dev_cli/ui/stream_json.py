@@ -375,8 +375,9 @@ def _silence(out: TextIO) -> None:
         pass
 
 
-def config_failure_event(message: str) -> dict[str, Any]:
-    """The one event of a run whose configuration is wrong (exit code 2): its result."""
+def config_failure_event(message: str, *, kind: str = "config_error") -> dict[str, Any]:
+    """The one event of a run whose configuration is wrong (exit code 2): its result
+    (``kind``: ``session_error`` for a session that cannot be opened)."""
     return {
         "type": "result",
         "subtype": "error_during_execution",
@@ -388,7 +389,7 @@ def config_failure_event(message: str) -> dict[str, Any]:
         "usage": {"input_tokens": 0, "output_tokens": 0},
         "permission_denials": [],
         "errors": [message],
-        "error": {"type": "config_error", "message": message, "providers": []},
+        "error": {"type": kind, "message": message, "providers": []},
         "session_id": str(uuid.uuid4()),
         "uuid": str(uuid.uuid4()),
     }
