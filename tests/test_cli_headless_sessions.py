@@ -158,3 +158,37 @@ async def test_unknown_tools_in_rules_are_told_and_ignored(
     run = await qwen_dev("-p", "hi", "--allowedTools", "WebFetch", "--config", str(config))
     assert run.code == 0, run.err
     assert "there is no tool 'WebFetch' here; ignored" in run.err
+
+
+async def test_the_shared_budget_is_told_as_rate_limit_events(
+    server: FaultServer, workspace: Path
+) -> None:
+    config = write_config(workspace.parent / "c.toml", server, provider_extra="rpm = 10")
+    reading = Outcome.ok(None, tool_calls=[call("read_file", path="nothing.txt")])
+    server.script(
+        *[reading] * 7,
+        Outcome.rate_limited(retry_after="0.2"),
+        reading,
+        Outcome.ok("Done."),
+    )
+    run = await qwen_dev(
+        "-p", "go", "--output-format", "stream-json", "--config", str(config), cwd=workspace
+    )
+    assert run.code == 0, run.err
+    assert "Traceback" not in run.err
+    assert "Task was destroyed" not in run.err
+    found = events(run.out)
+    limits = [e for e in found if e["type"] == "rate_limit_event"]
+    # 1 of 10 used; the 429's cool-down; 9 of 10 (the 429 counts); all 10.
+    assert [e["rate_limit_info"]["status"] for e in limits] == [
+        "allowed",
+        "rejected",
+        "allowed_warning",
+        "rejected",
+    ]
+    assert [e["rate_limit_info"].get("utilization") for e in limits] == [0.1, 0.8, 0.9, 1.0]
+    first = limits[0]["rate_limit_info"]
+    assert first["provider"] == "lab"
+    assert isinstance(first["resetsAt"], int)
+    assert {e["session_id"] for e in limits} == {found[0]["session_id"]}
+    assert found[-1]["subtype"] == "success"

@@ -175,6 +175,8 @@ async def run_ask(
             if chatty:
                 client.subscribe(lambda event: _notify(event, err))
             client.subscribe(output.client_event)
+            if isinstance(output, StreamJson):
+                output.watch_budget(client.status)
             if options.input_format == "stream-json":
                 assert isinstance(output, StreamJson)
                 assert stdin is not None

@@ -10,6 +10,10 @@ in Claude Code's message schema (the one Qwen Code follows and agent SDKs parse)
 - ours on top, as ``system`` subtypes: ``retry``, ``failover``, ``circuit``,
   ``rate_limit_wait`` (the client's resilience), ``compaction`` (the context window)
   and ``restart`` (a broken stream re-issued: the deltas since the last reply are void);
+- ``rate_limit_event`` (Claude Code's, from the account's shared budget: the client's
+  requests and tokens per minute, and a provider's 429 cool-down), when a provider's
+  budget is first known and whenever its status changes: ``rate_limit_info{status
+  allowed|allowed_warning|rejected, resetsAt, utilization, provider}``;
 - ``result`` last: ``success``, ``error_max_turns`` or ``error_during_execution``.
 
 Every event carries ``session_id`` and a fresh ``uuid``; each is one complete line,
@@ -40,9 +44,12 @@ from ..agent.turn import (
 from ..core.events import BreakerTransition, Failover, RateLimitWait, RetryScheduled
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from ..agent.turn import AgentEvent, TurnResult
     from ..core import ChatResult, LLMError, Usage
     from ..core.events import ClientEvent
+    from ..core.status import ClientStatus, ProviderStatus
 
 
 @dataclass(frozen=True)
@@ -74,6 +81,44 @@ def usage_of(usage: Usage) -> dict[str, int]:
     return {"input_tokens": usage.prompt_tokens, "output_tokens": usage.completion_tokens}
 
 
+#: A budget this much used is ``allowed_warning`` (Claude Code's "approaching the limit").
+WARNING_AT = 0.8
+#: Seconds of the budget's sliding window (the client's requests and tokens per minute):
+#: whatever was spent now has left the window by then.
+BUDGET_WINDOW = 60.0
+
+
+def budget_info(
+    provider: ProviderStatus, *, now: float, wait: float = 0.0
+) -> dict[str, Any] | None:
+    """``rate_limit_info`` for one provider's shared budget as the client last learned
+    it; ``wait``: seconds the client is about to wait for it (``RateLimitWait``);
+    ``now``: Unix time. ``None`` when nothing is known (no budget, no cool-down)."""
+    shares = [
+        1.0 - left / limit
+        for limit, left in (
+            (provider.rpm_limit, provider.rpm_left),
+            (provider.tpm_limit, provider.tpm_left),
+        )
+        if limit and left is not None
+    ]
+    utilization = max(shares) if shares else None
+    blocked = max(provider.cooldown, wait)
+    if blocked > 0 or (utilization is not None and utilization >= 1.0):
+        status = "rejected"
+        resets = now + (blocked if blocked > 0 else BUDGET_WINDOW)
+    elif utilization is None:
+        return None
+    else:
+        status = "allowed_warning" if utilization >= WARNING_AT else "allowed"
+        resets = now + BUDGET_WINDOW
+    info: dict[str, Any] = {"status": status, "resetsAt": int(resets + 0.999)}
+    if utilization is not None:
+        info["utilization"] = round(min(1.0, max(0.0, utilization)), 4)
+    info["provider"] = provider.name
+    return info
+
+
 class StreamJson:
     """One JSON event per line on ``out``, as the turn happens (module docstring).
 
@@ -96,6 +141,18 @@ class StreamJson:
         self.replies = 0
         self._inputs: dict[str, dict[str, Any]] = {}
         self.denials: list[dict[str, Any]] = []
+        self._status: Callable[[], ClientStatus] | None = None
+        self._wall: Callable[[], float] = time.time
+        #: The budget status last told, per provider.
+        self._budgets: dict[str, str] = {}
+
+    def watch_budget(
+        self, status: Callable[[], ClientStatus], *, wall: Callable[[], float] = time.time
+    ) -> None:
+        """Tell ``rate_limit_event``s from ``status`` (the client's): when a reply
+        arrives and when the client waits, retries or fails over; ``wall``: Unix time."""
+        self._status = status
+        self._wall = wall
 
     # --- the run -------------------------------------------------------------------------
 
@@ -166,6 +223,7 @@ class StreamJson:
         elif isinstance(event, MessageAdded):
             if event.reply is not None and event.message.get("role") == "assistant":
                 self._assistant(event.message, event.reply)
+                self._budget()  # the reply's request is settled: the budget is known
         elif isinstance(event, ToolCallStarted):
             self._inputs[event.call_id] = event.arguments
         elif isinstance(event, ToolCallFinished):
@@ -218,6 +276,32 @@ class StreamJson:
         else:
             return
         self._emit({"type": "system", **payload})
+        if isinstance(event, RateLimitWait):
+            self._budget(event.provider, event.delay)
+        else:
+            self._budget()
+
+    def _budget(self, waiting: str | None = None, delay: float = 0.0) -> None:
+        """A ``rate_limit_event`` for each provider whose budget status changed (or is
+        first known); ``waiting``: the provider the client waits ``delay`` s for."""
+        if self._status is None:
+            return
+        try:
+            providers = self._status().providers
+        except Exception:  # the status is for telling: it must never break the turn
+            return
+        now = self._wall()
+        for provider in providers:
+            wait = delay if provider.name == waiting else 0.0
+            info = budget_info(provider, now=now, wait=wait)
+            if info is None:
+                if provider.name not in self._budgets:
+                    continue
+                info = {"status": "allowed", "resetsAt": int(now), "provider": provider.name}
+            if self._budgets.get(provider.name) == info["status"]:
+                continue
+            self._budgets[provider.name] = info["status"]
+            self._emit({"type": "rate_limit_event", "rate_limit_info": info})
 
     def answered(self, result: TurnResult, metrics: dict[str, Any], session_id: str) -> None:
         self.session_id = session_id
