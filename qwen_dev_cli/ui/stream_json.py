@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
 import time
 import uuid
 from dataclasses import dataclass
@@ -119,6 +120,26 @@ def budget_info(
     return info
 
 
+#: A ``stream_event`` delta's line around its text, session id and uuid: what
+#: ``json.dumps`` writes for the event (``tests/ui/test_stream_json_budget.py`` checks).
+_DELTA_HEAD = (
+    '{"type": "stream_event", "event": {"type": "content_block_delta", "index": 0, '
+    '"delta": {"type": "text_delta", "text": '
+)
+_DELTA_TAIL = '}}, "parent_tool_use_id": null, "session_id": '
+
+_random = random.Random()  # seeded from os.urandom
+_VERSION_4 = (0x4000 << 64) | (0x8000 << 48)
+_VERSION_MASK = ~((0xF000 << 64) | (0xC000 << 48))
+
+
+def fast_uuid4() -> str:
+    """A random (version 4) UUID's text, about 5x cheaper than ``str(uuid.uuid4())``
+    (no system call): an event's name, not a secret."""
+    bits = "%032x" % (_random.getrandbits(128) & _VERSION_MASK | _VERSION_4)
+    return f"{bits[:8]}-{bits[8:12]}-{bits[12:16]}-{bits[16:20]}-{bits[20:]}"
+
+
 class StreamJson:
     """One JSON event per line on ``out``, as the turn happens (module docstring).
 
@@ -145,6 +166,9 @@ class StreamJson:
         self._wall: Callable[[], float] = time.time
         #: The budget status last told, per provider.
         self._budgets: dict[str, str] = {}
+        #: Lines not written yet (deltas, until this moment's work is done).
+        self._pending: list[str] = []
+        self._flush_pending = False
 
     def watch_budget(
         self, status: Callable[[], ClientStatus], *, wall: Callable[[], float] = time.time
@@ -185,11 +209,7 @@ class StreamJson:
         """A ``control_request`` or ``control_response`` line, as it is."""
         if self.gone:
             return
-        try:
-            self.out.write(json.dumps(payload) + "\n")
-            self.out.flush()
-        except BrokenPipeError:
-            self._lost()
+        self._write(json.dumps(payload) + "\n")
 
     def notice(self, subtype: str, message: str) -> None:
         """A ``system`` ``error`` or ``warning`` about the input."""
@@ -211,15 +231,8 @@ class StreamJson:
 
     def __call__(self, event: AgentEvent) -> None:
         if isinstance(event, AssistantText):
-            if self.partial:
-                delta = {"type": "text_delta", "text": event.text}
-                self._emit(
-                    {
-                        "type": "stream_event",
-                        "event": {"type": "content_block_delta", "index": 0, "delta": delta},
-                        "parent_tool_use_id": None,
-                    }
-                )
+            if self.partial and not self.gone:
+                self._delta(event.text)
         elif isinstance(event, MessageAdded):
             if event.reply is not None and event.message.get("role") == "assistant":
                 self._assistant(event.message, event.reply)
@@ -430,13 +443,49 @@ class StreamJson:
         }
         self._emit(payload)
 
+    def _delta(self, text: str) -> None:
+        """A ``stream_event`` text delta: the hot path (one per token), so its line is
+        made from a template (the same JSON as :meth:`_emit` would write) and written
+        with the others of this moment (:meth:`_write`)."""
+        self._write(
+            f"{_DELTA_HEAD}{json.dumps(text)}{_DELTA_TAIL}{json.dumps(self.session_id)}"
+            f', "uuid": "{fast_uuid4()}"}}\n',
+            soon=True,
+        )
+
     def _emit(self, payload: dict[str, Any]) -> None:
         if self.gone:
             return
         payload["session_id"] = self.session_id
-        payload["uuid"] = str(uuid.uuid4())
+        payload["uuid"] = fast_uuid4()
+        self._write(json.dumps(payload) + "\n")
+
+    def _write(self, line: str, *, soon: bool = False) -> None:
+        """``line`` on stdout, flushed now, or (``soon``: a delta) when this moment's
+        work is done: deltas that arrived together (one network read) leave in one
+        write, and none waits for a later one."""
+        self._pending.append(line)
+        if soon:
+            if self._flush_pending:
+                return
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                pass
+            else:
+                self._flush_pending = True
+                loop.call_soon(self._flush)
+                return
+        self._flush()
+
+    def _flush(self) -> None:
+        self._flush_pending = False
+        if self.gone or not self._pending:
+            return
+        text = "".join(self._pending)
+        self._pending.clear()
         try:
-            self.out.write(json.dumps(payload) + "\n")
+            self.out.write(text)
             self.out.flush()
         except BrokenPipeError:
             self._lost()
