@@ -17,7 +17,9 @@ in Claude Code's message schema (the one Qwen Code follows and agent SDKs parse)
 - ``result`` last: ``success``, ``error_max_turns`` or ``error_during_execution``.
 
 Every event carries ``session_id`` and a fresh ``uuid``; each is one complete line,
-flushed when written, and nothing else is written on stdout. A reader that goes away
+flushed when written (text deltas that arrive together, from one network read, are
+flushed together once that moment's work is done), and nothing else is written on
+stdout. A reader that goes away
 (EPIPE) cancels the turn (as Ctrl-C would: the stream and the tools unwind themselves);
 ``ask`` sees :attr:`StreamJson.gone`, keeps the session as interrupted, and exits
 quietly.
