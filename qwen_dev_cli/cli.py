@@ -7,6 +7,7 @@ so ``--version`` and ``--help`` start fast.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import sys
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from .config import Settings
     from .core.state import ProviderStateStore
     from .session.store import LoadedSession, SessionStore
+    from .tools.rules import ToolRules
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -183,6 +185,40 @@ InputFormatOpt = Annotated[
         rich_help_panel=ASK_PANEL,
     ),
 ]
+SessionIdOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--session-id",
+        metavar="ID",
+        help="The new session's id (a UUID, or any safe file name not taken yet).",
+        show_default=False,
+        rich_help_panel=ASK_PANEL,
+    ),
+]
+AllowedToolsOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--allowedTools",
+        "--allowed-tools",
+        metavar="RULES",
+        help="Tools that run unasked, as if approved always: names, comma or space "
+        "separated, Claude Code's (Bash, Read, Edit, Write, Glob, Grep, LS) or ours; "
+        "Bash(git diff:*) allows matching commands.",
+        show_default=False,
+        rich_help_panel=ASK_PANEL,
+    ),
+]
+DisallowedToolsOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--disallowedTools",
+        "--disallowed-tools",
+        metavar="RULES",
+        help="Tools not offered to the model (same names); Bash(rm:*) refuses matching commands.",
+        show_default=False,
+        rich_help_panel=ASK_PANEL,
+    ),
+]
 #: Claude Code flags that mean nothing here, accepted and ignored (an SDK sends them):
 #: approvals always go to the caller over stdio; there are no setting sources to pick.
 PermissionPromptToolOpt = Annotated[
@@ -206,6 +242,11 @@ class _AskFlags:
     append_system_prompt: str | None = None
     permission_mode: PermissionMode | None = None
     input_format: Literal["text", "stream-json"] | None = None
+    session_id: str | None = None
+    allowed_tools: tuple[str, ...] = ()
+    disallowed_tools: tuple[str, ...] = ()
+    continue_latest: bool = False
+    resume: str | None = None
 
     def given(self) -> list[str]:
         """The flags given (for "these go with -p" errors)."""
@@ -221,6 +262,9 @@ class _AskFlags:
             "--append-system-prompt": self.append_system_prompt is not None,
             "--permission-mode": self.permission_mode is not None,
             "--input-format": self.input_format is not None,
+            "--session-id": self.session_id is not None,
+            "--allowedTools": bool(self.allowed_tools),
+            "--disallowedTools": bool(self.disallowed_tools),
         }
         return [name for name, given in names.items() if given]
 
@@ -247,6 +291,33 @@ class _AskFlags:
         if given is not None and given != mode:
             _fail(f"--permission-mode {self.permission_mode} is not --approval {given}", 2)
         return mode
+
+    def sessions(self) -> None:
+        """``--session-id``, ``--continue`` and ``--resume`` that cannot go together:
+        exit 2."""
+        if self.continue_latest and self.resume:
+            _fail("use --continue or --resume ID, not both", exit_codes.USAGE_ERROR)
+        if self.session_id is not None and (self.continue_latest or self.resume):
+            _fail(
+                "--session-id names a new session: not with --continue or --resume",
+                exit_codes.USAGE_ERROR,
+            )
+
+    def rules(self) -> ToolRules | None:
+        """``--allowedTools`` and ``--disallowedTools``; one that cannot be read: exit 2."""
+        if not (self.allowed_tools or self.disallowed_tools):
+            return None
+        from .tools.rules import RuleError, ToolRules
+
+        for flag, values in (
+            ("--allowedTools", self.allowed_tools),
+            ("--disallowedTools", self.disallowed_tools),
+        ):
+            try:
+                ToolRules.parse(values, ())
+            except RuleError as exc:
+                _fail(f"{flag}: {exc}", exit_codes.USAGE_ERROR)
+        return ToolRules.parse(self.allowed_tools, self.disallowed_tools)
 
 
 DEFAULT_MAX_STEPS = 25
@@ -416,6 +487,9 @@ def main_callback(
     append_system_prompt: AppendSystemPromptOpt = None,
     permission_mode: PermissionModeOpt = None,
     input_format: InputFormatOpt = None,
+    session_id: SessionIdOpt = None,
+    allowed_tools: AllowedToolsOpt = None,
+    disallowed_tools: DisallowedToolsOpt = None,
     _permission_prompt_tool: PermissionPromptToolOpt = None,
     _setting_sources: SettingSourcesOpt = None,
 ) -> None:
@@ -429,6 +503,9 @@ def main_callback(
         append_system_prompt=append_system_prompt,
         permission_mode=permission_mode,
         input_format=input_format,
+        session_id=session_id,
+        allowed_tools=tuple(allowed_tools or ()),
+        disallowed_tools=tuple(disallowed_tools or ()),
     )
     # Not an eager option: ``--version true`` must be refused (no command "true"), not
     # answered before the rest of the line is read.
@@ -453,8 +530,8 @@ def main_callback(
         ctx.obj = _GlobalOptions(tuple(provider or ()), model, approval, config)
         return
     if prompt is not None or input_format == "stream-json":
-        if continue_latest or resume:
-            _fail("-p/--prompt starts a new session: not with --continue or --resume", 2)
+        # Headless, --continue and --resume go on in a saved session, as Claude Code's.
+        flags = dataclasses.replace(flags, continue_latest=continue_latest, resume=resume)
         _ask(ctx, prompt or "", flags, provider, model, approval, config)
     if flags.given():
         _fail(f"{flags.given()[0]} needs a prompt: -p TEXT, or `qwen-dev ask`", 2)
@@ -522,6 +599,29 @@ def ask(
     append_system_prompt: AppendSystemPromptOpt = None,
     permission_mode: PermissionModeOpt = None,
     input_format: InputFormatOpt = None,
+    session_id: SessionIdOpt = None,
+    allowed_tools: AllowedToolsOpt = None,
+    disallowed_tools: DisallowedToolsOpt = None,
+    continue_latest: Annotated[
+        bool,
+        typer.Option(
+            "--continue",
+            "-c",
+            help="Go on in this folder's latest session.",
+            rich_help_panel=ASK_PANEL,
+        ),
+    ] = False,
+    resume: Annotated[
+        str | None,
+        typer.Option(
+            "--resume",
+            "-r",
+            metavar="ID",
+            help="Go on in a saved session (id or prefix).",
+            show_default=False,
+            rich_help_panel=ASK_PANEL,
+        ),
+    ] = None,
     _permission_prompt_tool: PermissionPromptToolOpt = None,
     _setting_sources: SettingSourcesOpt = None,
     provider: ProviderOpt = None,
@@ -545,6 +645,11 @@ def ask(
         append_system_prompt=append_system_prompt,
         permission_mode=permission_mode,
         input_format=input_format,
+        session_id=session_id,
+        allowed_tools=tuple(allowed_tools or ()),
+        disallowed_tools=tuple(disallowed_tools or ()),
+        continue_latest=continue_latest,
+        resume=resume,
     )
     _ask(ctx, prompt, flags, provider, model, approval, config)
 
@@ -567,7 +672,10 @@ def _ask(
     turns_in = flags.input_format == "stream-json"
     if turns_in and output_format != "stream-json":
         _fail("--input-format stream-json needs --output-format stream-json", 2)
+    flags.sessions()
+    rules = flags.rules()
     loaded = _load(ctx, config, provider, model, approval, errors_as=output_format)
+    _check_session(loaded.settings, flags, output_format)
     # One byte past the cap is enough to know the input was cut.
     piped = (
         None
@@ -592,6 +700,10 @@ def _ask(
         append_system_prompt=flags.append_system_prompt,
         read_only=flags.permission_mode == "plan",
         input_format="stream-json" if turns_in else "text",
+        session_id=flags.session_id,
+        resume_id=flags.resume,
+        continue_latest=flags.continue_latest,
+        rules=rules,
     )
     try:
         code = _run(
@@ -611,6 +723,32 @@ def _ask(
         typer.echo("\nqwen-dev: interrupted", err=True)
         code = exit_codes.INTERRUPTED
     raise typer.Exit(code)
+
+
+def _check_session(settings: Settings, flags: _AskFlags, output_format: str) -> None:
+    """A ``--resume`` session that does not exist, a ``--session-id`` that is taken or
+    not a safe name: exit 2 before anything runs (also as the JSON object, or the
+    stream-json result event, when a script asked for those)."""
+    if flags.resume is None and flags.session_id is None:
+        return
+    from .session.store import SessionError
+
+    store = Home(settings.home).session_store()
+    try:
+        if flags.resume is not None:
+            store.path_of(flags.resume)
+        if flags.session_id is not None:
+            store.check_new_id(flags.session_id)
+    except SessionError as exc:
+        if output_format == "json":
+            from .ui.output import config_failure_payload
+
+            typer.echo(json.dumps(config_failure_payload(str(exc), kind="session_error")))
+        elif output_format == "stream-json":
+            from .ui.stream_json import config_failure_event
+
+            typer.echo(json.dumps(config_failure_event(str(exc), kind="session_error")))
+        _fail(str(exc), exit_codes.USAGE_ERROR)
 
 
 @config_app.command("show", cls=Command)

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from .core.state import ProviderStateStore
     from .tools import ChangeLog
     from .tools.registry import ToolRegistry
+    from .tools.rules import ToolRules
 
 
 def _builtin_registry() -> ToolRegistry:
@@ -61,6 +62,8 @@ class Runtime:
         config_path: ``--config``, to resolve the settings again (``/model``).
         overrides: the command-line flags the settings were resolved with.
         tools: the tool registry (built-in tools; later sources add to it).
+        rules: ``--allowedTools``/``--disallowedTools``: which tools the agent is
+            offered, and which run unasked (:mod:`qwen_dev_cli.tools.rules`).
     """
 
     settings: Settings
@@ -69,6 +72,7 @@ class Runtime:
     config_path: Path | None = None
     overrides: Overrides = field(default_factory=Overrides)
     tools: ToolRegistry = field(default_factory=_builtin_registry)
+    rules: ToolRules | None = None
 
     @property
     def home(self) -> Home:
@@ -198,14 +202,23 @@ class Runtime:
         from .agent.prompt import PromptFlags
 
         settings = self.settings
-        tools = self.tools.tools()
+        mode = parse_approval_mode(approval or settings.approval)
+        rules = self.rules
+        if rules:
+            # The only place tools are left out or allowed unasked (issue 20).
+            tools = self.tools.offered(rules)
+            if rules.allows_edits() and mode == "ask":
+                mode = "auto-edit"  # what "always" on an edit switches to
+            remembered = rules.commands(remembered)
+        else:
+            tools = self.tools.tools()
         if read_only:
             tools = tuple(tool for tool in tools if tool.kind == "read")
         flags = PromptFlags(system_prompt or None, append_system_prompt or None, read_only)
         return Agent(
             client,
             workspace=self.workspace,
-            approval=parse_approval_mode(approval or settings.approval),
+            approval=mode,
             approver=approver,
             interactive=interactive,
             max_steps=max_steps or DEFAULT_MAX_STEPS,

@@ -105,3 +105,42 @@ async def test_a_tool_call_goes_through_can_use_tool(tmp_path: Path) -> None:
     assert isinstance(result, sdk.ResultMessage)
     assert (result.subtype, result.result, result.num_turns) == ("success", "one written", 3)
     assert [d["tool_name"] for d in result.permission_denials or []] == ["write_file"]
+
+
+async def test_sessions_and_tool_rules_through_the_sdk(tmp_path: Path) -> None:
+    workspace = tmp_path / "project"
+    workspace.mkdir()
+    session = "5d0c6a9e-2b4f-4f8a-9c1d-7e3b2a6f8d10"
+    async with FaultServer() as srv:
+        config = write_config(tmp_path / "c.toml", srv)
+        srv.script(
+            Outcome.ok(None, tool_calls=[call("write_file", path="a.txt", content="a\n")]),
+            Outcome.ok("written"),
+            Outcome.ok("still here"),
+        )
+        first = sdk.ClaudeAgentOptions(
+            cli_path=cli(tmp_path, config),
+            cwd=str(workspace),
+            session_id=session,
+            allowed_tools=["Write"],
+            disallowed_tools=["Bash", "Grep"],
+        )
+        messages = [m async for m in sdk.query(prompt="write a.txt", options=first)]
+        again = sdk.ClaudeAgentOptions(
+            cli_path=cli(tmp_path, config), cwd=str(workspace), continue_conversation=True
+        )
+        later = [m async for m in sdk.query(prompt="and now?", options=again)]
+        sent = srv.requests[-1].json
+    init = messages[0]
+    assert isinstance(init, sdk.SystemMessage)
+    assert init.data["session_id"] == session
+    assert "run_command" not in init.data["tools"]
+    assert "grep" not in init.data["tools"]
+    assert (workspace / "a.txt").read_text() == "a\n"  # allowed: run unasked
+    result = messages[-1]
+    assert isinstance(result, sdk.ResultMessage)
+    assert (result.session_id, result.result) == (session, "written")
+    resumed = later[-1]
+    assert isinstance(resumed, sdk.ResultMessage)
+    assert (resumed.session_id, resumed.result) == (session, "still here")
+    assert "write a.txt" in json.dumps(sent)

@@ -26,6 +26,7 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -48,6 +49,9 @@ FORMAT_VERSION = 1
 _TITLE_CHARS = 80
 
 SessionKind = Literal["chat", "ask"]
+
+#: What a session id given by the user (``--session-id``) may be: a safe file name.
+_SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
 class SessionError(Exception):
@@ -188,15 +192,26 @@ class SessionStore:
         self.root = root
         self.warn = warn
 
-    def create(self, cwd: Path, *, kind: SessionKind = "chat") -> Session:
+    def create(
+        self, cwd: Path, *, kind: SessionKind = "chat", session_id: str | None = None
+    ) -> Session:
         """Start a new session for the working directory ``cwd``. When its file cannot
-        be made (a read-only or full disk), the session lives in memory only."""
-        session_id = time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
+        be made (a read-only or full disk), the session lives in memory only.
+
+        ``session_id`` (``--session-id``): the new session's id, instead of a made one;
+        :class:`SessionError` if it is not a safe file name (:func:`check_new_id`) or a
+        session of that id exists."""
+        if session_id is not None:
+            self.check_new_id(session_id)
+        else:
+            session_id = time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
         path = self.root / f"{session_id}.jsonl"
         try:
             self._ensure_root()
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
             handle = _locked(os.fdopen(fd, "a", encoding="utf-8"), path)
+        except FileExistsError as exc:
+            raise SessionError(f"a session {session_id!r} exists already") from exc
         except OSError as exc:
             session = Session(session_id, path, str(cwd), None, warn=self.warn)
             session.fail(exc)
@@ -213,6 +228,18 @@ class SessionStore:
         }
         session._write(header)
         return session
+
+    def check_new_id(self, session_id: str) -> None:
+        """:class:`SessionError` unless ``session_id`` can name a new session: letters,
+        digits, ``.``, ``_`` and ``-`` (a UUID, say), not starting with ``.`` or ``-``,
+        at most 128 characters, and no session of that id yet."""
+        if not _SAFE_ID.fullmatch(session_id):
+            raise SessionError(
+                f"not a usable session id: {session_id!r} (letters, digits, '.', '_' and "
+                "'-', at most 128, starting with a letter or digit)"
+            )
+        if (self.root / f"{session_id}.jsonl").exists():
+            raise SessionError(f"a session {session_id!r} exists already")
 
     def resume(self, session_id: str) -> Session:
         """Open an existing session (an unambiguous id prefix will do) to continue it."""

@@ -13,9 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from .base import Tool
+
+if TYPE_CHECKING:
+    from .rules import ToolRules
 
 
 class ToolSource(Protocol):
@@ -75,6 +78,11 @@ class ToolRegistry:
                 elif chosen[tool.name] is not tool:
                     self._tell(source.name, tool.name, owner[tool.name])
         return tuple(chosen.values())
+
+    def offered(self, rules: ToolRules) -> tuple[Tool, ...]:
+        """:meth:`tools` as ``--allowedTools``/``--disallowedTools`` leave them
+        (:meth:`~qwen_dev_cli.tools.rules.ToolRules.offered`)."""
+        return rules.offered(self.tools())
 
     def _tell(self, source: str, name: str, kept: str) -> None:
         if self.warn is None or (source, name) in self._told:

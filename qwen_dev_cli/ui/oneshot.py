@@ -14,6 +14,8 @@ made passes ``--approval auto-edit`` or ``yolo``.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Literal, TextIO
@@ -25,13 +27,14 @@ from ..core import LLMError
 from ..core.errors import NoProviderConfigured
 from ..core.events import AttemptStarted, ClientEvent, describe
 from ..core.telemetry import Telemetry
+from ..session.store import SessionError
 from ..tools.read import looks_binary
 from .denials import DenialLog
 from .mentions import attach_mentions
 from .notices import workspace_notice
-from .output import OutputFormat, output_for
+from .output import OutputFormat, config_failure_payload, output_for
 from .recorder import SessionRecorder
-from .stream_json import StartInfo, StreamJson
+from .stream_json import StartInfo, StreamJson, config_failure_event
 from .tool_lines import ToolLines
 
 if TYPE_CHECKING:
@@ -42,6 +45,8 @@ if TYPE_CHECKING:
     from ..config import Settings
     from ..core import LLMClient
     from ..runtime import Runtime
+    from ..session.store import Session
+    from ..tools.rules import ToolRules
     from .output import AskOutput
 
 #: Piped input beyond this is cut, with a note: a prompt, not a data dump.
@@ -63,6 +68,10 @@ class AskOptions:
             them (``--system-prompt``, ``--append-system-prompt``, ``--permission-mode
             plan``).
         input_format: ``stream-json``: turns and control requests from stdin.
+        session_id: ``--session-id``: the new session's id.
+        resume_id, continue_latest: ``--resume ID`` and ``--continue``: the turn goes on
+            in that saved session (``--continue``: this folder's latest, of any kind).
+        rules: ``--allowedTools``/``--disallowedTools``.
     """
 
     prompt: str
@@ -75,6 +84,10 @@ class AskOptions:
     append_system_prompt: str | None = None
     read_only: bool = False
     input_format: Literal["text", "stream-json"] = "text"
+    session_id: str | None = None
+    resume_id: str | None = None
+    continue_latest: bool = False
+    rules: ToolRules | None = None
 
 
 @dataclass(frozen=True)
@@ -149,6 +162,10 @@ async def run_ask(
     def warn(message: str) -> None:
         err.write(f"qwen-dev: {message}\n")
 
+    if options.rules:
+        runtime = dataclasses.replace(runtime, rules=options.rules)
+        for note in options.rules.ignored(tool.name for tool in runtime.tools.tools()):
+            warn(note)
     wide = workspace_notice(runtime.workspace)
     chatty = interactive_err or options.verbose
     try:
@@ -158,6 +175,8 @@ async def run_ask(
             if chatty:
                 client.subscribe(lambda event: _notify(event, err))
             client.subscribe(output.client_event)
+            if isinstance(output, StreamJson):
+                output.watch_budget(client.status)
             if options.input_format == "stream-json":
                 assert isinstance(output, StreamJson)
                 assert stdin is not None
@@ -184,6 +203,10 @@ async def run_ask(
         return _report(exc, Telemetry().snapshot(), output, warn, providers=skipped)
     except LLMError as exc:  # a provider that cannot be built
         return _report(exc, Telemetry().snapshot(), output, warn)
+    except SessionError as exc:  # --resume, --session-id: checked before, but races
+        _session_failed(str(exc), options.output_format, out)
+        warn(str(exc))
+        return exit_codes.USAGE_ERROR
 
 
 async def _stream_session(
@@ -208,8 +231,9 @@ async def _stream_session(
             read_only=options.read_only,
         )
 
+    session = open_session(runtime, options, warn)
     return await run_stream_session(
-        runtime,
+        session=session,
         stdin=stdin,
         output=output,
         warn=warn,
@@ -233,9 +257,7 @@ async def _answer(
 ) -> int:
     """The turn, recorded as a session of kind ``ask``, its events told to ``sinks``
     (``output`` first) and its end to ``output``."""
-    store = runtime.home.session_store(warn)
-    store.prune(runtime.settings.session_retention_days)
-    session = store.create(runtime.workspace, kind="ask")
+    session = open_session(runtime, options, warn)
     recorder = SessionRecorder(session)
     denials = DenialLog()
 
@@ -247,7 +269,7 @@ async def _answer(
 
     try:
         output.started(_start_info(runtime, turn, client, session.id, plan=options.read_only))
-        result = await turn.run([], options.prompt, sink)
+        result = await turn.run(list(session.view), options.prompt, sink)
         output.answered(result, client.get_metrics(), session.id)
         cut = why_cut(result)
         if cut:
@@ -268,6 +290,34 @@ async def _answer(
         raise
     finally:
         session.close()
+
+
+def open_session(runtime: Runtime, options: AskOptions, warn: Callable[[str], None]) -> Session:
+    """The session the headless turns go into: the one ``--resume`` names, this folder's
+    latest (``--continue``; a new one when there is none, said on stderr), or a new one
+    of kind ``ask`` (of ``--session-id``'s id, if given). Raises
+    :class:`~qwen_dev_cli.session.store.SessionError`."""
+    store = runtime.home.session_store(warn)
+    store.prune(runtime.settings.session_retention_days)
+    resume = options.resume_id
+    if options.continue_latest:
+        latest = store.latest(runtime.workspace)
+        if latest is None:
+            warn("no earlier session in this folder; starting a new one")
+        else:
+            resume = latest.id
+    if resume is not None:
+        return store.resume(resume)
+    return store.create(runtime.workspace, kind="ask", session_id=options.session_id)
+
+
+def _session_failed(message: str, output_format: OutputFormat, out: TextIO) -> None:
+    """A session that cannot be opened, for a script: the failure object or event."""
+    if output_format == "json":
+        out.write(json.dumps(config_failure_payload(message, kind="session_error")) + "\n")
+    elif output_format == "stream-json":
+        out.write(json.dumps(config_failure_event(message, kind="session_error")) + "\n")
+    out.flush()
 
 
 #: Claude Code's names of our approval modes (``--permission-mode``).

@@ -230,11 +230,12 @@ def success_payload(
     }
 
 
-def config_failure_payload(message: str) -> dict[str, Any]:
-    """The ``ask --json`` failure object for a configuration error (exit code 2)."""
+def config_failure_payload(message: str, *, kind: str = "config_error") -> dict[str, Any]:
+    """The ``ask --json`` failure object for a configuration error (exit code 2;
+    ``kind``: ``session_error`` for a session that cannot be opened)."""
     from ..core.telemetry import Telemetry
 
-    error = {"type": "config_error", "message": message, "providers": []}
+    error = {"type": kind, "message": message, "providers": []}
     return {"ok": False, "error": error, "metrics": Telemetry().snapshot()}
 
 

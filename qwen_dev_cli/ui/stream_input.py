@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from ..agent import Agent
     from ..agent.turn import AgentEvent, ApprovalRequest, Approver
     from ..core import LLMClient
-    from ..runtime import Runtime
+    from ..session.store import Session
 
 #: A stdin line longer than this is refused (the session goes on).
 MAX_LINE_BYTES = 8 * 1024 * 1024
@@ -162,7 +162,6 @@ class CallerApprover:
 
 
 async def run_stream_session(
-    runtime: Runtime,
     *,
     stdin: BinaryIO,
     output: StreamJson,
@@ -170,15 +169,14 @@ async def run_stream_session(
     client: LLMClient,
     make_agent: Callable[[Approver], Agent],
     start_info: Callable[[Agent, str], Any],
+    session: Session,
     first_prompt: str | None = None,
 ) -> int:
-    """Turns from ``stdin`` (and ``first_prompt`` first, if given) in one session of kind
-    ``ask``; the exit code of the last turn."""
+    """Turns from ``stdin`` (and ``first_prompt`` first, if given) in ``session`` (new, or
+    resumed: the model sees what it holds); the exit code of the last turn. The session
+    is closed at the end."""
     approver = CallerApprover(output)
     agent = make_agent(approver)
-    store = runtime.home.session_store(warn)
-    store.prune(runtime.settings.session_retention_days)
-    session = store.create(runtime.workspace, kind="ask")
     recorder = SessionRecorder(session)
     turns: asyncio.Queue[object] = asyncio.Queue()
     lines: asyncio.Queue[object] = asyncio.Queue()

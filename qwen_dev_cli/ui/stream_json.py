@@ -10,10 +10,16 @@ in Claude Code's message schema (the one Qwen Code follows and agent SDKs parse)
 - ours on top, as ``system`` subtypes: ``retry``, ``failover``, ``circuit``,
   ``rate_limit_wait`` (the client's resilience), ``compaction`` (the context window)
   and ``restart`` (a broken stream re-issued: the deltas since the last reply are void);
+- ``rate_limit_event`` (Claude Code's, from the account's shared budget: the client's
+  requests and tokens per minute, and a provider's 429 cool-down), when a provider's
+  budget is first known and whenever its status changes: ``rate_limit_info{status
+  allowed|allowed_warning|rejected, resetsAt, utilization, provider}``;
 - ``result`` last: ``success``, ``error_max_turns`` or ``error_during_execution``.
 
 Every event carries ``session_id`` and a fresh ``uuid``; each is one complete line,
-flushed when written, and nothing else is written on stdout. A reader that goes away
+flushed when written (text deltas that arrive together, from one network read, are
+flushed together once that moment's work is done), and nothing else is written on
+stdout. A reader that goes away
 (EPIPE) cancels the turn (as Ctrl-C would: the stream and the tools unwind themselves);
 ``ask`` sees :attr:`StreamJson.gone`, keeps the session as interrupted, and exits
 quietly.
@@ -24,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
 import time
 import uuid
 from dataclasses import dataclass
@@ -40,9 +47,12 @@ from ..agent.turn import (
 from ..core.events import BreakerTransition, Failover, RateLimitWait, RetryScheduled
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from ..agent.turn import AgentEvent, TurnResult
     from ..core import ChatResult, LLMError, Usage
     from ..core.events import ClientEvent
+    from ..core.status import ClientStatus, ProviderStatus
 
 
 @dataclass(frozen=True)
@@ -74,6 +84,64 @@ def usage_of(usage: Usage) -> dict[str, int]:
     return {"input_tokens": usage.prompt_tokens, "output_tokens": usage.completion_tokens}
 
 
+#: A budget this much used is ``allowed_warning`` (Claude Code's "approaching the limit").
+WARNING_AT = 0.8
+#: Seconds of the budget's sliding window (the client's requests and tokens per minute):
+#: whatever was spent now has left the window by then.
+BUDGET_WINDOW = 60.0
+
+
+def budget_info(
+    provider: ProviderStatus, *, now: float, wait: float = 0.0
+) -> dict[str, Any] | None:
+    """``rate_limit_info`` for one provider's shared budget as the client last learned
+    it; ``wait``: seconds the client is about to wait for it (``RateLimitWait``);
+    ``now``: Unix time. ``None`` when nothing is known (no budget, no cool-down)."""
+    shares = [
+        1.0 - left / limit
+        for limit, left in (
+            (provider.rpm_limit, provider.rpm_left),
+            (provider.tpm_limit, provider.tpm_left),
+        )
+        if limit and left is not None
+    ]
+    utilization = max(shares) if shares else None
+    blocked = max(provider.cooldown, wait)
+    if blocked > 0 or (utilization is not None and utilization >= 1.0):
+        status = "rejected"
+        resets = now + (blocked if blocked > 0 else BUDGET_WINDOW)
+    elif utilization is None:
+        return None
+    else:
+        status = "allowed_warning" if utilization >= WARNING_AT else "allowed"
+        resets = now + BUDGET_WINDOW
+    info: dict[str, Any] = {"status": status, "resetsAt": int(resets + 0.999)}
+    if utilization is not None:
+        info["utilization"] = round(min(1.0, max(0.0, utilization)), 4)
+    info["provider"] = provider.name
+    return info
+
+
+#: A ``stream_event`` delta's line around its text, session id and uuid: what
+#: ``json.dumps`` writes for the event (``tests/ui/test_stream_json_budget.py`` checks).
+_DELTA_HEAD = (
+    '{"type": "stream_event", "event": {"type": "content_block_delta", "index": 0, '
+    '"delta": {"type": "text_delta", "text": '
+)
+_DELTA_TAIL = '}}, "parent_tool_use_id": null, "session_id": '
+
+_random = random.Random()  # seeded from os.urandom
+_VERSION_4 = (0x4000 << 64) | (0x8000 << 48)
+_VERSION_MASK = ~((0xF000 << 64) | (0xC000 << 48))
+
+
+def fast_uuid4() -> str:
+    """A random (version 4) UUID's text, about 5x cheaper than ``str(uuid.uuid4())``
+    (no system call): an event's name, not a secret."""
+    bits = "%032x" % (_random.getrandbits(128) & _VERSION_MASK | _VERSION_4)
+    return f"{bits[:8]}-{bits[8:12]}-{bits[12:16]}-{bits[16:20]}-{bits[20:]}"
+
+
 class StreamJson:
     """One JSON event per line on ``out``, as the turn happens (module docstring).
 
@@ -96,6 +164,21 @@ class StreamJson:
         self.replies = 0
         self._inputs: dict[str, dict[str, Any]] = {}
         self.denials: list[dict[str, Any]] = []
+        self._status: Callable[[], ClientStatus] | None = None
+        self._wall: Callable[[], float] = time.time
+        #: The budget status last told, per provider.
+        self._budgets: dict[str, str] = {}
+        #: Lines not written yet (deltas, until this moment's work is done).
+        self._pending: list[str] = []
+        self._flush_pending = False
+
+    def watch_budget(
+        self, status: Callable[[], ClientStatus], *, wall: Callable[[], float] = time.time
+    ) -> None:
+        """Tell ``rate_limit_event``s from ``status`` (the client's): when a reply
+        arrives and when the client waits, retries or fails over; ``wall``: Unix time."""
+        self._status = status
+        self._wall = wall
 
     # --- the run -------------------------------------------------------------------------
 
@@ -128,11 +211,7 @@ class StreamJson:
         """A ``control_request`` or ``control_response`` line, as it is."""
         if self.gone:
             return
-        try:
-            self.out.write(json.dumps(payload) + "\n")
-            self.out.flush()
-        except BrokenPipeError:
-            self._lost()
+        self._write(json.dumps(payload) + "\n")
 
     def notice(self, subtype: str, message: str) -> None:
         """A ``system`` ``error`` or ``warning`` about the input."""
@@ -154,18 +233,12 @@ class StreamJson:
 
     def __call__(self, event: AgentEvent) -> None:
         if isinstance(event, AssistantText):
-            if self.partial:
-                delta = {"type": "text_delta", "text": event.text}
-                self._emit(
-                    {
-                        "type": "stream_event",
-                        "event": {"type": "content_block_delta", "index": 0, "delta": delta},
-                        "parent_tool_use_id": None,
-                    }
-                )
+            if self.partial and not self.gone:
+                self._delta(event.text)
         elif isinstance(event, MessageAdded):
             if event.reply is not None and event.message.get("role") == "assistant":
                 self._assistant(event.message, event.reply)
+                self._budget()  # the reply's request is settled: the budget is known
         elif isinstance(event, ToolCallStarted):
             self._inputs[event.call_id] = event.arguments
         elif isinstance(event, ToolCallFinished):
@@ -218,6 +291,32 @@ class StreamJson:
         else:
             return
         self._emit({"type": "system", **payload})
+        if isinstance(event, RateLimitWait):
+            self._budget(event.provider, event.delay)
+        else:
+            self._budget()
+
+    def _budget(self, waiting: str | None = None, delay: float = 0.0) -> None:
+        """A ``rate_limit_event`` for each provider whose budget status changed (or is
+        first known); ``waiting``: the provider the client waits ``delay`` s for."""
+        if self._status is None:
+            return
+        try:
+            providers = self._status().providers
+        except Exception:  # the status is for telling: it must never break the turn
+            return
+        now = self._wall()
+        for provider in providers:
+            wait = delay if provider.name == waiting else 0.0
+            info = budget_info(provider, now=now, wait=wait)
+            if info is None:
+                if provider.name not in self._budgets:
+                    continue
+                info = {"status": "allowed", "resetsAt": int(now), "provider": provider.name}
+            if self._budgets.get(provider.name) == info["status"]:
+                continue
+            self._budgets[provider.name] = info["status"]
+            self._emit({"type": "rate_limit_event", "rate_limit_info": info})
 
     def answered(self, result: TurnResult, metrics: dict[str, Any], session_id: str) -> None:
         self.session_id = session_id
@@ -346,13 +445,49 @@ class StreamJson:
         }
         self._emit(payload)
 
+    def _delta(self, text: str) -> None:
+        """A ``stream_event`` text delta: the hot path (one per token), so its line is
+        made from a template (the same JSON as :meth:`_emit` would write) and written
+        with the others of this moment (:meth:`_write`)."""
+        self._write(
+            f"{_DELTA_HEAD}{json.dumps(text)}{_DELTA_TAIL}{json.dumps(self.session_id)}"
+            f', "uuid": "{fast_uuid4()}"}}\n',
+            soon=True,
+        )
+
     def _emit(self, payload: dict[str, Any]) -> None:
         if self.gone:
             return
         payload["session_id"] = self.session_id
-        payload["uuid"] = str(uuid.uuid4())
+        payload["uuid"] = fast_uuid4()
+        self._write(json.dumps(payload) + "\n")
+
+    def _write(self, line: str, *, soon: bool = False) -> None:
+        """``line`` on stdout, flushed now, or (``soon``: a delta) when this moment's
+        work is done: deltas that arrived together (one network read) leave in one
+        write, and none waits for a later one."""
+        self._pending.append(line)
+        if soon:
+            if self._flush_pending:
+                return
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                pass
+            else:
+                self._flush_pending = True
+                loop.call_soon(self._flush)
+                return
+        self._flush()
+
+    def _flush(self) -> None:
+        self._flush_pending = False
+        if self.gone or not self._pending:
+            return
+        text = "".join(self._pending)
+        self._pending.clear()
         try:
-            self.out.write(json.dumps(payload) + "\n")
+            self.out.write(text)
             self.out.flush()
         except BrokenPipeError:
             self._lost()
@@ -375,8 +510,9 @@ def _silence(out: TextIO) -> None:
         pass
 
 
-def config_failure_event(message: str) -> dict[str, Any]:
-    """The one event of a run whose configuration is wrong (exit code 2): its result."""
+def config_failure_event(message: str, *, kind: str = "config_error") -> dict[str, Any]:
+    """The one event of a run whose configuration is wrong (exit code 2): its result
+    (``kind``: ``session_error`` for a session that cannot be opened)."""
     return {
         "type": "result",
         "subtype": "error_during_execution",
@@ -388,7 +524,7 @@ def config_failure_event(message: str) -> dict[str, Any]:
         "usage": {"input_tokens": 0, "output_tokens": 0},
         "permission_denials": [],
         "errors": [message],
-        "error": {"type": "config_error", "message": message, "providers": []},
+        "error": {"type": kind, "message": message, "providers": []},
         "session_id": str(uuid.uuid4()),
         "uuid": str(uuid.uuid4()),
     }

@@ -252,3 +252,20 @@ def test_a_full_disk_mid_session_costs_the_record_not_the_conversation(tmp_path:
     assert len(session.messages) == 2
     assert warnings == [warnings[0]]
     assert "No space left" in warnings[0]
+
+
+def test_a_session_of_a_given_id(store: SessionStore, tmp_path: Path) -> None:
+    wanted = "3f2b8c1e-0d6a-4e8e-9d7e-2f1c4b5a6d7e"
+    with store.create(tmp_path, kind="ask", session_id=wanted) as session:
+        assert session.id == wanted
+        session.append({"role": "user", "content": "hi"})
+    assert store.load(wanted).info.id == wanted
+    with pytest.raises(SessionError, match="exists already"):
+        store.create(tmp_path, session_id=wanted)
+
+
+@pytest.mark.parametrize("bad", ["../x", "a/b", ".hidden", "-rf", "", "a" * 129, "a b", "é"])
+def test_a_given_id_must_be_a_safe_file_name(store: SessionStore, tmp_path: Path, bad: str) -> None:
+    with pytest.raises(SessionError, match="not a usable session id"):
+        store.create(tmp_path, session_id=bad)
+    assert not list(tmp_path.rglob("*.jsonl"))
