@@ -19,6 +19,7 @@ stores are imported when first built, so ``--help`` pays nothing for them.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -165,6 +166,15 @@ class Runtime:
 
     # --- agents -------------------------------------------------------------------------
 
+    @functools.cached_property
+    def _linked_private(self) -> tuple[Path, ...]:
+        """Where the credential stores that are links lead, remembered across sessions
+        (:func:`~qwen_dev_cli.tools.private.linked_places`); once a process."""
+        from .tools.private import linked_places, private_places
+
+        places = private_places(Path.home(), self.settings.own_files)
+        return linked_places(places, self.home.private_links)
+
     def agent(
         self,
         client: LLMClient,
@@ -225,7 +235,7 @@ class Runtime:
             changes=changes,
             tools=tools,
             hidden_env=settings.secret_env_names,
-            own_files=settings.own_files,
+            own_files=(*settings.own_files, *self._linked_private),
             allow_network=settings.allow_network,
             remembered=remembered,
             ledger=ledger,

@@ -169,3 +169,31 @@ async def test_reconfigured_resolves_again_keeping_store_and_tools(
     assert [(p.name, p.model) for p in bigger.settings.client.providers] == [("lab2", "bigger")]
     with pytest.raises(ConfigError, match="nosuch"):
         runtime.reconfigured(providers=("nosuch",))
+
+
+async def test_a_credential_store_behind_a_link_stays_private_after_the_link_goes(
+    server: FaultServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Issue 22, finding 5: ~/.aws linking to dotfiles/aws; a command removed the link,
+    # and the next session read the credentials through dotfiles/aws.
+    home = tmp_path / "user-home"
+    secrets = home / "dotfiles" / "aws"
+    secrets.mkdir(parents=True)
+    (secrets / "credentials").write_text("aws_secret_access_key = SECRET\n")
+    (home / ".aws").symlink_to(secrets)
+    monkeypatch.setenv("HOME", str(home))
+
+    async def private(runtime: Runtime) -> bool:
+        client = runtime.client()
+        try:
+            agent = runtime.agent(client, DenyAll(), interactive=False)
+        finally:
+            await client.aclose()
+        return any(secrets.resolve().is_relative_to(place) for place in agent.workspace.private)
+
+    first = runtime_for(tmp_path, server)
+    assert await private(first)
+    (home / ".aws").unlink()  # what `rm .aws` in a sandboxed command does
+    later = runtime_for(tmp_path, server)  # another session: nothing in memory but the file
+    assert await private(later)
+    assert (later.home.private_links).stat().st_mode & 0o777 == 0o600

@@ -47,6 +47,12 @@ class Home:
         return self.root / "notices.json"
 
     @property
+    def private_links(self) -> Path:
+        """Where credential stores behind links were found to lead, kept across sessions
+        (a link removed does not uncover what it pointed to)."""
+        return self.root / "private-links.json"
+
+    @property
     def llama_state(self) -> Path:
         """Saved prompt-prefix states of the in-process model."""
         return self.root / "cache" / "llama-state"

@@ -21,6 +21,8 @@ file the user's own programs replace (by rename) while a command runs are not co
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -164,3 +166,57 @@ def _absolute(path: Path, *, whole: bool = False) -> Path:
         return path.resolve() if whole else path.parent.resolve() / path.name
     except (OSError, RuntimeError):
         return Path(os.path.normpath(path))
+
+
+#: Targets remembered at most (a home with more credential links than this is odd).
+_MOST_REMEMBERED = 1000
+
+
+def linked_places(places: Iterable[Path], memory: Path) -> tuple[Path, ...]:
+    """Where the private ``places`` that are links lead, now and in every session that
+    saw them (kept in ``memory``, a JSON list): ``~/.aws`` pointing at ``dotfiles/aws``
+    keeps ``dotfiles/aws`` private after a command removed the link, in this session and
+    the next. The file is rewritten only when a new target is found; one that cannot be
+    read or written costs only the memory, never a session."""
+    remembered = _read_remembered(memory)
+    found = dict.fromkeys(remembered)
+    for place in places:
+        try:
+            if not place.is_symlink():
+                continue
+            target = place.resolve()
+        except (OSError, RuntimeError):
+            continue
+        if target.is_absolute() and (target.is_dir() or target.is_file()):
+            found.setdefault(target, None)
+    if len(found) > len(remembered):
+        _write_remembered(memory, list(found)[:_MOST_REMEMBERED])
+    return tuple(found)
+
+
+def _read_remembered(memory: Path) -> list[Path]:
+    try:
+        with memory.open(encoding="utf-8") as handle:
+            data = json.loads(handle.read(1 << 20))
+    except (OSError, ValueError, RecursionError):
+        return []
+    if not isinstance(data, list):
+        return []
+    return [
+        Path(item)
+        for item in data[:_MOST_REMEMBERED]
+        if isinstance(item, str) and item.startswith("/")
+    ]
+
+
+def _write_remembered(memory: Path, targets: list[Path]) -> None:
+    temporary = memory.with_name(f".{memory.name}.{os.getpid()}")
+    try:
+        memory.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(json.dumps([str(target) for target in targets]))
+        temporary.replace(memory)
+    except OSError:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
