@@ -4,7 +4,10 @@ A pattern list cannot tell every harmful command from a harmless one; the sandbo
 makes the harm impossible instead. Under bubblewrap a command sees:
 
 - the whole file system read-only, except the writable root (the workspace), bound
-  read-write, and a private, empty ``/tmp`` and ``/run`` (so no system sockets);
+  read-write, and a private, empty ``/tmp`` and ``/run`` (so no system sockets; a
+  socket elsewhere, such as a database's in its data folder, stays reachable: a
+  read-only mount does not stop ``connect()``; abstract sockets are cut off with the
+  network namespace);
   ``/dev`` holds only null, zero, random, tty and the like, read-only: no disk device;
 - the user's private places (:mod:`.private`: ``~/.ssh``, cloud credentials, shell
   histories, qwen-dev's own files) covered: an empty read-only folder over each
@@ -77,6 +80,14 @@ class Sandbox(Protocol):
 # /etc/resolv.conf often points into /run: keep name resolution when network is allowed.
 _RESOLVER = ["--ro-bind-try", "/run/systemd/resolve", "/run/systemd/resolve"]
 
+
+#: Where /var/run is a folder of its own rather than a link to /run (older systems), it
+#: holds the same daemons' sockets and is emptied the same way.
+_OLD_RUN = (
+    []
+    if os.path.islink("/var/run") or not os.path.isdir("/var/run")
+    else ["--tmpfs", "/var/run"]
+)
 
 #: Empty in the sandbox already: a private place below them needs no cover.
 _EMPTY_IN_SANDBOX = (Path("/tmp"), Path("/run"))
@@ -163,6 +174,7 @@ class Bubblewrap:
             # /run holds the sockets of dbus, systemd and docker: a read-only mount does
             # not stop connect(), and through them a command could power off the machine.
             "--tmpfs", "/run",
+            *_OLD_RUN,
             *(_RESOLVER if network else []),
             "--bind", str(writable), str(writable),
             *_cover(private, writable),
