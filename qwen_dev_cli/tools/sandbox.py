@@ -84,9 +84,7 @@ _RESOLVER = ["--ro-bind-try", "/run/systemd/resolve", "/run/systemd/resolve"]
 #: Where /var/run is a folder of its own rather than a link to /run (older systems), it
 #: holds the same daemons' sockets and is emptied the same way.
 _OLD_RUN = (
-    []
-    if os.path.islink("/var/run") or not os.path.isdir("/var/run")
-    else ["--tmpfs", "/var/run"]
+    [] if os.path.islink("/var/run") or not os.path.isdir("/var/run") else ["--tmpfs", "/var/run"]
 )
 
 #: Empty in the sandbox already: a private place below them needs no cover.
