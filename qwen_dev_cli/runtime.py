@@ -235,6 +235,7 @@ class Runtime:
             changes=changes,
             tools=tools,
             hidden_env=settings.secret_env_names,
+            secrets=settings.secret_values,
             own_files=(*settings.own_files, *self._linked_private),
             allow_network=settings.allow_network,
             remembered=remembered,

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..core import LLMError, StreamEnd, StreamRestart, TextDelta, Usage
+from ..core.providers.bounds import Redactor
 from ..session.repair import close_unanswered, tool_result
 from ..tools import DEFAULT_TOOLS, ChangeLog, Tool, ToolContext, Workspace
 from ..tools.base import DEFAULT_COMMAND_TIMEOUT
@@ -134,6 +135,8 @@ class Agent:
         command_timeout: default timeout of ``run_command``, seconds.
         home: the home folder: for command risk, and where the credential stores are.
         hidden_env: variables commands must not see (the providers' keys).
+        secrets: the providers' key values: removed from every tool output before the
+            model sees it (a command run without a sandbox could print one).
         own_files: qwen-dev's own private files (:attr:`Settings.own_files`); with the
             home folder's credential stores, no tool reads them and no command sees them.
         remembered: commands approved "always" (shared across a session's turns).
@@ -158,6 +161,7 @@ class Agent:
         command_timeout: float = DEFAULT_COMMAND_TIMEOUT,
         home: Path | None = None,
         hidden_env: Iterable[str] = (),
+        secrets: Iterable[str] = (),
         own_files: Iterable[Path] = (),
         allow_network: bool = False,
         remembered: set[str] | None = None,
@@ -184,7 +188,9 @@ class Agent:
             hidden_env=frozenset(hidden_env),
             allow_network=allow_network,
         )
-        self.runner = ToolRunner(self.tools, context, self.policy, self.changes)
+        self.runner = ToolRunner(
+            self.tools, context, self.policy, self.changes, redact=Redactor(secrets)
+        )
         budget = ContextBudget.for_providers(client.providers)
         budget = budget if context_window is None else budget.with_window(context_window)
         self.ledger = ledger if ledger is not None else ContextLedger()

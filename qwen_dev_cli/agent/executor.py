@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from ..tools import (
@@ -65,6 +65,8 @@ class ToolRunner:
         context: workspace, timeouts.
         policy: decides what runs.
         changes: where file changes are recorded (for undo).
+        redact: applied to every output before the model (and the session) sees it:
+            the providers' keys removed, should a tool or command print one.
     """
 
     def __init__(
@@ -73,11 +75,13 @@ class ToolRunner:
         context: ToolContext,
         policy: ApprovalPolicy,
         changes: ChangeLog,
+        redact: Callable[[str], str] | None = None,
     ) -> None:
         self.tools = dict(tools)
         self.context = context
         self.policy = policy
         self.changes = changes
+        self.redact = redact
 
     async def run(
         self, call_id: str, name: str, arguments: Mapping[str, object], sink: EventSink
@@ -101,7 +105,8 @@ class ToolRunner:
         except Exception as exc:  # a bug in a tool must not end the user's turn
             log.exception("tool %s failed", name)
             outcome = ToolOutcome("error", f"Error: {name} failed unexpectedly: {exc!r}")
-        return ToolOutcome(outcome.status, cap_text(outcome.output))
+        output = outcome.output if self.redact is None else self.redact(outcome.output)
+        return ToolOutcome(outcome.status, cap_text(output))
 
     async def _write(
         self,

@@ -89,6 +89,11 @@ class Settings:
         return (self.home, self.config_path)
 
     @property
+    def secret_values(self) -> tuple[str, ...]:
+        """The providers' keys themselves: no tool output may carry one to the model."""
+        return tuple(p.api_key for p in self.providers.values() if p.api_key)
+
+    @property
     def secret_env_names(self) -> frozenset[str]:
         """The variables that hold provider keys: commands the model runs never see them."""
         return frozenset(p.api_key_env for p in self.providers.values() if p.api_key_env)
