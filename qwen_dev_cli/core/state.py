@@ -255,8 +255,10 @@ class FallbackStore:
             self._failed(exc)
             return await fallback(), False
         except Exception as exc:  # a bug in a store must not cost an answer either
-            log.exception("state store %s raised unexpectedly", self.location)
-            self._failed(exc)
+            # Its traceback goes to the log (debug), not over the user's terminal: the
+            # user hears one line, the fallback's warning, naming the error.
+            log.debug("state store %s raised unexpectedly", self.location, exc_info=True)
+            self._failed(StoreError(f"{type(exc).__name__}: {exc}".rstrip(": ")))
             return await fallback(), False
         if self._down_since is not None:
             log.info("state store %s is back", self.location)

@@ -145,3 +145,16 @@ async def test_even_a_bug_in_a_store_costs_no_answer() -> None:
     assert view.rpm_left == 3
     assert store.degraded
     assert "a bug" in warnings[0]
+
+
+async def test_a_bug_in_a_store_is_one_line_for_the_user_not_a_traceback(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Issue 22, finding 12: log.exception printed a whole traceback on stderr (nothing
+    # configures logging, so Python's last-resort handler wrote it).
+    warnings: list[str] = []
+    store = FallbackStore(BuggyStore(), warn=warnings.append)
+    await store.view(account(), AccountPolicy(rpm=3))
+    assert "Traceback" not in capsys.readouterr().err
+    (warning,) = warnings
+    assert "TypeError: a bug, not an outage" in warning
