@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -168,3 +169,20 @@ def test_missing_or_unreadable_input_is_a_clear_error(tmp_path: Path) -> None:
         InputFile.open(str(tmp_path / "nope.jsonl"), None)
     with pytest.raises(InputError, match="a folder"):
         InputFile.open(str(tmp_path), None)
+
+
+def test_validating_many_long_ids_holds_a_digest_each_not_the_ids(tmp_path: Path) -> None:
+    # Issue 22, finding 12: 200,000 ids of 1,000 characters held whole took 261 MB.
+    count, pad = 20_000, "i" * 990
+    path = tmp_path / "in.jsonl"
+    with path.open("w", encoding="utf-8") as out:
+        for n in range(count):
+            out.write(json.dumps({"id": f"{pad}{n:08d}", "prompt": "p"}) + "\n")
+    source = InputFile(path, "in.jsonl")
+    tracemalloc.start()
+    try:
+        assert scan(source, lambda prompt: None) == count
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < count * 1000 // 4  # the ids themselves are 20 MB
