@@ -355,11 +355,13 @@ def _open_state_store(settings: Settings) -> ProviderStateStore:
     return open_store(settings.client.state_store, home=settings.home, warn=_warn)
 
 
-async def _with_runtime(loaded: _Loaded, run: Callable[[Runtime], Awaitable[int]]) -> int:
+async def _with_runtime(
+    loaded: _Loaded, run: Callable[[Runtime], Awaitable[int]], *, wait_mcp: bool = True
+) -> int:
     """``run(runtime)`` on this process's runtime (settings, workspace, home, the state
-    store every client shares, the tools, the user's MCP servers started and waited
-    for), then the servers ended and the store closed (after the clients ``run``
-    closed)."""
+    store every client shares, the tools, the user's MCP servers started and, unless
+    ``wait_mcp`` is false (the REPL: its first request waits), waited for), then the
+    servers ended and the store closed (after the clients ``run`` closed)."""
     from .core.state import StoreError
 
     store = _open_state_store(loaded.settings)
@@ -371,8 +373,8 @@ async def _with_runtime(loaded: _Loaded, run: Callable[[Runtime], Awaitable[int]
         overrides=loaded.overrides,
     )
     try:
-        async with runtime.mcp_servers(_warn):
-            return await run(runtime)
+        async with runtime.mcp_servers(_warn, wait=wait_mcp) as running:
+            return await run(running)
     finally:
         # A store that fails to close must not turn a finished answer into an error.
         try:
@@ -479,7 +481,9 @@ def main_callback(
 
     options = ReplOptions(continue_latest=continue_latest, resume_id=resume)
     try:
-        code = _run(_with_runtime(loaded, lambda runtime: run_repl(runtime, options)))
+        code = _run(
+            _with_runtime(loaded, lambda runtime: run_repl(runtime, options), wait_mcp=False)
+        )
     except KeyboardInterrupt:
         code = exit_codes.INTERRUPTED
     raise typer.Exit(code)

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from .config import Settings
     from .core import LLMClient
     from .core.state import ProviderStateStore
+    from .mcp import McpServers
     from .tools import ChangeLog
     from .tools.registry import ToolRegistry
 
@@ -61,6 +62,8 @@ class Runtime:
         config_path: ``--config``, to resolve the settings again (``/model``).
         overrides: the command-line flags the settings were resolved with.
         tools: the tool registry (built-in tools; later sources add to it).
+        mcp: the user's MCP servers while :meth:`mcp_servers` runs them (``None``: none
+            configured, or not started).
     """
 
     settings: Settings
@@ -69,6 +72,7 @@ class Runtime:
     config_path: Path | None = None
     overrides: Overrides = field(default_factory=Overrides)
     tools: ToolRegistry = field(default_factory=_builtin_registry)
+    mcp: McpServers | None = None
 
     @property
     def home(self) -> Home:
@@ -136,14 +140,22 @@ class Runtime:
     # --- MCP servers -----------------------------------------------------------------
 
     @asynccontextmanager
-    async def mcp_servers(self, warn: Callable[[str], None]) -> AsyncIterator[None]:
+    async def mcp_servers(
+        self, warn: Callable[[str], None], *, wait: bool = True
+    ) -> AsyncIterator[Runtime]:
         """The user's MCP servers for the length of the block: started in the
-        background, their tools added to the registry, waited for (each up to its
-        ``startup_timeout``) so the first request to the model offers their tools, and
-        ended (process groups included) on the way out. A server that fails is said
-        once through ``warn``, and the block goes on without it."""
+        background, their tools added to the registry, and ended (process groups
+        included) on the way out. Yields this runtime with :attr:`mcp` set.
+
+        Args:
+            warn: told once about each server that fails (the block goes on without it).
+            wait: wait for every server (each up to its ``startup_timeout``) before the
+                block begins, so the first request to the model offers their tools
+                (``ask``, ``batch``); ``False``: the REPL, whose prompt does not wait and
+                whose first request waits instead (:meth:`McpServers.wait_ready`).
+        """
         if not any(server.enabled for server in self.settings.mcp_servers):
-            yield
+            yield self
             return
         import os
 
@@ -154,8 +166,9 @@ class Runtime:
             self.tools.add(source)
         servers.start()
         try:
-            await servers.wait_ready()
-            yield
+            if wait:
+                await servers.wait_ready()
+            yield dataclasses.replace(self, mcp=servers)
         finally:
             await servers.aclose()
 

@@ -144,9 +144,25 @@ class McpServers:
         for server in self.servers:
             server.start()
 
-    async def wait_ready(self) -> None:
-        """Until every server is ready or failed; each failure said once."""
+    def starting(self) -> list[str]:
+        """The servers still starting, by name."""
+        return [server.name for server in self.servers if server.state == "starting"]
+
+    def counts(self) -> tuple[int, int, bool]:
+        """``(ready, started, starting)``: how many servers are ready, how many were
+        started (the enabled ones), and whether any is still starting (the status
+        bar's ``mcp 2/3``)."""
+        ready = sum(server.state == "ready" for server in self.servers)
+        return ready, len(self.servers), bool(self.starting())
+
+    async def wait_ready(self, warn: Callable[[str], None] | None = None) -> None:
+        """Until every server is ready or failed; each failure said once (through
+        ``warn``, default the one given at construction)."""
         await asyncio.gather(*(server.wait_ready() for server in self.servers))
+        self.tell_failures(warn)
+
+    def tell_failures(self, warn: Callable[[str], None] | None = None) -> None:
+        """Say each failed server not said before."""
         for server in self.servers:
             if server.state == "failed" and server.name not in self._told:
                 self._told.add(server.name)
@@ -155,7 +171,7 @@ class McpServers:
                     if server.settings.kind == "stdio"
                     else ""
                 )
-                self.warn(f"MCP server {server.name} failed: {server.error}{where}")
+                (warn or self.warn)(f"MCP server {server.name} failed: {server.error}{where}")
 
     async def aclose(self) -> None:
         """End every server (their process groups too)."""

@@ -125,6 +125,7 @@ class Repl:
             extra_tokens=lambda: self._retired_tokens,
             context=self._context_share,
             symbols=self.symbols,
+            mcp=self._mcp_counts,
         )
         store = runtime.home.session_store(self._warn)
         self.conversation = Conversation(store, self.workspace)
@@ -199,6 +200,8 @@ class Repl:
         if mentioned.attached:
             self.console.print(Text(f"attached: {', '.join(mentioned.attached)}", "qd.muted"))
         message = mentioned.text
+        if not await self._mcp_ready():
+            return
         session = self.conversation.ensure()
         history = self.conversation.messages
         recorder = SessionRecorder(session)
@@ -251,6 +254,42 @@ class Repl:
             remembered=self.always_allowed,
             ledger=self.ledger,
         )
+
+    async def _mcp_ready(self) -> bool:
+        """Wait for the MCP servers still starting (each up to its ``startup_timeout``)
+        so the model sees their tools, saying each that failed; ``False``: Ctrl-C
+        stopped the wait and the message is not sent."""
+        servers = self.runtime.mcp
+        if servers is None:
+            return True
+        starting = servers.starting()
+        if not starting:
+            servers.tell_failures(self._warn)
+            return True
+        names = ", ".join(starting)
+        self.console.print(
+            Text(
+                f"waiting for MCP {'server' if len(starting) == 1 else 'servers'} {names}"
+                f"{self.symbols.ellipsis}",
+                "qd.muted",
+            )
+        )
+        task = asyncio.create_task(servers.wait_ready(self._warn))
+        self._turn = task
+        try:
+            await task
+        except asyncio.CancelledError:
+            if not task.cancelled() or _being_cancelled():
+                raise
+            self.console.print(Text("interrupted; the message was not sent", "qd.notice"))
+            return False
+        finally:
+            self._turn = None
+        return True
+
+    def _mcp_counts(self) -> tuple[int, int, bool] | None:
+        servers = self.runtime.mcp
+        return None if servers is None else servers.counts()
 
     # --- the context window -----------------------------------------------------------
 

@@ -57,3 +57,59 @@ def test_the_dialog_names_the_server_and_yes_runs_the_tool(
     told = [m for m in srv.requests()[-1]["json"]["messages"] if m["role"] == "tool"]
     assert told[-1]["content"] == "echo: from the terminal"
     assert terminal.leave() == 0
+
+
+def spawn_with_servers(tmp_path: Path, srv: FaultServerProcess, servers: str) -> Terminal:
+    config = write_config(tmp_path, srv)
+    with config.open("a", encoding="utf-8") as out:
+        out.write("\n" + servers)
+    workspace = tmp_path / "ws"
+    workspace.mkdir(exist_ok=True)
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "qwen_dev_cli", "--config", str(config)],
+        cwd=str(workspace),
+        env={**os.environ, "TERM": "xterm-256color"},
+        dimensions=(40, 160),
+        encoding="utf-8",
+        timeout=30,
+    )
+    return Terminal(child)
+
+
+def test_the_prompt_does_not_wait_for_a_slow_server_and_the_first_request_does(
+    srv: FaultServerProcess, tmp_path: Path
+) -> None:
+    terminal = spawn_with_servers(
+        tmp_path, srv, server_table("slow", "slow", "6") + server_table("quick")
+    )
+    # The prompt is up while the slow server still starts: the bar says so.
+    terminal.expect("lab CLOSED")
+    # (The quick one may be ready already; prompt-toolkit redraws only what changed.)
+    terminal.expect(r"mcp [01]/2")
+    srv.script(Outcome.ok("Both are here."))
+    terminal.sendline("which tools?")
+    terminal.expect(r"waiting for MCP servers? (quick, )?slow")
+    terminal.expect_exact("Both are here.")
+    terminal.expect(PROMPT)
+    offered = [t["function"]["name"] for t in srv.requests()[-1]["json"]["tools"]]
+    assert "mcp__slow__echo" in offered
+    assert "mcp__quick__echo" in offered
+    assert terminal.leave() == 0
+
+
+def test_a_server_that_fails_stays_on_the_bar_and_is_said_at_the_first_message(
+    srv: FaultServerProcess, tmp_path: Path
+) -> None:
+    broken = '[mcp.servers.broken]\ncommand = "/nonexistent/mcp-server"\n'
+    terminal = spawn_with_servers(tmp_path, srv, broken + server_table("t"))
+    terminal.expect("lab CLOSED")
+    terminal.expect(r"mcp [01]/2")
+    srv.script(Outcome.ok("Still here."))
+    terminal.sendline("hello")
+    terminal.expect_exact("MCP server broken failed: command not found")
+    terminal.expect_exact("Still here.")
+    terminal.expect(PROMPT)
+    offered = [t["function"]["name"] for t in srv.requests()[-1]["json"]["tools"]]
+    assert "mcp__t__echo" in offered
+    assert terminal.leave() == 0
