@@ -78,6 +78,9 @@ class McpServer:
         self._task: asyncio.Task[None] | None = None
         #: What the transport saw go wrong (a message too long), for the failure's message.
         self._problems: list[str] = []
+        #: How many times it was (re)started: tools built for an earlier connection are
+        #: built again.
+        self.generation = 0
 
     @property
     def name(self) -> str:
@@ -87,6 +90,20 @@ class McpServer:
         """Start connecting in the background."""
         if self._task is None:
             self._task = asyncio.create_task(self._hold(), name=f"mcp server {self.name}")
+
+    async def restart(self) -> None:
+        """End the connection (if any) and connect again in the background."""
+        await self.stop()
+        self._ready = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._task = None
+        self._session = None
+        self._problems = []
+        self.state = "starting"
+        self.error = None
+        self.tools = ()
+        self.generation += 1
+        self.start()
 
     async def wait_ready(self) -> None:
         """Until the server is ready or has failed (its own startup_timeout bounds this)."""

@@ -41,6 +41,7 @@ class ServerTools:
     server: McpServer
     warn: Callable[[str], None]
     _tools: tuple[Tool, ...] | None = field(default=None, repr=False)
+    _generation: int = field(default=-1, repr=False)
 
     @property
     def name(self) -> str:
@@ -49,7 +50,8 @@ class ServerTools:
     def tools(self) -> Sequence[Tool]:
         if self.server.state != "ready":
             return ()
-        if self._tools is None:
+        if self._tools is None or self._generation != self.server.generation:
+            self._generation = self.server.generation
             self._tools = self._build()
         return self._tools
 
@@ -173,9 +175,29 @@ class McpServers:
                 )
                 (warn or self.warn)(f"MCP server {server.name} failed: {server.error}{where}")
 
+    def find(self, name: str) -> McpServer | None:
+        """The started server of that name."""
+        return next((server for server in self.servers if server.name == name), None)
+
+    async def reconnect(self, name: str) -> McpServer:
+        """Stop the server ``name`` and start it again; returns it once it is ready or
+        has failed (said through :meth:`tell_failures` like any failure). Raises
+        ``KeyError`` for a name not started."""
+        server = self.find(name)
+        if server is None:
+            raise KeyError(name)
+        await server.restart()
+        self._told.discard(name)
+        await server.wait_ready()
+        return server
+
     async def aclose(self) -> None:
         """End every server (their process groups too)."""
         await asyncio.gather(*(server.stop() for server in self.servers))
+
+    def report_of(self, name: str) -> dict[str, Any]:
+        """One server's row of :meth:`report`."""
+        return next(row for row in self.report() if row["name"] == name)
 
     def report(self) -> list[dict[str, Any]]:
         """Each server as ``qwen-dev mcp list --json`` shows it: its state, its error,

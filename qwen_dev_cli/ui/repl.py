@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     from ..config import Settings
     from ..core.events import ClientEvent
     from ..core.status import ClientStatus
+    from ..mcp import McpServers
     from ..runtime import Runtime
 
 #: Exchanges recalled when a session is resumed.
@@ -286,6 +287,22 @@ class Repl:
         finally:
             self._turn = None
         return True
+
+    @property
+    def mcp(self) -> McpServers | None:
+        return self.runtime.mcp
+
+    def tool_listing(self) -> list[tuple[str, str]]:
+        """``/tools``: every tool offered to the model now, with its source."""
+        registry = self.runtime.tools
+        offered = {tool.name: tool for tool in registry.tools()}
+        listing: list[tuple[str, str]] = []
+        for source in registry.sources:
+            for tool in source.tools():
+                if offered.get(tool.name) is tool:
+                    del offered[tool.name]
+                    listing.append((tool.name, source.name))
+        return listing
 
     def _mcp_counts(self) -> tuple[int, int, bool] | None:
         servers = self.runtime.mcp

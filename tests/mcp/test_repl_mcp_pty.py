@@ -59,7 +59,9 @@ def test_the_dialog_names_the_server_and_yes_runs_the_tool(
     assert terminal.leave() == 0
 
 
-def spawn_with_servers(tmp_path: Path, srv: FaultServerProcess, servers: str) -> Terminal:
+def spawn_with_servers(
+    tmp_path: Path, srv: FaultServerProcess, servers: str, *args: str
+) -> Terminal:
     config = write_config(tmp_path, srv)
     with config.open("a", encoding="utf-8") as out:
         out.write("\n" + servers)
@@ -67,7 +69,7 @@ def spawn_with_servers(tmp_path: Path, srv: FaultServerProcess, servers: str) ->
     workspace.mkdir(exist_ok=True)
     child = pexpect.spawn(
         sys.executable,
-        ["-m", "qwen_dev_cli", "--config", str(config)],
+        ["-m", "qwen_dev_cli", "--config", str(config), *args],
         cwd=str(workspace),
         env={**os.environ, "TERM": "xterm-256color"},
         dimensions=(40, 160),
@@ -112,4 +114,45 @@ def test_a_server_that_fails_stays_on_the_bar_and_is_said_at_the_first_message(
     terminal.expect(PROMPT)
     offered = [t["function"]["name"] for t in srv.requests()[-1]["json"]["tools"]]
     assert "mcp__t__echo" in offered
+    assert terminal.leave() == 0
+
+
+#: Between a table's cells: spaces, and the styles of the cells.
+_GAP = r"(?:\s|\x1b\[[0-9;]*m)+"
+
+
+def cells(*patterns: str) -> str:
+    """A table row's cells, in order."""
+    return _GAP.join(patterns)
+
+
+def test_slash_mcp_lists_servers_tools_lists_every_tool_and_reconnect_restarts_one(
+    srv: FaultServerProcess, tmp_path: Path
+) -> None:
+    broken = '[mcp.servers.broken]\ncommand = "/nonexistent/mcp-server"\n'
+    terminal = spawn_with_servers(tmp_path, srv, broken + server_table("t"), "--approval", "yolo")
+    terminal.expect("lab CLOSED")
+    srv.script(Outcome.ok(tool_calls=[tool_call("mcp__t__pid")]), Outcome.ok("First pid."))
+    terminal.sendline("your pid?")
+    terminal.expect_exact("First pid.")
+    terminal.expect(PROMPT)
+    terminal.sendline("/mcp")
+    terminal.expect(cells("broken", "stdio", "failed", "0", "no", "command not found"))
+    terminal.expect(cells("t", "stdio", "ready", r"\d+", "no"))
+    terminal.sendline("/tools")
+    terminal.expect(cells("run_command", "built-in"))
+    terminal.expect(cells("mcp__t__echo", "MCP server t"))
+    terminal.expect(r"\d+ tools the model may call")
+    terminal.sendline("/mcp reconnect t")
+    terminal.expect(r"MCP server t is ready: \d+ tools")
+    terminal.sendline("/mcp reconnect nosuch")
+    terminal.expect_exact("no running MCP server 'nosuch'")
+    srv.script(Outcome.ok(tool_calls=[tool_call("mcp__t__pid")]), Outcome.ok("Second pid."))
+    terminal.sendline("your pid now?")
+    terminal.expect_exact("Second pid.")
+    terminal.expect(PROMPT)
+    pids = [m["content"] for m in srv.requests()[-1]["json"]["messages"] if m["role"] == "tool"]
+    assert len(pids) == 2
+    assert all(pid.isdigit() for pid in pids)
+    assert pids[0] != pids[1]  # a new process
     assert terminal.leave() == 0
