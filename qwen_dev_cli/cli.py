@@ -926,7 +926,9 @@ def doctor(
                 make_console(),
                 seconds=timeout,
                 state=runtime.state,
+                mcp=runtime.mcp,
             ),
+            wait_mcp=False,
         )
     )
     raise typer.Exit(code)

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import time
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import timedelta
@@ -78,6 +79,8 @@ class McpServer:
         self._task: asyncio.Task[None] | None = None
         #: What the transport saw go wrong (a message too long), for the failure's message.
         self._problems: list[str] = []
+        #: Seconds from its start to ready or failed (``None`` while starting).
+        self.startup_seconds: float | None = None
         #: How many times it was (re)started: tools built for an earlier connection are
         #: built again.
         self.generation = 0
@@ -102,6 +105,7 @@ class McpServer:
         self.state = "starting"
         self.error = None
         self.tools = ()
+        self.startup_seconds = None
         self.generation += 1
         self.start()
 
@@ -164,6 +168,7 @@ class McpServer:
 
     async def _hold(self) -> None:
         errlog: TextIO | None = None
+        began = time.monotonic()
         try:
             async with AsyncExitStack() as stack:
                 if self.settings.kind == "stdio":
@@ -174,6 +179,7 @@ class McpServer:
                     session = await self._connect(stack, errlog)
                 self._session = session
                 self.state = "ready"
+                self.startup_seconds = time.monotonic() - began
                 self._ready.set()
                 await self._stop.wait()
                 self._session = None
@@ -187,6 +193,8 @@ class McpServer:
                 raise
         finally:
             self._session = None
+            if self.startup_seconds is None:
+                self.startup_seconds = time.monotonic() - began
             self._ready.set()
             if errlog is not None:
                 errlog.close()

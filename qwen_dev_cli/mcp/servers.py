@@ -214,6 +214,12 @@ class McpServers:
                     "state": "disabled" if server is None else server.state,
                     "error": None if server is None else server.error,
                     "trust": settings.trust,
+                    "startup_ms": None
+                    if server is None or server.startup_seconds is None
+                    else round(server.startup_seconds * 1000),
+                    "log": str(server.log_path)
+                    if server is not None and settings.kind == "stdio"
+                    else None,
                     "tools": [tool.name for tool in offered],
                 }
             )
