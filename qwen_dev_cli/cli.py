@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
     from .config import Settings
     from .core.state import ProviderStateStore
+    from .mcp.project import ProjectServers
     from .session.store import LoadedSession, SessionStore
 
 log = logging.getLogger(__name__)
@@ -356,12 +357,18 @@ def _open_state_store(settings: Settings) -> ProviderStateStore:
 
 
 async def _with_runtime(
-    loaded: _Loaded, run: Callable[[Runtime], Awaitable[int]], *, wait_mcp: bool = True
+    loaded: _Loaded,
+    run: Callable[[Runtime], Awaitable[int]],
+    *,
+    wait_mcp: bool = True,
+    project_mcp: Callable[[ProjectServers], Awaitable[bool]] | bool = False,
 ) -> int:
     """``run(runtime)`` on this process's runtime (settings, workspace, home, the state
     store every client shares, the tools, the user's MCP servers started and, unless
     ``wait_mcp`` is false (the REPL: its first request waits), waited for), then the
-    servers ended and the store closed (after the clients ``run`` closed)."""
+    servers ended and the store closed (after the clients ``run`` closed).
+    ``project_mcp``: whether the workspace's ``.mcp.json`` servers start (``True``:
+    ``--trust-project-mcp``), or how the user is asked (the REPL)."""
     from .core.state import StoreError
 
     store = _open_state_store(loaded.settings)
@@ -373,7 +380,7 @@ async def _with_runtime(
         overrides=loaded.overrides,
     )
     try:
-        async with runtime.mcp_servers(_warn, wait=wait_mcp) as running:
+        async with runtime.mcp_servers(_warn, wait=wait_mcp, project=project_mcp) as running:
             return await run(running)
     finally:
         # A store that fails to close must not turn a finished answer into an error.
@@ -482,11 +489,24 @@ def main_callback(
     options = ReplOptions(continue_latest=continue_latest, resume_id=resume)
     try:
         code = _run(
-            _with_runtime(loaded, lambda runtime: run_repl(runtime, options), wait_mcp=False)
+            _with_runtime(
+                loaded,
+                lambda runtime: run_repl(runtime, options),
+                wait_mcp=False,
+                project_mcp=_ask_about_project_servers,
+            )
         )
     except KeyboardInterrupt:
         code = exit_codes.INTERRUPTED
     raise typer.Exit(code)
+
+
+async def _ask_about_project_servers(project: ProjectServers) -> bool:
+    """The REPL's question about a project's ``.mcp.json``, before its prompt."""
+    from .ui.approval import approve_project_servers
+    from .ui.theme import make_console
+
+    return await approve_project_servers(project, make_console())
 
 
 @app.command(cls=Command, epilog=EXIT_CODES)
@@ -532,6 +552,13 @@ def ask(
     model: ModelOpt = None,
     approval: ApprovalOpt = None,
     config: ConfigOpt = None,
+    trust_project_mcp: Annotated[
+        bool,
+        typer.Option(
+            "--trust-project-mcp",
+            help="Start the MCP servers of this folder's .mcp.json (ignored without it).",
+        ),
+    ] = False,
 ) -> None:
     """Answer one prompt and exit (for scripts: --output-format json|stream-json, exit codes).
 
@@ -550,7 +577,7 @@ def ask(
         permission_mode=permission_mode,
         input_format=input_format,
     )
-    _ask(ctx, prompt, flags, provider, model, approval, config)
+    _ask(ctx, prompt, flags, provider, model, approval, config, trust_project_mcp=trust_project_mcp)
 
 
 def _ask(
@@ -561,8 +588,11 @@ def _ask(
     model: str | None,
     approval: str | None,
     config: Path | None,
+    *,
+    trust_project_mcp: bool = False,
 ) -> NoReturn:
-    """One headless turn (``ask PROMPT`` and ``-p PROMPT``): the exit code its end."""
+    """One headless turn (``ask PROMPT`` and ``-p PROMPT``): the exit code its end;
+    ``trust_project_mcp``: start the servers of the workspace's ``.mcp.json``."""
     from .ui.oneshot import MAX_STDIN_BYTES, AskOptions, prepare_prompt, run_ask
 
     output_format = flags.resolved_format()
@@ -609,6 +639,7 @@ def _ask(
                     interactive_err=sys.stderr.isatty(),
                     stdin=None if sys.stdin is None else sys.stdin.buffer,
                 ),
+                project_mcp=trust_project_mcp,
             )
         )
     except KeyboardInterrupt:

@@ -28,7 +28,7 @@ from .config import Overrides
 from .config.home import Home
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable
+    from collections.abc import AsyncIterator, Awaitable, Callable
 
     from .agent import Agent
     from .agent.context import ContextLedger
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from .core import LLMClient
     from .core.state import ProviderStateStore
     from .mcp import McpServers
+    from .mcp.project import ProjectServers
     from .tools import ChangeLog
     from .tools.registry import ToolRegistry
 
@@ -141,7 +142,11 @@ class Runtime:
 
     @asynccontextmanager
     async def mcp_servers(
-        self, warn: Callable[[str], None], *, wait: bool = True
+        self,
+        warn: Callable[[str], None],
+        *,
+        wait: bool = True,
+        project: Callable[[ProjectServers], Awaitable[bool]] | bool = False,
     ) -> AsyncIterator[Runtime]:
         """The user's MCP servers for the length of the block: started in the
         background, their tools added to the registry, and ended (process groups
@@ -153,15 +158,27 @@ class Runtime:
                 block begins, so the first request to the model offers their tools
                 (``ask``, ``batch``); ``False``: the REPL, whose prompt does not wait and
                 whose first request waits instead (:meth:`McpServers.wait_ready`).
+            project: the workspace's ``.mcp.json``: ``True`` starts its servers
+                (``--trust-project-mcp``), ``False`` none; a callable asks the user
+                about that exact file (the REPL; see :mod:`qwen_dev_cli.mcp.project`).
         """
-        if not any(server.enabled for server in self.settings.mcp_servers):
+        configured = self.settings.mcp_servers
+        if (self.workspace / ".mcp.json").exists():
+            from .mcp.project import project_servers
+
+            names = [server.name for server in configured]
+            extra = await project_servers(
+                self.workspace, self.home.mcp_trust, names, approve=project, warn=warn
+            )
+            configured = (*configured, *extra)
+        if not any(server.enabled for server in configured):
             yield self
             return
         import os
 
         from .mcp import McpServers
 
-        servers = McpServers(self.settings.mcp_servers, self.home.mcp_logs, os.environ, warn)
+        servers = McpServers(configured, self.home.mcp_logs, os.environ, warn)
         for source in servers.sources():
             self.tools.add(source)
         servers.start()

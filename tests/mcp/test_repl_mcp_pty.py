@@ -14,6 +14,7 @@ import pytest
 from faultserver import FaultServerProcess, Outcome
 
 from ..ui.test_repl_pty import PROMPT, Terminal, tool_call, write_config
+from .test_cli_mcp import SERVER
 from .test_cli_mcp import server as server_table
 
 pytestmark = pytest.mark.slow
@@ -63,8 +64,9 @@ def spawn_with_servers(
     tmp_path: Path, srv: FaultServerProcess, servers: str, *args: str
 ) -> Terminal:
     config = write_config(tmp_path, srv)
-    with config.open("a", encoding="utf-8") as out:
-        out.write("\n" + servers)
+    if servers:
+        with config.open("a", encoding="utf-8") as out:
+            out.write("\n" + servers)
     workspace = tmp_path / "ws"
     workspace.mkdir(exist_ok=True)
     child = pexpect.spawn(
@@ -156,3 +158,51 @@ def test_slash_mcp_lists_servers_tools_lists_every_tool_and_reconnect_restarts_o
     assert all(pid.isdigit() for pid in pids)
     assert pids[0] != pids[1]  # a new process
     assert terminal.leave() == 0
+
+
+def test_a_project_mcp_json_is_asked_about_once_per_exact_file(
+    srv: FaultServerProcess, tmp_path: Path
+) -> None:
+    from .test_project_mcp import project_file
+
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    path = project_file(workspace)
+    # Asked, with the command it would run; yes starts it and the model gets its tools.
+    terminal = spawn_with_servers(tmp_path, srv, "")
+    terminal.expect_exact("would start these MCP servers, outside the sandbox")
+    terminal.expect_exact(str(SERVER))
+    terminal.expect_exact("Start them?")
+    terminal.send("y")
+    terminal.expect("lab CLOSED")
+    srv.script(Outcome.ok("first"))
+    terminal.sendline("hi")
+    terminal.expect_exact("first")
+    terminal.expect(PROMPT)
+    assert "mcp__proj__echo" in offered_now(srv)
+    assert terminal.leave() == 0
+    # The same file again: not asked, started.
+    terminal = spawn_with_servers(tmp_path, srv, "")
+    terminal.expect("lab CLOSED")
+    srv.script(Outcome.ok("second"))
+    terminal.sendline("hi")
+    terminal.expect_exact("second")
+    terminal.expect(PROMPT)
+    assert "mcp__proj__echo" in offered_now(srv)
+    assert terminal.leave() == 0
+    # A changed file is asked about again; no starts nothing.
+    path.write_text(path.read_text().replace("}}}", ', "env": {"A": "1"}}}}'))
+    terminal = spawn_with_servers(tmp_path, srv, "")
+    terminal.expect_exact("Start them?")
+    terminal.send("n")
+    terminal.expect("lab CLOSED")
+    srv.script(Outcome.ok("third"))
+    terminal.sendline("hi")
+    terminal.expect_exact("third")
+    terminal.expect(PROMPT)
+    assert not [name for name in offered_now(srv) if name.startswith("mcp__")]
+    assert terminal.leave() == 0
+
+
+def offered_now(srv: FaultServerProcess) -> list[str]:
+    return [t["function"]["name"] for t in srv.requests()[-1]["json"].get("tools", [])]
