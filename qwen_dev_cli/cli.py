@@ -361,7 +361,7 @@ async def _with_runtime(
     run: Callable[[Runtime], Awaitable[int]],
     *,
     wait_mcp: bool = True,
-    project_mcp: Callable[[ProjectServers], Awaitable[bool]] | bool = False,
+    project_mcp: Callable[[ProjectServers], Awaitable[bool | None]] | bool = False,
 ) -> int:
     """``run(runtime)`` on this process's runtime (settings, workspace, home, the state
     store every client shares, the tools, the user's MCP servers started and, unless
@@ -501,7 +501,7 @@ def main_callback(
     raise typer.Exit(code)
 
 
-async def _ask_about_project_servers(project: ProjectServers) -> bool:
+async def _ask_about_project_servers(project: ProjectServers) -> bool | None:
     """The REPL's question about a project's ``.mcp.json``, before its prompt."""
     from .ui.approval import approve_project_servers
     from .ui.theme import make_console

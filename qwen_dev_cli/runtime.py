@@ -146,7 +146,7 @@ class Runtime:
         warn: Callable[[str], None],
         *,
         wait: bool = True,
-        project: Callable[[ProjectServers], Awaitable[bool]] | bool = False,
+        project: Callable[[ProjectServers], Awaitable[bool | None]] | bool = False,
     ) -> AsyncIterator[Runtime]:
         """The user's MCP servers for the length of the block: started in the
         background, their tools added to the registry, and ended (process groups

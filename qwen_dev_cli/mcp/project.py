@@ -138,7 +138,7 @@ async def project_servers(
     trust_file: Path,
     user_servers: Sequence[str],
     *,
-    approve: Callable[[ProjectServers], Awaitable[bool]] | bool,
+    approve: Callable[[ProjectServers], Awaitable[bool | None]] | bool,
     warn: Callable[[str], None],
 ) -> tuple[McpServerSettings, ...]:
     """The servers of the workspace's ``.mcp.json`` that may start.
@@ -150,7 +150,7 @@ async def project_servers(
         approve: ``True``: start them (``--trust-project-mcp``); ``False``: start none
             (``ask``, ``-p``, ``batch``, ``doctor``), said through ``warn``; a callable:
             asks the user (the REPL) unless this exact file was answered before, and the
-            answer is remembered.
+            answer is remembered (``None``, no answer: not started, not remembered).
         warn: what the user is told (a malformed file, notes, servers not started).
     """
     try:
@@ -171,7 +171,8 @@ async def project_servers(
         decision = trust.decision(project)
         if decision is None:
             decision = await approve(project)
-            trust.remember(project, decision)
+            if decision is not None:
+                trust.remember(project, decision)
         if not decision:
             return ()
     for note in project.notes:

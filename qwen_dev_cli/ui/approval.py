@@ -143,12 +143,13 @@ class InteractiveApprover:
         self.console.print(Text(f"{self.symbols.arrow} {said}", "qd.title"))
         return choice
 
-    async def _read_key(self, question: str, keys: str) -> str:
+    async def _read_key(self, question: str, keys: str, *, no: str = "n") -> str:
+        """The key pressed; ``no`` for a key that means no (Enter, Esc, Ctrl-C/D)."""
         bindings = KeyBindings()
         for key in keys:
             bindings.add(key)(_answer(key))
         for key in _NO_KEYS:
-            bindings.add(key)(_answer("n"))
+            bindings.add(key)(_answer(no))
 
         @bindings.add(Keys.Any)
         def _ignore(event: KeyPressEvent) -> None:
@@ -221,10 +222,11 @@ async def approve_project_servers(
     *,
     input: Input | None = None,
     output: Output | None = None,
-) -> bool:
+) -> bool | None:
     """Before the REPL starts: show each command (or URL) a project's ``.mcp.json``
     would start, outside the sandbox, and ask once (the answer is remembered for this
-    exact file by the caller); anything but ``y`` is no."""
+    exact file by the caller). ``None``: Enter, Esc or Ctrl-C, a no for this session
+    only, not to be remembered."""
     symbols = symbols_for(console)
     view = Table.grid(padding=(0, 2))
     view.add_column()
@@ -245,4 +247,7 @@ async def approve_project_servers(
         console.print(Text(printable(f"  {note}"), "qd.muted"))
     approver = InteractiveApprover(console, input=input, output=output)
     question = "Start them? [y]es / [n]o (remembered until the file changes): "
-    return await approver._key(question, "yn") == "y"
+    choice = await approver._read_key(question, "yn", no="")
+    said = {"y": "yes", "n": "no"}.get(choice, "not now (asked again next time)")
+    console.print(Text(f"{symbols.arrow} {said}", "qd.title"))
+    return {"y": True, "n": False}.get(choice)

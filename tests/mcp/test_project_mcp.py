@@ -84,9 +84,9 @@ async def test_the_answer_is_kept_for_that_exact_file_and_a_change_asks_again(
     path = project_file(tmp_path)
     trust = tmp_path / "home" / "mcp-trust.json"
     asked: list[ProjectServers] = []
-    answers = [True, False]
+    answers: list[bool | None] = [None, True, False]
 
-    async def approve(project: ProjectServers) -> bool:
+    async def approve(project: ProjectServers) -> bool | None:
         asked.append(project)
         return answers[len(asked) - 1]
 
@@ -94,14 +94,15 @@ async def test_the_answer_is_kept_for_that_exact_file_and_a_change_asks_again(
         found = await project_servers(tmp_path, trust, [], approve=approve, warn=print)
         return [s.name for s in found]
 
+    assert await servers() == []  # Enter or Esc: not now, and not remembered
     assert await servers() == ["proj"]
     assert await servers() == ["proj"]  # remembered: not asked again
-    assert len(asked) == 1
+    assert len(asked) == 2
     assert asked[0].commands() == [("proj", f"{sys.executable} {SERVER}")]
     path.write_text(path.read_text().replace("}}}", ', "env": {"A": "1"}}}}'))
     assert await servers() == []  # a changed file is asked about again: no
     assert await servers() == []
-    assert len(asked) == 2
+    assert len(asked) == 3
     assert trust.stat().st_mode & 0o077 == 0
     project = read_project(tmp_path)
     assert project is not None
