@@ -83,7 +83,7 @@ class ServerTools:
 
 def _planner(server: McpServer, tool: str) -> Callable[[Arguments, ToolContext], Plan]:
     def plan(arguments: Arguments, context: ToolContext) -> Plan:
-        if server.state != "ready":
+        if server.state not in ("ready", "starting"):  # starting: the call waits for it
             raise ToolError(server.unavailable())
         values: dict[str, Any] = dict(arguments.values)
 
