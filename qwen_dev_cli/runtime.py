@@ -154,10 +154,12 @@ class Runtime:
 
         Args:
             warn: told once about each server that fails (the block goes on without it).
-            wait: wait for every server (each up to its ``startup_timeout``) before the
-                block begins, so the first request to the model offers their tools
-                (``ask``, ``batch``); ``False``: the REPL, whose prompt does not wait and
-                whose first request waits instead (:meth:`McpServers.wait_ready`).
+            wait: start every server and wait for it (each up to its
+                ``startup_timeout``) before the block begins, so the first request to
+                the model offers their tools (``ask``, ``batch``); ``False``: the block
+                starts them when it is ready to (:meth:`McpServers.start`: the REPL once
+                its prompt is drawn, ``doctor`` alongside its probes) and waits when it
+                needs them (:meth:`McpServers.wait_ready`, which starts them too).
             project: the workspace's ``.mcp.json``: ``True`` starts its servers
                 (``--trust-project-mcp``), ``False`` none; a callable asks the user
                 about that exact file (the REPL; see :mod:`qwen_dev_cli.mcp.project`).
@@ -181,7 +183,6 @@ class Runtime:
         servers = McpServers(configured, self.home.mcp_logs, os.environ, warn)
         for source in servers.sources():
             self.tools.add(source)
-        servers.start()
         try:
             if wait:
                 await servers.wait_ready()

@@ -188,6 +188,9 @@ class McpServer:
         """Connect, and hold the connection until :meth:`stop`; a server whose
         connection is lost once it was ready is started again, once."""
         began = time.monotonic()
+        # The SDK takes half a second to import: in a thread, so the event loop (the
+        # REPL's prompt, the other servers) goes on meanwhile.
+        await asyncio.to_thread(_import_sdk, self.settings.kind)
         while await self._hold_once(began) and not self._stop.is_set():
             # (_ready was set by the connection that was lost; waiters of the new one
             # get a new event.)
@@ -324,6 +327,18 @@ class McpServer:
     def _open_log(self) -> TextIO:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         return self.log_path.open("a", encoding="utf-8")
+
+
+def _import_sdk(kind: str) -> None:
+    """Load the SDK's modules a server of this transport needs."""
+    import importlib
+
+    transport = {
+        "stdio": "qwen_dev_cli.mcp.stdio",
+        "sse": "mcp.client.sse",
+    }.get(kind, "mcp.client.streamable_http")
+    for module in ("mcp.client.session", "mcp.types", transport):
+        importlib.import_module(module)
 
 
 async def _either(first: asyncio.Event, second: asyncio.Event) -> None:

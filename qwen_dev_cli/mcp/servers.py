@@ -142,7 +142,7 @@ class McpServers:
         return [ServerTools(server, self.warn) for server in self.servers]
 
     def start(self) -> None:
-        """Start every server in the background."""
+        """Start every server in the background (once: again does nothing)."""
         for server in self.servers:
             server.start()
 
@@ -159,7 +159,8 @@ class McpServers:
 
     async def wait_ready(self, warn: Callable[[str], None] | None = None) -> None:
         """Until every server is ready or failed; each failure said once (through
-        ``warn``, default the one given at construction)."""
+        ``warn``, default the one given at construction); starts any not started."""
+        self.start()
         await asyncio.gather(*(server.wait_ready() for server in self.servers))
         self.tell_failures(warn)
 

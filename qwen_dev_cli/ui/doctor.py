@@ -270,6 +270,8 @@ async def run_doctor(
     ``state`` store or MCP server is reported as a warning). ``state`` ``None``: not
     checked; ``mcp``: the servers, started and not waited for (they are waited for
     here, alongside the probes)."""
+    if mcp is not None:
+        mcp.start()
     probes = probe_all(settings, seconds=seconds, transport=transport)
     store: StoreCheck | None = None
     if state is None:

@@ -155,6 +155,7 @@ class Repl:
     async def run(self) -> int:
         """Read and answer messages until the user leaves; returns the exit code."""
         self._greet()
+        self._start_mcp_after_the_prompt()
         try:
             with _sigint_calls(self._on_sigint):
                 while not self._leaving:
@@ -303,6 +304,19 @@ class Repl:
                     del offered[tool.name]
                     listing.append((tool.name, source.name))
         return listing
+
+    def _start_mcp_after_the_prompt(self) -> None:
+        """Start the MCP servers once the prompt is drawn: nothing they do (spawning
+        processes, the SDK's import) stands between the user and the prompt."""
+        servers = self.runtime.mcp
+        if servers is None:
+            return
+        app = self.prompt.app
+
+        def drawn(_: object) -> None:
+            servers.start()  # the first time; after that it does nothing
+
+        app.after_render += drawn
 
     def _mcp_counts(self) -> tuple[int, int, bool] | None:
         servers = self.runtime.mcp
