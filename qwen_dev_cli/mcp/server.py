@@ -191,6 +191,9 @@ class McpServer:
         # The SDK takes half a second to import: in a thread, so the event loop (the
         # REPL's prompt, the other servers) goes on meanwhile.
         await asyncio.to_thread(_import_sdk, self.settings.kind)
+        if self._stop.is_set():  # the session ended first: start nothing
+            self._ready.set()
+            return
         while await self._hold_once(began) and not self._stop.is_set():
             # (_ready was set by the connection that was lost; waiters of the new one
             # get a new event.)

@@ -62,3 +62,17 @@ async def test_an_idle_server_killed_is_restarted_once_then_failed(tmp_path: Pat
         assert await pid_of(server) not in (first, second)
     finally:
         await server.stop()
+
+
+async def test_a_server_stopped_before_it_started_runs_nothing(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    server = McpServer(
+        McpServerSettings("t", command="/bin/sh", args=("-c", f"touch {marker}; cat")),
+        tmp_path / "t.log",
+        os.environ,
+    )
+    server.start()
+    await server.stop()  # before its task got past the SDK's import
+    await server.wait_ready()
+    assert server.state == "stopped"
+    assert not marker.exists()
