@@ -688,19 +688,37 @@ def mcp_list(
     json_output: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
     config: ConfigOpt = None,
 ) -> None:
-    """Start each configured MCP server and list its state and tools."""
+    """Start each configured MCP server and list its state and tools (this folder's
+    .mcp.json too, once approved in the interactive assistant)."""
     import os
 
     from .mcp import McpServers
+    from .mcp.project import project_servers
 
     settings = _settings(ctx, config)
     said: list[str] = []
-    servers = McpServers(
-        settings.mcp_servers, Home(settings.home).mcp_logs, os.environ, said.append
-    )
+    home = Home(settings.home)
+
+    async def unapproved(project: ProjectServers) -> None:
+        # Not asked here, not remembered: said, and left to the interactive assistant.
+        typer.echo(
+            f"qwen-dev: {project.path}: not approved yet (start qwen-dev here to be asked); "
+            "its servers are not listed",
+            err=True,
+        )
 
     async def survey() -> list[dict[str, object]]:
-        servers.start()
+        names = [server.name for server in settings.mcp_servers]
+        extra = await project_servers(
+            Path.cwd(),
+            home.mcp_trust,
+            names,
+            approve=unapproved,
+            warn=lambda message: typer.echo(f"qwen-dev: {message}", err=True),
+        )
+        servers = McpServers(
+            (*settings.mcp_servers, *extra), home.mcp_logs, os.environ, said.append
+        )
         try:
             await servers.wait_ready()
             return servers.report()

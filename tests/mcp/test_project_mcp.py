@@ -6,6 +6,7 @@ remembered for the exact file (path and content hash)."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -107,3 +108,27 @@ async def test_the_answer_is_kept_for_that_exact_file_and_a_change_asks_again(
     project = read_project(tmp_path)
     assert project is not None
     assert TrustFile(trust).decision(project) is False
+
+
+@pytest.mark.slow
+async def test_mcp_list_shows_an_approved_project_file_and_says_of_one_not_approved(
+    tmp_path: Path,
+) -> None:
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    project_file(workspace)
+    async with FaultServer() as srv:
+        config = write_config(tmp_path / "c.toml", srv)
+        before = await qwen_dev("mcp", "list", "--json", "--config", str(config), cwd=workspace)
+        project = read_project(workspace)
+        assert project is not None
+        home = Path(os.environ["QWEN_DEV_HOME"])
+        TrustFile(home / "mcp-trust.json").remember(project, True)
+        after = await qwen_dev("mcp", "list", "--json", "--config", str(config), cwd=workspace)
+    assert before.code == 0, before.err
+    assert json.loads(before.out) == {"servers": []}
+    assert "not approved yet" in before.err
+    assert after.code == 0, after.err
+    [row] = json.loads(after.out)["servers"]
+    assert (row["name"], row["state"], row["trust"]) == ("proj", "ready", False)
+    assert "mcp__proj__echo" in row["tools"]
