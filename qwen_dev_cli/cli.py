@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
     from .config import Settings
     from .core.state import ProviderStateStore
+    from .mcp.project import ProjectServers
     from .session.store import LoadedSession, SessionStore
     from .tools.rules import ToolRules
 
@@ -219,6 +220,14 @@ DisallowedToolsOpt = Annotated[
         rich_help_panel=ASK_PANEL,
     ),
 ]
+TrustProjectMcpOpt = Annotated[
+    bool,
+    typer.Option(
+        "--trust-project-mcp",
+        help="Start the MCP servers of this folder's .mcp.json (ignored without it).",
+        rich_help_panel=ASK_PANEL,
+    ),
+]
 #: Claude Code flags that mean nothing here, accepted and ignored (an SDK sends them):
 #: approvals always go to the caller over stdio; there are no setting sources to pick.
 PermissionPromptToolOpt = Annotated[
@@ -247,6 +256,7 @@ class _AskFlags:
     disallowed_tools: tuple[str, ...] = ()
     continue_latest: bool = False
     resume: str | None = None
+    trust_project_mcp: bool = False
 
     def given(self) -> list[str]:
         """The flags given (for "these go with -p" errors)."""
@@ -265,6 +275,7 @@ class _AskFlags:
             "--session-id": self.session_id is not None,
             "--allowedTools": bool(self.allowed_tools),
             "--disallowedTools": bool(self.disallowed_tools),
+            "--trust-project-mcp": self.trust_project_mcp,
         }
         return [name for name, given in names.items() if given]
 
@@ -426,11 +437,19 @@ def _open_state_store(settings: Settings) -> ProviderStateStore:
     return open_store(settings.client.state_store, home=settings.home, warn=_warn)
 
 
-async def _with_runtime(loaded: _Loaded, run: Callable[[Runtime], Awaitable[int]]) -> int:
+async def _with_runtime(
+    loaded: _Loaded,
+    run: Callable[[Runtime], Awaitable[int]],
+    *,
+    wait_mcp: bool = True,
+    project_mcp: Callable[[ProjectServers], Awaitable[bool | None]] | bool = False,
+) -> int:
     """``run(runtime)`` on this process's runtime (settings, workspace, home, the state
-    store every client shares, the tools, the user's MCP servers started and waited
-    for), then the servers ended and the store closed (after the clients ``run``
-    closed)."""
+    store every client shares, the tools, the user's MCP servers started and, unless
+    ``wait_mcp`` is false (the REPL: its first request waits), waited for), then the
+    servers ended and the store closed (after the clients ``run`` closed).
+    ``project_mcp``: whether the workspace's ``.mcp.json`` servers start (``True``:
+    ``--trust-project-mcp``), or how the user is asked (the REPL)."""
     from .core.state import StoreError
 
     store = _open_state_store(loaded.settings)
@@ -442,8 +461,8 @@ async def _with_runtime(loaded: _Loaded, run: Callable[[Runtime], Awaitable[int]
         overrides=loaded.overrides,
     )
     try:
-        async with runtime.mcp_servers(_warn):
-            return await run(runtime)
+        async with runtime.mcp_servers(_warn, wait=wait_mcp, project=project_mcp) as running:
+            return await run(running)
     finally:
         # A store that fails to close must not turn a finished answer into an error.
         try:
@@ -492,6 +511,7 @@ def main_callback(
     disallowed_tools: DisallowedToolsOpt = None,
     _permission_prompt_tool: PermissionPromptToolOpt = None,
     _setting_sources: SettingSourcesOpt = None,
+    trust_project_mcp: TrustProjectMcpOpt = False,
 ) -> None:
     """Start the interactive assistant, or run one of the commands below."""
     flags = _AskFlags(
@@ -506,6 +526,7 @@ def main_callback(
         session_id=session_id,
         allowed_tools=tuple(allowed_tools or ()),
         disallowed_tools=tuple(disallowed_tools or ()),
+        trust_project_mcp=trust_project_mcp,
     )
     # Not an eager option: ``--version true`` must be refused (no command "true"), not
     # answered before the rest of the line is read.
@@ -556,10 +577,25 @@ def main_callback(
 
     options = ReplOptions(continue_latest=continue_latest, resume_id=resume)
     try:
-        code = _run(_with_runtime(loaded, lambda runtime: run_repl(runtime, options)))
+        code = _run(
+            _with_runtime(
+                loaded,
+                lambda runtime: run_repl(runtime, options),
+                wait_mcp=False,
+                project_mcp=_ask_about_project_servers,
+            )
+        )
     except KeyboardInterrupt:
         code = exit_codes.INTERRUPTED
     raise typer.Exit(code)
+
+
+async def _ask_about_project_servers(project: ProjectServers) -> bool | None:
+    """The REPL's question about a project's ``.mcp.json``, before its prompt."""
+    from .ui.approval import approve_project_servers
+    from .ui.theme import make_console
+
+    return await approve_project_servers(project, make_console())
 
 
 @app.command(cls=Command, epilog=EXIT_CODES)
@@ -628,6 +664,7 @@ def ask(
     model: ModelOpt = None,
     approval: ApprovalOpt = None,
     config: ConfigOpt = None,
+    trust_project_mcp: TrustProjectMcpOpt = False,
 ) -> None:
     """Answer one prompt and exit (for scripts: --output-format json|stream-json, exit codes).
 
@@ -650,6 +687,7 @@ def ask(
         disallowed_tools=tuple(disallowed_tools or ()),
         continue_latest=continue_latest,
         resume=resume,
+        trust_project_mcp=trust_project_mcp,
     )
     _ask(ctx, prompt, flags, provider, model, approval, config)
 
@@ -663,7 +701,8 @@ def _ask(
     approval: str | None,
     config: Path | None,
 ) -> NoReturn:
-    """One headless turn (``ask PROMPT`` and ``-p PROMPT``): the exit code its end."""
+    """One headless turn (``ask PROMPT`` and ``-p PROMPT``): the exit code its end
+    (``flags.trust_project_mcp``: start the servers of the workspace's ``.mcp.json``)."""
     from .ui.oneshot import MAX_STDIN_BYTES, AskOptions, prepare_prompt, run_ask
 
     output_format = flags.resolved_format()
@@ -717,6 +756,7 @@ def _ask(
                     interactive_err=sys.stderr.isatty(),
                     stdin=None if sys.stdin is None else sys.stdin.buffer,
                 ),
+                project_mcp=flags.trust_project_mcp,
             )
         )
     except KeyboardInterrupt:
@@ -791,19 +831,37 @@ def mcp_list(
     json_output: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
     config: ConfigOpt = None,
 ) -> None:
-    """Start each configured MCP server and list its state and tools."""
+    """Start each configured MCP server and list its state and tools (this folder's
+    .mcp.json too, once approved in the interactive assistant)."""
     import os
 
     from .mcp import McpServers
+    from .mcp.project import project_servers
 
     settings = _settings(ctx, config)
     said: list[str] = []
-    servers = McpServers(
-        settings.mcp_servers, Home(settings.home).mcp_logs, os.environ, said.append
-    )
+    home = Home(settings.home)
+
+    async def unapproved(project: ProjectServers) -> None:
+        # Not asked here, not remembered: said, and left to the interactive assistant.
+        typer.echo(
+            f"qwen-dev: {project.path}: not approved yet (start qwen-dev here to be asked); "
+            "its servers are not listed",
+            err=True,
+        )
 
     async def survey() -> list[dict[str, object]]:
-        servers.start()
+        names = [server.name for server in settings.mcp_servers]
+        extra = await project_servers(
+            Path.cwd(),
+            home.mcp_trust,
+            names,
+            approve=unapproved,
+            warn=lambda message: typer.echo(f"qwen-dev: {message}", err=True),
+        )
+        servers = McpServers(
+            (*settings.mcp_servers, *extra), home.mcp_logs, os.environ, said.append
+        )
         try:
             await servers.wait_ready()
             return servers.report()
@@ -1060,7 +1118,9 @@ def doctor(
                 make_console(),
                 seconds=timeout,
                 state=runtime.state,
+                mcp=runtime.mcp,
             ),
+            wait_mcp=False,
         )
     )
     raise typer.Exit(code)

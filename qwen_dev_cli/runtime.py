@@ -29,7 +29,7 @@ from .config import Overrides
 from .config.home import Home
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable
+    from collections.abc import AsyncIterator, Awaitable, Callable
 
     from .agent import Agent
     from .agent.context import ContextLedger
@@ -37,6 +37,8 @@ if TYPE_CHECKING:
     from .config import Settings
     from .core import LLMClient
     from .core.state import ProviderStateStore
+    from .mcp import McpServers
+    from .mcp.project import ProjectServers
     from .tools import ChangeLog
     from .tools.registry import ToolRegistry
     from .tools.rules import ToolRules
@@ -65,6 +67,8 @@ class Runtime:
         tools: the tool registry (built-in tools; later sources add to it).
         rules: ``--allowedTools``/``--disallowedTools``: which tools the agent is
             offered, and which run unasked (:mod:`qwen_dev_cli.tools.rules`).
+        mcp: the user's MCP servers while :meth:`mcp_servers` runs them (``None``: none
+            configured, or not started).
     """
 
     settings: Settings
@@ -74,6 +78,7 @@ class Runtime:
     overrides: Overrides = field(default_factory=Overrides)
     tools: ToolRegistry = field(default_factory=_builtin_registry)
     rules: ToolRules | None = None
+    mcp: McpServers | None = None
 
     @property
     def home(self) -> Home:
@@ -141,26 +146,52 @@ class Runtime:
     # --- MCP servers -----------------------------------------------------------------
 
     @asynccontextmanager
-    async def mcp_servers(self, warn: Callable[[str], None]) -> AsyncIterator[None]:
+    async def mcp_servers(
+        self,
+        warn: Callable[[str], None],
+        *,
+        wait: bool = True,
+        project: Callable[[ProjectServers], Awaitable[bool | None]] | bool = False,
+    ) -> AsyncIterator[Runtime]:
         """The user's MCP servers for the length of the block: started in the
-        background, their tools added to the registry, waited for (each up to its
-        ``startup_timeout``) so the first request to the model offers their tools, and
-        ended (process groups included) on the way out. A server that fails is said
-        once through ``warn``, and the block goes on without it."""
-        if not any(server.enabled for server in self.settings.mcp_servers):
-            yield
+        background, their tools added to the registry, and ended (process groups
+        included) on the way out. Yields this runtime with :attr:`mcp` set.
+
+        Args:
+            warn: told once about each server that fails (the block goes on without it).
+            wait: start every server and wait for it (each up to its
+                ``startup_timeout``) before the block begins, so the first request to
+                the model offers their tools (``ask``, ``batch``); ``False``: the block
+                starts them when it is ready to (:meth:`McpServers.start`: the REPL once
+                its prompt is drawn, ``doctor`` alongside its probes) and waits when it
+                needs them (:meth:`McpServers.wait_ready`, which starts them too).
+            project: the workspace's ``.mcp.json``: ``True`` starts its servers
+                (``--trust-project-mcp``), ``False`` none; a callable asks the user
+                about that exact file (the REPL; see :mod:`qwen_dev_cli.mcp.project`).
+        """
+        configured = self.settings.mcp_servers
+        if (self.workspace / ".mcp.json").exists():
+            from .mcp.project import project_servers
+
+            names = [server.name for server in configured]
+            extra = await project_servers(
+                self.workspace, self.home.mcp_trust, names, approve=project, warn=warn
+            )
+            configured = (*configured, *extra)
+        if not any(server.enabled for server in configured):
+            yield self
             return
         import os
 
         from .mcp import McpServers
 
-        servers = McpServers(self.settings.mcp_servers, self.home.mcp_logs, os.environ, warn)
+        servers = McpServers(configured, self.home.mcp_logs, os.environ, warn)
         for source in servers.sources():
             self.tools.add(source)
-        servers.start()
         try:
-            await servers.wait_ready()
-            yield
+            if wait:
+                await servers.wait_ready()
+            yield dataclasses.replace(self, mcp=servers)
         finally:
             await servers.aclose()
 

@@ -62,6 +62,11 @@ class Home:
         """Each MCP server's stderr, one ``NAME.log`` per server."""
         return self.root / "logs" / "mcp"
 
+    @property
+    def mcp_trust(self) -> Path:
+        """The answers about projects' ``.mcp.json`` files, by path and content hash."""
+        return self.root / "mcp-trust.json"
+
     def session_store(self, warn: Callable[[str], None] | None = None) -> SessionStore:
         from ..session.store import SessionStore
 

@@ -30,10 +30,12 @@ class McpImportError(Exception):
     """A file that cannot be imported; the message names the file and the key."""
 
 
-def read_servers(path: Path) -> tuple[dict[str, dict[str, Any]], list[str]]:
-    """The servers of ``path`` as config tables, and notes for the user (renamed
-    servers, keys left out)."""
-    data = _load(path)
+def read_servers(
+    path: Path, content: bytes | None = None
+) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """The servers of ``path`` (or of ``content``, the bytes read from it) as config
+    tables, and notes for the user (renamed servers, keys left out)."""
+    data = _load(path) if content is None else _parse(path, content)
     if not isinstance(data, dict) or not isinstance(data.get("mcpServers"), dict):
         raise McpImportError(f"{path}: mcpServers: expected an object of servers")
     servers: dict[str, dict[str, Any]] = {}
@@ -49,6 +51,19 @@ def read_servers(path: Path) -> tuple[dict[str, dict[str, Any]], list[str]]:
             raise McpImportError(f"{path}: {key}: expected an object")
         servers[name] = _table(path, key, entry, notes)
     return servers, notes
+
+
+def _parse(path: Path, content: bytes) -> object:
+    if len(content) > MAX_IMPORT_BYTES:
+        raise McpImportError(f"{path}: larger than 1 MiB; not a settings file")
+    try:
+        return json.loads(content.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise McpImportError(f"{path}: cannot read it: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise McpImportError(f"{path}: not JSON: {exc}") from None
+    except RecursionError:
+        raise McpImportError(f"{path}: not JSON: nested too deeply") from None
 
 
 def _load(path: Path) -> object:

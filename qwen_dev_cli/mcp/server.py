@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import time
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import timedelta
@@ -40,6 +41,8 @@ log = logging.getLogger(__name__)
 PASSED_ENV: Final = ("PATH", "HOME", "LANG", "TERM")
 #: Tools one server may offer (a hostile one could list millions).
 MAX_TOOLS: Final = 500
+#: Times a server that stopped by itself is started again before it is failed.
+MAX_RESTARTS: Final = 1
 #: Pages of ``tools/list`` read (a server could page forever).
 MAX_PAGES: Final = 20
 
@@ -78,6 +81,16 @@ class McpServer:
         self._task: asyncio.Task[None] | None = None
         #: What the transport saw go wrong (a message too long), for the failure's message.
         self._problems: list[str] = []
+        #: Set when the connection is lost (the process ended): the holding task
+        #: restarts it once.
+        self._lost = asyncio.Event()
+        #: Times it was restarted after it stopped by itself.
+        self.restarts = 0
+        #: Seconds from its start to ready or failed (``None`` while starting).
+        self.startup_seconds: float | None = None
+        #: How many times it was (re)started: tools built for an earlier connection are
+        #: built again.
+        self.generation = 0
 
     @property
     def name(self) -> str:
@@ -87,6 +100,23 @@ class McpServer:
         """Start connecting in the background."""
         if self._task is None:
             self._task = asyncio.create_task(self._hold(), name=f"mcp server {self.name}")
+
+    async def restart(self) -> None:
+        """End the connection (if any) and connect again in the background."""
+        await self.stop()
+        self._ready = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._task = None
+        self._session = None
+        self._problems = []
+        self._lost = asyncio.Event()
+        self.restarts = 0
+        self.state = "starting"
+        self.error = None
+        self.tools = ()
+        self.startup_seconds = None
+        self.generation += 1
+        self.start()
 
     async def wait_ready(self) -> None:
         """Until the server is ready or has failed (its own startup_timeout bounds this)."""
@@ -105,6 +135,8 @@ class McpServer:
 
     async def call(self, tool: str, arguments: dict[str, Any]) -> CallResult:
         """Call ``tool``; a timeout, a dead server or a protocol error is a failed call."""
+        if self.state == "starting":  # restarting after it stopped: its startup_timeout
+            await self.wait_ready()
         session = self._session
         if session is None or self.state != "ready":
             raise ServerFailed(self.unavailable())
@@ -114,11 +146,18 @@ class McpServer:
             )
         except Exception as exc:
             if _connection_lost(exc):
-                # Its tools are offered no more; the user hears why with the next notice.
-                self.state = "failed"
+                # The holding task restarts it once; after that its tools are offered no
+                # more, and the user hears why with the next notice.
+                self._lost.set()
                 why = self._problems[-1] if self._problems else _say(exc)
-                self.error = f"it stopped ({why}){self._last_stderr()}"
-                raise ServerFailed(f"MCP server {self.name}: {self.error}") from exc
+                then = (
+                    "it is being restarted"
+                    if self.restarts < MAX_RESTARTS
+                    else "it is not restarted again"
+                )
+                raise ServerFailed(
+                    f"MCP server {self.name}: it stopped ({why}); {then}{self._last_stderr()}"
+                ) from exc
             raise ServerFailed(f"MCP server {self.name}: {_say(exc)}") from exc
         return CallResult(not result.isError, result_text(result))
 
@@ -146,7 +185,38 @@ class McpServer:
     # --- the background task ---------------------------------------------------------
 
     async def _hold(self) -> None:
+        """Connect, and hold the connection until :meth:`stop`; a server whose
+        connection is lost once it was ready is started again, once."""
+        began = time.monotonic()
+        # The SDK takes half a second to import: in a thread, so the event loop (the
+        # REPL's prompt, the other servers) goes on meanwhile.
+        await asyncio.to_thread(_import_sdk, self.settings.kind)
+        if self._stop.is_set():  # the session ended first: start nothing
+            self._ready.set()
+            return
+        while await self._hold_once(began) and not self._stop.is_set():
+            # (_ready was set by the connection that was lost; waiters of the new one
+            # get a new event.)
+            if self.restarts >= MAX_RESTARTS:
+                self.state = "failed"
+                why = self._problems[-1] if self._problems else "its process ended"
+                self.error = f"it stopped again ({why}); not restarted{self._last_stderr()}"
+                log.info("MCP server %s: %s", self.name, self.error)
+                return
+            self.restarts += 1
+            log.info("MCP server %s stopped; restarting it", self.name)
+            self._lost = asyncio.Event()
+            self._ready = asyncio.Event()
+            self._problems = []
+            self.state = "starting"
+            self.tools = ()
+            self.generation += 1
+
+    async def _hold_once(self, began: float) -> bool:
+        """One connection, held until :meth:`stop` or until it is lost; whether it was
+        lost (the process ended, the stream closed) once it was ready."""
         errlog: TextIO | None = None
+        connected = False
         try:
             async with AsyncExitStack() as stack:
                 if self.settings.kind == "stdio":
@@ -157,10 +227,16 @@ class McpServer:
                     session = await self._connect(stack, errlog)
                 self._session = session
                 self.state = "ready"
+                connected = True
+                if self.startup_seconds is None:
+                    self.startup_seconds = time.monotonic() - began
                 self._ready.set()
-                await self._stop.wait()
+                await _either(self._stop, self._lost)
                 self._session = None
+            return self._lost.is_set()
         except BaseException as exc:
+            if connected and self._lost.is_set() and isinstance(exc, Exception):
+                return True  # closing what was already lost can fail: it was lost all the same
             self.state = "failed"
             if isinstance(_innermost(exc), TimeoutError):
                 self.error = f"did not start within {self.settings.startup_timeout:g} s"
@@ -168,8 +244,11 @@ class McpServer:
                 self.error = _say(exc)
             if not isinstance(exc, Exception):
                 raise
+            return False
         finally:
             self._session = None
+            if self.startup_seconds is None:
+                self.startup_seconds = time.monotonic() - began
             self._ready.set()
             if errlog is not None:
                 errlog.close()
@@ -213,6 +292,7 @@ class McpServer:
                 cwd=None if settings.cwd is None else expand(settings.cwd, self._env),
                 errlog=errlog,
                 on_problem=self._problems.append,
+                on_exit=self._lost.set,
             )
         assert settings.url is not None
         url = expand(settings.url, self._env)
@@ -250,6 +330,28 @@ class McpServer:
     def _open_log(self) -> TextIO:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         return self.log_path.open("a", encoding="utf-8")
+
+
+def _import_sdk(kind: str) -> None:
+    """Load the SDK's modules a server of this transport needs."""
+    import importlib
+
+    transport = {
+        "stdio": "qwen_dev_cli.mcp.stdio",
+        "sse": "mcp.client.sse",
+    }.get(kind, "mcp.client.streamable_http")
+    for module in ("mcp.client.session", "mcp.types", transport):
+        importlib.import_module(module)
+
+
+async def _either(first: asyncio.Event, second: asyncio.Event) -> None:
+    """Until one of two events is set."""
+    waiters = [asyncio.ensure_future(first.wait()), asyncio.ensure_future(second.wait())]
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
 
 
 def _connection_lost(exc: BaseException) -> bool:

@@ -41,6 +41,7 @@ class ServerTools:
     server: McpServer
     warn: Callable[[str], None]
     _tools: tuple[Tool, ...] | None = field(default=None, repr=False)
+    _generation: int = field(default=-1, repr=False)
 
     @property
     def name(self) -> str:
@@ -49,7 +50,8 @@ class ServerTools:
     def tools(self) -> Sequence[Tool]:
         if self.server.state != "ready":
             return ()
-        if self._tools is None:
+        if self._tools is None or self._generation != self.server.generation:
+            self._generation = self.server.generation
             self._tools = self._build()
         return self._tools
 
@@ -81,7 +83,7 @@ class ServerTools:
 
 def _planner(server: McpServer, tool: str) -> Callable[[Arguments, ToolContext], Plan]:
     def plan(arguments: Arguments, context: ToolContext) -> Plan:
-        if server.state != "ready":
+        if server.state not in ("ready", "starting"):  # starting: the call waits for it
             raise ToolError(server.unavailable())
         values: dict[str, Any] = dict(arguments.values)
 
@@ -140,13 +142,30 @@ class McpServers:
         return [ServerTools(server, self.warn) for server in self.servers]
 
     def start(self) -> None:
-        """Start every server in the background."""
+        """Start every server in the background (once: again does nothing)."""
         for server in self.servers:
             server.start()
 
-    async def wait_ready(self) -> None:
-        """Until every server is ready or failed; each failure said once."""
+    def starting(self) -> list[str]:
+        """The servers still starting, by name."""
+        return [server.name for server in self.servers if server.state == "starting"]
+
+    def counts(self) -> tuple[int, int, bool]:
+        """``(ready, started, starting)``: how many servers are ready, how many were
+        started (the enabled ones), and whether any is still starting (the status
+        bar's ``mcp 2/3``)."""
+        ready = sum(server.state == "ready" for server in self.servers)
+        return ready, len(self.servers), bool(self.starting())
+
+    async def wait_ready(self, warn: Callable[[str], None] | None = None) -> None:
+        """Until every server is ready or failed; each failure said once (through
+        ``warn``, default the one given at construction); starts any not started."""
+        self.start()
         await asyncio.gather(*(server.wait_ready() for server in self.servers))
+        self.tell_failures(warn)
+
+    def tell_failures(self, warn: Callable[[str], None] | None = None) -> None:
+        """Say each failed server not said before."""
         for server in self.servers:
             if server.state == "failed" and server.name not in self._told:
                 self._told.add(server.name)
@@ -155,11 +174,31 @@ class McpServers:
                     if server.settings.kind == "stdio"
                     else ""
                 )
-                self.warn(f"MCP server {server.name} failed: {server.error}{where}")
+                (warn or self.warn)(f"MCP server {server.name} failed: {server.error}{where}")
+
+    def find(self, name: str) -> McpServer | None:
+        """The started server of that name."""
+        return next((server for server in self.servers if server.name == name), None)
+
+    async def reconnect(self, name: str) -> McpServer:
+        """Stop the server ``name`` and start it again; returns it once it is ready or
+        has failed (said through :meth:`tell_failures` like any failure). Raises
+        ``KeyError`` for a name not started."""
+        server = self.find(name)
+        if server is None:
+            raise KeyError(name)
+        await server.restart()
+        self._told.discard(name)
+        await server.wait_ready()
+        return server
 
     async def aclose(self) -> None:
         """End every server (their process groups too)."""
         await asyncio.gather(*(server.stop() for server in self.servers))
+
+    def report_of(self, name: str) -> dict[str, Any]:
+        """One server's row of :meth:`report`."""
+        return next(row for row in self.report() if row["name"] == name)
 
     def report(self) -> list[dict[str, Any]]:
         """Each server as ``qwen-dev mcp list --json`` shows it: its state, its error,
@@ -176,6 +215,12 @@ class McpServers:
                     "state": "disabled" if server is None else server.state,
                     "error": None if server is None else server.error,
                     "trust": settings.trust,
+                    "startup_ms": None
+                    if server is None or server.startup_seconds is None
+                    else round(server.startup_seconds * 1000),
+                    "log": str(server.log_path)
+                    if server is not None and settings.kind == "stdio"
+                    else None,
                     "tools": [tool.name for tool in offered],
                 }
             )

@@ -59,10 +59,12 @@ async def stdio_transport(
     cwd: str | None,
     errlog: TextIO,
     on_problem: Callable[[str], None],
+    on_exit: Callable[[], None] = lambda: None,
     max_message: int = MAX_MESSAGE,
 ) -> AsyncIterator[Streams]:
     """The server's message streams while the block runs (``env`` is its whole
-    environment). Raises :class:`OSError` when the command cannot be started."""
+    environment); ``on_exit`` is called when its output ends (it stopped, or is being
+    stopped). Raises :class:`OSError` when the command cannot be started."""
     incoming_writer, incoming = anyio.create_memory_object_stream[SessionMessage | Exception](0)
     outgoing, outgoing_reader = anyio.create_memory_object_stream[SessionMessage](0)
     try:
@@ -99,6 +101,8 @@ async def stdio_transport(
                             pending = bytearray()
             except anyio.ClosedResourceError:
                 await anyio.lowlevel.checkpoint()
+                return
+        on_exit()
 
     async def write() -> None:
         assert process.stdin is not None

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from ..agent.turn import ApprovalRequest
+    from ..mcp.project import ProjectServers
 
 _NO_KEYS = ("enter", "escape", "c-c", "c-d")
 #: What each key means, echoed once it is pressed.
@@ -142,12 +143,13 @@ class InteractiveApprover:
         self.console.print(Text(f"{self.symbols.arrow} {said}", "qd.title"))
         return choice
 
-    async def _read_key(self, question: str, keys: str) -> str:
+    async def _read_key(self, question: str, keys: str, *, no: str = "n") -> str:
+        """The key pressed; ``no`` for a key that means no (Enter, Esc, Ctrl-C/D)."""
         bindings = KeyBindings()
         for key in keys:
             bindings.add(key)(_answer(key))
         for key in _NO_KEYS:
-            bindings.add(key)(_answer("n"))
+            bindings.add(key)(_answer(no))
 
         @bindings.add(Keys.Any)
         def _ignore(event: KeyPressEvent) -> None:
@@ -212,3 +214,40 @@ def coloured_diff(diff: str) -> Text:
         text.append(printable(line) + "\n", style)
     text.rstrip()
     return text
+
+
+async def approve_project_servers(
+    project: ProjectServers,
+    console: Console,
+    *,
+    input: Input | None = None,
+    output: Output | None = None,
+) -> bool | None:
+    """Before the REPL starts: show each command (or URL) a project's ``.mcp.json``
+    would start, outside the sandbox, and ask once (the answer is remembered for this
+    exact file by the caller). ``None``: Enter, Esc or Ctrl-C, a no for this session
+    only, not to be remembered."""
+    symbols = symbols_for(console)
+    view = Table.grid(padding=(0, 2))
+    view.add_column()
+    view.add_column()
+    for name, command in project.commands():
+        view.add_row(Text(printable(name), "qd.name"), Text(printable(command)))
+    console.print(
+        Text(
+            printable(
+                f"{symbols.warning} This project's {project.path.name} ({project.path}) "
+                "would start these MCP servers, outside the sandbox:"
+            ),
+            "qd.title",
+        )
+    )
+    console.print(view)
+    for note in project.notes:
+        console.print(Text(printable(f"  {note}"), "qd.muted"))
+    approver = InteractiveApprover(console, input=input, output=output)
+    question = "Start them? [y]es / [n]o (remembered until the file changes): "
+    choice = await approver._read_key(question, "yn", no="")
+    said = {"y": "yes", "n": "no"}.get(choice, "not now (asked again next time)")
+    console.print(Text(f"{symbols.arrow} {said}", "qd.title"))
+    return {"y": True, "n": False}.get(choice)

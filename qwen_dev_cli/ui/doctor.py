@@ -10,6 +10,10 @@ The state store (where budgets and breakers are shared, docs/architecture.md sec
 too. A store that fails is a warning, not a failure: answers still work, with budgets
 per process, so the exit code depends on the providers only. One line says whether
 commands run in an OS sandbox (without one, yolo asks before every command).
+
+Each enabled MCP server is started (alongside the probes), and reported with its
+state, how long it took to start, and its tools; a server that fails is a warning too:
+the model can still answer without its tools.
 """
 
 from __future__ import annotations
@@ -17,13 +21,15 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from rich.text import Text
 
 from .. import exit_codes
+from ..plurals import plural
 from ..tools.sandbox import SandboxStatus, detect_sandbox
+from .safe_text import printable
 from .symbols import symbols_for
 
 if TYPE_CHECKING:
@@ -33,6 +39,7 @@ if TYPE_CHECKING:
     from ..config import Settings
     from ..core.settings import ProviderSettings
     from ..core.state import ProviderStateStore
+    from ..mcp import McpServers
 
 
 @dataclass(frozen=True)
@@ -214,6 +221,36 @@ def report(results: list[ProbeResult], console: Console) -> None:
         )
 
 
+def report_mcp(rows: list[dict[str, Any]], console: Console) -> None:
+    """One block per MCP server: verdict, transport, start-up time, tools (or why it
+    failed, and where its stderr went)."""
+    symbols = symbols_for(console)
+    width = max((len(row["name"]) for row in rows), default=0)
+    for row in rows:
+        state = row["state"]
+        if state == "ready":
+            mark, style = symbols.ok, "qd.ok"
+        elif state == "disabled":
+            mark, style = "-", "qd.muted"
+        else:
+            mark, style = symbols.failed, "qd.error"
+        took = "" if row["startup_ms"] is None else f"  {row['startup_ms']} ms"
+        tools = plural(len(row["tools"]), "tool") if state == "ready" else state
+        line = Text.assemble(
+            (f"{mark} ", style),
+            ("mcp ", "qd.muted"),
+            (row["name"].ljust(width), "qd.name"),
+            f"  {row['transport']}  {tools}{took}",
+        )
+        console.print(line, soft_wrap=True)
+        if state == "ready":
+            detail = ", ".join(row["tools"]) or "(no tools)"
+            console.print(Text(f"    {detail}", "qd.muted"), soft_wrap=True)
+        elif row["error"]:
+            where = f"; its stderr is in {row['log']}" if row["log"] else ""
+            console.print(Text(f"    {printable(row['error'])}{where}", style), soft_wrap=True)
+
+
 def verdict(results: list[ProbeResult]) -> int:
     """0 when a provider that would be used works, else the provider-failure exit code."""
     usable = [result for result in results if result.role == "in use" and result.ok]
@@ -227,9 +264,14 @@ async def run_doctor(
     seconds: float = 10.0,
     transport: httpx.AsyncBaseTransport | None = None,
     state: ProviderStateStore | None = None,
+    mcp: McpServers | None = None,
 ) -> int:
     """Probe, report, and return the exit code (the providers' verdict: a failing
-    ``state`` store is reported as a warning). ``state`` ``None``: not checked."""
+    ``state`` store or MCP server is reported as a warning). ``state`` ``None``: not
+    checked; ``mcp``: the servers, started and not waited for (they are waited for
+    here, alongside the probes)."""
+    if mcp is not None:
+        mcp.start()
     probes = probe_all(settings, seconds=seconds, transport=transport)
     store: StoreCheck | None = None
     if state is None:
@@ -239,9 +281,13 @@ async def run_doctor(
         results, store = await asyncio.gather(
             probes, check_store(state, seconds=seconds, secret=secret)
         )
+    if mcp is not None:
+        await mcp.wait_ready(lambda _: None)  # each failure is reported below
     report(results, console)
     if store is not None:
         report_store(store, console)
+    if mcp is not None:
+        report_mcp(mcp.report(), console)
     report_sandbox(detect_sandbox(), console)
     code = verdict(results)
     if code == exit_codes.OK:

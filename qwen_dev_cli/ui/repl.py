@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     from ..config import Settings
     from ..core.events import ClientEvent
     from ..core.status import ClientStatus
+    from ..mcp import McpServers
     from ..runtime import Runtime
 
 #: Exchanges recalled when a session is resumed.
@@ -125,6 +126,7 @@ class Repl:
             extra_tokens=lambda: self._retired_tokens,
             context=self._context_share,
             symbols=self.symbols,
+            mcp=self._mcp_counts,
         )
         store = runtime.home.session_store(self._warn)
         self.conversation = Conversation(store, self.workspace)
@@ -153,6 +155,7 @@ class Repl:
     async def run(self) -> int:
         """Read and answer messages until the user leaves; returns the exit code."""
         self._greet()
+        self._start_mcp_after_the_prompt()
         try:
             with _sigint_calls(self._on_sigint):
                 while not self._leaving:
@@ -199,6 +202,8 @@ class Repl:
         if mentioned.attached:
             self.console.print(Text(f"attached: {', '.join(mentioned.attached)}", "qd.muted"))
         message = mentioned.text
+        if not await self._mcp_ready():
+            return
         session = self.conversation.ensure()
         history = self.conversation.messages
         recorder = SessionRecorder(session)
@@ -251,6 +256,71 @@ class Repl:
             remembered=self.always_allowed,
             ledger=self.ledger,
         )
+
+    async def _mcp_ready(self) -> bool:
+        """Wait for the MCP servers still starting (each up to its ``startup_timeout``)
+        so the model sees their tools, saying each that failed; ``False``: Ctrl-C
+        stopped the wait and the message is not sent."""
+        servers = self.runtime.mcp
+        if servers is None:
+            return True
+        starting = servers.starting()
+        if not starting:
+            servers.tell_failures(self._warn)
+            return True
+        names = ", ".join(starting)
+        self.console.print(
+            Text(
+                f"waiting for MCP {'server' if len(starting) == 1 else 'servers'} {names}"
+                f"{self.symbols.ellipsis}",
+                "qd.muted",
+            )
+        )
+        task = asyncio.create_task(servers.wait_ready(self._warn))
+        self._turn = task
+        try:
+            await task
+        except asyncio.CancelledError:
+            if not task.cancelled() or _being_cancelled():
+                raise
+            self.console.print(Text("interrupted; the message was not sent", "qd.notice"))
+            return False
+        finally:
+            self._turn = None
+        return True
+
+    @property
+    def mcp(self) -> McpServers | None:
+        return self.runtime.mcp
+
+    def tool_listing(self) -> list[tuple[str, str]]:
+        """``/tools``: every tool offered to the model now, with its source."""
+        registry = self.runtime.tools
+        offered = {tool.name: tool for tool in registry.tools()}
+        listing: list[tuple[str, str]] = []
+        for source in registry.sources:
+            for tool in source.tools():
+                if offered.get(tool.name) is tool:
+                    del offered[tool.name]
+                    listing.append((tool.name, source.name))
+        return listing
+
+    def _start_mcp_after_the_prompt(self) -> None:
+        """Start the MCP servers once the prompt is drawn: nothing they do (spawning
+        processes, the SDK's import) stands between the user and the prompt."""
+        servers = self.runtime.mcp
+        if servers is None:
+            return
+        app = self.prompt.app
+
+        def drawn(_: object) -> None:
+            servers.start()  # the first time; after that it does nothing
+
+        app.after_render += drawn
+
+    def _mcp_counts(self) -> tuple[int, int, bool] | None:
+        servers = self.runtime.mcp
+        return None if servers is None else servers.counts()
 
     # --- the context window -----------------------------------------------------------
 

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from ..config import Settings
     from ..core.settings import ProviderSettings
     from ..core.status import ClientStatus
+    from ..mcp import McpServers
     from ..tools import ChangeLog, UndoPlan
     from .conversation import Conversation
 
@@ -91,6 +92,15 @@ class Shell(Protocol):
     async def compact(self, focus: str | None) -> None: ...
 
     def context_report(self) -> ContextReport | None: ...
+
+    @property
+    def mcp(self) -> McpServers | None:
+        """The session's MCP servers (``None``: none started)."""
+        ...
+
+    def tool_listing(self) -> list[tuple[str, str]]:
+        """Every tool the model may call now, with where it comes from."""
+        ...
 
     def leave(self) -> None: ...
 
@@ -392,6 +402,91 @@ async def _exit(shell: Shell, argument: str) -> None:
     shell.leave()
 
 
+async def _mcp(shell: Shell, argument: str) -> None:
+    words = argument.split()
+    if words and words[0] == "reconnect":
+        await _mcp_reconnect(shell, words[1:])
+        return
+    if words:
+        shell.console.print(
+            Text(f"/mcp: say /mcp or /mcp reconnect NAME, not {argument!r}", "qd.error")
+        )
+        return
+    servers = shell.mcp
+    if servers is None:
+        configured = [s.name for s in shell.settings.mcp_servers]
+        if configured:
+            shell.console.print(f"no MCP server is enabled (configured: {', '.join(configured)})")
+        else:
+            shell.console.print(
+                "no MCP server is configured: qwen-dev mcp add NAME -- COMMAND ARGS..."
+            )
+        return
+    shell.console.print(mcp_table(servers.report()))
+
+
+def mcp_table(rows: list[dict[str, Any]]) -> Table:
+    """The servers as ``/mcp`` shows them: name, transport, state, tools, last error."""
+    table = Table(box=None, pad_edge=False, header_style="qd.muted")
+    for column in ("server", "transport", "state", "tools", "trust", "last error"):
+        table.add_column(column, no_wrap=column != "last error", overflow="fold")
+    for row in rows:
+        state = row["state"]
+        style = {"ready": "qd.ok", "starting": "qd.busy", "failed": "qd.failure"}.get(
+            state, "qd.muted"
+        )
+        table.add_row(
+            Text(row["name"], "qd.name"),
+            row["transport"],
+            Text(state, style),
+            str(len(row["tools"])),
+            "yes" if row["trust"] else "no",
+            Text(printable(row["error"] or ""), "qd.error"),
+        )
+    return table
+
+
+async def _mcp_reconnect(shell: Shell, names: list[str]) -> None:
+    servers = shell.mcp
+    if len(names) != 1:
+        shell.console.print(Text("/mcp reconnect NAME: one server's name", "qd.error"))
+        return
+    name = names[0]
+    if servers is None or servers.find(name) is None:
+        known = ", ".join(s.name for s in servers.servers) if servers is not None else ""
+        shell.console.print(
+            Text(
+                f"/mcp reconnect: no running MCP server {name!r} (servers: {known or 'none'})",
+                "qd.error",
+            )
+        )
+        return
+    shell.console.print(
+        Text(f"reconnecting MCP server {name}{symbols_for(shell.console).ellipsis}", "qd.muted")
+    )
+    server = await servers.reconnect(name)
+    if server.state == "ready":
+        count = plural(len(servers.report_of(name)["tools"]), "tool")
+        shell.console.print(Text(f"MCP server {name} is ready: {count}"))
+    else:
+        servers.tell_failures(lambda message: shell.console.print(Text(message, "qd.failure")))
+
+
+async def _tools(shell: Shell, argument: str) -> None:
+    listing = shell.tool_listing()
+    table = Table(box=None, pad_edge=False, header_style="qd.muted")
+    table.add_column("tool", no_wrap=True)
+    table.add_column("from")
+    for name, source in listing:
+        table.add_row(Text(name, "qd.name"), source)
+    shell.console.print(table)
+    shell.console.print(Text(f"{plural(len(listing), 'tool')} the model may call", "qd.muted"))
+
+
+def _mcp_arguments(shell: Shell) -> list[str]:
+    return [] if shell.mcp is None else ["reconnect"]
+
+
 def _provider_names(shell: Shell) -> list[str]:
     return list(shell.settings.providers)
 
@@ -429,5 +524,13 @@ BUILTIN: list[SlashCommand] = [
     ),
     SlashCommand("compress", "the same as /compact", _compact, "[FOCUS]"),
     SlashCommand("context", "how full the context window is, and with what", _context),
+    SlashCommand(
+        "mcp",
+        "MCP servers: state, tools, last error (reconnect NAME: start one again)",
+        _mcp,
+        "[reconnect NAME]",
+        _mcp_arguments,
+    ),
+    SlashCommand("tools", "every tool the model may call, and where it comes from", _tools),
     SlashCommand("exit", "leave (Ctrl-D too)", _exit),
 ]

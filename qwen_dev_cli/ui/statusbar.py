@@ -78,6 +78,7 @@ class Detail(IntEnum):
     PROVIDERS = 110  # the first provider that is not healthy: the providers left out
     STORE_WARNING_WORDS = 120  # budget: per-process! -> per-process!
     STORE_WARNING = 130  # per-process! -> left out
+    MCP = 135  # mcp 2/3 (servers ready/started, while starting or one failed), left out
     TOKENS = 140  # the token count and context share, left out
     MODEL = 150  # the model, left out
     ACTIVITY = 160  # what is happening, left out
@@ -230,6 +231,8 @@ class StatusBar:
             takes (0-1), ``None`` while unknown: shown as ``ctx N%``.
         clock: monotonic seconds (injectable for tests).
         symbols: the characters to draw with (ASCII on terminals that need it).
+        mcp: the MCP servers' ``(ready, started, starting)``, ``None`` without any:
+            shown as ``mcp 2/3`` while one is starting or when one failed.
         width: the terminal's width in cells, for the toolbar (default: the width of
             the running prompt-toolkit application's output).
     """
@@ -242,9 +245,11 @@ class StatusBar:
         context: Callable[[], float | None] = lambda: None,
         clock: Callable[[], float] = time.monotonic,
         symbols: Symbols = UNICODE,
+        mcp: Callable[[], tuple[int, int, bool] | None] = lambda: None,
         width: Callable[[], int] | None = None,
     ) -> None:
         self._status = status
+        self._mcp = mcp
         self._extra_tokens = extra_tokens
         self._context = context
         self._clock = clock
@@ -308,6 +313,9 @@ class StatusBar:
         if providers is not None:
             line.segments.append(providers)
         line.segments.append(_model(status, symbols))
+        mcp = _mcp(self._mcp())
+        if mcp is not None:
+            line.segments.append(mcp)
         line.segments.append(self._usage(status))
         line.segments.append(_store(status))
         return line
@@ -348,6 +356,18 @@ class StatusBar:
             working: Form = (("qd.busy", f"working {now - self._turn_started:.0f}s"),)
             return Segment("activity", working, (Shorter(Detail.ACTIVITY, ()),))
         return None
+
+
+def _mcp(counts: tuple[int, int, bool] | None) -> Segment | None:
+    """``mcp 2/3`` (servers ready/started) while one starts (busy) or once one failed
+    (a warning); nothing when all are ready or none is configured."""
+    if counts is None:
+        return None
+    ready, started, starting = counts
+    if ready >= started:
+        return None
+    style = "qd.busy" if starting else "qd.warning"
+    return Segment("mcp", ((style, f"mcp {ready}/{started}"),), (Shorter(Detail.MCP, ()),))
 
 
 def _application_width() -> int:

@@ -4,7 +4,7 @@
 Modes: ``tools`` (the default: echo, add, a result of N bytes, a failing tool, the
 environment it was given, a tool with a 200-character name and one with odd
 characters), ``hang`` (reads stdin and never answers initialize), ``twin`` (a second
-server offering ``echo`` too).
+server offering ``echo`` too), ``slow SECONDS`` (the tools, once SECONDS have passed).
 """
 
 from __future__ import annotations
@@ -82,5 +82,8 @@ if __name__ == "__main__":
     if mode == "hang":
         sys.stdin.read()
         time.sleep(3600)
+    elif mode == "slow":
+        time.sleep(float(sys.argv[2]))
+        serve(twin=False)
     else:
         serve(twin=mode == "twin")

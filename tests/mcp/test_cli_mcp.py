@@ -141,22 +141,32 @@ async def test_a_server_hanging_at_initialize_times_out_once(workspace: Path) ->
         assert payload["text"] == "fine"
 
 
-async def test_a_server_dying_mid_call_is_an_error_and_the_session_goes_on(
+async def test_a_server_dying_is_restarted_once_then_failed_with_its_stderr(
     workspace: Path,
 ) -> None:
     async with FaultServer() as srv:
         srv.script(
             Outcome.ok(tool_calls=[call("mcp__t__die")]),
             Outcome.ok(tool_calls=[call("mcp__t__echo", message="again")]),
+            Outcome.ok(tool_calls=[call("mcp__t__die")]),
+            Outcome.ok(tool_calls=[call("mcp__t__echo", message="once more")]),
             Outcome.ok("carried on"),
         )
-        _, payload, _ = await ask(workspace, srv, server("t"), "--approval", "yolo")
-        died, after = tool_results(srv)
+        _, payload, err = await ask(workspace, srv, server("t"), "--approval", "yolo")
+        died, after, died_again, gone = tool_results(srv)
         assert died.startswith("Error: t die failed")
         assert "it stopped" in died
-        # Not restarted (yet): the next call is told at once, never hangs.
-        assert after.startswith("Error: MCP server t is not available (failed)")
+        assert "it is being restarted" in died
+        # Restarted: the next call waits for the new process and is answered.
+        assert after == "echo: again"
+        assert "it is not restarted again" in died_again
+        assert "its last stderr: " in died_again
+        # Failed for good: the next call is told at once, never hangs.
+        assert gone.startswith("Error: MCP server t is not available (failed)")
+        assert "it stopped again" in gone
+        assert "its last stderr: " in gone
         assert payload["text"] == "carried on"
+    assert err.count("MCP server t") <= 1
 
 
 async def test_a_50_mb_result_is_refused_unread_and_the_server_goes_on(
