@@ -161,6 +161,7 @@ class LLMClient:
             rate_limiting=rate_limits is not None,
             sleep=sleep,
             rng=rng or random.Random(),
+            clock=clock,
         )
 
     @classmethod
@@ -357,7 +358,7 @@ class LLMClient:
     async def _run(self, request: ChatRequest, *, stream: bool) -> AsyncIterator[StreamEvent]:
         started = self._clock()
         prompt_tokens = estimate_prompt_tokens(request.messages, request.tools)
-        call = Call(request, prompt_tokens, stream)
+        call = Call(request, prompt_tokens, stream, deadline=started + self.retry.give_up_after)
         answer = None
         try:
             async for item in self._dispatcher.run(call):

@@ -13,15 +13,19 @@ last item of a call is its :class:`Answer`.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import math
 import random
 import secrets
+import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from tenacity import AsyncRetrying, RetryCallState
+from tenacity.stop import stop_base
 
 from . import events as ev
 from .account import Admitted, Refused, Settlement, Transition
@@ -35,6 +39,7 @@ from .errors import (
     ProviderUnavailable,
     RateLimited,
     RateLimitExhausted,
+    RequestTimeout,
     RequestTooLarge,
     TransientError,
 )
@@ -91,6 +96,11 @@ class Call:
     ticket: str = field(default_factory=lambda: secrets.token_hex(8))
     #: Admissions asked so far: numbers each reservation.
     asks: int = 0
+    #: When the whole call must be over, on the dispatcher's clock (``give_up_after``
+    #: from its start): attempts, retries, failovers and waits all count against it.
+    deadline: float = math.inf
+    #: Set when retrying stopped because the next round would begin past the deadline.
+    gave_up: bool = False
 
 
 class Dispatcher:
@@ -118,6 +128,7 @@ class Dispatcher:
         rate_limiting: bool = True,
         sleep: Sleep,
         rng: random.Random,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.router = router
         self.state = state
@@ -130,9 +141,35 @@ class Dispatcher:
         self.status = AttemptStatus(activity, emit)
         self.sleep = sleep
         self.rng = rng
+        self.clock = clock
 
     async def run(self, call: Call) -> AsyncIterator[Item]:
-        """The first round, then (only if it failed) tenacity's retry loop."""
+        """The first round, then (only if it failed) tenacity's retry loop; all of it
+        within the call's deadline (``give_up_after``)."""
+        try:
+            async for item in self._run(call):
+                yield item
+        except AllProvidersFailed as exc:
+            if not call.gave_up and self.clock() < call.deadline:
+                raise
+            raise self._out_of_time(call, exc) from exc
+
+    def _out_of_time(self, call: Call, exc: AllProvidersFailed) -> AllProvidersFailed:
+        """``exc``, saying that the request ran out of its time in all."""
+        total = self.retry.give_up_after
+        error = AllProvidersFailed(
+            f"gave up after {total:g}s in all (give_up_after), {call.attempts} attempts: "
+            f"{exc.message}",
+            exc.failures,
+            retry_after=exc.retry_after,
+        )
+        error.final = True
+        return error
+
+    def _remaining(self, call: Call) -> float:
+        return call.deadline - self.clock()
+
+    async def _run(self, call: Call) -> AsyncIterator[Item]:
         try:
             async for item in self._round(call):
                 yield item
@@ -140,7 +177,7 @@ class Dispatcher:
         except AllProvidersFailed as exc:
             first_failure: AllProvidersFailed | None = exc
         retrying = AsyncRetrying(
-            stop=retry_stop(self.retry),
+            stop=retry_stop(self.retry) | _stop_past_deadline(call, self.clock),
             wait=backoff_wait(self.retry, self.rng),
             retry=retry_if_round_retryable(),
             sleep=self.sleep,
@@ -192,7 +229,11 @@ class Dispatcher:
                     yield Answer(reply, slot.name)
                     return
             cooling = _cooldown_wait(failures)
-            if cooling is None or cooling[1] > self.retry.max_retry_after:
+            if (
+                cooling is None
+                or cooling[1] > self.retry.max_retry_after
+                or cooling[1] >= self._remaining(call)
+            ):
                 error = self._round_failed(failures)
                 # A breaker that opened during this round leaves nobody to retry with:
                 # fail now rather than sleep a backoff only to be refused.
@@ -248,9 +289,20 @@ class Dispatcher:
                 announced = True
                 self.telemetry.count("rate_limited")
                 self._announce(ev.RateLimitWait(slot.name, decision.wait))
+            remaining = self._remaining(call)
+            if remaining <= 0:  # the request's time is up: this provider did not come
+                failures.append(
+                    ProviderFailure(
+                        slot.name,
+                        RequestTimeout(
+                            "waited for budget past the request's time", provider=slot.name
+                        ),
+                    )
+                )
+                return None
             # Ask again at least every QUEUE_RECHECK seconds: that keeps the place in
             # the queue, and sees tokens other requests gave back.
-            await self.sleep(min(decision.wait, QUEUE_RECHECK))
+            await self.sleep(min(decision.wait, QUEUE_RECHECK, remaining))
 
     async def _admit(
         self, slot: ProviderSlot, call: Call, tokens: int, *, ticket: str | None
@@ -331,14 +383,22 @@ class Dispatcher:
         call.shown = False
         call.streamed_chars = 0
         self.status.started(slot.name, provider.model, call.attempts)
+        timeouts = self._bounded(call)
         if not call.stream:
-            return completed(provider, request, self.timeouts)
+            return completed(provider, request, timeouts)
         chunks = provider.stream(request).__aiter__()
         first_byte = slot.first_byte_timeout
-        guard = StreamGuard(
-            slot.name, chunks, self.timeouts, first_byte, self.status, slot.health.clock
-        )
+        guard = StreamGuard(slot.name, chunks, timeouts, first_byte, self.status, slot.health.clock)
         return streamed(guard, call)
+
+    def _bounded(self, call: Call) -> Timeouts:
+        """The attempt's timeouts, none of them past the call's deadline."""
+        remaining = self._remaining(call)
+        timeouts = self.timeouts
+        if remaining >= timeouts.stream_deadline:
+            return timeouts
+        left = max(remaining, 0.001)
+        return dataclasses.replace(timeouts, attempt=min(timeouts.attempt, left), deadline=left)
 
     # --- bookkeeping ----------------------------------------------------------------
 
@@ -442,6 +502,21 @@ def _short_reason(error: LLMError) -> str:
         return "cooling down"
     # circuit_open_error -> "circuit open", request_timeout -> "request timeout"
     return error.kind.removesuffix("_error").replace("_", " ")
+
+
+class _stop_past_deadline(stop_base):
+    """Stop retrying when the next round would begin past the call's deadline."""
+
+    def __init__(self, call: Call, clock: Callable[[], float]) -> None:
+        self.call = call
+        self.clock = clock
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        upcoming = retry_state.upcoming_sleep or 0.0
+        if self.clock() + upcoming < self.call.deadline:
+            return False
+        self.call.gave_up = True
+        return True
 
 
 def _cooldown_wait(failures: list[ProviderFailure]) -> tuple[str, float] | None:

@@ -210,6 +210,17 @@ class RetrySettings:
             doc='"proportional" (+10-30% of the delay) or "full" (AWS Full Jitter)',
         ),
     )
+    # Ten minutes: a slow local model's long answer fits; a provider trickling a token
+    # every few seconds through retries (once up to about 40 minutes) does not.
+    give_up_after: float = field(
+        default=600.0,
+        metadata=setting(
+            number(above=0, at_most=86_400),
+            doc="seconds one request may take in all (attempts, retries, failovers, waits "
+            "for budget or a cool-down); past it, it fails",
+            tighten="lower",
+        ),
+    )
 
 
 @dataclass(frozen=True)
