@@ -39,6 +39,7 @@ import dataclasses
 import logging
 from dataclasses import dataclass
 
+from ..tools.rules import always_key
 from ..tools.sandbox import SandboxStatus, announce_missing, detect_sandbox
 from ..vocabulary import APPROVAL_MODES as APPROVAL_MODES
 from ..vocabulary import ApprovalMode as ApprovalMode
@@ -194,8 +195,7 @@ class ApprovalPolicy:
 
 def _mcp_key(request: ApprovalRequest) -> str:
     """What "always" remembers for an MCP call: that tool (never a shell command)."""
-    # A NUL no shell command holds: "always" for a command can never allow a tool.
-    return f"\0mcp {request.tool}"
+    return always_key(request.tool or "")
 
 
 def _user_denial(decision: ApprovalDecision) -> str:

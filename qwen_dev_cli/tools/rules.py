@@ -48,6 +48,17 @@ COMMAND_TOOL = "run_command"
 _HARMLESS_TARGETS = re.compile(r"^(\d+|-|/dev/null)$")
 
 
+#: Tools whose allowing means something else here (commands by pattern, edits by mode).
+_BUILT_IN_RULES = frozenset({COMMAND_TOOL, "edit_file", "write_file"})
+
+
+def always_key(tool: str) -> str:
+    """What "always" remembers for a whole tool (an MCP server's), beside the commands
+    it remembers: a NUL, which no shell command holds, so that an answer or a pattern for
+    commands never allows a tool, nor a tool's answer a command."""
+    return f"\0tool {tool}"
+
+
 class RuleError(ValueError):
     """A rule that cannot be read (unbalanced parentheses, an empty name)."""
 
@@ -197,7 +208,12 @@ class ToolRules:
         """The commands approved "always" (``remembered``, kept in step), and those the
         allowed ``Bash`` rules cover."""
         rules = tuple(rule for rule in self.allowed if rule.tool == COMMAND_TOOL)
-        return AllowedCommands(rules, remembered if remembered is not None else set())
+        tools = frozenset(
+            always_key(rule.tool)
+            for rule in self.allowed
+            if rule.pattern is None and rule.tool not in _BUILT_IN_RULES
+        )
+        return AllowedCommands(rules, remembered if remembered is not None else set(), tools)
 
     def ignored(self, known: Iterable[str]) -> list[str]:
         """What these rules cannot do here, one line each: tools that do not exist
@@ -223,17 +239,25 @@ class AllowedCommands(set[str]):
     remembered``), which also holds every command an allowed ``Bash`` rule covers.
     Additions go to ``remembered`` too, so a session's answers outlive this view."""
 
-    def __init__(self, rules: tuple[ToolRule, ...], remembered: set[str]) -> None:
+    def __init__(
+        self,
+        rules: tuple[ToolRule, ...],
+        remembered: set[str],
+        tools: frozenset[str] = frozenset(),
+    ) -> None:
         super().__init__(remembered)
         self.rules = rules
         self.remembered = remembered
+        self.tools = tools
 
     def __contains__(self, command: object) -> bool:
         if super().__contains__(command):
             return True
-        return isinstance(command, str) and any(
-            rule.matches_command(command) for rule in self.rules
-        )
+        if not isinstance(command, str):
+            return False
+        if command.startswith("\0"):  # a whole tool's key: no command pattern covers it
+            return command in self.tools
+        return any(rule.matches_command(command) for rule in self.rules)
 
     def add(self, command: str) -> None:
         super().add(command)

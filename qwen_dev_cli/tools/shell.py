@@ -76,6 +76,11 @@ def parse_shell(text: str) -> ParsedShell:
 def _tokens(text: str) -> list[str]:
     lexer = shlex.shlex(text, posix=True, punctuation_chars=True)
     lexer.whitespace_split = True
+    # shlex takes any "#" as the start of a comment, even inside a word; bash only at a
+    # word's start. Reading it as a comment here dropped the rest of the line, newlines
+    # (already ";") included, so `ls a#;cat /proc/1/environ` was judged as `ls a`. Kept
+    # as text instead: a real comment is then read as words, which can only add risk.
+    lexer.commenters = ""
     out: list[str] = []
     for token in lexer:
         if token and set(token) <= _PUNCTUATION:

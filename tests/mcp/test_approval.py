@@ -108,3 +108,25 @@ async def test_always_for_a_command_never_allows_a_tool(tmp_path: Path) -> None:
     run.policy._always.add("mcp__files__read")
     request = ApprovalRequest(kind="mcp", tool="mcp__files__read", summary="", server="files")
     assert run.policy.needs_asking(request)
+
+
+@pytest.mark.parametrize("rule", ["Bash", "Bash(*)", "Bash(git:*)"])
+def test_allowing_commands_never_allows_an_mcp_tool(rule: str) -> None:
+    # Review finding: --allowedTools Bash matched the MCP "always" key as a command.
+    from qwen_dev_cli.tools.rules import ToolRules
+
+    remembered = ToolRules.parse([rule], []).commands()
+    policy = ApprovalPolicy("ask", DenyAll(), interactive=False, remembered=remembered)
+    request = ApprovalRequest(kind="mcp", tool="mcp__files__write", summary="", server="files")
+    assert policy.needs_asking(request)
+
+
+def test_allowing_an_mcp_tool_by_name_runs_it_unasked_and_only_it() -> None:
+    from qwen_dev_cli.tools.rules import ToolRules
+
+    remembered = ToolRules.parse(["mcp__files__read"], []).commands()
+    policy = ApprovalPolicy("ask", DenyAll(), interactive=False, remembered=remembered)
+    read = ApprovalRequest(kind="mcp", tool="mcp__files__read", summary="", server="files")
+    write = ApprovalRequest(kind="mcp", tool="mcp__files__write", summary="", server="files")
+    assert not policy.needs_asking(read)
+    assert policy.needs_asking(write)

@@ -13,6 +13,9 @@ WS = Path("/work/project")
 HOME = Path("/home/dev")
 
 CRITICAL = [
+    # A '#' inside a word is not a comment (shlex thought so, and dropped the rest).
+    "ls a#;cat /proc/$PPID/environ",
+    "git status # c\nrm -rf ~",
     # Another process's environment or memory: the assistant's keys (issue 22, finding 9).
     "grep KEY /proc/$PPID/environ",
     "tr '\\0' '\\n' < /proc/self/environ",
