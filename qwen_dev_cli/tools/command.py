@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
 from .base import Arguments, CommandPlan, Tool, ToolContext, ToolError, schema
+from .git_guard import redirect_snapshot, restore_redirects
 from .private import private_places
 from .risk import classify_command
 from .sandbox import QUIET_ENV, Sandbox, detect_sandbox, sandbox_environment
@@ -120,6 +121,8 @@ async def run_shell(
         sandbox = detect_sandbox().sandbox
     if private is None:
         private = private_places(Path.home())
+    root = writable or cwd
+    redirects = redirect_snapshot(root) if sandbox is not None else {}
     read_fd, write_fd = os.pipe()
     try:
         proc = await _spawn(command, cwd, write_fd, hidden_env, writable, network, private, sandbox)
@@ -143,9 +146,13 @@ async def run_shell(
             await _finish(proc, reader)
         finally:
             pipe.close()
+    output = buffer.text().rstrip("\n")
+    if sandbox is not None:
+        notes = restore_redirects(root, redirects)
+        output = "\n".join([output, *notes]) if notes else output
     return CommandResult(
         exit_code=None if timed_out else proc.returncode,
-        output=buffer.text().rstrip("\n"),
+        output=output,
         timed_out=timed_out,
         elided=buffer.elided,
         timeout=seconds,

@@ -23,6 +23,8 @@ where there was none, and repositories nested deeper in the workspace (see READM
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,7 +102,16 @@ def _freeze_repository(git_dir: Path, root: Path, frozen: Frozen) -> None:
     for name in _GIT_CODE:
         place = git_dir / name
         if place.is_symlink():
-            continue  # its target is what matters: inside the root it is frozen below
+            # A link (hooks -> ../.githooks): what it leads to is frozen when it lies in
+            # the root; the link itself cannot be bound, so the command's end checks it
+            # was not replaced (:func:`restore_redirects`).
+            try:
+                target = place.resolve()
+            except (OSError, RuntimeError):
+                continue
+            if target.is_relative_to(root) and target.exists():
+                frozen.read_only.append(target)
+            continue
         if place.exists():
             frozen.read_only.append(place)
         elif name in _GIT_CODE_FOLDERS:
@@ -146,3 +157,72 @@ def _named_by(config: Path) -> list[Path]:
         if key.lower() in _PATH_KEYS and value:
             places.append(Path(value).expanduser())
     return places
+
+
+# --- what the sandbox cannot bind: checked after each command -----------------------
+
+#: Kinds of state a watched place can be in, compared before and after a command.
+_State = tuple[str, bytes]
+#: The most bytes of a watched file compared and kept (commondir holds one path).
+_MOST_KEPT = 4096
+
+
+def redirect_snapshot(root: Path) -> dict[Path, _State]:
+    """What could send git to code elsewhere and cannot be made read-only in the
+    sandbox: ``commondir`` (git takes config and hooks from the folder it names; the
+    git folder must stay writable for commits, so it could be created) and code places
+    that are links. Compared after the command by :func:`restore_redirects`."""
+    dot = root / ".git"
+    if dot.is_symlink() or not dot.is_dir():
+        return {}
+    watched = [dot / "commondir", *sorted((dot / "worktrees").glob("*/commondir"))[:100]]
+    watched += [dot / name for name in _GIT_CODE if (dot / name).is_symlink()]
+    return {place: _state(place) for place in watched}
+
+
+def restore_redirects(root: Path, before: dict[Path, _State]) -> list[str]:
+    """Put back what a command changed among the places :func:`redirect_snapshot` saw
+    (and any ``commondir`` it created); one line for the model and the user each."""
+    after = redirect_snapshot(root)
+    notes: list[str] = []
+    for place in sorted(set(before) | set(after)):
+        was = before.get(place, ("none", b""))
+        now = _state(place)
+        if now == was:
+            continue
+        try:
+            _remove(place)
+            if was[0] == "link":
+                os.symlink(was[1].decode("utf-8", "surrogateescape"), place)
+            elif was[0] == "file":
+                place.write_bytes(was[1])
+        except OSError as exc:
+            notes.append(f"{place}: changed by the command and could not be put back: {exc}")
+            continue
+        shown = place.relative_to(root) if place.is_relative_to(root) else place
+        notes.append(
+            f"qwen-dev: put back {shown}, which the command changed: git would have taken "
+            "code from elsewhere when you next run it"
+        )
+    return notes
+
+
+def _state(place: Path) -> _State:
+    try:
+        if place.is_symlink():
+            return ("link", os.readlink(place).encode("utf-8", "surrogateescape"))
+        if place.is_file():
+            with place.open("rb") as handle:
+                return ("file", handle.read(_MOST_KEPT + 1))
+        if place.exists():
+            return ("other", b"")
+    except OSError:
+        return ("unreadable", b"")
+    return ("none", b"")
+
+
+def _remove(place: Path) -> None:
+    if place.is_dir() and not place.is_symlink():
+        shutil.rmtree(place)
+    elif place.is_symlink() or place.exists():
+        place.unlink()

@@ -118,3 +118,41 @@ async def test_a_hooks_folder_in_the_worktree_and_an_included_config_are_kept(
     assert git(repo, "status").returncode == 0
     assert git(repo, "commit", "--allow-empty", "-qm", "by the user").returncode == 0
     assert not outside.exists()
+
+
+async def test_a_commondir_sending_git_elsewhere_is_put_back(repo: Path, tmp_path: Path) -> None:
+    # Review finding: git takes config and hooks from the folder .git/commondir names.
+    outside = tmp_path / "OUTSIDE"
+    attack = (
+        "mkdir evil && cp -r .git/objects .git/refs .git/HEAD evil/ && "
+        f"printf '[core]\\n\\tfsmonitor = \"touch {outside}; false\"\\n' > evil/config && "
+        "echo ../evil > .git/commondir && echo planted"
+    )
+    statuses, told = await yolo(repo, attack)
+    assert statuses == ["ok"], told
+    assert "put back .git/commondir" in told[0]
+    assert not (repo / ".git" / "commondir").exists()
+    assert git(repo, "status").returncode == 0
+    assert not outside.exists()
+
+
+async def test_a_hooks_folder_behind_a_link_is_kept(repo: Path, tmp_path: Path) -> None:
+    # Review finding: .git/hooks -> ../.githooks was skipped as a link, and the link
+    # could be swapped for a folder of the command's own.
+    outside = tmp_path / "OUTSIDE"
+    hooks = repo / ".git" / "hooks"
+    shutil.rmtree(hooks)
+    (repo / ".githooks").mkdir()
+    hooks.symlink_to("../.githooks")
+    hook = f"printf '#!/bin/sh\\ntouch {outside}\\n' > %s/pre-commit && chmod +x %s/pre-commit"
+    statuses, told = await yolo(
+        repo,
+        hook % (".githooks", ".githooks"),
+        "rm .git/hooks && mkdir .git/hooks && " + hook % (".git/hooks", ".git/hooks"),
+    )
+    assert statuses[0] == "error"
+    assert "Read-only file system" in told[0]
+    assert "put back .git/hooks" in told[1]
+    assert hooks.is_symlink()
+    assert git(repo, "commit", "--allow-empty", "-qm", "by the user").returncode == 0
+    assert not outside.exists()
