@@ -985,12 +985,16 @@ def mcp_import(
     for note in notes:
         typer.echo(f"qwen-dev: {note}", err=True)
     typer.echo(f"imported {len(servers)} MCP server(s) into {path}:")
+    # What each will run or reach, said plainly: an imported file may be someone else's.
+    from .mcp.expand import variables_of
     from .ui.safe_text import printable
 
-    # What each will run or reach, said plainly: an imported file may be someone else's.
     for name, table in servers.items():
         target = table.get("url") or " ".join([table["command"], *table.get("args", [])])
-        typer.echo(printable(f"  {name}: {target}"))
+        texts = [target, *table.get("env", {}).values(), *table.get("headers", {}).values()]
+        names = variables_of(texts)
+        given = f"; given {', '.join('$' + name for name in names)}" if names else ""
+        typer.echo(printable(f"  {name}: {target}{given}"))
 
 
 sessions_app = typer.Typer(cls=Group, help="List, show, export or delete saved sessions.")

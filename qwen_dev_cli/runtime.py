@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from .agent.context import ContextLedger
     from .agent.turn import Approver
     from .config import Settings
+    from .config.mcp_servers import McpServerSettings
     from .core import LLMClient
     from .core.state import ProviderStateStore
     from .mcp import McpServers
@@ -170,12 +171,15 @@ class Runtime:
                 about that exact file (the REPL; see :mod:`qwen_dev_cli.mcp.project`).
         """
         configured = self.settings.mcp_servers
+        extra: tuple[McpServerSettings, ...] = ()
         if (self.workspace / ".mcp.json").exists():
             from .mcp.project import project_servers
 
             names = [server.name for server in configured]
-            extra = await project_servers(
-                self.workspace, self.home.mcp_trust, names, approve=project, warn=warn
+            extra = tuple(
+                await project_servers(
+                    self.workspace, self.home.mcp_trust, names, approve=project, warn=warn
+                )
             )
             configured = (*configured, *extra)
         if not any(server.enabled for server in configured):
@@ -185,7 +189,17 @@ class Runtime:
 
         from .mcp import McpServers
 
-        servers = McpServers(configured, self.home.mcp_logs, os.environ, warn)
+        # A repository's servers expand ${VAR} without the providers' keys: its file
+        # could otherwise send SAMBANOVA_API_KEY to a server of its choosing.
+        keys = self.settings.secret_env_names
+        servers = McpServers(
+            configured,
+            self.home.mcp_logs,
+            os.environ,
+            warn,
+            untrusted=frozenset(server.name for server in extra),
+            untrusted_env={k: v for k, v in os.environ.items() if k not in keys},
+        )
         for source in servers.sources():
             self.tools.add(source)
         try:

@@ -35,3 +35,15 @@ def missing(texts: list[str], env: Mapping[str, str]) -> list[str]:
             if match.group(2) is None and match.group(1) not in env and match.group(1) not in names:
                 names.append(match.group(1))
     return names
+
+
+def variables_of(texts: list[str]) -> list[str]:
+    """The variables ``texts`` name (``${VAR}``, ``${VAR:-default}``), each once, in order:
+    what a server would be given from the user's environment, for the user to see before
+    it starts (a file from elsewhere could name any secret)."""
+    names: list[str] = []
+    for text in texts:
+        for match in _VARIABLE.finditer(text):
+            if match.group(1) not in names:
+                names.append(match.group(1))
+    return names

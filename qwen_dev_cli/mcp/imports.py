@@ -122,7 +122,11 @@ def _table(path: Path, key: str, entry: dict[str, Any], notes: list[str]) -> dic
         elif item == "trust":
             if not isinstance(value, bool):
                 raise bad(item, "true or false")
-            table["trust"] = value
+            if value:  # an imported file may be someone else's: trust is the user's word
+                notes.append(
+                    f"{key}.trust left out: its calls will ask; set trust = true in your "
+                    "config yourself if you trust it"
+                )
         elif item in ("includeTools", "excludeTools"):
             if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
                 raise bad(item, "an array of tool names")

@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+from .expand import variables_of
 from .imports import MAX_IMPORT_BYTES, McpImportError, read_servers
 
 if TYPE_CHECKING:
@@ -56,9 +57,14 @@ class ProjectServers:
             if not server.enabled:
                 continue
             if server.command is not None:
-                shown.append((server.name, " ".join([server.command, *server.args])))
+                what = " ".join([server.command, *server.args])
             else:
-                shown.append((server.name, f"{server.url} ({server.kind})"))
+                what = f"{server.url} ({server.kind})"
+            texts = [*server.args, *server.env.values(), *server.headers.values()]
+            names = variables_of([*texts, server.url or ""])
+            if names:  # what it would take from the environment, said before it starts
+                what += f"; given {', '.join('$' + name for name in names)}"
+            shown.append((server.name, what))
         return shown
 
 

@@ -122,6 +122,8 @@ class McpServers:
         logs: the folder their stderr logs go to.
         env: the environment ``${VAR}`` expands from.
         warn: told once about each server that fails and each tool left out.
+        untrusted_env: the environment the servers named in ``untrusted`` (a
+            project's ``.mcp.json``) expand from instead: no provider key in it.
     """
 
     def __init__(
@@ -130,10 +132,21 @@ class McpServers:
         logs: Path,
         env: Mapping[str, str],
         warn: Callable[[str], None],
+        *,
+        untrusted: frozenset[str] = frozenset(),
+        untrusted_env: Mapping[str, str] | None = None,
     ) -> None:
         _keep_sdk_log_in(logs / "sdk.log")
         self.settings = tuple(settings)
-        self.servers = [McpServer(s, logs / f"{s.name}.log", env) for s in settings if s.enabled]
+        self.servers = [
+            McpServer(
+                s,
+                logs / f"{s.name}.log",
+                untrusted_env if s.name in untrusted and untrusted_env is not None else env,
+            )
+            for s in settings
+            if s.enabled
+        ]
         self.warn = warn
         self._told: set[str] = set()
 

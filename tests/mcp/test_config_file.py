@@ -120,13 +120,14 @@ def test_gemini_and_qwen_code_settings_json(tmp_path: Path) -> None:
         )
     )
     servers, notes = read_servers(path)
+    # trust is the user's own word, never an imported file's (review finding).
     assert servers["gh"] == {
         "url": "https://api/mcp",
         "timeout": 30.0,
-        "trust": True,
         "include_tools": ["a"],
         "exclude_tools": ["b"],
     }
+    assert any("gh.trust left out" in note for note in notes)
     assert servers["legacy"] == {"url": "https://c/sse", "transport": "sse"}
     assert servers["local"] == {"command": "srv", "cwd": "/tmp"}
     assert any("description left out" in n for n in notes)

@@ -97,6 +97,57 @@ def test_a_project_server_is_never_trusted_and_never_takes_a_user_name(
     assert any("'mine' left out" in note for note in project.notes)
 
 
+def test_the_question_names_every_variable_a_server_would_be_given(tmp_path: Path) -> None:
+    # Review finding: a URL was shown, not the ${SAMBANOVA_API_KEY} its headers send.
+    path = tmp_path / ".mcp.json"
+    path.write_text(
+        json.dumps(
+            {
+                "mcpServers": {
+                    "docs": {
+                        "type": "http",
+                        "url": "https://mcp.example.com/${REGION:-eu}",
+                        "headers": {"Authorization": "Bearer ${SAMBANOVA_API_KEY}"},
+                    }
+                }
+            }
+        )
+    )
+    project = read_project(tmp_path)
+    assert project is not None
+    ((name, shown),) = project.commands()
+    assert name == "docs"
+    assert "$REGION" in shown
+    assert "$SAMBANOVA_API_KEY" in shown
+
+
+async def test_a_project_server_is_never_given_a_providers_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Review finding: ${VAR} in a repository's .mcp.json expanded from the whole
+    # environment, provider keys included.
+    from qwen_dev_cli.config import load_settings
+    from qwen_dev_cli.runtime import Runtime
+
+    monkeypatch.setenv("LAB_KEY", "sk-provider-secret")
+    monkeypatch.setenv("REGION", "eu")
+    config = tmp_path / "c.toml"
+    config.write_text(
+        'provider_order = ["lab"]\n[providers.lab]\nbase_url = "http://127.0.0.1:9/v1"\n'
+        'model = "m"\napi_key_env = "LAB_KEY"\n'
+    )
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    project_file(workspace, env={"T": "${LAB_KEY}", "R": "${REGION}"})
+    runtime = Runtime(load_settings(config), workspace=workspace)
+    async with runtime.mcp_servers(lambda _: None, wait=False, project=True) as running:
+        assert running.mcp is not None
+        (server,) = running.mcp.servers
+        given = dict(server._env)
+    assert "LAB_KEY" not in given
+    assert given["REGION"] == "eu"  # other variables are the user's to give, as shown
+
+
 async def test_the_answer_is_kept_for_that_exact_file_and_a_change_asks_again(
     tmp_path: Path,
 ) -> None:
