@@ -140,9 +140,9 @@ class CallerApprover:
         if answer.get("subtype") == "error":
             return ApprovalDecision(False, reason=str(answer.get("error") or "caller error"))
         decision = answer.get("response") or {}
-        if decision.get("behavior") == "allow":
-            return ApprovalDecision(True)
-        return ApprovalDecision(False, reason=str(decision.get("message") or "") or None)
+        if decision.get("behavior") != "allow":
+            return ApprovalDecision(False, reason=str(decision.get("message") or "") or None)
+        return _allowed(request, arguments, decision.get("updatedInput"))
 
     def answered(self, response: dict[str, Any]) -> bool:
         """A ``control_response`` from the caller: ``True`` if it was ours."""
@@ -289,3 +289,27 @@ async def run_stream_session(
         return code
     finally:
         session.close()
+
+
+def _allowed(request: ApprovalRequest, asked: dict[str, Any], updated: object) -> ApprovalDecision:
+    """An ``allow``, with the caller's ``updatedInput`` honoured or refused: a command
+    it rewrote runs as rewritten (as one the user edits in the REPL's dialog); any other
+    change is refused rather than ignored (the caller approved what it sent back, not
+    what was asked)."""
+    if updated is None or updated == asked:
+        return ApprovalDecision(True)
+    if (
+        request.kind == "command"
+        and isinstance(updated, dict)
+        and set(updated) <= set(asked) | {"command"}
+        and {k: v for k, v in updated.items() if k != "command"}
+        == {k: v for k, v in asked.items() if k != "command" and k in updated}
+        and isinstance(updated.get("command"), str)
+        and updated["command"].strip()
+    ):
+        return ApprovalDecision(True, edited_command=updated["command"])
+    return ApprovalDecision(
+        False,
+        reason="the caller allowed it with a changed input; qwen-dev runs only what it "
+        "asked about (a run_command's command may be changed, nothing else)",
+    )
