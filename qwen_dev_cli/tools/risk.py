@@ -151,6 +151,16 @@ def classify_command(
     return classifier.assessment()
 
 
+def commands_run(command: str, *, cwd: Path, workspace: Path) -> list[tuple[str, ...]]:
+    """Every command ``command`` would run, as the classifier reads it: ``FOO=1 rm x``,
+    ``env rm x``, ``time rm x``, ``xargs rm``, ``sh -c 'rm x'``, ``if true; then rm x; fi``
+    all run ``rm``. A name computed when it runs (``rm$IFS``, ``$(which rm)``) is kept as
+    written (it starts with ``$`` or holds one)."""
+    classifier = _Classifier(workspace=workspace, home=Path.home(), cwd=str(cwd))
+    classifier.visit(command, depth=0)
+    return classifier.ran
+
+
 @dataclass
 class _Classifier:
     workspace: Path
@@ -164,6 +174,9 @@ class _Classifier:
     via_xargs: bool = False
     variables: dict[str, str] = field(default_factory=dict)
     downloaded: set[str] = field(default_factory=set)
+    #: Every command the line would run, as judged: behind assignments, keywords and
+    #: wrappers, inside shells' scripts and substitutions (:func:`commands_run`).
+    ran: list[tuple[str, ...]] = field(default_factory=list)
 
     def note(self, level: Risk, reason: str) -> None:
         if (level, reason) not in self.findings:
@@ -206,6 +219,7 @@ class _Classifier:
         self.redirects(cmd)
         if not argv:
             return
+        self.ran.append(tuple(argv))
         name = PurePosixPath(argv[0]).name
         args = argv[1:]
         self.upstream, self.subs = upstream, subs

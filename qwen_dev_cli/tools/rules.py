@@ -27,9 +27,11 @@ import re
 import shlex
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from .base import Arguments, CommandPlan, Plan, Tool, ToolContext, ToolError
-from .shell import parse_shell
+from .risk import commands_run
+from .shell import PLACEHOLDER_RE, parse_shell
 
 #: Claude Code's tool names, as ours.
 CLAUDE_NAMES = {
@@ -44,8 +46,9 @@ CLAUDE_NAMES = {
 }
 #: The tool that takes command patterns.
 COMMAND_TOOL = "run_command"
-#: Redirections that write nowhere (descriptor copies, /dev/null): allowed in a match.
-_HARMLESS_TARGETS = re.compile(r"^(\d+|-|/dev/null)$")
+#: Redirections that write nowhere: to /dev/null, or a descriptor copy or close
+#: (``2>&1``, ``>&-``); ``> 1`` is a file named 1, not a descriptor.
+_DESCRIPTOR = re.compile(r"^(\d+|-)$")
 
 
 #: Tools whose allowing means something else here (commands by pattern, edits by mode).
@@ -82,7 +85,7 @@ class ToolRule:
         if not parsed.exact or parsed.substitutions or not parsed.commands:
             return False
         for simple in parsed.commands:
-            if any(not _HARMLESS_TARGETS.match(target) for _, target in simple.redirects):
+            if any(not _harmless(op, target) for op, target in simple.redirects):
                 return False
             if not _matches(self.pattern, simple.argv):
                 return False
@@ -95,7 +98,21 @@ class ToolRule:
             return False
         if self.pattern is None:
             return True
-        return any(_matches(self.pattern, argv) for argv in _simple_commands(command))
+        # What the line would run, as the risk classifier reads it (behind FOO=1, env,
+        # time, xargs, sh -c, if/then...), and the plain simple commands besides.
+        found = commands_run(command, cwd=Path("/"), workspace=Path("/"))
+        argvs = [*found, *_simple_commands(command)]
+        if any(argv and _computed(argv[0]) for argv in argvs):
+            return True  # a name made when it runs (rm$IFS, $(which rm)) could be this one
+        return any(_matches(self.pattern, argv) for argv in argvs)
+
+
+def _harmless(op: str, target: str) -> bool:
+    return target == "/dev/null" or (op.endswith("&") and bool(_DESCRIPTOR.match(target)))
+
+
+def _computed(name: str) -> bool:
+    return "$" in name or PLACEHOLDER_RE.search(name) is not None
 
 
 def _simple_commands(command: str, depth: int = 0) -> list[tuple[str, ...]]:
@@ -162,8 +179,10 @@ def parse_rule(text: str) -> ToolRule:
     pattern = rest[:-1].strip() if paren else None
     if paren and not rest.endswith(")"):
         raise RuleError(f"{text!r}: text after the pattern's ')'")
+    if paren and not pattern:  # Bash() is no pattern: it must not mean the whole tool
+        raise RuleError(f"{text!r}: an empty pattern; name the tool alone for all of it")
     tool = CLAUDE_NAMES.get(name, name)
-    return ToolRule(tool, pattern or None, text)
+    return ToolRule(tool, pattern, text)
 
 
 @dataclass(frozen=True)

@@ -105,3 +105,32 @@ def test_allowed_edits_and_what_is_ignored() -> None:
     notes = rules.ignored(tool.name for tool in DEFAULT_TOOLS)
     assert any("'WebFetch'" in note for note in notes)
     assert any("only Bash(...) takes a pattern" in note for note in notes)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "FOO=1 rm x",
+        "env rm x",
+        "time rm x",
+        "xargs rm < list",
+        "sh -c 'rm x'",
+        "if true; then rm x; fi",
+        "rm$IFS-rf x",
+        "$(which rm) x",
+    ],
+)
+def test_a_disallowed_pattern_sees_through_wrappers_and_shells(command: str) -> None:
+    # Review finding: the raw argv was matched, so each of these ran rm.
+    (rule,) = ToolRules.parse([], ["Bash(rm:*)"]).disallowed
+    assert rule.touches_command(command)
+
+
+def test_an_empty_pattern_is_no_rule_and_a_file_named_1_is_a_write() -> None:
+    # Review findings: Bash() meant the whole tool; `> 1` counted as a descriptor copy.
+    with pytest.raises(RuleError, match="empty pattern"):
+        ToolRules.parse(["Bash()"], [])
+    commands = ToolRules.parse(["Bash(git log:*)"], []).commands()
+    assert "git log x > 1" not in commands
+    assert "git log x 2>&1" in commands
+    assert "git log x > /dev/null" in commands
