@@ -123,9 +123,9 @@ class Watchdog:
         if not self._fired:
             return False
         self._fired = False
-        if self._task is not None:
-            self._task.uncancel()
-        return True
+        # Someone else cancelled too (Ctrl-C, an interrupt) meanwhile: theirs wins, as
+        # asyncio.timeout lets it; that is not a timeout but an abort.
+        return self._task is None or self._task.uncancel() == 0
 
     def _check(self) -> None:
         now = self._loop.time()

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Final, Literal, TextIO
 
+from ..tools.sandbox import PASSED_ENV
 from .expand import expand, missing
 from .results import result_text
 
@@ -37,8 +38,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: The variables of the user's environment a stdio server is given.
-PASSED_ENV: Final = ("PATH", "HOME", "LANG", "TERM")
 #: Tools one server may offer (a hostile one could list millions).
 MAX_TOOLS: Final = 500
 #: Times a server that stopped by itself is started again before it is failed.

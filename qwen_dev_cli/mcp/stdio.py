@@ -139,7 +139,10 @@ async def _refuse(
     found = _ID.search(head)
     if found is None:
         return
-    request = json.loads(found.group(1))
+    try:
+        request = json.loads(found.group(1))
+    except ValueError:  # an id the pattern took but JSON does not: no one to answer
+        return
     error = JSONRPCError(
         jsonrpc="2.0", id=request, error=ErrorData(code=INTERNAL_ERROR, message=problem)
     )
