@@ -16,7 +16,7 @@ beyond the watchdog's clock read.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 from . import events as ev
@@ -141,7 +141,7 @@ class StreamGuard:
 
 async def streamed(
     guard: StreamGuard, call: Call
-) -> AsyncIterator[TextDelta | StreamRestart | ProviderReply]:
+) -> AsyncGenerator[TextDelta | StreamRestart | ProviderReply]:
     """A streamed attempt: its text as it comes, then its reply. A stream that fails
     after showing text first yields a :class:`StreamRestart` (the text shown is void),
     then raises the failure as an interrupted stream."""
@@ -171,7 +171,7 @@ async def streamed(
 
 async def completed(
     provider: Provider, request: ChatRequest, timeouts: Timeouts
-) -> AsyncIterator[ProviderReply]:
+) -> AsyncGenerator[ProviderReply]:
     """A non-streamed attempt: its reply, within the attempt timeout."""
     seconds = timeouts.attempt
     try:

@@ -206,11 +206,15 @@ class Dispatcher:
                 async for slot, admitted in candidates:
                     try:
                         reply = None
-                        async for item in self._attempt(slot, call):
-                            if isinstance(item, ProviderReply):
-                                reply = item
-                            else:
-                                yield item
+                        # Closed here, not when the generator is collected: a consumer
+                        # that stops at a yield must not leave a stream or a watchdog
+                        # open, nor an error to the loop's handler in another task.
+                        async with aclosing(self._attempt(slot, call)) as items:
+                            async for item in items:
+                                if isinstance(item, ProviderReply):
+                                    reply = item
+                                else:
+                                    yield item
                         assert reply is not None
                         self.status.used(reply)
                     except ProviderError as exc:
@@ -374,7 +378,7 @@ class Dispatcher:
 
     def _attempt(
         self, slot: ProviderSlot, call: Call
-    ) -> AsyncIterator[TextDelta | StreamRestart | ProviderReply]:
+    ) -> AsyncGenerator[TextDelta | StreamRestart | ProviderReply]:
         """One attempt on one provider: text as it streams, then its reply."""
         provider = slot.provider
         # Tools native or written into the prompt: decided here, where the provider is known.
