@@ -286,7 +286,8 @@ async def run_stream_session(
         approver.abandon()
         turns.put_nowait(_EOF)
         await work
-        return code
+        # A reader gone between turns ends the session as one gone mid-turn does.
+        return exit_codes.INTERRUPTED if output.gone else code
     finally:
         session.close()
 
