@@ -145,10 +145,30 @@ class Dispatcher:
 
     async def run(self, call: Call) -> AsyncIterator[Item]:
         """The first round, then (only if it failed) tenacity's retry loop; all of it
-        within the call's deadline (``give_up_after``)."""
+        within the call's deadline (``give_up_after``). One generator: every token of a
+        stream passes through it, so nothing here wraps another around it."""
         try:
-            async for item in self._run(call):
+            async for item in self._round(call):
                 yield item
+            return
+        except AllProvidersFailed as exc:
+            first_failure: AllProvidersFailed | None = exc
+        retrying = AsyncRetrying(
+            stop=retry_stop(self.retry) | _stop_past_deadline(call, self.clock),
+            wait=backoff_wait(self.retry, self.rng),
+            retry=retry_if_round_retryable(),
+            sleep=self.sleep,
+            before_sleep=lambda state: self._before_sleep(call, state),
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    if first_failure is not None:
+                        failure, first_failure = first_failure, None
+                        raise failure
+                    async for item in self._round(call):
+                        yield item
         except AllProvidersFailed as exc:
             if not call.gave_up and self.clock() < call.deadline:
                 raise
@@ -168,29 +188,6 @@ class Dispatcher:
 
     def _remaining(self, call: Call) -> float:
         return call.deadline - self.clock()
-
-    async def _run(self, call: Call) -> AsyncIterator[Item]:
-        try:
-            async for item in self._round(call):
-                yield item
-            return
-        except AllProvidersFailed as exc:
-            first_failure: AllProvidersFailed | None = exc
-        retrying = AsyncRetrying(
-            stop=retry_stop(self.retry) | _stop_past_deadline(call, self.clock),
-            wait=backoff_wait(self.retry, self.rng),
-            retry=retry_if_round_retryable(),
-            sleep=self.sleep,
-            before_sleep=lambda state: self._before_sleep(call, state),
-            reraise=True,
-        )
-        async for attempt in retrying:
-            with attempt:
-                if first_failure is not None:
-                    failure, first_failure = first_failure, None
-                    raise failure
-                async for item in self._round(call):
-                    yield item
 
     async def _round(self, call: Call) -> AsyncIterator[Item]:
         """Offer the request to each available provider once, in ranked order, moving
