@@ -413,7 +413,7 @@ def _settings(ctx: typer.Context, config: Path | None) -> Settings:
     return _load(ctx, config).settings
 
 
-def _run(work: Coroutine[object, object, int]) -> int:
+def _run(work: Coroutine[object, object, T]) -> T:
     """``work`` on a new event loop. asyncio is imported here, not at start-up: it
     costs ``--version`` and ``--help`` about 45 ms they never use."""
     import asyncio
@@ -859,8 +859,13 @@ def mcp_list(
             approve=unapproved,
             warn=lambda message: typer.echo(f"qwen-dev: {message}", err=True),
         )
-        servers = McpServers(
-            (*settings.mcp_servers, *extra), home.mcp_logs, os.environ, said.append
+        servers = McpServers.of(
+            settings.mcp_servers,
+            extra,
+            home.mcp_logs,
+            os.environ,
+            said.append,
+            hidden=settings.secret_env_names,
         )
         try:
             await servers.wait_ready()
@@ -868,9 +873,7 @@ def mcp_list(
         finally:
             await servers.aclose()
 
-    import asyncio
-
-    rows = asyncio.run(survey())
+    rows = _run(survey())
     if json_output:
         typer.echo(json.dumps({"servers": rows}))
         return
@@ -882,7 +885,8 @@ def mcp_list(
         if row["error"]:
             line += f": {row['error']}"
         typer.echo(line)
-        for tool in row["tools"]:  # type: ignore[attr-defined]
+        tools = row["tools"]
+        for tool in tools if isinstance(tools, list) else ():
             typer.echo(f"  {tool}")
 
 

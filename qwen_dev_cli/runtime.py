@@ -189,16 +189,13 @@ class Runtime:
 
         from .mcp import McpServers
 
-        # A repository's servers expand ${VAR} without the providers' keys: its file
-        # could otherwise send SAMBANOVA_API_KEY to a server of its choosing.
-        keys = self.settings.secret_env_names
-        servers = McpServers(
-            configured,
+        servers = McpServers.of(
+            self.settings.mcp_servers,
+            extra,
             self.home.mcp_logs,
             os.environ,
             warn,
-            untrusted=frozenset(server.name for server in extra),
-            untrusted_env={k: v for k, v in os.environ.items() if k not in keys},
+            hidden=self.settings.secret_env_names,
         )
         for source in servers.sources():
             self.tools.add(source)

@@ -190,11 +190,11 @@ class SendLog:
             await conn._writer.drain()
 
         assert original is not None
-        HttpConnection.send_chunk = send_chunk  # type: ignore[method-assign,assignment]
+        HttpConnection.send_chunk = send_chunk  # type: ignore[method-assign,assignment]  # stamp sends
         return self
 
     def __exit__(self, *exc: object) -> None:
-        HttpConnection.send_chunk = self._original  # type: ignore[method-assign]
+        HttpConnection.send_chunk = self._original  # type: ignore[method-assign]  # put back
 
     def deltas(self) -> list[tuple[float, str]]:
         """(sent, text) of each content delta."""

@@ -248,7 +248,7 @@ async def test_a_reader_that_goes_away_ends_the_run_quietly_with_the_session_sav
     first = json.loads(await proc.stdout.readline())
     assert first["subtype"] == "init"
     # The reader leaves: its end of the pipe closed.
-    transport = proc._transport  # type: ignore[attr-defined]
+    transport = proc._transport  # type: ignore[attr-defined]  # to close only stdout's pipe
     transport.get_pipe_transport(1).close()
     err = await asyncio.wait_for(proc.stderr.read(), timeout=60)
     code = await asyncio.wait_for(proc.wait(), timeout=60)

@@ -109,7 +109,7 @@ def _keep_sdk_log_in(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(path, encoding="utf-8", delay=True)
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
-    handler._qwen_dev = True  # type: ignore[attr-defined]
+    handler._qwen_dev = True  # type: ignore[attr-defined]  # our mark, to know it again
     sdk.addHandler(handler)
     sdk.propagate = False
 
@@ -149,6 +149,29 @@ class McpServers:
         ]
         self.warn = warn
         self._told: set[str] = set()
+
+    @classmethod
+    def of(
+        cls,
+        user: Sequence[McpServerSettings],
+        project: Sequence[McpServerSettings],
+        logs: Path,
+        env: Mapping[str, str],
+        warn: Callable[[str], None],
+        *,
+        hidden: frozenset[str],
+    ) -> McpServers:
+        """The user's servers and a project's: those of a repository's ``.mcp.json``
+        expand ``${VAR}`` from ``env`` without the ``hidden`` variables (the providers'
+        keys), which its file could otherwise send to a server of its choosing."""
+        return cls(
+            (*user, *project),
+            logs,
+            env,
+            warn,
+            untrusted=frozenset(server.name for server in project),
+            untrusted_env={name: value for name, value in env.items() if name not in hidden},
+        )
 
     def sources(self) -> list[ServerTools]:
         """One registry source per server."""

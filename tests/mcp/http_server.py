@@ -21,7 +21,7 @@ def build() -> FastMCP:
         return text.upper()
 
     @server.tool()
-    def whoami(ctx: Context) -> str:  # type: ignore[type-arg]
+    def whoami(ctx: Context) -> str:  # type: ignore[type-arg]  # FastMCP resolves it by name
         """The Authorization header the client sent."""
         request = ctx.request_context.request
         return "none" if request is None else request.headers.get("authorization", "none")

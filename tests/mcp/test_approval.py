@@ -39,7 +39,7 @@ def runner(
     tool = mcp_tool(trusted, calls)
     policy = ApprovalPolicy(
         mode,
-        approver,  # type: ignore[arg-type]
+        approver,  # type: ignore[arg-type]  # test doubles of Approver, duck-typed
         interactive=not isinstance(approver, DenyAll),
         sandbox=SandboxStatus(None, "tests"),
     )

@@ -25,7 +25,7 @@ def test_a_stdio_and_an_http_server_are_read_with_their_defaults(tmp_path: Path)
         '[mcp.servers.web]\nurl = "https://example.com/mcp"\ntransport = "sse"\ntrust = true\n'
         'headers = { Authorization = "Bearer ${TOKEN}" }\n',
     )
-    files, web = settings.mcp_servers  # type: ignore[attr-defined]
+    files, web = settings.mcp_servers  # type: ignore[attr-defined]  # load() returns Settings
     assert (files.name, files.kind, files.args, dict(files.env)) == (
         "files",
         "stdio",

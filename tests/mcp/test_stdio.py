@@ -48,11 +48,11 @@ async def test_a_message_over_the_limit_is_skipped_and_its_request_told(
             await session.initialize()
             # The text comes twice (content, and structured content): about 40 KB.
             small = await session.call_tool("big", {"size": 20_000})
-            assert small.content[0].text.endswith("TAIL")  # type: ignore[union-attr]
+            assert small.content[0].text.endswith("TAIL")  # type: ignore[union-attr]  # text here
             with pytest.raises(Exception, match="over 100,000 bytes and was not read"):
                 await session.call_tool("big", {"size": 200_000})
             after = await session.call_tool("echo", {"message": "still connected"})
-            assert after.content[0].text == "echo: still connected"  # type: ignore[union-attr]
+            assert after.content[0].text == "echo: still connected"  # type: ignore[union-attr]  # text
     assert problems == ["its answer was over 100,000 bytes and was not read"]
 
 
