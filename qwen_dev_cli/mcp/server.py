@@ -42,6 +42,8 @@ log = logging.getLogger(__name__)
 MAX_TOOLS: Final = 500
 #: Times a server that stopped by itself is started again before it is failed.
 MAX_RESTARTS: Final = 1
+#: A server's stderr log is set aside (one old file kept) once over this at a start.
+MAX_LOG_BYTES: Final = 8 << 20
 #: Pages of ``tools/list`` read (a server could page forever).
 MAX_PAGES: Final = 20
 
@@ -328,6 +330,11 @@ class McpServer:
 
     def _open_log(self) -> TextIO:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        # Kept to two files of about MAX_LOG_BYTES across starts: a server that writes
+        # its stderr without end must not fill the disk over the sessions.
+        with contextlib.suppress(OSError):
+            if self.log_path.stat().st_size > MAX_LOG_BYTES:
+                self.log_path.replace(self.log_path.with_name(self.log_path.name + ".1"))
         return self.log_path.open("a", encoding="utf-8")
 
 

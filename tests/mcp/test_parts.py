@@ -218,3 +218,17 @@ def test_a_server_s_tools_filtered_named_and_a_bomb_left_out_once(tmp_path: Path
     assert "'bomb' left out" in told[0]
     assert len(source.tools()[0].description) < MAX_DESCRIPTION + 100
     assert all(tool.kind == "mcp" for tool in source.tools())
+
+
+def test_a_servers_stderr_log_is_set_aside_when_it_grew_too_large(tmp_path: Path) -> None:
+    # Review finding: a server writing stderr without end could fill the disk.
+    from qwen_dev_cli.config.mcp_servers import McpServerSettings as Settings
+    from qwen_dev_cli.mcp import server as server_module
+
+    log = tmp_path / "s.log"
+    log.write_bytes(b"x" * (server_module.MAX_LOG_BYTES + 1))
+    server = server_module.McpServer(Settings("s", command="x"), log, {})
+    with server._open_log() as handle:
+        handle.write("fresh\n")
+    assert log.read_text() == "fresh\n"
+    assert (tmp_path / "s.log.1").stat().st_size == server_module.MAX_LOG_BYTES + 1
