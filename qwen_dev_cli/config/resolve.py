@@ -155,6 +155,7 @@ def _client_settings(sections: Sections, active: list[ProviderSettings]) -> Clie
         retry=sections.retry,
         circuit_breaker=sections.circuit_breaker,
         rate_limit_enabled=sections.rate_limit.enabled,
+        rate_limit_max_wait=sections.rate_limit.max_wait,
         telemetry_enabled=sections.telemetry.enabled,
         state_store=sections.state.store,
     )

@@ -16,7 +16,15 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
-from qwen_dev_cli.core.declarations import BOOLEAN, STORE, Setting, declared, integer, setting
+from qwen_dev_cli.core.declarations import (
+    BOOLEAN,
+    STORE,
+    Setting,
+    declared,
+    integer,
+    number,
+    setting,
+)
 from qwen_dev_cli.core.settings import BreakerSettings, ProviderSettings, RetrySettings
 
 from .checks import Validator, validator
@@ -38,6 +46,15 @@ class RateLimitSettings:
             BOOLEAN,
             doc="keep within each provider's rpm and tpm, waiting when need be",
             tighten="on",
+        ),
+    )
+    max_wait: float = field(
+        default=120.0,
+        metadata=setting(
+            number(above=0, at_most=86_400),
+            doc="longest wait, in seconds, for a provider's budget before the request "
+            "fails (exit 3); ask --max-wait overrides it",
+            tighten="lower",
         ),
     )
 
@@ -122,7 +139,7 @@ def sections_of(settings: Settings) -> Sections:
     return Sections(
         retry=client.retry,
         circuit_breaker=client.circuit_breaker,
-        rate_limit=RateLimitSettings(client.rate_limit_enabled),
+        rate_limit=RateLimitSettings(client.rate_limit_enabled, client.rate_limit_max_wait),
         telemetry=TelemetrySettings(client.telemetry_enabled),
         sessions=SessionSettings(settings.session_retention_days),
         tools=ToolSettings(settings.allow_network),

@@ -154,6 +154,12 @@ class AccountView:
     tpm_left: int | None = None
     failures: int = 0
     waiting: int = 0
+    #: Retries the account's retry budget allows now (``None``: no budget kept).
+    retry_budget: float | None = None
+    #: Requests refused locally by adaptive throttling in its two-minute window.
+    throttled: int = 0
+    #: Seconds until an exhausted quota resets (0: none known).
+    quota_reset_in: float = 0.0
 
 
 @dataclass

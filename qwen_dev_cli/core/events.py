@@ -52,7 +52,42 @@ class RateLimitWait:
     delay: float
 
 
-ClientEvent = AttemptStarted | RetryScheduled | Failover | BreakerTransition | RateLimitWait
+@dataclass(frozen=True)
+class Throttled:
+    """Adaptive throttling refused a request to ``provider`` locally (it failed over or
+    failed without touching the provider); ``probability`` was the refusal's chance."""
+
+    provider: str
+    probability: float
+
+
+@dataclass(frozen=True)
+class RetryBudgetSpent:
+    """The account's retry budget for ``provider`` is spent: no retry, fail over or fail."""
+
+    provider: str
+
+
+@dataclass(frozen=True)
+class QuotaExhausted:
+    """``provider`` said its quota is gone; it is unavailable to the whole account for
+    ``reset_in`` seconds (``None``: unknown, the store's longest cool-down)."""
+
+    provider: str
+    reset_in: float | None
+    detail: str
+
+
+ClientEvent = (
+    AttemptStarted
+    | RetryScheduled
+    | Failover
+    | BreakerTransition
+    | RateLimitWait
+    | Throttled
+    | RetryBudgetSpent
+    | QuotaExhausted
+)
 EventListener = Callable[[ClientEvent], None]
 
 
@@ -66,4 +101,11 @@ def describe(event: ClientEvent) -> str:
         return f"circuit {event.provider}: {event.old} -> {event.new}"
     if isinstance(event, RateLimitWait):
         return f"rate limit: waiting {event.delay:.1f}s for {event.provider}"
+    if isinstance(event, Throttled):
+        return f"throttled {event.provider} locally (p={event.probability:.2f})"
+    if isinstance(event, RetryBudgetSpent):
+        return f"retry budget spent for {event.provider}"
+    if isinstance(event, QuotaExhausted):
+        when = "unknown" if event.reset_in is None else f"{event.reset_in:.0f}s"
+        return f"quota exhausted on {event.provider} (resets in {when}): {event.detail}"
     return f"asking {event.provider} ({event.model})"

@@ -210,6 +210,24 @@ class RetrySettings:
             doc='"proportional" (+10-30% of the delay) or "full" (AWS Full Jitter)',
         ),
     )
+    # Account-wide restraint (docs/architecture.md section 4), kept in the state store.
+    retry_budget_ratio: float = field(
+        default=0.2,
+        metadata=setting(
+            number(at_least=0, at_most=10),
+            doc="retries may add this share of the account's recent successful requests "
+            "(plus a small floor); spent: fail over or fail at once",
+            tighten="lower",
+        ),
+    )
+    throttle_k: float = field(
+        default=2.0,
+        metadata=setting(
+            number(at_least=0, at_most=100),
+            doc="adaptive throttling (Google SRE): refuse locally with probability "
+            "(requests - K*accepts)/(requests+1) over two minutes; 0 turns it off",
+        ),
+    )
     # Ten minutes: a slow local model's long answer fits; a provider trickling a token
     # every few seconds through retries (once up to about 40 minutes) does not.
     give_up_after: float = field(
@@ -268,5 +286,7 @@ class ClientSettings:
     retry: RetrySettings = RetrySettings()
     circuit_breaker: BreakerSettings = BreakerSettings()
     rate_limit_enabled: bool = True
+    #: Longest wait, in seconds, for an account's budget before the request fails (exit 3).
+    rate_limit_max_wait: float = 120.0
     telemetry_enabled: bool = True
     state_store: str = field(default="memory", repr=False)
