@@ -195,6 +195,13 @@ local function number(v)
   return assert(tonumber(v))
 end
 
+-- Python's int() of a JSON number: NaN and the infinities are refused.
+local function integer(v)
+  local x = number(v)
+  assert(x == x and x ~= math.huge and x ~= -math.huge)
+  return int(x)
+end
+
 local function cap_from(v)
   if absent(v) or next(table_or_empty(v)) == nil then
     return nil
@@ -209,7 +216,7 @@ local function from_json(text)
   assert(b[1] == 'CLOSED' or b[1] == 'OPEN' or b[1] == 'HALF_OPEN')
   local entries = {}
   for i, e in ipairs(table_or_empty(d.e)) do
-    entries[i] = { int(number(e[1])), int(number(e[2])), int(number(e[3])), int(number(e[4])) }
+    entries[i] = { integer(e[1]), integer(e[2]), integer(e[3]), integer(e[4]) }
   end
   local trials = {}
   for k, v in pairs(table_or_empty(b[7])) do
@@ -220,10 +227,10 @@ local function from_json(text)
     waiters[tostring(k)] = { number(v[1]), number(v[2]) }
   end
   return {
-    e = entries, q = int(number(d.q)), n = int(number(d.n)),
+    e = entries, q = integer(d.q), n = integer(d.n),
     sr = cap_from(d.sr), st = cap_from(d.st), cd = number(d.cd), w = waiters,
-    b = { state = b[1], epoch = int(number(b[2])), failures = int(number(b[3])),
-          opened_at = number(b[4]), successes = int(number(b[5])), reason = tostring(b[6]),
+    b = { state = b[1], epoch = integer(b[2]), failures = integer(b[3]),
+          opened_at = number(b[4]), successes = integer(b[5]), reason = tostring(b[6]),
           trials = trials },
   }
 end
@@ -252,8 +259,31 @@ end
 
 -- --- the rules -------------------------------------------------------------------
 
+-- AccountState._clamp: stamps from the future (a clock stepped back) come back to now.
+local function clamp(s)
+  local latest = math.ceil(now * 1000)
+  for _, entry in ipairs(s.e) do
+    if entry[2] > latest then
+      entry[2] = latest
+      entry[1] = math.min(entry[1], latest)
+    end
+  end
+  for _, w in pairs(s.w) do
+    if not (w[1] <= now) then
+      w[1] = now
+    end
+    if not (w[2] <= now + TICKET_LEASE) then
+      w[2] = now + TICKET_LEASE
+    end
+  end
+  if not (s.b.opened_at <= now) then
+    s.b.opened_at = now
+  end
+end
+
 -- AccountState._prune
 local function prune(s, window)
+  clamp(s)
   local horizon = (now - window) * 1000
   local entries = s.e
   local drop = 0

@@ -411,12 +411,14 @@ class AccountState:
                 ),
                 waiters={str(k): [float(v[0]), float(v[1])] for k, v in _map(data["w"]).items()},
             )
-        except (KeyError, IndexError, TypeError, ValueError) as exc:
+        # OverflowError: an infinite stamp, which int() refuses as ValueError does NaN.
+        except (KeyError, IndexError, TypeError, ValueError, OverflowError) as exc:
             raise ValueError(f"not an account state: {exc}") from exc
 
     # --- internals ------------------------------------------------------------------
 
     def _prune(self, now: float, window: float) -> None:
+        self._clamp(now)
         horizon = (now - window) * 1000
         entries = self.entries
         drop = 0
@@ -428,6 +430,25 @@ class AccountState:
             del entries[:drop]
         if self.waiters:
             self.waiters = {t: w for t, w in self.waiters.items() if w[1] > now}
+
+    def _clamp(self, now: float) -> None:
+        """Bring stamps from the future back to now. A clock stepped back (or a peer
+        whose clock runs ahead, or a damaged row) would otherwise keep them in the window
+        for as long as the step: an hour back closed the budget for an hour. Clamped, a
+        request waits at most one window; a queue ticket lasts at most its lease, and a
+        breaker opened "in the future" counts its recovery from now."""
+        latest = math.ceil(now * 1000)
+        for entry in self.entries:
+            if entry[1] > latest:
+                entry[1] = latest
+                entry[0] = min(entry[0], latest)
+        for waiter in self.waiters.values():
+            if not waiter[0] <= now:
+                waiter[0] = now
+            if not waiter[1] <= now + TICKET_LEASE:
+                waiter[1] = now + TICKET_LEASE
+        if not self.breaker.opened_at <= now:
+            self.breaker.opened_at = now
 
     def _charge(self, now: float, window: float, tokens: int) -> int:
         """Add one admission to the window; returns its bucket's stamp. Stamps never go

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from . import events as ev
 from .account import AccountPolicy, BreakerPolicy
-from .dispatch import Answer, Call, Dispatcher, Sleep
+from .dispatch import DEFAULT_MAX_WAIT, Answer, Call, Dispatcher, Sleep
 from .errors import LLMError, NoProviderConfigured
 from .limiter import RateLimits
 from .retry import RetryPolicy
@@ -93,6 +93,8 @@ class LLMClient:
             store passed bare is wrapped in a
             :class:`~qwen_dev_cli.core.state.FallbackStore`, so its failures never cost
             an answer. The caller closes a store it passes.
+        max_wait: seconds a request may wait for a provider's budget in all, then it
+            fails (:class:`~qwen_dev_cli.core.errors.BudgetWaitExceeded`).
         clock, sleep, rng: injectable time, sleeping and randomness.
     """
 
@@ -107,12 +109,15 @@ class LLMClient:
         telemetry: bool = True,
         transport: httpx.AsyncBaseTransport | None = None,
         state: ProviderStateStore | None = None,
+        max_wait: float = DEFAULT_MAX_WAIT,
         clock: Callable[[], float] = time.monotonic,
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
     ) -> None:
         if not providers:
             raise NoProviderConfigured("no provider is configured")
+        if not max_wait > 0:  # NaN is not either
+            raise ValueError(f"max_wait must be a number of seconds above 0, not {max_wait!r}")
         self.retry = retry
         self.timeouts = timeouts
         self._clock = clock
@@ -159,6 +164,7 @@ class LLMClient:
             activity=self._activity,
             state=self.state,
             rate_limiting=rate_limits is not None,
+            max_wait=max_wait,
             sleep=sleep,
             rng=rng or random.Random(),
             clock=clock,
@@ -197,6 +203,7 @@ class LLMClient:
             telemetry=client.telemetry_enabled,
             transport=transport,
             state=state,
+            max_wait=client.rate_limit_max_wait,
             clock=clock,
             sleep=sleep,
             rng=rng,

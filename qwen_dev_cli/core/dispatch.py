@@ -32,6 +32,7 @@ from .account import Admitted, Refused, Settlement, Transition
 from .attempt import AttemptStatus, StreamGuard, completed, streamed
 from .errors import (
     AllProvidersFailed,
+    BudgetWaitExceeded,
     CircuitOpenError,
     LLMError,
     ProviderError,
@@ -62,6 +63,11 @@ log = logging.getLogger(__name__)
 DEFAULT_COMPLETION_ESTIMATE = 1024
 #: Longest sleep, in seconds, between two admissions asked while queueing for budget.
 QUEUE_RECHECK = 1.0
+#: Shortest one: a store that answers "budget, wait 0" (or nonsense) is not asked
+#: again in a busy loop.
+QUEUE_MIN_RECHECK = 0.01
+#: Default longest wait, in seconds, for an account's budget (``[rate_limit] max_wait``).
+DEFAULT_MAX_WAIT = 120.0
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -101,6 +107,8 @@ class Call:
     deadline: float = math.inf
     #: Set when retrying stopped because the next round would begin past the deadline.
     gave_up: bool = False
+    #: Seconds this call has waited in accounts' queues for budget (``max_wait`` bounds it).
+    queued: float = 0.0
 
 
 class Dispatcher:
@@ -113,6 +121,8 @@ class Dispatcher:
         activity: updated for ``status()``.
         state: where budgets, breakers and cool-downs live.
         rate_limiting: whether providers' ``x-ratelimit-*`` headers tighten budgets.
+        max_wait: seconds a call may wait for budget in all before it fails
+            (:class:`BudgetWaitExceeded`); a wait the store says is longer fails at once.
     """
 
     def __init__(
@@ -126,6 +136,7 @@ class Dispatcher:
         activity: Activity,
         state: ProviderStateStore,
         rate_limiting: bool = True,
+        max_wait: float = DEFAULT_MAX_WAIT,
         sleep: Sleep,
         rng: random.Random,
         clock: Callable[[], float] = time.monotonic,
@@ -133,6 +144,7 @@ class Dispatcher:
         self.router = router
         self.state = state
         self.rate_limiting = rate_limiting
+        self.max_wait = max_wait
         self.retry = retry
         self.timeouts = timeouts
         self.telemetry = telemetry
@@ -277,33 +289,62 @@ class Dispatcher:
         self, slot: ProviderSlot, call: Call, tokens: int, failures: list[ProviderFailure]
     ) -> Admitted | None:
         """Wait in the account's queue until the budget admits the request (``None``
-        when the provider stops being available meanwhile: a cool-down, its breaker)."""
+        when the provider stops being available meanwhile: a cool-down, its breaker).
+        The call waits at most ``max_wait`` seconds for budget in all: past that, or
+        told at once that the budget frees later than that, it fails
+        (:class:`BudgetWaitExceeded`, exit 3), however the store's clock or state
+        behaves."""
         announced = False
-        while True:
-            decision = await self._admit(slot, call, tokens, ticket=call.ticket)
-            if isinstance(decision, Admitted):
-                return decision
-            if decision.reason != "budget":
-                self._skip(slot, decision, failures)
-                return None
-            if not announced:
-                announced = True
-                self.telemetry.count("rate_limited")
-                self._announce(ev.RateLimitWait(slot.name, decision.wait))
-            remaining = self._remaining(call)
-            if remaining <= 0:  # the request's time is up: this provider did not come
-                failures.append(
-                    ProviderFailure(
-                        slot.name,
-                        RequestTimeout(
-                            "waited for budget past the request's time", provider=slot.name
-                        ),
+        started = self.clock()
+        try:
+            while True:
+                decision = await self._admit(slot, call, tokens, ticket=call.ticket)
+                if isinstance(decision, Admitted):
+                    return decision
+                if decision.reason != "budget":
+                    self._skip(slot, decision, failures)
+                    return None
+                wait = decision.wait if math.isfinite(decision.wait) else math.inf
+                waited = call.queued + self.clock() - started
+                if waited >= self.max_wait or waited + wait > self.max_wait:
+                    raise self._budget_wait_exceeded(slot, failures, waited, wait)
+                if not announced:
+                    announced = True
+                    self.telemetry.count("rate_limited")
+                    self._announce(
+                        ev.RateLimitWait(slot.name, wait, max_wait=self.max_wait - waited)
                     )
-                )
-                return None
-            # Ask again at least every QUEUE_RECHECK seconds: that keeps the place in
-            # the queue, and sees tokens other requests gave back.
-            await self.sleep(min(decision.wait, QUEUE_RECHECK, remaining))
+                remaining = self._remaining(call)
+                if remaining <= 0:  # the request's time is up: this provider did not come
+                    failures.append(
+                        ProviderFailure(
+                            slot.name,
+                            RequestTimeout(
+                                "waited for budget past the request's time", provider=slot.name
+                            ),
+                        )
+                    )
+                    return None
+                # Ask again at least every QUEUE_RECHECK seconds: that keeps the place in
+                # the queue, and sees tokens other requests gave back.
+                pause = min(wait, QUEUE_RECHECK, remaining, self.max_wait - waited)
+                await self.sleep(max(pause, QUEUE_MIN_RECHECK))
+        finally:
+            call.queued += self.clock() - started
+
+    def _budget_wait_exceeded(
+        self, slot: ProviderSlot, failures: list[ProviderFailure], waited: float, wait: float
+    ) -> BudgetWaitExceeded:
+        detail = f"budget spent; waited {waited:.0f}s, max_wait is {self.max_wait:g}s"
+        error = BudgetWaitExceeded(
+            [*failures, ProviderFailure(slot.name, RateLimited(detail, provider=slot.name))],
+            provider=slot.name,
+            waited=waited,
+            max_wait=self.max_wait,
+            retry_after=wait if math.isfinite(wait) else None,
+        )
+        log.info("gave up waiting %.1fs for %s's budget", waited, slot.name)
+        return error
 
     async def _admit(
         self, slot: ProviderSlot, call: Call, tokens: int, *, ticket: str | None

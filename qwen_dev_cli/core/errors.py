@@ -27,7 +27,8 @@ errors (httpx, JSON, llama.cpp) are translated at the provider boundary with
     ├── ProviderUnavailable           provider skipped: cooling down after a 429
     ├── NoProviderConfigured          nothing to send the request to
     └── AllProvidersFailed            the request failed on every provider; holds each error
-        └── RateLimitExhausted        ...because every provider asked to wait > max_retry_after
+        ├── RateLimitExhausted        ...because every provider asked to wait > max_retry_after
+        └── BudgetWaitExceeded        ...because a provider's budget did not free within max_wait
 """
 
 from __future__ import annotations
@@ -274,6 +275,44 @@ class AllProvidersFailed(LLMError):
 class RateLimitExhausted(AllProvidersFailed):
     """Given up without sleeping: every provider that could answer asked us to wait longer
     than ``max_retry_after``. ``retry_after`` carries the shortest wait asked for."""
+
+
+class BudgetWaitExceeded(AllProvidersFailed):
+    """Given up waiting for an account's budget: ``provider``'s budget did not free
+    within ``max_wait`` seconds (``[rate_limit] max_wait``, ``ask --max-wait``), or says
+    it will free later than that. ``retry_after`` carries when it was expected to free.
+
+    Args:
+        provider: the provider whose budget was waited for.
+        waited: seconds waited for it. max_wait: the bound.
+    """
+
+    def __init__(
+        self,
+        failures: list[ProviderFailure],
+        *,
+        provider: str,
+        waited: float,
+        max_wait: float,
+        retry_after: float | None = None,
+    ) -> None:
+        if waited >= max_wait:
+            what = f"waited {waited:.0f}s for {provider}'s budget"
+        else:
+            what = f"{provider}'s budget frees in {retry_after or 0:.0f}s" + (
+                f" (waited {waited:.0f}s)" if waited >= 1 else ""
+            )
+        super().__init__(
+            f"{what}, the most max_wait allows is {max_wait:g}s: try again later, "
+            "or raise [rate_limit] max_wait (ask --max-wait)",
+            failures,
+            retry_after=retry_after,
+        )
+        #: Not ``provider``: that would prefix the message with the name it already says.
+        self.waited_for = provider
+        self.waited = waited
+        self.max_wait = max_wait
+        self.final = True
 
 
 def _snake(name: str) -> str:

@@ -46,10 +46,13 @@ class BreakerTransition:
 
 @dataclass(frozen=True)
 class RateLimitWait:
-    """The client-side budget of ``provider`` is spent; the request waits ``delay`` s."""
+    """The client-side budget of ``provider`` is spent; the request waits ``delay`` s
+    (a queue's wait may run longer), and gives up after ``max_wait`` s (``None``: a
+    cool-down's wait, bounded by ``max_retry_after`` instead)."""
 
     provider: str
     delay: float
+    max_wait: float | None = None
 
 
 @dataclass(frozen=True)

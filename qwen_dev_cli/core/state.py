@@ -48,6 +48,10 @@ REDIS_SCHEMES = ("redis", "rediss")
 OPERATION_TIMEOUT = 0.2
 #: Seconds between attempts to reach a store that failed.
 RECONNECT_AFTER = 15.0
+#: The longest wait a store may sensibly ask for: a server's reset or Retry-After is
+#: capped at a year (:mod:`.headers`). Anything longer, negative or not a number is a
+#: broken or hostile store, not a wait.
+MAX_SANE_WAIT = 366 * 86_400.0
 
 
 class StoreError(Exception):
@@ -292,8 +296,11 @@ class FallbackStore:
         reservation: str,
         ticket: str | None = None,
     ) -> Admitted | Refused:
+        async def primary() -> Admitted | Refused:
+            return _sane(await self.primary.admit(account, policy, tokens, reservation, ticket))
+
         result, shared = await self._call(
-            lambda: self.primary.admit(account, policy, tokens, reservation, ticket),
+            primary,
             lambda: self.fallback.admit(account, policy, tokens, reservation, ticket),
         )
         if not shared and isinstance(result, Admitted):
@@ -336,6 +343,18 @@ class FallbackStore:
             await self.primary.aclose()
         finally:
             await self.fallback.aclose()
+
+
+def _sane(decision: Admitted | Refused) -> Admitted | Refused:
+    """``decision``, unless it asks for a wait that is not one (NaN, infinite, negative,
+    longer than :data:`MAX_SANE_WAIT`): that is the store failing (a
+    :class:`StoreError`, so the client falls back and warns once), never a busy loop
+    or a wait without end."""
+    if isinstance(decision, Refused) and not 0 <= decision.wait <= MAX_SANE_WAIT:
+        raise StoreError(
+            f"it asked for a {decision.reason} wait of {decision.wait:g} seconds, which is no wait"
+        )
+    return decision
 
 
 async def _no_transitions() -> tuple[Transition, ...]:
