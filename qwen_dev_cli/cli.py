@@ -136,6 +136,17 @@ MaxTurnsOpt = Annotated[
         rich_help_panel=ASK_PANEL,
     ),
 ]
+MaxWaitOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--max-wait",
+        metavar="SECONDS",
+        help="Longest wait for a provider's budget before failing with exit 3 "
+        "(default: [rate_limit] max_wait, 120).",
+        show_default=False,
+        rich_help_panel=ASK_PANEL,
+    ),
+]
 
 SystemPromptOpt = Annotated[
     str | None,
@@ -257,6 +268,7 @@ class _AskFlags:
     continue_latest: bool = False
     resume: str | None = None
     trust_project_mcp: bool = False
+    max_wait: float | None = None
 
     def given(self) -> list[str]:
         """The flags given (for "these go with -p" errors)."""
@@ -276,6 +288,7 @@ class _AskFlags:
             "--allowedTools": bool(self.allowed_tools),
             "--disallowedTools": bool(self.disallowed_tools),
             "--trust-project-mcp": self.trust_project_mcp,
+            "--max-wait": self.max_wait is not None,
         }
         return [name for name, given in names.items() if given]
 
@@ -314,6 +327,21 @@ class _AskFlags:
                 exit_codes.USAGE_ERROR,
             )
 
+    def with_max_wait(self, loaded: _Loaded) -> _Loaded:
+        """``loaded`` with ``--max-wait`` in place of ``[rate_limit] max_wait``; a value
+        that is not a number of seconds above 0 (at most a day): exit 2."""
+        if self.max_wait is None:
+            return loaded
+        if not 0 < self.max_wait <= MAX_WAIT_LIMIT:
+            _fail(
+                f"--max-wait must be seconds above 0 and at most {MAX_WAIT_LIMIT:g}, "
+                f"not {self.max_wait:g}",
+                exit_codes.USAGE_ERROR,
+            )
+        settings = loaded.settings
+        client = dataclasses.replace(settings.client, rate_limit_max_wait=self.max_wait)
+        return dataclasses.replace(loaded, settings=dataclasses.replace(settings, client=client))
+
     def rules(self) -> ToolRules | None:
         """``--allowedTools`` and ``--disallowedTools``; one that cannot be read: exit 2."""
         if not (self.allowed_tools or self.disallowed_tools):
@@ -332,6 +360,8 @@ class _AskFlags:
 
 
 DEFAULT_MAX_STEPS = 25
+#: The most ``--max-wait`` may say: the bound of ``[rate_limit] max_wait``, a day.
+MAX_WAIT_LIMIT = 86_400.0
 
 
 def _fail(message: str, code: int) -> NoReturn:
@@ -502,6 +532,7 @@ def main_callback(
     partial: PartialOpt = False,
     verbose: VerboseOpt = False,
     max_turns: MaxTurnsOpt = None,
+    max_wait: MaxWaitOpt = None,
     system_prompt: SystemPromptOpt = None,
     append_system_prompt: AppendSystemPromptOpt = None,
     permission_mode: PermissionModeOpt = None,
@@ -517,6 +548,7 @@ def main_callback(
     flags = _AskFlags(
         output_format=output_format,
         max_turns=max_turns,
+        max_wait=max_wait,
         partial=partial,
         verbose=verbose,
         system_prompt=system_prompt,
@@ -629,6 +661,7 @@ def ask(
         ),
     ] = None,
     max_turns: MaxTurnsOpt = None,
+    max_wait: MaxWaitOpt = None,
     partial: PartialOpt = False,
     verbose: VerboseOpt = False,
     system_prompt: SystemPromptOpt = None,
@@ -676,6 +709,7 @@ def ask(
         no_stream=no_stream,
         max_steps=max_steps,
         max_turns=max_turns,
+        max_wait=max_wait,
         partial=partial,
         verbose=verbose,
         system_prompt=system_prompt,
@@ -713,7 +747,9 @@ def _ask(
         _fail("--input-format stream-json needs --output-format stream-json", 2)
     flags.sessions()
     rules = flags.rules()
-    loaded = _load(ctx, config, provider, model, approval, errors_as=output_format)
+    loaded = flags.with_max_wait(
+        _load(ctx, config, provider, model, approval, errors_as=output_format)
+    )
     _check_session(loaded.settings, flags, output_format)
     # One byte past the cap is enough to know the input was cut.
     piped = (

@@ -335,7 +335,9 @@ class Dispatcher:
     def _budget_wait_exceeded(
         self, slot: ProviderSlot, failures: list[ProviderFailure], waited: float, wait: float
     ) -> BudgetWaitExceeded:
-        detail = f"budget spent; waited {waited:.0f}s, max_wait is {self.max_wait:g}s"
+        self.telemetry.count("rate_limited")
+        frees = f" for {wait:.0f}s" if math.isfinite(wait) else ""
+        detail = f"budget spent{frees}; waited {waited:.0f}s of max_wait {self.max_wait:g}s"
         error = BudgetWaitExceeded(
             [*failures, ProviderFailure(slot.name, RateLimited(detail, provider=slot.name))],
             provider=slot.name,

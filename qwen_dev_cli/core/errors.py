@@ -297,14 +297,12 @@ class BudgetWaitExceeded(AllProvidersFailed):
         retry_after: float | None = None,
     ) -> None:
         if waited >= max_wait:
-            what = f"waited {waited:.0f}s for {provider}'s budget"
+            what = f"gave up waiting for {provider}'s budget after {waited:.0f}s (max_wait)"
         else:
-            what = f"{provider}'s budget frees in {retry_after or 0:.0f}s" + (
-                f" (waited {waited:.0f}s)" if waited >= 1 else ""
-            )
+            frees = "later" if retry_after is None else f"in {retry_after:.0f}s"
+            what = f"{provider}'s budget frees {frees}, longer than max_wait ({max_wait:g}s)"
         super().__init__(
-            f"{what}, the most max_wait allows is {max_wait:g}s: try again later, "
-            "or raise [rate_limit] max_wait (ask --max-wait)",
+            f"{what}: try again later, or raise [rate_limit] max_wait (ask --max-wait)",
             failures,
             retry_after=retry_after,
         )
