@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import signal
 import time
@@ -30,13 +31,10 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from ..core import LLMClient
-    from ..core.settings import ClientSettings
     from ..runtime import Runtime
 
-#: Most prompts in flight by default; more only queue for the account's budget.
+#: Most prompts in flight by default (the budget may allow fewer: see :mod:`.pacing`).
 DEFAULT_CONCURRENCY = 8
-#: Requests per minute of budget that justify one more prompt in flight.
-RPM_PER_PROMPT = 10
 
 
 @dataclass(frozen=True)
@@ -58,17 +56,6 @@ class BatchOptions:
     max_wait: float = 600.0
     report_every: float = 30.0
     request: RequestOptions = field(default_factory=RequestOptions)
-
-
-def default_concurrency(client: ClientSettings) -> int:
-    """One prompt in flight per :data:`RPM_PER_PROMPT` requests a minute of budget (all
-    providers together), at most :data:`DEFAULT_CONCURRENCY`: more would only wait in
-    the account's queue, ahead of a REPL that shares it."""
-    limits = [p.rpm for p in client.providers]
-    if not client.rate_limit_enabled or not limits or any(rpm is None for rpm in limits):
-        return DEFAULT_CONCURRENCY
-    total = sum(rpm or 0 for rpm in limits)
-    return max(1, min(DEFAULT_CONCURRENCY, total // RPM_PER_PROMPT))
 
 
 async def run_batch(
@@ -134,7 +121,7 @@ class _Command:
         from ..core import LLMError
 
         try:
-            async with self.runtime.open_client(
+            async with _waiting_max_wait(self.runtime, self.options.max_wait).open_client(
                 self._warn, verbose=self.err_console is not None
             ) as client:
                 checkpoint.begin(plan.checkpoint)
@@ -149,8 +136,10 @@ class _Command:
     async def _send(
         self, plan: Plan, checkpoint: CheckpointFile, client: LLMClient, tally: Tally
     ) -> RunEnd:
-        concurrency = self.options.concurrency or default_concurrency(self.runtime.settings.client)
-        self._say(_announce(plan, self.options, concurrency))
+        concurrency = self.options.concurrency or DEFAULT_CONCURRENCY
+        settings = self.runtime.settings.client
+        paced = settings.rate_limit_enabled and all(p.rpm is not None for p in settings.providers)
+        self._say(_announce(plan, self.options, concurrency, paced=paced))
         if plan.checkpoint.torn:
             self._say(
                 f"dropped the torn last line of {self.options.output} (an interrupted "
@@ -237,6 +226,17 @@ class _Command:
             self._say(text)
 
 
+def _waiting_max_wait(runtime: Runtime, max_wait: float) -> Runtime:
+    """``runtime`` whose clients wait for budget up to ``--max-wait`` (the batch's own
+    bound) rather than ``[rate_limit] max_wait`` (a person's)."""
+    client = runtime.settings.client
+    bound = max(max_wait, 0.001)  # --max-wait 0: no waiting, yet a bound above 0
+    client = dataclasses.replace(client, rate_limit_max_wait=bound)
+    return dataclasses.replace(
+        runtime, settings=dataclasses.replace(runtime.settings, client=client)
+    )
+
+
 async def _beside(display: Coroutine[Any, Any, None], work: Awaitable[RunEnd]) -> RunEnd:
     """``work``'s result, with ``display`` running as a task until it is done."""
     showing = asyncio.create_task(display)
@@ -248,14 +248,18 @@ async def _beside(display: Coroutine[Any, Any, None], work: Awaitable[RunEnd]) -
             await showing
 
 
-def _announce(plan: Plan, options: BatchOptions, concurrency: int) -> str:
+def _announce(plan: Plan, options: BatchOptions, concurrency: int, *, paced: bool) -> str:
     where = plan.source.name if plan.shard is None else f"shard {plan.shard} of {plan.source.name}"
     parts = [f"{plan.total} prompt{'s' * (plan.total != 1)} in {where}"]
     if plan.skipped:
         parts.append(f"{plan.skipped} answered before (skipped)")
     if plan.retrying:
         parts.append(f"{plan.retrying} failed before (retried)")
-    parts.append(f"{concurrency} at a time")
+    parts.append(
+        f"up to {concurrency} at a time, as the budget allows"
+        if paced
+        else f"{concurrency} at a time"
+    )
     parts.append(f"results in {options.output}")
     return ", ".join(parts)
 

@@ -1,10 +1,15 @@
-"""Sends a batch's prompts through one client, N at a time, and writes each result.
+"""Sends a batch's prompts through one client, as many at a time as the budget can take,
+and writes each result.
 
 Every request goes through the one :class:`LLMClient` (retries, failover, breakers)
-and the account budgets of the shared state store, so the pace is the budget's, not
-``N``'s. What the client gives up on only for *now* is waited out here instead of
+and the account budgets of the shared state store, so the pace is the budget's. How
+many prompts are in flight follows from it too (:mod:`.pacing`): what the account's
+minute serves times the observed latency, under ``concurrency``, and never more than
+the budget left now, so prompts do not pile up in the account's queue. What the client
+gives up on only for *now* is waited out here instead of
 failing the prompt: a Retry-After longer than the client's ``max_retry_after``
-(:class:`RateLimitExhausted`), or every provider cooling down or behind an open
+(:class:`RateLimitExhausted`), a budget that frees later than the client waits
+(:class:`BudgetWaitExceeded`), or every provider cooling down or behind an open
 breaker. A prompt waits at most ``max_wait`` seconds in all; past that it fails and the
 batch stops sending (the rest would wait the same way: resume later). The batch also
 stops when every provider refuses the key or the model, which no prompt can survive.
@@ -27,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from ..core.errors import (
     AllProvidersFailed,
     AuthenticationError,
+    BudgetWaitExceeded,
     CircuitOpenError,
     LLMError,
     NotFoundError,
@@ -36,6 +42,7 @@ from ..core.errors import (
 from ..core.events import AttemptStarted, ClientEvent, RateLimitWait
 from .input import InputError, Prompt
 from .output import answer_record, failure_record
+from .pacing import Pacing
 from .tally import Tally
 
 if TYPE_CHECKING:
@@ -46,6 +53,8 @@ if TYPE_CHECKING:
 GRACE_SECONDS = 5.0
 #: Shortest wait before trying a prompt again (a breaker about to half-open says 0).
 MIN_WAIT = 0.25
+#: Seconds between looks at the budget while prompts are held back for it.
+BUDGET_RECHECK = 0.5
 
 
 @dataclass
@@ -54,12 +63,16 @@ class _Asking:
     tally's record of a wait for budget in progress."""
 
     tally: Tally
+    get_time: Callable[[], float] = time.monotonic
     attempts: int = 0
     budget_wait: int | None = None
+    #: When its latest attempt started (its latency, without waits for budget).
+    attempt_at: float | None = None
 
     def on_event(self, event: ClientEvent) -> None:
         if isinstance(event, AttemptStarted):
             self.attempts += 1
+            self.attempt_at = self.get_time()
             self.end_wait()
         elif isinstance(event, RateLimitWait):
             self.end_wait()
@@ -111,12 +124,14 @@ class BatchRunner:
         client: the one client every request goes through.
         checkpoint: the output file, ready to append to.
         tally: the counts the displays read.
-        concurrency: prompts in flight at most.
+        concurrency: prompts in flight at most (fewer when the budget takes fewer).
         max_wait: seconds one prompt may wait in all for providers to accept requests.
         request: how each prompt is sent.
         notify: tells the user something (Ctrl-C received...).
         grace: seconds in-flight prompts may finish after Ctrl-C.
         get_time: the clock latencies are measured with.
+        pacing: how many prompts may be in flight (default: from the providers'
+            budgets and the latency observed, under ``concurrency``).
     """
 
     def __init__(
@@ -131,6 +146,7 @@ class BatchRunner:
         notify: Callable[[str], None],
         grace: float = GRACE_SECONDS,
         get_time: Callable[[], float] = time.monotonic,
+        pacing: Pacing | None = None,
     ) -> None:
         self._client = client
         self._checkpoint = checkpoint
@@ -147,6 +163,9 @@ class BatchRunner:
         self._stopped: str | None = None
         self._error: Exception | None = None
         self._grace_timer: asyncio.TimerHandle | None = None
+        self.pacing = pacing or Pacing.of(concurrency, client.status().providers)
+        #: Set when a prompt finishes: a held-back worker looks at the budget again.
+        self._finished = asyncio.Event()
 
     async def run(self, prompts: Iterator[Prompt]) -> RunEnd:
         """Send ``prompts`` until there are none left, or the batch stops."""
@@ -198,6 +217,8 @@ class BatchRunner:
 
     async def _worker(self, prompts: Iterator[Prompt]) -> None:
         while not self._stopping.is_set():
+            if not await self._until_the_budget_takes_one():
+                return
             try:
                 prompt = next(prompts, None)
             except InputError as exc:  # the input changed under us
@@ -205,7 +226,7 @@ class BatchRunner:
                 return
             if prompt is None:
                 return
-            asking = _Asking(self._tally)
+            asking = _Asking(self._tally, self._get_time)
             task = asyncio.create_task(self._answer(prompt, asking))
             self._in_flight[task] = asking
             self._tally.prompt_started()
@@ -213,6 +234,7 @@ class BatchRunner:
                 await asyncio.wait({task})
             finally:
                 del self._in_flight[task]
+                self._finished.set()
             record = None if task.cancelled() else task.result()
             if record is None:
                 self._tally.prompt_dropped()
@@ -227,6 +249,36 @@ class BatchRunner:
             self._tally.prompt_finished(
                 ok=record["ok"], tokens=usage["total_tokens"] if usage else 0
             )
+
+    async def _until_the_budget_takes_one(self) -> bool:
+        """Wait until one more prompt may be in flight: under the pacing's limit, and
+        within the budget the accounts have left now (prompts started and not yet
+        admitted count against it). With none in flight, one is always let go: it
+        waits in the client, bounded, and says how long the budget needs. ``False``
+        once the batch stops."""
+        while not self._stopping.is_set():
+            if not self._in_flight:
+                return True
+            if len(self._in_flight) < self.pacing.limit():
+                # The budget as the store says now: other processes spend it too.
+                paced = self.pacing.rate is not None
+                providers = (await self._client.refresh_status()).providers if paced else []
+                unadmitted = sum(1 for a in self._in_flight.values() if a.attempts == 0)
+                if self.pacing.allows(len(self._in_flight), unadmitted, providers):
+                    return True
+            self._finished.clear()
+            stopping = asyncio.ensure_future(self._stopping.wait())
+            finished = asyncio.ensure_future(self._finished.wait())
+            try:
+                await asyncio.wait(
+                    {stopping, finished},
+                    timeout=BUDGET_RECHECK,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+            finally:
+                stopping.cancel()
+                finished.cancel()
+        return False
 
     async def _answer(self, prompt: Prompt, asking: _Asking) -> dict[str, Any] | None:
         """The result line of one prompt, or ``None`` when it was dropped."""
@@ -264,7 +316,10 @@ class BatchRunner:
                 return failure_record(
                     prompt, exc.to_dict(), attempts=asking.attempts, latency_ms=latency
                 )
-            latency = (self._get_time() - started) * 1000
+            now = self._get_time()
+            if asking.attempt_at is not None:
+                self.pacing.observe(now - asking.attempt_at)
+            latency = (now - started) * 1000
             return answer_record(prompt, result, attempts=asking.attempts, latency_ms=latency)
 
     async def _wait(self, seconds: float, reason: str) -> bool:
@@ -300,6 +355,8 @@ def wait_for(exc: LLMError) -> tuple[float, str] | None:
     open breaker. ``None`` for a real failure."""
     if isinstance(exc, RateLimitExhausted) and exc.retry_after is not None:
         return exc.retry_after, "rate limited"
+    if isinstance(exc, BudgetWaitExceeded) and exc.retry_after is not None:
+        return exc.retry_after, f"{exc.waited_for}'s budget for this minute is spent"
     if not isinstance(exc, AllProvidersFailed) or not exc.failures:
         return None
     errors = [failure.error for failure in exc.failures]

@@ -18,6 +18,7 @@ import pytest
 from faultserver import DEFAULT_TEXT, FaultServer, Outcome
 from qwen_dev_cli.batch.input import Prompt, digest_of
 from qwen_dev_cli.batch.output import CheckpointFile
+from qwen_dev_cli.batch.pacing import Pacing
 from qwen_dev_cli.batch.runner import BatchRunner, RequestOptions, RunEnd
 from qwen_dev_cli.batch.tally import Tally
 from qwen_dev_cli.core import BreakerPolicy, LLMClient, ProviderSettings, RetryPolicy, Timeouts
@@ -177,7 +178,10 @@ async def test_interrupt_drops_prompts_queueing_for_budget_at_once(
     server.hold()
     batch = Batch(server, tmp_path, rpm=2)
     started = asyncio.get_running_loop().time()
-    task = asyncio.create_task(batch.run(10, concurrency=3))
+    # Exactly three in flight, not paced by the budget (which would hold the third
+    # back in the batch): the way a prompt ends up queueing when other processes spend
+    # the budget it was started for.
+    task = asyncio.create_task(batch.run(10, concurrency=3, pacing=Pacing(3, None)))
     # Two sent, the third queues for the next minute's budget.
     await asyncio.wait_for(server.received(2), PATIENCE)
     await asyncio.wait_for(batch.queueing.wait(), PATIENCE)
