@@ -295,6 +295,9 @@ class LLMClient:
                     tpm_limit=slot.policy.tpm,
                     tpm_left=view.tpm_left,
                     success_rate=slot.health.success_rate(),
+                    retry_budget=view.retry_budget,
+                    throttled=view.throttled,
+                    quota_reset_in=view.quota_reset_in,
                 )
             )
         degraded = getattr(self.state, "degraded", False)

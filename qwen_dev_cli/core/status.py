@@ -35,6 +35,12 @@ class ProviderStatus:
     tpm_left: int | None
     #: Recent success rate (0-1), ``None`` with no recent attempts.
     success_rate: float | None
+    #: Retries the account's retry budget allows now (``None``: no budget kept).
+    retry_budget: float | None = None
+    #: Requests adaptive throttling refused locally in its two-minute window.
+    throttled: int = 0
+    #: Seconds until an exhausted quota resets (0: none known).
+    quota_reset_in: float = 0.0
 
 
 @dataclass(frozen=True)

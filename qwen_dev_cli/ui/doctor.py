@@ -7,8 +7,10 @@ installed instead of loading the model. The probes run concurrently, each withou
 retries, so a dead endpoint costs one timeout, not a backoff schedule.
 
 The state store (where budgets and breakers are shared, docs/architecture.md section 8) is checked
-too. A store that fails is a warning, not a failure: answers still work, with budgets
-per process, so the exit code depends on the providers only. One line says whether
+too, and each provider in use shows its account's restraint as the store keeps it: the
+retry budget left, the requests adaptive throttling refused locally, a quota's reset.
+A store that fails is a warning, not a failure: answers still work, with budgets per
+process, so the exit code depends on the providers only. One line says whether
 commands run in an OS sandbox (without one, yolo asks before every command).
 
 Each enabled MCP server is started (alongside the probes), and reported with its
@@ -33,10 +35,13 @@ from .safe_text import printable
 from .symbols import symbols_for
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import httpx
     from rich.console import Console
 
     from ..config import Settings
+    from ..core.account import AccountView
     from ..core.settings import ProviderSettings
     from ..core.state import ProviderStateStore
     from ..mcp import McpServers
@@ -201,8 +206,47 @@ def report_sandbox(status: SandboxStatus, console: Console) -> None:
     console.print(line, soft_wrap=True)
 
 
-def report(results: list[ProbeResult], console: Console) -> None:
-    """One block per provider: verdict, role, key, model, latency, then the detail."""
+async def account_views(
+    providers: Sequence[ProviderSettings], store: ProviderStateStore, *, seconds: float = 2.0
+) -> dict[str, AccountView]:
+    """Each provider's account as the store keeps it (none when it cannot say)."""
+    from ..core.account import AccountPolicy
+    from ..core.state import StoreError, account_key
+
+    views: dict[str, AccountView] = {}
+    for provider in providers:
+        key = account_key(provider.base_url, provider.model, provider.api_key, provider.name)
+        policy = AccountPolicy(provider.rpm, provider.tpm, None)
+        try:
+            async with asyncio.timeout(seconds):
+                views[provider.name] = await store.view(key, policy)
+        except (StoreError, TimeoutError, OSError):
+            continue
+    return views
+
+
+def account_line(view: AccountView) -> str | None:
+    """``account: retry budget 4.0 left, 3 refused locally (throttling, 2 min), quota
+    resets in 3600s``; ``None`` when the store keeps none of it."""
+    parts = []
+    if view.retry_budget is not None:
+        parts.append(f"retry budget {view.retry_budget:.1f} left")
+    if view.throttled:
+        parts.append(f"{view.throttled} refused locally (throttling, last 2 min)")
+    elif view.retry_budget is not None:
+        parts.append("none throttled")
+    if view.quota_reset_in > 0:
+        parts.append(f"quota exhausted, resets in {view.quota_reset_in:.0f}s")
+    return f"account: {', '.join(parts)}" if parts else None
+
+
+def report(
+    results: list[ProbeResult],
+    console: Console,
+    accounts: dict[str, AccountView] | None = None,
+) -> None:
+    """One block per provider: verdict, role, key, model, latency, then the detail
+    (and its account's restraint, from ``accounts``, when the store keeps it)."""
     symbols = symbols_for(console)
     width = max((len(result.name) for result in results), default=0)
     for result in results:
@@ -219,6 +263,11 @@ def report(results: list[ProbeResult], console: Console) -> None:
         console.print(
             Text(f"    {result.detail}", "qd.muted" if result.ok else style), soft_wrap=True
         )
+        view = (accounts or {}).get(result.name) if result.role == "in use" else None
+        said = None if view is None else account_line(view)
+        if view is not None and said is not None:
+            troubled = view.throttled > 0 or view.quota_reset_in > 0
+            console.print(Text(f"    {said}", "qd.notice" if troubled else "qd.muted"))
 
 
 def report_mcp(rows: list[dict[str, Any]], console: Console) -> None:
@@ -274,16 +323,20 @@ async def run_doctor(
         mcp.start()
     probes = probe_all(settings, seconds=seconds, transport=transport)
     store: StoreCheck | None = None
+    accounts: dict[str, AccountView] = {}
     if state is None:
         results = await probes
     else:
         secret = _store_password(settings.client.state_store)
-        results, store = await asyncio.gather(
+        results, checked = await asyncio.gather(
             probes, check_store(state, seconds=seconds, secret=secret)
         )
+        store = checked
+        if checked.ok:
+            accounts = await account_views(settings.client.providers, state)
     if mcp is not None:
         await mcp.wait_ready(lambda _: None)  # each failure is reported below
-    report(results, console)
+    report(results, console, accounts)
     if store is not None:
         report_store(store, console)
     if mcp is not None:

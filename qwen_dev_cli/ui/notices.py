@@ -1,5 +1,6 @@
-"""What to tell the user once at start-up: about the providers in use, and about a
-workspace too wide to work in."""
+"""What to tell the user on stderr: once at start-up, about the providers in use and a
+workspace too wide to work in; then, as it happens, what the client does about failures
+(:class:`ClientNotices`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from ..core.events import AttemptStarted, ClientEvent, QuotaExhausted, describe
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -126,3 +129,75 @@ def startup_notices(
             daily.shown("offline")
             notes.append(offline)
     return notes
+
+
+#: Seconds a quota of unknown reset is not announced again for the same provider.
+QUOTA_REPEAT = 3600.0
+
+
+class ClientNotices:
+    """The client's events as lines for a person, one each, through ``say``.
+
+    ``chatty`` (a terminal, or ``--verbose``): every event but an attempt starting
+    (retries, failovers, breakers, waits for budget, local throttling, a spent retry
+    budget). Otherwise only what a script's user must hear anyway: a provider's quota
+    exhausted. A quota is said once per provider, with its reset time, until that reset
+    passes: not once per attempt or per process that meets it.
+
+    Args:
+        say: writes one line (``qwen-dev: ...`` on stderr in the CLI).
+        chatty: say everything, not only quotas.
+        clock: monotonic seconds, for quota resets.
+        wall: epoch seconds, for the reset's time of day.
+    """
+
+    def __init__(
+        self,
+        say: Callable[[str], None],
+        *,
+        chatty: bool,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self._say = say
+        self._chatty = chatty
+        self._clock = clock
+        self._wall = wall
+        #: provider -> when (monotonic) its quota's announcement runs out.
+        self._quotas: dict[str, float] = {}
+
+    def __call__(self, event: ClientEvent) -> None:
+        if isinstance(event, QuotaExhausted):
+            self._quota(event)
+        elif self._chatty and not isinstance(event, AttemptStarted):
+            self._say(describe(event))
+
+    def _quota(self, event: QuotaExhausted) -> None:
+        now = self._clock()
+        if self._quotas.get(event.provider, -1.0) > now:
+            return
+        reset_in = event.reset_in
+        self._quotas[event.provider] = now + (QUOTA_REPEAT if reset_in is None else reset_in)
+        self._say(quota_line(event, self._wall()))
+
+
+def quota_line(event: QuotaExhausted, now: float) -> str:
+    """``quota exhausted on alpha until 14:05 (in 2h 3m): insufficient_quota``."""
+    if event.reset_in is None:
+        when = "until it resets (the provider did not say when)"
+    else:
+        at = time.strftime("%H:%M", time.localtime(now + event.reset_in))
+        when = f"until {at} (in {_span(event.reset_in)})"
+    detail = f": {event.detail}" if event.detail else ""
+    return f"quota exhausted on {event.provider} {when}{detail}"
+
+
+def _span(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes}m"
+    if minutes:
+        return f"{minutes}m {secs}s"
+    return f"{secs}s"

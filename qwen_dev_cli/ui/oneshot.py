@@ -25,13 +25,12 @@ from ..agent.context import ContextBudget
 from ..agent.turn import DenyAll, why_cut
 from ..core import LLMError
 from ..core.errors import NoProviderConfigured
-from ..core.events import AttemptStarted, ClientEvent, describe
 from ..core.telemetry import Telemetry
 from ..session.store import SessionError
 from ..tools.read import looks_binary
 from .denials import DenialLog
 from .mentions import attach_mentions
-from .notices import workspace_notice
+from .notices import ClientNotices, workspace_notice
 from .output import OutputFormat, config_failure_payload, output_for
 from .recorder import SessionRecorder
 from .stream_json import StartInfo, StreamJson, config_failure_event
@@ -172,8 +171,7 @@ async def run_ask(
         async with runtime.open_client(warn, verbose=chatty) as client:
             if wide is not None and chatty:
                 warn(wide)
-            if chatty:
-                client.subscribe(lambda event: _notify(event, err))
+            client.subscribe(ClientNotices(lambda line: _notify(line, err), chatty=chatty))
             client.subscribe(output.client_event)
             if isinstance(output, StreamJson):
                 output.watch_budget(client.status)
@@ -365,8 +363,6 @@ def _tell_denials(denials: DenialLog, warn: Callable[[str], None]) -> None:
         warn(line)
 
 
-def _notify(event: ClientEvent, err: TextIO) -> None:
-    if isinstance(event, AttemptStarted):
-        return
-    err.write(f"qwen-dev: {describe(event)}\n")
+def _notify(line: str, err: TextIO) -> None:
+    err.write(f"qwen-dev: {line}\n")
     err.flush()

@@ -25,11 +25,15 @@ from typing import TYPE_CHECKING
 from rich.cells import cell_len
 
 from ..core.events import (
+    AttemptStarted,
     BreakerTransition,
     ClientEvent,
     Failover,
+    QuotaExhausted,
     RateLimitWait,
+    RetryBudgetSpent,
     RetryScheduled,
+    Throttled,
 )
 from ..plurals import plural
 from .symbols import UNICODE, Symbols
@@ -262,8 +266,10 @@ class StatusBar:
 
     def on_event(self, event: ClientEvent) -> None:
         """A client listener: remember the latest event worth showing."""
-        if isinstance(event, RetryScheduled | Failover | RateLimitWait | BreakerTransition):
+        if _worth_showing(event):
             self._noted = _Noted(event, self._clock())
+        elif isinstance(event, AttemptStarted) and _waiting_for_budget(self._noted):
+            self._noted = None  # the budget let the request through: the wait is over
 
     def turn_started(self) -> None:
         self._turn_started = self._clock()
@@ -376,6 +382,56 @@ def _application_width() -> int:
     return get_app().output.get_size().columns
 
 
+def _worth_showing(event: ClientEvent) -> bool:
+    return isinstance(
+        event,
+        RetryScheduled
+        | Failover
+        | RateLimitWait
+        | BreakerTransition
+        | Throttled
+        | RetryBudgetSpent
+        | QuotaExhausted,
+    )
+
+
+def _waiting_for_budget(noted: _Noted | None) -> bool:
+    return noted is not None and isinstance(noted.event, RateLimitWait)
+
+
+def _budget_wait_forms(event: RateLimitWait, elapsed: float) -> list[str]:
+    """A wait for budget counted down: to when the budget frees, then (a queue may run
+    longer) to when the client gives up (``max_wait``); none once both are past."""
+    if event.max_wait is None:  # a cool-down's wait: its delay only
+        if elapsed >= event.delay:
+            return []
+        return [f"rate limit: {event.provider} in {event.delay - elapsed:.1f}s", "rate limit"]
+    left = event.max_wait - elapsed
+    if left <= 0:
+        return []
+    gives_up = f"gives up in {left:.0f}s"
+    if elapsed < event.delay:
+        wait = f"rate limit: {event.provider} in {event.delay - elapsed:.1f}s"
+        return [f"{wait} ({gives_up})", wait]
+    return [f"rate limit: waiting for {event.provider} ({gives_up})", "rate limit"]
+
+
+def _restraint_forms(
+    event: Throttled | RetryBudgetSpent | QuotaExhausted, elapsed: float
+) -> list[str]:
+    """The account-wide restraint's events, in full then short."""
+    if isinstance(event, QuotaExhausted):
+        if event.reset_in is not None and elapsed >= event.reset_in:
+            return []
+        line = event_line(event)
+        return [line, f"quota: {event.provider}"]
+    if elapsed >= EVENT_SECONDS:
+        return []
+    if isinstance(event, Throttled):
+        return [event_line(event), f"{event.provider} throttled"]
+    return [event_line(event), "retry budget spent"]
+
+
 def _event_forms(event: ClientEvent, elapsed: float) -> list[str]:
     """The bar's words for a recent client event, in full then short; none once it is
     over (a countdown that ran out, an event shown long enough)."""
@@ -385,9 +441,9 @@ def _event_forms(event: ClientEvent, elapsed: float) -> list[str]:
         retry = f"retry {event.retry}/{event.max_retries} in {event.delay - elapsed:.1f}s"
         return [f"{retry} ({event.reason})", retry]
     if isinstance(event, RateLimitWait):
-        if elapsed >= event.delay:
-            return []
-        return [f"rate limit: {event.provider} in {event.delay - elapsed:.1f}s", "rate limit"]
+        return _budget_wait_forms(event, elapsed)
+    if isinstance(event, Throttled | RetryBudgetSpent | QuotaExhausted):
+        return _restraint_forms(event, elapsed)
     if elapsed >= EVENT_SECONDS:
         return []
     if isinstance(event, Failover):
@@ -416,13 +472,32 @@ def event_line(event: ClientEvent) -> str:
         return f"{event.provider} circuit closed: healthy again"
     if isinstance(event, RateLimitWait):
         return f"rate limit: waiting {event.delay:.1f}s for {event.provider}"
+    if isinstance(event, Throttled):
+        return f"{event.provider} throttled locally (overloaded), trying the next provider"
+    if isinstance(event, RetryBudgetSpent):
+        return f"{event.provider} retry budget spent: no retry, trying the next provider"
+    if isinstance(event, QuotaExhausted):
+        when = "" if event.reset_in is None else f" for {_span(event.reset_in)}"
+        return f"{event.provider} quota exhausted{when}: skipped until it resets"
     return ""
+
+
+def _span(seconds: float) -> str:
+    """``2h 3m``, ``4m 10s``, ``12s``."""
+    whole = max(0, round(seconds))
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes}m"
+    return f"{minutes}m {secs}s" if minutes else f"{secs}s"
 
 
 def _healthy(provider: ProviderStatus) -> bool:
     return (
         provider.state == "CLOSED"
         and provider.cooldown <= 0
+        and provider.quota_reset_in <= 0
+        and provider.throttled == 0
         and (provider.success_rate is None or provider.success_rate >= HEALTHY)
     )
 
@@ -451,9 +526,29 @@ def _provider(
     out: list[Fragment] = [(style, f"{mark} {provider.name}" + (f" {state}" if state else ""))]
     if provider.cooldown > 0:
         out.append(("qd.provider.cooling", f" cooldown {provider.cooldown:.0f}s"))
+    out.extend(_restraint(provider))
     if budgets:
         out.extend(_budget(provider))
+        out.extend(_retry_budget(provider))
     return out
+
+
+def _restraint(provider: ProviderStatus) -> list[Fragment]:
+    """What the account's restraint holds against a provider now: an exhausted quota,
+    requests throttled locally (none shown while the store keeps neither)."""
+    out: list[Fragment] = []
+    if provider.quota_reset_in > 0:
+        out.append(("qd.provider.cooling", f" quota {_span(provider.quota_reset_in)}"))
+    if provider.throttled > 0:
+        out.append(("qd.warning", f" throttled {provider.throttled}"))
+    return out
+
+
+def _retry_budget(provider: ProviderStatus) -> list[Fragment]:
+    """The retries the account's retry budget allows now, among the budgets."""
+    if provider.retry_budget is None:
+        return []
+    return [("qd.muted", f" retries {provider.retry_budget:.0f}")]
 
 
 def _providers(providers: Sequence[ProviderStatus], symbols: Symbols) -> Segment | None:
@@ -577,7 +672,8 @@ def status_table(status: ClientStatus, symbols: Symbols = UNICODE) -> Table:
     from rich.text import Text
 
     table = Table(title="Providers", title_justify="left")
-    for column in ("provider", "model", "breaker", "cool-down", "rpm left", "tpm left", "recent"):
+    columns = ("provider", "model", "breaker", "cool-down", "rpm left", "tpm left", "recent")
+    for column in (*columns, "restraint"):
         table.add_column(column, justify="right" if column.endswith(("left", "recent")) else "left")
     for provider in status.providers:
         state = provider.state
@@ -591,6 +687,7 @@ def status_table(status: ClientStatus, symbols: Symbols = UNICODE) -> Table:
             _left(provider.rpm_left, provider.rpm_limit),
             _left(provider.tpm_left, provider.tpm_limit),
             "-" if provider.success_rate is None else f"{provider.success_rate:.0%} ok",
+            restraint_cell(provider),
         )
     active = "-"
     if status.active_provider:
@@ -603,6 +700,19 @@ def status_table(status: ClientStatus, symbols: Symbols = UNICODE) -> Table:
     )
     table.caption_justify = "left"
     return table
+
+
+def restraint_cell(provider: ProviderStatus) -> str:
+    """``/status``: the retries the account's retry budget allows, the requests
+    throttled locally, an exhausted quota; ``-`` when the store keeps none."""
+    parts = []
+    if provider.retry_budget is not None:
+        parts.append(f"{provider.retry_budget:.1f} retries")
+    if provider.throttled:
+        parts.append(f"{provider.throttled} throttled")
+    if provider.quota_reset_in > 0:
+        parts.append(f"quota {_span(provider.quota_reset_in)}")
+    return ", ".join(parts) or "-"
 
 
 def _left(left: int | None, limit: int | None) -> str:

@@ -8,8 +8,12 @@ in Claude Code's message schema (the one Qwen Code follows and agent SDKs parse)
 - ``user`` per tool result: one ``tool_result{tool_use_id,content,is_error}`` block;
 - ``stream_event`` text deltas as they arrive (``--include-partial-messages``);
 - ours on top, as ``system`` subtypes: ``retry``, ``failover``, ``circuit``,
-  ``rate_limit_wait`` (the client's resilience), ``compaction`` (the context window)
-  and ``restart`` (a broken stream re-issued: the deltas since the last reply are void);
+  ``rate_limit_wait`` (with ``max_wait``, when the client gives up waiting), ``quota``
+  (a provider's quota exhausted: ``resets_in``, ``resetsAt``; once per provider until
+  it resets), ``throttled`` (a provider refused locally by adaptive throttling) and
+  ``retry_budget`` (the account's retry budget spent: no retry) (the client's
+  resilience), ``compaction`` (the context window) and ``restart`` (a broken stream
+  re-issued: the deltas since the last reply are void);
 - ``rate_limit_event`` (Claude Code's, from the account's shared budget: the client's
   requests and tokens per minute, and a provider's 429 cool-down), when a provider's
   budget is first known and whenever its status changes: ``rate_limit_info{status
@@ -44,7 +48,15 @@ from ..agent.turn import (
     ToolCallFinished,
     ToolCallStarted,
 )
-from ..core.events import BreakerTransition, Failover, RateLimitWait, RetryScheduled
+from ..core.events import (
+    BreakerTransition,
+    Failover,
+    QuotaExhausted,
+    RateLimitWait,
+    RetryBudgetSpent,
+    RetryScheduled,
+    Throttled,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -89,6 +101,8 @@ WARNING_AT = 0.8
 #: Seconds of the budget's sliding window (the client's requests and tokens per minute):
 #: whatever was spent now has left the window by then.
 BUDGET_WINDOW = 60.0
+#: Seconds a quota of unknown reset is not told again for the same provider.
+QUOTA_REPEAT = 3600.0
 
 
 def budget_info(
@@ -168,6 +182,8 @@ class StreamJson:
         self._wall: Callable[[], float] = time.time
         #: The budget status last told, per provider.
         self._budgets: dict[str, str] = {}
+        #: provider -> when (``clock``) its quota's event runs out: told once until then.
+        self._quotas: dict[str, float] = {}
         #: Lines not written yet (deltas, until this moment's work is done).
         self._pending: list[str] = []
         self._flush_pending = False
@@ -287,7 +303,13 @@ class StreamJson:
                 "subtype": "rate_limit_wait",
                 "provider": event.provider,
                 "delay": event.delay,
+                "max_wait": event.max_wait,
             }
+        elif isinstance(event, QuotaExhausted | Throttled | RetryBudgetSpent):
+            restraint = self._restraint(event)
+            if restraint is None:
+                return
+            payload = restraint
         else:
             return
         self._emit({"type": "system", **payload})
@@ -295,6 +317,34 @@ class StreamJson:
             self._budget(event.provider, event.delay)
         else:
             self._budget()
+
+    def _restraint(
+        self, event: QuotaExhausted | Throttled | RetryBudgetSpent
+    ) -> dict[str, Any] | None:
+        """The account-wide restraint's events; a quota once per provider until its
+        reset (``None``: said already)."""
+        if isinstance(event, Throttled):
+            return {
+                "subtype": "throttled",
+                "provider": event.provider,
+                "probability": round(event.probability, 4),
+            }
+        if isinstance(event, RetryBudgetSpent):
+            return {"subtype": "retry_budget", "provider": event.provider, "spent": True}
+        now = self.clock()
+        if self._quotas.get(event.provider, -1.0) > now:
+            return None
+        self._quotas[event.provider] = now + (
+            QUOTA_REPEAT if event.reset_in is None else event.reset_in
+        )
+        resets = None if event.reset_in is None else int(self._wall() + event.reset_in + 0.999)
+        return {
+            "subtype": "quota",
+            "provider": event.provider,
+            "resets_in": event.reset_in,
+            "resetsAt": resets,
+            "detail": event.detail,
+        }
 
     def _budget(self, waiting: str | None = None, delay: float = 0.0) -> None:
         """A ``rate_limit_event`` for each provider whose budget status changed (or is
