@@ -262,10 +262,13 @@ end
 -- AccountState._clamp: stamps from the future (a clock stepped back) come back to now.
 local function clamp(s)
   local latest = math.ceil(now * 1000)
-  for _, entry in ipairs(s.e) do
-    if entry[2] > latest then
-      entry[2] = latest
-      entry[1] = math.min(entry[1], latest)
+  local entries = s.e
+  if #entries > 0 and entries[#entries][2] > latest then
+    for _, entry in ipairs(entries) do
+      if entry[2] > latest then
+        entry[2] = latest
+        entry[1] = math.min(entry[1], latest)
+      end
     end
   end
   for _, w in pairs(s.w) do

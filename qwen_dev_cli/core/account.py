@@ -438,10 +438,14 @@ class AccountState:
         request waits at most one window; a queue ticket lasts at most its lease, and a
         breaker opened "in the future" counts its recovery from now."""
         latest = math.ceil(now * 1000)
-        for entry in self.entries:
-            if entry[1] > latest:
-                entry[1] = latest
-                entry[0] = min(entry[0], latest)
+        entries = self.entries
+        # Stamps never go back (see _charge), so only the newest can tell: the loop is
+        # for a clock that stepped back, not for every operation.
+        if entries and entries[-1][1] > latest:
+            for entry in entries:
+                if entry[1] > latest:
+                    entry[1] = latest
+                    entry[0] = min(entry[0], latest)
         for waiter in self.waiters.values():
             if not waiter[0] <= now:
                 waiter[0] = now
