@@ -27,7 +27,7 @@ import time
 from bisect import bisect_left
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -313,9 +313,11 @@ class TelemetryObserver(Protocol):
         ttft_ms: float | None,
     ) -> None: ...
 
+    def counted(self, trace: RequestTrace | None, counter: str, provider: str | None) -> None: ...
+
     def scope(
         self, kind: Literal["invoke_agent", "execute_tool"], info: ScopeInfo
-    ) -> Iterator[None]: ...
+    ) -> AbstractContextManager[None]: ...
 
 
 @dataclass
@@ -461,6 +463,8 @@ class Telemetry:
     def count(self, counter: Counter, provider: str | None = None) -> None:
         """Add one to ``retries``, ``rate_limited``, ``circuit_breaker_blocks`` or
         ``failovers`` (and, for a breaker's block or a 429, to ``provider``'s)."""
+        if self.observers:
+            self._notify("counted", _current.get(), counter, provider)
         if not self.enabled:
             return
         setattr(self, counter, getattr(self, counter) + 1)
@@ -520,10 +524,10 @@ class Telemetry:
         if not self.observers:
             yield info
             return
-        entered = []
+        entered: list[AbstractContextManager[None]] = []
         for observer in list(self.observers):
             try:
-                manager = contextmanager(observer.scope)(kind, info)
+                manager = observer.scope(kind, info)
                 manager.__enter__()
                 entered.append(manager)
             except Exception:
