@@ -24,6 +24,7 @@ import atexit
 import json
 import logging
 import os
+import queue
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -56,7 +57,7 @@ if TYPE_CHECKING:
     from opentelemetry.trace import Span
 
     from ..core.settings import ProviderSettings
-    from ..core.types import ChatResult
+    from ..core.types import ChatRequest, ChatResult
     from . import OtlpTarget
 
 #: The agent's name in ``invoke_agent`` spans.
@@ -65,8 +66,8 @@ AGENT_NAME = "qwen-dev"
 EXIT_FLUSH = 3.0
 #: Breaker states as the ``qwen_dev.breaker.state`` gauge reports them.
 BREAKER_LEVEL = {"CLOSED": 0, "HALF_OPEN": 1, "OPEN": 2}
-
-_turn: ContextVar[Span | None] = ContextVar("qwen_dev_turn_span", default=None)
+#: Most notes waiting for the worker; beyond, new ones are dropped.
+MAX_PENDING = 50_000
 
 
 class _ProviderInfo:
@@ -213,13 +214,50 @@ class Exporter:
             explicit_bucket_boundaries_advisory=GENAI_DURATION_BOUNDS_S,
         )
 
+        # What the hot path noted, for the worker to turn into spans and points.
+        self.queue: queue.SimpleQueue[tuple[_Builder, tuple[Any, ...]] | threading.Event] = (
+            queue.SimpleQueue()
+        )
+        self.dropped = 0
+        self.worker = threading.Thread(target=self._work, name="qwen-dev-otel", daemon=True)
+        self.worker.start()
+
     def observer(self, providers: Sequence[ProviderSettings]) -> ClientObserver:
         return ClientObserver(self, {p.name: _ProviderInfo(p) for p in providers})
+
+    def submit(self, builder: _Builder, item: tuple[Any, ...]) -> None:
+        """Hand ``item`` to the worker; past :data:`MAX_PENDING` waiting, it is dropped
+        (memory stays bounded whatever the SDK's pace)."""
+        if self.queue.qsize() >= MAX_PENDING:
+            self.dropped += 1
+            return
+        self.queue.put((builder, item))
+
+    def _work(self) -> None:
+        while True:
+            entry = self.queue.get()
+            if isinstance(entry, threading.Event):
+                entry.set()
+                continue
+            builder, item = entry
+            try:
+                builder.apply(item)
+            except Exception:  # one odd item must not stop the export
+                logging.getLogger(__name__).debug("building telemetry failed", exc_info=True)
+
+    def drain(self, timeout: float) -> bool:
+        """Wait until the worker has made everything noted so far."""
+        reached = threading.Event()
+        self.queue.put(reached)
+        return reached.wait(timeout)
 
     def close(self, timeout: float = EXIT_FLUSH) -> None:
         """Send what is queued, then stop: at most ``timeout`` seconds, and no longer
         than it takes to learn the collector is not there (a dead collector must not
         hold up the exit)."""
+        started = time.monotonic()
+        self.drain(timeout)
+        timeout = max(0.1, timeout - (time.monotonic() - started))
         done = threading.Event()
         wait_ms = int(timeout * 1000)
 
@@ -269,9 +307,118 @@ def _resource() -> Resource:
     return detected.merge(Resource({"service.name": "qwen-dev", "service.version": __version__}))
 
 
+class _Handle:
+    """A span the worker makes (or has made): how the hot path names a parent it has
+    not waited for."""
+
+    __slots__ = ("span",)
+
+    def __init__(self) -> None:
+        self.span: Span | None = None
+
+
+class _Request:
+    """One request as the worker builds it; made on the hot path (cheap), filled by the
+    worker alone."""
+
+    __slots__ = ("attempt", "content", "model", "parent", "request", "span", "stream")
+
+    def __init__(
+        self, parent: _Handle | None, stream: bool, request: ChatRequest | None, content: str | None
+    ) -> None:
+        self.parent = parent
+        self.stream = stream
+        self.request = request
+        self.content = content
+        self.span: Span | None = None
+        self.attempt: Span | None = None
+        self.model = ""
+
+
+_turn: ContextVar[_Handle | None] = ContextVar("qwen_dev_turn", default=None)
+_KEY = "otel"
+
+
 class ClientObserver:
-    """One client's :class:`~qwen_dev_cli.core.telemetry.TelemetryObserver`: spans for
-    its requests and attempts, and metric points."""
+    """One client's :class:`~qwen_dev_cli.core.telemetry.TelemetryObserver`. On the
+    request's path it only notes what happened and when (a queue put); the exporter's
+    worker thread makes the spans and metric points (:class:`_Builder`), so a request
+    pays microseconds, whatever the SDK costs."""
+
+    def __init__(self, exporter: Exporter, providers: dict[str, _ProviderInfo]) -> None:
+        self.x = exporter
+        self.builder = _Builder(exporter, providers)
+        self.content = exporter.log_content
+
+    def _put(self, *item: Any) -> None:
+        self.x.submit(self.builder, (*item, time.time_ns()))
+
+    def request_started(self, trace_: RequestTrace) -> None:
+        request = trace_.request
+        content = _json(request.messages) if self.content and request is not None else None
+        state = _Request(_turn.get(), trace_.stream, request, content)
+        trace_.spans[_KEY] = state
+        self._put("request_started", state)
+
+    def attempt_started(self, trace_: RequestTrace, event: ev.AttemptStarted) -> None:
+        self._put("attempt_started", trace_.spans.get(_KEY), event, len(trace_.attempts))
+
+    def attempt_finished(
+        self, trace_: RequestTrace | None, provider: str, ok: bool, error: BaseException | None
+    ) -> None:
+        state = trace_.spans.get(_KEY) if trace_ is not None else None
+        self._put("attempt_finished", state, provider, ok, error)
+
+    def client_event(self, trace_: RequestTrace | None, event: ev.ClientEvent) -> None:
+        self._put("client_event", trace_.spans.get(_KEY) if trace_ else None, event)
+
+    def counted(self, trace_: RequestTrace | None, counter: str, provider: str | None) -> None:
+        if counter == "circuit_breaker_blocks" and provider is not None:
+            self._put("blocked", trace_.spans.get(_KEY) if trace_ else None, provider)
+
+    def request_finished(
+        self,
+        trace_: RequestTrace,
+        result: ChatResult | None,
+        error: BaseException | None,
+        latency_ms: float,
+        ttft_ms: float | None,
+    ) -> None:
+        last = trace_.attempts[-1] if trace_.attempts else None
+        output = _output(result) if self.content and result is not None else None
+        self._put(
+            "request_finished",
+            trace_.spans.get(_KEY),
+            result,
+            error,
+            latency_ms,
+            ttft_ms,
+            len(trace_.attempts),
+            last,
+            output,
+        )
+
+    @contextmanager
+    def scope(
+        self, kind: Literal["invoke_agent", "execute_tool"], info: ScopeInfo
+    ) -> Iterator[None]:
+        handle, parent = _Handle(), _turn.get()
+        content = _json(info.content) if self.content and info.content is not None else None
+        self._put("scope_started", kind, handle, parent, info.name, info.call_id, content)
+        if kind == "invoke_agent":
+            _turn.set(handle)
+        try:
+            yield
+        finally:
+            if kind == "invoke_agent":
+                _turn.set(parent)
+            output = _json(info.output) if self.content and info.output is not None else None
+            self._put("scope_finished", kind, handle, info.outcome, output, info.error)
+
+
+class _Builder:
+    """The worker's side of one client: spans (stamped with the times the hot path
+    noted) and metric points, made in the order things happened."""
 
     def __init__(self, exporter: Exporter, providers: dict[str, _ProviderInfo]) -> None:
         self.x = exporter
@@ -282,44 +429,50 @@ class ClientObserver:
             else SpanKind.CLIENT
         )
 
+    def apply(self, item: tuple[Any, ...]) -> None:
+        getattr(self, "_" + item[0])(*item[1:])
+
     def _info(self, provider: str | None) -> _ProviderInfo | None:
         return None if provider is None else self.providers.get(provider)
 
     # --- requests and attempts ---------------------------------------------------------
 
-    def request_started(self, trace_: RequestTrace) -> None:
-        turn = _turn.get()
-        context = trace.set_span_in_context(turn) if turn is not None else None
+    def _request_started(self, state: _Request, now: int) -> None:
+        parent = state.parent.span if state.parent is not None else None
+        context = trace.set_span_in_context(parent) if parent is not None else None
         first = next(iter(self.providers.values()), None)
-        model = first.model if first is not None else ""
+        state.model = first.model if first is not None else ""
         attributes: dict[str, Any] = {
             "gen_ai.operation.name": "chat",
-            "gen_ai.request.model": model,
-            "qwen_dev.stream": trace_.stream,
+            "gen_ai.request.model": state.model,
+            "qwen_dev.stream": state.stream,
         }
-        request = trace_.request
+        request = state.request
         if request is not None:
             if request.max_tokens is not None:
                 attributes["gen_ai.request.max_tokens"] = request.max_tokens
             if request.temperature is not None:
                 attributes["gen_ai.request.temperature"] = request.temperature
-            if self.x.log_content:
-                attributes["gen_ai.input.messages"] = _json(request.messages)
-        span = self.x.tracer.start_span(
-            f"chat {model}".strip(), context=context, kind=self.kind, attributes=attributes
+        if state.content is not None:
+            attributes["gen_ai.input.messages"] = state.content
+        state.span = self.x.tracer.start_span(
+            f"chat {state.model}".strip(),
+            context=context,
+            kind=self.kind,
+            attributes=attributes,
+            start_time=now,
         )
-        trace_.spans["otel.request"] = span
-        trace_.spans["otel.model"] = model
 
-    def attempt_started(self, trace_: RequestTrace, event: ev.AttemptStarted) -> None:
-        parent = trace_.spans.get("otel.request")
-        if parent is None:
+    def _attempt_started(
+        self, state: _Request | None, event: ev.AttemptStarted, number: int, now: int
+    ) -> None:
+        if state is None or state.span is None:
             return
-        if len(trace_.attempts) == 1 and event.model != trace_.spans.get("otel.model"):
+        if number == 1 and event.model != state.model:
             # The first attempt says which model was asked for.
-            trace_.spans["otel.model"] = event.model
-            parent.update_name(f"chat {event.model}")
-            parent.set_attribute("gen_ai.request.model", event.model)
+            state.model = event.model
+            state.span.update_name(f"chat {event.model}")
+            state.span.set_attribute("gen_ai.request.model", event.model)
         info = self._info(event.provider)
         attributes: dict[str, Any] = {
             "gen_ai.operation.name": "chat",
@@ -329,27 +482,32 @@ class ClientObserver:
             **(info.server() if info else {}),
         }
         kind = SpanKind.INTERNAL if info is not None and info.in_process else SpanKind.CLIENT
-        self._end_attempt(trace_, None)
-        trace_.spans["otel.attempt"] = self.x.tracer.start_span(
+        self._end_attempt(state, None, now)
+        state.attempt = self.x.tracer.start_span(
             f"attempt {event.provider}",
-            context=trace.set_span_in_context(parent),
+            context=trace.set_span_in_context(state.span),
             kind=kind,
             attributes=attributes,
+            start_time=now,
         )
-        trace_.spans["otel.attempt.provider"] = event.provider
 
-    def attempt_finished(
-        self, trace_: RequestTrace | None, provider: str, ok: bool, error: BaseException | None
+    def _attempt_finished(
+        self,
+        state: _Request | None,
+        provider: str,
+        ok: bool,
+        error: BaseException | None,
+        now: int,
     ) -> None:
         outcome = "ok" if ok else failure_kind(error)
         self.x.attempts.add(1, {"gen_ai.provider.name": provider, "qwen_dev.outcome": outcome})
-        if trace_ is not None:
-            self._end_attempt(trace_, None if ok else (error, outcome))
+        if state is not None:
+            self._end_attempt(state, None if ok else (error, outcome), now)
 
     def _end_attempt(
-        self, trace_: RequestTrace, failure: tuple[BaseException | None, str] | None
+        self, state: _Request, failure: tuple[BaseException | None, str] | None, now: int
     ) -> None:
-        span: Span | None = trace_.spans.pop("otel.attempt", None)
+        span, state.attempt = state.attempt, None
         if span is None:
             return
         if failure is not None:
@@ -361,13 +519,12 @@ class ClientObserver:
             if isinstance(status, int):
                 span.set_attribute("http.response.status_code", status)
             span.set_status(Status(StatusCode.ERROR, error_type))
-        span.end()
+        span.end(end_time=now)
 
-    def client_event(self, trace_: RequestTrace | None, event: ev.ClientEvent) -> None:
+    def _client_event(self, state: _Request | None, event: ev.ClientEvent, now: int) -> None:
         name, attributes = _event(event, self.x.log_content)
-        span = trace_.spans.get("otel.request") if trace_ is not None else None
-        if span is not None:
-            span.add_event(name, attributes)
+        if state is not None and state.span is not None:
+            state.span.add_event(name, attributes, timestamp=now)
         if isinstance(event, ev.RetryScheduled):
             self.x.retries.add(1)
         elif isinstance(event, ev.Failover):
@@ -390,32 +547,34 @@ class ClientObserver:
         elif isinstance(event, ev.RateLimitWait):
             self.x.budget_wait.record(event.delay, {"gen_ai.provider.name": event.provider})
 
-    def counted(self, trace_: RequestTrace | None, counter: str, provider: str | None) -> None:
-        if counter != "circuit_breaker_blocks" or provider is None:
-            return
+    def _blocked(self, state: _Request | None, provider: str, now: int) -> None:
         self.x.breaker_blocks.add(1, {"gen_ai.provider.name": provider})
-        span = trace_.spans.get("otel.request") if trace_ is not None else None
-        if span is not None:
-            span.add_event("qwen_dev.breaker_skip", {"gen_ai.provider.name": provider})
+        if state is not None and state.span is not None:
+            state.span.add_event(
+                "qwen_dev.breaker_skip", {"gen_ai.provider.name": provider}, timestamp=now
+            )
 
-    def request_finished(
+    def _request_finished(
         self,
-        trace_: RequestTrace,
+        state: _Request | None,
         result: ChatResult | None,
         error: BaseException | None,
         latency_ms: float,
         ttft_ms: float | None,
+        attempts: int,
+        last: str | None,
+        output: str | None,
+        now: int,
     ) -> None:
-        span: Span | None = trace_.spans.pop("otel.request", None)
-        self._end_attempt(trace_, None if error is None else (error, failure_kind(error)))
-        provider = (
-            result.provider
-            if result is not None
-            else (trace_.attempts[-1] if trace_.attempts else None)
-        )
+        if state is None:
+            return
+        self._end_attempt(state, None if error is None else (error, failure_kind(error)), now)
+        provider = result.provider if result is not None else last
         info = self._info(provider)
-        model = str(trace_.spans.get("otel.model", ""))
-        metric: dict[str, Any] = {"gen_ai.operation.name": "chat", "gen_ai.request.model": model}
+        metric: dict[str, Any] = {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.request.model": state.model,
+        }
         if provider is not None:
             metric["gen_ai.provider.name"] = provider
         if info is not None:
@@ -428,74 +587,84 @@ class ClientObserver:
         if ttft_ms is not None:
             self.x.first_chunk.record(ttft_ms / 1000.0, metric)
         if result is not None and result.usage is not None:
-            self.x.tokens.record(
-                result.usage.prompt_tokens, {**metric, "gen_ai.token.type": "input"}
-            )
-            self.x.tokens.record(
-                result.usage.completion_tokens, {**metric, "gen_ai.token.type": "output"}
-            )
+            usage = result.usage
+            self.x.tokens.record(usage.prompt_tokens, {**metric, "gen_ai.token.type": "input"})
+            self.x.tokens.record(usage.completion_tokens, {**metric, "gen_ai.token.type": "output"})
+        span, state.span = state.span, None
         if span is None:
             return
         span.set_attributes({k: v for k, v in metric.items() if k != "gen_ai.request.model"})
-        span.set_attribute("qwen_dev.attempts", len(trace_.attempts))
+        span.set_attribute("qwen_dev.attempts", attempts)
         if result is not None:
             if result.usage is not None:
                 span.set_attribute("gen_ai.usage.input_tokens", result.usage.prompt_tokens)
                 span.set_attribute("gen_ai.usage.output_tokens", result.usage.completion_tokens)
             if result.finish_reason:
                 span.set_attribute("gen_ai.response.finish_reasons", [result.finish_reason])
-            if self.x.log_content:
-                span.set_attribute("gen_ai.output.messages", _output(result))
+        if output is not None:
+            span.set_attribute("gen_ai.output.messages", output)
         if error is not None:
             span.set_status(Status(StatusCode.ERROR, _error_type(error)))
-        span.end()
+        span.end(end_time=now)
 
     # --- agent turns and tool calls ----------------------------------------------------
 
-    @contextmanager
-    def scope(
-        self, kind: Literal["invoke_agent", "execute_tool"], info: ScopeInfo
-    ) -> Iterator[None]:
-        parent = _turn.get()
-        context = trace.set_span_in_context(parent) if parent is not None else None
+    def _scope_started(
+        self,
+        kind: str,
+        handle: _Handle,
+        parent: _Handle | None,
+        name: str,
+        call_id: str | None,
+        content: str | None,
+        now: int,
+    ) -> None:
+        above = parent.span if parent is not None else None
+        context = trace.set_span_in_context(above) if above is not None else None
         attributes: dict[str, Any] = {"gen_ai.operation.name": kind}
         if kind == "invoke_agent":
-            name = f"invoke_agent {AGENT_NAME}"
+            span_name = f"invoke_agent {AGENT_NAME}"
             attributes["gen_ai.agent.name"] = AGENT_NAME
-            if self.x.log_content and info.content is not None:
-                attributes["gen_ai.input.messages"] = _json(info.content)
+            if content is not None:
+                attributes["gen_ai.input.messages"] = content
         else:
-            name = f"execute_tool {info.name}"
-            attributes["gen_ai.tool.name"] = info.name
+            span_name = f"execute_tool {name}"
+            attributes["gen_ai.tool.name"] = name
             attributes["gen_ai.tool.type"] = "function"
-            if info.call_id:
-                attributes["gen_ai.tool.call.id"] = info.call_id
-            if self.x.log_content and info.content is not None:
-                attributes["gen_ai.tool.call.arguments"] = _json(info.content)
-        span = self.x.tracer.start_span(
-            name, context=context, kind=SpanKind.INTERNAL, attributes=attributes
+            if call_id:
+                attributes["gen_ai.tool.call.id"] = call_id
+            if content is not None:
+                attributes["gen_ai.tool.call.arguments"] = content
+        handle.span = self.x.tracer.start_span(
+            span_name,
+            context=context,
+            kind=SpanKind.INTERNAL,
+            attributes=attributes,
+            start_time=now,
         )
-        token = _turn.set(span) if kind == "invoke_agent" else None
-        try:
-            yield
-        finally:
-            if token is not None:
-                _turn.set(parent)
-            if info.outcome is not None:
-                span.set_attribute("qwen_dev.outcome", info.outcome)
-            if self.x.log_content and info.output is not None:
-                key = (
-                    "gen_ai.output.messages"
-                    if kind == "invoke_agent"
-                    else "gen_ai.tool.call.result"
-                )
-                span.set_attribute(key, _json(info.output))
-            failed = info.error is not None or info.outcome == "error"
-            if info.error is not None:
-                span.set_attribute("error.type", info.error)
-            if failed:
-                span.set_status(Status(StatusCode.ERROR, info.error or "error"))
-            span.end()
+
+    def _scope_finished(
+        self,
+        kind: str,
+        handle: _Handle,
+        outcome: str | None,
+        output: str | None,
+        error: str | None,
+        now: int,
+    ) -> None:
+        span, handle.span = handle.span, None
+        if span is None:
+            return
+        if outcome is not None:
+            span.set_attribute("qwen_dev.outcome", outcome)
+        if output is not None:
+            key = "gen_ai.output.messages" if kind == "invoke_agent" else "gen_ai.tool.call.result"
+            span.set_attribute(key, output)
+        if error is not None:
+            span.set_attribute("error.type", error)
+        if error is not None or outcome == "error":
+            span.set_status(Status(StatusCode.ERROR, error or "error"))
+        span.end(end_time=now)
 
 
 def _error_type(error: BaseException | None) -> str:

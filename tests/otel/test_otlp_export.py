@@ -320,3 +320,35 @@ async def test_without_an_endpoint_nothing_of_opentelemetry_is_imported(
         out, err = await asyncio.wait_for(proc.communicate(), timeout=120)
     assert proc.returncode == 0, err.decode()
     assert out.decode().strip().splitlines()[-1] == "[]"
+
+
+async def test_batch_exports_one_chat_span_per_prompt_with_its_own_attempts(
+    workspace: Path,
+) -> None:
+    """Concurrent requests in one process keep their attempts apart."""
+    prompts = workspace / "in.jsonl"
+    lines = [json.dumps({"id": f"p{i}", "prompt": f"question {i}"}) for i in range(4)]
+    prompts.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    async with FaultServer() as srv:
+        srv.script(Outcome.status(503), Outcome.status(502))  # two prompts need a retry
+        with OtlpHttpReceiver() as rx:
+            cfg = config(workspace.parent / "c.toml", srv)
+            args = [str(prompts), "-o", str(workspace / "out.jsonl"), "--config", str(cfg)]
+            run = await qwen_dev(
+                "batch", *args, "--concurrency", "4", cwd=workspace, env=export_env(rx)
+            )
+            assert run.code == 0, run.err
+    spans = rx.spans()
+    chats = [span for span in spans if span.name == "chat fault-model"]
+    assert len(chats) == 4
+    children = {chat.span_id: 0 for chat in chats}
+    for span, parent in walk(spans):
+        if span.name == "attempt lab":
+            assert parent is not None
+            children[parent.span_id] += 1
+    assert sorted(children.values()) == [1, 1, 2, 2]
+    for chat in chats:
+        assert attributes(chat.attributes)["qwen_dev.attempts"] == children[chat.span_id]
+        assert not chat.parent_span_id  # no agent turn in a batch: each request a root
+    (duration,) = rx.metric("gen_ai.client.operation.duration")
+    assert sum(p.count for p in duration.histogram.data_points) == 4
