@@ -21,9 +21,10 @@ import pytest
 from faultserver import FaultServer, Outcome
 from qwen_dev_cli.core.telemetry import GENAI_DURATION_BOUNDS_S, GENAI_TOKEN_BOUNDS
 
+pytest.importorskip("opentelemetry.sdk", reason="the [otel] extra is not installed")
+
 from .receiver import OtlpGrpcReceiver, OtlpHttpReceiver, Received, attributes, walk
 
-pytest.importorskip("opentelemetry.sdk", reason="the [otel] extra is not installed")
 pytestmark = pytest.mark.slow  # every test runs a real `qwen-dev` process
 
 PROMPT = "what does app.py print?"
