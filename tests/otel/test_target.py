@@ -3,12 +3,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import sys
 from pathlib import Path
 
+import pytest
+
 from qwen_dev_cli.config.resolved import Settings
+from qwen_dev_cli.core import LLMClient
 from qwen_dev_cli.core.settings import ClientSettings, ProviderSettings
-from qwen_dev_cli.otel import OtlpTarget, target_of
+from qwen_dev_cli.otel import EXTRA_HINT, OtlpTarget, target_of
 
 
 def settings(**changes: object) -> Settings:
@@ -53,3 +58,22 @@ def test_telemetry_off_or_the_sdk_disabled_exports_nothing() -> None:
     off = dataclasses.replace(off, client=dataclasses.replace(off.client, telemetry_enabled=False))
     assert target_of(off, env) is None
     assert target_of(settings(), {**env, "OTEL_SDK_DISABLED": "true"}) is None
+
+
+def test_without_the_extra_export_is_asked_for_once_and_the_client_goes_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import qwen_dev_cli.otel as otel
+
+    monkeypatch.setitem(sys.modules, "qwen_dev_cli.otel.exporter", None)  # not installed
+    monkeypatch.setattr(otel, "_missing_said", False)
+    said: list[str] = []
+    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"}
+    lab = ProviderSettings(name="lab", base_url="http://127.0.0.1:9/v1", model="m")
+    clients = [LLMClient([lab]) for _ in range(2)]
+    for client in clients:
+        otel.attach(client, settings(), environ=env, warn=said.append)
+        assert client.telemetry.observers == []
+    assert said == [f"an OTLP endpoint is set but OpenTelemetry is not installed: {EXTRA_HINT}"]
+    for client in clients:
+        asyncio.run(client.aclose())
