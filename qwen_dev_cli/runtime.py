@@ -107,12 +107,15 @@ class Runtime:
         no-provider error naming each provider skipped and why."""
         from .core import LLMClient
         from .core.errors import NoProviderConfigured
+        from .otel import attach
         from .ui.notices import no_provider_error
 
         try:
-            return LLMClient.from_settings(self.settings, state=self.state)
+            client = LLMClient.from_settings(self.settings, state=self.state)
         except NoProviderConfigured as exc:
             raise no_provider_error(self.settings) from exc
+        attach(client, self.settings)  # OpenTelemetry export, when an endpoint is set
+        return client
 
     def notices(self, *, verbose: bool, daily: bool = True) -> list[str]:
         """What to tell the user at start: the offline notice (once a day when

@@ -29,6 +29,24 @@ METRIC_KEYS = {
     "circuit_breaker_blocks",
     "failovers",
     "providers",
+    # issue 23: counts that say what they count, histograms
+    "successful_requests",
+    "failed_requests",
+    "total_attempts",
+    "failed_attempts",
+    "failures",
+    "breaker_opens",
+    "throttled",
+    "budget_waits",
+    "budget_wait_s",
+    "retry_budget_spent",
+    "quota_exhausted",
+    "input_tokens",
+    "output_tokens",
+    "p50_ttft_ms",
+    "p95_ttft_ms",
+    "latency_resolution_pct",
+    "histograms",
 }
 
 

@@ -73,10 +73,22 @@ async def test_metrics_aggregate_over_runs(tmp_path: Path) -> None:
     assert merged["runs"] == 2
     assert merged["total_requests"] == 2
     assert merged["retries"] == 1
-    assert merged["providers"]["lab"] == {"success": 2, "failure": 1, "state": "CLOSED"}
+    lab = merged["providers"]["lab"]
+    assert {k: lab[k] for k in ("success", "failure", "state")} == {
+        "success": 2,
+        "failure": 1,
+        "state": "CLOSED",
+    }
+    # Two requests, three attempts (one 503): counted and labelled apart.
+    assert (lab["requests"], lab["attempts"], lab["failures"]["5xx"]) == (2, 3, 1)
+    assert (merged["successful_requests"], merged["total_attempts"]) == (2, 3)
+    assert merged["histograms"]["latency_ms"]["count"] == 2
+    assert merged["latency_resolution_pct"] > 0
     table = await qwen_dev("metrics")
     assert "failovers" in table.out
     assert "lab" in table.out
+    assert "success rate (of requests)" in table.out
+    assert "attempts" in table.out
 
 
 LONG_STORY = Outcome.ok(text=" ".join(f"word{i}" for i in range(400)), chunk_delay=0.05)

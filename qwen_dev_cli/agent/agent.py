@@ -35,12 +35,14 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..core import LLMError, StreamEnd, StreamRestart, TextDelta, Usage
 from ..core.providers.bounds import Redactor
+from ..core.telemetry import ScopeInfo, Telemetry
 from ..session.repair import close_unanswered, tool_result
 from ..tools import DEFAULT_TOOLS, ChangeLog, Tool, ToolContext, Workspace
 from ..tools.base import DEFAULT_COMMAND_TIMEOUT
@@ -79,6 +81,8 @@ if TYPE_CHECKING:
     from .turn import Approver, EventSink
 
 DEFAULT_MAX_STEPS = 25
+#: The agent's name in telemetry (``invoke_agent qwen-dev`` spans).
+AGENT = "qwen-dev"
 
 
 @dataclass
@@ -212,6 +216,14 @@ class Agent:
         )
 
     async def run(self, history: list[Message], user_text: str, sink: EventSink) -> TurnResult:
+        # An ``invoke_agent`` span when telemetry is exported (docs/architecture.md §5).
+        info = ScopeInfo(AGENT, content=[{"role": "user", "content": user_text}])
+        with _traced(self.client, "invoke_agent", info):
+            result = await self._turn(history, user_text, sink)
+            info.outcome, info.output = result.stopped, result.text
+            return result
+
+    async def _turn(self, history: list[Message], user_text: str, sink: EventSink) -> TurnResult:
         user: Message = {"role": "user", "content": user_text}
         prompts = self.system_prompts()
         system: Message = {"role": "system", "content": prompts.native()}
@@ -392,12 +404,15 @@ class Agent:
     async def _carry_out(self, item: _Pending, tally: _Tally, sink: EventSink) -> Message:
         arguments = item.call.arguments if item.call else {}
         sink(ToolCallStarted(item.id, item.name, arguments))
-        if item.call is not None:
-            outcome = await self.runner.run(item.id, item.name, arguments, sink)
-            status, output = outcome.status, outcome.output
-        else:
-            assert item.problem is not None
-            status, output = "error", _problem_text(item.problem)
+        info = ScopeInfo(item.name, call_id=item.id, content=arguments)
+        with _traced(self.client, "execute_tool", info):
+            if item.call is not None:
+                outcome = await self.runner.run(item.id, item.name, arguments, sink)
+                status, output = outcome.status, outcome.output
+            else:
+                assert item.problem is not None
+                status, output = "error", _problem_text(item.problem)
+            info.outcome, info.output = status, output
         sink(ToolCallFinished(item.id, item.name, status, output))
         tally.records.append(ToolCallRecord(item.name, arguments, status))
         return tool_result(item.id, item.name, output)
@@ -534,6 +549,14 @@ def _problem_text(problem: CallProblem) -> str:
 def _add(message: Message, conversation: list[Message], sink: EventSink) -> None:
     conversation.append(message)
     sink(MessageAdded(message))
+
+
+def _traced(
+    client: object, kind: Literal["invoke_agent", "execute_tool"], info: ScopeInfo
+) -> AbstractContextManager[object]:
+    """The client's telemetry scope (a span when exported), or nothing."""
+    telemetry = getattr(client, "telemetry", None)
+    return telemetry.scope(kind, info) if isinstance(telemetry, Telemetry) else nullcontext()
 
 
 def _end(

@@ -119,6 +119,10 @@ def url(value: object, where: Where) -> object:
     return value.rstrip("/")
 
 
+def optional_url(value: object, where: Where) -> object:
+    return "" if value == "" else url(value, where)
+
+
 def env_name(value: object, where: Where) -> object:
     # The value is never echoed: a common mistake is to paste the key itself here.
     if not isinstance(value, str):
@@ -183,6 +187,7 @@ _FIXED: Final[dict[str, Validator]] = {
     "boolean": boolean,
     "text": text,
     "url": url,
+    "optional_url": optional_url,
     "env_name": env_name,
     "store": store_spec,
     "strings": strings,

@@ -145,6 +145,8 @@ def resolve(
         allow_network=sections.tools.allow_network,
         skipped_providers=MappingProxyType(skipped),
         mcp_servers=tuple(merged.mcp_servers.values()),
+        otlp_endpoint=sections.telemetry.otlp_endpoint,
+        log_content=sections.telemetry.log_content,
     )
 
 

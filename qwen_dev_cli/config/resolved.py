@@ -62,6 +62,8 @@ class Settings:
         skipped_providers: providers of the order left out, each with why
             (``{"sambanova": "SAMBANOVA_API_KEY is not set"}``), for error reports.
         mcp_servers: the user's MCP servers (``[mcp.servers]``), enabled or not.
+        otlp_endpoint: ``[telemetry] otlp_endpoint`` ("": none; the ``OTEL_*``
+            variables may still name one). log_content: ``[telemetry] log_content``.
     """
 
     client: ClientSettings
@@ -76,6 +78,8 @@ class Settings:
     allow_network: bool = False
     skipped_providers: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     mcp_servers: tuple[McpServerSettings, ...] = ()
+    otlp_endpoint: str = ""
+    log_content: bool = False
 
     @property
     def active_providers(self) -> tuple[str, ...]:

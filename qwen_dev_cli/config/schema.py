@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from qwen_dev_cli.core.declarations import (
     BOOLEAN,
+    OPTIONAL_URL,
     STORE,
     Setting,
     declared,
@@ -61,11 +62,30 @@ class RateLimitSettings:
 
 @dataclass(frozen=True)
 class TelemetrySettings:
-    """``[telemetry]``: on ``ClientSettings.telemetry_enabled``."""
+    """``[telemetry]``: on ``ClientSettings.telemetry_enabled``, ``Settings.otlp_endpoint``
+    and ``Settings.log_content``."""
 
     enabled: bool = field(
         default=True,
         metadata=setting(BOOLEAN, doc="count requests, latencies and tokens (qwen-dev metrics)"),
+    )
+    otlp_endpoint: str = field(
+        default="",
+        metadata=setting(
+            OPTIONAL_URL,
+            doc="OpenTelemetry collector (OTLP) to export spans and metrics to, e.g. "
+            "'http://localhost:4318'; the OTEL_EXPORTER_OTLP_* variables also work",
+            project="it would send what your sessions do to a server of its choosing",
+            shown="url",
+        ),
+    )
+    log_content: bool = field(
+        default=False,
+        metadata=setting(
+            BOOLEAN,
+            doc="put prompts, answers and tool arguments in exported spans",
+            project="it would send your prompts and answers to a telemetry collector",
+        ),
     )
 
 
@@ -140,7 +160,9 @@ def sections_of(settings: Settings) -> Sections:
         retry=client.retry,
         circuit_breaker=client.circuit_breaker,
         rate_limit=RateLimitSettings(client.rate_limit_enabled, client.rate_limit_max_wait),
-        telemetry=TelemetrySettings(client.telemetry_enabled),
+        telemetry=TelemetrySettings(
+            client.telemetry_enabled, settings.otlp_endpoint, settings.log_content
+        ),
         sessions=SessionSettings(settings.session_retention_days),
         tools=ToolSettings(settings.allow_network),
         state=StateSettings(client.state_store),

@@ -34,6 +34,7 @@ from .types import (
     Message,
     StreamEnd,
     StreamEvent,
+    TextDelta,
     TextTools,
     ToolSpec,
     Usage,
@@ -122,7 +123,8 @@ class LLMClient:
         self.timeouts = timeouts
         self._clock = clock
         self._listeners: list[ev.EventListener] = []
-        self.telemetry = Telemetry(state_of=self._state_name, enabled=telemetry)
+        self.telemetry = Telemetry(state_of=self._state_name, enabled=telemetry, clock=clock)
+        self._listeners.append(self.telemetry.observe)
         self._activity = Activity()
         if state is None:
             state = MemoryStore(clock=clock)
@@ -369,15 +371,25 @@ class LLMClient:
         started = self._clock()
         prompt_tokens = estimate_prompt_tokens(request.messages, request.tools)
         call = Call(request, prompt_tokens, stream, deadline=started + self.retry.give_up_after)
+        trace = self.telemetry.request_started(request, stream=stream)
         answer = None
+        first_token: float | None = None
         try:
             async for item in self._dispatcher.run(call):
                 if isinstance(item, Answer):
                     answer = item
                 else:
+                    if first_token is None and isinstance(item, TextDelta):
+                        first_token = self._clock()
                     yield item
-        except LLMError:
-            self._finish(started, ok=False, tokens=0)
+        except LLMError as exc:
+            latency_ms = (self._clock() - started) * 1000.0
+            self.telemetry.request_finished(
+                ok=False, latency_ms=latency_ms, tokens=0, trace=trace, error=exc
+            )
+            raise
+        except BaseException as exc:  # the consumer stopped: not a request's end
+            self.telemetry.request_abandoned(trace, exc)
             raise
         finally:
             self._activity.doing = None
@@ -386,24 +398,29 @@ class LLMClient:
         completion = estimate_text_tokens(reply.text)
         usage = reply.usage or Usage(prompt_tokens, completion, prompt_tokens + completion)
         latency_ms = (self._clock() - started) * 1000.0
-        self._finish(started, ok=True, tokens=usage.total_tokens)
-        yield StreamEnd(
-            ChatResult(
-                text=reply.text,
-                tool_calls=reply.tool_calls,
-                usage=usage,
-                provider=answer.provider,
-                model=reply.model,
-                attempts=call.attempts,
-                latency_ms=latency_ms,
-                finish_reason=reply.finish_reason,
-                failed_attempts=call.failed_attempts,
-            )
+        result = ChatResult(
+            text=reply.text,
+            tool_calls=reply.tool_calls,
+            usage=usage,
+            provider=answer.provider,
+            model=reply.model,
+            attempts=call.attempts,
+            latency_ms=latency_ms,
+            finish_reason=reply.finish_reason,
+            failed_attempts=call.failed_attempts,
         )
-
-    def _finish(self, started: float, *, ok: bool, tokens: int) -> None:
-        latency_ms = (self._clock() - started) * 1000.0
-        self.telemetry.request_finished(ok=ok, latency_ms=latency_ms, tokens=tokens)
+        self.telemetry.request_finished(
+            ok=True,
+            latency_ms=latency_ms,
+            tokens=usage.total_tokens,
+            trace=trace,
+            provider=answer.provider,
+            input_tokens=usage.prompt_tokens,
+            output_tokens=usage.completion_tokens,
+            ttft_ms=None if first_token is None else (first_token - started) * 1000.0,
+            result=result,
+        )
+        yield StreamEnd(result)
 
     def _emit(self, event: ev.ClientEvent) -> None:
         for listener in list(self._listeners):

@@ -28,6 +28,7 @@ CheckKind = Literal[
     "choice",
     "text",
     "url",
+    "optional_url",
     "env_name",
     "store",
     "strings",
@@ -77,6 +78,8 @@ BOOLEAN: Final = Check("boolean")
 TEXT: Final = Check("text")
 #: An ``http://`` or ``https://`` URL.
 URL: Final = Check("url")
+#: An ``http://`` or ``https://`` URL, or ``""`` for none.
+OPTIONAL_URL: Final = Check("optional_url")
 #: The name of an environment variable (never the secret it holds).
 ENV_NAME: Final = Check("env_name")
 #: A state store spec: ``local``, ``memory`` or a Redis URL.

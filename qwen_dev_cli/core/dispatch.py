@@ -398,7 +398,7 @@ class Dispatcher:
         if refusal.reason == "cooldown":
             error = ProviderUnavailable(refusal.detail, provider=slot.name, retry_in=refusal.wait)
         else:
-            self.telemetry.count("circuit_breaker_blocks")
+            self.telemetry.count("circuit_breaker_blocks", slot.name)
             error = CircuitOpenError(refusal.detail, provider=slot.name, retry_in=refusal.wait)
         failures.append(ProviderFailure(slot.name, error))
 
@@ -468,7 +468,7 @@ class Dispatcher:
         self._note_attempt_failed(slot, call, exc)
         cooldown = 0.0
         if isinstance(exc, RateLimited):
-            self.telemetry.count("rate_limited")
+            self.telemetry.count("rate_limited", slot.name)
             cooldown = exc.retry_after or 0.0
         # The breaker judges the provider's health by what happened (5xx, timeout,
         # broken connection), whatever x-should-retry says about retrying; 4xx neutral.
@@ -486,7 +486,7 @@ class Dispatcher:
         if not exc.retryable:
             call.excluded.add(slot.name)
         slot.health.record(False)
-        self.telemetry.attempt_finished(slot.name, ok=False)
+        self.telemetry.attempt_finished(slot.name, ok=False, error=exc)
 
     def _round_failed(self, failures: list[ProviderFailure]) -> AllProvidersFailed:
         if not failures:

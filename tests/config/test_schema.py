@@ -30,7 +30,8 @@ def another_value(key: Key) -> object:
         return int(check.at_most) if check.kind == "integer" else float(check.at_most)
     if check.kind == "store":
         return "memory"
-    return {"url": "http://127.0.0.1:9/v1", "env_name": "MYLAB_API_KEY"}.get(check.kind, "m")
+    urls = {"url": "http://127.0.0.1:9/v1", "optional_url": "http://127.0.0.1:4318"}
+    return {**urls, "env_name": "MYLAB_API_KEY"}.get(check.kind, "m")
 
 
 def toml(value: object) -> str:

@@ -67,7 +67,13 @@ async def test_first_attempt_success_is_one_attempt() -> None:
     metrics = client.get_metrics()
     assert metrics["total_requests"] == 1
     assert metrics["success_rate"] == 100.0
-    assert metrics["providers"]["a"] == {"success": 1, "failure": 0, "state": "CLOSED"}
+    row = metrics["providers"]["a"]
+    assert {k: row[k] for k in ("success", "failure", "state")} == {
+        "success": 1,
+        "failure": 0,
+        "state": "CLOSED",
+    }
+    assert (row["attempts"], row["requests"], row["request_successes"]) == (1, 1, 1)
 
 
 async def test_transient_failure_is_retried_after_jittered_backoff() -> None:
