@@ -7,7 +7,6 @@ import asyncio
 import json
 import os
 import sys
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -94,15 +93,15 @@ async def test_processes_together_never_overrun_the_accounts_rpm(
     four beyond the budget wait for the window instead of drawing 429s."""
     lab.configure(rpm=10)
     config = write_config(tmp_path / "c.toml", lab, provider_extra="rpm = 10")
-    started = time.monotonic()
     results = await asyncio.gather(*(ask(config) for _ in range(14)))
-    elapsed = time.monotonic() - started
     failed = [(r.get("error"), r["_stderr"]) for r in results if r["_code"] != 0]
     assert not failed, failed
     assert outcomes(lab) == ["ok"] * 14  # not one 429
     waited = sorted(r["latency_ms"] for r in results)
     assert waited[-1] > 50_000  # the last ones waited out the window...
-    assert elapsed < 100  # ...and no more than that
+    # ...and no more than that: each process's own count of its waits for budget (not
+    # the wall clock, which a loaded machine stretches with 14 interpreters starting).
+    assert max(r["metrics"]["budget_wait_s"] for r in results) <= 61.0
     assert sum(r["metrics"]["rate_limited"] for r in results) >= 4
 
 
