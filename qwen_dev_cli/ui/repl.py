@@ -341,6 +341,12 @@ class Repl:
         self.ledger.note(report.used)
         return report
 
+    def new_conversation(self) -> None:
+        """``/new``: the session closed, and nothing of it counted any more (what was
+        learnt of the servers' windows and counting stays)."""
+        self.conversation.new()
+        self.ledger.restart()
+
     async def compact(self, focus: str | None) -> None:
         """``/compact``: summarise the conversation now, keeping the latest exchange."""
         session = self.conversation.session

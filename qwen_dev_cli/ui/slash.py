@@ -93,6 +93,10 @@ class Shell(Protocol):
 
     def context_report(self) -> ContextReport | None: ...
 
+    def new_conversation(self) -> None:
+        """Close the conversation (``/new``): the next message starts one from zero."""
+        ...
+
     @property
     def mcp(self) -> McpServers | None:
         """The session's MCP servers (``None``: none started)."""
@@ -299,7 +303,7 @@ async def _output(shell: Shell, argument: str) -> None:
 
 async def _new(shell: Shell, argument: str) -> None:
     previous = shell.conversation.id
-    shell.conversation.new()
+    shell.new_conversation()
     if previous is not None:
         shell.console.print(Text(f"session {previous} saved (/resume {previous})", "qd.muted"))
     shell.console.print("new conversation: the next message starts it")
