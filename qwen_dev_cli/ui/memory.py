@@ -35,6 +35,15 @@ follow (style, naming, tests, commits). Keep it under about 80 lines; do not inv
 what you did not see. Create it with the file-writing tool."""
 
 
+def notes_in_use(root: Path) -> str | None:
+    """The name of the notes file the model reads, if there is one."""
+    try:
+        notes = read_project_notes(Workspace(root))
+    except OSError:
+        return None
+    return notes.name if notes is not None else None
+
+
 def show_notes(root: Path) -> RenderableType:
     """``/memory``: the notes file in use, its size, and its first lines."""
     notes = read_project_notes(Workspace(root))

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from prompt_toolkit.key_binding import KeyBindings, merge_key_bindings
+from prompt_toolkit.patch_stdout import patch_stdout
 from rich.console import Console
 from rich.text import Text
 
@@ -171,7 +172,7 @@ class Repl:
             with _sigint_calls(self._on_sigint):
                 while not self._leaving:
                     try:
-                        text = await self.prompt.prompt_async(handle_sigint=False)
+                        text = await self._read_line()
                     except KeyboardInterrupt:
                         self.console.print(Text(LEAVE_HINT, "qd.muted"))
                         continue
@@ -182,6 +183,13 @@ class Repl:
         finally:
             await self.close()
         return exit_codes.OK
+
+    async def _read_line(self) -> str:
+        """The next line typed at the prompt. Meanwhile whatever is printed to stdout or
+        stderr (a state store that went away, said by the client's own task) appears
+        above the prompt, on lines of its own, not in the line being typed."""
+        with patch_stdout(raw=True):
+            return await self.prompt.prompt_async(handle_sigint=False)
 
     def _say_saved(self) -> None:
         """On leaving: which session holds this conversation, and how to come back."""
@@ -523,6 +531,7 @@ class Repl:
         wide = workspace_notice(self.workspace)
         if wide is not None:
             self.console.print(Text(wide, "qd.notice"))
+        self._say_project_notes()
         # A REPL says at start when commands cannot be sandboxed (ask: at its first one).
         announce_missing()
         self.console.print(
@@ -557,6 +566,17 @@ class Repl:
         if self._quiet_input is not None:
             fd = self._quiet_input.fileno()
             self._esc = EscWatcher(fd, self._on_sigint, self.prompt.input)
+
+    def _say_project_notes(self) -> None:
+        """At start: the project notes the model reads (QWEN.md, else AGENTS.md)."""
+        from .memory import notes_in_use
+
+        name = notes_in_use(self.workspace)
+        if name is not None:
+            dot = self.symbols.dot
+            self.console.print(
+                Text(f"project notes: {name} {dot} read with every message (/memory)", "qd.muted")
+            )
 
     def _esc_watch(self, on: bool) -> None:
         if self._esc is not None:

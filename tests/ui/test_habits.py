@@ -154,3 +154,14 @@ def test_esc_alone_interrupts_and_other_keys_are_kept_for_the_prompt() -> None:
         watcher.feed("\x1b")
         watcher.feed("\x1b\x1b")
         assert interrupted == [True, True]
+
+
+async def test_the_banner_says_which_project_notes_are_read(
+    server: FaultServer, tmp_path: Path
+) -> None:
+    setup = configure(tmp_path, server)
+    shown = await session(setup, lines("/exit"))
+    assert "project notes" not in shown
+    (setup.workspace / "AGENTS.md").write_text("# rules\n", encoding="utf-8")
+    shown = await session(setup, lines("/exit"))
+    assert "project notes: AGENTS.md · read with every message (/memory)" in shown
