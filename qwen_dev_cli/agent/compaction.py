@@ -225,7 +225,9 @@ class Compactor:
             self.budget = self.ledger.fit(self.budget)
         window = stated if stated is not None else self.budget.window
         raw = self.ledger.raw_request(self.fixed, conversation)
-        self.ledger.refused(raw, window - sent_room, prompt_in_error(error))
+        self.ledger.refused(
+            raw, window - sent_room, prompt_in_error(error), window_known=stated is not None
+        )
         return self.budget
 
     # --- compaction -----------------------------------------------------------------
@@ -371,8 +373,13 @@ class Compactor:
                     raise
                 # Our estimate ran low: learn from it, halve the piece, try once more.
                 raw = frame + estimate_text_tokens(summary) + estimate_text_tokens(piece)
-                window = window_in_error(refusal) or self.budget.window
-                self.ledger.refused(raw, window - answer, prompt_in_error(refusal))
+                stated = window_in_error(refusal)
+                self.ledger.refused(
+                    raw,
+                    (stated or self.budget.window) - answer,
+                    prompt_in_error(refusal),
+                    window_known=stated is not None,
+                )
                 half = cut_text(piece, len(piece) // 2)
                 text = await self.summarize(summary_request(system, summary, half, focus), answer)
                 requests += 1

@@ -263,18 +263,26 @@ class ContextLedger:
         self._anchor = _Anchor(len(conversation), conversation[-1], fixed, raw, tokens)
         self.used = tokens + completion_tokens
 
-    def refused(self, raw: int, limit: int, stated: int | None = None) -> None:
+    def refused(
+        self, raw: int, limit: int, stated: int | None = None, *, window_known: bool = True
+    ) -> None:
         """A request estimated at ``raw`` (unscaled) tokens was refused as too long:
         its prompt was more than ``limit`` (the window less the ``max_tokens`` sent), or
-        ``stated`` tokens, when the server said so."""
+        ``stated`` tokens, when the server said so. ``window_known``: ``limit`` comes
+        from a window the server stated; a guessed one (an unknown server's default)
+        may be what was wrong, so the scale is raised, but no lower bound is kept that
+        later usage could not bring down."""
         raw = max(1, raw)
+        least = (max(0, limit) + 1) / raw * _REFUSAL_MARGIN
         if stated is not None and stated > 0:  # the server's own count: the scale itself
             self._floor = stated / raw
             scale = self._floor
+        elif window_known:
+            self._floor = least
+            scale = max(self.scale, least)
         else:
-            self._floor = (max(0, limit) + 1) / raw * _REFUSAL_MARGIN
-            scale = max(self.scale, self._floor)
-        self._ceiling = max(self._ceiling, self._floor)  # the newest evidence wins
+            scale = max(self.scale, least)
+        self._ceiling = max(self._ceiling, self._floor, scale)  # the newest evidence wins
         self.scale = self._bounded(scale)
         self._anchor = None
 

@@ -73,6 +73,18 @@ def test_under_reported_usage_is_held_up_by_the_refusals() -> None:
     assert ledger.used >= 1504
 
 
+def test_a_refusal_against_a_guessed_window_does_not_hold_the_scale_up() -> None:
+    # The server said neither its window nor the prompt's size: the window assumed
+    # (an unknown server's default) may be what was wrong. Counts are raised for now,
+    # and the next real usage is believed.
+    ledger = ContextLedger()
+    ledger.refused(raw=2000, limit=6144, window_known=False)
+    assert ledger.scale > 3.0 - 1e-9  # as high as it goes: 6,145 tokens over 2,000 raw
+    conversation: list[Message] = [{"role": "user", "content": "x" * 4000}]  # 1,004 raw
+    ledger.observe(500, conversation, prompt_tokens=1500, limit=2250)
+    assert ledger.scale == pytest.approx(1500 / 1504)
+
+
 def test_a_count_the_server_states_when_refusing_is_read() -> None:
     vllm = (
         "This model's maximum context length is 3000 tokens. However, you requested "
