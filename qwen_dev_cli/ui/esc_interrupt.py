@@ -17,7 +17,7 @@ import os
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
-from prompt_toolkit.input.typeahead import store_typeahead
+from prompt_toolkit.input.typeahead import get_typeahead, store_typeahead
 from prompt_toolkit.input.vt100_parser import Vt100Parser
 
 if TYPE_CHECKING:
@@ -69,12 +69,16 @@ class EscWatcher:
 
     @contextlib.contextmanager
     def paused(self) -> Iterator[None]:
-        """Leave the terminal to someone else (the approval dialog) inside the block."""
+        """Leave the terminal to someone else (the approval dialog) inside the block.
+        What was typed ahead is held back meanwhile: text typed for the next message
+        must not answer the dialog (a ``y`` in it would approve a command)."""
         was = self._watching
         self.stop()
+        held = get_typeahead(self.prompt_input)
         try:
             yield
         finally:
+            store_typeahead(self.prompt_input, held)
             if was:
                 self.start()
 

@@ -154,6 +154,11 @@ def test_esc_alone_interrupts_and_other_keys_are_kept_for_the_prompt() -> None:
         watcher.feed("\x1b")
         watcher.feed("\x1b\x1b")
         assert interrupted == [True, True]
+        # What is typed ahead cannot answer an approval dialog: it is held meanwhile.
+        watcher.feed("yes")
+        with watcher.paused():
+            assert get_typeahead(pipe) == []
+        assert "".join(key.data for key in get_typeahead(pipe)) == "yes"
 
 
 async def test_the_banner_says_which_project_notes_are_read(
