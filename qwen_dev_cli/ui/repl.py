@@ -45,6 +45,7 @@ from .completion import ReplCompleter
 from .conversation import Conversation
 from .esc_interrupt import EscWatcher
 from .keys import LEAVE_HINT, approval_keys, repl_prompt
+from .memory import notes_in_use
 from .mentions import attach_mentions
 from .notices import workspace_notice
 from .recorder import SessionRecorder
@@ -569,8 +570,6 @@ class Repl:
 
     def _say_project_notes(self) -> None:
         """At start: the project notes the model reads (QWEN.md, else AGENTS.md)."""
-        from .memory import notes_in_use
-
         name = notes_in_use(self.workspace)
         if name is not None:
             dot = self.symbols.dot

@@ -22,6 +22,7 @@ from ..core.providers.kinds import kind_of
 from ..plurals import plural
 from ..session.store import SessionError
 from ..tools import ToolError
+from .memory import INIT_PROMPT, NOTES_FILE, add_note, show_notes
 from .metrics_table import metrics_renderable
 from .safe_text import printable
 from .statusbar import status_table, store_line
@@ -542,8 +543,6 @@ HABIT_KEYS = (
 
 
 async def _memory(shell: Shell, argument: str) -> None:
-    from .memory import add_note, show_notes
-
     words = argument.split(maxsplit=1)
     if words and words[0] == "add":
         if len(words) < 2 or not words[1].strip():
@@ -560,8 +559,6 @@ async def _memory(shell: Shell, argument: str) -> None:
 
 
 async def _init(shell: Shell, argument: str) -> None:
-    from .memory import INIT_PROMPT, NOTES_FILE
-
     if (shell.workspace / NOTES_FILE).exists():
         shell.console.print(
             f"{NOTES_FILE} exists already (/memory shows it; /memory add TEXT adds to it)"
