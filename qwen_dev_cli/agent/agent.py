@@ -57,7 +57,6 @@ from .context import (
     context_error,
     context_report,
     fixed_tokens,
-    window_in_error,
 )
 from .executor import ToolRunner
 from .formats import ToolFormat, retry_hint
@@ -333,6 +332,8 @@ class Agent:
                     done.to_meta(),
                 )
             )
+            if done.problem is not None:  # compacted (the summary kept), and still too large
+                raise done.problem
         return done
 
     async def _ask_fitted(
@@ -358,22 +359,13 @@ class Agent:
                 if refusal is None or retried:
                     raise
                 retried = True
-                sent = compactor.ledger.estimate(compactor.fixed, conversation)
-                stated = window_in_error(refusal)
-                if stated is not None and stated < self.budget.window:
-                    self.ledger.learned_windows[self.budget.provider] = stated
-                    self.budget = self.ledger.fit(self.budget)
-                    compactor.budget = self.budget
-                compactor.ledger.overflowed(sent, self.budget.hard_prompt_limit)
+                self.budget = compactor.refused(refusal, conversation)
                 done = await self._compact(compactor, conversation, sink, "overflow")
                 if done is None:
                     raise
                 conversation = done.view
                 continue
-            usage = result.usage
-            compactor.ledger.observe(
-                compactor.fixed, conversation, usage.prompt_tokens, usage.completion_tokens
-            )
+            compactor.accepted(conversation, result.usage)
             return result, conversation
 
     async def _ask_model(

@@ -43,13 +43,15 @@ from .context import (
     is_summary,
     last_user_index,
     neutralize_closing_tags,
+    prompt_in_error,
     summary_message,
     summary_text,
     too_large,
+    window_in_error,
 )
 
 if TYPE_CHECKING:
-    from ..core import LLMClient, Message
+    from ..core import LLMClient, Message, Usage
 
 Reason = Literal["auto", "manual", "overflow"]
 #: ``(messages, max_tokens) -> text``: one summarisation request.
@@ -64,6 +66,10 @@ ELIDE_MIN_TOKENS = 120
 #: A tool output enters the summariser's transcript cut to this many characters.
 TOOL_CHARS_IN_TRANSCRIPT = 1500
 SUMMARY_MIN_TOKENS, SUMMARY_MAX_TOKENS = 96, 1024
+#: A prompt is refused before sending only when its estimate passes the hard limit by
+#: this much: below it, the estimate (four characters a token, scaled by one ratio for
+#: the whole request) is not sure enough to refuse what the server may take.
+SURELY_TOO_LARGE = 1.25
 
 SUMMARY_PROMPT = """\
 You compress a coding session between a user and an assistant so that the work can \
@@ -103,6 +109,8 @@ class Compaction:
             ``overflow`` (the server refused the request as too long).
         focus: what the user asked the summary to keep.
         requests: summarisation requests made.
+        problem: the conversation still does not fit (one message too large): the
+            summaries paid for are kept all the same, and the caller reports this.
     """
 
     view: list[Message]
@@ -114,6 +122,7 @@ class Compaction:
     reason: Reason
     focus: str | None = None
     requests: int = 0
+    problem: MessageTooLarge | None = None
 
     def describe(self) -> str:
         done = []
@@ -178,14 +187,48 @@ class Compactor:
         return self.budget.prompt_limit - math.ceil(self.fixed * self.ledger.scale)
 
     def check_fits(self, message: Message) -> None:
-        """Raise :class:`MessageTooLarge` if ``message`` cannot fit even alone."""
+        """Raise :class:`MessageTooLarge` if ``message`` surely cannot fit even alone."""
         tokens = math.ceil(self.ledger.message_tokens(message) * self.ledger.scale)
         fixed = math.ceil(self.fixed * self.ledger.scale)
-        if fixed + tokens > self.budget.hard_prompt_limit:
+        if self._surely_too_large(fixed + tokens):
             raise too_large(message, tokens, self.budget, fixed)
+
+    def _surely_too_large(self, tokens: int) -> bool:
+        """Whether a prompt estimated at ``tokens`` cannot fit whatever the error of the
+        estimate. Near the limit the server decides: the system prompt, the tools and
+        the conversation count differently on each server, and refusing here what it
+        would take locks the user out."""
+        return tokens > self.budget.hard_prompt_limit * SURELY_TOO_LARGE
 
     def due(self, conversation: Sequence[Message]) -> bool:
         return self.ledger.estimate(self.fixed, conversation) > self.budget.prompt_limit
+
+    # --- what the server said -----------------------------------------------------------
+
+    def accepted(self, conversation: Sequence[Message], usage: Usage) -> None:
+        """A request of ``conversation`` was answered (sent with this budget's room)."""
+        self.ledger.observe(
+            self.fixed,
+            conversation,
+            usage.prompt_tokens,
+            usage.completion_tokens,
+            limit=self.budget.hard_prompt_limit,
+        )
+
+    def refused(self, error: BaseException, conversation: Sequence[Message]) -> ContextBudget:
+        """The server refused a request of ``conversation`` as too long: learn its window
+        (if it said it) and how it counts; the budget to fit from now on."""
+        sent_room = self.budget.answer_tokens  # the max_tokens that request carried
+        stated = window_in_error(error)
+        if stated is not None and stated < self.budget.window:
+            self.ledger.learned_windows[self.budget.provider] = stated
+            self.budget = self.ledger.fit(self.budget)
+        window = stated if stated is not None else self.budget.window
+        raw = self.ledger.raw_request(self.fixed, conversation)
+        self.ledger.refused(
+            raw, window - sent_room, prompt_in_error(error), window_known=stated is not None
+        )
+        return self.budget
 
     # --- compaction -----------------------------------------------------------------
 
@@ -218,7 +261,13 @@ class Compactor:
             work = head + work[cut:]
         if not summarized and not elided_count:
             return None
-        work, more = self._squeeze(work)
+        problem = None
+        try:
+            work, more = self._squeeze(work)
+        except MessageTooLarge as exc:
+            if not summarized:
+                raise
+            problem, more = exc, 0  # the summary was paid for: keep it
         view = work
         after = self.size(view)
         self.ledger.compacted(view)
@@ -233,6 +282,7 @@ class Compactor:
             reason=reason,
             focus=focus or None,
             requests=requests,
+            problem=problem,
         )
 
     def _cut(self, conversation: Sequence[Message], pinned: int | None, *, manual: bool) -> int:
@@ -284,7 +334,7 @@ class Compactor:
             keep = len(text) - math.ceil(over / self.ledger.scale) * CHARS_PER_TOKEN - 64
             if keep > 200:
                 view = [summary_message(text[:keep] + "\n[summary cut to fit]"), *view[1:]]
-        if self.size(view) > self.budget.hard_prompt_limit:
+        if self._surely_too_large(self.size(view)):
             biggest = max(view, key=self.ledger.message_tokens)
             tokens = math.ceil(self.ledger.message_tokens(biggest) * self.ledger.scale)
             raise too_large(biggest, tokens, self.budget, math.ceil(self.fixed * self.ledger.scale))
@@ -318,10 +368,18 @@ class Compactor:
             try:
                 text = await self.summarize(request, answer)
             except Exception as exc:
-                if context_error(exc) is None:
+                refusal = context_error(exc)
+                if refusal is None:
                     raise
-                # Our estimate ran low: halve the piece and try once more.
-                self.ledger.overflowed(frame + answer + estimate_text_tokens(piece), limit)
+                # Our estimate ran low: learn from it, halve the piece, try once more.
+                raw = frame + estimate_text_tokens(summary) + estimate_text_tokens(piece)
+                stated = window_in_error(refusal)
+                self.ledger.refused(
+                    raw,
+                    (stated or self.budget.window) - answer,
+                    prompt_in_error(refusal),
+                    window_known=stated is not None,
+                )
                 half = cut_text(piece, len(piece) // 2)
                 text = await self.summarize(summary_request(system, summary, half, focus), answer)
                 requests += 1

@@ -12,6 +12,13 @@ a token, :mod:`qwen_dev_cli.core.tokens`), scaled by how far the estimate was of
 that request. Each message is estimated once and cached, so the accounting of a turn
 costs the same whatever the length of the history.
 
+That scale is corrected by what the server does, not only by what it reports: a request
+it accepted proves the real count was within the window (an upper bound on the scale),
+one it refused proves it was not (a lower bound; the error's own count of the prompt,
+when it states one, is the scale itself). A server whose ``prompt_tokens`` under-reports
+is held up by its refusals; a refusal never multiplies the scale by itself again, so
+no run of refusals locks the conversation out; the newest evidence wins a conflict.
+
 The pieces compaction works with also live here: the summary message and its
 delimiters, the note left in place of an elided tool output, and the points where a
 conversation may be cut without separating a tool call from its result.
@@ -55,6 +62,15 @@ ELIDED_PREFIX = "[output elided to save context:"
 
 _SCALE_RANGE = (0.5, 3.0)
 _WINDOW_IN_ERROR = re.compile(r"maximum context length is (\d+)")
+#: How servers state the prompt they refused: vLLM and OpenAI ("you requested 5149
+#: tokens (3101 in the messages, ...)", "your messages resulted in 3101 tokens"), vLLM
+#: later ("your request has 3101 input tokens").
+_PROMPT_IN_ERROR = re.compile(
+    r"(\d+) in the messages|messages resulted in (\d+) tokens|request has (\d+) input tokens"
+)
+#: A lower bound from a refusal is raised by this much: the same content in other
+#: proportions (code, prose, tool schemas) counts a little differently.
+_REFUSAL_MARGIN = 1.03
 _ATTACHED = re.compile(r"File `[^`\n]+`:\n```\n.*?\n```", re.DOTALL)
 
 
@@ -126,6 +142,12 @@ def window_in_error(exc: BaseException) -> int | None:
     return int(match.group(1)) if match else None
 
 
+def prompt_in_error(exc: BaseException) -> int | None:
+    """The prompt's real size (tokens) a server's context-length error states, if it does."""
+    match = _PROMPT_IN_ERROR.search(str(exc))
+    return int(next(g for g in match.groups() if g)) if match else None
+
+
 def context_error(exc: BaseException) -> ContextLengthExceeded | None:
     """The server's context-length refusal in ``exc`` (directly or as a provider's
     failure), but not our own :class:`MessageTooLarge`."""
@@ -169,8 +191,11 @@ class ContextLedger:
         # id -> (the message, kept so the id is not reused; its estimate)
         self._cache: dict[int, tuple[Message, int]] = {}
         self._anchor: _Anchor | None = None
-        #: real tokens / estimated tokens of the last request (clamped).
+        #: real tokens / estimated tokens: the last request's, within what the server's
+        #: answers prove (``_floor``, ``_ceiling``) and :data:`_SCALE_RANGE`.
         self.scale = 1.0
+        self._floor = 0.0
+        self._ceiling = math.inf
         #: The conversation's size at the last count: what ``ctx N%`` shows.
         self.used = 0
         #: Windows servers stated in context-length errors, by provider: smaller than
@@ -202,41 +227,79 @@ class ContextLedger:
             return anchor.tokens + math.ceil(added * self.scale)
         return math.ceil((fixed + self.raw_size(conversation)) * self.scale)
 
+    def raw_request(self, fixed: int, conversation: Sequence[Message]) -> int:
+        """The unscaled estimate of a request of ``fixed`` plus ``conversation``."""
+        anchor = self._valid_anchor(fixed, conversation)
+        if anchor is not None:
+            return anchor.raw + self.raw_size(conversation[anchor.length :])
+        return fixed + self.raw_size(conversation)
+
     def observe(
         self,
         fixed: int,
         conversation: Sequence[Message],
         prompt_tokens: int,
         completion_tokens: int = 0,
+        *,
+        limit: int | None = None,
     ) -> None:
-        """A request of ``fixed`` plus ``conversation`` was ``prompt_tokens`` for real
-        (and its answer ``completion_tokens``)."""
+        """A request of ``fixed`` plus ``conversation`` was accepted and was
+        ``prompt_tokens`` for real (and its answer ``completion_tokens``); ``limit``: the
+        largest prompt it could have had (the window less the ``max_tokens`` sent)."""
         if not conversation:
             return
-        anchor = self._valid_anchor(fixed, conversation)
-        if anchor is not None:
-            raw = anchor.raw + self.raw_size(conversation[anchor.length :])
-        else:
-            raw = fixed + self.raw_size(conversation)
-        if prompt_tokens > 0:
-            low, high = _SCALE_RANGE
-            self.scale = min(high, max(low, prompt_tokens / max(1, raw)))
-            tokens = prompt_tokens
-        else:  # a provider that reports no usage: the estimate stands
-            tokens = math.ceil(raw * self.scale)
+        raw = max(1, self.raw_request(fixed, conversation))
+        # A prompt larger than ``limit`` was accepted: the window is larger than
+        # believed, and proves nothing.
+        if limit is not None and limit > 0 and prompt_tokens <= limit:
+            self._ceiling = limit / raw
+            self._floor = min(self._floor, self._ceiling)  # the newest evidence wins
+        reported = prompt_tokens / raw if prompt_tokens > 0 else self.scale
+        self.scale = self._bounded(reported)
+        # A count outside what the server's answers prove (usage under-reported) is
+        # replaced by the nearest one they allow.
+        believed = prompt_tokens > 0 and self.scale == reported
+        tokens = prompt_tokens if believed else math.ceil(raw * self.scale)
         self._anchor = _Anchor(len(conversation), conversation[-1], fixed, raw, tokens)
         self.used = tokens + completion_tokens
+
+    def refused(
+        self, raw: int, limit: int, stated: int | None = None, *, window_known: bool = True
+    ) -> None:
+        """A request estimated at ``raw`` (unscaled) tokens was refused as too long:
+        its prompt was more than ``limit`` (the window less the ``max_tokens`` sent), or
+        ``stated`` tokens, when the server said so. ``window_known``: ``limit`` comes
+        from a window the server stated; a guessed one (an unknown server's default)
+        may be what was wrong, so the scale is raised, but no lower bound is kept that
+        later usage could not bring down."""
+        raw = max(1, raw)
+        least = (max(0, limit) + 1) / raw * _REFUSAL_MARGIN
+        if stated is not None and stated > 0:  # the server's own count: the scale itself
+            self._floor = stated / raw
+            scale = self._floor
+        elif window_known:
+            self._floor = least
+            scale = max(self.scale, least)
+        else:
+            scale = max(self.scale, least)
+        self._ceiling = max(self._ceiling, self._floor, scale)  # the newest evidence wins
+        self.scale = self._bounded(scale)
+        self._anchor = None
 
     def note(self, used: int) -> None:
         """The conversation's size as just counted (after a compaction, a new turn...)."""
         self.used = used
 
-    def overflowed(self, sent: int, window: int) -> None:
-        """A request estimated at ``sent`` tokens did not fit ``window``: estimates run
-        low; count larger until the next real usage corrects them."""
-        if sent > 0:
-            self.scale = min(_SCALE_RANGE[1], max(self.scale, self.scale * window / sent) * 1.1)
+    def restart(self) -> None:
+        """A new conversation (``/new``): nothing of the old one is counted. What was
+        learnt of the servers (windows, how they count) stays."""
         self._anchor = None
+        self._cache = {}
+        self.used = 0
+
+    def _bounded(self, scale: float) -> float:
+        low, high = _SCALE_RANGE
+        return min(high, max(low, self._floor, min(scale, self._ceiling)))
 
     def compacted(self, view: Sequence[Message]) -> None:
         """The conversation was replaced by ``view``: forget the anchor and every cached

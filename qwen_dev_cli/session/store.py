@@ -449,10 +449,17 @@ def _kind(header: dict[str, Any]) -> SessionKind:
     return "ask" if header.get("kind") == "ask" else "chat"
 
 
+#: Where the REPL's ``@path`` attachments start in a user message (``ui/mentions.py``
+#: appends them as ``File `name`:`` and a fenced block): not the user's words.
+_ATTACHMENTS = re.compile(r"\n\nFile `[^`\n]+`:\n```\n")
+
+
 def _title(messages: list[Message]) -> str:
     for message in messages:
         content = message.get("content")
         if message.get("role") == "user" and isinstance(content, str) and content.strip():
-            line = " ".join(content.split())
+            attached = _ATTACHMENTS.search(content)
+            typed = content[: attached.start()] if attached else content
+            line = " ".join(typed.split())
             return line if len(line) <= _TITLE_CHARS else line[: _TITLE_CHARS - 1] + "…"
     return "(empty)"

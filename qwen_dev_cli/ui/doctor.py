@@ -251,7 +251,8 @@ def report(
     width = max((len(result.name) for result in results), default=0)
     for result in results:
         mark, style = (symbols.ok, "qd.ok") if result.ok else (symbols.failed, "qd.error")
-        if not result.probed:
+        if not result.probed or (result.role == "unused" and not result.ok):
+            # Not probed, or not in the failover order: nothing the user relies on failed.
             mark, style = ("-", "qd.muted")
         latency = f"{result.latency_ms:.0f} ms" if result.latency_ms is not None else "-"
         line = Text.assemble(

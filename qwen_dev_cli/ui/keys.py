@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from prompt_toolkit import PromptSession
@@ -109,5 +110,17 @@ def repl_key_bindings() -> KeyBindings:
             buffer.reset()
         else:
             event.app.exit(exception=KeyboardInterrupt(), style="class:aborting")
+
+    return bindings
+
+
+def approval_keys(cycle: Callable[[], None]) -> KeyBindings:
+    """Shift+Tab cycles the approval mode (``cycle``), as in the peers' prompts."""
+    bindings = KeyBindings()
+
+    @bindings.add("s-tab")
+    def _cycle_approval(event: KeyPressEvent) -> None:
+        cycle()
+        event.app.invalidate()  # the status bar shows the new mode at once
 
     return bindings

@@ -18,28 +18,39 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from prompt_toolkit.key_binding import KeyBindings, merge_key_bindings
+from prompt_toolkit.patch_stdout import patch_stdout
 from rich.console import Console
 from rich.text import Text
 
 from .. import __version__, exit_codes
 from ..agent.context import ContextBudget, ContextLedger, ContextReport
-from ..agent.turn import ContextAware, ContextCompacted, ToolCallFinished, ToolCallStarted
-from ..config import ConfigError
+from ..agent.turn import (
+    ContextAware,
+    ContextCompacted,
+    MessageAdded,
+    ToolCallFinished,
+    ToolCallStarted,
+)
+from ..config import APPROVAL_MODES, ConfigError
 from ..core import LLMError
 from ..core.telemetry import merge_snapshots
 from ..plurals import plural
 from ..session.store import SessionError
 from ..session.summary import exchange_lines, recent
-from ..tools import ChangeLog
+from ..tools import ChangeLog, ToolError
 from ..tools.sandbox import announce_missing
 from .approval import InteractiveApprover
 from .completion import ReplCompleter
 from .conversation import Conversation
-from .keys import LEAVE_HINT, repl_prompt
+from .esc_interrupt import EscWatcher
+from .keys import LEAVE_HINT, approval_keys, repl_prompt
+from .memory import notes_in_use
 from .mentions import attach_mentions
 from .notices import workspace_notice
 from .recorder import SessionRecorder
 from .safe_text import printable
+from .shell_escape import run_user_command, shell_command
 from .slash import SlashCommands, ToolOutput, is_command
 from .statusbar import StatusBar
 from .symbols import symbols_for
@@ -127,6 +138,7 @@ class Repl:
             context=self._context_share,
             symbols=self.symbols,
             mcp=self._mcp_counts,
+            approval=lambda: self._approval,
         )
         store = runtime.home.session_store(self._warn)
         self.conversation = Conversation(store, self.workspace)
@@ -146,6 +158,7 @@ class Repl:
             output=output,
         )
         self._quiet_input = terminal_input() if input is None else None
+        self._add_habit_keys()
         self._view: TurnView | None = None
         self._turn: asyncio.Task[Any] | None = None
         self._leaving = False
@@ -160,7 +173,7 @@ class Repl:
             with _sigint_calls(self._on_sigint):
                 while not self._leaving:
                     try:
-                        text = await self.prompt.prompt_async(handle_sigint=False)
+                        text = await self._read_line()
                     except KeyboardInterrupt:
                         self.console.print(Text(LEAVE_HINT, "qd.muted"))
                         continue
@@ -171,6 +184,13 @@ class Repl:
         finally:
             await self.close()
         return exit_codes.OK
+
+    async def _read_line(self) -> str:
+        """The next line typed at the prompt. Meanwhile whatever is printed to stdout or
+        stderr (a state store that went away, said by the client's own task) appears
+        above the prompt, on lines of its own, not in the line being typed."""
+        with patch_stdout(raw=True):
+            return await self.prompt.prompt_async(handle_sigint=False)
 
     def _say_saved(self) -> None:
         """On leaving: which session holds this conversation, and how to come back."""
@@ -191,6 +211,8 @@ class Repl:
             return
         if is_command(text):
             await self.commands.run(text)
+        elif (command := shell_command(text)) is not None:
+            await self.run_user_command(command)
         else:
             await self.ask(text)
 
@@ -224,6 +246,7 @@ class Repl:
 
         self.status.turn_started()
         self._view = view
+        self._esc_watch(True)
         try:
             async with view:
                 task = asyncio.create_task(turn.run(history, message, sink))
@@ -240,6 +263,7 @@ class Repl:
                 except Exception as exc:  # a bug in a turn must not end the session
                     view.failed(f"internal error: {type(exc).__name__}: {exc}")
         finally:
+            self._esc_watch(False)
             self._turn = None
             self._view = None
             self.status.turn_finished()
@@ -340,6 +364,12 @@ class Repl:
         report: ContextReport = turn.context_report(self.conversation.messages)
         self.ledger.note(report.used)
         return report
+
+    def new_conversation(self) -> None:
+        """``/new``: the session closed, and nothing of it counted any more (what was
+        learnt of the servers' windows and counting stays)."""
+        self.conversation.new()
+        self.ledger.restart()
 
     async def compact(self, focus: str | None) -> None:
         """``/compact``: summarise the conversation now, keeping the latest exchange."""
@@ -502,6 +532,7 @@ class Repl:
         wide = workspace_notice(self.workspace)
         if wide is not None:
             self.console.print(Text(wide, "qd.notice"))
+        self._say_project_notes()
         # A REPL says at start when commands cannot be sandboxed (ask: at its first one).
         announce_missing()
         self.console.print(
@@ -521,7 +552,67 @@ class Repl:
             self._turn.cancel()
 
     def _paused_display(self) -> AbstractContextManager[object]:
+        if self._esc is not None and self._view is not None:
+            return _both(self._esc.paused(), self._view.paused())
         return self._view.paused() if self._view is not None else contextlib.nullcontext()
+
+    # --- the peers' habits (issue 24): Esc, Shift+Tab, !command -----------------------
+
+    def _add_habit_keys(self) -> None:
+        """Shift+Tab at the prompt; Esc while an answer is written (on a terminal)."""
+        self.prompt.key_bindings = merge_key_bindings(
+            [self.prompt.key_bindings or KeyBindings(), approval_keys(self.cycle_approval)]
+        )
+        self._esc: EscWatcher | None = None
+        if self._quiet_input is not None:
+            fd = self._quiet_input.fileno()
+            self._esc = EscWatcher(fd, self._on_sigint, self.prompt.input)
+
+    def _say_project_notes(self) -> None:
+        """At start: the project notes the model reads (QWEN.md, else AGENTS.md)."""
+        name = notes_in_use(self.workspace)
+        if name is not None:
+            dot = self.symbols.dot
+            self.console.print(
+                Text(f"project notes: {name} {dot} read with every message (/memory)", "qd.muted")
+            )
+
+    def _esc_watch(self, on: bool) -> None:
+        if self._esc is not None:
+            if on:
+                self._esc.start()
+            else:
+                self._esc.stop()
+
+    def cycle_approval(self) -> None:
+        """Shift+Tab: the next approval mode (ask, auto-edit, yolo, ask...)."""
+        modes = list(APPROVAL_MODES)
+        current = modes.index(self._approval) if self._approval in modes else -1
+        self.set_approval(modes[(current + 1) % len(modes)])
+
+    async def run_user_command(self, command: str) -> None:
+        """``!command``: run it (sandboxed, unasked), show its output, and add it to the
+        conversation for the next message."""
+        agent = self.runtime.agent(
+            self.client, self.approver, interactive=True, approval=self._approval
+        )
+        task = asyncio.create_task(
+            run_user_command(command, agent.runner.context, self.console, agent.runner.redact)
+        )
+        self._turn = task
+        try:
+            message = await task
+        except asyncio.CancelledError:
+            if not task.cancelled() or _being_cancelled():
+                raise
+            self.console.print(Text("interrupted; the command was stopped", "qd.notice"))
+            return
+        except ToolError as exc:
+            self.console.print(Text(f"!{printable(command)}: {exc}", "qd.error"))
+            return
+        finally:
+            self._turn = None
+        SessionRecorder(self.conversation.ensure())(MessageAdded(message))
 
     async def _retire_client(self) -> None:
         """Keep the outgoing client's numbers (in /metrics, the token count), then retire
@@ -530,6 +621,14 @@ class Repl:
         self._retired_tokens += self.client.status().session_tokens
         self._unsubscribe()
         await self.runtime.retire(self.client)
+
+
+@contextlib.contextmanager
+def _both(
+    first: AbstractContextManager[object], second: AbstractContextManager[object]
+) -> Iterator[None]:
+    with first, second:
+        yield
 
 
 @contextlib.contextmanager

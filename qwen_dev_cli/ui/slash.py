@@ -22,12 +22,15 @@ from ..core.providers.kinds import kind_of
 from ..plurals import plural
 from ..session.store import SessionError
 from ..tools import ToolError
+from .memory import INIT_PROMPT, NOTES_FILE, add_note, show_notes
 from .metrics_table import metrics_renderable
 from .safe_text import printable
 from .statusbar import status_table, store_line
 from .symbols import symbols_for
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from rich.console import Console
 
     from ..agent.context import ContextReport
@@ -92,6 +95,19 @@ class Shell(Protocol):
     async def compact(self, focus: str | None) -> None: ...
 
     def context_report(self) -> ContextReport | None: ...
+
+    def new_conversation(self) -> None:
+        """Close the conversation (``/new``): the next message starts one from zero."""
+        ...
+
+    @property
+    def workspace(self) -> Path:
+        """The folder the tools are confined to (``/memory``, ``/init``)."""
+        ...
+
+    async def ask(self, text: str) -> None:
+        """Send ``text`` to the model as the user's message (``/init``)."""
+        ...
 
     @property
     def mcp(self) -> McpServers | None:
@@ -161,9 +177,39 @@ class SlashCommands:
         await command.run(self.shell, argument)
 
     def unknown(self, name: str) -> str:
-        close = difflib.get_close_matches(name.lower(), list(self.commands), n=1, cutoff=0.5)
-        hint = f"did you mean /{close[0]}?" if close else "type /help for the list"
+        close = suggestion(name, list(self.commands))
+        hint = f"did you mean /{close}?" if close else "type /help for the list"
         return f"unknown command /{name}; {hint}"
+
+
+#: What the peers (Gemini CLI, Claude Code, Qwen Code) call some of our commands.
+PEER_NAMES = {
+    "stats": "metrics",
+    "cost": "metrics",
+    "usage": "metrics",
+    "chat": "sessions",
+    "history": "sessions",
+    "reset": "new",
+    "summarize": "compact",
+    "permissions": "approval",
+    "models": "model",
+    "mcps": "mcp",
+}
+
+
+def suggestion(typed: str, names: list[str]) -> str | None:
+    """The command the user probably meant by ``/typed``, if one is likely: the peers'
+    name for it, a command it begins (or that begins it), or a near spelling (a typo:
+    ``/hepl``). A word of its own (``/theme``) suggests nothing."""
+    word = typed.lower()
+    peer = PEER_NAMES.get(word)
+    if peer in names:
+        return peer
+    started = [n for n in names if len(word) >= 2 and (n.startswith(word) or word.startswith(n))]
+    if len(started) == 1:
+        return started[0]
+    close = difflib.get_close_matches(word, names, n=1, cutoff=0.75)
+    return close[0] if close else None
 
 
 # --- the commands ---------------------------------------------------------------------
@@ -182,6 +228,7 @@ async def _help(shell: Shell, argument: str) -> None:
         ("@path", "attach a workspace file (Tab completes)"),
         ("Ctrl-C", "stop the answer being written; clear the line"),
         ("Ctrl-D", "leave"),
+        *HABIT_KEYS,
     ):
         table.add_row(Text(keys, "qd.name"), what)
     shell.console.print(table)
@@ -299,7 +346,7 @@ async def _output(shell: Shell, argument: str) -> None:
 
 async def _new(shell: Shell, argument: str) -> None:
     previous = shell.conversation.id
-    shell.conversation.new()
+    shell.new_conversation()
     if previous is not None:
         shell.console.print(Text(f"session {previous} saved (/resume {previous})", "qd.muted"))
     shell.console.print("new conversation: the next message starts it")
@@ -483,6 +530,43 @@ async def _tools(shell: Shell, argument: str) -> None:
     shell.console.print(Text(f"{plural(len(listing), 'tool')} the model may call", "qd.muted"))
 
 
+#: The peers' keys and ``!command`` (issue 24), listed by ``/help``.
+HABIT_KEYS = (
+    ("Esc", "stop the answer being written, as Ctrl-C"),
+    ("Shift+Tab", "next approval mode (ask, auto-edit, yolo); the status bar shows it"),
+    (
+        "!command",
+        "run your own shell command in the workspace (sandboxed, unasked); "
+        "its output joins the conversation",
+    ),
+)
+
+
+async def _memory(shell: Shell, argument: str) -> None:
+    words = argument.split(maxsplit=1)
+    if words and words[0] == "add":
+        if len(words) < 2 or not words[1].strip():
+            shell.console.print(Text("/memory add TEXT: the note to keep", "qd.error"))
+            return
+        shell.console.print(add_note(shell.workspace, words[1].strip()))
+        return
+    if words:
+        shell.console.print(
+            Text(f"/memory: say /memory or /memory add TEXT, not {argument!r}", "qd.error")
+        )
+        return
+    shell.console.print(show_notes(shell.workspace))
+
+
+async def _init(shell: Shell, argument: str) -> None:
+    if (shell.workspace / NOTES_FILE).exists():
+        shell.console.print(
+            f"{NOTES_FILE} exists already (/memory shows it; /memory add TEXT adds to it)"
+        )
+        return
+    await shell.ask(INIT_PROMPT)
+
+
 def _mcp_arguments(shell: Shell) -> list[str]:
     return [] if shell.mcp is None else ["reconnect"]
 
@@ -533,4 +617,15 @@ BUILTIN: list[SlashCommand] = [
     ),
     SlashCommand("tools", "every tool the model may call, and where it comes from", _tools),
     SlashCommand("exit", "leave (Ctrl-D too)", _exit),
+    # The peers' habits (issue 24).
+    SlashCommand(
+        "memory",
+        "the project notes the model reads (QWEN.md, else AGENTS.md); add TEXT: keep a note",
+        _memory,
+        "[add TEXT]",
+        lambda shell: ["add"],
+    ),
+    SlashCommand("init", "ask the model to write a QWEN.md for this project", _init),
+    SlashCommand("quit", "the same as /exit", _exit),
+    SlashCommand("clear", "the same as /new", _new),
 ]

@@ -82,8 +82,10 @@ class Detail(IntEnum):
     PROVIDERS = 110  # the first provider that is not healthy: the providers left out
     STORE_WARNING_WORDS = 120  # budget: per-process! -> per-process!
     STORE_WARNING = 130  # per-process! -> left out
+    APPROVAL_WORD = 132  # approval yolo -> yolo
     MCP = 135  # mcp 2/3 (servers ready/started, while starting or one failed), left out
     TOKENS = 140  # the token count and context share, left out
+    APPROVAL = 145  # the approval mode, left out
     MODEL = 150  # the model, left out
     ACTIVITY = 160  # what is happening, left out
 
@@ -239,6 +241,8 @@ class StatusBar:
             shown as ``mcp 2/3`` while one is starting or when one failed.
         width: the terminal's width in cells, for the toolbar (default: the width of
             the running prompt-toolkit application's output).
+        approval: the approval mode now (``None``: not shown), shown as
+            ``approval ask``; the modes that run things unasked stand out.
     """
 
     def __init__(
@@ -251,8 +255,10 @@ class StatusBar:
         symbols: Symbols = UNICODE,
         mcp: Callable[[], tuple[int, int, bool] | None] = lambda: None,
         width: Callable[[], int] | None = None,
+        approval: Callable[[], str | None] = lambda: None,
     ) -> None:
         self._status = status
+        self._approval = approval
         self._mcp = mcp
         self._extra_tokens = extra_tokens
         self._context = context
@@ -323,6 +329,9 @@ class StatusBar:
         if mcp is not None:
             line.segments.append(mcp)
         line.segments.append(self._usage(status))
+        approval = _approval(self._approval())
+        if approval is not None:
+            line.segments.append(approval)
         line.segments.append(_store(status))
         return line
 
@@ -362,6 +371,18 @@ class StatusBar:
             working: Form = (("qd.busy", f"working {now - self._turn_started:.0f}s"),)
             return Segment("activity", working, (Shorter(Detail.ACTIVITY, ()),))
         return None
+
+
+def _approval(mode: str | None) -> Segment | None:
+    """``approval ask``; ``auto-edit`` and ``yolo`` (things run unasked) stand out."""
+    if mode is None:
+        return None
+    style = "qd.muted" if mode == "ask" else "qd.warning"
+    return Segment(
+        "approval",
+        ((style, f"approval {mode}"),),
+        (Shorter(Detail.APPROVAL_WORD, ((style, mode),)), Shorter(Detail.APPROVAL, ())),
+    )
 
 
 def _mcp(counts: tuple[int, int, bool] | None) -> Segment | None:
@@ -597,13 +618,20 @@ def _providers(providers: Sequence[ProviderStatus], symbols: Symbols) -> Segment
 
 
 def _budget(provider: ProviderStatus) -> list[Fragment]:
+    """``rpm 3/4 tpm 1.2k/10k``: used of the limit this minute, as ``batch`` counts
+    (``3/4`` reads as three of four spent, the way a quota is read)."""
     out: list[Fragment] = []
     if provider.rpm_limit is not None and provider.rpm_left is not None:
-        out.append(("qd.muted", f" rpm {provider.rpm_left}/{provider.rpm_limit}"))
+        used = _used(provider.rpm_left, provider.rpm_limit)
+        out.append(("qd.muted", f" rpm {used}/{provider.rpm_limit}"))
     if provider.tpm_limit is not None and provider.tpm_left is not None:
-        left, limit = compact(provider.tpm_left), compact(provider.tpm_limit)
-        out.append(("qd.muted", f" tpm {left}/{limit}"))
+        used, limit = _used(provider.tpm_left, provider.tpm_limit), provider.tpm_limit
+        out.append(("qd.muted", f" tpm {compact(used)}/{compact(limit)}"))
     return out
+
+
+def _used(left: int, limit: int) -> int:
+    return min(limit, max(0, limit - left))
 
 
 def _model(status: ClientStatus, symbols: Symbols) -> Segment:
@@ -672,9 +700,9 @@ def status_table(status: ClientStatus, symbols: Symbols = UNICODE) -> Table:
     from rich.text import Text
 
     table = Table(title="Providers", title_justify="left")
-    columns = ("provider", "model", "breaker", "cool-down", "rpm left", "tpm left", "recent")
+    columns = ("provider", "model", "breaker", "cool-down", "rpm used", "tpm used", "recent")
     for column in (*columns, "restraint"):
-        table.add_column(column, justify="right" if column.endswith(("left", "recent")) else "left")
+        table.add_column(column, justify="right" if column.endswith(("used", "recent")) else "left")
     for provider in status.providers:
         state = provider.state
         if state == "OPEN":
@@ -684,8 +712,8 @@ def status_table(status: ClientStatus, symbols: Symbols = UNICODE) -> Table:
             provider.model,
             Text(state, breaker_style(provider.state)),
             f"{provider.cooldown:.1f}s" if provider.cooldown > 0 else "-",
-            _left(provider.rpm_left, provider.rpm_limit),
-            _left(provider.tpm_left, provider.tpm_limit),
+            _spent(provider.rpm_left, provider.rpm_limit),
+            _spent(provider.tpm_left, provider.tpm_limit),
             "-" if provider.success_rate is None else f"{provider.success_rate:.0%} ok",
             restraint_cell(provider),
         )
@@ -715,7 +743,8 @@ def restraint_cell(provider: ProviderStatus) -> str:
     return ", ".join(parts) or "-"
 
 
-def _left(left: int | None, limit: int | None) -> str:
+def _spent(left: int | None, limit: int | None) -> str:
+    """Used of the limit this minute, as on the status bar and in ``batch``."""
     if limit is None or left is None:
         return "unlimited"
-    return f"{left:,} / {limit:,}"
+    return f"{_used(left, limit):,} / {limit:,}"

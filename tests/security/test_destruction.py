@@ -58,13 +58,16 @@ async def test_writes_outside_the_workspace_do_not_reach_the_host(
     workspace: Path, tmp_path: Path
 ) -> None:
     # Next to the workspace (in the sandbox's private /tmp) and in the home folder
-    # (read-only in the sandbox).
+    # (read-only in the sandbox; a home below /tmp is not there at all: the sandbox's
+    # /tmp is its own and empty, whatever lives in the real one).
     beside = tmp_path / "planted.txt"
-    in_home = Path.home() / f".qwen-dev-planted-{tmp_path.name}"
+    home = Path.home()
+    in_home = home / f".qwen-dev-planted-{tmp_path.name}"
     try:
         statuses, told = await yolo(workspace, f"touch inside.txt; touch {beside}; touch {in_home}")
         assert statuses == ["error"]
-        assert "Read-only file system" in told[0]
+        hidden = home.resolve().is_relative_to("/tmp")
+        assert ("No such file or directory" if hidden else "Read-only file system") in told[0]
         assert (workspace / "inside.txt").exists()
         assert not beside.exists()
         assert not in_home.exists()

@@ -269,3 +269,13 @@ def test_a_given_id_must_be_a_safe_file_name(store: SessionStore, tmp_path: Path
     with pytest.raises(SessionError, match="not a usable session id"):
         store.create(tmp_path, session_id=bad)
     assert not list(tmp_path.rglob("*.jsonl"))
+
+
+def test_a_title_leaves_attached_files_out(store: SessionStore, tmp_path: Path) -> None:
+    # The REPL appends each @path's text to the message; the title is what was typed.
+    attached = "review @api.py please\n\nFile `api.py`:\n```\nimport os\n```"
+    with store.create(tmp_path) as session:
+        session.append({"role": "user", "content": attached})
+    (info,) = store.list()
+    assert info.title == "review @api.py please"
+    assert store.load(info.id).messages[0]["content"] == attached  # the message is whole

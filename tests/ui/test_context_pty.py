@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from faultserver import FaultServerProcess
+from faultserver import FaultServerProcess, Outcome
 from tests.ui.test_repl_pty import PROMPT, Terminal, sessions
 
 pytestmark = pytest.mark.slow
@@ -120,3 +120,51 @@ def test_a_server_context_error_mid_session_is_recovered(
     [events] = sessions(qwen_home)
     reasons = [e["reason"] for e in events if e["type"] == "compaction"]
     assert reasons[0] == "overflow"
+
+
+# --- issue 24: never locked out after a context-length error -----------------------------
+
+SMALL_WINDOW = 3000
+
+
+@pytest.mark.parametrize("under_report", [False, True], ids=["truthful", "under-reporting"])
+def test_never_locked_out_after_the_servers_context_error(
+    tmp_path: Path, qwen_home: Path, under_report: bool
+) -> None:
+    # The issue's scenario: no context_window configured (8,192 assumed), a server
+    # allowing 3,000 tokens, attachments of about 601 tokens, and a server that reports
+    # its usage truthfully or under-reports it.
+    with FaultServerProcess(text=ANSWER) as srv:
+        srv.configure(context_window=SMALL_WINDOW)
+        if under_report:
+            srv.script(*[Outcome.ok(usage={"prompt_tokens": 50}) for _ in range(200)])
+        workspace = tmp_path / "ws"
+        workspace.mkdir()
+        for n in range(4):
+            (workspace / f"part{n}.py").write_text("x = 1\n" * 400, encoding="utf-8")
+        child = spawn(tmp_path, srv, None)
+        for turn in range(4):
+            child.sendline(f"review @part{turn}.py")
+            child.expect_exact("─ lab · fault-model")  # answered
+            child.expect(PROMPT)
+        child.sendline("/compact")  # works (or has nothing left to do), never "could not"
+        child.expect(r"context compacted: [\d,]+ to [\d,]+ of 3,000 tokens|nothing to compact")
+        child.expect(PROMPT)
+        child.sendline("/new")
+        child.expect_exact("new conversation")
+        child.sendline("/context")
+        child.expect(r"context: ([\d,]+) of 3,000 tokens \((\d+)%\)")
+        used = int(child.child.match.group(1).replace(",", ""))
+        assert used < SMALL_WINDOW - 750  # the system prompt and tools, with room to spare
+        child.expect(PROMPT)
+        child.sendline("hi")
+        child.expect_exact("─ lab · fault-model")
+        assert child.leave() == 0
+        outcomes = [r["outcome"] for r in srv.requests()]
+    assert outcomes.count("context_length_exceeded") == 1  # then the window is known
+    assert "your message is about" not in child.child.before
+    for events in sessions(qwen_home):
+        # Every summary paid for is in the session.
+        assert all(
+            e["summarized"] > 0 or e["elided"] > 0 for e in events if e["type"] == "compaction"
+        )

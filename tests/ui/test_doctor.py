@@ -171,3 +171,30 @@ def test_a_placeholder_key_is_not_masked_inside_ordinary_words() -> None:
     assert _redact("bad key sk-live-0123456789abcdef", "sk-live-0123456789abcdef") == (
         "bad key ***"
     )
+
+
+def test_an_unused_provider_that_does_not_answer_is_not_painted_as_a_failure() -> None:
+    # A preset nobody put in the order (ollama on this machine, not running) is no
+    # failure of the user's; a provider in use that fails still is, in red.
+    import io
+
+    from qwen_dev_cli.ui.doctor import ProbeResult, report
+    from qwen_dev_cli.ui.theme import make_console
+
+    screen = io.StringIO()
+    console = make_console(file=screen, width=120, force_terminal=True, color_system="standard")
+    report(
+        [
+            ProbeResult("lab", "in use", "not needed", False, "connection refused", "m"),
+            ProbeResult("ollama", "unused", "not needed", False, "connection refused", "q"),
+        ],
+        console,
+    )
+    red = "\x1b[31m"
+    lines = screen.getvalue().splitlines()
+    assert red in lines[0]
+    assert "✗" in lines[0]
+    assert "lab" in lines[0]
+    assert red not in lines[2] + lines[3]
+    assert "- " in lines[2]
+    assert "ollama" in lines[2]

@@ -78,7 +78,8 @@ def test_budgets_show_where_limits_are_set() -> None:
         provider("limited", rpm_limit=50, rpm_left=47, tpm_limit=10000, tpm_left=8123),
         provider("free"),
     ).plain()
-    assert "limited CLOSED rpm 47/50 tpm 8.1k/10k" in line
+    # Used of the limit this minute (3 of 50 requests spent), as batch counts.
+    assert "limited CLOSED rpm 3/50 tpm 1.9k/10k" in line
     assert line.count("rpm") == 1
 
 
@@ -155,7 +156,8 @@ def test_status_table_details_every_provider() -> None:
     shown = screen.getvalue()
     assert "OPEN (trial in 12.3s)" in shown
     assert "25% ok" in shown
-    assert "49 / 50" in shown
+    assert "1 / 50" in shown  # used of the limit, as on the bar
+    assert "rpm used" in shown
     assert "3.0s" in shown
     assert "unlimited" in shown
 
@@ -391,3 +393,33 @@ def test_a_line_that_needed_every_shortening_still_gives_room_back() -> None:
     assert status.plain(78) == (
         "alpha circuit open │ alpha · alpha-model │ 12,345 tok │ budget: per-process!"
     )
+
+
+# --- issue 24: the approval mode, and one convention for budgets --------------------------
+
+
+def test_the_approval_mode_is_on_the_bar_and_stands_out_when_things_run_unasked() -> None:
+    mode = "ask"
+    status = ClientStatus([provider("a")], None, None, None, 0)
+    line = StatusBar(lambda: status, approval=lambda: mode)
+    assert "approval ask" in line.plain()
+    mode = "yolo"
+    fragments = line.fragments()
+    assert ("qd.warning", "approval yolo") in fragments
+    # Narrow, it shortens to the mode, and outlasts the token count.
+    narrow = line.plain(16)
+    assert narrow.endswith("yolo")
+    assert "approval" not in narrow
+    assert "tok" not in narrow
+
+
+def test_budgets_count_what_is_used_on_the_bar_in_status_and_in_batch() -> None:
+    from qwen_dev_cli.batch.progress import provider_text
+
+    limited = provider("lab", rpm_limit=120, rpm_left=2, tpm_limit=100_000, tpm_left=76_600)
+    assert "118/120 requests" in provider_text(limited)
+    assert "rpm 118/120" in bar(limited).plain()
+    screen = io.StringIO()
+    status = ClientStatus([limited], None, None, None, 0)
+    make_console(file=screen, width=140).print(status_table(status))
+    assert "118 / 120" in screen.getvalue()

@@ -146,7 +146,7 @@ def test_a_c_locale_terminal_gets_ascii(
         monkeypatch.setenv(name, value)
     terminal, screen = spawn_on_screen(tmp_path, write_config(tmp_path, server).read_text(), 100)
     bar = settled_line(terminal, screen, "lab")
-    assert bar == "* lab CLOSED | lab - fault-model | 0 tok | budget: local"
+    assert bar == "* lab CLOSED | lab - fault-model | 0 tok | approval ask | budget: local"
     terminal.sendline("hello")
     terminal.expect_exact(DEFAULT_TEXT)  # the answer itself passes through as it is
     terminal.expect(r"- lab - fault-model - \d+ tokens - ")
