@@ -66,10 +66,12 @@ class RestoreResult:
 
 
 def plan_restore(repo: ShadowRepo, session: str, target_commit: str) -> RestorePlan:
-    """Record the workspace now (as a checkpoint of ``session``) and work out what going
-    back to ``target_commit`` changes."""
+    """Record the workspace now (a checkpoint beside ``session``'s, ``<session>-rewinds``)
+    and work out what going back to ``target_commit`` changes."""
     latest = repo.latest(session)
-    now = repo.take(session, "before rewind")
+    # Kept under a ref of its own: a rewind looked at and cancelled leaves the session's
+    # latest checkpoint as it was, so edits made since still count as the user's.
+    now = repo.take(f"{session}-rewinds", "before rewind")
     target = repo.checkpoint(target_commit)
     exempt = now.skipped_paths | target.skipped_paths
     every = repo.changes(now.commit, target.commit)

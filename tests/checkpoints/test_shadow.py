@@ -94,11 +94,12 @@ def test_each_checkpoint_restores_its_tree_byte_for_byte(workspace: Path, repo: 
     # ...and forward again: the workspace before the first rewind was recorded too.
     rewind(repo, "s1", latest.commit)
     assert tree_state(workspace) == final
-    assert "before rewind" in git_log(repo)
+    assert "before rewind" in git_log(repo, "s1-rewinds")
+    assert "after rewind" in git_log(repo, "s1")
 
 
-def git_log(repo: ShadowRepo) -> str:
-    return repo.git().text("log", "--format=%s", "refs/sessions/s1")
+def git_log(repo: ShadowRepo, session: str) -> str:
+    return repo.git().text("log", "--format=%s", f"refs/sessions/{session}")
 
 
 def test_nothing_changed_is_the_same_checkpoint(workspace: Path, repo: ShadowRepo) -> None:
