@@ -32,7 +32,7 @@ import re
 import stat
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +40,11 @@ from .git import CheckpointBusy, CheckpointError, Git, find_git
 
 #: Files larger than this are not recorded (bytes): 10 MiB.
 DEFAULT_MAX_FILE_BYTES = 10 * 1024 * 1024
+#: Paths one checkpoint may have to look at (a first checkpoint: every file); past it
+#: the workspace is too large to record (a home folder, say), and turns go on without.
+MAX_PATHS = 250_000
+#: Bytes of new or changed files one checkpoint may record.
+MAX_NEW_BYTES = 2 << 30
 #: How long a checkpoint waits for another process's (seconds).
 DEFAULT_LOCK_WAIT = 10.0
 #: New checkpoints before the shadow repository is packed: their trees and commits are
@@ -106,8 +111,10 @@ class ShadowRepo:
         max_file_bytes: files larger than this are skipped.
         lock_wait: how long to wait for another process's checkpoint (seconds).
         git: the git executable (default: ``git`` on ``PATH``).
-        readable: whether a file can be read (tests running as root use another
-            user's view); default :func:`_readable`.
+        readable: whether a file can be read; default: whether it opens.
+        exclude: places never recorded (nor restored) when inside the workspace: the
+            user's credential stores and qwen-dev's own folder (the shadow repositories
+            themselves are always left out).
     """
 
     def __init__(
@@ -119,6 +126,7 @@ class ShadowRepo:
         lock_wait: float = DEFAULT_LOCK_WAIT,
         git: str | None = None,
         readable: Callable[[Path], bool] | None = None,
+        exclude: Iterable[Path] = (),
     ) -> None:
         self.workspace = workspace.resolve()
         self.path = root / workspace_key(self.workspace)
@@ -126,6 +134,7 @@ class ShadowRepo:
         self.lock_wait = lock_wait
         self._executable = git
         self._readable = readable or _readable
+        self._exclude = (root, *exclude)
         self._git: Git | None = None
         self._last: dict[str, Checkpoint] = {}
         self._unpacked = 0
@@ -227,8 +236,26 @@ class ShadowRepo:
         git = Git(executable, self.path, self.workspace, self.path / "index")
         if not (self.path / "HEAD").is_file():
             self._create(git)
+        self._write_excludes()
         self._git = git
         return git
+
+    def _write_excludes(self) -> None:
+        """The excluded places inside the workspace, as anchored patterns in the shadow
+        repository's ``info/exclude`` (read with the workspace's ``.gitignore``)."""
+        lines = []
+        for place in self._exclude:
+            with contextlib.suppress(OSError, RuntimeError, ValueError):
+                relative = place.resolve().relative_to(self.workspace)
+                if relative.parts:
+                    lines.append("/" + _glob_escape(relative.as_posix()))
+        try:
+            (self.path / "info").mkdir(exist_ok=True)
+            (self.path / "info" / "exclude").write_text(
+                "".join(f"{line}\n" for line in lines), encoding="utf-8"
+            )
+        except OSError as exc:
+            raise CheckpointError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
 
     def _create(self, git: Git) -> None:
         try:
@@ -260,6 +287,12 @@ class ShadowRepo:
             *self._excludes(), "ls-files", "-z", "-m", "-o", "-d", "--exclude-standard"
         )
         paths = sorted({p for p in listed.split(b"\0") if p})
+        if len(paths) > MAX_PATHS:
+            raise CheckpointError(
+                f"{len(paths):,} files to record, more than the {MAX_PATHS:,} a checkpoint "
+                "takes (is the workspace a whole home folder? a .gitignore can narrow it)"
+            )
+        new_bytes = 0
         adds: list[bytes] = []
         removes: list[bytes] = []
         skipped: list[Skipped] = []
@@ -268,6 +301,12 @@ class ShadowRepo:
             reason = self._why_skipped(name)
             if reason is None:
                 adds.append(raw)
+                with contextlib.suppress(OSError):
+                    new_bytes += (self.workspace / name).lstat().st_size
+                if new_bytes > MAX_NEW_BYTES:
+                    raise CheckpointError(
+                        f"more than {_size(MAX_NEW_BYTES)} of new or changed files to record"
+                    )
             elif reason == "":
                 removes.append(raw)
             else:
@@ -383,6 +422,10 @@ _STATUS = {b"A": "added", b"D": "deleted", b"M": "modified", b"T": "modified"}
 
 def _ref(session: str) -> str:
     return f"refs/sessions/{_REF_UNSAFE.sub('_', session) or 'session'}"
+
+
+def _glob_escape(text: str) -> str:
+    return re.sub(r"([\\*?\[\] ])", r"\\\1", text)
 
 
 def _nul(paths: list[bytes]) -> bytes:

@@ -134,7 +134,7 @@ class Repl:
         store = runtime.home.session_store(self._warn)
         self.conversation = Conversation(store, self.workspace)
         #: Checkpoints of the workspace before each turn and command (``/rewind``).
-        self.checkpoints = Checkpoints(self.workspace, runtime.home.checkpoints, self._warn)
+        self.checkpoints = Checkpoints.for_runtime(runtime, self._warn)
         self.commands = SlashCommands(self)
         self.approver = InteractiveApprover(
             console,

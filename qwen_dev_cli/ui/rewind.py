@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from prompt_toolkit import PromptSession
@@ -31,16 +32,17 @@ from ..plurals import plural
 from ..session.store import SessionError
 from ..session.turns import TurnMark, turn_marks, view_before
 from ..tools import ChangeLog
+from ..tools.private import private_places
 from .approval import coloured_diff
 from .safe_text import printable
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-    from pathlib import Path
+    from collections.abc import Callable, Iterable
 
     from prompt_toolkit.key_binding import KeyPressEvent
 
     from ..checkpoints import Checkpoint
+    from ..runtime import Runtime
     from ..session.store import Session, SessionStore
     from .repl import Repl
 
@@ -57,14 +59,36 @@ class Checkpoints:
         workspace: the folder recorded.
         root: where shadow repositories live (``QWEN_DEV_HOME/checkpoints``).
         warn: tells the user something (a checkpoint not taken, files skipped).
+        exclude: places never recorded: the user's credential stores and qwen-dev's own
+            folder, when the workspace holds them.
     """
 
-    def __init__(self, workspace: Path, root: Path, warn: Callable[[str], None]) -> None:
-        self.repo = ShadowRepo(workspace, root)
+    def __init__(
+        self,
+        workspace: Path,
+        root: Path,
+        warn: Callable[[str], None],
+        *,
+        exclude: Iterable[Path] = (),
+    ) -> None:
+        self.repo = ShadowRepo(workspace, root, exclude=exclude)
         self._warn = warn
         self._session: Session | None = None
         self._turn = 0
         self._told_skipped: set[str] = set()
+
+    @classmethod
+    def for_runtime(cls, runtime: Runtime, warn: Callable[[str], None]) -> Checkpoints:
+        """The checkpoints of ``runtime``'s workspace, under its home, leaving out the
+        private places (:func:`~qwen_dev_cli.tools.private.private_places`)."""
+        settings = runtime.settings
+        private = private_places(Path.home(), settings.own_files)
+        return cls(
+            runtime.workspace,
+            runtime.home.checkpoints,
+            warn,
+            exclude=(runtime.home.root, *private),
+        )
 
     async def turn_started(self, session: Session, store: SessionStore, prompt: str) -> None:
         """Before a turn: the workspace recorded, the turn noted with its checkpoint."""

@@ -416,3 +416,37 @@ def test_100k_files(tmp_path: Path) -> None:
     rewind(repo, "s1", first.commit)
     assert (ws / "d7" / "f7.txt").read_text() == "7 7\n"
     repo.close()
+
+
+def test_private_places_and_the_shadow_repositories_inside_the_workspace_are_left_out(
+    tmp_path: Path,
+) -> None:
+    home = tmp_path / "home"  # the workspace is a whole home folder
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "id_ed25519").write_text("PRIVATE KEY\n")
+    (home / "odd [name]").mkdir()
+    (home / "odd [name]" / "x").write_text("x\n")
+    (home / "notes.txt").write_text("notes\n")
+    state = home / ".local" / "share" / "qwen-dev"
+    repo = ShadowRepo(
+        home, state / "checkpoints", exclude=(state, home / ".ssh", home / "odd [name]")
+    )
+    first = repo.take("s1", "one")
+    second = repo.take("s1", "two")  # the first one's objects are not recorded in turn
+    assert second == first
+    listed = repo.git().text("ls-tree", "-r", "--name-only", first.commit).splitlines()
+    assert listed == ["notes.txt"]
+    (home / ".ssh" / "id_ed25519").write_text("ROTATED\n")
+    rewind(repo, "s1", first.commit)
+    assert (home / ".ssh" / "id_ed25519").read_text() == "ROTATED\n"
+    repo.close()
+
+
+def test_a_workspace_too_large_to_record_is_a_checkpoint_error(
+    workspace: Path, repo: ShadowRepo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from qwen_dev_cli.checkpoints import shadow
+
+    monkeypatch.setattr(shadow, "MAX_PATHS", 3)
+    with pytest.raises(CheckpointError, match="4 files to record, more than the 3"):
+        repo.take("s1", "one")

@@ -153,3 +153,65 @@ def test_rewinding_both_goes_back_in_the_conversation_and_resume_at_opens_before
     (events,) = sessions(qwen_home)
     rewinds = [(e["turn"], len(e["view"])) for e in events if e["type"] == "rewind"]
     assert rewinds == [(2, 4), (1, 0)]  # /rewind both to turn 2, then --at 1
+
+
+def test_on_a_full_disk_the_turn_goes_on_unprotected_and_says_so(
+    server: FaultServerProcess, tmp_path: Path, qwen_home: Path
+) -> None:
+    from tests.checkpoints.test_shadow import tiny_disk
+
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    (workspace / "data.bin").write_bytes(os.urandom(1_000_000))
+    with tiny_disk(qwen_home / "checkpoints", "200k"):
+        child = spawn(tmp_path, server)
+        server.script(Outcome.ok("Answered all the same."))
+        child.sendline("hello")
+        child.expect_exact("no checkpoint before this turn")
+        child.expect_exact("it goes on unprotected")
+        child.expect_exact("Answered all the same.")
+        child.expect(PROMPT)
+        child.sendline("/rewind")
+        child.expect_exact("(no checkpoint)")
+        child.expect_exact("Rewind to before which turn?")
+        child.sendline("1")
+        child.expect_exact("no checkpoint was taken before turn 1")
+        child.expect_exact("Restore the [c]onversation / [n]othing")
+        child.send("n")
+        child.expect_exact("nothing rewound")
+        child.expect(PROMPT)
+        assert child.leave() == 0
+
+
+def test_two_sessions_in_one_folder_each_keep_their_checkpoints(
+    server: FaultServerProcess, tmp_path: Path
+) -> None:
+    workspace = tmp_path / "ws"
+    user_repository(workspace)
+    one = spawn(tmp_path, server, "--approval", "yolo")
+    two = spawn(tmp_path, server, "--approval", "yolo")
+    server.script(
+        Outcome.ok(tool_calls=[tool_call("write_file", path="one.txt", content="1\n")]),
+        Outcome.ok("First wrote."),
+        Outcome.ok(tool_calls=[tool_call("write_file", path="two.txt", content="2\n")]),
+        Outcome.ok("Second wrote."),
+    )
+    one.sendline("write one")
+    one.expect_exact("First wrote.")
+    one.expect(PROMPT)
+    two.sendline("write two")
+    two.expect_exact("Second wrote.")
+    two.expect(PROMPT)
+    # The second session's turn 1 started with one.txt already there: going back to it
+    # removes two.txt only.
+    two.sendline("/rewind")
+    two.expect_exact("Rewind to before which turn?")
+    two.sendline("1")
+    two.expect_exact("[f]iles only")
+    two.send("f")
+    two.expect_exact("restored")
+    two.expect(PROMPT)
+    assert (workspace / "one.txt").exists()
+    assert not (workspace / "two.txt").exists()
+    assert one.leave() == 0
+    assert two.leave() == 0
