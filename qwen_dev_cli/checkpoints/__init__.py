@@ -10,7 +10,7 @@ command); knows nothing of either. Imports ``tools`` (the backup file rule) and 
 
 from __future__ import annotations
 
-from .git import CheckpointBusy, CheckpointError, find_git
+from .git import CheckpointBusy, CheckpointError, CheckpointTimeout, find_git
 from .restore import RestorePlan, RestoreResult, plan_restore, restore
 from .shadow import (
     DEFAULT_MAX_FILE_BYTES,
@@ -26,6 +26,7 @@ __all__ = [
     "Checkpoint",
     "CheckpointBusy",
     "CheckpointError",
+    "CheckpointTimeout",
     "FileDelta",
     "RestorePlan",
     "RestoreResult",

@@ -24,6 +24,11 @@ class CheckpointError(Exception):
     read-only disk...). The turn goes on without one; the message says why."""
 
 
+class CheckpointTimeout(CheckpointError):
+    """A git call took too long and was stopped (a named pipe where git reads a
+    ``.gitignore``, a hung network disk): the next one would most likely hang too."""
+
+
 class CheckpointBusy(CheckpointError):
     """Another qwen-dev holds this workspace's checkpoint lock for too long."""
 
@@ -50,6 +55,12 @@ SAFE_CONFIG: tuple[tuple[str, str], ...] = (
     ("commit.gpgSign", "false"),
     ("protocol.allow", "never"),
 )
+
+#: Seconds one git call may take before it is stopped: git reads every ``.gitignore``
+#: it meets, and one that is a named pipe would block it for ever.
+DEFAULT_TIMEOUT = 60.0
+#: For adding files (a first checkpoint hashes every file).
+ADD_TIMEOUT = 600.0
 
 _IDENTITY = {
     "GIT_AUTHOR_NAME": "qwen-dev",
@@ -91,17 +102,27 @@ class Git:
         git_dir: the shadow repository (under ``QWEN_DEV_HOME``).
         work_tree: the workspace.
         index: the index file the calls use (``GIT_INDEX_FILE``).
+        timeout: seconds a call may take unless it says otherwise.
     """
 
-    def __init__(self, executable: str, git_dir: Path, work_tree: Path, index: Path) -> None:
+    def __init__(
+        self,
+        executable: str,
+        git_dir: Path,
+        work_tree: Path,
+        index: Path,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
         self.executable = executable
+        self.timeout = timeout
         self.git_dir = git_dir
         self.work_tree = work_tree
         self.env = clean_environment(git_dir, index)
 
     def with_index(self, index: Path) -> Git:
         """The same repository with another index file (a restore's scratch index)."""
-        return Git(self.executable, self.git_dir, self.work_tree, index)
+        return Git(self.executable, self.git_dir, self.work_tree, index, timeout=self.timeout)
 
     def command(self, args: Sequence[str]) -> list[str]:
         line = [self.executable]
@@ -112,9 +133,17 @@ class Git:
             line += ["-c", f"{key}={value}"]
         return [*line, *args]
 
-    def run(self, *args: str, input: bytes | None = None, check: bool = True) -> bytes:
+    def run(
+        self,
+        *args: str,
+        input: bytes | None = None,
+        check: bool = True,
+        timeout: float | None = None,
+    ) -> bytes:
         """Run ``git ARGS`` in the workspace; its standard output. CheckpointError when
-        git cannot be started or (with ``check``) fails."""
+        git cannot be started, takes longer than ``timeout`` seconds (default: the
+        instance's; it is killed then) or (with ``check``) fails."""
+        timeout = self.timeout if timeout is None else timeout
         try:
             done = subprocess.run(
                 self.command(tuple(args)),
@@ -123,7 +152,13 @@ class Git:
                 cwd=self.work_tree,
                 env=self.env,
                 check=False,
+                timeout=timeout,
             )
+        except subprocess.TimeoutExpired as exc:
+            raise CheckpointTimeout(
+                f"git {args[0]} took more than {timeout:g}s and was stopped (a .gitignore "
+                "that is a named pipe, or a very slow disk?)"
+            ) from exc
         except OSError as exc:
             raise CheckpointError(f"cannot run git: {exc.strerror or exc}") from exc
         if check and done.returncode != 0:

@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from .git import CheckpointBusy, CheckpointError, Git, find_git
+from .git import ADD_TIMEOUT, DEFAULT_TIMEOUT, CheckpointBusy, CheckpointError, Git, find_git
 
 #: Files larger than this are not recorded (bytes): 10 MiB.
 DEFAULT_MAX_FILE_BYTES = 10 * 1024 * 1024
@@ -115,6 +115,7 @@ class ShadowRepo:
         exclude: places never recorded (nor restored) when inside the workspace: the
             user's credential stores and qwen-dev's own folder (the shadow repositories
             themselves are always left out).
+        timeout: seconds one git call may take (most take milliseconds).
     """
 
     def __init__(
@@ -127,6 +128,7 @@ class ShadowRepo:
         git: str | None = None,
         readable: Callable[[Path], bool] | None = None,
         exclude: Iterable[Path] = (),
+        timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
         self.workspace = workspace.resolve()
         self.path = root / workspace_key(self.workspace)
@@ -135,6 +137,7 @@ class ShadowRepo:
         self._executable = git
         self._readable = readable or _readable
         self._exclude = (root, *exclude)
+        self._timeout = timeout
         self._git: Git | None = None
         self._last: dict[str, Checkpoint] = {}
         self._unpacked = 0
@@ -233,7 +236,7 @@ class ShadowRepo:
         executable = self._executable or find_git()
         if executable is None:
             raise CheckpointError("git is not installed (checkpoints need it)")
-        git = Git(executable, self.path, self.workspace, self.path / "index")
+        git = Git(executable, self.path, self.workspace, self.path / "index", timeout=self._timeout)
         if not (self.path / "HEAD").is_file():
             self._create(git)
         self._write_excludes()
@@ -328,13 +331,13 @@ class ShadowRepo:
             *("update-index", "-z", "--add", "--remove", "--replace", "--stdin"),
         )
         try:
-            git.run(*options, input=_nul(adds))
+            git.run(*options, input=_nul(adds), timeout=ADD_TIMEOUT)
             return
         except CheckpointError:
             pass
         for raw in adds:
             try:
-                git.run(*options, input=_nul([raw]))
+                git.run(*options, input=_nul([raw]), timeout=ADD_TIMEOUT)
             except CheckpointError as exc:
                 name = raw.decode("utf-8", "surrogateescape")
                 git.run("update-index", "-z", "--force-remove", "--stdin", input=_nul([raw]))
@@ -411,7 +414,10 @@ class ShadowRepo:
 
         def pack() -> None:
             with contextlib.suppress(CheckpointError), self._locked():
-                git.run("repack", "-d", "-q", "--geometric=2", "--no-write-bitmap-index")
+                git.run(
+                    *("repack", "-d", "-q", "--geometric=2", "--no-write-bitmap-index"),
+                    timeout=ADD_TIMEOUT,
+                )
 
         self._packing = threading.Thread(target=pack, name="checkpoint-pack", daemon=True)
         self._packing.start()

@@ -27,7 +27,14 @@ from prompt_toolkit.keys import Keys
 from rich.table import Table
 from rich.text import Text
 
-from ..checkpoints import CheckpointError, RestorePlan, ShadowRepo, plan_restore, restore
+from ..checkpoints import (
+    CheckpointError,
+    CheckpointTimeout,
+    RestorePlan,
+    ShadowRepo,
+    plan_restore,
+    restore,
+)
 from ..plurals import plural
 from ..session.store import SessionError
 from ..session.turns import TurnMark, turn_marks, view_before
@@ -76,6 +83,9 @@ class Checkpoints:
         self._session: Session | None = None
         self._turn = 0
         self._told_skipped: set[str] = set()
+        #: Why checkpoints are off for the rest of this REPL (a git call had to be
+        #: stopped: every turn would wait as long again).
+        self._off: str | None = None
 
     @classmethod
     def for_runtime(cls, runtime: Runtime, warn: Callable[[str], None]) -> Checkpoints:
@@ -136,8 +146,13 @@ class Checkpoints:
         self.repo.close()
 
     async def _take(self, session: Session, label: str) -> tuple[Checkpoint | None, str | None]:
+        if self._off is not None:
+            return None, f"checkpoints are off for this session: {self._off}"
         try:
             checkpoint = await asyncio.to_thread(self.repo.take, session.id, label)
+        except CheckpointTimeout as exc:
+            self._off = str(exc)
+            return None, str(exc)
         except CheckpointError as exc:
             return None, str(exc)
         new = [s for s in checkpoint.skipped if s.path not in self._told_skipped]

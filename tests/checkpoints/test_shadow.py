@@ -20,6 +20,7 @@ import pytest
 from qwen_dev_cli.checkpoints import (
     CheckpointBusy,
     CheckpointError,
+    CheckpointTimeout,
     ShadowRepo,
     plan_restore,
     restore,
@@ -449,4 +450,13 @@ def test_a_workspace_too_large_to_record_is_a_checkpoint_error(
 
     monkeypatch.setattr(shadow, "MAX_PATHS", 3)
     with pytest.raises(CheckpointError, match="4 files to record, more than the 3"):
+        repo.take("s1", "one")
+
+
+def test_a_gitignore_that_is_a_named_pipe_stops_git_in_time(
+    workspace: Path, tmp_path: Path
+) -> None:
+    os.mkfifo(workspace / "src" / ".gitignore")  # git would wait on it for ever
+    repo = ShadowRepo(workspace, tmp_path / "home", timeout=2)
+    with pytest.raises(CheckpointTimeout, match="took more than 2s and was stopped"):
         repo.take("s1", "one")
