@@ -57,6 +57,10 @@ if TYPE_CHECKING:
 PROMPT_CHARS = 200
 #: Paths named per turn in the list (the rest counted).
 LISTED_FILES = 3
+#: Turns listed by ``/rewind`` (the latest; an earlier one can still be chosen).
+LISTED_TURNS = 30
+#: Seconds a checkpoint may take before the user is told it is being recorded.
+SLOW_CHECKPOINT = 1.0
 
 
 class Checkpoints:
@@ -148,8 +152,12 @@ class Checkpoints:
     async def _take(self, session: Session, label: str) -> tuple[Checkpoint | None, str | None]:
         if self._off is not None:
             return None, f"checkpoints are off for this session: {self._off}"
+        taking = asyncio.ensure_future(asyncio.to_thread(self.repo.take, session.id, label))
+        done, _ = await asyncio.wait({taking}, timeout=SLOW_CHECKPOINT)
+        if not done:  # a first checkpoint of a large folder: say why nothing happens
+            self._warn("recording the workspace for /rewind (the first time takes longer)")
         try:
-            checkpoint = await asyncio.to_thread(self.repo.take, session.id, label)
+            checkpoint = await taking
         except CheckpointTimeout as exc:
             self._off = str(exc)
             return None, str(exc)
@@ -184,7 +192,11 @@ async def run_rewind(repl: Repl) -> None:
         console.print("nothing to rewind: no turn yet in this conversation")
         return
     checkpoints = repl.checkpoints
-    console.print(await asyncio.to_thread(_turn_table, checkpoints.repo, marks))
+    shown = marks[-LISTED_TURNS:]
+    if len(marks) > len(shown):
+        earlier = len(marks) - len(shown)
+        console.print(Text(f"({plural(earlier, 'earlier turn')} not listed)", "qd.muted"))
+    console.print(await asyncio.to_thread(_turn_table, checkpoints.repo, marks, len(shown)))
     mark = await _choose_turn(repl, marks)
     if mark is None:
         console.print("nothing rewound")
@@ -224,11 +236,14 @@ async def run_rewind(repl: Repl) -> None:
         )
 
 
-def _turn_table(repo: ShadowRepo, marks: list[TurnMark]) -> Table:
+def _turn_table(repo: ShadowRepo, marks: list[TurnMark], shown: int) -> Table:
+    """The last ``shown`` of ``marks`` (each turn's files: from its checkpoint to its
+    end's, else the next turn's)."""
     table = Table(box=None, pad_edge=False, header_style="qd.muted")
     for column in ("turn", "time", "prompt", "files changed", "commands"):
         table.add_column(column, overflow="fold", no_wrap=column in ("turn", "time"))
-    for position, mark in enumerate(marks):
+    for position in range(len(marks) - shown, len(marks)):
+        mark = marks[position]
         following = marks[position + 1] if position + 1 < len(marks) else None
         end = mark.end or (following.checkpoint if following else None)
         table.add_row(
