@@ -262,7 +262,7 @@ class ShadowRepo:
 
     def _create(self, git: Git) -> None:
         try:
-            self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
+            _private_folder(self.path)
         except OSError as exc:
             raise CheckpointError(f"cannot create {self.path}: {exc.strerror or exc}") from exc
         init = Git(git.executable, self.path, self.path, self.path / "index")
@@ -382,7 +382,7 @@ class ShadowRepo:
     def _locked(self) -> Iterator[None]:
         with self._thread_lock:
             try:
-                self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
+                _private_folder(self.path)
                 fd = os.open(self.path / "qwen-dev.lock", os.O_RDWR | os.O_CREAT, 0o600)
             except OSError as exc:
                 raise CheckpointError(f"cannot open {self.path}: {exc.strerror or exc}") from exc
@@ -428,6 +428,16 @@ _STATUS = {b"A": "added", b"D": "deleted", b"M": "modified", b"T": "modified"}
 
 def _ref(session: str) -> str:
     return f"refs/sessions/{_REF_UNSAFE.sub('_', session) or 'session'}"
+
+
+def _private_folder(path: Path) -> None:
+    """Create ``path`` and its parent (the folder of all shadow repositories) readable by
+    the user only: they hold copies of the workspaces' files, ``.env`` files included."""
+    for folder in (path.parent, path):
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with contextlib.suppress(OSError):
+            if folder.stat().st_mode & 0o077:
+                folder.chmod(0o700)
 
 
 def _glob_escape(text: str) -> str:

@@ -460,3 +460,9 @@ def test_a_gitignore_that_is_a_named_pipe_stops_git_in_time(
     repo = ShadowRepo(workspace, tmp_path / "home", timeout=2)
     with pytest.raises(CheckpointTimeout, match="took more than 2s and was stopped"):
         repo.take("s1", "one")
+
+
+def test_the_shadow_repositories_are_private_to_the_user(workspace: Path, repo: ShadowRepo) -> None:
+    repo.take("s1", "one")
+    for folder in (repo.path.parent, repo.path):
+        assert folder.stat().st_mode & 0o777 == 0o700
