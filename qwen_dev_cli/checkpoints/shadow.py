@@ -169,7 +169,7 @@ class ShadowRepo:
                 "commit-tree", tree, *parent, input=message.encode("utf-8", "surrogateescape")
             )
             sha = commit.decode("ascii").strip()
-            git.run("update-ref", _ref(session), sha)
+            git.run("update-ref", session_ref(session), sha)
             checkpoint = Checkpoint(sha, tree, skipped)
             self._last[session] = checkpoint
             self._unpacked += 1
@@ -231,8 +231,9 @@ class ShadowRepo:
         return self._ready()
 
     def _ready(self) -> Git:
-        if self._git is not None:
+        if self._git is not None and (self.path / "HEAD").is_file():
             return self._git
+        self._last.clear()  # new, or removed meanwhile (its sessions were all pruned)
         executable = self._executable or find_git()
         if executable is None:
             raise CheckpointError("git is not installed (checkpoints need it)")
@@ -370,7 +371,7 @@ class ShadowRepo:
     def _last_of(self, git: Git, session: str) -> Checkpoint | None:
         if session in self._last:
             return self._last[session]
-        found = git.run("rev-parse", "--quiet", "--verify", _ref(session), check=False)
+        found = git.run("rev-parse", "--quiet", "--verify", session_ref(session), check=False)
         commit = found.decode("ascii", "replace").strip()
         if not commit:
             return None
@@ -426,7 +427,8 @@ class ShadowRepo:
 _STATUS = {b"A": "added", b"D": "deleted", b"M": "modified", b"T": "modified"}
 
 
-def _ref(session: str) -> str:
+def session_ref(session: str) -> str:
+    """The ref that holds ``session``'s checkpoints."""
     return f"refs/sessions/{_REF_UNSAFE.sub('_', session) or 'session'}"
 
 

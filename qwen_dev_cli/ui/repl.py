@@ -39,7 +39,7 @@ from .keys import LEAVE_HINT, repl_prompt
 from .mentions import attach_mentions
 from .notices import workspace_notice
 from .recorder import SessionRecorder
-from .rewind import Checkpoints, run_rewind
+from .rewind import Checkpoints, prune_in_background, run_rewind
 from .safe_text import printable
 from .slash import SlashCommands, ToolOutput, is_command
 from .statusbar import StatusBar
@@ -600,6 +600,7 @@ async def run_repl(
     console = console or make_console()
     settings = runtime.settings
     runtime.home.session_store().prune(settings.session_retention_days)
+    prune_in_background(runtime)
     try:
         repl = Repl(runtime, options, console=console, input=input, output=output)
     except LLMError as exc:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -33,6 +34,7 @@ from ..checkpoints import (
     RestorePlan,
     ShadowRepo,
     plan_restore,
+    prune_checkpoints,
     restore,
 )
 from ..plurals import plural
@@ -170,6 +172,21 @@ class Checkpoints:
             more = f" and {len(new) - 5} more" if len(new) > 5 else ""
             self._warn(f"checkpoints leave out {listed}{more}")
         return checkpoint, None
+
+
+def prune_in_background(runtime: Runtime) -> threading.Thread:
+    """Let go of the checkpoints of sessions that were pruned or deleted, in a thread
+    (a garbage collection of a large shadow repository takes seconds)."""
+    store = runtime.home.session_store()
+    root = runtime.home.checkpoints
+
+    def prune() -> None:
+        with contextlib.suppress(Exception):  # housekeeping: never a reason to fail
+            prune_checkpoints(root, [info.id for info in store.list()])
+
+    thread = threading.Thread(target=prune, name="checkpoint-prune", daemon=True)
+    thread.start()
+    return thread
 
 
 # --- /rewind --------------------------------------------------------------------------

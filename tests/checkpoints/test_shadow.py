@@ -466,3 +466,35 @@ def test_the_shadow_repositories_are_private_to_the_user(workspace: Path, repo: 
     repo.take("s1", "one")
     for folder in (repo.path.parent, repo.path):
         assert folder.stat().st_mode & 0o777 == 0o700
+
+
+def test_checkpoints_of_sessions_that_are_gone_are_let_go(workspace: Path, tmp_path: Path) -> None:
+    import time
+
+    from qwen_dev_cli.checkpoints import prune_checkpoints
+
+    root = tmp_path / "home"
+    repo = ShadowRepo(workspace, root)
+    kept = repo.take("kept", "one")
+    (workspace / "only-in-gone.txt").write_text("x\n")
+    gone = repo.take("gone", "two")
+    repo.close()
+    # Fresh refs are never let go: the session may have been made after the listing.
+    assert prune_checkpoints(root, ["kept"]) == 0
+    later = time.time() + 2 * 86_400
+    assert prune_checkpoints(root, ["kept"], now=later) == 1
+    refs = repo.git().text("for-each-ref", "--format=%(refname)").splitlines()
+    assert refs == ["refs/sessions/kept"]
+    assert repo.git().run("cat-file", "-e", kept.commit, check=False) == b""
+    missing = subprocess.run(
+        repo.git().command(["cat-file", "-e", gone.commit]),
+        cwd=workspace,
+        env=repo.git().env,
+        check=False,
+        capture_output=True,
+    )
+    assert missing.returncode != 0  # collected
+    # No session left: the shadow repository goes, and a new one is made when needed.
+    assert prune_checkpoints(root, [], now=later) == 1
+    assert not repo.path.exists()
+    assert repo.take("kept", "again").commit
