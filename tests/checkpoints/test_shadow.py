@@ -498,3 +498,31 @@ def test_checkpoints_of_sessions_that_are_gone_are_let_go(workspace: Path, tmp_p
     assert prune_checkpoints(root, [], now=later) == 1
     assert not repo.path.exists()
     assert repo.take("kept", "again").commit
+
+
+def test_a_submodule_workspace_works_and_its_repositories_are_untouched(
+    tmp_path: Path,
+) -> None:
+    library = tmp_path / "library"
+    library.mkdir()
+    (library / "lib.c").write_text("int lib;\n")
+    git(library, "init", "-q")
+    git(library, "add", "-A")
+    git(library, "commit", "-q", "-m", "lib")
+    outer = tmp_path / "outer"
+    outer.mkdir()
+    git(outer, "init", "-q")
+    git(outer, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(library), "sub")
+    git(outer, "commit", "-q", "-m", "with sub")
+    workspace = outer / "sub"
+    assert (workspace / ".git").is_file()  # gitdir: ../.git/modules/sub
+    before = hash_folder(outer / ".git")
+    repo = ShadowRepo(workspace, tmp_path / "home")
+    first = repo.take("s1", "one")
+    (workspace / "lib.c").write_text("int changed;\n")
+    (workspace / "new.c").write_text("int new;\n")
+    rewind(repo, "s1", first.commit)
+    assert (workspace / "lib.c").read_text() == "int lib;\n"
+    assert not (workspace / "new.c").exists()
+    assert hash_folder(outer / ".git") == before  # modules/sub included
+    repo.close()
