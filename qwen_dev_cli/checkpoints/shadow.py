@@ -36,6 +36,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..tools.changes import write_atomically
 from .git import ADD_TIMEOUT, DEFAULT_TIMEOUT, CheckpointBusy, CheckpointError, Git, find_git
 
 #: Files larger than this are not recorded (bytes): 10 MiB.
@@ -255,9 +256,9 @@ class ShadowRepo:
                     lines.append("/" + _glob_escape(relative.as_posix()))
         try:
             (self.path / "info").mkdir(exist_ok=True)
-            (self.path / "info" / "exclude").write_text(
-                "".join(f"{line}\n" for line in lines), encoding="utf-8"
-            )
+            # In one step: another process's git may be reading it right now.
+            patterns = "".join(f"{line}\n" for line in lines).encode("utf-8")
+            write_atomically(self.path / "info" / "exclude", patterns)
         except OSError as exc:
             raise CheckpointError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
 

@@ -92,6 +92,8 @@ class Checkpoints:
         #: Why checkpoints are off for the rest of this REPL (a git call had to be
         #: stopped: every turn would wait as long again).
         self._off: str | None = None
+        #: The last reason given for a missing checkpoint (said in full once).
+        self._said: str | None = None
 
     @classmethod
     def for_runtime(cls, runtime: Runtime, warn: Callable[[str], None]) -> Checkpoints:
@@ -115,9 +117,11 @@ class Checkpoints:
         line = _first_line(prompt)
         checkpoint, why = await self._take(session, f"before turn {self._turn}: {line}")
         if why is not None:
-            self._warn(
+            self._tell(
+                why,
                 f"no checkpoint before this turn ({why}); it goes on unprotected: "
-                "/rewind cannot restore files to before it"
+                "/rewind cannot restore files to before it",
+                "no checkpoint before this turn (as before); it goes on unprotected",
             )
         session.note(
             "turn_start",
@@ -135,7 +139,11 @@ class Checkpoints:
             return
         checkpoint, why = await self._take(session, f"before command: {command[:PROMPT_CHARS]}")
         if why is not None:
-            self._warn(f"no checkpoint before this command ({why}); it runs unprotected")
+            self._tell(
+                why,
+                f"no checkpoint before this command ({why}); it runs unprotected",
+                "no checkpoint before this command (as before); it runs unprotected",
+            )
         commit = checkpoint.commit if checkpoint else None
         session.note("checkpoint", turn=self._turn, commit=commit, command=command)
 
@@ -150,6 +158,12 @@ class Checkpoints:
 
     def close(self) -> None:
         self.repo.close()
+
+    def _tell(self, why: str, first: str, again: str) -> None:
+        """Say a checkpoint is missing: in full, or briefly when the reason is the one
+        just given (no git: every turn would repeat it)."""
+        self._warn(again if why == self._said else first)
+        self._said = why
 
     async def _take(self, session: Session, label: str) -> tuple[Checkpoint | None, str | None]:
         if self._off is not None:
