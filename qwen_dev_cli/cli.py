@@ -516,6 +516,16 @@ def main_callback(
         str | None,
         typer.Option("--resume", "-r", metavar="ID", help="Resume a session (id or prefix)."),
     ] = None,
+    at: Annotated[
+        int | None,
+        typer.Option(
+            "--at",
+            metavar="N",
+            min=1,
+            help="With --resume: the conversation as it was before turn N (/rewind lists "
+            "the turns and restores files).",
+        ),
+    ] = None,
     version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False,
     prompt: Annotated[
         str | None,
@@ -568,9 +578,9 @@ def main_callback(
         typer.echo(f"qwen-dev {__version__}")
         raise typer.Exit()
     if ctx.invoked_subcommand is not None:
-        if continue_latest or resume:
+        if continue_latest or resume or at is not None:
             _fail(
-                "--continue and --resume start the interactive assistant: give them "
+                "--continue, --resume and --at start the interactive assistant: give them "
                 "without a command",
                 exit_codes.USAGE_ERROR,
             )
@@ -582,6 +592,7 @@ def main_callback(
             )
         ctx.obj = _GlobalOptions(tuple(provider or ()), model, approval, config)
         return
+    _check_at(at, resume, prompt is not None or input_format == "stream-json")
     if prompt is not None or input_format == "stream-json":
         # Headless, --continue and --resume go on in a saved session, as Claude Code's.
         flags = dataclasses.replace(flags, continue_latest=continue_latest, resume=resume)
@@ -607,7 +618,7 @@ def main_callback(
     # Imported here: --help and --version must not pay for prompt-toolkit and the client.
     from .ui.repl import ReplOptions, run_repl
 
-    options = ReplOptions(continue_latest=continue_latest, resume_id=resume)
+    options = ReplOptions(continue_latest=continue_latest, resume_id=resume, resume_at=at)
     try:
         code = _run(
             _with_runtime(
@@ -620,6 +631,16 @@ def main_callback(
     except KeyboardInterrupt:
         code = exit_codes.INTERRUPTED
     raise typer.Exit(code)
+
+
+def _check_at(at: int | None, resume: str | None, headless: bool) -> None:
+    """``--at N`` opens a resumed session before turn N, in the REPL only."""
+    if at is None:
+        return
+    if resume is None:
+        _fail("--at N needs --resume ID (the session to open before its turn N)", 2)
+    if headless:
+        _fail("--at is for the interactive assistant, not a headless turn", 2)
 
 
 async def _ask_about_project_servers(project: ProjectServers) -> bool | None:

@@ -234,6 +234,7 @@ class Runtime:
         system_prompt: str | None = None,
         append_system_prompt: str | None = None,
         read_only: bool = False,
+        before_command: Callable[[str], Awaitable[None]] | None = None,
     ) -> Agent:
         """The agent for one turn over ``client``, everything else derived from the
         settings (the context window from the client's providers).
@@ -251,6 +252,8 @@ class Runtime:
                 identity and rules) and ``--append-system-prompt`` (added at the end).
             read_only: ``--permission-mode plan``: only the tools that read, and the
                 model told to plan.
+            before_command: awaited with each approved command before it runs (the
+                REPL's checkpoint of the workspace).
         """
         from .agent.agent import DEFAULT_MAX_STEPS, Agent
         from .agent.approval import parse_approval_mode
@@ -286,4 +289,5 @@ class Runtime:
             remembered=remembered,
             ledger=ledger,
             prompt_flags=flags,
+            before_command=before_command,
         )

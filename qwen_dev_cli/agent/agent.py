@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -148,6 +148,8 @@ class Agent:
         ledger: the conversation's token accounting, kept across turns (the REPL's);
             a new one if None.
         prompt_flags: the command line's changes to the system prompt.
+        before_command: awaited with each approved command before it runs (the
+            REPL's checkpoint of the workspace).
     """
 
     def __init__(
@@ -171,6 +173,7 @@ class Agent:
         context_window: int | None = None,
         ledger: ContextLedger | None = None,
         prompt_flags: PromptFlags = NO_FLAGS,
+        before_command: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         if max_steps < 1:
             raise ValueError(f"max_steps must be at least 1, not {max_steps}")
@@ -192,7 +195,12 @@ class Agent:
             allow_network=allow_network,
         )
         self.runner = ToolRunner(
-            self.tools, context, self.policy, self.changes, redact=Redactor(secrets)
+            self.tools,
+            context,
+            self.policy,
+            self.changes,
+            redact=Redactor(secrets),
+            before_command=before_command,
         )
         budget = ContextBudget.for_providers(client.providers)
         budget = budget if context_window is None else budget.with_window(context_window)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from ..tools import (
@@ -67,6 +67,8 @@ class ToolRunner:
         changes: where file changes are recorded (for undo).
         redact: applied to every output before the model (and the session) sees it:
             the providers' keys removed, should a tool or command print one.
+        before_command: awaited with each approved command just before it runs (the
+            REPL records a checkpoint of the workspace there).
     """
 
     def __init__(
@@ -76,8 +78,10 @@ class ToolRunner:
         policy: ApprovalPolicy,
         changes: ChangeLog,
         redact: Callable[[str], str] | None = None,
+        before_command: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         self.tools = dict(tools)
+        self.before_command = before_command
         self.context = context
         self.policy = policy
         self.changes = changes
@@ -165,6 +169,8 @@ class ToolRunner:
         if not verdict.approved:
             return ToolOutcome("denied", verdict.denial or "denied")
         command = verdict.edited_command or plan.command
+        if self.before_command is not None:
+            await self.before_command(command)
         result = await run_shell(
             command,
             plan.cwd,

@@ -67,6 +67,11 @@ class Home:
         """The answers about projects' ``.mcp.json`` files, by path and content hash."""
         return self.root / "mcp-trust.json"
 
+    @property
+    def checkpoints(self) -> Path:
+        """The shadow git repositories of workspaces' checkpoints, one per workspace."""
+        return self.root / "checkpoints"
+
     def session_store(self, warn: Callable[[str], None] | None = None) -> SessionStore:
         from ..session.store import SessionStore
 

@@ -17,7 +17,9 @@ message from the file: it appends a ``compaction`` event holding the conversatio
 model sees from then on (``view``: a summary and the recent messages) with its counts.
 Loading replays the file: every message event joins both the full history
 (``messages``: ``sessions show``, ``export``) and the view; a compaction event replaces
-the view. A file without compaction events has a view equal to its history.
+the view. A file without compaction events has a view equal to its history. A ``rewind`` event
+(``/rewind``, ``--resume ID --at N``) replaces the view the same way, with the
+conversation as it was before a turn (:mod:`.turns`).
 """
 
 from __future__ import annotations
@@ -143,6 +145,12 @@ class Session:
         self.view = list(view)
         self._write({"type": "compaction", "ts": time.time(), **meta, "view": self.view})
 
+    def rewound(self, view: list[Message], turn: int) -> None:
+        """The conversation goes back to before ``turn``: from now on the model sees
+        ``view`` (what it saw then); every message stays in the file."""
+        self.view = list(view)
+        self._write({"type": "rewind", "ts": time.time(), "turn": turn, "view": self.view})
+
     def note(self, kind: str, **data: Any) -> None:
         """Record something that is not a message (a turn's provider and usage...)."""
         self._write({"type": kind, "ts": time.time(), **data})
@@ -241,12 +249,15 @@ class SessionStore:
         if (self.root / f"{session_id}.jsonl").exists():
             raise SessionError(f"a session {session_id!r} exists already")
 
-    def resume(self, session_id: str) -> Session:
-        """Open an existing session (an unambiguous id prefix will do) to continue it."""
+    def resume(self, session_id: str, *, at_turn: int | None = None) -> Session:
+        """Open an existing session (an unambiguous id prefix will do) to continue it;
+        with ``at_turn`` (``--at N``), as it was before that turn (SessionError if the
+        session has no such turn)."""
         path = self._path_of(session_id)
         handle = _locked(_open_append(path), path)
         try:
             loaded = _load(path)
+            earlier = None if at_turn is None else _view_before(loaded, at_turn)
         except BaseException:
             handle.close()
             raise
@@ -257,6 +268,8 @@ class SessionStore:
         session = Session(loaded.info.id, path, loaded.info.cwd, handle, warn=self.warn)
         session.messages = loaded.messages
         session.view = loaded.view
+        if at_turn is not None and earlier is not None:
+            session.rewound(earlier, at_turn)
         for closing in unanswered_at_end(loaded.view):
             session.append(closing, closed_on_resume=True)
         # A gap further up (a file of an older version) cannot be filled in its place in
@@ -388,6 +401,8 @@ def _load(path: Path) -> LoadedSession:
         elif kind == "compaction" and isinstance(event.get("view"), list):
             view = [m for m in event["view"] if isinstance(m, dict)]
             compactions += 1
+        elif kind == "rewind" and isinstance(event.get("view"), list):
+            view = [m for m in event["view"] if isinstance(m, dict)]
     created = float(header.get("created", 0.0))
     updated = max((float(e.get("ts", created)) for e in events[1:]), default=created)
     info = SessionInfo(
@@ -409,6 +424,17 @@ def _load(path: Path) -> LoadedSession:
         view=view,
         compactions=compactions,
     )
+
+
+def _view_before(loaded: LoadedSession, turn: int) -> list[Message]:
+    from .turns import turn_marks, view_before
+
+    view = view_before(loaded.events, turn)
+    if view is None:
+        count = len(turn_marks(loaded.events, live=False))
+        have = f"turns 1 to {count}" if count > 1 else ("turn 1" if count else "no turns")
+        raise SessionError(f"session {loaded.info.id} has {have}, not a turn {turn}")
+    return view
 
 
 _MESSAGE_EVENT = b'"type": "message"'

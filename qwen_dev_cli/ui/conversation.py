@@ -48,8 +48,9 @@ class Conversation:
     def new(self) -> None:
         self.close()
 
-    def resume(self, session_id: str) -> Session:
-        """Open ``session_id`` (a prefix will do) in place of the current one.
+    def resume(self, session_id: str, *, at_turn: int | None = None) -> Session:
+        """Open ``session_id`` (a prefix will do) in place of the current one; with
+        ``at_turn``, as it was before that turn (``--at N``).
 
         Raises:
             SessionError: no such session, an ambiguous prefix, or it is locked
@@ -57,7 +58,7 @@ class Conversation:
         """
         if self.session is not None and self.store.path_of(session_id) == self.session.path:
             return self.session
-        session = self.store.resume(session_id)
+        session = self.store.resume(session_id, at_turn=at_turn)
         self.close()
         self.session = session
         return session

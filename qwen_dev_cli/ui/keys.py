@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from prompt_toolkit import PromptSession
+from prompt_toolkit.filters import Condition
 from prompt_toolkit.history import FileHistory, History, InMemoryHistory
 from prompt_toolkit.key_binding import KeyBindings
 
@@ -111,6 +112,7 @@ def repl_key_bindings() -> KeyBindings:
         else:
             event.app.exit(exception=KeyboardInterrupt(), style="class:aborting")
 
+    _add_rewind_key(bindings)
     return bindings
 
 
@@ -124,3 +126,21 @@ def approval_keys(cycle: Callable[[], None]) -> KeyBindings:
         event.app.invalidate()  # the status bar shows the new mode at once
 
     return bindings
+
+
+#: What Esc Esc at an empty prompt runs.
+REWIND_COMMAND = "/rewind"
+
+
+def _add_rewind_key(bindings: KeyBindings) -> None:
+    """Esc Esc at an empty prompt: ``/rewind``, as in Claude Code and Gemini CLI."""
+
+    @bindings.add("escape", "escape", filter=Condition(_prompt_is_empty))
+    def _rewind(event: KeyPressEvent) -> None:
+        event.app.exit(result=REWIND_COMMAND)
+
+
+def _prompt_is_empty() -> bool:
+    from prompt_toolkit.application.current import get_app
+
+    return not get_app().current_buffer.text

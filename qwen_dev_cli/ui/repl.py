@@ -49,6 +49,7 @@ from .memory import notes_in_use
 from .mentions import attach_mentions
 from .notices import workspace_notice
 from .recorder import SessionRecorder
+from .rewind import Checkpoints, prune_in_background, run_rewind
 from .safe_text import printable
 from .shell_escape import run_user_command, shell_command
 from .slash import SlashCommands, ToolOutput, is_command
@@ -79,10 +80,12 @@ class ReplOptions:
     Args:
         continue_latest: ``--continue``: resume the latest session of this folder.
         resume_id: ``--resume ID``.
+        resume_at: ``--at N``: the session as it was before its turn N.
     """
 
     continue_latest: bool = False
     resume_id: str | None = None
+    resume_at: int | None = None
 
 
 #: Builds the turn each message runs, from the REPL as it is now (tests wrap
@@ -142,6 +145,8 @@ class Repl:
         )
         store = runtime.home.session_store(self._warn)
         self.conversation = Conversation(store, self.workspace)
+        #: Checkpoints of the workspace before each turn and command (``/rewind``).
+        self.checkpoints = Checkpoints.for_runtime(runtime, self._warn)
         self.commands = SlashCommands(self)
         self.approver = InteractiveApprover(
             console,
@@ -244,6 +249,7 @@ class Repl:
                 arguments = call.arguments if call is not None else {}
                 self.last_output = ToolOutput(event.name, arguments, event.status, event.output)
 
+        await self.checkpoints.turn_started(session, self.conversation.store, text)
         self.status.turn_started()
         self._view = view
         self._esc_watch(True)
@@ -267,6 +273,7 @@ class Repl:
             self._turn = None
             self._view = None
             self.status.turn_finished()
+        await self.checkpoints.turn_ended()
 
     def agent(self) -> Turn:
         """The agent a message runs: the runtime's, asking through the dialog, with what
@@ -279,7 +286,12 @@ class Repl:
             changes=self.changes,
             remembered=self.always_allowed,
             ledger=self.ledger,
+            before_command=self.checkpoints.before_command,
         )
+
+    async def rewind(self) -> None:
+        """``/rewind`` (Esc Esc): back to before a turn, files, conversation or both."""
+        await run_rewind(self)
 
     async def _mcp_ready(self) -> bool:
         """Wait for the MCP servers still starting (each up to its ``startup_timeout``)
@@ -414,6 +426,7 @@ class Repl:
 
     async def close(self) -> None:
         self.conversation.close()
+        self.checkpoints.close()
         await self._retire_client()
 
     # --- sessions -----------------------------------------------------------------------
@@ -433,10 +446,18 @@ class Repl:
         if session_id is None:
             return None
         try:
-            self.conversation.resume(session_id)
+            self.conversation.resume(session_id, at_turn=options.resume_at)
         except SessionError as exc:
             return str(exc)
         self.show_resumed()
+        if options.resume_at is not None:
+            self.console.print(
+                Text(
+                    f"the conversation is as it was before turn {options.resume_at}; "
+                    "/rewind restores the files too",
+                    "qd.muted",
+                )
+            )
         return None
 
     def show_resumed(self) -> None:
@@ -678,6 +699,7 @@ async def run_repl(
     console = console or make_console()
     settings = runtime.settings
     runtime.home.session_store().prune(settings.session_retention_days)
+    prune_in_background(runtime)
     try:
         repl = Repl(runtime, options, console=console, input=input, output=output)
     except LLMError as exc:

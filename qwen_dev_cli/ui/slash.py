@@ -94,6 +94,8 @@ class Shell(Protocol):
 
     async def compact(self, focus: str | None) -> None: ...
 
+    async def rewind(self) -> None: ...
+
     def context_report(self) -> ContextReport | None: ...
 
     def new_conversation(self) -> None:
@@ -416,6 +418,10 @@ async def _confirm_undo(shell: Shell, plan: UndoPlan) -> bool:
     return await shell.approver.confirm(title, plan.diff(), "Undo anyway?")
 
 
+async def _rewind(shell: Shell, argument: str) -> None:
+    await shell.rewind()
+
+
 async def _compact(shell: Shell, argument: str) -> None:
     await shell.compact(argument or None)
 
@@ -603,6 +609,9 @@ BUILTIN: list[SlashCommand] = [
     SlashCommand("sessions", "saved conversations, newest first", _sessions),
     SlashCommand("resume", "continue a saved conversation", _resume, "ID", _session_ids),
     SlashCommand("undo", "revert the last file change the assistant made", _undo),
+    SlashCommand(
+        "rewind", "go back to before a turn: files, conversation or both (Esc Esc)", _rewind
+    ),
     SlashCommand(
         "compact", "summarise older turns now to free context, keeping FOCUS", _compact, "[FOCUS]"
     ),

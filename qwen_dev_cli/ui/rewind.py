@@ -1,0 +1,442 @@
+"""The REPL's checkpoints and ``/rewind`` (Esc Esc at an empty prompt).
+
+:class:`Checkpoints` records the workspace before each turn, before each approved
+command and at each turn's end (:mod:`qwen_dev_cli.checkpoints`), and notes each in
+the session file (:mod:`qwen_dev_cli.session.turns` reads them back). A checkpoint
+that cannot be taken (no git, a full disk, another process holding the lock) never
+stops a turn: it goes on, unprotected, and the user is told.
+
+``/rewind`` lists the conversation's turns (time, first line of the prompt, files
+changed, commands run); the user picks one, sees the diff of what going back would
+change, then chooses: files and conversation, files only, conversation only, or
+nothing. A file the user edited since the latest checkpoint is kept as a backup
+beside itself before it is replaced, as ``/undo`` does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from prompt_toolkit import PromptSession
+from prompt_toolkit.key_binding import KeyBindings
+from prompt_toolkit.keys import Keys
+from rich.table import Table
+from rich.text import Text
+
+from ..checkpoints import (
+    CheckpointError,
+    CheckpointTimeout,
+    RestorePlan,
+    ShadowRepo,
+    plan_restore,
+    prune_checkpoints,
+    restore,
+)
+from ..plurals import plural
+from ..session.store import SessionError
+from ..session.turns import TurnMark, turn_marks, view_before
+from ..tools import ChangeLog
+from ..tools.private import private_places
+from .approval import coloured_diff
+from .safe_text import printable
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+    from prompt_toolkit.key_binding import KeyPressEvent
+
+    from ..checkpoints import Checkpoint
+    from ..runtime import Runtime
+    from ..session.store import Session, SessionStore
+    from .repl import Repl
+
+#: Characters of a prompt's first line kept in the session's turn record.
+PROMPT_CHARS = 200
+#: Paths named per turn in the list (the rest counted).
+LISTED_FILES = 3
+#: Turns listed by ``/rewind`` (the latest; an earlier one can still be chosen).
+LISTED_TURNS = 30
+#: Seconds a checkpoint may take before the user is told it is being recorded.
+SLOW_CHECKPOINT = 1.0
+
+
+class Checkpoints:
+    """The checkpoints of one REPL's workspace, noted in its sessions.
+
+    Args:
+        workspace: the folder recorded.
+        root: where shadow repositories live (``QWEN_DEV_HOME/checkpoints``).
+        warn: tells the user something (a checkpoint not taken, files skipped).
+        exclude: places never recorded: the user's credential stores and qwen-dev's own
+            folder, when the workspace holds them.
+    """
+
+    def __init__(
+        self,
+        workspace: Path,
+        root: Path,
+        warn: Callable[[str], None],
+        *,
+        exclude: Iterable[Path] = (),
+    ) -> None:
+        self.repo = ShadowRepo(workspace, root, exclude=exclude)
+        self._warn = warn
+        self._session: Session | None = None
+        self._turn = 0
+        self._told_skipped: set[str] = set()
+        #: Why checkpoints are off for the rest of this REPL (a git call had to be
+        #: stopped: every turn would wait as long again).
+        self._off: str | None = None
+        #: The last reason given for a missing checkpoint (said in full once).
+        self._said: str | None = None
+
+    @classmethod
+    def for_runtime(cls, runtime: Runtime, warn: Callable[[str], None]) -> Checkpoints:
+        """The checkpoints of ``runtime``'s workspace, under its home, leaving out the
+        private places (:func:`~qwen_dev_cli.tools.private.private_places`)."""
+        settings = runtime.settings
+        private = private_places(Path.home(), settings.own_files)
+        return cls(
+            runtime.workspace,
+            runtime.home.checkpoints,
+            warn,
+            exclude=(runtime.home.root, *private),
+        )
+
+    async def turn_started(self, session: Session, store: SessionStore, prompt: str) -> None:
+        """Before a turn: the workspace recorded, the turn noted with its checkpoint."""
+        if self._session is not session:
+            self._session = session
+            self._turn = _turns_so_far(store, session)
+        self._turn += 1
+        line = _first_line(prompt)
+        checkpoint, why = await self._take(session, f"before turn {self._turn}: {line}")
+        if why is not None:
+            self._tell(
+                why,
+                f"no checkpoint before this turn ({why}); it goes on unprotected: "
+                "/rewind cannot restore files to before it",
+                "no checkpoint before this turn (as before); it goes on unprotected",
+            )
+        session.note(
+            "turn_start",
+            turn=self._turn,
+            prompt=line,
+            checkpoint=checkpoint.commit if checkpoint else None,
+            skipped=[[s.path, s.reason] for s in checkpoint.skipped] if checkpoint else [],
+            unprotected=why,
+        )
+
+    async def before_command(self, command: str) -> None:
+        """Before an approved command runs (the agent's hook)."""
+        session = self._session
+        if session is None:
+            return
+        checkpoint, why = await self._take(session, f"before command: {command[:PROMPT_CHARS]}")
+        if why is not None:
+            self._tell(
+                why,
+                f"no checkpoint before this command ({why}); it runs unprotected",
+                "no checkpoint before this command (as before); it runs unprotected",
+            )
+        commit = checkpoint.commit if checkpoint else None
+        session.note("checkpoint", turn=self._turn, commit=commit, command=command)
+
+    async def turn_ended(self) -> None:
+        """After a turn: what it left, so the next rewind can tell the user's edits."""
+        session = self._session
+        if session is None:
+            return
+        checkpoint, _ = await self._take(session, f"end of turn {self._turn}")
+        if checkpoint is not None:
+            session.note("checkpoint", turn=self._turn, commit=checkpoint.commit, at="end")
+
+    def close(self) -> None:
+        self.repo.close()
+
+    def _tell(self, why: str, first: str, again: str) -> None:
+        """Say a checkpoint is missing: in full, or briefly when the reason is the one
+        just given (no git: every turn would repeat it)."""
+        self._warn(again if why == self._said else first)
+        self._said = why
+
+    async def _take(self, session: Session, label: str) -> tuple[Checkpoint | None, str | None]:
+        if self._off is not None:
+            return None, f"checkpoints are off for this session: {self._off}"
+        taking = asyncio.ensure_future(asyncio.to_thread(self.repo.take, session.id, label))
+        done, _ = await asyncio.wait({taking}, timeout=SLOW_CHECKPOINT)
+        if not done:  # a first checkpoint of a large folder: say why nothing happens
+            self._warn("recording the workspace for /rewind (the first time takes longer)")
+        try:
+            checkpoint = await taking
+        except CheckpointTimeout as exc:
+            self._off = str(exc)
+            return None, str(exc)
+        except CheckpointError as exc:
+            return None, str(exc)
+        new = [s for s in checkpoint.skipped if s.path not in self._told_skipped]
+        if new:
+            self._told_skipped.update(s.path for s in new)
+            listed = "; ".join(f"{s.path}: {s.reason}" for s in new[:5])
+            more = f" and {len(new) - 5} more" if len(new) > 5 else ""
+            self._warn(f"checkpoints leave out {listed}{more}")
+        return checkpoint, None
+
+
+def prune_in_background(runtime: Runtime) -> threading.Thread:
+    """Let go of the checkpoints of sessions that were pruned or deleted, in a thread
+    (a garbage collection of a large shadow repository takes seconds)."""
+    store = runtime.home.session_store()
+    root = runtime.home.checkpoints
+
+    def prune() -> None:
+        with contextlib.suppress(Exception):  # housekeeping: never a reason to fail
+            prune_checkpoints(root, [info.id for info in store.list()])
+
+    thread = threading.Thread(target=prune, name="checkpoint-prune", daemon=True)
+    thread.start()
+    return thread
+
+
+# --- /rewind --------------------------------------------------------------------------
+
+
+async def run_rewind(repl: Repl) -> None:
+    """``/rewind``: choose a turn, see what changes, choose what goes back."""
+    console = repl.console
+    session = repl.conversation.session
+    if session is None or not session.messages:
+        console.print("nothing to rewind: no turn yet in this conversation")
+        return
+    try:
+        events = repl.conversation.store.load(session.id).events
+    except SessionError as exc:
+        console.print(Text(f"cannot rewind: {exc}", "qd.error"))
+        return
+    marks = turn_marks(events)
+    if not marks:
+        console.print("nothing to rewind: no turn yet in this conversation")
+        return
+    checkpoints = repl.checkpoints
+    shown = marks[-LISTED_TURNS:]
+    if len(marks) > len(shown):
+        earlier = len(marks) - len(shown)
+        console.print(Text(f"({plural(earlier, 'earlier turn')} not listed)", "qd.muted"))
+    console.print(await asyncio.to_thread(_turn_table, checkpoints.repo, marks, len(shown)))
+    mark = await _choose_turn(repl, marks)
+    if mark is None:
+        console.print("nothing rewound")
+        return
+    plan = await _plan(repl, session, mark)
+    keys = "bfcn" if plan is not None and not plan.empty else "cn"
+    question = (
+        "Restore [b]oth files and conversation / [f]iles only / [c]onversation only / [n]othing: "
+        if keys == "bfcn"
+        else "Restore the [c]onversation / [n]othing: "
+    )
+    choice = await _read_key(repl, question, keys)
+    if choice == "n":
+        console.print("nothing rewound")
+        return
+    if choice in "bf" and plan is not None:
+        try:
+            result = await asyncio.to_thread(restore, checkpoints.repo, session.id, plan)
+        except (CheckpointError, OSError) as exc:
+            console.print(Text(f"could not restore the files: {exc}", "qd.error"))
+            return
+        repl.changes = ChangeLog()  # /undo's records are of files no longer there
+        _say_restored(repl, result.written, result.deleted, result.backups)
+        for refused in result.refused:
+            console.print(Text(printable(f"left {refused.path}: {refused.reason}"), "qd.notice"))
+    if choice in "bc":
+        view = view_before(events, mark.number) or []
+        session.rewound(view, mark.number)
+        with contextlib.suppress(Exception):  # only the status bar's ctx N% depends on it
+            repl.context_report()
+        console.print(
+            Text(
+                f"conversation: back to before turn {mark.number} "
+                f"({plural(len(view), 'message')}); the next message continues from there",
+                "qd.ok",
+            )
+        )
+
+
+def _turn_table(repo: ShadowRepo, marks: list[TurnMark], shown: int) -> Table:
+    """The last ``shown`` of ``marks`` (each turn's files: from its checkpoint to its
+    end's, else the next turn's)."""
+    table = Table(box=None, pad_edge=False, header_style="qd.muted")
+    for column in ("turn", "time", "prompt", "files changed", "commands"):
+        table.add_column(column, overflow="fold", no_wrap=column in ("turn", "time"))
+    for position in range(len(marks) - shown, len(marks)):
+        mark = marks[position]
+        following = marks[position + 1] if position + 1 < len(marks) else None
+        end = mark.end or (following.checkpoint if following else None)
+        table.add_row(
+            str(mark.number),
+            time.strftime("%H:%M:%S", time.localtime(mark.ts)),
+            Text(printable(_shorten(mark.prompt, 60)))
+            + (
+                Text(" (the conversation went back to before it)", "qd.muted")
+                if mark.rewound
+                else ""
+            ),
+            Text(printable(_files_changed(repo, mark.checkpoint, end))),
+            Text(printable("; ".join(_shorten(c, 40) for c in mark.commands) or "-")),
+        )
+    return table
+
+
+def _files_changed(repo: ShadowRepo, start: str | None, end: str | None) -> str:
+    if start is None:
+        return "(no checkpoint)"
+    if end is None:
+        return "?"
+    try:
+        deltas = repo.changes(start, end)
+    except CheckpointError:
+        return "?"
+    if not deltas:
+        return "-"
+    names = ", ".join(d.path for d in deltas[:LISTED_FILES])
+    more = f" +{len(deltas) - LISTED_FILES}" if len(deltas) > LISTED_FILES else ""
+    return f"{len(deltas)}: {names}{more}"
+
+
+async def _choose_turn(repl: Repl, marks: list[TurnMark]) -> TurnMark | None:
+    by_number = {mark.number: mark for mark in marks}
+    while True:
+        answer = (await _read_line(repl, "Rewind to before which turn? (Enter: cancel) ")).strip()
+        if not answer:
+            return None
+        if answer.isdigit() and int(answer) in by_number:
+            return by_number[int(answer)]
+        numbers = ", ".join(str(n) for n in by_number)
+        repl.console.print(Text(f"choose one of the turns listed: {numbers}", "qd.notice"))
+
+
+async def _plan(repl: Repl, session: Session, mark: TurnMark) -> RestorePlan | None:
+    """What restoring the files to before ``mark`` changes, shown; ``None`` when the
+    files cannot go back (the reason shown)."""
+    console = repl.console
+    if mark.checkpoint is None:
+        why = f" ({mark.unprotected})" if mark.unprotected else ""
+        console.print(
+            Text(
+                f"files: no checkpoint was taken before turn {mark.number}{why}; "
+                "only the conversation can go back",
+                "qd.notice",
+            )
+        )
+        return None
+    repo = repl.checkpoints.repo
+    try:
+        plan = await asyncio.to_thread(plan_restore, repo, session.id, mark.checkpoint)
+    except CheckpointError as exc:
+        console.print(Text(f"files: cannot compare with the checkpoint: {exc}", "qd.error"))
+        return None
+    if plan.empty:
+        console.print(f"files: the workspace is as it was before turn {mark.number}")
+        return plan
+    counts = {status: 0 for status in ("modified", "added", "deleted")}
+    for delta in plan.deltas:
+        counts[delta.status] = counts.get(delta.status, 0) + 1
+    console.print(
+        Text(
+            f"files: going back to before turn {mark.number} restores "
+            f"{plural(counts['modified'], 'file')}, brings back {counts['added']} and "
+            f"deletes {counts['deleted']}:",
+            "qd.title",
+        )
+    )
+    console.print(coloured_diff(plan.diff))
+    if plan.edited:
+        names = ", ".join(sorted(plan.edited))
+        console.print(
+            Text(
+                printable(
+                    f"changed since the last checkpoint (your edits?): {names}; "
+                    "each is kept in a backup file beside it"
+                ),
+                "qd.notice",
+            )
+        )
+    for skipped in plan.left_alone:
+        console.print(Text(printable(f"left as is: {skipped.path} ({skipped.reason})"), "qd.muted"))
+    return plan
+
+
+def _say_restored(
+    repl: Repl, written: list[str], deleted: list[str], backups: list[tuple[str, str]]
+) -> None:
+    parts = [f"restored {plural(len(written), 'file')}"]
+    if deleted:
+        parts.append(f"deleted {len(deleted)}")
+    repl.console.print(Text(", ".join(parts), "qd.ok"))
+    for name, backup in backups:
+        repl.console.print(
+            Text(printable(f"your edits of {name} are saved in {backup}"), "qd.notice")
+        )
+
+
+async def _read_line(repl: Repl, question: str) -> str:
+    app = repl.prompt.app
+    session: PromptSession[str] = PromptSession(input=app.input, output=app.output)
+    try:
+        return await session.prompt_async(question, handle_sigint=False)
+    except (KeyboardInterrupt, EOFError):
+        return ""
+
+
+async def _read_key(repl: Repl, question: str, keys: str) -> str:
+    """One of ``keys``; Enter, Esc, Ctrl-C and Ctrl-D mean ``n`` (nothing)."""
+    bindings = KeyBindings()
+    for key in keys:
+        bindings.add(key)(_answer(key))
+    for key in ("enter", "escape", "c-c", "c-d"):
+        bindings.add(key)(_answer("n"))
+
+    @bindings.add(Keys.Any)
+    def _ignore(event: KeyPressEvent) -> None:
+        pass
+
+    app = repl.prompt.app
+    session: PromptSession[str] = PromptSession(
+        input=app.input, output=app.output, key_bindings=bindings
+    )
+    choice = await session.prompt_async(question, handle_sigint=False)
+    said = {
+        "b": "files and conversation",
+        "f": "files only",
+        "c": "conversation only",
+        "n": "nothing",
+    }
+    repl.console.print(Text(f"{repl.symbols.arrow} {said.get(choice, choice)}", "qd.title"))
+    return choice
+
+
+def _answer(key: str) -> Callable[[KeyPressEvent], None]:
+    def handler(event: KeyPressEvent) -> None:
+        event.app.exit(result=key)
+
+    return handler
+
+
+def _turns_so_far(store: SessionStore, session: Session) -> int:
+    with contextlib.suppress(SessionError, OSError):
+        return len(turn_marks(store.load(session.id).events, live=False))
+    return 0
+
+
+def _first_line(text: str) -> str:
+    line = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    return _shorten(line, PROMPT_CHARS)
+
+
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
