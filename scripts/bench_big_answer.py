@@ -1,0 +1,163 @@
+#!/usr/bin/env python
+"""Peak memory of one huge answer: ``qwen-dev ask`` against a loopback server that
+streams an answer of 4 to 64 MiB (issue 22, finding 13; goal: at most 150 MB).
+
+    .venv/bin/python scripts/bench_big_answer.py [--sizes 4,16,50,64] [--kinds plain,calls]
+
+Each run is a fresh ``qwen-dev ask`` process (its output into a file, as a pipe to
+``less`` or ``> out.txt`` would take it) against the fault server, which streams the
+answer in 16 KiB deltas. Two kinds of answer: ``plain`` (lines of prose) and ``calls``
+(``<tool_call>{`` repeated, each copy an unreadable tool call; the model answers
+"done" the turn after). ``64`` means the largest answer within the 64 MiB body cap
+(``core/providers/bounds.py``): 63 MiB of text, the rest of the body being the SSE
+and JSON framing.
+
+The child reports its own ``VmHWM`` (``/proc/self/status``) at exit: ``ru_maxrss`` of
+a child on Linux carries the parent's high-water mark across ``exec``, and this
+parent holds the server's copy of the answer. The baseline is a child that runs
+``pass`` the same way (the interpreter alone).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import argparse
+import asyncio
+import json
+import os
+import tempfile
+import time
+from typing import Any
+
+from faultserver import FaultServer, Outcome
+from tests.test_cli_ask import write_config
+
+MiB = 1 << 20
+CHUNK = 16 * 1024
+#: The answer that fits the 64 MiB body cap with its framing (about 200 bytes a delta).
+CAP_ANSWER = 63 * MiB
+PROSE = "The quick brown fox jumps over the lazy dog, and then it does so again. " * 3 + "\n"
+CALL = "<tool_call>{"
+KINDS = ("plain", "calls")
+#: The child: ``qwen-dev ARGV`` in this interpreter (nothing without ARGV: the
+#: baseline), its peak RSS written to the file named first, however it exits.
+CHILD = """
+import atexit, json, resource, sys
+def peak():
+    status = open("/proc/self/status").read().split("VmHWM:")[1].split()[0]
+    mb = {"peak_rss_mb": int(status) / 1024,
+          "ru_maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    open(report, "w").write(json.dumps(mb))
+report = sys.argv[1]
+atexit.register(peak)
+if sys.argv[2:]:
+    sys.argv = ["qwen-dev", *sys.argv[2:]]
+    from qwen_dev_cli.entry import main
+    main()
+"""
+
+
+def answer_text(kind: str, size_mib: float) -> str:
+    chars = CAP_ANSWER if size_mib >= 64 else int(size_mib * MiB)
+    unit = PROSE if kind == "plain" else CALL
+    return (unit * (chars // len(unit) + 1))[:chars]
+
+
+async def run_child(
+    argv: list[str], *, cwd: Path, env: dict[str, str], report: Path, out: Path
+) -> tuple[float, float]:
+    """Run ``qwen-dev ARGV`` (nothing for no ARGV) in a fresh interpreter that writes
+    its peak RSS to ``report``; return (peak MB, seconds)."""
+    command = [sys.executable, "-c", CHILD, str(report), *argv]
+    started = time.perf_counter()
+    with out.open("wb") as sink:
+        proc = await asyncio.create_subprocess_exec(
+            *command, stdin=asyncio.subprocess.DEVNULL, stdout=sink,
+            stderr=asyncio.subprocess.PIPE, cwd=cwd, env=env,
+        )  # fmt: skip
+        _, err = await proc.communicate()
+    elapsed = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise SystemExit(f"child failed ({proc.returncode}): {err.decode()[-2000:]}")
+    return _peak_of(report), elapsed
+
+
+def _peak_of(report: Path) -> float:
+    peak: dict[str, float] = json.loads(report.read_text(encoding="utf-8"))
+    return peak["peak_rss_mb"]
+
+
+async def one(kind: str, size_mib: float) -> dict[str, Any]:
+    answer = answer_text(kind, size_mib)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        workspace, home = root / "project", root / "home"
+        workspace.mkdir()
+        home.mkdir()
+        env = {**os.environ, "QWEN_DEV_HOME": str(home)}
+        async with FaultServer() as srv:
+            srv.script(Outcome.ok(answer, chunk_size=CHUNK), Outcome.ok("done"))
+            del answer
+            config = write_config(root / "c.toml", srv)
+            argv = ["ask", "--approval", "yolo", "--config", str(config), "go"]
+            out = root / "out.txt"
+            peak, elapsed = await run_child(
+                argv, cwd=workspace, env=env, report=root / "peak.json", out=out
+            )
+            requests = len(srv.requests)
+        session_bytes = sum(p.stat().st_size for p in (home / "sessions").glob("*.jsonl"))
+        return {
+            "kind": kind,
+            "answer_mib": size_mib,
+            "peak_rss_mb": round(peak, 1),
+            "seconds": round(elapsed, 2),
+            "output_mb": round(out.stat().st_size / 1e6, 2),
+            "session_file_mb": round(session_bytes / 1e6, 2),
+            "requests": requests,
+        }
+
+
+async def baseline() -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        peak, _ = await run_child(
+            [], cwd=root, env=dict(os.environ), report=root / "peak.json", out=root / "out"
+        )
+    return peak
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--sizes", default="4,16,50,64", help="MiB of answer, comma-separated")
+    parser.add_argument("--kinds", default=",".join(KINDS), help="plain, calls or both")
+    parser.add_argument("--json", type=Path, help="write the rows here too")
+    args = parser.parse_args()
+    kinds = [k for k in args.kinds.split(",") if k]
+    if unknown := set(kinds) - set(KINDS):
+        parser.error(f"unknown kind: {', '.join(sorted(unknown))}")
+    sizes = [float(s) for s in args.sizes.split(",")]
+    base = asyncio.run(baseline())
+    print(f"baseline (python -c pass): peak RSS {base:.1f} MB", flush=True)
+    rows: list[dict[str, Any]] = []
+    for kind in kinds:
+        for size in sizes:
+            row = asyncio.run(one(kind, size))
+            row["baseline_mb"] = round(base, 1)
+            rows.append(row)
+            print(
+                f"{kind:>5} {size:>4g} MiB: peak RSS {row['peak_rss_mb']:>7.1f} MB "
+                f"({row['peak_rss_mb'] / base:4.1f}x baseline)  {row['seconds']:>6.1f} s  "
+                f"output {row['output_mb']:>6.2f} MB  session {row['session_file_mb']:>6.2f} MB  "
+                f"requests {row['requests']}",
+                flush=True,
+            )
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
