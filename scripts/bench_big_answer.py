@@ -6,7 +6,7 @@ streams an answer of 4 to 64 MiB (issue 22, finding 13; goal: at most 150 MB).
 
 Each run is a fresh ``qwen-dev ask`` process (its output into a file, as a pipe to
 ``less`` or ``> out.txt`` would take it) against the fault server, which streams the
-answer in 16 KiB deltas. Two kinds of answer: ``plain`` (lines of prose) and ``calls``
+answer in 64 KiB deltas. Two kinds of answer: ``plain`` (lines of prose) and ``calls``
 (``<tool_call>{`` repeated, each copy an unreadable tool call; the model answers
 "done" the turn after). ``64`` means the largest answer within the 64 MiB body cap
 (``core/providers/bounds.py``): 63 MiB of text, the rest of the body being the SSE
@@ -37,8 +37,9 @@ from faultserver import FaultServer, Outcome
 from tests.test_cli_ask import write_config
 
 MiB = 1 << 20
-CHUNK = 16 * 1024
-#: The answer that fits the 64 MiB body cap with its framing (about 200 bytes a delta).
+CHUNK = 64 * 1024
+#: The answer that fits the 64 MiB body cap with its framing (about 200 bytes a delta,
+#: and the escaped line breaks).
 CAP_ANSWER = 63 * MiB
 PROSE = "The quick brown fox jumps over the lazy dog, and then it does so again. " * 3 + "\n"
 CALL = "<tool_call>{"
@@ -64,7 +65,7 @@ if sys.argv[2:]:
 def answer_text(kind: str, size_mib: float) -> str:
     chars = CAP_ANSWER if size_mib >= 64 else int(size_mib * MiB)
     unit = PROSE if kind == "plain" else CALL
-    return (unit * (chars // len(unit) + 1))[:chars]
+    return unit * (chars // len(unit))  # prose ends with its line break, as answers do
 
 
 async def run_child(
@@ -109,6 +110,8 @@ async def one(kind: str, size_mib: float) -> dict[str, Any]:
                 argv, cwd=workspace, env=env, report=root / "peak.json", out=out
             )
             requests = len(srv.requests)
+        if requests != (1 if kind == "plain" else 2):  # a retry: the answer was refused
+            raise SystemExit(f"{kind} {size_mib} MiB: {requests} requests, not the answer")
         session_bytes = sum(p.stat().st_size for p in (home / "sessions").glob("*.jsonl"))
         return {
             "kind": kind,
