@@ -3,6 +3,7 @@
 streams an answer of 4 to 64 MiB (issue 22, finding 13; goal: at most 150 MB).
 
     .venv/bin/python scripts/bench_big_answer.py [--sizes 4,16,50,64] [--kinds plain,calls]
+        [--output text|no-stream|json]
 
 Each run is a fresh ``qwen-dev ask`` process (its output into a file, as a pipe to
 ``less`` or ``> out.txt`` would take it) against the fault server, which streams the
@@ -92,7 +93,11 @@ def _peak_of(report: Path) -> float:
     return peak["peak_rss_mb"]
 
 
-async def one(kind: str, size_mib: float) -> dict[str, Any]:
+#: ``--output``: how ``ask`` prints the answer.
+OUTPUTS = {"text": [], "no-stream": ["--no-stream"], "json": ["--json"]}
+
+
+async def one(kind: str, size_mib: float, output: str = "text") -> dict[str, Any]:
     answer = answer_text(kind, size_mib)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -104,7 +109,7 @@ async def one(kind: str, size_mib: float) -> dict[str, Any]:
             srv.script(Outcome.ok(answer, chunk_size=CHUNK), Outcome.ok("done"))
             del answer
             config = write_config(root / "c.toml", srv)
-            argv = ["ask", "--approval", "yolo", "--config", str(config), "go"]
+            argv = ["ask", *OUTPUTS[output], "--approval", "yolo", "--config", str(config), "go"]
             out = root / "out.txt"
             peak, elapsed = await run_child(
                 argv, cwd=workspace, env=env, report=root / "peak.json", out=out
@@ -115,6 +120,7 @@ async def one(kind: str, size_mib: float) -> dict[str, Any]:
         session_bytes = sum(p.stat().st_size for p in (home / "sessions").glob("*.jsonl"))
         return {
             "kind": kind,
+            "output": output,
             "answer_mib": size_mib,
             "peak_rss_mb": round(peak, 1),
             "seconds": round(elapsed, 2),
@@ -137,6 +143,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--sizes", default="4,16,50,64", help="MiB of answer, comma-separated")
     parser.add_argument("--kinds", default=",".join(KINDS), help="plain, calls or both")
+    parser.add_argument("--output", default="text", choices=OUTPUTS, help="ask's output")
     parser.add_argument("--json", type=Path, help="write the rows here too")
     args = parser.parse_args()
     kinds = [k for k in args.kinds.split(",") if k]
@@ -148,7 +155,7 @@ def main() -> None:
     rows: list[dict[str, Any]] = []
     for kind in kinds:
         for size in sizes:
-            row = asyncio.run(one(kind, size))
+            row = asyncio.run(one(kind, size, args.output))
             row["baseline_mb"] = round(base, 1)
             rows.append(row)
             print(
