@@ -4,6 +4,7 @@ streams an answer of 4 to 64 MiB (issue 22, finding 13; goal: at most 150 MB).
 
     .venv/bin/python scripts/bench_big_answer.py [--sizes 4,16,50,64] [--kinds plain,calls]
         [--output text|no-stream|json]
+    .venv/bin/python scripts/bench_big_answer.py --renderer [--sizes 4,16] [--kinds plain,line]
 
 Each run is a fresh ``qwen-dev ask`` process (its output into a file, as a pipe to
 ``less`` or ``> out.txt`` would take it) against the fault server, which streams the
@@ -30,6 +31,7 @@ import argparse
 import asyncio
 import json
 import os
+import subprocess
 import tempfile
 import time
 from typing import Any
@@ -63,8 +65,49 @@ if sys.argv[2:]:
 """
 
 
+#: ``--renderer``: the REPL's renderer (``ui/render.py``) fed the answer, in a child
+#: that reports its peak RSS and seconds; its tail is drawn each mebibyte, as the live
+#: view would. ``line`` is one line of words.
+RENDER_CHILD = """
+import atexit, json, os, sys, time
+def peak():
+    status = open("/proc/self/status").read().split("VmHWM:")[1].split()[0]
+    open(report, "w").write(json.dumps({"peak_rss_mb": int(status) / 1024, "seconds": took}))
+report, unit, chars = sys.argv[1], sys.argv[2], int(sys.argv[3])
+atexit.register(peak)
+from rich.console import Console
+from qwen_dev_cli.ui.render import MarkdownStream
+text = unit * (chars // len(unit))
+console = Console(file=open(os.devnull, "w"), width=100, height=40, force_terminal=True)
+stream = MarkdownStream(console)
+started = time.perf_counter()
+for at in range(0, len(text), 65536):
+    stream.feed(text[at : at + 65536])
+    if at % (1 << 20) == 0 and stream.tail_renderable() is not None:
+        console.render_lines(stream.tail_renderable())
+stream.finish()
+took = time.perf_counter() - started
+"""
+RENDER_UNITS = {"plain": PROSE, "line": "word "}
+
+
+def render_peak(kind: str, size_mib: float) -> tuple[float, float]:
+    """The renderer's child for this answer: (peak RSS MB, seconds)."""
+    chars = 0 if size_mib <= 0 else answer_chars(size_mib)
+    with tempfile.TemporaryDirectory() as tmp:
+        report = Path(tmp) / "peak.json"
+        command = [sys.executable, "-c", RENDER_CHILD, str(report), RENDER_UNITS[kind]]
+        subprocess.run([*command, str(chars)], check=True, cwd=tmp)
+        peak: dict[str, float] = json.loads(report.read_text(encoding="utf-8"))
+    return peak["peak_rss_mb"], peak["seconds"]
+
+
+def answer_chars(size_mib: float) -> int:
+    return CAP_ANSWER if size_mib >= 64 else int(size_mib * MiB)
+
+
 def answer_text(kind: str, size_mib: float) -> str:
-    chars = CAP_ANSWER if size_mib >= 64 else int(size_mib * MiB)
+    chars = answer_chars(size_mib)
     unit = PROSE if kind == "plain" else CALL
     return unit * (chars // len(unit))  # prose ends with its line break, as answers do
 
@@ -145,7 +188,13 @@ def main() -> None:
     parser.add_argument("--kinds", default=",".join(KINDS), help="plain, calls or both")
     parser.add_argument("--output", default="text", choices=OUTPUTS, help="ask's output")
     parser.add_argument("--json", type=Path, help="write the rows here too")
+    parser.add_argument(
+        "--renderer", action="store_true", help="the REPL's renderer instead (kinds plain, line)"
+    )
     args = parser.parse_args()
+    if args.renderer:
+        renderer(args)
+        return
     kinds = [k for k in args.kinds.split(",") if k]
     if unknown := set(kinds) - set(KINDS):
         parser.error(f"unknown kind: {', '.join(sorted(unknown))}")
@@ -163,6 +212,26 @@ def main() -> None:
                 f"({row['peak_rss_mb'] / base:4.1f}x baseline)  {row['seconds']:>6.1f} s  "
                 f"output {row['output_mb']:>6.2f} MB  session {row['session_file_mb']:>6.2f} MB  "
                 f"requests {row['requests']}",
+                flush=True,
+            )
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
+
+
+def renderer(args: argparse.Namespace) -> None:
+    kinds = [k for k in args.kinds.split(",") if k in RENDER_UNITS] or list(RENDER_UNITS)
+    base, _ = render_peak("plain", 0)
+    print(f"baseline (the renderer's imports): peak RSS {base:.1f} MB", flush=True)
+    rows = []
+    for kind in kinds:
+        for size in (float(s) for s in args.sizes.split(",")):
+            peak, seconds = render_peak(kind, size)
+            rows.append({"kind": kind, "answer_mib": size, "peak_rss_mb": round(peak, 1),
+                         "seconds": round(seconds, 2), "baseline_mb": round(base, 1)})  # fmt: skip
+            print(
+                f"{kind:>5} {size:>4g} MiB: peak RSS {peak:>7.1f} MB "
+                f"(+{peak - base:.1f} MB; the child holds the answer once)  "
+                f"{seconds:>6.1f} s",
                 flush=True,
             )
     if args.json:
