@@ -18,15 +18,23 @@ _PIECE = 1 << 16
 
 def write_json_line(handle: IO[str], value: Any, *, ensure_ascii: bool = False) -> None:
     """Write ``json.dumps(value, ensure_ascii=...)`` and a line break to ``handle``, a
-    piece at a time."""
+    piece at a time (64 KiB), raising what ``json.dumps`` would."""
     batch: list[str] = []
     size = 0
-    for piece in json_pieces(value, ensure_ascii=ensure_ascii):
-        batch.append(piece)
-        size += len(piece)
-        if size >= _PIECE:
-            handle.write("".join(batch))
-            batch, size = [], 0
+    written = False
+    try:
+        for piece in json_pieces(value, ensure_ascii=ensure_ascii):
+            batch.append(piece)
+            size += len(piece)
+            if size >= _PIECE:
+                handle.write("".join(batch))
+                batch, size, written = [], 0, True
+    except (TypeError, ValueError, RecursionError):
+        # What JSON cannot encode: a line shorter than a piece was never begun; a
+        # longer one is ended, so the next starts clean (a reader skips the damage).
+        if written:
+            handle.write("\n")
+        raise
     batch.append("\n")
     handle.write("".join(batch))
 

@@ -57,5 +57,10 @@ def test_a_long_string_is_written_in_pieces() -> None:
 
 
 def test_what_json_cannot_encode_fails_as_json_dumps_does() -> None:
+    out = io.StringIO()
     with pytest.raises(TypeError):
-        write_json_line(io.StringIO(), {"a": object()})
+        write_json_line(out, {"a": object()})
+    assert out.getvalue() == ""  # nothing begun
+    with pytest.raises(TypeError):
+        write_json_line(out, {"long": "x" * (1 << 17), "a": object()})
+    assert out.getvalue().endswith("\n")  # the damaged line is ended: the next starts clean
