@@ -3,7 +3,7 @@
 streams an answer of 4 to 64 MiB (issue 22, finding 13; goal: at most 150 MB).
 
     .venv/bin/python scripts/bench_big_answer.py [--sizes 4,16,50,64] [--kinds plain,calls]
-        [--output text|no-stream|json]
+        [--output text|no-stream|json|stream-json]
     .venv/bin/python scripts/bench_big_answer.py --renderer [--sizes 4,16] [--kinds plain,line]
 
 Each run is a fresh ``qwen-dev ask`` process (its output into a file, as a pipe to
@@ -137,7 +137,12 @@ def _peak_of(report: Path) -> float:
 
 
 #: ``--output``: how ``ask`` prints the answer.
-OUTPUTS = {"text": [], "no-stream": ["--no-stream"], "json": ["--json"]}
+OUTPUTS = {
+    "text": [],
+    "no-stream": ["--no-stream"],
+    "json": ["--json"],
+    "stream-json": ["--output-format", "stream-json"],
+}
 
 
 async def one(kind: str, size_mib: float, output: str = "text") -> dict[str, Any]:

@@ -18,25 +18,33 @@ _PIECE = 1 << 16
 
 def write_json_line(handle: IO[str], value: Any, *, ensure_ascii: bool = False) -> None:
     """Write ``json.dumps(value, ensure_ascii=...)`` and a line break to ``handle``, a
-    piece at a time (64 KiB), raising what ``json.dumps`` would."""
-    batch: list[str] = []
-    size = 0
+    piece at a time, raising what ``json.dumps`` would."""
     written = False
     try:
-        for piece in json_pieces(value, ensure_ascii=ensure_ascii):
-            batch.append(piece)
-            size += len(piece)
-            if size >= _PIECE:
-                handle.write("".join(batch))
-                batch, size, written = [], 0, True
+        for batch in json_line(value, ensure_ascii=ensure_ascii):
+            handle.write(batch)
+            written = True
     except (TypeError, ValueError, RecursionError):
-        # What JSON cannot encode: a line shorter than a piece was never begun; a
-        # longer one is ended, so the next starts clean (a reader skips the damage).
+        # What JSON cannot encode: a line of one batch was never begun; a longer one is
+        # ended, so the next starts clean (a reader skips the damage).
         if written:
             handle.write("\n")
         raise
+
+
+def json_line(value: Any, *, ensure_ascii: bool = False) -> Iterator[str]:
+    """``json.dumps(value, ensure_ascii=...) + "\\n"`` in batches of about 64 KiB: one,
+    the whole line, for all but long values."""
+    batch: list[str] = []
+    size = 0
+    for piece in json_pieces(value, ensure_ascii=ensure_ascii):
+        batch.append(piece)
+        size += len(piece)
+        if size >= _PIECE:
+            yield "".join(batch)
+            batch, size = [], 0
     batch.append("\n")
-    handle.write("".join(batch))
+    yield "".join(batch)
 
 
 def json_pieces(value: Any, *, ensure_ascii: bool = False) -> Iterator[str]:
