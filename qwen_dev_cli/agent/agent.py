@@ -248,6 +248,9 @@ class Agent:
             reply = parse_reply(
                 result.text, result.tool_calls, self._schemas, limit=MAX_CALLS_PER_REPLY
             )
+            # The raw text is read; holding it beside its prose (a copy, when it was
+            # only trimmed) would keep a huge answer twice while it is recorded.
+            result = dataclasses.replace(result, text=reply.text)
             pending = _pending(reply, native=bool(result.tool_calls))
             if result.finish_reason == "length":
                 pending = [_unless_cut_off(item) for item in pending]

@@ -24,6 +24,8 @@ FENCE = re.compile(
 )
 _BACKTICKS = re.compile(r"`+")
 _INDENT = re.compile(r" {0,3}\t| {4}")
+#: What ``str.strip()`` keeps (``\s`` is ``str.isspace``): a line without it is blank.
+_NOT_BLANK = re.compile(r"\S")
 _FENCE_INFO = re.compile(r"[\w-]*")
 
 
@@ -32,15 +34,30 @@ def code_spans(text: str) -> tuple[list[re.Match[str]], Spans]:
     and inline)."""
     fences = list(FENCE.finditer(text))
     spans = [fence.span() for fence in fences]
-    spans.extend(indented_code(blank_out(text, spans)))
-    spans.extend(inline_code(blank_out(text, spans)))
+    # Each later kind is looked for outside the stretches found before, without a
+    # blanked copy of the text (a copy of a hostile answer of 64 MiB is 64 MB more).
+    spans.extend(indented_code(text, Spans(spans)))
+    spans.extend(inline_code(text, _merged(spans)))
     return fences, Spans(spans)
 
 
-def indented_code(text: str) -> list[tuple[int, int]]:
+def _merged(spans: Iterable[tuple[int, int]]) -> Spans:
+    """``spans`` with those that overlap made one (an indented block may run across a
+    fence), so that :meth:`Spans.at` can tell whether any holds a position."""
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if merged and start < merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return Spans(merged)
+
+
+def indented_code(text: str, skip: Spans | None = None) -> list[tuple[int, int]]:
     """Markdown's indented code blocks: lines indented by four columns (spaces, or a
     tab), after a blank line or at the start, up to the last such line before one that
-    is not indented. One pass over the lines."""
+    is not indented. One pass over the lines; a line that begins in ``skip`` (a code
+    fence: whole lines) counts as blank."""
     spans: list[tuple[int, int]] = []
     block_start = block_end = -1
     after_blank = True
@@ -48,7 +65,9 @@ def indented_code(text: str) -> list[tuple[int, int]]:
     while position < len(text):
         newline = text.find("\n", position)
         end = len(text) if newline == -1 else newline + 1
-        blank = not text[position:end].strip()
+        blank = _NOT_BLANK.search(text, position, end) is None or (
+            skip is not None and skip.at(position) is not None
+        )
         indented = not blank and _INDENT.match(text, position, end) is not None
         if block_start != -1:
             if indented:
@@ -104,19 +123,16 @@ class NextMatch:
         return self._hit
 
 
-def blank_out(text: str, spans: Iterable[tuple[int, int]]) -> str:
-    """``text`` with the spans replaced by spaces (offsets unchanged)."""
-    chars = list(text)
-    for start, end in spans:
-        chars[start:end] = " " * (end - start)
-    return "".join(chars)
-
-
-def inline_code(text: str) -> list[tuple[int, int]]:
+def inline_code(text: str, skip: Spans | None = None) -> list[tuple[int, int]]:
     """The inline code spans of ``text``: a run of backticks up to the next run of the
     same length (a run that none closes is just backticks). Linear, where a regex with
-    backreferences takes quadratic time on a long run of backticks."""
-    runs = [(m.start(), m.end()) for m in _BACKTICKS.finditer(text)]
+    backreferences takes quadratic time on a long run of backticks. Runs in ``skip``
+    (fences and indented blocks: whole lines, so a run is in one or out) do not count."""
+    runs = [
+        (m.start(), m.end())
+        for m in _BACKTICKS.finditer(text)
+        if skip is None or skip.at(m.start()) is None
+    ]
     by_length: dict[int, list[int]] = {}
     for index, (start, end) in enumerate(runs):
         by_length.setdefault(end - start, []).append(index)

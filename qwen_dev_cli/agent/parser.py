@@ -359,7 +359,9 @@ def _tagged_calls(
         if top_level and answer.in_code(tag.start()):
             continue
         if top_level and answer.full():
-            rest = answer.skip_rest(tag.start(), len(_OPEN_TAG.findall(text, tag.start())))
+            # counted, not listed: a list of a million matches is tens of megabytes
+            unread = sum(1 for _ in _OPEN_TAG.finditer(text, tag.start()))
+            rest = answer.skip_rest(tag.start(), unread)
             answer.calls.append(rest.start, rest.end)
             found.append(rest)
             break
@@ -475,9 +477,9 @@ def _marked_calls(answer: _Text) -> list[_Found]:
         return []
     item = _Found(start, len(text), form="qwen_agent")
     marked_all = marked_calls(text, start)
-    for number, marked in enumerate(marked_all):
+    for marked in marked_all:
         if answer.full():
-            answer.unread += len(marked_all) - number
+            answer.unread += 1 + sum(1 for _ in marked_all)  # counted, not kept
             break
         answer.kept += 1
         if not marked.name:

@@ -14,6 +14,7 @@ never prose, so they count wherever they stand outside code.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Final
 
@@ -35,19 +36,22 @@ class MarkedCall:
     arguments: str
 
 
-def marked_calls(text: str, start: int) -> list[MarkedCall]:
-    """The calls of ``text`` from its first ``✿FUNCTION✿``, at ``start``, on."""
+def marked_calls(text: str, start: int) -> Iterator[MarkedCall]:
+    """The calls of ``text`` from its first ``✿FUNCTION✿``, at ``start``, on, one at a
+    time (a hostile answer may hold millions: the caller stops reading them)."""
     end = len(text)
     for marker in (FN_RESULT, FN_EXIT):
         found = text.find(marker, start)
         if found != -1:
             end = min(end, found)
-    calls = []
-    for part in text[start:end].split(FN_NAME)[1:]:
-        head, has_args, arguments = part.partition(FN_ARGS)
+    position = start
+    while position != -1 and position + len(FN_NAME) <= end:
+        after = text.find(FN_NAME, position + len(FN_NAME), end)
+        raw = text[position : end if after == -1 else after]
+        head, has_args, arguments = raw[len(FN_NAME) :].partition(FN_ARGS)
         name = head.strip().lstrip(_SEPARATORS).split("\n", 1)[0].strip()
-        calls.append(MarkedCall(FN_NAME + part, name, _arguments(arguments) if has_args else ""))
-    return calls
+        yield MarkedCall(raw, name, _arguments(arguments) if has_args else "")
+        position = after
 
 
 def _arguments(text: str) -> str:

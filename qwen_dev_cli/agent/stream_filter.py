@@ -33,6 +33,8 @@ _NAME_CHARS = re.compile(r"[\w.:\-\"' ]*")
 #: Blanks waited for between a tag and what must follow it before deciding it is prose.
 _BLANKS_LIMIT: Final = 64
 _CALL, _PROSE, _WAIT = "call", "prose", "wait"
+#: How what an unclosed ``<tool_call>`` hid begins (after blanks) when it is a call.
+_CALL_STARTS: Final = ("{", "[", FUNCTION)
 
 
 class _Lines:
@@ -123,7 +125,12 @@ class ToolMarkupFilter:
         self._closing: str | None = None  # inside a hidden block, until this tag
         self._rest = False  # hiding everything to the end
         self._opener = ""
+        # An unclosed <tool_call> is shown at the end unless it holds a call: what it
+        # hid is kept only until its start shows that it does (a hostile answer of
+        # 64 MiB in one unclosed call is not held twice).
         self._hidden: list[str] = []
+        self._lead = ""  # its first characters after blanks, until that is known
+        self._hides_call = False
         self._lines = _Lines()
         self._after_call = False
         self._call_at_line_start = False
@@ -133,7 +140,6 @@ class ToolMarkupFilter:
         shown: list[str] = []
         while self._pending:
             if self._rest:
-                self._hidden.append(self._pending)
                 self._pending = ""
             elif self._closing is not None:
                 if not self._skip_block():
@@ -151,10 +157,10 @@ class ToolMarkupFilter:
         """The text held back at the end of the stream."""
         out = self._pending
         if self._closing == CLOSE:
-            hidden = "".join(self._hidden) + self._pending
             # an unclosed call is still a call; anything else was prose after all
-            call = hidden.lstrip().startswith(("{", "[", FUNCTION))
-            out = "" if call else self._opener + hidden
+            hidden = [*self._hidden, self._pending]
+            call = self._hides_call or _lead(hidden).startswith(_CALL_STARTS)
+            out = "" if call else "".join([self._opener, *hidden])
         elif self._closing is not None or self._rest:
             out = ""  # an unclosed <function=...> or a ✿FUNCTION✿: calls
         else:
@@ -196,8 +202,21 @@ class ToolMarkupFilter:
         self._lines.advance(visible)
         return True
 
+    def _hide(self, text: str) -> None:
+        """Keep ``text`` of an unclosed ``<tool_call>`` while it may yet be shown."""
+        if self._closing != CLOSE or self._hides_call or not text:
+            return
+        self._hidden.append(text)
+        if len(self._lead) < len(FUNCTION):
+            self._lead = _lead([self._lead, text])
+            if self._lead.startswith(_CALL_STARTS):
+                self._hides_call = True
+                self._hidden = []
+
     def _start_hiding(self, opener: str) -> None:
         self._hidden = []
+        self._lead = ""
+        self._hides_call = False
         self._opener = self._pending[: len(opener)]
         self._call_at_line_start = self._lines.at_start
         if opener == FN_NAME:
@@ -216,10 +235,10 @@ class ToolMarkupFilter:
         if index == -1:
             keep = min(len(self._pending), len(self._closing) - 1)
             cut = len(self._pending) - keep
-            self._hidden.append(self._pending[:cut])
+            self._hide(self._pending[:cut])
             self._pending = self._pending[cut:]
             return False
-        self._hidden.append(self._pending[:index])
+        self._hide(self._pending[:index])
         self._pending = self._pending[index + len(self._closing) :]
         self._closing = None
         # A call that began mid-line leaves its line break to the prose after it.
@@ -284,6 +303,17 @@ def _partial_opener(text: str) -> int:
         if OPEN.startswith(lower[-size:]) or FUNCTION.startswith(end) or FN_NAME.startswith(end):
             return size
     return 0
+
+
+def _lead(parts: list[str]) -> str:
+    """The first characters of ``parts`` joined, after blanks: enough to tell whether
+    they begin a call."""
+    lead = ""
+    for part in parts:
+        lead += part if lead else part.lstrip()
+        if len(lead) >= len(FUNCTION):
+            break
+    return lead[: len(FUNCTION)]
 
 
 def _columns(indent: int, blank: str) -> int:

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal
 
 from .. import __version__
+from .jsonl import write_json_line
 from .repair import close_unanswered, unanswered_at_end
 
 if TYPE_CHECKING:
@@ -172,7 +173,7 @@ class Session:
         if self._handle is None:
             raise SessionError(f"session {self.id} is closed")
         try:
-            self._handle.write(json.dumps(event, ensure_ascii=False) + "\n")
+            write_json_line(self._handle, event)
             self._handle.flush()
             os.fsync(self._handle.fileno())
         except OSError as exc:

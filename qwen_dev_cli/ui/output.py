@@ -29,7 +29,9 @@ from ..agent.turn import (
     ToolCallStarted,
     TurnEnded,
 )
+from ..session.jsonl import write_json_line
 from .safe_text import printable
+from .spool import TextSpool
 
 if TYPE_CHECKING:
     from ..agent.turn import AgentEvent, TurnResult
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
     from .stream_json import StartInfo
 
 OutputFormat = Literal["text", "json", "stream-json"]
+_PIECE = 1 << 16
 
 
 class AskOutput(Protocol):
@@ -134,7 +137,7 @@ class JsonObject(_Output):
         self._write(failure_payload(exc, metrics, providers=providers))
 
     def _write(self, payload: dict[str, Any]) -> None:
-        self.out.write(json.dumps(payload) + "\n")
+        write_json_line(self.out, payload, ensure_ascii=True)  # no copy of a huge answer
         self.out.flush()
 
 
@@ -145,7 +148,11 @@ class WholeText(_Output):
         self.out = out
 
     def answered(self, result: TurnResult, metrics: dict[str, Any], session_id: str) -> None:
-        self.out.write(result.text.rstrip("\n") + "\n")
+        text = result.text
+        end = _end_of_last_line(text)
+        for start in range(0, end, _PIECE):  # a piece at a time: no copy of it whole
+            self.out.write(text[start : min(end, start + _PIECE)])
+        self.out.write("\n")
         self.out.flush()
 
 
@@ -163,7 +170,7 @@ class StreamedText(_Output):
         self.show_tools = show_tools
         self.live = out.isatty()
         self.at_line_start = True
-        self._held: list[str] = []
+        self._held = TextSpool()  # a huge answer waits on disk, not in memory
 
     def __call__(self, event: AgentEvent) -> None:
         if isinstance(event, AssistantText):
@@ -179,8 +186,7 @@ class StreamedText(_Output):
         elif isinstance(event, MessageAdded | TurnEnded):
             # The end of one model message: the next (after its tool calls) starts afresh.
             if self._held:
-                self._write("".join(self._held))
-                self._held.clear()
+                self._write_held()
             self._end_line()
         if self.show_tools:
             self._tell_tool(event)
@@ -199,11 +205,33 @@ class StreamedText(_Output):
         self.out.flush()
         self.at_line_start = text.endswith("\n")
 
+    def _write_held(self) -> None:
+        """The held message, a piece at a time (no copy of it whole, as text or bytes)."""
+        last = ""
+        for piece in self._held.pieces():
+            self.out.write(piece)
+            last = piece
+        self._held.clear()
+        self.out.flush()
+        self.at_line_start = last.endswith("\n")
+
     def _end_line(self) -> None:
         if not self.at_line_start:
             self.out.write("\n")
             self.out.flush()
             self.at_line_start = True
+
+
+def _end_of_last_line(text: str) -> int:
+    """``len(text.rstrip("\\n"))``, without making that copy of a huge text."""
+    end = len(text)
+    while end > 0:
+        piece = text[max(0, end - _PIECE) : end]
+        kept = piece.rstrip("\n")
+        end -= len(piece) - len(kept)
+        if kept:
+            break
+    return end
 
 
 def _clip(text: str, limit: int = 120) -> str:

@@ -11,6 +11,7 @@ from ..agent.turn import (
     MessageAdded,
     TurnEnded,
 )
+from .spool import TextSpool
 
 if TYPE_CHECKING:
     from ..agent.turn import AgentEvent
@@ -23,7 +24,7 @@ class SessionRecorder:
 
     def __init__(self, session: Session) -> None:
         self.session = session
-        self._partial: list[str] = []
+        self._partial = TextSpool()  # a huge answer waits on disk, not in memory
 
     def __call__(self, event: AgentEvent) -> None:
         if isinstance(event, AssistantText):
@@ -51,6 +52,6 @@ class SessionRecorder:
     def interrupted(self) -> None:
         """The turn was cancelled: keep what the assistant had said, marked as such."""
         if self._partial:
-            text = "".join(self._partial)
+            text = self._partial.text()
             self._partial.clear()
             self.session.append({"role": "assistant", "content": text}, interrupted=True)

@@ -30,12 +30,26 @@ _HEADING = re.compile(r"^ {0,3}#{1,6}(\s|$)")
 _LIST_ITEM = re.compile(r"^ ?([-*+]|\d{1,9}[.)])(\s|$)")
 
 Line = list[Segment]
+_WORD_START = re.compile(r" (?=[A-Za-z])")
+
+
+def _last_word_start(text: str, limit: int) -> int | None:
+    """Where in ``text[:limit]`` (its second half) the last space before a letter is."""
+    cut = None
+    for match in _WORD_START.finditer(text, limit // 2, limit):
+        cut = match.start()
+    return cut
 
 
 @dataclass
 class _Fence:
     marker: str
     lang: str
+
+    def could_close(self, text: str) -> bool:
+        """Whether a line holding ``text`` might close the fence (blanks and the
+        fence's character only)."""
+        return not text.strip(" \t\r\f\v" + self.marker[0])
 
     def closed_by(self, line: str) -> bool:
         stripped = line.strip()
@@ -83,6 +97,9 @@ class MarkdownStream:
         self.symbols = symbols_for(console)
         self.code_theme = code_theme
         self.max_live_lines = max_live_lines or max(4, console.height // 2 - 2)
+        #: The longest line held while it streams (four screen widths): a longer one
+        #: goes on in lines of this length.
+        self.max_line_chars = 4 * max(console.width, 40)
         #: Bumped whenever the tail changes, so a viewer knows when to re-render.
         self.version = 0
         self.tail = _Tail(self)
@@ -92,6 +109,13 @@ class MarkdownStream:
         self._block = _Block()
         self._fence: _Fence | None = None
         self._partial: list[str] = []
+        self._partial_chars = 0
+        # The line being streamed, in a fence, is blanks and the fence's character so
+        # far (it may yet close the fence: it is held whole).
+        self._could_close = False
+        # The rest of the line being streamed is dropped (a long fence opener, whose
+        # words after the language are not shown).
+        self._dropping = False
         #: Terminal lines printed for the current answer (to erase them on a restart).
         self._answer_lines = 0
         self._text_seen = False
@@ -108,10 +132,22 @@ class MarkdownStream:
         if "\n" in text:
             *complete, rest = ("".join(self._partial) + text).split("\n")
             self._partial = [rest] if rest else []
+            self._partial_chars = len(rest)
+            if self._dropping:
+                complete, self._dropping = complete[1:], False
             for line in complete:
                 self._line(line)
+            self._could_close = self._fence is not None and self._fence.could_close(rest)
+        elif self._dropping:
+            return
         else:
             self._partial.append(text)
+            self._partial_chars += len(text)
+            self._could_close = (
+                self._could_close and self._fence is not None and (self._fence.could_close(text))
+            )
+        if self._partial_chars > self.max_line_chars and not self._could_close:
+            self._cut_long_line()
         self._settle_partial()
 
     def finish(self) -> None:
@@ -119,6 +155,7 @@ class MarkdownStream:
         if self._partial:
             self._line("".join(self._partial))
             self._partial = []
+            self._partial_chars = 0
         if self._fence is not None:
             self._commit_code(final=True)
         else:
@@ -185,6 +222,37 @@ class MarkdownStream:
         if len(self._block.lines) >= self.max_live_lines:
             self._split_long_block()
 
+    def _cut_long_line(self) -> None:
+        """The line being streamed is too long to hold (a hostile answer of 64 MiB may
+        be one line): it goes on as lines of at most :attr:`max_line_chars`, so the
+        tail, and with it the memory and the cost of each refresh, stays bounded.
+
+        Prose is cut at a space before a letter, and the space dropped: a line that
+        begins with a letter only continues the paragraph, and the line break between
+        renders as that space, so the paragraph looks as it would uncut (a heading that
+        long goes on as a paragraph). Code is cut where it must (a long code line then
+        shows a line break); a line that may yet close its fence is held whole."""
+        text = "".join(self._partial)
+        limit = self.max_line_chars
+        while len(text) > limit:
+            if self._fence is not None:
+                head, text = text[:limit], text[limit:]
+                self._code_line(head, whole=False)  # a piece of a line never closes it
+                continue
+            cut = _last_word_start(text, limit)
+            if cut is None:
+                head, text = text[:limit], text[limit:]
+            else:
+                head, text = text[:cut], text[cut + 1 :]
+            if self._line_opens_fence(head):  # the rest of the line is its info string
+                self._dropping, text = True, ""
+        self._partial = [text] if text else []
+        self._partial_chars = len(text)
+
+    def _line_opens_fence(self, line: str) -> bool:
+        self._line(line)
+        return self._fence is not None
+
     def _settle_partial(self) -> None:
         """A line has begun after a blank one: if it starts a new block, the block
         before it is finished now rather than when the new line ends."""
@@ -202,9 +270,11 @@ class MarkdownStream:
             return
         self._commit_markdown()
 
-    def _code_line(self, line: str) -> None:
+    def _code_line(self, line: str, *, whole: bool = True) -> None:
+        """A line of code (``whole``: a line of the answer, not a piece of a long one,
+        which cannot close the fence)."""
         assert self._fence is not None
-        if self._fence.closed_by(line):
+        if whole and self._fence.closed_by(line):
             self._commit_code(final=True)
             return
         self._block.lines.append(line)

@@ -57,6 +57,7 @@ from ..core.events import (
     RetryScheduled,
     Throttled,
 )
+from ..session.jsonl import json_line
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -506,11 +507,15 @@ class StreamJson:
         )
 
     def _emit(self, payload: dict[str, Any]) -> None:
-        if self.gone:
-            return
         payload["session_id"] = self.session_id
         payload["uuid"] = fast_uuid4()
-        self._write(json.dumps(payload) + "\n")
+        # A long event (an answer of 64 MiB) leaves a piece at a time, not copied whole
+        # twice; a short one is one piece, written with the deltas waiting before it.
+        for piece in json_line(payload, ensure_ascii=True):
+            if self.gone:  # the reader left (before, or during a long event)
+                return
+            self._pending.append(piece)
+            self._flush()
 
     def _write(self, line: str, *, soon: bool = False) -> None:
         """``line`` on stdout, flushed now, or (``soon``: a delta) when this moment's

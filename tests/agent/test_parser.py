@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tracemalloc
+
 import pytest
 
 from qwen_dev_cli.agent.json_repair import RepairError
@@ -112,3 +114,23 @@ def test_unfinished_names_the_repairs_that_supplied_a_calls_end() -> None:
     assert "missing </function>" in unfinished(cut)
     [whole] = parse_text(xml + "</function>", {"run_command"}).calls
     assert unfinished(whole) == []
+
+
+def test_a_huge_answer_is_read_without_copies_of_it() -> None:
+    # Issue 22, finding 13: finding the code in an answer made a list of its characters
+    # (eight bytes each), and the calls past the limit were listed to be counted.
+    size = 1 << 20
+    answers = {
+        "prose": ("Plain prose, line after line.\n" * (size // 30))[:-1] + ".",
+        "calls": "<tool_call>{" * (size // 12),
+        "marked": "✿FUNCTION✿: read_file\n✿ARGS✿: {}\n" * (size // 33),
+    }
+    for kind, text in answers.items():
+        tracemalloc.start()
+        try:
+            reply = parse_text(text, {"read_file"}, limit=32)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert len(reply.calls) + len(reply.problems) == (0 if kind == "prose" else 32)
+        assert peak < 0.5 * len(text), (kind, peak)

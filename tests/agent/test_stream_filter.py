@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import tracemalloc
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -59,6 +60,12 @@ CASES = {
     ),
     f"Like this:\n\n\t{CALL}\nok": f"Like this:\n\n\t{CALL}\nok",
     f"Not code after a paragraph:\n    {XML}\nok": "Not code after a paragraph:\nok",
+    # an unclosed <tool_call> is a call if what it hides begins like one, else prose
+    "Hi\n<tool_call>\nnot json at all": "Hi\n<tool_call>\nnot json at all",
+    "Hi\n<tool_call>\n   \n  [1, 2": "Hi\n",
+    "Hi\n<tool_call> \t<function=read_file> x": "Hi\n",
+    "Hi\n<tool_call>\n<func but not quite": "Hi\n<tool_call>\n<func but not quite",
+    "Hi\n<tool_call>\n  \n": "Hi\n<tool_call>\n  \n",
 }
 
 
@@ -88,3 +95,21 @@ def test_the_cost_of_a_chunk_does_not_grow_with_the_answer() -> None:
     out += markup.feed(f"\n{XML}\nok") + markup.flush()
     assert out == " " * 50_000 + "\nok"
     assert time.perf_counter() - started < 2.0
+
+
+def test_an_unclosed_call_is_not_kept_while_it_streams() -> None:
+    # Issue 22, finding 13: a hostile answer of one unclosed <tool_call> of 64 MiB was
+    # kept whole by the filter, then joined twice at the end.
+    markup = ToolMarkupFilter()
+    piece = "{" * 65536
+    tracemalloc.start()
+    try:
+        shown = markup.feed("Hi\n<tool_call>")
+        for _ in range(64):  # 4 MiB
+            shown += markup.feed(piece)
+        shown += markup.flush()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert shown == "Hi\n"
+    assert peak < 1 << 20

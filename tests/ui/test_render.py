@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 
 from rich.console import Console
+from rich.markdown import Markdown
 
 from qwen_dev_cli.ui.render import MarkdownStream
 from qwen_dev_cli.ui.theme import make_console
@@ -152,3 +153,51 @@ def test_blank_lines_between_blocks_follow_the_source() -> None:
     feed_by_chunks(stream, "One.\n\nTwo.\n- x\n- y\n")
     stream.finish()
     assert printed_lines(screen) == ["One.", "", "Two.", "", " • x", " • y"]
+
+
+def test_a_long_line_is_held_in_bounded_pieces_and_prints_as_one_paragraph() -> None:
+    # Issue 22, finding 13: a hostile answer may be one line of 64 MiB; the renderer
+    # holds at most max_line_chars of it, and a paragraph cut at a space before a
+    # word renders exactly as it would uncut.
+    words = " ".join(f"**word{n}** and `code {n}`" for n in range(200))
+    reference, expected = console()
+    reference.print(Markdown(words))
+    out, screen = console()
+    stream = MarkdownStream(out)
+    feed_by_chunks(stream, words, size=700)
+    assert stream._partial_chars <= stream.max_line_chars
+    stream.finish()
+    assert printed_lines(screen) == printed_lines(expected)
+
+
+def test_a_line_without_spaces_is_cut_too() -> None:
+    out, screen = console()
+    stream = MarkdownStream(out)
+    feed_by_chunks(stream, "x" * 50_000, size=4096)
+    assert stream._partial_chars <= stream.max_line_chars
+    stream.finish()
+    assert "".join(printed_lines(screen)) == "x" * 50_000
+
+
+def test_long_code_lines_are_cut_but_a_long_closing_fence_still_closes() -> None:
+    out, screen = console()
+    stream = MarkdownStream(out)
+    code = "```\n" + "y" * 5_000 + "\n" + "`" * 5_000 + "\nafter\n"
+    feed_by_chunks(stream, code, size=512)
+    assert stream._partial_chars <= stream.max_line_chars
+    stream.finish()
+    printed = printed_lines(screen)
+    assert printed[-1] == "after"  # a paragraph: the fence closed
+    assert "".join(line.strip() for line in printed[:-1]) == "y" * 5_000
+
+
+def test_a_long_fence_opener_keeps_only_its_language() -> None:
+    whole, expected = console()
+    stream = MarkdownStream(whole)
+    stream.feed("```python " + "info " * 40 + "\nprint(1)\n```\n")
+    stream.finish()
+    out, screen = console()
+    stream = MarkdownStream(out)
+    feed_by_chunks(stream, "```python " + "info " * 2_000 + "\nprint(1)\n```\n", size=256)
+    stream.finish()
+    assert printed_lines(screen) == printed_lines(expected)

@@ -74,3 +74,25 @@ async def test_deltas_of_one_moment_leave_in_one_write_before_what_follows() -> 
     ]
     await asyncio.sleep(0)
     assert len(writes) == 2
+
+
+def test_a_long_event_leaves_in_pieces_as_the_same_line() -> None:
+    # Issue 22, finding 13: an answer of 64 MiB was copied whole twice to be written.
+    writes: list[str] = []
+
+    class Out(io.StringIO):
+        def write(self, text: str) -> int:
+            writes.append(text)
+            return len(text)
+
+    stream = StreamJson(Out(), partial=True)
+    stream(AssistantText("a delta first"))
+    long = 'naïve ☃ \\ "quoted"\n' * 20_000
+    stream.notice("warning", long)
+    assert len(writes) > 2  # in pieces: a 64 KiB slice escaped (up to six times longer)
+    assert max(len(piece) for piece in writes) < 6 * 65_536 + 1000
+    first, second = "".join(writes).splitlines(keepends=True)
+    assert json.loads(first)["event"]["delta"]["text"] == "a delta first"
+    event = json.loads(second)
+    assert event["message"] == long
+    assert second == json.dumps(event) + "\n"

@@ -1,0 +1,247 @@
+#!/usr/bin/env python
+"""Peak memory of one huge answer: ``qwen-dev ask`` against a loopback server that
+streams an answer of 4 to 64 MiB (issue 22, finding 13; goal: at most 150 MB).
+
+    .venv/bin/python scripts/bench_big_answer.py [--sizes 4,16,50,64] [--kinds plain,calls]
+        [--output text|no-stream|json|stream-json]
+    .venv/bin/python scripts/bench_big_answer.py --renderer [--sizes 4,16] [--kinds plain,line]
+
+Each run is a fresh ``qwen-dev ask`` process (its output into a file, as a pipe to
+``less`` or ``> out.txt`` would take it) against the fault server, which streams the
+answer in 64 KiB deltas. Two kinds of answer: ``plain`` (lines of prose) and ``calls``
+(``<tool_call>{`` repeated, each copy an unreadable tool call; the model answers
+"done" the turn after). ``64`` means the largest answer within the 64 MiB body cap
+(``core/providers/bounds.py``): 63 MiB of text, the rest of the body being the SSE
+and JSON framing.
+
+The child reports its own ``VmHWM`` (``/proc/self/status``) at exit: ``ru_maxrss`` of
+a child on Linux carries the parent's high-water mark across ``exec``, and this
+parent holds the server's copy of the answer. The baseline is a child that runs
+``pass`` the same way (the interpreter alone).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import tempfile
+import time
+from typing import Any
+
+from faultserver import FaultServer, Outcome
+from tests.test_cli_ask import write_config
+
+MiB = 1 << 20
+CHUNK = 64 * 1024
+#: The answer that fits the 64 MiB body cap with its framing (about 200 bytes a delta,
+#: and the escaped line breaks).
+CAP_ANSWER = 63 * MiB
+PROSE = "The quick brown fox jumps over the lazy dog, and then it does so again. " * 3 + "\n"
+CALL = "<tool_call>{"
+KINDS = ("plain", "calls")
+#: The child: ``qwen-dev ARGV`` in this interpreter (nothing without ARGV: the
+#: baseline), its peak RSS written to the file named first, however it exits.
+CHILD = """
+import atexit, json, resource, sys
+def peak():
+    status = open("/proc/self/status").read().split("VmHWM:")[1].split()[0]
+    mb = {"peak_rss_mb": int(status) / 1024,
+          "ru_maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    open(report, "w").write(json.dumps(mb))
+report = sys.argv[1]
+atexit.register(peak)
+if sys.argv[2:]:
+    sys.argv = ["qwen-dev", *sys.argv[2:]]
+    from qwen_dev_cli.entry import main
+    main()
+"""
+
+
+#: ``--renderer``: the REPL's renderer (``ui/render.py``) fed the answer, in a child
+#: that reports its peak RSS and seconds; its tail is drawn each mebibyte, as the live
+#: view would. ``line`` is one line of words.
+RENDER_CHILD = """
+import atexit, json, os, sys, time
+def peak():
+    status = open("/proc/self/status").read().split("VmHWM:")[1].split()[0]
+    open(report, "w").write(json.dumps({"peak_rss_mb": int(status) / 1024, "seconds": took}))
+report, unit, chars = sys.argv[1], sys.argv[2], int(sys.argv[3])
+atexit.register(peak)
+from rich.console import Console
+from qwen_dev_cli.ui.render import MarkdownStream
+text = unit * (chars // len(unit))
+console = Console(file=open(os.devnull, "w"), width=100, height=40, force_terminal=True)
+stream = MarkdownStream(console)
+started = time.perf_counter()
+for at in range(0, len(text), 65536):
+    stream.feed(text[at : at + 65536])
+    if at % (1 << 20) == 0 and stream.tail_renderable() is not None:
+        console.render_lines(stream.tail_renderable())
+stream.finish()
+took = time.perf_counter() - started
+"""
+RENDER_UNITS = {"plain": PROSE, "line": "word "}
+
+
+def render_peak(kind: str, size_mib: float) -> tuple[float, float]:
+    """The renderer's child for this answer: (peak RSS MB, seconds)."""
+    chars = 0 if size_mib <= 0 else answer_chars(size_mib)
+    with tempfile.TemporaryDirectory() as tmp:
+        report = Path(tmp) / "peak.json"
+        command = [sys.executable, "-c", RENDER_CHILD, str(report), RENDER_UNITS[kind]]
+        subprocess.run([*command, str(chars)], check=True, cwd=tmp)
+        peak: dict[str, float] = json.loads(report.read_text(encoding="utf-8"))
+    return peak["peak_rss_mb"], peak["seconds"]
+
+
+def answer_chars(size_mib: float) -> int:
+    return CAP_ANSWER if size_mib >= 64 else int(size_mib * MiB)
+
+
+def answer_text(kind: str, size_mib: float) -> str:
+    chars = answer_chars(size_mib)
+    unit = PROSE if kind == "plain" else CALL
+    return unit * (chars // len(unit))  # prose ends with its line break, as answers do
+
+
+async def run_child(
+    argv: list[str], *, cwd: Path, env: dict[str, str], report: Path, out: Path
+) -> tuple[float, float]:
+    """Run ``qwen-dev ARGV`` (nothing for no ARGV) in a fresh interpreter that writes
+    its peak RSS to ``report``; return (peak MB, seconds)."""
+    command = [sys.executable, "-c", CHILD, str(report), *argv]
+    started = time.perf_counter()
+    with out.open("wb") as sink:
+        proc = await asyncio.create_subprocess_exec(
+            *command, stdin=asyncio.subprocess.DEVNULL, stdout=sink,
+            stderr=asyncio.subprocess.PIPE, cwd=cwd, env=env,
+        )  # fmt: skip
+        _, err = await proc.communicate()
+    elapsed = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise SystemExit(f"child failed ({proc.returncode}): {err.decode()[-2000:]}")
+    return _peak_of(report), elapsed
+
+
+def _peak_of(report: Path) -> float:
+    peak: dict[str, float] = json.loads(report.read_text(encoding="utf-8"))
+    return peak["peak_rss_mb"]
+
+
+#: ``--output``: how ``ask`` prints the answer.
+OUTPUTS = {
+    "text": [],
+    "no-stream": ["--no-stream"],
+    "json": ["--json"],
+    "stream-json": ["--output-format", "stream-json"],
+}
+
+
+async def one(kind: str, size_mib: float, output: str = "text") -> dict[str, Any]:
+    answer = answer_text(kind, size_mib)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        workspace, home = root / "project", root / "home"
+        workspace.mkdir()
+        home.mkdir()
+        env = {**os.environ, "QWEN_DEV_HOME": str(home)}
+        async with FaultServer() as srv:
+            srv.script(Outcome.ok(answer, chunk_size=CHUNK), Outcome.ok("done"))
+            del answer
+            config = write_config(root / "c.toml", srv)
+            argv = ["ask", *OUTPUTS[output], "--approval", "yolo", "--config", str(config), "go"]
+            out = root / "out.txt"
+            peak, elapsed = await run_child(
+                argv, cwd=workspace, env=env, report=root / "peak.json", out=out
+            )
+            requests = len(srv.requests)
+        if requests != (1 if kind == "plain" else 2):  # a retry: the answer was refused
+            raise SystemExit(f"{kind} {size_mib} MiB: {requests} requests, not the answer")
+        session_bytes = sum(p.stat().st_size for p in (home / "sessions").glob("*.jsonl"))
+        return {
+            "kind": kind,
+            "output": output,
+            "answer_mib": size_mib,
+            "peak_rss_mb": round(peak, 1),
+            "seconds": round(elapsed, 2),
+            "output_mb": round(out.stat().st_size / 1e6, 2),
+            "session_file_mb": round(session_bytes / 1e6, 2),
+            "requests": requests,
+        }
+
+
+async def baseline() -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        peak, _ = await run_child(
+            [], cwd=root, env=dict(os.environ), report=root / "peak.json", out=root / "out"
+        )
+    return peak
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--sizes", default="4,16,50,64", help="MiB of answer, comma-separated")
+    parser.add_argument("--kinds", default=",".join(KINDS), help="plain, calls or both")
+    parser.add_argument("--output", default="text", choices=OUTPUTS, help="ask's output")
+    parser.add_argument("--json", type=Path, help="write the rows here too")
+    parser.add_argument(
+        "--renderer", action="store_true", help="the REPL's renderer instead (kinds plain, line)"
+    )
+    args = parser.parse_args()
+    if args.renderer:
+        renderer(args)
+        return
+    kinds = [k for k in args.kinds.split(",") if k]
+    if unknown := set(kinds) - set(KINDS):
+        parser.error(f"unknown kind: {', '.join(sorted(unknown))}")
+    sizes = [float(s) for s in args.sizes.split(",")]
+    base = asyncio.run(baseline())
+    print(f"baseline (python -c pass): peak RSS {base:.1f} MB", flush=True)
+    rows: list[dict[str, Any]] = []
+    for kind in kinds:
+        for size in sizes:
+            row = asyncio.run(one(kind, size, args.output))
+            row["baseline_mb"] = round(base, 1)
+            rows.append(row)
+            print(
+                f"{kind:>5} {size:>4g} MiB: peak RSS {row['peak_rss_mb']:>7.1f} MB "
+                f"({row['peak_rss_mb'] / base:4.1f}x baseline)  {row['seconds']:>6.1f} s  "
+                f"output {row['output_mb']:>6.2f} MB  session {row['session_file_mb']:>6.2f} MB  "
+                f"requests {row['requests']}",
+                flush=True,
+            )
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
+
+
+def renderer(args: argparse.Namespace) -> None:
+    kinds = [k for k in args.kinds.split(",") if k in RENDER_UNITS] or list(RENDER_UNITS)
+    base, _ = render_peak("plain", 0)
+    print(f"baseline (the renderer's imports): peak RSS {base:.1f} MB", flush=True)
+    rows = []
+    for kind in kinds:
+        for size in (float(s) for s in args.sizes.split(",")):
+            peak, seconds = render_peak(kind, size)
+            rows.append({"kind": kind, "answer_mib": size, "peak_rss_mb": round(peak, 1),
+                         "seconds": round(seconds, 2), "baseline_mb": round(base, 1)})  # fmt: skip
+            print(
+                f"{kind:>5} {size:>4g} MiB: peak RSS {peak:>7.1f} MB "
+                f"(+{peak - base:.1f} MB; the child holds the answer once)  "
+                f"{seconds:>6.1f} s",
+                flush=True,
+            )
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
