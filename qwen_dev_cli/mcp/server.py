@@ -46,12 +46,28 @@ MAX_RESTARTS: Final = 1
 MAX_LOG_BYTES: Final = 8 << 20
 #: Pages of ``tools/list`` read (a server could page forever).
 MAX_PAGES: Final = 20
+#: Times a read-only or idempotent tool call is sent again after a transient failure
+#: of an HTTP server (no connection, a connection lost, a 5xx), and the pauses before.
+CALL_RETRIES: Final = 2
+CALL_RETRY_DELAYS: Final = (0.5, 1.5)
+#: A call's ``timeout`` starts again at each progress notification, up to this many
+#: times ``timeout`` in all (a server sending progress forever must end some time).
+MAX_CALL_TIMEOUTS: Final = 10
+
+#: The code the SDK's streamable-HTTP client answers a request with when the server
+#: says (404) it no longer knows the session.
+_SESSION_TERMINATED: Final = 32600
 
 ServerState = Literal["starting", "ready", "failed", "stopped"]
 
 
 class ServerFailed(Exception):
     """A server could not be started or used; the message is for the user."""
+
+
+class _Transient(ServerFailed):
+    """A call that failed before or while reaching the server: one the server's
+    annotations say is read-only or idempotent may be sent again."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +108,12 @@ class McpServer:
         #: How many times it was (re)started: tools built for an earlier connection are
         #: built again.
         self.generation = 0
+        from .http import MAX_MESSAGE, Breaker
+
+        #: An HTTP server's circuit breaker (kept across reconnections, reset by restart).
+        self.breaker = Breaker()
+        #: The longest message read from an HTTP server, in bytes.
+        self.max_message = MAX_MESSAGE
 
     @property
     def name(self) -> str:
@@ -117,6 +139,7 @@ class McpServer:
         self.tools = ()
         self.startup_seconds = None
         self.generation += 1
+        self.breaker.reset()
         self.start()
 
     async def wait_ready(self) -> None:
@@ -135,16 +158,61 @@ class McpServer:
             self.state = "stopped"
 
     async def call(self, tool: str, arguments: dict[str, Any]) -> CallResult:
-        """Call ``tool``; a timeout, a dead server or a protocol error is a failed call."""
+        """Call ``tool``; a timeout, a dead server or a protocol error is a failed call.
+
+        A call an HTTP server's annotations say is read-only or idempotent is sent again
+        (:data:`CALL_RETRIES` times) after a transient failure; any other is sent once.
+        """
+        retries = CALL_RETRIES if self.settings.kind != "stdio" and self._repeatable(tool) else 0
+        for attempt in range(retries + 1):
+            try:
+                return await self._call_once(tool, arguments)
+            except _Transient as exc:
+                if attempt == retries:
+                    tried = f" (tried {attempt + 1} times)" if attempt else ""
+                    raise ServerFailed(f"{exc}{tried}") from exc
+                log.info("MCP server %s: %s; %s sent again", self.name, exc, tool)
+                await asyncio.sleep(CALL_RETRY_DELAYS[min(attempt, len(CALL_RETRY_DELAYS) - 1)])
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _repeatable(self, tool: str) -> bool:
+        """Whether the server says ``tool`` is read-only or idempotent."""
+        offered = next((t for t in self.tools if t.name == tool), None)
+        hints = None if offered is None else offered.annotations
+        return hints is not None and bool(hints.readOnlyHint or hints.idempotentHint)
+
+    async def _call_once(self, tool: str, arguments: dict[str, Any]) -> CallResult:
         if self.state == "starting":  # restarting after it stopped: its startup_timeout
             await self.wait_ready()
         session = self._session
         if session is None or self.state != "ready":
             raise ServerFailed(self.unavailable())
+        from mcp import McpError
+
+        from .http import TRANSIENT
+
+        timeout = self.settings.timeout
+        loop = asyncio.get_running_loop()
         try:
-            result = await session.call_tool(
-                tool, arguments, read_timeout_seconds=timedelta(seconds=self.settings.timeout)
-            )
+            # The call's timeout starts again at each progress notification; the SDK's
+            # own (a fixed one) is only the bound on all of them together.
+            async with asyncio.timeout(timeout) as deadline:
+
+                async def progress(
+                    progress: float, total: float | None, message: str | None
+                ) -> None:
+                    deadline.reschedule(loop.time() + timeout)
+
+                result = await session.call_tool(
+                    tool,
+                    arguments,
+                    read_timeout_seconds=timedelta(seconds=timeout * MAX_CALL_TIMEOUTS),
+                    progress_callback=progress,
+                )
+        except TimeoutError as exc:
+            raise ServerFailed(
+                f"MCP server {self.name}: no answer or progress within {timeout:g} s"
+            ) from exc
         except Exception as exc:
             if _connection_lost(exc):
                 # The holding task restarts it once; after that its tools are offered no
@@ -159,7 +227,18 @@ class McpServer:
                 raise ServerFailed(
                     f"MCP server {self.name}: it stopped ({why}); {then}{self._last_stderr()}"
                 ) from exc
-            raise ServerFailed(f"MCP server {self.name}: {_say(exc)}") from exc
+            code = exc.error.code if isinstance(exc, McpError) else None
+            if code == _SESSION_TERMINATED and self.settings.kind == "http":
+                # The server forgot the session (it restarted): the protocol says start
+                # a new one, so it is connected again (its one restart) and a repeatable
+                # call sent again on the new session.
+                self._lost.set()
+                raise _Transient(
+                    f"MCP server {self.name}: it ended the session (restarted?); "
+                    "connecting again"
+                ) from exc
+            kind = _Transient if code == TRANSIENT else ServerFailed
+            raise kind(f"MCP server {self.name}: {_say(exc)}") from exc
         return CallResult(not result.isError, result_text(result))
 
     def unavailable(self) -> str:
@@ -300,20 +379,37 @@ class McpServer:
         if not url.startswith(("http://", "https://")):
             raise ServerFailed(f"url {url!r} is not an http:// or https:// URL")
         headers = {k: expand(v, self._env) for k, v in settings.headers.items()}
+        # Asked uncompressed: a small gzip body could inflate without bound above the
+        # transport that bounds what the server sends.
+        headers = {"accept-encoding": "identity", **headers}
+        import httpx
+
+        from .http import GuardedTransport
+
+        # The SDK's own timeouts (a server may hold a response stream open for minutes).
+        timeout = httpx.Timeout(30.0, read=300.0)
+
+        def client(
+            headers: dict[str, str] | None = None,
+            timeout: httpx.Timeout | None = timeout,
+            auth: httpx.Auth | None = None,
+        ) -> httpx.AsyncClient:
+            return httpx.AsyncClient(
+                headers=headers,
+                timeout=timeout,
+                auth=auth,
+                transport=GuardedTransport(self.breaker, self.max_message),
+            )
+
         if settings.kind == "sse":
             from mcp.client.sse import sse_client
 
-            return sse_client(url, headers=headers)
-        import httpx
+            return sse_client(url, headers=headers, httpx_client_factory=client)
         from mcp.client.streamable_http import streamable_http_client
 
-        # The SDK's own timeouts (a server may hold a response stream open for minutes);
-        # ours to close: the transport closes only a client it made itself.
-        timeout = httpx.Timeout(30.0, read=300.0)
-        client = await stack.enter_async_context(
-            httpx.AsyncClient(headers=headers, timeout=timeout)
-        )
-        return streamable_http_client(url, http_client=client)
+        # Ours to close: the transport closes only a client it made itself.
+        made = await stack.enter_async_context(client(headers))
+        return streamable_http_client(url, http_client=made)
 
     async def _list_tools(self, session: ClientSession) -> tuple[McpTool, ...]:
         tools: list[McpTool] = []

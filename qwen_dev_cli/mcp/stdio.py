@@ -29,14 +29,14 @@ import anyio
 from mcp.shared.message import SessionMessage
 from mcp.types import INTERNAL_ERROR, ErrorData, JSONRPCError, JSONRPCMessage
 
+from .http import MAX_MESSAGE
+
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
 
     from anyio.abc import Process
     from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-#: The longest message a server may send, in bytes.
-MAX_MESSAGE: Final = 64 * 1024 * 1024
 #: Seconds a server has to leave after its stdin is closed, and after SIGTERM.
 GRACE: Final = 2.0
 

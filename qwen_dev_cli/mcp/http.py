@@ -1,0 +1,296 @@
+"""The HTTP under a streamable-HTTP or SSE server: bounded, retried, and broken off.
+
+Each server's ``httpx`` client gets a :class:`GuardedTransport`, beneath the SDK (which
+still does everything of the protocol). It does three things the SDK does not:
+
+- **Bounds.** A server's answer is read at most :data:`MAX_MESSAGE` bytes per
+  message: a JSON body past it (or announcing more) is not read; an event of an event
+  stream past it is skipped to its end (or, in the answer to a request, the stream is
+  closed). The request it answered gets an error saying so, so a 1 GB body or an
+  endless event takes no memory and the session goes on. A compressed answer is refused
+  (the client asks for ``identity``): a small gzip body could inflate without bound
+  above this layer.
+- **Retries before sending.** A connection that could not be made (refused, connect
+  timeout) is tried again, :data:`CONNECT_RETRIES` times: nothing was sent, so nothing
+  can happen twice. Anything after the request left is not retried here; whether a
+  tool call may be sent again is :meth:`~.server.McpServer.call`'s question (its
+  annotations).
+- **A circuit breaker.** :data:`BREAKER_THRESHOLD` failures in a row (no connection, a
+  connection lost, a 5xx) open it: for :data:`BREAKER_COOLDOWN` seconds every request
+  fails at once without touching the network; then one is let through to try.
+
+A failed JSON-RPC request (an ``id`` and a ``method``) is answered here with a JSON-RPC
+error, not an exception: the SDK's streamable-HTTP client lets an HTTP error of one
+request end the whole connection, and one 500 must not cost the session. Errors the
+call may retry carry :data:`TRANSIENT`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+from typing import TYPE_CHECKING, Any, Final
+
+import httpx
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+#: The longest message a server may send, in bytes (stdio and HTTP alike).
+MAX_MESSAGE: Final = 64 * 1024 * 1024
+#: Connection attempts after the first one that failed before anything was sent.
+CONNECT_RETRIES: Final = 2
+#: Seconds before each of those attempts.
+RETRY_DELAYS: Final = (0.25, 0.75)
+#: Failures in a row that open a server's circuit breaker.
+BREAKER_THRESHOLD: Final = 5
+#: Seconds an open breaker refuses requests before it lets one through.
+BREAKER_COOLDOWN: Final = 30.0
+#: The JSON-RPC error code of a failure a read-only or idempotent call may retry.
+TRANSIENT: Final = -32098
+#: The code of a failure no retry mends (too large, refused by the breaker, a 4xx).
+REFUSED: Final = -32097
+
+#: Bytes kept of a message too long to read: enough to find the id it answers.
+_HEAD: Final = 4096
+_ID: Final = re.compile(rb'"id"\s*:\s*(-?\d+|"(?:[^"\\]|\\.)*")')
+_BOUNDARY: Final = re.compile(rb"\r\n\r\n|\n\n|\r\r")
+
+
+class Breaker:
+    """One server's circuit breaker (kept across its reconnections)."""
+
+    def __init__(self) -> None:
+        self.failures = 0
+        self._opened: float | None = None
+
+    def refusal(self) -> str | None:
+        """Why a request must not be tried now, or ``None``."""
+        if self._opened is None:
+            return None
+        left = self._opened + BREAKER_COOLDOWN - time.monotonic()
+        if left <= 0:
+            return None  # half open: this one tries; a failure opens it again
+        return (
+            f"not tried: {self.failures} failures in a row; "
+            f"the next attempt in {left:.0f} s (circuit breaker)"
+        )
+
+    def success(self) -> None:
+        self.failures = 0
+        self._opened = None
+
+    def failure(self) -> None:
+        self.failures += 1
+        if self.failures >= BREAKER_THRESHOLD:
+            self._opened = time.monotonic()
+
+    def reset(self) -> None:
+        self.success()
+
+
+class GuardedTransport(httpx.AsyncBaseTransport):
+    """An ``httpx`` transport for one server's connection (a new one per connection,
+    the breaker shared).
+
+    Args:
+        breaker: the server's breaker.
+        max_message: the longest message read, in bytes.
+    """
+
+    def __init__(self, breaker: Breaker, max_message: int) -> None:
+        self._inner = httpx.AsyncHTTPTransport()
+        self.breaker = breaker
+        self.max_message = max_message
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        request_id = _request_id(request)
+
+        def fail(message: str, code: int) -> httpx.Response:
+            if request_id is None:  # a notification or a stream: the SDK handles errors
+                raise httpx.ConnectError(message, request=request)
+            return _error_response(request, request_id, code, message)
+
+        refusal = self.breaker.refusal()
+        if refusal is not None:
+            return fail(refusal, REFUSED)
+        for attempt in range(CONNECT_RETRIES + 1):
+            try:
+                response = await self._inner.handle_async_request(request)
+                break
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:  # nothing was sent
+                self.breaker.failure()
+                if attempt == CONNECT_RETRIES or self.breaker.refusal() is not None:
+                    return fail(f"could not connect ({attempt + 1} tries): {exc}", TRANSIENT)
+                await asyncio.sleep(RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)])
+            except httpx.TransportError as exc:
+                self.breaker.failure()
+                return fail(f"the connection was lost: {exc or type(exc).__name__}", TRANSIENT)
+        status = response.status_code
+        if status >= 500:
+            self.breaker.failure()
+        else:
+            self.breaker.success()
+        if request_id is None:
+            return _bounded(response, None, self.max_message, self.breaker)
+        if status >= 400 and status != 404:  # (404: the SDK's "session terminated")
+            await response.aclose()
+            code = TRANSIENT if status >= 500 or status == 429 else REFUSED
+            return fail(f"HTTP {status} {response.reason_phrase}".strip(), code)
+        encoding = response.headers.get("content-encoding", "identity").lower()
+        if encoding not in ("identity", ""):
+            await response.aclose()
+            said = f"its answer came compressed ({encoding[:40]}) though asked not to be"
+            return fail(said, REFUSED)
+        kind = response.headers.get("content-type", "").lower()
+        if kind.startswith("application/json"):
+            return await self._read_json(request, response, request_id)
+        return _bounded(response, request_id, self.max_message, self.breaker)
+
+    async def _read_json(
+        self, request: httpx.Request, response: httpx.Response, request_id: object
+    ) -> httpx.Response:
+        """The whole body, read here up to the bound (the SDK would read it all)."""
+        too_long = f"its answer was over {self.max_message:,} bytes and was not read"
+        length = response.headers.get("content-length", "")
+        if length.isdigit() and int(length) > self.max_message:
+            await response.aclose()
+            return _error_response(request, request_id, REFUSED, too_long)
+        body = bytearray()
+        try:
+            async for chunk in response.stream:  # type: ignore[union-attr]  # an async stream here
+                body += chunk
+                if len(body) > self.max_message:
+                    return _error_response(request, request_id, REFUSED, too_long)
+        except httpx.TransportError as exc:
+            self.breaker.failure()
+            message = f"the connection was lost mid-answer: {exc or type(exc).__name__}"
+            return _error_response(request, request_id, TRANSIENT, message)
+        finally:
+            await response.aclose()
+        headers = [
+            (k, v) for k, v in response.headers.multi_items() if k.lower() != "content-length"
+        ]
+        return httpx.Response(
+            response.status_code, headers=headers, content=bytes(body), request=request
+        )
+
+
+def _request_id(request: httpx.Request) -> object:
+    """The JSON-RPC id of a request POSTed (``None`` for a notification, a response, a GET)."""
+    if request.method != "POST":
+        return None
+    try:
+        message = json.loads(request.content)
+    except (httpx.RequestNotRead, ValueError):
+        return None
+    if isinstance(message, dict) and "method" in message and "id" in message:
+        return message["id"]
+    return None
+
+
+def _error(request_id: object, code: int, message: str) -> bytes:
+    error = {"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": message}}
+    return json.dumps(error).encode()
+
+
+def _error_response(
+    request: httpx.Request, request_id: object, code: int, message: str
+) -> httpx.Response:
+    return httpx.Response(
+        200,
+        headers={"content-type": "application/json"},
+        content=_error(request_id, code, message),
+        request=request,
+    )
+
+
+def _bounded(
+    response: httpx.Response, request_id: object, limit: int, breaker: Breaker
+) -> httpx.Response:
+    """``response`` with its body read through :class:`_Events`."""
+    response.stream = _Events(response.stream, request_id, limit, breaker)  # type: ignore[arg-type]  # async here
+    return response
+
+
+class _Events(httpx.AsyncByteStream):
+    """A body passed on one server-sent event at a time, each at most ``limit`` bytes.
+
+    An event past it: in the answer to a request (``request_id``), the request gets an
+    error and the stream ends; elsewhere (the long-lived GET stream) it is skipped to
+    its end and the request it answered, if its head names one, gets the error.
+    A connection lost in the answer to a request is that request's error too.
+    """
+
+    def __init__(
+        self, inner: httpx.AsyncByteStream, request_id: object, limit: int, breaker: Breaker
+    ) -> None:
+        self._inner = inner
+        self._request_id = request_id
+        self._limit = limit
+        self._breaker = breaker
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        too_long = f"its answer was over {self._limit:,} bytes and was not read"
+        pending = bytearray()
+        scanned = 0  # where the search for the end of the event goes on
+        head: bytes | None = None  # the start of an event being skipped
+        try:
+            async for chunk in self._inner:
+                pending += chunk
+                while True:
+                    found = _BOUNDARY.search(pending, max(0, scanned - 3))
+                    if found is None:
+                        scanned = len(pending)
+                        break
+                    event, pending = bytes(pending[: found.end()]), pending[found.end() :]
+                    scanned = 0
+                    if head is None:
+                        yield event
+                    else:
+                        answered = _answered(head)
+                        head = None
+                        if answered is not None:
+                            yield _event(answered, REFUSED, too_long)
+                if head is not None:
+                    pending.clear()
+                    scanned = 0
+                elif len(pending) > self._limit:
+                    if self._request_id is not None:
+                        yield _event(self._request_id, REFUSED, too_long)
+                        return
+                    head = bytes(pending[:_HEAD])
+                    pending.clear()
+                    scanned = 0
+        except httpx.TransportError as exc:
+            if self._request_id is None:
+                raise
+            self._breaker.failure()
+            message = f"the connection was lost mid-answer: {exc or type(exc).__name__}"
+            yield _event(self._request_id, TRANSIENT, message)
+            return
+        if pending and head is None:
+            yield bytes(pending)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+def _answered(head: bytes) -> object:
+    found = _ID.search(head)
+    if found is None:
+        return None
+    try:
+        value: Any = json.loads(found.group(1))
+    except ValueError:
+        return None
+    return value
+
+
+def _event(request_id: object, code: int, message: str) -> bytes:
+    return b"event: message\ndata: " + _error(request_id, code, message) + b"\n\n"
