@@ -234,8 +234,7 @@ class McpServer:
                 # call sent again on the new session.
                 self._lost.set()
                 raise _Transient(
-                    f"MCP server {self.name}: it ended the session (restarted?); "
-                    "connecting again"
+                    f"MCP server {self.name}: it ended the session (restarted?); connecting again"
                 ) from exc
             kind = _Transient if code == TRANSIENT else ServerFailed
             raise kind(f"MCP server {self.name}: {_say(exc)}") from exc
