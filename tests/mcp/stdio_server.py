@@ -77,9 +77,27 @@ def serve(twin: bool) -> None:
     server.run("stdio")
 
 
+def many(count: int) -> None:
+    from mcp.server.fastmcp import FastMCP
+
+    server = FastMCP("many")
+
+    def tool(x: str = "") -> str:
+        return x
+
+    for index in range(count):
+        server.add_tool(tool, name=f"t{index}", description="d" * 1000)
+        # A large schema: one property described at length.
+        registered = server._tool_manager._tools[f"t{index}"]
+        registered.parameters["properties"]["x"]["description"] = "p" * 2000
+    server.run("stdio")
+
+
 if __name__ == "__main__":
     mode = sys.argv[1] if len(sys.argv) > 1 else "tools"
-    if mode == "hang":
+    if mode == "many":
+        many(int(sys.argv[2]))
+    elif mode == "hang":
         sys.stdin.read()
         time.sleep(3600)
     elif mode == "slow":

@@ -74,3 +74,27 @@ async def test_what_the_server_started_ends_with_it(tmp_path: Path) -> None:
     assert ended(child)
     with pytest.raises(ServerFailed, match="not available"):
         await server.call("echo", {"message": "x"})
+
+
+async def test_a_server_offering_thousands_of_large_tools_is_bounded(tmp_path: Path) -> None:
+    import json
+
+    from qwen_dev_cli.mcp import McpServers
+    from qwen_dev_cli.mcp.server import MAX_TOOLS
+    from qwen_dev_cli.mcp.servers import MAX_TOTAL_SPECS
+
+    told: list[str] = []
+    settings = McpServerSettings("many", command=sys.executable, args=(SERVER, "many", "1000"))
+    servers = McpServers([settings], tmp_path, os.environ, told.append)
+    try:
+        await servers.wait_ready()
+        server = servers.servers[0]
+        assert server.state == "ready", server.error
+        assert len(server.tools) == MAX_TOOLS
+        offered = servers.sources()[0].tools()
+        size = sum(len(json.dumps(tool.spec(), ensure_ascii=False)) for tool in offered)
+        assert 0 < size <= MAX_TOTAL_SPECS
+        assert len(told) == 1
+        assert f"{MAX_TOOLS - len(offered):,} tools left out" in told[0]
+    finally:
+        await servers.aclose()
