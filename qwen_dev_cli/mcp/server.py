@@ -21,7 +21,7 @@ import time
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Final, Literal, TextIO
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from ..tools.sandbox import PASSED_ENV
 from .expand import expand, missing
@@ -42,7 +42,8 @@ log = logging.getLogger(__name__)
 MAX_TOOLS: Final = 500
 #: Times a server that stopped by itself is started again before it is failed.
 MAX_RESTARTS: Final = 1
-#: A server's stderr log is set aside (one old file kept) once over this at a start.
+#: A server's stderr log is set aside (one old file kept) whenever it passes this, at
+#: a start or while the server runs.
 MAX_LOG_BYTES: Final = 8 << 20
 #: Pages of ``tools/list`` read (a server could page forever).
 MAX_PAGES: Final = 20
@@ -294,7 +295,7 @@ class McpServer:
     async def _hold_once(self, began: float) -> bool:
         """One connection, held until :meth:`stop` or until it is lost; whether it was
         lost (the process ended, the stream closed) once it was ready."""
-        errlog: TextIO | None = None
+        errlog: StderrLog | None = None
         connected = False
         try:
             async with AsyncExitStack() as stack:
@@ -332,7 +333,7 @@ class McpServer:
             if errlog is not None:
                 errlog.close()
 
-    async def _connect(self, stack: AsyncExitStack, errlog: TextIO | None) -> ClientSession:
+    async def _connect(self, stack: AsyncExitStack, errlog: StderrLog | None) -> ClientSession:
         from mcp import ClientSession
 
         streams = await stack.enter_async_context(await self._transport(stack, errlog))
@@ -348,7 +349,7 @@ class McpServer:
         return session
 
     async def _transport(
-        self, stack: AsyncExitStack, errlog: TextIO | None
+        self, stack: AsyncExitStack, errlog: StderrLog | None
     ) -> contextlib.AbstractAsyncContextManager[Any]:
         settings = self.settings
         texts = [*settings.args, *settings.env.values(), *settings.headers.values()]
@@ -423,14 +424,47 @@ class McpServer:
             log.warning("MCP server %s: the first %d of its tools kept", self.name, MAX_TOOLS)
         return tuple(tools[:MAX_TOOLS])
 
-    def _open_log(self) -> TextIO:
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        # Kept to two files of about MAX_LOG_BYTES across starts: a server that writes
-        # its stderr without end must not fill the disk over the sessions.
+    def _open_log(self) -> StderrLog:
+        return StderrLog(self.log_path, MAX_LOG_BYTES)
+
+
+class StderrLog:
+    """A stdio server's stderr, copied into ``path`` as it comes (the server writes into
+    a pipe, never into the file), and set aside (one old file, ``path.1``, kept) each
+    time it would pass ``limit`` bytes: a server writing its stderr without end, in one
+    session or over many, keeps at most about twice ``limit`` on disk."""
+
+    def __init__(self, path: Path, limit: int = MAX_LOG_BYTES) -> None:
+        self.path = path
+        self.limit = limit
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = path.open("ab")
+        self._size = self._file.tell()
+        if self._size > limit:
+            self._set_aside()
+
+    def write(self, data: bytes) -> None:
+        if self._size + len(data) > self.limit and self._size:
+            self._set_aside()
+        self._file.write(data)
+        self._file.flush()  # read back for a failure's message (_last_stderr)
+        self._size += len(data)
+
+    def _set_aside(self) -> None:
+        self._file.close()
         with contextlib.suppress(OSError):
-            if self.log_path.stat().st_size > MAX_LOG_BYTES:
-                self.log_path.replace(self.log_path.with_name(self.log_path.name + ".1"))
-        return self.log_path.open("a", encoding="utf-8")
+            self.path.replace(self.path.with_name(self.path.name + ".1"))
+        self._file = self.path.open("ab")
+        self._size = self._file.tell()
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> StderrLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def _import_sdk(kind: str) -> None:

@@ -97,6 +97,18 @@ if __name__ == "__main__":
     mode = sys.argv[1] if len(sys.argv) > 1 else "tools"
     if mode == "many":
         many(int(sys.argv[2]))
+    elif mode == "noisy":
+        import threading
+
+        def noise(mebibytes: int) -> None:
+            line = b"n" * 1023 + b"\n"
+            for _ in range(mebibytes * 1024):
+                sys.stderr.buffer.write(line)
+            sys.stderr.buffer.write(b"noise done\n")
+            sys.stderr.flush()
+
+        threading.Thread(target=noise, args=(int(sys.argv[2]),), daemon=True).start()
+        serve(twin=False)
     elif mode == "hang":
         sys.stdin.read()
         time.sleep(3600)

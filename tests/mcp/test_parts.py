@@ -229,7 +229,7 @@ def test_a_servers_stderr_log_is_set_aside_when_it_grew_too_large(tmp_path: Path
     log.write_bytes(b"x" * (server_module.MAX_LOG_BYTES + 1))
     server = server_module.McpServer(Settings("s", command="x"), log, {})
     with server._open_log() as handle:
-        handle.write("fresh\n")
+        handle.write(b"fresh\n")
     assert log.read_text() == "fresh\n"
     assert (tmp_path / "s.log.1").stat().st_size == server_module.MAX_LOG_BYTES + 1
 
