@@ -274,21 +274,23 @@ class McpServer:
         if self._stop.is_set():  # the session ended first: start nothing
             self._ready.set()
             return
-        while await self._hold_once(began) and not self._stop.is_set():
-            # (_ready was set by the connection that was lost; waiters of the new one
-            # get a new event.)
+        while await self._hold_once(began):
+            # (The lost connection left the state "starting" and a new _ready event,
+            # which calls wait on until the next connection is ready or has failed.)
+            if self._stop.is_set():
+                self._ready.set()
+                return
             if self.restarts >= MAX_RESTARTS:
                 self.state = "failed"
                 why = self._problems[-1] if self._problems else "its process ended"
                 self.error = f"it stopped again ({why}); not restarted{self._last_stderr()}"
                 log.info("MCP server %s: %s", self.name, self.error)
+                self._ready.set()
                 return
             self.restarts += 1
             log.info("MCP server %s stopped; restarting it", self.name)
             self._lost = asyncio.Event()
-            self._ready = asyncio.Event()
             self._problems = []
-            self.state = "starting"
             self.tools = ()
             self.generation += 1
 
@@ -313,6 +315,11 @@ class McpServer:
                 self._ready.set()
                 await _either(self._stop, self._lost)
                 self._session = None
+                if self._lost.is_set() and not self._stop.is_set():
+                    # From now on a call waits for the next connection (or hears that
+                    # there is none), not for this one to finish closing.
+                    self.state = "starting"
+                    self._ready = asyncio.Event()
             return self._lost.is_set()
         except BaseException as exc:
             if connected and self._lost.is_set() and isinstance(exc, Exception):
@@ -329,7 +336,8 @@ class McpServer:
             self._session = None
             if self.startup_seconds is None:
                 self.startup_seconds = time.monotonic() - began
-            self._ready.set()
+            if self.state != "starting":  # (starting: lost, _hold connects again)
+                self._ready.set()
             if errlog is not None:
                 errlog.close()
 
@@ -447,7 +455,7 @@ class StderrLog:
         if self._size + len(data) > self.limit and self._size:
             self._set_aside()
         self._file.write(data)
-        self._file.flush()  # read back for a failure's message (_last_stderr)
+        self._file.flush()  # read back for a failure's message, and tailed by the user
         self._size += len(data)
 
     def _set_aside(self) -> None:

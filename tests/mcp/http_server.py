@@ -29,6 +29,7 @@ ENDLESS_JSON = "endless json"  # application/json, no length, bytes without end
 ENDLESS_EVENT = "endless event"  # text/event-stream, one event without end
 HUGE_LENGTH = "huge length"  # Content-Length: 1 GB, then bytes without end
 STATUS_500 = "500"
+GZIP = "gzip"  # a small gzip body that would inflate to 64 MiB
 
 
 @dataclass
@@ -89,6 +90,11 @@ def build(faults: Faults | None = None, *, stateful: bool = False) -> FastMCP:
         return f"done after {steps} steps"
 
     @server.tool()
+    def big(size: int) -> str:
+        """A result of ``size`` characters."""
+        return "x" * size
+
+    @server.tool()
     def die() -> str:
         """Ends this server's process in the middle of the call."""
         os._exit(3)
@@ -128,6 +134,13 @@ def with_faults(app: Any, faults: Faults) -> Any:
                 return {"type": "http.request", "body": body, "more_body": False}
 
             await app(scope, replay, send)
+        elif fault == GZIP:
+            import gzip
+
+            body = gzip.compress(b" " * (64 << 20), compresslevel=1)
+            headers = [(b"content-type", b"application/json"), (b"content-encoding", b"gzip")]
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
         elif fault == STATUS_500:
             await send({"type": "http.response.start", "status": 500, "headers": []})
             await send({"type": "http.response.body", "body": b"broken"})
@@ -157,25 +170,28 @@ async def _endless(fault: str, receive: Any, send: Any, faults: Faults) -> None:
     gone.cancel()
 
 
-def app_of(faults: Faults | None, *, stateful: bool = False) -> Any:
-    app = build(faults, stateful=stateful).streamable_http_app()
+def app_of(faults: Faults | None, *, stateful: bool = False, sse: bool = False) -> Any:
+    server = build(faults, stateful=stateful)
+    if sse:  # the old protocol: answers come on the GET event stream
+        return server.sse_app()
+    app = server.streamable_http_app()
     return app if faults is None else with_faults(app, faults)
 
 
 @contextmanager
-def serving(faults: Faults | None = None) -> Iterator[str]:
-    """The server's URL while the block runs."""
+def serving(faults: Faults | None = None, *, sse: bool = False) -> Iterator[str]:
+    """The server's URL while the block runs (``sse``: the old protocol's server)."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app_of(faults), log_level="warning", lifespan="on")
+    config = uvicorn.Config(app_of(faults, sse=sse), log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     try:
         while not server.started:
             threading.Event().wait(0.02)
-        yield f"http://127.0.0.1:{port}/mcp"
+        yield f"http://127.0.0.1:{port}/{'sse' if sse else 'mcp'}"
     finally:
         server.should_exit = True
         thread.join(10)

@@ -26,6 +26,7 @@ from qwen_dev_cli.mcp.server import McpServer, ServerFailed
 from .http_server import (
     ENDLESS_EVENT,
     ENDLESS_JSON,
+    GZIP,
     HUGE_LENGTH,
     STATUS_500,
     Faults,
@@ -104,6 +105,46 @@ async def test_an_answer_without_end_is_not_read_past_the_limit(
     # socket buffers, never the gigabyte it meant to send.
     assert faults.sent < 64 * LIMIT
     assert (await web.call("shout", {"text": "still here"})).text == "STILL HERE"
+
+
+async def test_on_an_sse_server_an_answer_too_long_is_skipped_and_the_stream_goes_on(
+    tmp_path: Path,
+) -> None:
+    with serving(Faults(), sse=True) as url:
+        settings = McpServerSettings("old", url=url, transport="sse")
+        servers = McpServers([settings], tmp_path / "logs", os.environ, print)
+        server = servers.servers[0]
+        server.max_message = LIMIT
+        try:
+            await servers.wait_ready()
+            assert server.state == "ready", server.error
+            assert (await server.call("big", {"size": 1000})).text == "x" * 1000
+            with pytest.raises(ServerFailed, match=f"over {LIMIT:,} bytes"):
+                await server.call("big", {"size": 4 * LIMIT})
+            assert (await server.call("shout", {"text": "on"})).text == "ON"
+        finally:
+            await servers.aclose()
+
+
+async def test_a_compressed_answer_is_refused_uninflated(web: McpServer, faults: Faults) -> None:
+    faults.next = [GZIP]
+    with pytest.raises(ServerFailed, match="compressed"):
+        await web.call("look", {})
+    assert (await web.call("shout", {"text": "ok"})).text == "OK"
+
+
+async def test_progress_without_end_is_bounded_too(tmp_path: Path) -> None:
+    with serving(Faults()) as url:
+        settings = McpServerSettings("web", url=url, timeout=0.3)
+        servers = McpServers([settings], tmp_path / "logs", os.environ, print)
+        server = servers.servers[0]
+        try:
+            await servers.wait_ready()
+            # Progress every 0.1 s for 100 s: cut at MAX_CALL_TIMEOUTS times the timeout.
+            with pytest.raises(ServerFailed, match="Timed out"):
+                await server.call("slow", {"steps": 1000, "pause": 0.1})
+        finally:
+            await servers.aclose()
 
 
 async def test_a_progress_notification_restarts_the_call_timeout(tmp_path: Path) -> None:
