@@ -15,9 +15,9 @@ still does everything of the protocol). It does three things the SDK does not:
   can happen twice. Anything after the request left is not retried here; whether a
   tool call may be sent again is :meth:`~.server.McpServer.call`'s question (its
   annotations).
-- **A circuit breaker.** :data:`BREAKER_THRESHOLD` failures in a row (no connection, a
-  connection lost, a 5xx) open it: for :data:`BREAKER_COOLDOWN` seconds every request
-  fails at once without touching the network; then one is let through to try.
+- **A circuit breaker** (:class:`~.breaker.Breaker`): failures in a row (no
+  connection, a connection lost, a 5xx) open it, and for a while every request fails at
+  once without touching the network; then one is let through to try.
 
 A failed JSON-RPC request (an ``id`` and a ``method``) is answered here with a JSON-RPC
 error, not an exception: the SDK's streamable-HTTP client lets an HTTP error of one
@@ -30,24 +30,19 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import time
 from typing import TYPE_CHECKING, Any, Final
 
 import httpx
 
+from .breaker import Breaker
+
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-#: The longest message a server may send, in bytes (stdio and HTTP alike).
-MAX_MESSAGE: Final = 64 * 1024 * 1024
 #: Connection attempts after the first one that failed before anything was sent.
 CONNECT_RETRIES: Final = 2
 #: Seconds before each of those attempts.
 RETRY_DELAYS: Final = (0.25, 0.75)
-#: Failures in a row that open a server's circuit breaker.
-BREAKER_THRESHOLD: Final = 5
-#: Seconds an open breaker refuses requests before it lets one through.
-BREAKER_COOLDOWN: Final = 30.0
 #: The JSON-RPC error code of a failure a read-only or idempotent call may retry.
 TRANSIENT: Final = -32098
 #: The code of a failure no retry mends (too large, refused by the breaker, a 4xx).
@@ -57,38 +52,6 @@ REFUSED: Final = -32097
 _HEAD: Final = 4096
 _ID: Final = re.compile(rb'"id"\s*:\s*(-?\d+|"(?:[^"\\]|\\.)*")')
 _BOUNDARY: Final = re.compile(rb"\r\n\r\n|\n\n|\r\r")
-
-
-class Breaker:
-    """One server's circuit breaker (kept across its reconnections)."""
-
-    def __init__(self) -> None:
-        self.failures = 0
-        self._opened: float | None = None
-
-    def refusal(self) -> str | None:
-        """Why a request must not be tried now, or ``None``."""
-        if self._opened is None:
-            return None
-        left = self._opened + BREAKER_COOLDOWN - time.monotonic()
-        if left <= 0:
-            return None  # half open: this one tries; a failure opens it again
-        return (
-            f"not tried: {self.failures} failures in a row; "
-            f"the next attempt in {left:.0f} s (circuit breaker)"
-        )
-
-    def success(self) -> None:
-        self.failures = 0
-        self._opened = None
-
-    def failure(self) -> None:
-        self.failures += 1
-        if self.failures >= BREAKER_THRESHOLD:
-            self._opened = time.monotonic()
-
-    def reset(self) -> None:
-        self.success()
 
 
 class GuardedTransport(httpx.AsyncBaseTransport):

@@ -109,7 +109,7 @@ class McpServer:
         #: How many times it was (re)started: tools built for an earlier connection are
         #: built again.
         self.generation = 0
-        from .http import MAX_MESSAGE, Breaker
+        from .breaker import MAX_MESSAGE, Breaker
 
         #: An HTTP server's circuit breaker (kept across reconnections, reset by restart).
         self.breaker = Breaker()
@@ -483,7 +483,8 @@ def _import_sdk(kind: str) -> None:
         "stdio": "qwen_dev_cli.mcp.stdio",
         "sse": "mcp.client.sse",
     }.get(kind, "mcp.client.streamable_http")
-    for module in ("mcp.client.session", "mcp.types", transport):
+    http = () if kind == "stdio" else ("qwen_dev_cli.mcp.http",)
+    for module in ("mcp.client.session", "mcp.types", transport, *http):
         importlib.import_module(module)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -164,8 +165,15 @@ def _keep_sdk_log_in(path: Path) -> None:
     warning and error level: into ``path``, never onto the terminal, where Python's
     last-resort handler would print it over the REPL."""
     sdk = logging.getLogger("mcp")
-    if any(getattr(handler, "_qwen_dev", False) for handler in sdk.handlers):
-        return
+    for handler in list(sdk.handlers):
+        if getattr(handler, "_qwen_dev", False):
+            if isinstance(handler, logging.FileHandler) and handler.baseFilename == (
+                os.path.abspath(path)
+            ):
+                return
+            # Servers of another home in this process (tests do it): theirs now.
+            sdk.removeHandler(handler)
+            handler.close()
     path.parent.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(path, encoding="utf-8", delay=True)
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))

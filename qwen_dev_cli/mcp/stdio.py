@@ -30,7 +30,7 @@ import anyio
 from mcp.shared.message import SessionMessage
 from mcp.types import INTERNAL_ERROR, ErrorData, JSONRPCError, JSONRPCMessage
 
-from .http import MAX_MESSAGE
+from .breaker import MAX_MESSAGE
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from qwen_dev_cli.config.mcp_servers import McpServerSettings
-from qwen_dev_cli.mcp import McpServers
+from qwen_dev_cli.mcp import McpServers, breaker
 from qwen_dev_cli.mcp import http as guarded
 from qwen_dev_cli.mcp import server as mcp_server
 from qwen_dev_cli.mcp.server import McpServer, ServerFailed
@@ -176,7 +176,7 @@ class Chunks(httpx.AsyncByteStream):
 
 
 async def read_events(chunks: list[bytes], request_id: object, limit: int) -> bytes:
-    stream = guarded._Events(Chunks(chunks), request_id, limit, guarded.Breaker())
+    stream = guarded._Events(Chunks(chunks), request_id, limit, breaker.Breaker())
     return b"".join([piece async for piece in stream])
 
 
@@ -246,7 +246,7 @@ async def test_a_server_that_dies_refuses_and_comes_back(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(guarded, "BREAKER_COOLDOWN", 1.0)
+    monkeypatch.setattr(breaker, "BREAKER_COOLDOWN", 1.0)
     await asyncio.to_thread(start, port, process)
     url = f"http://127.0.0.1:{port}/mcp"
     servers = McpServers([McpServerSettings("proc", url=url)], tmp_path / "logs", os.environ, print)
@@ -265,7 +265,7 @@ async def test_a_server_that_dies_refuses_and_comes_back(
         # three times; the breaker opens on the way.
         with pytest.raises(ServerFailed, match=r"could not connect|circuit breaker"):
             await server.call("look", {})
-        assert server.breaker.failures >= guarded.BREAKER_THRESHOLD
+        assert server.breaker.failures >= breaker.BREAKER_THRESHOLD
 
         # Open: refused at once, without a connection attempt.
         with socket.socket() as listener:
