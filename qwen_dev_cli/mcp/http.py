@@ -9,7 +9,8 @@ still does everything of the protocol). It does three things the SDK does not:
   closed). The request it answered gets an error saying so, so a 1 GB body or an
   endless event takes no memory and the session goes on. A compressed answer is refused
   (the client asks for ``identity``): a small gzip body could inflate without bound
-  above this layer.
+  above this layer. A JSON answer that is not JSON at all (up to 4 MiB; the SDK would
+  log it and leave the call waiting for its timeout) is its request's error too.
 - **Retries before sending.** A connection that could not be made (refused, connect
   timeout) is tried again, :data:`CONNECT_RETRIES` times: nothing was sent, so nothing
   can happen twice. Anything after the request left is not retried here; whether a
@@ -48,6 +49,8 @@ TRANSIENT: Final = -32098
 #: The code of a failure no retry mends (too large, refused by the breaker, a 4xx).
 REFUSED: Final = -32097
 
+#: A JSON answer up to this size is checked to be JSON before the SDK gets it.
+_CHECKED: Final = 4 << 20
 #: Bytes kept of a message too long to read: enough to find the id it answers.
 _HEAD: Final = 4096
 _ID: Final = re.compile(rb'"id"\s*:\s*(-?\d+|"(?:[^"\\]|\\.)*")')
@@ -136,12 +139,27 @@ class GuardedTransport(httpx.AsyncBaseTransport):
             return _error_response(request, request_id, TRANSIENT, message)
         finally:
             await response.aclose()
+        if len(body) <= _CHECKED and not _is_json(body):
+            # The SDK would log it and answer nothing: the call would wait its timeout.
+            from ..safe_text import printable
+
+            head = printable(bytes(body[:60]).decode("utf-8", "replace"))
+            said = f"its answer was not JSON: {head!r}"
+            return _error_response(request, request_id, REFUSED, said)
         headers = [
             (k, v) for k, v in response.headers.multi_items() if k.lower() != "content-length"
         ]
         return httpx.Response(
             response.status_code, headers=headers, content=bytes(body), request=request
         )
+
+
+def _is_json(body: bytearray) -> bool:
+    try:
+        json.loads(body)
+    except ValueError:
+        return False
+    return True
 
 
 def _request_id(request: httpx.Request) -> object:
