@@ -64,12 +64,17 @@ class GuardedTransport(httpx.AsyncBaseTransport):
     Args:
         breaker: the server's breaker.
         max_message: the longest message read, in bytes.
+        answers_in_body: whether a request's answer comes in its POST's response
+            (streamable HTTP), so a failure can be answered there; the old SSE
+            protocol answers on its GET stream and ignores a POST's body, so there a
+            failure is raised, as the SDK expects.
     """
 
-    def __init__(self, breaker: Breaker, max_message: int) -> None:
+    def __init__(self, breaker: Breaker, max_message: int, *, answers_in_body: bool) -> None:
         self._inner = httpx.AsyncHTTPTransport()
         self.breaker = breaker
         self.max_message = max_message
+        self.answers_in_body = answers_in_body
 
     async def aclose(self) -> None:
         await self._inner.aclose()
@@ -78,7 +83,7 @@ class GuardedTransport(httpx.AsyncBaseTransport):
         request_id = _request_id(request)
 
         def fail(message: str, code: int) -> httpx.Response:
-            if request_id is None:  # a notification or a stream: the SDK handles errors
+            if request_id is None or not self.answers_in_body:  # the SDK handles errors
                 raise httpx.ConnectError(message, request=request)
             return _error_response(request, request_id, code, message)
 
@@ -102,17 +107,18 @@ class GuardedTransport(httpx.AsyncBaseTransport):
             self.breaker.failure()
         else:
             self.breaker.success()
-        if request_id is None:
-            return _bounded(response, None, self.max_message, self.breaker)
-        if status >= 400 and status != 404:  # (404: the SDK's "session terminated")
-            await response.aclose()
-            code = TRANSIENT if status >= 500 or status == 429 else REFUSED
-            return fail(f"HTTP {status} {response.reason_phrase}".strip(), code)
         encoding = response.headers.get("content-encoding", "identity").lower()
         if encoding not in ("identity", ""):
             await response.aclose()
             said = f"its answer came compressed ({encoding[:40]}) though asked not to be"
             return fail(said, REFUSED)
+        if request_id is None or not self.answers_in_body or status == 404:
+            # (404 to a request: the SDK's "session terminated", its body unread.)
+            return _bounded(response, None, self.max_message, self.breaker)
+        if status >= 400:
+            await response.aclose()
+            code = TRANSIENT if status >= 500 or status == 429 else REFUSED
+            return fail(f"HTTP {status} {response.reason_phrase}".strip(), code)
         kind = response.headers.get("content-type", "").lower()
         if kind.startswith("application/json"):
             return await self._read_json(request, response, request_id)

@@ -406,7 +406,9 @@ class McpServer:
                 headers=headers,
                 timeout=timeout,
                 auth=auth,
-                transport=GuardedTransport(self.breaker, self.max_message),
+                transport=GuardedTransport(
+                    self.breaker, self.max_message, answers_in_body=settings.kind == "http"
+                ),
             )
 
         if settings.kind == "sse":
