@@ -31,8 +31,10 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 from typing import TYPE_CHECKING, Any, Final
 
+import anyio
 import httpx
 
 from .breaker import Breaker
@@ -68,13 +70,27 @@ class GuardedTransport(httpx.AsyncBaseTransport):
             (streamable HTTP), so a failure can be answered there; the old SSE
             protocol answers on its GET stream and ignores a POST's body, so there a
             failure is raised, as the SDK expects.
+        idle, total: seconds the answer to a request may go without a whole message
+            (a JSON body: arrive), and last in all: the SDK stops waiting for an answer
+            at the call's timeout but goes on reading its stream, so a server dripping
+            a byte a second would otherwise hold a connection for the whole session.
     """
 
-    def __init__(self, breaker: Breaker, max_message: int, *, answers_in_body: bool) -> None:
+    def __init__(
+        self,
+        breaker: Breaker,
+        max_message: int,
+        *,
+        answers_in_body: bool,
+        idle: float = 120.0,
+        total: float = 1200.0,
+    ) -> None:
         self._inner = httpx.AsyncHTTPTransport()
         self.breaker = breaker
         self.max_message = max_message
         self.answers_in_body = answers_in_body
+        self.idle = idle
+        self.total = total
 
     async def aclose(self) -> None:
         await self._inner.aclose()
@@ -114,7 +130,7 @@ class GuardedTransport(httpx.AsyncBaseTransport):
             return fail(said, REFUSED)
         if request_id is None or not self.answers_in_body or status == 404:
             # (404 to a request: the SDK's "session terminated", its body unread.)
-            return _bounded(response, None, self.max_message, self.breaker)
+            return _bounded(response, None, self.max_message, self.breaker, None)
         if status >= 400:
             await response.aclose()
             code = TRANSIENT if status >= 500 or status == 429 else REFUSED
@@ -122,7 +138,7 @@ class GuardedTransport(httpx.AsyncBaseTransport):
         kind = response.headers.get("content-type", "").lower()
         if kind.startswith("application/json"):
             return await self._read_json(request, response, request_id)
-        return _bounded(response, request_id, self.max_message, self.breaker)
+        return _bounded(response, request_id, self.max_message, self.breaker, self)
 
     async def _read_json(
         self, request: httpx.Request, response: httpx.Response, request_id: object
@@ -134,11 +150,16 @@ class GuardedTransport(httpx.AsyncBaseTransport):
             await response.aclose()
             return _error_response(request, request_id, REFUSED, too_long)
         body = bytearray()
+        chunks = aiter(response.stream)  # type: ignore[arg-type]  # an async stream here
         try:
-            async for chunk in response.stream:  # type: ignore[union-attr]  # an async stream here
-                body += chunk
-                if len(body) > self.max_message:
-                    return _error_response(request, request_id, REFUSED, too_long)
+            with anyio.move_on_after(self.idle) as late:
+                async for chunk in chunks:
+                    body += chunk
+                    if len(body) > self.max_message:
+                        return _error_response(request, request_id, REFUSED, too_long)
+            if late.cancelled_caught:
+                said = f"its answer did not arrive within {self.idle:g} s"
+                return _error_response(request, request_id, REFUSED, said)
         except httpx.TransportError as exc:
             self.breaker.failure()
             message = f"the connection was lost mid-answer: {exc or type(exc).__name__}"
@@ -198,10 +219,16 @@ def _error_response(
 
 
 def _bounded(
-    response: httpx.Response, request_id: object, limit: int, breaker: Breaker
+    response: httpx.Response,
+    request_id: object,
+    limit: int,
+    breaker: Breaker,
+    timing: GuardedTransport | None,
 ) -> httpx.Response:
-    """``response`` with its body read through :class:`_Events`."""
-    response.stream = _Events(response.stream, request_id, limit, breaker)  # type: ignore[arg-type]  # async here
+    """``response`` with its body read through :class:`_Events` (``timing``: the
+    transport whose ``idle`` and ``total`` bound the answer to a request)."""
+    idle, total = (None, None) if timing is None else (timing.idle, timing.total)
+    response.stream = _Events(response.stream, request_id, limit, breaker, idle, total)  # type: ignore[arg-type]  # async here
     return response
 
 
@@ -211,16 +238,50 @@ class _Events(httpx.AsyncByteStream):
     An event past it: in the answer to a request (``request_id``), the request gets an
     error and the stream ends; elsewhere (the long-lived GET stream) it is skipped to
     its end and the request it answered, if its head names one, gets the error.
-    A connection lost in the answer to a request is that request's error too.
+    A connection lost in the answer to a request is that request's error too, and so is
+    an answer that goes ``idle`` seconds without a whole event or lasts ``total``.
     """
 
     def __init__(
-        self, inner: httpx.AsyncByteStream, request_id: object, limit: int, breaker: Breaker
+        self,
+        inner: httpx.AsyncByteStream,
+        request_id: object,
+        limit: int,
+        breaker: Breaker,
+        idle: float | None = None,
+        total: float | None = None,
     ) -> None:
         self._inner = inner
         self._request_id = request_id
         self._limit = limit
         self._breaker = breaker
+        self._idle = idle
+        self._total = total
+        self._heard = 0.0
+
+    async def _chunks(self) -> AsyncIterator[bytes | None]:
+        """The inner stream's chunks; ``None`` once the answer is over its time
+        (:meth:`heard` marks a whole event)."""
+        chunks: AsyncIterator[bytes | None] = aiter(self._inner)
+        if self._idle is None or self._total is None:
+            async for piece in chunks:
+                yield piece
+            return
+        began = self._heard = time.monotonic()
+        while True:
+            left = min(self._heard + self._idle, began + self._total) - time.monotonic()
+            chunk: bytes | None = None
+            with anyio.move_on_after(max(left, 0.0)) as late:
+                chunk = await anext(chunks, None)
+            if late.cancelled_caught:
+                yield None
+                return
+            if chunk is None:
+                return
+            yield chunk
+
+    def heard(self) -> None:
+        self._heard = time.monotonic()
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         too_long = f"its answer was over {self._limit:,} bytes and was not read"
@@ -228,7 +289,14 @@ class _Events(httpx.AsyncByteStream):
         scanned = 0  # where the search for the end of the event goes on
         head: bytes | None = None  # the start of an event being skipped
         try:
-            async for chunk in self._inner:
+            async for chunk in self._chunks():
+                if chunk is None:  # (only for a request's answer)
+                    said = (
+                        f"no whole message in its answer for {self._idle:g} s"
+                        f" (or the answer took over {self._total:g} s)"
+                    )
+                    yield _event(self._request_id, REFUSED, said)
+                    return
                 pending += chunk
                 while True:
                     found = _BOUNDARY.search(pending, max(0, scanned - 3))
@@ -238,6 +306,7 @@ class _Events(httpx.AsyncByteStream):
                     event, pending = bytes(pending[: found.end()]), pending[found.end() :]
                     scanned = 0
                     if head is None:
+                        self.heard()
                         yield event
                     else:
                         answered = _answered(head)

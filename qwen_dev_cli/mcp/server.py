@@ -407,7 +407,11 @@ class McpServer:
                 timeout=timeout,
                 auth=auth,
                 transport=GuardedTransport(
-                    self.breaker, self.max_message, answers_in_body=settings.kind == "http"
+                    self.breaker,
+                    self.max_message,
+                    answers_in_body=settings.kind == "http",
+                    idle=settings.timeout,
+                    total=settings.timeout * MAX_CALL_TIMEOUTS,
                 ),
             )
 

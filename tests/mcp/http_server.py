@@ -29,6 +29,8 @@ ENDLESS_JSON = "endless json"  # application/json, no length, bytes without end
 ENDLESS_EVENT = "endless event"  # text/event-stream, one event without end
 HUGE_LENGTH = "huge length"  # Content-Length: 1 GB, then bytes without end
 STATUS_500 = "500"
+DRIP = "drip"  # an event stream sending a byte every 0.1 s, never ending its event
+DRIP_JSON = "drip json"  # a JSON body the same way
 GZIP = "gzip"  # a small gzip body that would inflate to 64 MiB
 
 
@@ -159,14 +161,18 @@ async def _endless(fault: str, receive: Any, send: Any, faults: Faults) -> None:
         first = b"event: message\ndata: " + first
     elif fault == HUGE_LENGTH:
         headers.append((b"content-length", str(1 << 30).encode()))
+    elif fault == DRIP:
+        headers = [(b"content-type", b"text/event-stream")]
+        first = b"event: message\ndata: " + first
     gone = asyncio.ensure_future(receive())  # http.disconnect, once the client leaves
     await send({"type": "http.response.start", "status": 200, "headers": headers})
-    chunk = b"x" * 65536
+    drip = fault in (DRIP, DRIP_JSON)
+    chunk = b"x" if drip else b"x" * 65536
     await send({"type": "http.response.body", "body": first, "more_body": True})
     while not gone.done() and faults.sent < 1 << 30:
         await send({"type": "http.response.body", "body": chunk, "more_body": True})
         faults.sent += len(chunk)
-        await asyncio.sleep(0)
+        await asyncio.sleep(0.1 if drip else 0)
     gone.cancel()
 
 

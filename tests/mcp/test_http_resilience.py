@@ -24,6 +24,8 @@ from qwen_dev_cli.mcp import server as mcp_server
 from qwen_dev_cli.mcp.server import McpServer, ServerFailed
 
 from .http_server import (
+    DRIP,
+    DRIP_JSON,
     ENDLESS_EVENT,
     ENDLESS_JSON,
     GZIP,
@@ -131,6 +133,28 @@ async def test_a_compressed_answer_is_refused_uninflated(web: McpServer, faults:
     with pytest.raises(ServerFailed, match="compressed"):
         await web.call("look", {})
     assert (await web.call("shout", {"text": "ok"})).text == "OK"
+
+
+@pytest.mark.parametrize("fault", [DRIP, DRIP_JSON])
+async def test_a_slow_drip_is_cut_by_the_call_timeout(tmp_path: Path, fault: str) -> None:
+    faults = Faults(next=[fault])
+    with serving(faults) as url:
+        settings = McpServerSettings("web", url=url, timeout=1.0)
+        servers = McpServers([settings], tmp_path / "logs", os.environ, print)
+        server = servers.servers[0]
+        try:
+            await servers.wait_ready()
+            with pytest.raises(ServerFailed, match=r"no answer or|no whole|did not arrive"):
+                await server.call("append", {})
+            # The SDK stops waiting but would read the stream on; the guard ends it, so
+            # the server sees the client leave and the connection is not held.
+            await asyncio.sleep(0.5)
+            sent = faults.sent
+            await asyncio.sleep(0.5)
+            assert faults.sent == sent < 100
+            assert (await server.call("shout", {"text": "next"})).text == "NEXT"
+        finally:
+            await servers.aclose()
 
 
 async def test_progress_without_end_is_bounded_too(tmp_path: Path) -> None:
