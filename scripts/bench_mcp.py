@@ -14,6 +14,10 @@ qwen-dev's client (our transport, the SDK's session, the result made text for th
 model: :meth:`McpServer.call`) and directly with the SDK's own ``stdio_client`` and
 ``ClientSession``; alternating blocks, the median of the paired block ratios. Target:
 <= 1.2x.
+
+http-call: the same for the FastMCP streamable-HTTP test server (a process of its own,
+``tests/mcp/http_server.py``) and its ``shout``: qwen-dev's client (its guarded
+transport: bounds, retries, breaker) against the SDK's ``streamable_http_client``.
 """
 
 from __future__ import annotations
@@ -164,6 +168,86 @@ async def through_sdk(calls: int, blocks: int) -> list[float]:
         return times
 
 
+async def http_through_qwen_dev(url: str, calls: int) -> float:
+    from qwen_dev_cli.config.mcp_servers import McpServerSettings
+    from qwen_dev_cli.mcp.server import McpServer
+
+    with tempfile.TemporaryDirectory() as tmp:
+        server = McpServer(McpServerSettings("w", url=url), Path(tmp) / "w.log", os.environ)
+        server.start()
+        await server.wait_ready()
+        try:
+            began = time.perf_counter()
+            for _ in range(calls):
+                result = await server.call("shout", {"text": "hi"})
+                assert result.text == "HI"
+            return time.perf_counter() - began
+        finally:
+            await server.stop()
+
+
+async def http_through_sdk(url: str, calls: int) -> float:
+    from mcp import ClientSession
+    from mcp.client.streamable_http import streamable_http_client
+
+    async with (
+        streamable_http_client(url) as (read, write, _),
+        ClientSession(read, write) as session,
+    ):
+        await session.initialize()
+        began = time.perf_counter()
+        for _ in range(calls):
+            result = await session.call_tool("shout", {"text": "hi"})
+            assert result.content[0].text == "HI"  # type: ignore[union-attr]  # SDK union; shout is text
+        return time.perf_counter() - began
+
+
+def bench_http_call(calls: int, blocks: int = 8) -> dict[str, float]:
+    import socket
+    import subprocess
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/mcp"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.mcp.http_server", str(port)],
+        cwd=ROOT,
+        env=env,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        import httpx
+
+        for _ in range(300):
+            try:
+                httpx.get(url, timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.05)
+        per_block = max(1, calls // blocks)
+        asyncio.run(http_through_qwen_dev(url, 10))  # warm-up
+        asyncio.run(http_through_sdk(url, 10))
+        ratios, ours_all, sdk_all = [], [], []
+        for index in range(blocks):
+            pair = [("ours", http_through_qwen_dev), ("sdk", http_through_sdk)]
+            got: dict[str, float] = {}
+            for name, run in pair if index % 2 == 0 else pair[::-1]:
+                got[name] = asyncio.run(run(url, per_block)) / per_block
+            ours_all.append(got["ours"])
+            sdk_all.append(got["sdk"])
+            ratios.append(got["ours"] / got["sdk"])
+    finally:
+        process.kill()
+        process.wait()
+    return {
+        "ours_us": statistics.median(ours_all) * 1e6,
+        "sdk_us": statistics.median(sdk_all) * 1e6,
+        "ratio": statistics.median(ratios),
+    }
+
+
 def bench_call(calls: int, blocks: int = 8) -> dict[str, float]:
     per_block = max(1, calls // blocks)
     asyncio.run(through_qwen_dev(20, 1))  # warm-up: imports, the server's bytecode
@@ -190,7 +274,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=15, help="pairs of REPL starts")
     parser.add_argument("--calls", type=int, default=400, help="tool calls per client")
-    parser.add_argument("--only", choices=("prompt", "call"))
+    parser.add_argument("--only", choices=("prompt", "call", "http-call"))
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     parser.add_argument("--json", type=Path, help="write every number here")
     args = parser.parse_args()
@@ -213,6 +297,15 @@ def main() -> int:
         print(
             f"tool call: qwen-dev {call['ours_us']:.0f} us, SDK {call['sdk_us']:.0f} us; "
             f"median paired ratio {call['ratio']:.3f}x (<= {CALL_TARGET}x) "
+            f"{'ok' if ok else 'MISSED'}"
+        )
+    if args.only in (None, "http-call"):
+        http = results["http_call"] = bench_http_call(args.calls // 2)
+        ok = http["ratio"] <= CALL_TARGET
+        missed |= not ok
+        print(
+            f"HTTP tool call: qwen-dev {http['ours_us']:.0f} us, SDK {http['sdk_us']:.0f} us; "
+            f"median paired ratio {http['ratio']:.3f}x (<= {CALL_TARGET}x) "
             f"{'ok' if ok else 'MISSED'}"
         )
     if args.json is not None:

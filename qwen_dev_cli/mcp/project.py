@@ -167,9 +167,12 @@ async def project_servers(
     if project is None or not project.commands():
         return ()
     if approve is False:
+        # (Only a headless turn takes the flag: doctor and batch must not send the
+        # user looking for it on themselves.)
         warn(
-            f"{project.path}: its MCP servers are not started without --trust-project-mcp "
-            "(or the approval the interactive assistant asks for)"
+            f"{project.path}: its MCP servers are not started here; they start once "
+            "approved in the interactive assistant, or for one headless turn with "
+            "`qwen-dev ask --trust-project-mcp` (or `-p ... --trust-project-mcp`)"
         )
         return ()
     if approve is not True:

@@ -21,7 +21,7 @@ import time
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Final, Literal, TextIO
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from ..tools.sandbox import PASSED_ENV
 from .expand import expand, missing
@@ -42,16 +42,33 @@ log = logging.getLogger(__name__)
 MAX_TOOLS: Final = 500
 #: Times a server that stopped by itself is started again before it is failed.
 MAX_RESTARTS: Final = 1
-#: A server's stderr log is set aside (one old file kept) once over this at a start.
+#: A server's stderr log is set aside (one old file kept) whenever it passes this, at
+#: a start or while the server runs.
 MAX_LOG_BYTES: Final = 8 << 20
 #: Pages of ``tools/list`` read (a server could page forever).
 MAX_PAGES: Final = 20
+#: Times a read-only or idempotent tool call is sent again after a transient failure
+#: of an HTTP server (no connection, a connection lost, a 5xx), and the pauses before.
+CALL_RETRIES: Final = 2
+CALL_RETRY_DELAYS: Final = (0.5, 1.5)
+#: A call's ``timeout`` starts again at each progress notification, up to this many
+#: times ``timeout`` in all (a server sending progress forever must end some time).
+MAX_CALL_TIMEOUTS: Final = 10
+
+#: The code the SDK's streamable-HTTP client answers a request with when the server
+#: says (404) it no longer knows the session.
+_SESSION_TERMINATED: Final = 32600
 
 ServerState = Literal["starting", "ready", "failed", "stopped"]
 
 
 class ServerFailed(Exception):
     """A server could not be started or used; the message is for the user."""
+
+
+class _Transient(ServerFailed):
+    """A call that failed before or while reaching the server: one the server's
+    annotations say is read-only or idempotent may be sent again."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +109,12 @@ class McpServer:
         #: How many times it was (re)started: tools built for an earlier connection are
         #: built again.
         self.generation = 0
+        from .breaker import MAX_MESSAGE, Breaker
+
+        #: An HTTP server's circuit breaker (kept across reconnections, reset by restart).
+        self.breaker = Breaker()
+        #: The longest message read from an HTTP server, in bytes.
+        self.max_message = MAX_MESSAGE
 
     @property
     def name(self) -> str:
@@ -117,6 +140,7 @@ class McpServer:
         self.tools = ()
         self.startup_seconds = None
         self.generation += 1
+        self.breaker.reset()
         self.start()
 
     async def wait_ready(self) -> None:
@@ -135,16 +159,61 @@ class McpServer:
             self.state = "stopped"
 
     async def call(self, tool: str, arguments: dict[str, Any]) -> CallResult:
-        """Call ``tool``; a timeout, a dead server or a protocol error is a failed call."""
+        """Call ``tool``; a timeout, a dead server or a protocol error is a failed call.
+
+        A call an HTTP server's annotations say is read-only or idempotent is sent again
+        (:data:`CALL_RETRIES` times) after a transient failure; any other is sent once.
+        """
+        retries = CALL_RETRIES if self.settings.kind != "stdio" and self._repeatable(tool) else 0
+        for attempt in range(retries + 1):
+            try:
+                return await self._call_once(tool, arguments)
+            except _Transient as exc:
+                if attempt == retries:
+                    tried = f" (tried {attempt + 1} times)" if attempt else ""
+                    raise ServerFailed(f"{exc}{tried}") from exc
+                log.info("MCP server %s: %s; %s sent again", self.name, exc, tool)
+                await asyncio.sleep(CALL_RETRY_DELAYS[min(attempt, len(CALL_RETRY_DELAYS) - 1)])
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _repeatable(self, tool: str) -> bool:
+        """Whether the server says ``tool`` is read-only or idempotent."""
+        offered = next((t for t in self.tools if t.name == tool), None)
+        hints = None if offered is None else offered.annotations
+        return hints is not None and bool(hints.readOnlyHint or hints.idempotentHint)
+
+    async def _call_once(self, tool: str, arguments: dict[str, Any]) -> CallResult:
         if self.state == "starting":  # restarting after it stopped: its startup_timeout
             await self.wait_ready()
         session = self._session
         if session is None or self.state != "ready":
             raise ServerFailed(self.unavailable())
+        from mcp import McpError
+
+        from .http import TRANSIENT
+
+        timeout = self.settings.timeout
+        loop = asyncio.get_running_loop()
         try:
-            result = await session.call_tool(
-                tool, arguments, read_timeout_seconds=timedelta(seconds=self.settings.timeout)
-            )
+            # The call's timeout starts again at each progress notification; the SDK's
+            # own (a fixed one) is only the bound on all of them together.
+            async with asyncio.timeout(timeout) as deadline:
+
+                async def progress(
+                    progress: float, total: float | None, message: str | None
+                ) -> None:
+                    deadline.reschedule(loop.time() + timeout)
+
+                result = await session.call_tool(
+                    tool,
+                    arguments,
+                    read_timeout_seconds=timedelta(seconds=timeout * MAX_CALL_TIMEOUTS),
+                    progress_callback=progress,
+                )
+        except TimeoutError as exc:
+            raise ServerFailed(
+                f"MCP server {self.name}: no answer or progress within {timeout:g} s"
+            ) from exc
         except Exception as exc:
             if _connection_lost(exc):
                 # The holding task restarts it once; after that its tools are offered no
@@ -159,7 +228,17 @@ class McpServer:
                 raise ServerFailed(
                     f"MCP server {self.name}: it stopped ({why}); {then}{self._last_stderr()}"
                 ) from exc
-            raise ServerFailed(f"MCP server {self.name}: {_say(exc)}") from exc
+            code = exc.error.code if isinstance(exc, McpError) else None
+            if code == _SESSION_TERMINATED and self.settings.kind == "http":
+                # The server forgot the session (it restarted): the protocol says start
+                # a new one, so it is connected again (its one restart) and a repeatable
+                # call sent again on the new session.
+                self._lost.set()
+                raise _Transient(
+                    f"MCP server {self.name}: it ended the session (restarted?); connecting again"
+                ) from exc
+            kind = _Transient if code == TRANSIENT else ServerFailed
+            raise kind(f"MCP server {self.name}: {_say(exc)}") from exc
         return CallResult(not result.isError, result_text(result))
 
     def unavailable(self) -> str:
@@ -195,28 +274,30 @@ class McpServer:
         if self._stop.is_set():  # the session ended first: start nothing
             self._ready.set()
             return
-        while await self._hold_once(began) and not self._stop.is_set():
-            # (_ready was set by the connection that was lost; waiters of the new one
-            # get a new event.)
+        while await self._hold_once(began):
+            # (The lost connection left the state "starting" and a new _ready event,
+            # which calls wait on until the next connection is ready or has failed.)
+            if self._stop.is_set():
+                self._ready.set()
+                return
             if self.restarts >= MAX_RESTARTS:
                 self.state = "failed"
                 why = self._problems[-1] if self._problems else "its process ended"
                 self.error = f"it stopped again ({why}); not restarted{self._last_stderr()}"
                 log.info("MCP server %s: %s", self.name, self.error)
+                self._ready.set()
                 return
             self.restarts += 1
             log.info("MCP server %s stopped; restarting it", self.name)
             self._lost = asyncio.Event()
-            self._ready = asyncio.Event()
             self._problems = []
-            self.state = "starting"
             self.tools = ()
             self.generation += 1
 
     async def _hold_once(self, began: float) -> bool:
         """One connection, held until :meth:`stop` or until it is lost; whether it was
         lost (the process ended, the stream closed) once it was ready."""
-        errlog: TextIO | None = None
+        errlog: StderrLog | None = None
         connected = False
         try:
             async with AsyncExitStack() as stack:
@@ -234,6 +315,11 @@ class McpServer:
                 self._ready.set()
                 await _either(self._stop, self._lost)
                 self._session = None
+                if self._lost.is_set() and not self._stop.is_set():
+                    # From now on a call waits for the next connection (or hears that
+                    # there is none), not for this one to finish closing.
+                    self.state = "starting"
+                    self._ready = asyncio.Event()
             return self._lost.is_set()
         except BaseException as exc:
             if connected and self._lost.is_set() and isinstance(exc, Exception):
@@ -250,11 +336,12 @@ class McpServer:
             self._session = None
             if self.startup_seconds is None:
                 self.startup_seconds = time.monotonic() - began
-            self._ready.set()
+            if self.state != "starting":  # (starting: lost, _hold connects again)
+                self._ready.set()
             if errlog is not None:
                 errlog.close()
 
-    async def _connect(self, stack: AsyncExitStack, errlog: TextIO | None) -> ClientSession:
+    async def _connect(self, stack: AsyncExitStack, errlog: StderrLog | None) -> ClientSession:
         from mcp import ClientSession
 
         streams = await stack.enter_async_context(await self._transport(stack, errlog))
@@ -270,7 +357,7 @@ class McpServer:
         return session
 
     async def _transport(
-        self, stack: AsyncExitStack, errlog: TextIO | None
+        self, stack: AsyncExitStack, errlog: StderrLog | None
     ) -> contextlib.AbstractAsyncContextManager[Any]:
         settings = self.settings
         texts = [*settings.args, *settings.env.values(), *settings.headers.values()]
@@ -300,20 +387,43 @@ class McpServer:
         if not url.startswith(("http://", "https://")):
             raise ServerFailed(f"url {url!r} is not an http:// or https:// URL")
         headers = {k: expand(v, self._env) for k, v in settings.headers.items()}
+        # Asked uncompressed: a small gzip body could inflate without bound above the
+        # transport that bounds what the server sends.
+        headers = {"accept-encoding": "identity", **headers}
+        import httpx
+
+        from .http import GuardedTransport
+
+        # The SDK's own timeouts (a server may hold a response stream open for minutes).
+        timeout = httpx.Timeout(30.0, read=300.0)
+
+        def client(
+            headers: dict[str, str] | None = None,
+            timeout: httpx.Timeout | None = timeout,
+            auth: httpx.Auth | None = None,
+        ) -> httpx.AsyncClient:
+            return httpx.AsyncClient(
+                headers=headers,
+                timeout=timeout,
+                auth=auth,
+                transport=GuardedTransport(
+                    self.breaker,
+                    self.max_message,
+                    answers_in_body=settings.kind == "http",
+                    idle=settings.timeout,
+                    total=settings.timeout * MAX_CALL_TIMEOUTS,
+                ),
+            )
+
         if settings.kind == "sse":
             from mcp.client.sse import sse_client
 
-            return sse_client(url, headers=headers)
-        import httpx
+            return sse_client(url, headers=headers, httpx_client_factory=client)
         from mcp.client.streamable_http import streamable_http_client
 
-        # The SDK's own timeouts (a server may hold a response stream open for minutes);
-        # ours to close: the transport closes only a client it made itself.
-        timeout = httpx.Timeout(30.0, read=300.0)
-        client = await stack.enter_async_context(
-            httpx.AsyncClient(headers=headers, timeout=timeout)
-        )
-        return streamable_http_client(url, http_client=client)
+        # Ours to close: the transport closes only a client it made itself.
+        made = await stack.enter_async_context(client(headers))
+        return streamable_http_client(url, http_client=made)
 
     async def _list_tools(self, session: ClientSession) -> tuple[McpTool, ...]:
         tools: list[McpTool] = []
@@ -328,14 +438,47 @@ class McpServer:
             log.warning("MCP server %s: the first %d of its tools kept", self.name, MAX_TOOLS)
         return tuple(tools[:MAX_TOOLS])
 
-    def _open_log(self) -> TextIO:
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        # Kept to two files of about MAX_LOG_BYTES across starts: a server that writes
-        # its stderr without end must not fill the disk over the sessions.
+    def _open_log(self) -> StderrLog:
+        return StderrLog(self.log_path, MAX_LOG_BYTES)
+
+
+class StderrLog:
+    """A stdio server's stderr, copied into ``path`` as it comes (the server writes into
+    a pipe, never into the file), and set aside (one old file, ``path.1``, kept) each
+    time it would pass ``limit`` bytes: a server writing its stderr without end, in one
+    session or over many, keeps at most about twice ``limit`` on disk."""
+
+    def __init__(self, path: Path, limit: int = MAX_LOG_BYTES) -> None:
+        self.path = path
+        self.limit = limit
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = path.open("ab")
+        self._size = self._file.tell()
+        if self._size > limit:
+            self._set_aside()
+
+    def write(self, data: bytes) -> None:
+        if self._size + len(data) > self.limit and self._size:
+            self._set_aside()
+        self._file.write(data)
+        self._file.flush()  # read back for a failure's message, and tailed by the user
+        self._size += len(data)
+
+    def _set_aside(self) -> None:
+        self._file.close()
         with contextlib.suppress(OSError):
-            if self.log_path.stat().st_size > MAX_LOG_BYTES:
-                self.log_path.replace(self.log_path.with_name(self.log_path.name + ".1"))
-        return self.log_path.open("a", encoding="utf-8")
+            self.path.replace(self.path.with_name(self.path.name + ".1"))
+        self._file = self.path.open("ab")
+        self._size = self._file.tell()
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> StderrLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def _import_sdk(kind: str) -> None:
@@ -346,7 +489,8 @@ def _import_sdk(kind: str) -> None:
         "stdio": "qwen_dev_cli.mcp.stdio",
         "sse": "mcp.client.sse",
     }.get(kind, "mcp.client.streamable_http")
-    for module in ("mcp.client.session", "mcp.types", transport):
+    http = () if kind == "stdio" else ("qwen_dev_cli.mcp.http",)
+    for module in ("mcp.client.session", "mcp.types", transport, *http):
         importlib.import_module(module)
 
 

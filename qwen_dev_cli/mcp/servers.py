@@ -12,7 +12,9 @@ that leave the sandbox.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -32,6 +34,56 @@ log = logging.getLogger(__name__)
 
 #: Characters of a server's tool description passed to the model.
 MAX_DESCRIPTION = 2_000
+#: Characters of every MCP tool's entry (name, description, schema) in one request to
+#: the model, all servers together (about 50k tokens): past it, tools are left out.
+MAX_TOTAL_SPECS = 200_000
+
+
+class ToolBudget:
+    """Every server's tools, kept within :data:`MAX_TOTAL_SPECS` together.
+
+    Servers are taken in the order they are configured and their tools in the order
+    they list them: a tool whose entry would go past the budget is left out (a smaller
+    one after it may still fit). Which tools were left out is said once.
+    """
+
+    def __init__(self, warn: Callable[[str], None], limit: int = MAX_TOTAL_SPECS) -> None:
+        self.warn = warn
+        self.limit = limit
+        self.sources: list[ServerTools] = []
+        self._key: tuple[tuple[int, str, int], ...] | None = None
+        self._kept: dict[int, tuple[Tool, ...]] = {}
+        self._told: set[str] = set()
+
+    def kept(self, source: ServerTools) -> tuple[Tool, ...]:
+        """What ``source`` may offer now."""
+        key = tuple((id(s), s.server.state, s.server.generation) for s in self.sources)
+        if key != self._key:
+            self._key = key
+            self._allot()
+        return self._kept.get(id(source), ())
+
+    def _allot(self) -> None:
+        used = 0
+        left_out: list[str] = []
+        for source in self.sources:
+            kept: list[Tool] = []
+            for tool in source.built():
+                size = len(json.dumps(tool.spec(), ensure_ascii=False))
+                if used + size > self.limit:
+                    left_out.append(tool.name)
+                    continue
+                used += size
+                kept.append(tool)
+            self._kept[id(source)] = tuple(kept)
+        new = [name for name in left_out if name not in self._told]
+        if new:
+            self._told.update(new)
+            shown = ", ".join(new[:10]) + (f" and {len(new) - 10:,} more" if len(new) > 10 else "")
+            self.warn(
+                f"MCP: {len(new):,} tools left out: with them the tools offered to the model "
+                f"would pass {self.limit:,} characters: {shown}"
+            )
 
 
 @dataclass
@@ -40,6 +92,8 @@ class ServerTools:
 
     server: McpServer
     warn: Callable[[str], None]
+    #: Shared by the session's servers (``None``: this server's tools unbounded).
+    budget: ToolBudget | None = None
     _tools: tuple[Tool, ...] | None = field(default=None, repr=False)
     _generation: int = field(default=-1, repr=False)
 
@@ -48,6 +102,13 @@ class ServerTools:
         return f"MCP server {self.server.name}"
 
     def tools(self) -> Sequence[Tool]:
+        """What the model is offered of this server's tools now."""
+        if self.budget is not None:
+            return self.budget.kept(self)
+        return self.built()
+
+    def built(self) -> tuple[Tool, ...]:
+        """All its tools (none until it is ready), built once per connection."""
         if self.server.state != "ready":
             return ()
         if self._tools is None or self._generation != self.server.generation:
@@ -104,8 +165,15 @@ def _keep_sdk_log_in(path: Path) -> None:
     warning and error level: into ``path``, never onto the terminal, where Python's
     last-resort handler would print it over the REPL."""
     sdk = logging.getLogger("mcp")
-    if any(getattr(handler, "_qwen_dev", False) for handler in sdk.handlers):
-        return
+    for handler in list(sdk.handlers):
+        if getattr(handler, "_qwen_dev", False):
+            if isinstance(handler, logging.FileHandler) and handler.baseFilename == (
+                os.path.abspath(path)
+            ):
+                return
+            # Servers of another home in this process (tests do it): theirs now.
+            sdk.removeHandler(handler)
+            handler.close()
     path.parent.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(path, encoding="utf-8", delay=True)
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
@@ -149,6 +217,9 @@ class McpServers:
         ]
         self.warn = warn
         self._told: set[str] = set()
+        self.budget = ToolBudget(warn)
+        self._sources = [ServerTools(server, warn, self.budget) for server in self.servers]
+        self.budget.sources = self._sources
 
     @classmethod
     def of(
@@ -174,8 +245,8 @@ class McpServers:
         )
 
     def sources(self) -> list[ServerTools]:
-        """One registry source per server."""
-        return [ServerTools(server, self.warn) for server in self.servers]
+        """One registry source per server (the same ones each time)."""
+        return list(self._sources)
 
     def start(self) -> None:
         """Start every server in the background (once: again does nothing)."""
@@ -239,11 +310,12 @@ class McpServers:
     def report(self) -> list[dict[str, Any]]:
         """Each server as ``qwen-dev mcp list --json`` shows it: its state, its error,
         the tools offered to the model (by the names the model sees)."""
-        running = {server.name: server for server in self.servers}
+        running = {source.server.name: source for source in self._sources}
         rows: list[dict[str, Any]] = []
         for settings in self.settings:
-            server = running.get(settings.name)
-            offered = () if server is None else ServerTools(server, log.info).tools()
+            source = running.get(settings.name)
+            server = None if source is None else source.server
+            offered = () if source is None else source.tools()
             rows.append(
                 {
                     "name": settings.name,

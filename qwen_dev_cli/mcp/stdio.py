@@ -22,12 +22,15 @@ import json
 import os
 import re
 import signal
+import subprocess
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Final, TextIO
+from typing import TYPE_CHECKING, Final, Protocol
 
 import anyio
 from mcp.shared.message import SessionMessage
 from mcp.types import INTERNAL_ERROR, ErrorData, JSONRPCError, JSONRPCMessage
+
+from .breaker import MAX_MESSAGE
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
@@ -35,14 +38,19 @@ if TYPE_CHECKING:
     from anyio.abc import Process
     from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-#: The longest message a server may send, in bytes.
-MAX_MESSAGE: Final = 64 * 1024 * 1024
 #: Seconds a server has to leave after its stdin is closed, and after SIGTERM.
 GRACE: Final = 2.0
 
 #: Bytes kept of a message too long to read: enough to find the id it answers.
 _HEAD: Final = 4096
 _ID: Final = re.compile(rb'"id"\s*:\s*(-?\d+|"(?:[^"\\]|\\.)*")')
+
+
+class StderrSink(Protocol):
+    """Where a server's stderr goes, as it comes (:class:`~.server.StderrLog`)."""
+
+    def write(self, data: bytes, /) -> object: ...
+
 
 Streams = tuple[
     "MemoryObjectReceiveStream[SessionMessage | Exception]",
@@ -57,7 +65,7 @@ async def stdio_transport(
     *,
     env: dict[str, str],
     cwd: str | None,
-    errlog: TextIO,
+    errlog: StderrSink,
     on_problem: Callable[[str], None],
     on_exit: Callable[[], None] = lambda: None,
     max_message: int = MAX_MESSAGE,
@@ -69,7 +77,11 @@ async def stdio_transport(
     outgoing, outgoing_reader = anyio.create_memory_object_stream[SessionMessage](0)
     try:
         process = await anyio.open_process(
-            [command, *args], env=env, cwd=cwd, stderr=errlog, start_new_session=True
+            [command, *args],
+            env=env,
+            cwd=cwd,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
         )
     except OSError:
         for stream in (incoming_writer, incoming, outgoing, outgoing_reader):
@@ -114,9 +126,18 @@ async def stdio_transport(
         except (anyio.ClosedResourceError, anyio.BrokenResourceError):
             await anyio.lowlevel.checkpoint()
 
+    async def copy_stderr() -> None:
+        # Through a pipe, not into the file: what is kept of it stays bounded
+        # (errlog sets the file aside as it grows), however much the server writes.
+        assert process.stderr is not None
+        with contextlib.suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
+            async for chunk in process.stderr:
+                errlog.write(bytes(chunk))
+
     async with anyio.create_task_group() as tasks, process:
         tasks.start_soon(read)
         tasks.start_soon(write)
+        tasks.start_soon(copy_stderr)
         try:
             yield incoming, outgoing
         finally:

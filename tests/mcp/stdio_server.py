@@ -77,9 +77,39 @@ def serve(twin: bool) -> None:
     server.run("stdio")
 
 
+def many(count: int) -> None:
+    from mcp.server.fastmcp import FastMCP
+
+    server = FastMCP("many")
+
+    def tool(x: str = "") -> str:
+        return x
+
+    for index in range(count):
+        server.add_tool(tool, name=f"t{index}", description="d" * 1000)
+        # A large schema: one property described at length.
+        registered = server._tool_manager._tools[f"t{index}"]
+        registered.parameters["properties"]["x"]["description"] = "p" * 2000
+    server.run("stdio")
+
+
 if __name__ == "__main__":
     mode = sys.argv[1] if len(sys.argv) > 1 else "tools"
-    if mode == "hang":
+    if mode == "many":
+        many(int(sys.argv[2]))
+    elif mode == "noisy":
+        import threading
+
+        def noise(mebibytes: int) -> None:
+            line = b"n" * 1023 + b"\n"
+            for _ in range(mebibytes * 1024):
+                sys.stderr.buffer.write(line)
+            sys.stderr.buffer.write(b"noise done\n")
+            sys.stderr.flush()
+
+        threading.Thread(target=noise, args=(int(sys.argv[2]),), daemon=True).start()
+        serve(twin=False)
+    elif mode == "hang":
         sys.stdin.read()
         time.sleep(3600)
     elif mode == "slow":

@@ -34,3 +34,22 @@ async def test_doctor_reports_each_server_with_its_tools_and_start_up_time(
     assert "ready: lab" in out
     # Said once, by the doctor's report: not a second time on stderr.
     assert "broken" not in run.err
+
+
+async def test_doctor_s_notice_about_a_project_file_names_a_flag_that_exists(
+    tmp_path: Path,
+) -> None:
+    from .test_project_mcp import project_file
+
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    project_file(workspace)
+    async with FaultServer() as srv:
+        config = write_config(tmp_path / "c.toml", srv)
+        run = await qwen_dev("doctor", "--config", str(config), cwd=workspace)
+        said = " ".join((run.out + run.err).split())
+        assert ".mcp.json: its MCP servers are not started here" in said
+        assert "qwen-dev ask --trust-project-mcp" in said
+        # What it names works: the flag on the headless turn, not on doctor.
+        tried = await qwen_dev("doctor", "--trust-project-mcp", "--config", str(config))
+        assert tried.code == 2

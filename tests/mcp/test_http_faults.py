@@ -24,8 +24,11 @@ class Hostile(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         code = {"/401": 401, "/500": 500}.get(self.path, 200)
         body = b"garbage{{{"
+        kind = "application/json"
+        if self.path == "/events":  # garbage in an event: the SDK logs it, answers nothing
+            body, kind = b"event: message\ndata: garbage{{{\n\n", "text/event-stream"
         self.send_response(code)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", kind)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -62,6 +65,7 @@ async def test_bad_http_servers_fail_once_and_a_good_one_still_serves(
             McpServerSettings("u401", url=f"{hostile}/401", startup_timeout=2),
             McpServerSettings("u500", url=f"{hostile}/500", startup_timeout=2),
             McpServerSettings("garbage", url=f"{hostile}/mcp", startup_timeout=2),
+            McpServerSettings("events", url=f"{hostile}/events", startup_timeout=2),
             McpServerSettings("sse", url=f"{hostile}/401", transport="sse", startup_timeout=2),
             McpServerSettings("gone", url=f"http://127.0.0.1:{closed_port()}/mcp"),
             McpServerSettings("web", url=good),
@@ -77,11 +81,12 @@ async def test_bad_http_servers_fail_once_and_a_good_one_still_serves(
         finally:
             await servers.aclose()
     failed = {line.split()[2]: line for line in told}
-    assert set(failed) == {"u401", "u500", "garbage", "sse", "gone"}
+    assert set(failed) == {"u401", "u500", "garbage", "events", "sse", "gone"}
     assert all("\n" not in line for line in told)
     assert "401 Unauthorized" in failed["u401"]
     assert "500 Internal Server Error" in failed["u500"]
-    assert "did not start within 2 s" in failed["garbage"]
+    assert "its answer was not JSON: 'garbage{{{'" in failed["garbage"]  # at once
+    assert "did not start within 2 s" in failed["events"]
     assert "connection" in failed["gone"].lower()
     assert [tool.name for tool in web] == ["mcp__web__shout", "mcp__web__whoami"]
     assert result.text == "STILL HERE"

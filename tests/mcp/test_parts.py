@@ -229,6 +229,43 @@ def test_a_servers_stderr_log_is_set_aside_when_it_grew_too_large(tmp_path: Path
     log.write_bytes(b"x" * (server_module.MAX_LOG_BYTES + 1))
     server = server_module.McpServer(Settings("s", command="x"), log, {})
     with server._open_log() as handle:
-        handle.write("fresh\n")
+        handle.write(b"fresh\n")
     assert log.read_text() == "fresh\n"
     assert (tmp_path / "s.log.1").stat().st_size == server_module.MAX_LOG_BYTES + 1
+
+
+def test_all_servers_tools_together_stay_within_the_budget_and_say_what_was_left_out(
+    tmp_path: Path,
+) -> None:
+    import json
+
+    from mcp.types import Tool as McpTool
+
+    from qwen_dev_cli.config.mcp_servers import McpServerSettings
+    from qwen_dev_cli.mcp import McpServers
+    from qwen_dev_cli.mcp.servers import MAX_TOTAL_SPECS
+
+    told: list[str] = []
+    settings = [McpServerSettings("big", command="x"), McpServerSettings("small", command="y")]
+    servers = McpServers(settings, tmp_path, {}, told.append)
+    big, small = servers.servers
+    schema = {"type": "object", "properties": {"x": {"type": "string", "description": "p" * 900}}}
+    big.tools = tuple(
+        McpTool(name=f"t{i}", description="d" * 900, inputSchema=schema) for i in range(10_000)
+    )
+    small.tools = (McpTool(name="tiny", inputSchema={}),)
+    for server in servers.servers:
+        server.state = "ready"
+    offered = [tool for source in servers.sources() for tool in source.tools()]
+    size = sum(len(json.dumps(tool.spec(), ensure_ascii=False)) for tool in offered)
+    assert size <= MAX_TOTAL_SPECS
+    assert len(offered) > 50
+    assert "mcp__small__tiny" in [tool.name for tool in offered]  # a small one still fits
+    assert len(told) == 1
+    assert f"{10_000 - len(offered) + 1:,} tools left out" in told[0]
+    assert "mcp__big__t9999" not in told[0]  # the first ten named, the rest counted
+    assert "more" in told[0]
+    [source.tools() for source in servers.sources()]
+    assert len(told) == 1  # said once
+    rows = servers.report()
+    assert len(rows[0]["tools"]) == len(offered) - 1

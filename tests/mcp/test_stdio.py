@@ -32,7 +32,7 @@ async def test_a_message_over_the_limit_is_skipped_and_its_request_told(
     tmp_path: Path,
 ) -> None:
     problems: list[str] = []
-    with (tmp_path / "err.log").open("w") as errlog:
+    with (tmp_path / "err.log").open("wb") as errlog:
         async with (
             stdio_transport(
                 sys.executable,
@@ -74,3 +74,56 @@ async def test_what_the_server_started_ends_with_it(tmp_path: Path) -> None:
     assert ended(child)
     with pytest.raises(ServerFailed, match="not available"):
         await server.call("echo", {"message": "x"})
+
+
+async def test_a_server_offering_thousands_of_large_tools_is_bounded(tmp_path: Path) -> None:
+    import json
+
+    from qwen_dev_cli.mcp import McpServers
+    from qwen_dev_cli.mcp.server import MAX_TOOLS
+    from qwen_dev_cli.mcp.servers import MAX_TOTAL_SPECS
+
+    told: list[str] = []
+    settings = McpServerSettings("many", command=sys.executable, args=(SERVER, "many", "1000"))
+    servers = McpServers([settings], tmp_path, os.environ, told.append)
+    try:
+        await servers.wait_ready()
+        server = servers.servers[0]
+        assert server.state == "ready", server.error
+        assert len(server.tools) == MAX_TOOLS
+        offered = servers.sources()[0].tools()
+        size = sum(len(json.dumps(tool.spec(), ensure_ascii=False)) for tool in offered)
+        assert 0 < size <= MAX_TOTAL_SPECS
+        assert len(told) == 1
+        assert f"{MAX_TOOLS - len(offered):,} tools left out" in told[0]
+    finally:
+        await servers.aclose()
+
+
+async def test_a_server_writing_stderr_without_end_keeps_its_log_bounded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    from qwen_dev_cli.mcp import server as server_module
+
+    limit = 1 << 20
+    monkeypatch.setattr(server_module, "MAX_LOG_BYTES", limit)
+    log = tmp_path / "noisy.log"
+    settings = McpServerSettings("noisy", command=sys.executable, args=(SERVER, "noisy", "40"))
+    server = McpServer(settings, log, os.environ)
+    server.start()
+    try:
+        await server.wait_ready()
+        assert server.state == "ready", server.error
+        for _ in range(600):  # until the server has written its 40 MiB (within a minute)
+            if b"noise done" in log.read_bytes():
+                break
+            await asyncio.sleep(0.1)
+        assert b"noise done" in log.read_bytes()
+        assert log.stat().st_size <= limit
+        assert log.with_name("noisy.log.1").stat().st_size <= limit
+        result = await server.call("echo", {"message": "still here"})
+        assert result.text == "echo: still here"
+    finally:
+        await server.stop()
