@@ -76,6 +76,9 @@ class ProviderStateStore(Protocol):
         tokens: int,
         reservation: str,
         ticket: str | None = None,
+        *,
+        draw: float | None = None,
+        retry: bool = False,
     ) -> Admitted | Refused: ...
 
     async def settle(
@@ -175,8 +178,13 @@ class MemoryStore:
         tokens: int,
         reservation: str,
         ticket: str | None = None,
+        *,
+        draw: float | None = None,
+        retry: bool = False,
     ) -> Admitted | Refused:
-        return self._state(account).admit(self._clock(), policy, tokens, reservation, ticket)
+        return self._state(account).admit(
+            self._clock(), policy, tokens, reservation, ticket, draw=draw, retry=retry
+        )
 
     async def settle(
         self, account: str, policy: AccountPolicy, admitted: Admitted, settlement: Settlement
@@ -291,10 +299,17 @@ class FallbackStore:
         tokens: int,
         reservation: str,
         ticket: str | None = None,
+        *,
+        draw: float | None = None,
+        retry: bool = False,
     ) -> Admitted | Refused:
         result, shared = await self._call(
-            lambda: self.primary.admit(account, policy, tokens, reservation, ticket),
-            lambda: self.fallback.admit(account, policy, tokens, reservation, ticket),
+            lambda: self.primary.admit(
+                account, policy, tokens, reservation, ticket, draw=draw, retry=retry
+            ),
+            lambda: self.fallback.admit(
+                account, policy, tokens, reservation, ticket, draw=draw, retry=retry
+            ),
         )
         if not shared and isinstance(result, Admitted):
             self._local_reservations.add(reservation)
