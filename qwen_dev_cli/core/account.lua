@@ -455,12 +455,12 @@ local function retry_budget(s)
   return math.max(0.0, policy.retry_floor + policy.retry_ratio * accepts - retries)
 end
 
--- AccountState._restrain: a reason, wait and detail, or nil
+-- AccountState._restrain: a reason, wait, detail and chance, or nil
 local function restrain(s, draw, retry)
   prune_health(s)
   if now < s.qu then
     local wait = s.qu - now
-    return 'quota', wait, string.format('quota exhausted; resets in %.0fs', wait)
+    return 'quota', wait, string.format('quota exhausted; resets in %.0fs', wait), 0.0
   end
   if draw ~= nil and policy.throttle_k > 0 then
     local attempts, accepts = health_of(s, HEALTH_WINDOW)
@@ -471,14 +471,14 @@ local function restrain(s, draw, retry)
         local detail = string.format(
           'throttled locally: %d of the last %d attempts succeeded (p=%.2f)',
           accepts, attempts, chance)
-        return 'throttled', 0.0, detail
+        return 'throttled', 0.0, detail, chance
       end
     end
   end
   if retry then
     local budget = retry_budget(s)
     if budget ~= nil and budget < 1 then
-      return 'retry_budget', 0.0, 'retry budget spent'
+      return 'retry_budget', 0.0, 'retry budget spent', 0.0
     end
   end
   return nil
@@ -498,8 +498,9 @@ local function tally(s, outcome, cooldown, quota)
   end
 end
 
-local function refused(reason, wait, detail, transitions)
-  return list({ '"r"', str(reason), num(wait), str(detail), transitions_json(transitions) })
+local function refused(reason, wait, detail, transitions, chance)
+  return list({ '"r"', str(reason), num(wait), str(detail), transitions_json(transitions),
+                num(chance or 0.0) })
 end
 
 -- AccountState.admit
@@ -535,9 +536,9 @@ local function admit(s, tokens, reservation, ticket, draw, retry)
       end
     end
   end
-  local reason, wait, detail = restrain(s, draw, retry)
+  local reason, wait, detail, chance = restrain(s, draw, retry)
   if reason ~= nil then
-    return refused(reason, wait, detail, transitions)
+    return refused(reason, wait, detail, transitions, chance)
   end
   local delay = delay_for(s, tokens)
   local arrived = now

@@ -167,6 +167,8 @@ class Refused:
     wait: float
     detail: str = ""
     transitions: tuple[Transition, ...] = ()
+    #: For ``throttled``: the probability the refusal was drawn with.
+    chance: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -290,7 +292,8 @@ class AccountState:
                     return Refused("half_open_full", 0.0, detail, tuple(transitions))
         restraint = self._restrain(now, policy, draw, retry)
         if restraint is not None:
-            return Refused(restraint[0], restraint[1], restraint[2], tuple(transitions))
+            reason, wait, detail, chance = restraint
+            return Refused(reason, wait, detail, tuple(transitions), chance)
         delay = self._delay_for(now, policy, tokens)
         arrived = self.waiters[ticket][0] if ticket in self.waiters else now
         ahead = any(t != ticket and w[0] < arrived for t, w in self.waiters.items())
@@ -574,12 +577,12 @@ class AccountState:
 
     def _restrain(
         self, now: float, policy: AccountPolicy, draw: float | None, retry: bool
-    ) -> tuple[RefusalReason, float, str] | None:
+    ) -> tuple[RefusalReason, float, str, float] | None:
         """Quota, adaptive throttling, then the retry budget: a refusal, or ``None``."""
         self._prune_health(now)
         if now < self.quota_until:
             wait = self.quota_until - now
-            return "quota", wait, f"quota exhausted; resets in {wait:.0f}s"
+            return "quota", wait, f"quota exhausted; resets in {wait:.0f}s", 0.0
         if draw is not None and policy.throttle_k > 0:
             attempts, accepts, _, _ = self._health(now, HEALTH_WINDOW)
             if attempts >= THROTTLE_MIN_ATTEMPTS:
@@ -590,11 +593,11 @@ class AccountState:
                         f"throttled locally: {accepts} of the last {attempts} attempts "
                         f"succeeded (p={chance:.2f})"
                     )
-                    return "throttled", 0.0, detail
+                    return "throttled", 0.0, detail, chance
         if retry:
             budget = self._retry_budget(now, policy)
             if budget is not None and budget < 1:
-                return "retry_budget", 0.0, "retry budget spent"
+                return "retry_budget", 0.0, "retry budget spent", 0.0
         return None
 
     def _tally(self, now: float, settlement: Settlement) -> None:

@@ -125,8 +125,8 @@ class RedisStore:
                 int(tokens),
                 _transitions(transitions),
             )
-        _, reason, wait, detail, transitions = reply
-        return Refused(reason, float(wait), detail, _transitions(transitions))
+        _, reason, wait, detail, transitions, chance = reply
+        return Refused(reason, float(wait), detail, _transitions(transitions), float(chance))
 
     async def settle(
         self, account: str, policy: AccountPolicy, admitted: Admitted, settlement: Settlement
