@@ -127,6 +127,8 @@ async def _qwen_client(args: argparse.Namespace) -> tuple[Any, Any]:
         name = type(event).__name__
         if name == "AttemptStarted":
             name = f"attempt:{event.provider}"
+        elif name == "Throttled":
+            name = f"Throttled:{event.provider}"
         seen[name] = seen.get(name, 0) + 1
 
     client.subscribe(note)
@@ -285,6 +287,7 @@ def summarise(run: Run) -> dict[str, Any]:
         for name, n in row.get("events", {}).items():
             events[name] = events.get(name, 0) + n
     latencies = sorted(r["end"] - r["start"] for r in run.rows)
+    errors = sorted({r["error"] for r in run.rows if not r["ok"]})
     return {
         "run": run.name,
         "requests": len(run.rows),
@@ -296,8 +299,9 @@ def summarise(run: Run) -> dict[str, Any]:
         "after": len(after),
         "answered_after": sum(r["ok"] for r in after),
         "budget_spent_failures": sum(r.get("error") == "retry_budget_exhausted" for r in run.rows),
-        "errors": sorted({r["error"] for r in run.rows if not r["ok"]}),
-        "throttled": events.get("Throttled", 0),
+        "errors": {e: sum(r.get("error") == e for r in run.rows) for e in errors},
+        "throttled": events.get("Throttled:a", 0),
+        "throttled_b": events.get("Throttled:b", 0),
         "budget_events": events.get("RetryBudgetSpent", 0),
         "a_attempts": len(run.a_times),
         "a_attempts_counted": sum(r["a_attempts"] for r in run.rows),
@@ -383,7 +387,8 @@ def _line(row: dict[str, Any]) -> str:
         f"({row['a_attempts_during']} attempts / {row['to_a_during']} requests to A in the "
         f"outage); answered {row['answered']}/{row['requests']}, after recovery "
         f"{row['answered_after']}/{row['after']}; failed saying the budget is spent "
-        f"{row['budget_spent_failures']}; throttled {row['throttled']}; B attempts "
+        f"{row['budget_spent_failures']}; A throttled locally {row['throttled']} (B "
+        f"{row['throttled_b']}); B attempts "
         f"{row['b_attempts']}; p50 {row['p50_s']:.2f} s, max {row['max_s']:.1f} s; "
         f"errors {row['errors']}"
     )
