@@ -27,8 +27,9 @@ refusals by throttling. Targets: amplification <= 1.2 without B (after), near 1 
 quota    A answers every request with 429 ``insufficient_quota``: attempts A receives
          from 16 processes x 5 paced requests with B as the fallback. Target: 1.
 
-``--quick`` shortens the outage to 10 s (and the run with it). ``--child`` is internal:
-one process of a run, printing one JSON line per request.
+``--quick`` shortens the outage to 10 s (and the run with it); ``--failing 1.0 --runs
+after,today`` has A fail every request in the outage (the issue's baseline: 4.00).
+``--child`` is internal: one process of a run, printing one JSON line per request.
 """
 
 from __future__ import annotations
@@ -208,6 +209,7 @@ def run(
     count: int,
     default: Outcome | None = None,
     tree: Path | None = None,
+    failing: float = 0.5,
 ) -> Run:
     """One run: fresh servers and a fresh store, ``PROCESSES`` children, and A degraded
     for ``outage`` seconds from the start (or answering ``default`` throughout)."""
@@ -261,7 +263,7 @@ def run(
         go.with_suffix(".tmp").rename(go)
         time.sleep(max(0.0, start_at - time.monotonic()))
         if default is None:
-            a.configure(chaos=ChaosMix(p503=0.5, seed=21))
+            a.configure(chaos=ChaosMix(p503=failing, seed=21))
             began = time.monotonic()
             time.sleep(outage)
             a.configure(chaos=None)
@@ -327,6 +329,17 @@ def main() -> int:
     parser.add_argument("--before", metavar="REF", help="git commit to measure as 'today'")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--only", choices=("outage", "quota"))
+    parser.add_argument(
+        "--failing",
+        type=float,
+        default=0.5,
+        help="share of A's requests answered 503 in the outage (1.0: the issue's baseline)",
+    )
+    parser.add_argument(
+        "--runs",
+        default="after-b,today-b,after,today,sdk",
+        help="which outage runs, comma-separated (default: all five)",
+    )
     parser.add_argument("--child", action="store_true")
     parser.add_argument("--client", default="after")
     parser.add_argument("--a"), parser.add_argument("--b"), parser.add_argument("--home")
@@ -343,19 +356,23 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as trees:
         tree = _archive(args.before, Path(trees)) if args.before else None
         if args.only in (None, "outage"):
-            for name, client, with_b in (
-                ("after, with B", "after", True),
-                ("today, with B", today, True),
-                ("after, without B", "after", False),
-                ("today, without B", today, False),
-                ("openai SDK, without B", "sdk", False),
+            chosen = set(args.runs.split(","))
+            for key, name, client, with_b in (
+                ("after-b", "after, with B", "after", True),
+                ("today-b", "today, with B", today, True),
+                ("after", "after, without B", "after", False),
+                ("today", "today, without B", today, False),
+                ("sdk", "openai SDK, without B", "sdk", False),
             ):
+                if key not in chosen:
+                    continue
                 done = run(
                     Run(name, client, with_b),
                     outage=outage,
                     interval=interval,
                     count=REQUESTS,
                     tree=tree,
+                    failing=args.failing,
                 )
                 results.append(summarise(done))
                 print(_line(results[-1]), flush=True)
