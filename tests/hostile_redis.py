@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 from types import TracebackType
 
-_IDLE_VIEW = '["CLOSED",0,0,null,null,0,0]'
+_IDLE_VIEW = '["CLOSED",0,0,null,null,0,0,null,0,0]'
 
 
 class HostileRedis:
@@ -75,7 +75,7 @@ class HostileRedis:
             op = command[4] if len(command) > 4 else b""
             if op == b"admit":
                 self.admits += 1
-                reply = f'["r","{self.reason}",{self.wait},"budget spent",[]]'
+                reply = f'["r","{self.reason}",{self.wait},"budget spent",[],0]'
             else:
                 reply = _IDLE_VIEW
             return _bulk(reply.encode())

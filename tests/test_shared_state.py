@@ -170,3 +170,52 @@ BREAKER_3 = """
 failure_threshold = 3
 recovery_timeout = 60
 """
+
+
+NO_THROTTLE = """
+throttle_k = 0
+[circuit_breaker]
+failure_threshold = 100
+"""
+
+
+async def test_the_retry_budget_is_spent_across_processes(lab: FaultServer, tmp_path: Path) -> None:
+    """Processes retrying a failing provider share one retry budget (a floor of 10 a
+    minute here, no successes): once it is spent, the next process fails at once,
+    saying so, after one attempt."""
+    lab.configure(default=Outcome.status(503))
+    config = write_config(tmp_path / "c.toml", lab, extra=NO_THROTTLE)
+    config.write_text(
+        config.read_text(encoding="utf-8").replace("max_retries = 0", "max_retries = 3"),
+        encoding="utf-8",
+    )
+    for _ in range(3):  # three processes, three retries each: 9 of the 10
+        result = await ask(config)
+        assert result["_code"] == 3
+        assert result["error"]["type"] == "all_providers_failed"
+    assert len(lab.requests) == 12
+    spent = await ask(config)  # its one retry, then no more
+    assert spent["error"]["type"] == "retry_budget_exhausted"
+    assert len(lab.requests) == 14
+    last = await ask(config)
+    assert last["_code"] == 3
+    assert last["error"]["type"] == "retry_budget_exhausted"
+    assert "retry budget spent for p0" in last["error"]["message"]
+    assert len(lab.requests) == 15  # one attempt, no retry
+
+
+async def test_an_exhausted_quota_keeps_every_process_off_the_provider(
+    lab: FaultServer, spare: FaultServer, tmp_path: Path
+) -> None:
+    lab.configure(
+        default=Outcome.status(
+            429, message="You exceeded your current quota", code="insufficient_quota"
+        )
+    )
+    config = write_config(tmp_path / "c.toml", lab, spare)
+    for _ in range(4):
+        result = await ask(config)
+        assert result["_code"] == 0
+        assert result["provider"] == "p1"
+    assert len(lab.requests) == 1  # the first process learnt it for all of them
+    assert len(spare.requests) == 4

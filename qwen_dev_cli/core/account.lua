@@ -8,8 +8,10 @@
 --          now in seconds or '' for the server's clock (TIME), TICKET_LEASE, QUEUE_POLL,
 --          BUCKETS, the seconds a key is kept at least, MAX_COOLDOWN, the policy (rpm, tpm, window,
 --          '1'/'0' for a breaker, failure_threshold, recovery_timeout,
---          half_open_max_calls, trial_lease; '' for None), then the operation's own
---          arguments (see the bottom of this file).
+--          half_open_max_calls, trial_lease; '' for None), the restraint (retry_ratio or
+--          '', throttle_k, retry_floor, HEALTH_WINDOW, HEALTH_BUCKET, RETRY_WINDOW,
+--          THROTTLE_MIN_ATTEMPTS), then the operation's own arguments (see the bottom of
+--          this file).
 --
 -- The reply is a JSON string built here, not by cjson: Redis' cjson writes numbers
 -- with 14 significant digits (a TIME stamp with microseconds needs 16) and empty
@@ -64,6 +66,13 @@ if has_breaker then
     trial_lease = tonumber(breaker_args[4]),
   }
 end
+policy.retry_ratio = opt_number(next_arg())
+policy.throttle_k = tonumber(next_arg()) or 0
+policy.retry_floor = tonumber(next_arg()) or 0
+local HEALTH_WINDOW = tonumber(next_arg())
+local HEALTH_BUCKET = tonumber(next_arg())
+local RETRY_WINDOW = tonumber(next_arg())
+local THROTTLE_MIN_ATTEMPTS = tonumber(next_arg())
 
 -- Python's int() on a number: truncation toward zero.
 local function int(x)
@@ -144,6 +153,10 @@ local function to_json(s)
   for i, e in ipairs(s.e) do
     entries[i] = list({ num(e[1]), num(e[2]), num(e[3]), num(e[4]) })
   end
+  local health = {}
+  for i, h in ipairs(s.h) do
+    health[i] = list({ num(h[1]), num(h[2]), num(h[3]), num(h[4]), num(h[5]) })
+  end
   local b = s.b
   local breaker = list({
     str(b.state), num(b.epoch), num(b.failures), num(b.opened_at), num(b.successes),
@@ -157,6 +170,8 @@ local function to_json(s)
     .. ',"cd":' .. num(s.cd)
     .. ',"b":' .. breaker
     .. ',"w":' .. object(s.w, pair)
+    .. ',"h":' .. list(health)
+    .. ',"qu":' .. num(s.qu)
     .. '}'
 end
 
@@ -172,7 +187,7 @@ end
 
 local function fresh()
   return {
-    e = {}, q = 0, n = 0, sr = nil, st = nil, cd = 0.0, w = {},
+    e = {}, q = 0, n = 0, sr = nil, st = nil, cd = 0.0, w = {}, h = {}, qu = 0.0,
     b = { state = 'CLOSED', epoch = 0, failures = 0, opened_at = 0.0, successes = 0,
           reason = '', trials = {} },
   }
@@ -226,9 +241,18 @@ local function from_json(text)
   for k, v in pairs(table_or_empty(d.w)) do
     waiters[tostring(k)] = { number(v[1]), number(v[2]) }
   end
+  local health = {}
+  for i, h in ipairs(table_or_empty(d.h)) do
+    health[i] = { integer(h[1]), integer(h[2]), integer(h[3]), integer(h[4]), integer(h[5]) }
+  end
+  local quota_until = 0.0
+  if not absent(d.qu) then
+    quota_until = number(d.qu)
+  end
   return {
     e = entries, q = integer(d.q), n = integer(d.n),
     sr = cap_from(d.sr), st = cap_from(d.st), cd = number(d.cd), w = waiters,
+    h = health, qu = quota_until,
     b = { state = b[1], epoch = integer(b[2]), failures = integer(b[3]),
           opened_at = number(b[4]), successes = integer(b[5]), reason = tostring(b[6]),
           trials = trials },
@@ -408,12 +432,111 @@ local function maybe_half_open(s, breaker, transitions)
   end
 end
 
-local function refused(reason, wait, detail, transitions)
-  return list({ '"r"', str(reason), num(wait), str(detail), transitions_json(transitions) })
+-- --- account-wide restraint (issue 21) -------------------------------------------
+-- Health buckets are { start, attempts, accepts, retries, throttled }: column c of
+-- Python's list is c + 1 here.
+
+-- AccountState._count
+local function count(s, column)
+  local health = s.h
+  local start = math.floor(now / HEALTH_BUCKET) * math.floor(HEALTH_BUCKET * 1000)
+  if #health == 0 or start > health[#health][1] then
+    health[#health + 1] = { start, 0, 0, 0, 0 }
+  end
+  local bucket = health[#health]
+  bucket[column + 1] = bucket[column + 1] + 1
+end
+
+-- AccountState._prune_health
+local function prune_health(s)
+  local horizon = (now - HEALTH_WINDOW - HEALTH_BUCKET) * 1000
+  local drop = 0
+  while drop < #s.h and s.h[drop + 1][1] <= horizon do
+    drop = drop + 1
+  end
+  if drop > 0 then
+    local kept = {}
+    for i = drop + 1, #s.h do
+      kept[#kept + 1] = s.h[i]
+    end
+    s.h = kept
+  end
+end
+
+-- AccountState._health: attempts, accepts, retries, throttled
+local function health_of(s, window)
+  local horizon = (now - window - HEALTH_BUCKET) * 1000
+  local attempts, accepts, retries, throttled = 0, 0, 0, 0
+  for _, bucket in ipairs(s.h) do
+    if bucket[1] > horizon then
+      attempts = attempts + bucket[2]
+      accepts = accepts + bucket[3]
+      retries = retries + bucket[4]
+      throttled = throttled + bucket[5]
+    end
+  end
+  return attempts, accepts, retries, throttled
+end
+
+-- AccountState._retry_budget
+local function retry_budget(s)
+  if policy.retry_ratio == nil then
+    return nil
+  end
+  local _, accepts, retries = health_of(s, RETRY_WINDOW)
+  return math.max(0.0, policy.retry_floor + policy.retry_ratio * accepts - retries)
+end
+
+-- AccountState._restrain: a reason, wait, detail and chance, or nil
+local function restrain(s, draw, retry)
+  prune_health(s)
+  if now < s.qu then
+    local wait = s.qu - now
+    return 'quota', wait, string.format('quota exhausted; resets in %.0fs', wait), 0.0
+  end
+  if draw ~= nil and policy.throttle_k > 0 then
+    local attempts, accepts = health_of(s, HEALTH_WINDOW)
+    if attempts >= THROTTLE_MIN_ATTEMPTS then
+      local chance = math.max(0.0, (attempts - policy.throttle_k * accepts) / (attempts + 1))
+      if draw < chance then
+        count(s, 4)
+        local detail = string.format(
+          'throttled locally: %d of the last %d attempts succeeded (p=%.2f)',
+          accepts, attempts, chance)
+        return 'throttled', 0.0, detail, chance
+      end
+    end
+  end
+  if retry then
+    local budget = retry_budget(s)
+    if budget ~= nil and budget < 1 then
+      return 'retry_budget', 0.0, 'retry budget spent', 0.0
+    end
+  end
+  return nil
+end
+
+-- AccountState._tally
+local function tally(s, outcome, cooldown, quota)
+  if quota > 0 then
+    s.qu = math.max(s.qu, now + math.min(quota, MAX_COOLDOWN))
+  end
+  if outcome ~= 'neutral' or cooldown > 0 or quota > 0 then
+    prune_health(s)
+    count(s, 1)
+    if outcome == 'success' then
+      count(s, 2)
+    end
+  end
+end
+
+local function refused(reason, wait, detail, transitions, chance)
+  return list({ '"r"', str(reason), num(wait), str(detail), transitions_json(transitions),
+                num(chance or 0.0) })
 end
 
 -- AccountState.admit
-local function admit(s, tokens, reservation, ticket)
+local function admit(s, tokens, reservation, ticket, draw, retry)
   local transitions = {}
   prune(s, policy.window)
   if now < s.cd then
@@ -444,6 +567,10 @@ local function admit(s, tokens, reservation, ticket)
         return refused('half_open_full', 0.0, detail, transitions)
       end
     end
+  end
+  local reason, wait, detail, chance = restrain(s, draw, retry)
+  if reason ~= nil then
+    return refused(reason, wait, detail, transitions, chance)
   end
   local delay = delay_for(s, tokens)
   local arrived = now
@@ -478,6 +605,9 @@ local function admit(s, tokens, reservation, ticket)
       cap[1] = cap[1] - spent
     end
   end
+  if retry and policy.retry_ratio ~= nil then
+    count(s, 3)
+  end
   local trial = breaker ~= nil and record.state == 'HALF_OPEN'
   if trial then
     record.trials[reservation] = now + breaker.trial_lease
@@ -487,7 +617,7 @@ local function admit(s, tokens, reservation, ticket)
 end
 
 -- AccountState.settle and _judge; permit = { reservation, epoch, trial, at, tokens }
-local function settle(s, permit, outcome, tokens, cooldown, server)
+local function settle(s, permit, outcome, tokens, cooldown, server, quota)
   local transitions = {}
   prune(s, policy.window)
   if tokens ~= nil then
@@ -510,6 +640,7 @@ local function settle(s, permit, outcome, tokens, cooldown, server)
   if cooldown > 0 then -- NaN is not: a server's nonsense is ignored
     s.cd = math.max(s.cd, now + math.min(cooldown, MAX_COOLDOWN))
   end
+  tally(s, outcome, cooldown, quota)
   local record = s.b
   if permit.trial then
     record.trials[permit.reservation] = nil
@@ -601,14 +732,18 @@ local function view(s)
       waiting = waiting + 1
     end
   end
+  local _, _, _, throttled = health_of(s, HEALTH_WINDOW)
   return list({ str(state), num(retry_in), num(math.max(0.0, s.cd - now)), opt(requests_left),
-                opt(tokens_left), num(failures), num(waiting) })
+                opt(tokens_left), num(failures), num(waiting), opt(retry_budget(s)),
+                num(throttled), num(math.max(0.0, s.qu - now)) })
 end
 
 -- AccountState.reset
 local function reset(s)
   local transitions = {}
   s.cd = 0.0
+  s.qu = 0.0
+  s.h = {}
   transition(s, 'CLOSED', 'reset', transitions)
   return transitions
 end
@@ -621,27 +756,30 @@ if op == 'view' then
 end
 local reply
 if op == 'admit' then
-  -- tokens, reservation, '1' with a ticket, the ticket
+  -- tokens, reservation, '1' with a ticket, the ticket, the throttle's draw or '',
+  -- '1' for a retry
   local tokens, reservation = tonumber(next_arg()), next_arg()
   local has_ticket, ticket = next_arg() == '1', next_arg()
   if not has_ticket then
     ticket = nil
   end
-  reply = admit(s, tokens, reservation, ticket)
+  local draw, retry = opt_number(next_arg()), next_arg() == '1'
+  reply = admit(s, tokens, reservation, ticket, draw, retry)
 elseif op == 'settle' then
   -- the permit (reservation, epoch, '1'/'0' trial, at, tokens), then the settlement
-  -- (outcome, tokens, cooldown, '1' with server headers and their four fields)
+  -- (outcome, tokens, cooldown, quota, '1' with server headers and their four fields)
   local permit = {
     reservation = next_arg(), epoch = tonumber(next_arg()), trial = next_arg() == '1',
     at = tonumber(next_arg()), tokens = tonumber(next_arg()),
   }
   local outcome, tokens, cooldown = next_arg(), opt_number(next_arg()), tonumber(next_arg())
+  local quota = tonumber(next_arg())
   local server = nil
   if next_arg() == '1' then
     server = { opt_number(next_arg()), opt_number(next_arg()), opt_number(next_arg()),
                opt_number(next_arg()) }
   end
-  local transitions = settle(s, permit, outcome, tokens, cooldown, server)
+  local transitions = settle(s, permit, outcome, tokens, cooldown, server, quota)
   -- Settled: the transitions, and the account's view after them.
   reply = list({ transitions_json(transitions), view(s) })
 elseif op == 'reset' then

@@ -13,6 +13,38 @@ check and charge at once) before it is sent, and :meth:`AccountState.settle` (re
 tokens, the breaker's verdict, a cool-down, the server's headers) after. Anything a
 process takes and never gives back expires: window entries with the window, breaker
 trial slots after their lease, queue tickets after :data:`TICKET_LEASE`.
+
+Account-wide restraint (issue 21) lives here too, in :attr:`AccountState.health`: a few
+five-second buckets of attempts, accepts, retries and local refusals.
+
+- **Retry budget**, after Finagle's ``RetryBudget`` rather than gRPC's
+  ``retryThrottling``. gRPC keeps one token count with no time in it (each failure
+  costs 1, each success earns ``token_ratio``; retries stop below half of
+  ``max_tokens``): it rations *failures*, so it stops every retry once more than about
+  a tenth of requests fail and allows them all below that, and an account's count from
+  yesterday's outage would govern today. Finagle rations *retries* against recent
+  traffic: deposits expire after ``ttl``, and a retry may be made while retries in the
+  window stay under ``percentCanRetry`` of the deposits plus a reserve of
+  ``minRetriesPerSec`` for clients with little traffic. That bounds the amplification
+  directly (attempts <= requests x (1 + ratio) + the floor), forgets an old outage on
+  its own, and is one more column in a window like the rate limit's. Here: a retry on
+  an account is allowed while retries in the last :data:`RETRY_WINDOW` seconds are
+  fewer than ``retry_ratio`` x its successes there plus :data:`RETRY_FLOOR`. The floor
+  is per minute, not per second: an LLM account serves tens of requests a minute, and
+  a few retries a second would be more than its whole traffic. A retry takes its token
+  when it is admitted; a failure whose account has no token left fails over at once.
+- **Adaptive throttling** (Google SRE, "Handling Overload"): over
+  :data:`HEALTH_WINDOW` seconds, ``attempts`` (those that reached the provider, counted
+  when they end, so requests in flight at a cold start never count against a healthy
+  provider) and ``accepts`` (successes); a new request is refused locally with
+  probability ``max(0, (attempts - K * accepts) / (attempts + 1))``, the random draw
+  made by the caller (so the Redis script needs no randomness). Below
+  :data:`THROTTLE_MIN_ATTEMPTS` attempts nothing is refused: one user's single failure
+  would otherwise refuse their next request half the time (the breaker and the retry
+  budget guard that range). Local refusals are counted apart and do not feed back into
+  ``attempts``, so successes bring the provider back without a cliff.
+- **Quota exhaustion** marks the account unavailable until ``quota_until`` for every
+  process (:meth:`AccountState.admit` refuses it with reason ``quota``).
 """
 
 from __future__ import annotations
@@ -37,9 +69,21 @@ MAX_COOLDOWN = 86_400.0
 #: window when its latest admission does: at worst a request waits 1/BUCKETS of the
 #: window longer than an exact log would make it, and never less.
 BUCKETS = 100
+#: Seconds of attempts and accepts adaptive throttling looks at (Google SRE: two minutes).
+HEALTH_WINDOW = 120.0
+#: Seconds each health bucket covers (aligned to the clock: 24 buckets at most).
+HEALTH_BUCKET = 5.0
+#: Seconds of successes and retries the retry budget looks at (Finagle's ``ttl``).
+RETRY_WINDOW = 60.0
+#: Retries an account may make per :data:`RETRY_WINDOW` whatever its successes.
+RETRY_FLOOR = 10.0
+#: Attempts in the window before adaptive throttling refuses anything.
+THROTTLE_MIN_ATTEMPTS = 10
 
 Outcome = Literal["success", "failure", "neutral"]
-RefusalReason = Literal["cooldown", "open", "half_open_full", "budget"]
+RefusalReason = Literal[
+    "cooldown", "open", "half_open_full", "budget", "quota", "throttled", "retry_budget"
+]
 BreakerStateName = Literal["CLOSED", "OPEN", "HALF_OPEN"]
 
 
@@ -78,6 +122,13 @@ class AccountPolicy:
     tpm: int | None = None
     breaker: BreakerPolicy | None = BreakerPolicy()
     window: float = 60.0
+    #: Retries may add this share of the account's recent successes (plus
+    #: :data:`RETRY_FLOOR`); ``None``: no retry budget kept.
+    retry_ratio: float | None = None
+    #: Adaptive throttling's K; 0: off.
+    throttle_k: float = 0.0
+    #: Retries allowed per :data:`RETRY_WINDOW` whatever the successes.
+    retry_floor: float = RETRY_FLOOR
 
     def __post_init__(self) -> None:
         for label, limit in (("requests", self.rpm), ("tokens", self.tpm)):
@@ -116,6 +167,8 @@ class Refused:
     wait: float
     detail: str = ""
     transitions: tuple[Transition, ...] = ()
+    #: For ``throttled``: the probability the refusal was drawn with.
+    chance: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -127,12 +180,15 @@ class Settlement:
         tokens: the tokens the provider counted, replacing the estimate (``None``: keep it).
         cooldown: seconds every process keeps off the account (a 429's Retry-After).
         server: what the provider's ``x-ratelimit-*`` headers said.
+        quota: seconds every process keeps off the account because its quota is
+            exhausted (0: no quota signal).
     """
 
     outcome: Outcome = "neutral"
     tokens: int | None = None
     cooldown: float = 0.0
     server: RateLimitHeaders | None = None
+    quota: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -190,6 +246,11 @@ class AccountState:
     cooldown_until: float = 0.0
     breaker: BreakerRecord = field(default_factory=BreakerRecord)
     waiters: dict[str, list[float]] = field(default_factory=dict)
+    #: Restraint buckets, ``[start, attempts, accepts, retries, throttled]`` (start in
+    #: whole milliseconds, a multiple of :data:`HEALTH_BUCKET`), oldest first.
+    health: list[list[int]] = field(default_factory=list)
+    #: Until when (store clock) the account's quota is exhausted.
+    quota_until: float = 0.0
 
     # --- the two calls of a request ------------------------------------------------
 
@@ -200,10 +261,17 @@ class AccountState:
         tokens: int,
         reservation: str,
         ticket: str | None = None,
+        *,
+        draw: float | None = None,
+        retry: bool = False,
     ) -> Admitted | Refused:
         """Check the cool-down, the breaker and the budget, and charge the budget when
         all three allow. With a ``ticket``, a request refused for budget keeps (or
-        takes) its place in the queue; requests that queued earlier go first."""
+        takes) its place in the queue; requests that queued earlier go first.
+
+        ``draw`` (uniform in [0, 1), from the caller's random source) submits the
+        request to adaptive throttling; ``retry`` marks it a retry on this account,
+        which needs (and takes) a token of the retry budget."""
         transitions: list[Transition] = []
         self._prune(now, policy.window)
         if now < self.cooldown_until:
@@ -222,6 +290,10 @@ class AccountState:
                 if len(live) >= policy.breaker.half_open_max_calls:
                     detail = f"circuit half-open with {len(live)} trial calls in flight"
                     return Refused("half_open_full", 0.0, detail, tuple(transitions))
+        restraint = self._restrain(now, policy, draw, retry)
+        if restraint is not None:
+            reason, wait, detail, chance = restraint
+            return Refused(reason, wait, detail, tuple(transitions), chance)
         delay = self._delay_for(now, policy, tokens)
         arrived = self.waiters[ticket][0] if ticket in self.waiters else now
         ahead = any(t != ticket and w[0] < arrived for t, w in self.waiters.items())
@@ -236,6 +308,8 @@ class AccountState:
         for cap, spent in ((self.server_requests, 1), (self.server_tokens, tokens)):
             if cap is not None and now < cap[1]:
                 cap[0] -= spent
+        if retry and policy.retry_ratio is not None:
+            self._count(now, 3)
         trial = policy.breaker is not None and record.state == "HALF_OPEN"
         if trial:
             assert policy.breaker is not None
@@ -263,6 +337,7 @@ class AccountState:
         if settlement.cooldown > 0:  # NaN is not: a server's nonsense is ignored
             cooldown = min(settlement.cooldown, MAX_COOLDOWN)
             self.cooldown_until = max(self.cooldown_until, now + cooldown)
+        self._tally(now, settlement)
         self._judge(now, policy, admitted, settlement.outcome, transitions)
         return Settled(tuple(transitions), self.view(now, policy))
 
@@ -346,6 +421,7 @@ class AccountState:
                 retry_in = record.opened_at + policy.breaker.recovery_timeout - now
                 if retry_in <= 0:
                     state, retry_in = "HALF_OPEN", 0.0
+        _, _, _, throttled = self._health(now, HEALTH_WINDOW)
         return AccountView(
             state=state,
             retry_in=retry_in,
@@ -354,12 +430,18 @@ class AccountState:
             tpm_left=tokens_left,
             failures=record.failures if state == "CLOSED" else 0,
             waiting=sum(1 for w in self.waiters.values() if w[1] > now),
+            retry_budget=self._retry_budget(now, policy),
+            throttled=throttled,
+            quota_reset_in=max(0.0, self.quota_until - now),
         )
 
     def reset(self, now: float) -> tuple[Transition, ...]:
-        """Close the breaker and end the cool-down (``client.reset_circuit_breaker``)."""
+        """Close the breaker and end the cool-down, an exhausted quota and what adaptive
+        throttling remembers (``client.reset_circuit_breaker``)."""
         transitions: list[Transition] = []
         self.cooldown_until = 0.0
+        self.quota_until = 0.0
+        self.health = []
         self._transition(now, "CLOSED", "reset", transitions)
         return tuple(transitions)
 
@@ -377,6 +459,8 @@ class AccountState:
                 "cd": self.cooldown_until,
                 "b": [b.state, b.epoch, b.failures, b.opened_at, b.successes, b.reason, b.trials],
                 "w": self.waiters,
+                "h": self.health,
+                "qu": self.quota_until,
             },
             separators=(",", ":"),
         )
@@ -410,6 +494,11 @@ class AccountState:
                     trials={str(k): float(v) for k, v in _map(b[6]).items()},
                 ),
                 waiters={str(k): [float(v[0]), float(v[1])] for k, v in _map(data["w"]).items()},
+                health=[
+                    [int(start), int(attempts), int(accepts), int(retries), int(throttled)]
+                    for start, attempts, accepts, retries, throttled in _seq(data.get("h"))
+                ],
+                quota_until=float(data.get("qu", 0.0)),
             )
         # OverflowError: an infinite stamp, which int() refuses as ValueError does NaN.
         except (KeyError, IndexError, TypeError, ValueError, OverflowError) as exc:
@@ -508,6 +597,84 @@ class AccountState:
             reset = headers.reset_tokens
             until = now + (window if reset is None else reset)
             self.server_tokens = [float(headers.remaining_tokens), until]
+
+    # --- account-wide restraint (issue 21) ---------------------------------------------
+
+    def _restrain(
+        self, now: float, policy: AccountPolicy, draw: float | None, retry: bool
+    ) -> tuple[RefusalReason, float, str, float] | None:
+        """Quota, adaptive throttling, then the retry budget: a refusal, or ``None``."""
+        self._prune_health(now)
+        if now < self.quota_until:
+            wait = self.quota_until - now
+            return "quota", wait, f"quota exhausted; resets in {wait:.0f}s", 0.0
+        if draw is not None and policy.throttle_k > 0:
+            attempts, accepts, _, _ = self._health(now, HEALTH_WINDOW)
+            if attempts >= THROTTLE_MIN_ATTEMPTS:
+                chance = max(0.0, (attempts - policy.throttle_k * accepts) / (attempts + 1))
+                if draw < chance:
+                    self._count(now, 4)
+                    detail = (
+                        f"throttled locally: {accepts} of the last {attempts} attempts "
+                        f"succeeded (p={chance:.2f})"
+                    )
+                    return "throttled", 0.0, detail, chance
+        if retry:
+            budget = self._retry_budget(now, policy)
+            if budget is not None and budget < 1:
+                return "retry_budget", 0.0, "retry budget spent", 0.0
+        return None
+
+    def _tally(self, now: float, settlement: Settlement) -> None:
+        """Count a finished attempt for adaptive throttling and the retry budget (those
+        the provider's health is not in question for, such as a 400, are not counted),
+        and mark an exhausted quota."""
+        if settlement.quota > 0:  # NaN is not
+            quota = min(settlement.quota, MAX_COOLDOWN)
+            self.quota_until = max(self.quota_until, now + quota)
+        outcome = settlement.outcome
+        if outcome != "neutral" or settlement.cooldown > 0 or settlement.quota > 0:
+            self._prune_health(now)
+            self._count(now, 1)
+            if outcome == "success":
+                self._count(now, 2)
+
+    def _count(self, now: float, column: int) -> None:
+        """One more in ``column`` of the current health bucket. A bucket's start never
+        goes back, whatever the clock does, so buckets stay in order."""
+        health = self.health
+        start = math.floor(now / HEALTH_BUCKET) * int(HEALTH_BUCKET * 1000)
+        if not health or start > health[-1][0]:
+            health.append([start, 0, 0, 0, 0])
+        health[-1][column] += 1
+
+    def _prune_health(self, now: float) -> None:
+        horizon = (now - HEALTH_WINDOW - HEALTH_BUCKET) * 1000
+        drop = 0
+        while drop < len(self.health) and self.health[drop][0] <= horizon:
+            drop += 1
+        if drop:
+            del self.health[:drop]
+
+    def _health(self, now: float, window: float) -> tuple[int, int, int, int]:
+        """Attempts, accepts, retries and local refusals in the buckets that reach into
+        the last ``window`` seconds."""
+        horizon = (now - window - HEALTH_BUCKET) * 1000
+        attempts = accepts = retries = throttled = 0
+        for bucket in self.health:
+            if bucket[0] > horizon:
+                attempts += bucket[1]
+                accepts += bucket[2]
+                retries += bucket[3]
+                throttled += bucket[4]
+        return attempts, accepts, retries, throttled
+
+    def _retry_budget(self, now: float, policy: AccountPolicy) -> float | None:
+        """Retries the account may make now (``None``: no budget kept)."""
+        if policy.retry_ratio is None:
+            return None
+        _, accepts, retries, _ = self._health(now, RETRY_WINDOW)
+        return max(0.0, policy.retry_floor + policy.retry_ratio * accepts - retries)
 
     def _maybe_half_open(
         self, now: float, policy: BreakerPolicy, transitions: list[Transition]

@@ -140,7 +140,13 @@ class LLMClient:
         slots = []
         for priority, item in enumerate(providers):
             provider, rpm, tpm, account = _provider_of(item, rate_limits, transport)
-            policy = AccountPolicy(rpm, tpm, breaker)
+            policy = AccountPolicy(
+                rpm,
+                tpm,
+                breaker,
+                retry_ratio=retry.retry_budget_ratio,
+                throttle_k=retry.throttle_k,
+            )
             health = ProviderHealth(clock=clock)
             first = (
                 item.first_byte_deadline()

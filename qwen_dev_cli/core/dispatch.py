@@ -9,6 +9,14 @@ with that round's outcome as its attempt 1, so every decision is still its own.
 Everything is an async generator, so a stream's tokens travel from the provider to
 the consumer in the consumer's own task: no hand-off between tasks per token. The
 last item of a call is its :class:`Answer`.
+
+Account-wide restraint (issue 21, rules in :mod:`.account`): each first ask of a round
+carries a draw from the client's random source for adaptive throttling, and an attempt
+on an account this call already tried is a retry, which needs a token of the account's
+retry budget. A failure whose account has no retry left is not retried: the call fails
+over at once, or fails saying the budget is spent, without sleeping. A quota that is
+exhausted (or a Retry-After beyond ``max_retry_after``) marks the account unavailable
+until its reset for every process, and is said once (:class:`~.events.QuotaExhausted`).
 """
 
 from __future__ import annotations
@@ -28,13 +36,15 @@ from tenacity import AsyncRetrying, RetryCallState
 from tenacity.stop import stop_base
 
 from . import events as ev
-from .account import Admitted, Refused, Settlement, Transition
+from .account import AccountView, Admitted, Refused, Settlement, Transition
 from .attempt import AttemptStatus, StreamGuard, completed, streamed
 from .errors import (
     AllProvidersFailed,
     BudgetWaitExceeded,
     CircuitOpenError,
+    InsufficientQuota,
     LLMError,
+    LocallyThrottled,
     ProviderError,
     ProviderFailure,
     ProviderUnavailable,
@@ -42,6 +52,8 @@ from .errors import (
     RateLimitExhausted,
     RequestTimeout,
     RequestTooLarge,
+    RetryBudgetExhausted,
+    RetryBudgetRefused,
     TransientError,
 )
 from .providers.base import request_for
@@ -68,6 +80,10 @@ QUEUE_RECHECK = 1.0
 QUEUE_MIN_RECHECK = 0.01
 #: Default longest wait, in seconds, for an account's budget (``[rate_limit] max_wait``).
 DEFAULT_MAX_WAIT = 120.0
+#: Seconds an account is kept off when its quota is exhausted and the server did not
+#: say until when: long enough not to knock on it all day, short enough that a user who
+#: has just paid is not locked out (``reset_circuit_breaker`` ends it at once).
+QUOTA_UNKNOWN_RESET = 3600.0
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -109,6 +125,10 @@ class Call:
     gave_up: bool = False
     #: Seconds this call has waited in accounts' queues for budget (``max_wait`` bounds it).
     queued: float = 0.0
+    #: Providers this call has been admitted to: another attempt on one is a retry.
+    tried: set[str] = field(default_factory=set)
+    #: Providers not retried because their account's retry budget is spent.
+    budget_spent: set[str] = field(default_factory=set)
 
 
 class Dispatcher:
@@ -227,11 +247,11 @@ class Dispatcher:
                         assert reply is not None
                         self.status.used(reply)
                     except ProviderError as exc:
-                        await self._record_failure(slot, call, exc, admitted)
+                        said = await self._record_failure(slot, call, exc, admitted)
                         # x-should-retry: true makes even a 400 worth another round.
                         if not exc.fail_over and not exc.retryable:
                             raise
-                        failures.append(ProviderFailure(slot.name, exc))
+                        failures.append(ProviderFailure(slot.name, said))
                         continue
                     except BaseException:
                         await self._settle(slot, admitted, Settlement("neutral"))
@@ -247,10 +267,11 @@ class Dispatcher:
                 or cooling[1] > self.retry.max_retry_after
                 or cooling[1] >= self._remaining(call)
             ):
-                error = self._round_failed(failures)
-                # A breaker that opened during this round leaves nobody to retry with:
-                # fail now rather than sleep a backoff only to be refused.
-                error.final = self._all_open(call)
+                error = self._round_failed(failures, call)
+                # A breaker that opened during this round leaves nobody to retry with,
+                # nor does a spent retry budget: fail now rather than sleep a backoff
+                # only to be refused.
+                error.final = self._all_open(call) or self._none_left(call)
                 raise error
             provider, wait = cooling
             self.telemetry.count("rate_limited")
@@ -269,12 +290,13 @@ class Dispatcher:
             tokens = _estimate(slot, call)
             if self._too_large(slot, call, tokens, failures):
                 continue
-            decision = await self._admit(slot, call, tokens, ticket=None)
+            draw = self.rng.random() if slot.policy.throttle_k > 0 else None
+            decision = await self._admit(slot, call, tokens, ticket=None, draw=draw)
             if isinstance(decision, Refused):
                 if decision.reason == "budget":
                     spent.append((decision.wait, index, slot))
                 else:
-                    self._skip(slot, decision, failures)
+                    self._skip(slot, call, decision, failures)
                 continue
             self._note_failover(slot, call)
             yield slot, decision
@@ -302,7 +324,7 @@ class Dispatcher:
                 if isinstance(decision, Admitted):
                     return decision
                 if decision.reason != "budget":
-                    self._skip(slot, decision, failures)
+                    self._skip(slot, call, decision, failures)
                     return None
                 wait = decision.wait if math.isfinite(decision.wait) else math.inf
                 waited = call.queued + self.clock() - started
@@ -349,26 +371,46 @@ class Dispatcher:
         return error
 
     async def _admit(
-        self, slot: ProviderSlot, call: Call, tokens: int, *, ticket: str | None
+        self,
+        slot: ProviderSlot,
+        call: Call,
+        tokens: int,
+        *,
+        ticket: str | None,
+        draw: float | None = None,
     ) -> Admitted | Refused:
         call.asks += 1
         reservation = f"{call.ticket}.{call.asks}"
-        decision = await self.state.admit(slot.account, slot.policy, tokens, reservation, ticket)
+        decision = await self.state.admit(
+            slot.account,
+            slot.policy,
+            tokens,
+            reservation,
+            ticket,
+            draw=draw,
+            retry=slot.name in call.tried,
+        )
         self._transitions(slot, decision.transitions)
         if isinstance(decision, Refused):
             slot.learn_refusal(decision)
+        else:
+            call.tried.add(slot.name)
         return decision
 
-    async def _settle(self, slot: ProviderSlot, admitted: Admitted, how: Settlement) -> None:
-        """Report an attempt's end to the store. Never raises: the answer (or the error
-        being raised) matters more, and whatever is not settled expires on its own."""
+    async def _settle(
+        self, slot: ProviderSlot, admitted: Admitted, how: Settlement
+    ) -> AccountView | None:
+        """Report an attempt's end to the store, and return the account after it. Never
+        raises: the answer (or the error being raised) matters more, and whatever is not
+        settled expires on its own."""
         try:
             settled = await self.state.settle(slot.account, slot.policy, admitted, how)
         except Exception:
             log.exception("state store: settling an attempt on %s failed", slot.name)
-            return
+            return None
         slot.learn(settled.view)
         self._transitions(slot, settled.transitions)
+        return settled.view
 
     def _success(self, slot: ProviderSlot, reply: ProviderReply) -> Settlement:
         tokens = reply.usage.total_tokens if reply.usage is not None else None
@@ -393,10 +435,20 @@ class Dispatcher:
         failures.append(ProviderFailure(slot.name, error))
         return True
 
-    def _skip(self, slot: ProviderSlot, refusal: Refused, failures: list[ProviderFailure]) -> None:
+    def _skip(
+        self, slot: ProviderSlot, call: Call, refusal: Refused, failures: list[ProviderFailure]
+    ) -> None:
         error: LLMError
-        if refusal.reason == "cooldown":
+        if refusal.reason in ("cooldown", "quota"):
             error = ProviderUnavailable(refusal.detail, provider=slot.name, retry_in=refusal.wait)
+        elif refusal.reason == "throttled":
+            self.emit(ev.Throttled(slot.name, refusal.chance))
+            error = LocallyThrottled(refusal.detail, provider=slot.name, chance=refusal.chance)
+        elif refusal.reason == "retry_budget":
+            self._budget_spent(slot, call)
+            error = RetryBudgetRefused(
+                "not retried: the account's retry budget is spent", provider=slot.name
+            )
         else:
             self.telemetry.count("circuit_breaker_blocks", slot.name)
             error = CircuitOpenError(refusal.detail, provider=slot.name, retry_in=refusal.wait)
@@ -449,6 +501,31 @@ class Dispatcher:
     def _order(self, call: Call) -> list[ProviderSlot]:
         return [s for s in self.router.ranked() if s.name not in call.excluded]
 
+    def _none_left(self, call: Call) -> bool:
+        return all(slot.name in call.excluded for slot in self.router.slots)
+
+    def _budget_spent(self, slot: ProviderSlot, call: Call) -> None:
+        """The account allows no retry: this call leaves the provider alone."""
+        log.info("retry budget spent for %s", slot.name)
+        call.excluded.add(slot.name)
+        call.budget_spent.add(slot.name)
+        self.emit(ev.RetryBudgetSpent(slot.name))
+
+    def _quota_of(self, exc: ProviderError) -> tuple[bool, float | None]:
+        """Whether a failure says the account's quota is exhausted, and its reset
+        (``None``: unknown): ``insufficient_quota`` and its kind, a 429 speaking of a
+        quota with no reset, or any 429 whose Retry-After is beyond ``max_retry_after``
+        (a far reset: Gemini's daily ``RESOURCE_EXHAUSTED``, say)."""
+        if isinstance(exc, InsufficientQuota):
+            return True, exc.reset_in
+        if isinstance(exc, RateLimited):
+            after = exc.retry_after
+            if after is not None and after > self.retry.max_retry_after:
+                return True, after
+            if exc.quota and after is None:
+                return True, None
+        return False, None
+
     def _all_open(self, call: Call) -> bool:
         return all(
             slot.policy.breaker is not None and slot.breaker_state() == "OPEN"
@@ -464,33 +541,61 @@ class Dispatcher:
 
     async def _record_failure(
         self, slot: ProviderSlot, call: Call, exc: ProviderError, admitted: Admitted
-    ) -> None:
+    ) -> ProviderError:
+        """Settle a failed attempt; returns the error to report for it (an exhausted
+        quota with no reset is reported as :class:`InsufficientQuota`)."""
         self._note_attempt_failed(slot, call, exc)
         cooldown = 0.0
+        quota, reset = self._quota_of(exc)
         if isinstance(exc, RateLimited):
             self.telemetry.count("rate_limited", slot.name)
-            cooldown = exc.retry_after or 0.0
+            # Every process keeps off for the Retry-After, and at least the backoff's
+            # floor: a tiny (or missing) one must not bring them all back at once.
+            cooldown = max(exc.retry_after or 0.0, self.retry.base_delay)
         # The breaker judges the provider's health by what happened (5xx, timeout,
         # broken connection), whatever x-should-retry says about retrying; 4xx neutral.
         status = exc.status_code
         failed = isinstance(exc, TransientError) and (status is None or status >= 500)
-        await self._settle(
+        view = await self._settle(
             slot,
             admitted,
             Settlement(
                 "failure" if failed else "neutral",
                 tokens=_spent(call, exc),
                 cooldown=cooldown,
+                quota=(QUOTA_UNKNOWN_RESET if reset is None else reset) if quota else 0.0,
             ),
         )
-        if not exc.retryable:
+        said: ProviderError = exc
+        if quota:
             call.excluded.add(slot.name)
+            self.emit(ev.QuotaExhausted(slot.name, reset, exc.message))
+            if reset is None and not isinstance(exc, InsufficientQuota):
+                said = InsufficientQuota(
+                    f"{exc.message} (quota exhausted)",
+                    provider=slot.name,
+                    status_code=exc.status_code,
+                )
+        elif not exc.retryable:
+            call.excluded.add(slot.name)
+        elif view is not None and view.retry_budget is not None and view.retry_budget < 1:
+            self._budget_spent(slot, call)
         slot.health.record(False)
         self.telemetry.attempt_finished(slot.name, ok=False, error=exc)
+        return said
 
-    def _round_failed(self, failures: list[ProviderFailure]) -> AllProvidersFailed:
+    def _round_failed(self, failures: list[ProviderFailure], call: Call) -> AllProvidersFailed:
         if not failures:
             return AllProvidersFailed("no provider is available", failures)
+        spent = sorted(call.budget_spent & {f.provider for f in failures})
+        if spent and self._none_left(call):
+            summary = "; ".join(f"{f.provider}: {f.error.message}" for f in failures)
+            return RetryBudgetExhausted(
+                f"retry budget spent for {', '.join(spent)}: not retried (retries are "
+                f"limited to {self.retry.retry_budget_ratio:.0%} of the account's recent "
+                f"successes) ({summary})",
+                failures,
+            )
         waits = []
         for failure in failures:
             err = failure.error

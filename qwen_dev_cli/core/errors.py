@@ -16,6 +16,7 @@ errors (httpx, JSON, llama.cpp) are translated at the provider boundary with
     │   │   └── MalformedResponse     a body or event that is not what the API promises
     │   │       └── ResponseTooLarge  past a size limit (bytes, a line, tool arguments)
     │   └── PermanentError            retrying cannot help
+    │       ├── InsufficientQuota     429/403 saying the quota or credit is gone (fail over)
     │       ├── AuthenticationError   401, 403 (fail over: another provider may accept)
     │       ├── NotFoundError         404: wrong base_url or model (fail over)
     │       ├── Redirected            3xx: the endpoint moved; not followed (fail over)
@@ -24,15 +25,20 @@ errors (httpx, JSON, llama.cpp) are translated at the provider boundary with
     │       ├── RequestTooLarge       bigger than the provider's whole TPM budget (fail over)
     │       └── ProviderSetupError    cannot work as configured: missing extra, bad model file
     ├── CircuitOpenError              provider skipped: its breaker is open (no network call)
-    ├── ProviderUnavailable           provider skipped: cooling down after a 429
+    ├── ProviderUnavailable           provider skipped: cooling down after a 429, or its
+    │                                 quota exhausted until a reset
+    ├── LocallyThrottled              provider skipped: adaptive throttling refused locally
+    ├── RetryBudgetRefused            provider not retried: its retry budget is spent
     ├── NoProviderConfigured          nothing to send the request to
     └── AllProvidersFailed            the request failed on every provider; holds each error
         ├── RateLimitExhausted        ...because every provider asked to wait > max_retry_after
-        └── BudgetWaitExceeded        ...because a provider's budget did not free within max_wait
+        ├── BudgetWaitExceeded        ...because a provider's budget did not free within max_wait
+        └── RetryBudgetExhausted      ...and the account's retry budget allows no retry
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -116,7 +122,12 @@ class RequestTimeout(TransientError):
 
 
 class RateLimited(TransientError):
-    """429: the provider refused for now; ``retry_after`` says how long, when it said."""
+    """429: the provider refused for now; ``retry_after`` says how long, when it said.
+    ``quota``: its code or message spoke of a quota (``RESOURCE_EXHAUSTED``): with no
+    reset, or one beyond ``max_retry_after``, the client takes it for an exhausted
+    quota, not a rate limit."""
+
+    quota = False
 
 
 class ServerError(TransientError):
@@ -170,6 +181,50 @@ class ResponseTooLarge(MalformedResponse):
 
 class PermanentError(ProviderError):
     """Retrying the same request on the same provider cannot succeed."""
+
+
+class InsufficientQuota(PermanentError):
+    """429 (or 403) saying the account's quota, credit or daily allowance is gone: not a
+    rate limit, so never retried in a loop. The client marks the provider unavailable
+    to the whole account until ``reset_in`` (``None``: the server did not say)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str | None = None,
+        status_code: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(
+            message, provider=provider, status_code=status_code, retry_after=retry_after
+        )
+        self.reset_in = retry_after
+
+
+#: Codes that always mean the money or the allowance is gone (OpenAI's
+#: ``insufficient_quota``: "You exceeded your current quota, please check your plan and
+#: billing details").
+_QUOTA_CODES = re.compile(r"insufficient_quota|billing|credits?_exhausted", re.I)
+#: Words that say "quota" rather than "slow down". Gemini says them for its per-minute
+#: quotas too (``RESOURCE_EXHAUSTED``, "Please retry in 37s"), so on a 429 they make a
+#: quota only with a far or unknown reset (the client decides, knowing max_retry_after).
+_QUOTA_TEXT = re.compile(
+    r"quota|resource_exhausted|billing|credit balance|out of credits|payment required"
+    r"|insufficient (?:balance|credits?|funds)",
+    re.I,
+)
+
+
+def is_insufficient_quota(code: object) -> bool:
+    """Whether an error code says the quota is gone whatever the reset (a 429's
+    ``insufficient_quota``)."""
+    return bool(_QUOTA_CODES.search(str(code or "")))
+
+
+def says_quota(code: object, message: str) -> bool:
+    """Whether a 429's or 403's code or message speaks of a quota, billing or credit."""
+    return is_insufficient_quota(code) or bool(_QUOTA_TEXT.search(f"{code or ''} {message}"))
 
 
 class AuthenticationError(PermanentError):
@@ -226,6 +281,23 @@ class ProviderUnavailable(LLMError):
     def __init__(self, message: str, *, provider: str | None = None, retry_in: float = 0.0) -> None:
         super().__init__(message, provider=provider)
         self.retry_in = retry_in
+
+
+class LocallyThrottled(LLMError):
+    """Adaptive throttling refused the provider locally (it fails more than ``K`` times
+    as often as it succeeds, account-wide): skipped without a network call.
+
+    Args:
+        chance: the probability the refusal was drawn with.
+    """
+
+    def __init__(self, message: str, *, provider: str | None = None, chance: float = 0.0) -> None:
+        super().__init__(message, provider=provider)
+        self.chance = chance
+
+
+class RetryBudgetRefused(LLMError):
+    """The provider was not tried again: its account's retry budget is spent."""
 
 
 class NoProviderConfigured(LLMError):
@@ -311,6 +383,11 @@ class BudgetWaitExceeded(AllProvidersFailed):
         self.waited = waited
         self.max_wait = max_wait
         self.final = True
+
+
+class RetryBudgetExhausted(AllProvidersFailed):
+    """Failed without sleeping: a retry was wanted, but the retry budget of every
+    account left is spent (retries are limited to a share of recent successes)."""
 
 
 def _snake(name: str) -> str:

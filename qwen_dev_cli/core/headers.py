@@ -39,6 +39,27 @@ def parse_retry_after(
     return _parse_http_date(raw, now())
 
 
+#: Where a 429's body says when to come back: Gemini's ``"retryDelay": "37s"`` and
+#: "Please retry in 37.5s", or "try again in 20s" (OpenAI's rate-limit messages).
+_RETRY_HINT = re.compile(
+    r'"retryDelay"\s*:\s*"(\d+(?:\.\d+)?)s"|(?:retry|try again) in (\d+(?:\.\d+)?)\s*(ms|s)\b',
+    re.IGNORECASE,
+)
+
+
+def parse_retry_hint(body: bytes | str) -> float | None:
+    """Seconds a 429's body (not its headers) asks the client to wait, or ``None``."""
+    if isinstance(body, bytes):
+        body = body[:65536].decode("utf-8", errors="replace")
+    match = _RETRY_HINT.search(body[:65536])
+    if match is None:
+        return None
+    if match.group(1) is not None:
+        return min(float(match.group(1)), _MAX_SANE_SECONDS)
+    seconds = float(match.group(2)) / (1000.0 if match.group(3).lower() == "ms" else 1.0)
+    return min(seconds, _MAX_SANE_SECONDS)
+
+
 def parse_should_retry(headers: Mapping[str, str]) -> bool | None:
     """The ``x-should-retry`` header as OpenAI's servers send it: true, false or absent."""
     raw = _get(headers, "x-should-retry")

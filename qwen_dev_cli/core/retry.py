@@ -79,16 +79,20 @@ class wait_full_jitter(wait_base):
 
 
 class wait_retry_after_floor(wait_base):
-    """The inner wait, but never less than the Retry-After the failed round carries."""
+    """The inner wait, but never less than the Retry-After the failed round carries;
+    and when it carries one, never less than ``floor`` (the backoff's ``base_delay``):
+    a tiny Retry-After (``0``, ``retry-after-ms: 1``) with full jitter must not let
+    every retry go at once (Claude Code 2.1.98 burnt all its attempts in 13 s so)."""
 
-    def __init__(self, inner: wait_base) -> None:
+    def __init__(self, inner: wait_base, floor: float = 0.0) -> None:
         self.inner = inner
+        self.floor = floor
 
     def __call__(self, retry_state: RetryCallState) -> float:
         delay = self.inner(retry_state)
         error = _round_error(retry_state)
         if error is not None and error.retry_after is not None:
-            return max(delay, error.retry_after)
+            return max(delay, error.retry_after, self.floor)
         return delay
 
 
@@ -202,7 +206,7 @@ def _refusal(check: Check, value: object) -> str | None:
 def backoff_wait(policy: RetrySettings, rng: random.Random | None = None) -> wait_base:
     """The wait before the next round, per ``policy``."""
     schedule = wait_exponential(multiplier=policy.base_delay, exp_base=2, max=policy.max_delay)
-    return wait_retry_after_floor(JITTERS[policy.jitter](schedule, rng=rng))
+    return wait_retry_after_floor(JITTERS[policy.jitter](schedule, rng=rng), policy.base_delay)
 
 
 def retry_stop(policy: RetrySettings) -> stop_base:

@@ -80,6 +80,9 @@ class ProviderStateStore(Protocol):
         tokens: int,
         reservation: str,
         ticket: str | None = None,
+        *,
+        draw: float | None = None,
+        retry: bool = False,
     ) -> Admitted | Refused: ...
 
     async def settle(
@@ -179,8 +182,13 @@ class MemoryStore:
         tokens: int,
         reservation: str,
         ticket: str | None = None,
+        *,
+        draw: float | None = None,
+        retry: bool = False,
     ) -> Admitted | Refused:
-        return self._state(account).admit(self._clock(), policy, tokens, reservation, ticket)
+        return self._state(account).admit(
+            self._clock(), policy, tokens, reservation, ticket, draw=draw, retry=retry
+        )
 
     async def settle(
         self, account: str, policy: AccountPolicy, admitted: Admitted, settlement: Settlement
@@ -295,13 +303,22 @@ class FallbackStore:
         tokens: int,
         reservation: str,
         ticket: str | None = None,
+        *,
+        draw: float | None = None,
+        retry: bool = False,
     ) -> Admitted | Refused:
         async def primary() -> Admitted | Refused:
-            return _sane(await self.primary.admit(account, policy, tokens, reservation, ticket))
+            return _sane(
+                await self.primary.admit(
+                    account, policy, tokens, reservation, ticket, draw=draw, retry=retry
+                )
+            )
 
         result, shared = await self._call(
             primary,
-            lambda: self.fallback.admit(account, policy, tokens, reservation, ticket),
+            lambda: self.fallback.admit(
+                account, policy, tokens, reservation, ticket, draw=draw, retry=retry
+            ),
         )
         if not shared and isinstance(result, Admitted):
             self._local_reservations.add(reservation)

@@ -39,8 +39,12 @@ from redis.exceptions import RedisError
 
 from .account import (
     BUCKETS,
+    HEALTH_BUCKET,
+    HEALTH_WINDOW,
     MAX_COOLDOWN,
     QUEUE_POLL,
+    RETRY_WINDOW,
+    THROTTLE_MIN_ATTEMPTS,
     TICKET_LEASE,
     AccountPolicy,
     AccountView,
@@ -98,8 +102,18 @@ class RedisStore:
         tokens: int,
         reservation: str,
         ticket: str | None = None,
+        *,
+        draw: float | None = None,
+        retry: bool = False,
     ) -> Admitted | Refused:
-        args = [tokens, reservation, _flag(ticket is not None), ticket or ""]
+        args = [
+            tokens,
+            reservation,
+            _flag(ticket is not None),
+            ticket or "",
+            _optional(draw),
+            _flag(retry),
+        ]
         reply = await self._run("admit", account, policy, args)
         if reply[0] == "a":
             _, reservation, epoch, trial, at, tokens, transitions = reply
@@ -111,8 +125,8 @@ class RedisStore:
                 int(tokens),
                 _transitions(transitions),
             )
-        _, reason, wait, detail, transitions = reply
-        return Refused(reason, float(wait), detail, _transitions(transitions))
+        _, reason, wait, detail, transitions, chance = reply
+        return Refused(reason, float(wait), detail, _transitions(transitions), float(chance))
 
     async def settle(
         self, account: str, policy: AccountPolicy, admitted: Admitted, settlement: Settlement
@@ -138,6 +152,7 @@ class RedisStore:
             _optional(settlement.tokens),
             # Lua reads neither "nan" nor "inf": the rule's own bounds, applied here.
             min(settlement.cooldown, MAX_COOLDOWN) if settlement.cooldown > 0 else 0.0,
+            min(settlement.quota, MAX_COOLDOWN) if settlement.quota > 0 else 0.0,
             _flag(server is not None),
             *(_optional(value) for value in headers),
         ]
@@ -226,8 +241,17 @@ class RedisStore:
 
 
 def _policy_args(policy: AccountPolicy | None) -> list[Any]:
+    restraint = [
+        "" if policy is None else _optional(policy.retry_ratio),
+        0.0 if policy is None else policy.throttle_k,
+        0.0 if policy is None else policy.retry_floor,
+        HEALTH_WINDOW,
+        HEALTH_BUCKET,
+        RETRY_WINDOW,
+        THROTTLE_MIN_ATTEMPTS,
+    ]
     if policy is None:
-        return ["", "", "", "0", "", "", "", ""]
+        return ["", "", "", "0", "", "", "", "", *restraint]
     breaker = policy.breaker
     breaker_args: list[Any] = (
         ["0", "", "", "", ""]
@@ -240,7 +264,7 @@ def _policy_args(policy: AccountPolicy | None) -> list[Any]:
             breaker.trial_lease,
         ]
     )
-    return [_optional(policy.rpm), _optional(policy.tpm), policy.window, *breaker_args]
+    return [_optional(policy.rpm), _optional(policy.tpm), policy.window, *breaker_args, *restraint]
 
 
 def _flag(value: bool) -> str:
@@ -268,7 +292,8 @@ def _transitions(items: Any) -> tuple[Transition, ...]:
 
 
 def _view(items: Any) -> AccountView:
-    state, retry_in, cooldown, rpm_left, tpm_left, failures, waiting = items
+    state, retry_in, cooldown, rpm_left, tpm_left, failures, waiting = items[:7]
+    retry_budget, throttled, quota_reset_in = items[7:]
     return AccountView(
         state=state,
         retry_in=float(retry_in),
@@ -277,4 +302,7 @@ def _view(items: Any) -> AccountView:
         tpm_left=tpm_left,
         failures=int(failures),
         waiting=int(waiting),
+        retry_budget=None if retry_budget is None else float(retry_budget),
+        throttled=int(throttled),
+        quota_reset_in=float(quota_reset_in),
     )

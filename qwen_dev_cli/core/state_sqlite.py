@@ -82,9 +82,15 @@ class SqliteStore:
         tokens: int,
         reservation: str,
         ticket: str | None = None,
+        *,
+        draw: float | None = None,
+        retry: bool = False,
     ) -> Admitted | Refused:
         return self._update(
-            account, lambda state, now: state.admit(now, policy, tokens, reservation, ticket)
+            account,
+            lambda state, now: state.admit(
+                now, policy, tokens, reservation, ticket, draw=draw, retry=retry
+            ),
         )
 
     async def settle(

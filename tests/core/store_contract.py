@@ -232,6 +232,79 @@ class StoreContract:
     async def test_check_names_the_store(self, store: ProviderStateStore) -> None:
         assert await store.check()
 
+    # --- account-wide restraint (issue 21) ----------------------------------------------
+
+    async def test_the_retry_budget_is_the_accounts(
+        self, store: ProviderStateStore, peer: ProviderStateStore
+    ) -> None:
+        key = account()
+        policy = AccountPolicy(breaker=None, retry_ratio=0.5, retry_floor=1.0)
+        assert (await store.view(key, policy)).retry_budget == 1.0
+        retry = await store.admit(key, policy, 1, rid(), retry=True)
+        assert isinstance(retry, Admitted)
+        # The floor is spent, by another process: this one may not retry either.
+        refusal = await peer.admit(key, policy, 1, rid(), retry=True)
+        assert isinstance(refusal, Refused)
+        assert refusal.reason == "retry_budget"
+        assert "retry budget spent" in refusal.detail
+        assert isinstance(await peer.admit(key, policy, 1, rid()), Admitted)  # not a retry
+        # Two successes earn one retry (ratio 0.5).
+        for _ in range(2):
+            permit = await admitted(peer, key, policy)
+            await peer.settle(key, policy, permit, Settlement("success"))
+        assert (await store.view(key, policy)).retry_budget == 1.0
+        assert isinstance(await store.admit(key, policy, 1, rid(), retry=True), Admitted)
+        assert (await peer.view(key, policy)).retry_budget == 0.0
+        assert (await peer.view(key, AccountPolicy())).retry_budget is None  # none kept
+
+    async def test_adaptive_throttling_refuses_by_the_accounts_failures(
+        self, store: ProviderStateStore, peer: ProviderStateStore
+    ) -> None:
+        key, policy = account(), AccountPolicy(breaker=None, throttle_k=2.0)
+        # In flight, nothing is counted: a cold start never refuses a healthy provider.
+        permits = [await store.admit(key, policy, 1, rid(), draw=0.0) for _ in range(12)]
+        assert all(isinstance(p, Admitted) for p in permits)
+        for permit in permits:
+            assert isinstance(permit, Admitted)
+            await store.settle(key, policy, permit, Settlement("failure"))
+        # 12 failed attempts: refused with probability 12/13, in another process too.
+        refusal = await peer.admit(key, policy, 1, rid(), draw=0.9)
+        assert isinstance(refusal, Refused)
+        assert refusal.reason == "throttled"
+        assert "0 of the last 12 attempts" in refusal.detail
+        assert isinstance(await peer.admit(key, policy, 1, rid(), draw=0.95), Admitted)
+        assert isinstance(await peer.admit(key, policy, 1, rid()), Admitted)  # no draw
+        assert (await store.view(key, policy)).throttled == 1
+        # Successes bring it back gradually: 12 failures, 4 successes: p = (16 - 8)/17.
+        for _ in range(4):
+            permit = await admitted(store, key, policy)
+            await store.settle(key, policy, permit, Settlement("success"))
+        assert isinstance(await peer.admit(key, policy, 1, rid(), draw=0.48), Admitted)
+        refusal = await peer.admit(key, policy, 1, rid(), draw=0.46)
+        assert isinstance(refusal, Refused)
+        assert refusal.reason == "throttled"
+        off = AccountPolicy(breaker=None, throttle_k=0.0)
+        assert isinstance(await peer.admit(key, off, 1, rid(), draw=0.0), Admitted)
+
+    async def test_an_exhausted_quota_keeps_every_process_off_until_its_reset(
+        self, store: ProviderStateStore, peer: ProviderStateStore, wait: Wait
+    ) -> None:
+        key, policy = account(), AccountPolicy(breaker=FAST_BREAKER)
+        first = await admitted(store, key, policy)
+        await store.settle(key, policy, first, Settlement("neutral", quota=0.4))
+        refusal = await refused(peer, key, policy)
+        assert refusal.reason == "quota"
+        assert 0.2 < refusal.wait <= 0.4
+        assert "quota exhausted" in refusal.detail
+        assert 0.2 < (await peer.view(key, policy)).quota_reset_in <= 0.4
+        await wait(refusal.wait + 0.02)
+        await admitted(peer, key, policy)
+        assert (await peer.view(key, policy)).quota_reset_in == 0.0
+        again = await admitted(store, key, policy)
+        await store.settle(key, policy, again, Settlement("neutral", quota=30.0))
+        await peer.reset(key)
+        await admitted(peer, key, policy)
+
     @staticmethod
     async def _open(store: ProviderStateStore, key: str, policy: AccountPolicy) -> None:
         assert policy.breaker is not None

@@ -142,3 +142,28 @@ def test_a_clock_that_steps_back_keeps_buckets_in_order_and_reconcilable() -> No
     assert [e[0] for e in state.entries] == sorted(e[0] for e in state.entries)
     state.settle(90.5, policy, second, Settlement("success", tokens=50))
     assert state.tokens == 350
+
+
+def test_restraint_survives_json_and_a_state_from_before_it_loads() -> None:
+    state = AccountState()
+    policy = AccountPolicy(breaker=None, retry_ratio=0.2, throttle_k=2.0)
+    permit = state.admit(100.0, policy, 1, "r1", retry=True)
+    assert isinstance(permit, Admitted)
+    state.settle(101.0, policy, permit, Settlement("failure", quota=50.0))
+    again = AccountState.from_json(state.to_json())
+    assert again == state
+    assert again.view(102.0, policy).quota_reset_in == 49.0
+    assert again.view(102.0, policy).retry_budget == 9.0  # the floor, one retry spent
+    old = '{"e":[],"q":0,"n":0,"sr":null,"st":null,"cd":0,"b":["CLOSED",0,0,0,0,"",{}],"w":{}}'
+    assert AccountState.from_json(old).health == []
+
+
+def test_health_buckets_never_go_back_with_the_clock() -> None:
+    state = AccountState()
+    policy = AccountPolicy(breaker=None, throttle_k=2.0)
+    for now in (1000.0, 1012.0, 990.0):  # the clock stepped back 22 s
+        permit = state.admit(now, policy, 1, f"r{now}")
+        assert isinstance(permit, Admitted)
+        state.settle(now, policy, permit, Settlement("failure"))
+    assert [bucket[0] for bucket in state.health] == [1_000_000, 1_010_000]
+    assert state.health[-1][1] == 2

@@ -48,6 +48,12 @@ POLICIES = [
     AccountPolicy(rpm=5, window=1.0, breaker=None),
     AccountPolicy(tpm=80, window=1.5, breaker=BreakerPolicy(1, 0.3, 1, 0.4)),
     AccountPolicy(window=1.0),
+    # Account-wide restraint: a retry budget and adaptive throttling.
+    AccountPolicy(rpm=4, window=1.0, retry_ratio=0.2, throttle_k=2.0, retry_floor=2.0),
+    AccountPolicy(
+        tpm=90, window=1.0, breaker=BreakerPolicy(3, 0.5, 1, 0.8), retry_ratio=0.5, retry_floor=0.5
+    ),
+    AccountPolicy(window=1.0, breaker=None, throttle_k=1.5),
 ]
 
 
@@ -68,6 +74,7 @@ def random_settlement(rng: random.Random) -> Settlement:
         tokens=None if rng.random() < 0.3 else rng.randint(-5, 90),
         cooldown=0.0 if rng.random() < 0.8 else rng.uniform(0, 0.9),
         server=server,
+        quota=0.0 if rng.random() < 0.93 else rng.uniform(0, 3.0),
     )
 
 
@@ -87,7 +94,11 @@ async def lua_and_python_agree(redis_url: str, seed: int) -> None:
     policies = rng.sample(POLICIES, k=rng.choice([1, 2]))
     try:
         for step in range(STEPS):
-            clock.now += rng.choice([0.0, rng.uniform(0, 0.05), rng.uniform(0, 0.4)])
+            # Now and then minutes pass: health buckets leave the throttle's window.
+            clock.now += rng.choice(
+                [0.0, rng.uniform(0, 0.05), rng.uniform(0, 0.4), rng.uniform(0, 2.5)]
+                + ([rng.uniform(20, 70)] if rng.random() < 0.03 else [])
+            )
             if rng.random() < 0.02:  # the clock steps back: both clamp stamps alike
                 clock.now -= rng.uniform(0, 2.5)
             policy = rng.choice(policies)
@@ -95,8 +106,14 @@ async def lua_and_python_agree(redis_url: str, seed: int) -> None:
             if op == "admit":
                 tokens = rng.randint(0, 60)
                 ticket = rng.choice([None, None, "t1", "t2", "t3"])
-                expected = state.admit(clock.now, policy, tokens, f"r{step}", ticket)
-                got = await store.admit(key, policy, tokens, f"r{step}", ticket)
+                draw = None if rng.random() < 0.3 else rng.random()
+                retry = rng.random() < 0.4
+                expected = state.admit(
+                    clock.now, policy, tokens, f"r{step}", ticket, draw=draw, retry=retry
+                )
+                got = await store.admit(
+                    key, policy, tokens, f"r{step}", ticket, draw=draw, retry=retry
+                )
                 if isinstance(got, Admitted):
                     permits.append(got)
             elif op == "settle" and permits:

@@ -16,6 +16,7 @@ from qwen_dev_cli.core.headers import (
     parse_duration,
     parse_rate_limit_headers,
     parse_retry_after,
+    parse_retry_hint,
     parse_should_retry,
 )
 from qwen_dev_cli.core.types import RateLimitHeaders
@@ -268,3 +269,19 @@ def test_rate_limit_headers_never_raise(values: list[str]) -> None:
         assert count is None or count >= 0
     assert usable_wait(parsed.reset_requests)
     assert usable_wait(parsed.reset_tokens)
+
+
+@pytest.mark.parametrize(
+    ("body", "seconds"),
+    [
+        ('{"error": {"details": [{"retryDelay": "37s"}]}}', 37.0),
+        ('{"error": {"details": [{"@type": "RetryInfo", "retryDelay" : "2.5s"}]}}', 2.5),
+        ("Quota exceeded for metric ... Please retry in 37.5s.", 37.5),
+        ("Rate limit reached. Please try again in 250ms.", 0.25),
+        ("nothing to see", None),
+        ("", None),
+    ],
+)
+def test_a_429s_body_may_say_when_to_come_back(body: str, seconds: float | None) -> None:
+    assert parse_retry_hint(body) == seconds
+    assert parse_retry_hint(body.encode()) == seconds

@@ -115,6 +115,15 @@ def test_retry_after_floor_applies_to_full_jitter_too() -> None:
     assert wait(after_attempt(1, failed_round(RateLimited("429"), retry_after=5.0))) == 5.0
 
 
+def test_a_tiny_retry_after_still_waits_the_backoffs_floor() -> None:
+    """Full jitter may draw 0; a Retry-After of 0 (or 1 ms) must not let the retry go
+    at once: base_delay is the floor whenever the server asked for a wait."""
+    wait = backoff_wait(FULL, LowestRandom())
+    tiny = failed_round(RateLimited("429", retry_after=0.001), retry_after=0.001)
+    assert wait(after_attempt(1, tiny)) == FULL.base_delay
+    assert wait(after_attempt(1, failed_round(ServerError("x")))) == 0.0  # no Retry-After
+
+
 def test_retry_after_never_lowers_the_wait() -> None:
     with_floor = backoff_wait(SETTINGS, random.Random(3))
     without = backoff_wait(SETTINGS, random.Random(3))

@@ -84,6 +84,9 @@ class SlowStore(MemoryStore):
         tokens: int,
         reservation: str,
         ticket: str | None = None,
+        *,
+        draw: float | None = None,
+        retry: bool = False,
     ) -> Admitted | Refused:
         self.calls += 1
         await asyncio.sleep(30)
@@ -101,6 +104,9 @@ class BrokenStore(MemoryStore):
         tokens: int,
         reservation: str,
         ticket: str | None = None,
+        *,
+        draw: float | None = None,
+        retry: bool = False,
     ) -> Admitted | Refused:
         raise StoreError("disk full")
 

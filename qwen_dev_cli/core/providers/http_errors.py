@@ -16,6 +16,7 @@ from ..errors import (
     BadRequestError,
     ConnectionFailed,
     ContextLengthExceeded,
+    InsufficientQuota,
     NotFoundError,
     Overloaded,
     PermanentError,
@@ -25,8 +26,10 @@ from ..errors import (
     RequestTimeout,
     ServerError,
     TransientError,
+    is_insufficient_quota,
+    says_quota,
 )
-from ..headers import parse_retry_after, parse_should_retry
+from ..headers import parse_retry_after, parse_retry_hint, parse_should_retry
 
 _CONTEXT_LENGTH = re.compile(
     r"context[_ ]length|context window|maximum context|too many tokens|prompt is too long"
@@ -43,6 +46,8 @@ def error_from_status(
     message, code = error_details(body)
     text = f"HTTP {status}: {message}" if message else f"HTTP {status}"
     retry_after = parse_retry_after(headers)
+    if retry_after is None and status == 429:
+        retry_after = parse_retry_hint(body)
     error = _by_status(status, code, message, text, provider, retry_after)
     should_retry = parse_should_retry(headers)
     if should_retry is not None:
@@ -114,9 +119,13 @@ def _by_status(
     kwargs: dict[str, Any] = {"provider": provider, "status_code": status}
     code_text = str(code or "").lower()
     if status == 429:
-        if "insufficient_quota" in code_text or "quota" in message.lower():
-            return PermanentError(f"{text} (quota exhausted)", **kwargs)
-        return RateLimited(text, retry_after=retry_after, **kwargs)
+        if is_insufficient_quota(code):
+            return InsufficientQuota(f"{text} (quota exhausted)", retry_after=retry_after, **kwargs)
+        limited = RateLimited(text, retry_after=retry_after, **kwargs)
+        limited.quota = says_quota(code, message)
+        return limited
+    if status == 403 and says_quota(code, message):
+        return InsufficientQuota(f"{text} (quota exhausted)", **kwargs)
     if status in (401, 403):
         return AuthenticationError(text, **kwargs)
     if status == 404:
