@@ -20,7 +20,7 @@ tool schemas again: seconds on a small machine.
   request then evaluates only its own suffix, and llama-cpp-python's prefix matching
   decides what is reused, so a restore can never change which tokens the model sees.
 - a miss is rarely total: the prompt of a new workspace shares its identity, rules
-  and tool listing (all but its last ~40 tokens) with the prompts of the workspaces
+  and tool listing (all but its last few dozen tokens) with the prompts of the workspaces
   already saved. The saved entry sharing the longest start with the prefix is
   restored, its cells past the shared tokens are dropped (``llama_memory_seq_rm``, as
   llama-cpp-python does within a process when a prompt parts from the last one), and
