@@ -6,10 +6,12 @@ The baseline runs on the provider's generation thread: llama.cpp's OpenMP team b
 to the calling thread, and two teams spinning side by side on a 2-core machine would
 slow whichever runs second.
 
-Then a whole `qwen-dev ask` as a user runs it, offline, in new processes: the first
-ask (no saved prefix: the ~1,400-token system prompt is prefilled and saved) against a
-later one (the prefix restored from QWEN_DEV_HOME/cache/llama-state), alternated in
-the same run, with the ratio of their median wall times.
+Then a whole `qwen-dev ask` as a user runs it, offline, in new processes, three cases
+alternated in the same run: the first ask (no saved prefix: the ~1,400-token system
+prompt is prefilled and saved), the first ask in a new folder while another folder's
+state is saved (the prompts share all but the folder's part), and a later ask in the
+first folder (its prefix restored from QWEN_DEV_HOME/cache/llama-state), with the
+ratios of their median wall times.
 
     .venv/bin/python scripts/bench_local.py [--runs 5] [--max-tokens 128] [--ask-runs 3]
     .venv/bin/python scripts/bench_local.py --only ask      # just the `ask` comparison
@@ -97,10 +99,14 @@ ASK_QUESTION = "Name one primary colour."
 #: What a later offline `ask` may cost against the first (wall time, median).
 ASK_RATIO_TARGET = 0.3
 ASK_WALL_TARGET = 1.2
+#: What the first `ask` in a new folder may cost against a cold one, when another
+#: folder's prefix is saved.
+NEW_FOLDER_RATIO_TARGET = 0.5
 
 
-def ask_once(folder: Path) -> tuple[float, str]:
-    """Wall seconds of one `qwen-dev ask --json` in a new process, and its answer."""
+def ask_once(folder: Path, workspace: Path) -> tuple[float, str]:
+    """Wall seconds of one `qwen-dev ask --json` in a new process, run in
+    ``workspace``, and its answer."""
     env = {
         name: value
         for name, value in os.environ.items()
@@ -110,7 +116,7 @@ def ask_once(folder: Path) -> tuple[float, str]:
     started = time.perf_counter()
     run = subprocess.run(
         [sys.executable, "-m", "qwen_dev_cli", "ask", "--json", ASK_QUESTION],
-        cwd=folder / "ws",
+        cwd=workspace,
         env=env,
         capture_output=True,
         text=True,
@@ -123,35 +129,54 @@ def ask_once(folder: Path) -> tuple[float, str]:
 
 
 def bench_ask(runs: int) -> None:
-    """First offline `ask` (empty prefix cache) against a later one (warm), alternated."""
+    """First offline `ask` (empty prefix cache), the first in a new folder (another
+    folder's prefix saved) and a later one in the first folder (warm), alternated."""
     with tempfile.TemporaryDirectory(prefix="bench-ask-") as name:
         folder = Path(name)
-        (folder / "ws").mkdir()  # the same workspace every time: the prompt names it
+        workspace = folder / "ws"  # the same workspace every time: the prompt names it
+        workspace.mkdir()
         (folder / "config.toml").write_text("")  # the built-in default: the local model
         states = folder / "home" / "cache" / "llama-state"
-        ask_once(folder)  # warm the page cache (model file, imports) for both sides
+        ask_once(folder, workspace)  # warm the page cache (model file, imports)
+        other = folder / "another-project"  # new again once the states are emptied
+        other.mkdir()
         first: list[float] = []
+        new_folder: list[float] = []
         later: list[float] = []
         answers: set[str] = set()
+        other_answers: set[str] = set()
         for _ in range(runs):
             shutil.rmtree(states, ignore_errors=True)
-            wall, text = ask_once(folder)  # prefills the prefix and saves it
+            wall, text = ask_once(folder, workspace)  # prefills the prefix and saves it
             first.append(wall)
             answers.add(text)
-            wall, text = ask_once(folder)  # restores it
+            wall, text = ask_once(folder, other)  # ws's state saved, not its own
+            new_folder.append(wall)
+            other_answers.add(text)
+            wall, text = ask_once(folder, workspace)  # restores its own
             later.append(wall)
             answers.add(text)
-        size = sum(p.stat().st_size for p in states.glob("*.kv"))
-    cold, warm = statistics.median(first), statistics.median(later)
-    ratio = warm / cold
+        size = max(p.stat().st_size for p in states.glob("*.kv"))
+    cold, fresh, warm = (statistics.median(w) for w in (first, new_folder, later))
+    ratio, fresh_ratio = warm / cold, fresh / cold
     print(f"`qwen-dev ask` offline, new process each, {runs} alternating runs each:")
-    print(f"{'first ask (prefix prefilled)':<34} wall p50 {cold:6.2f} s   {fmt(first)}")
-    print(f"{'later ask (prefix restored)':<34} wall p50 {warm:6.2f} s   {fmt(later)}")
-    print(f"saved prefix: {size / 1e6:.1f} MB; answers identical: {len(answers) == 1}")
+    print(f"{'first ask (prefix prefilled)':<40} wall p50 {cold:6.2f} s   {fmt(first)}")
+    label = "first ask in a new folder (other saved)"
+    print(f"{label:<40} wall p50 {fresh:6.2f} s   {fmt(new_folder)}")
+    print(f"{'later ask (prefix restored)':<40} wall p50 {warm:6.2f} s   {fmt(later)}")
+    print(
+        f"saved prefix: {size / 1e6:.1f} MB; answers identical: first folder "
+        f"{len(answers) == 1}, new folder {len(other_answers) == 1}"
+    )
     verdict = "PASS" if ratio <= ASK_RATIO_TARGET and warm <= ASK_WALL_TARGET else "MISS"
     print(
         f"ratio: later/first {ratio:.2f}x (target <= {ASK_RATIO_TARGET}x), "
         f"later {warm:.2f} s (target <= {ASK_WALL_TARGET} s): {verdict}"
+    )
+    verdict = "PASS" if fresh_ratio <= NEW_FOLDER_RATIO_TARGET else "MISS"
+    print(
+        f"ratio: new folder/first {fresh_ratio:.2f}x "
+        f"(target <= {NEW_FOLDER_RATIO_TARGET}x): {verdict}"
     )
 
 

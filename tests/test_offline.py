@@ -6,6 +6,7 @@ import asyncio
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import pexpect
 import pytest
@@ -14,7 +15,12 @@ from qwen_dev_cli.agent.context import context_error, window_in_error
 from qwen_dev_cli.agent.prompt import build_system_prompt
 from qwen_dev_cli.core import LLMClient, ProviderSetupError, RetryPolicy, StreamEnd, TextDelta
 from qwen_dev_cli.core.errors import ContextLengthExceeded, LLMError
-from qwen_dev_cli.core.providers.llama_cpp import LlamaCppProvider, default_model_path
+from qwen_dev_cli.core.providers.llama_cpp import (
+    LlamaCppProvider,
+    default_model_path,
+    plain_messages,
+)
+from qwen_dev_cli.core.providers.llama_prefix import PrefixReuse, _common_length, prompt_tokens
 from qwen_dev_cli.core.providers.llama_state_cache import PrefixStateCache
 from qwen_dev_cli.core.providers.repetition import RepetitionGuard
 from qwen_dev_cli.core.types import ChatRequest
@@ -201,6 +207,47 @@ async def test_temperature_0_answers_are_identical_with_and_without_the_prefix_c
     assert answers[0].strip()
     assert answers[1] == answers[0]
     assert answers[2] == answers[0]
+
+
+async def test_a_new_workspace_starts_from_another_workspaces_saved_prefix(
+    tmp_path: Path,
+) -> None:
+    """The two prompts share all but the workspace's part: the other's saved state is
+    restored, cut where they part, and the answer is the one a cold prefill gives."""
+    there, here = tmp_path / "there", tmp_path / "a-project-here"
+    there.mkdir()
+    here.mkdir()
+    cache = PrefixStateCache(tmp_path / "states")
+    saver = LlamaCppProvider("local", model="SmolLM2", state_cache=cache)
+    await saver.chat(ChatRequest(agent_messages(there, "Hi."), max_tokens=4, temperature=0.0))
+    await saver.aclose()
+    [saved] = cache.directory.glob("*.kv")
+
+    request = ChatRequest(
+        agent_messages(here, "What does the grep tool do?"), max_tokens=48, temperature=0.0
+    )
+    cold = LlamaCppProvider("local", model="SmolLM2")
+    expected = (await cold.chat(request)).text
+    await cold.aclose()
+
+    provider = LlamaCppProvider("local", model="SmolLM2", state_cache=cache)
+    messages = plain_messages(request.messages)
+
+    def prepare(llama: Any) -> tuple[str, int, int]:
+        tokens = prompt_tokens(llama, messages)
+        assert tokens is not None
+        outcome = PrefixReuse(cache).prepare(llama, messages, tokens)
+        return outcome, llama.n_tokens, _common_length(tokens, llama.input_ids.tolist())
+
+    outcome, held, matching = provider.run_on_worker(prepare)
+    assert outcome == "extended"
+    assert matching >= held > 1000  # the context holds this prompt's own prefix
+    answer = (await provider.chat(request)).text  # goes on from the prefix held
+    await provider.aclose()
+    assert expected.strip()
+    assert answer == expected
+    assert saved.exists()
+    assert len(list(cache.directory.glob("*.kv"))) == 2  # and here's prefix is saved
 
 
 async def test_a_prompt_longer_than_the_window_is_a_context_length_error() -> None:

@@ -161,3 +161,24 @@ async def test_a_full_cache_folder_evicts_its_least_recently_used_entries(
     [new] = [path for path in remaining if path not in old]
     assert sum(path.stat().st_size for path in remaining) <= DEFAULT_MAX_BYTES
     assert new.stat().st_size == warm.entry.stat().st_size
+
+
+async def test_the_first_ask_in_a_new_folder_starts_from_another_folders_prefix(
+    warm: Warm, qwen_home: Path, tmp_path: Path
+) -> None:
+    # Issue 24: the prompts of two folders share all but the folder's part, yet the
+    # first ask in a new folder prefilled all of it again.
+    entry = install(warm, qwen_home)
+    age(entry)
+    before = entry.stat()
+    other = tmp_path / "another-project"
+    other.mkdir()
+    payload = await ask(other)
+    assert str(payload["text"]).strip()
+    remaining = entries(qwen_home)
+    assert entry in remaining
+    assert entry.stat().st_ino == before.st_ino  # not rewritten...
+    assert entry.stat().st_mtime > before.st_mtime + 60  # ...but read and marked used
+    [new] = [path for path in remaining if path != entry]  # the new folder's own prefix
+    assert new.stat().st_size > 1_000_000
+    assert stat.S_IMODE(new.stat().st_mode) == 0o600

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from qwen_dev_cli.core.providers import llama_state_cache
 from qwen_dev_cli.core.providers.llama_state_cache import (
     MAGIC,
     STALE_TEMP_SECONDS,
@@ -226,3 +227,136 @@ def test_processes_storing_the_same_entry_at_once_leave_a_valid_one(tmp_path: Pa
     assert len(loaded) == 3_000_000
     assert len(set(bytes(loaded))) == 1
     assert [p.name for p in directory.iterdir() if p.name.startswith(".tmp-")] == []
+
+
+# --- the longest saved prefix (a new workspace's prompt shares all but its end) ------
+
+COMMON = tuple(range(100, 400))  # identity, rules and tool schemas
+HERE = (*COMMON, 7, 7, 7)  # ...then this workspace's part
+THERE = (*COMMON, 8, 8)
+
+
+def test_a_key_without_an_entry_finds_the_one_sharing_its_longest_start(
+    cache: PrefixStateCache,
+) -> None:
+    cache.store(key(tokens=(*COMMON[:50], 5, 5)), b"short")
+    cache.store(key(tokens=THERE), STATE)
+    found = cache.longest(key(tokens=HERE))
+    assert found is not None
+    other, shared = found
+    assert other == key(tokens=THERE)
+    assert shared == len(COMMON)
+    loaded = cache.load(other)  # checked whole, under the key its file is named by
+    assert loaded is not None
+    assert bytes(loaded) == STATE
+
+
+def test_too_short_a_shared_start_is_no_candidate(cache: PrefixStateCache) -> None:
+    cache.store(key(tokens=THERE), STATE)
+    assert cache.longest(key(tokens=HERE), minimum=len(COMMON) + 1) is None
+    assert cache.longest(key(tokens=(1, 2, 3))) is None  # nothing shared
+    assert PrefixStateCache(cache.directory / "missing").longest(key(tokens=HERE)) is None
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        key(tokens=THERE, model="/m.gguf|98362432|2"),  # the model file was replaced
+        key(tokens=THERE, runtime="llama.cpp rebuilt"),
+        key(tokens=THERE, context="n_ctx=4096"),
+    ],
+)
+def test_an_entry_of_another_model_build_or_context_is_no_candidate(
+    cache: PrefixStateCache, other: PrefixKey
+) -> None:
+    cache.store(other, STATE)
+    assert cache.longest(key(tokens=HERE)) is None
+
+
+def test_an_entry_under_another_name_than_its_key_is_no_candidate(
+    cache: PrefixStateCache,
+) -> None:
+    # Its header declares tokens its name does not stand for (copied or planted):
+    # load() under the declared key would open another file, so it is not offered.
+    path = cache.store(key(tokens=THERE), STATE)
+    assert path is not None
+    os.replace(path, cache.directory / f"{'0' * 64}.kv")
+    assert cache.longest(key(tokens=HERE)) is None
+
+
+def test_an_offered_entry_whose_state_was_tampered_with_fails_its_load(
+    cache: PrefixStateCache,
+) -> None:
+    path = cache.store(key(tokens=THERE), STATE)
+    assert path is not None
+    data = bytearray(path.read_bytes())
+    data[-10] ^= 0xFF  # the header still matches: only the digest can tell
+    path.write_bytes(bytes(data))
+    found = cache.longest(key(tokens=HERE))
+    assert found is not None
+    assert cache.load(found[0]) is None
+    assert not path.exists()
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        b"(",  # not JSON
+        b"[" * 100_000 + b"]" * 100_000,  # nested deep
+        json.dumps({"format": 99}).encode(),
+        json.dumps(
+            {"format": 1, "model": 1, "runtime": "r", "context": "c", "tokens": []}
+        ).encode(),
+        json.dumps(
+            {"format": 1, **{f: key()._fields()[f] for f in ("model", "runtime", "context")}}
+            | {"tokens": [100, True, "x"]}
+        ).encode(),
+    ],
+    ids=["not-json", "nested", "format", "model-type", "token-types"],
+)
+def test_a_malformed_header_is_skipped_by_the_lookup(
+    cache: PrefixStateCache, header: bytes
+) -> None:
+    good = cache.store(key(tokens=THERE), STATE)
+    assert good is not None
+    bad = cache.directory / f"{'1' * 64}.kv"
+    bad.write_bytes(MAGIC + len(header).to_bytes(4, "big") + header + STATE)
+    found = cache.longest(key(tokens=HERE))
+    assert found is not None
+    assert found[0] == key(tokens=THERE)
+    assert bad.exists()  # left to trim(): the lookup deletes nothing
+
+
+def test_links_fifos_and_torn_files_do_not_stop_the_lookup(
+    cache: PrefixStateCache, tmp_path: Path
+) -> None:
+    good = cache.store(key(tokens=THERE), STATE)
+    assert good is not None
+    elsewhere = cache.store(key(tokens=(*COMMON, 7)), STATE)  # would be the best...
+    assert elsewhere is not None
+    outside = tmp_path / "outside.kv"
+    os.replace(elsewhere, outside)
+    elsewhere.symlink_to(outside)  # ...but it is a link
+    os.mkfifo(cache.directory / f"{'2' * 64}.kv")
+    (cache.directory / f"{'3' * 64}.kv").write_bytes(MAGIC + (500).to_bytes(4, "big") + b"{")
+    found = cache.longest(key(tokens=HERE))
+    assert found is not None
+    assert found[0] == key(tokens=THERE)
+
+
+def test_the_lookup_reads_only_the_most_recently_used_entries(
+    cache: PrefixStateCache, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(llama_state_cache, "MAX_SCAN", 2)
+    best = cache.store(key(tokens=THERE), STATE)
+    assert best is not None
+    os.utime(best, (time.time() - 100, time.time() - 100))
+    for n in range(2):
+        cache.store(key(tokens=(*COMMON[:10], n)), b"newer")
+    found = cache.longest(key(tokens=HERE))
+    assert found is not None
+    assert found[1] == 10  # the best entry was the least recently used: not read
+    assert cache.load(key(tokens=THERE)) is not None  # used: now among the newest
+    found = cache.longest(key(tokens=HERE))
+    assert found is not None
+    assert found[0] == key(tokens=THERE)

@@ -19,6 +19,14 @@ tool schemas again: seconds on a small machine.
   is evaluated alone, saved, and the request goes on from there. Either way the
   request then evaluates only its own suffix, and llama-cpp-python's prefix matching
   decides what is reused, so a restore can never change which tokens the model sees.
+- a miss is rarely total: the prompt of a new workspace shares its identity, rules
+  and tool listing (all but its last few dozen tokens) with the prompts of the workspaces
+  already saved. The saved entry sharing the longest start with the prefix is
+  restored, its cells past the shared tokens are dropped (``llama_memory_seq_rm``, as
+  llama-cpp-python does within a process when a prompt parts from the last one), and
+  only the rest of the prefix is evaluated, then saved under its own key. A cell
+  depends only on the tokens at and before its position, so the cells kept are those
+  a prefill of the shared tokens would compute.
 
 The state is restored into llama.cpp only after the cache has checked it (size,
 digest, key); llama.cpp checks it again (layer count, types, row sizes) and the
@@ -107,7 +115,9 @@ class PrefixReuse:
 
     def prepare(self, llama: Any, messages: list[Any], tokens: list[int] | None) -> str:
         """Make the context hold the prefix of ``tokens`` (the request's prompt); what
-        happened, for logs and tests: ``none``, ``kept``, ``restored``, ``saved`` or
+        happened, for logs and tests: ``none``, ``kept``, ``restored`` (its own saved
+        state), ``extended`` (another prefix's saved state, cut where they part, and
+        the rest evaluated and saved), ``saved`` (evaluated whole and saved) or
         ``failed``. Never raises: the request goes on as if there were no cache."""
         if self.cache is None or tokens is None:
             return "none"
@@ -143,21 +153,42 @@ class PrefixReuse:
                 )
                 return "restored"
             cache.discard(key, "llama.cpp refused the saved state")
-        # Evaluate what the context does not hold yet; eval() drops the cells past
-        # n_tokens first.
+        outcome = "saved"
         held = llama.input_ids[: llama.n_tokens].tolist()
+        # The saved prefix sharing the most with this one, if it beats the context.
+        found = cache.longest(key, minimum=max(_common_length(held, prefix) + 1, MIN_PREFIX_TOKENS))
+        if found is not None:
+            other, shared = found
+            state = cache.load(other)
+            if state is not None:
+                if restore_sequence(llama, list(other.tokens), state):
+                    outcome = "extended"
+                    log.debug(
+                        "prefix %s: %d of its %d tokens restored from %s",
+                        token_digest(prefix),
+                        shared,
+                        len(prefix),
+                        token_digest(other.tokens),
+                    )
+                else:
+                    cache.discard(other, "llama.cpp refused the saved state")
+            held = llama.input_ids[: llama.n_tokens].tolist()
+        # Evaluate what the context does not hold yet; eval() drops the cells past
+        # n_tokens first (llama_memory_seq_rm), so a longer restored state is cut.
         llama.n_tokens = _common_length(held, prefix)
+        evaluated = len(prefix) - llama.n_tokens
         llama.eval(prefix[llama.n_tokens :])
         saved = save_sequence(llama)
         if saved is not None:
             cache.store(key, saved)
         log.debug(
-            "prefix %s: %d tokens evaluated and saved in %.0f ms",
+            "prefix %s: %d of its %d tokens evaluated and saved in %.0f ms",
             token_digest(prefix),
+            evaluated,
             len(prefix),
             (time.perf_counter() - started) * 1000,
         )
-        return "saved"
+        return outcome
 
     def _prefix(self, llama: Any, messages: list[Any], tokens: list[int]) -> list[int] | None:
         if not messages or messages[0].get("role") != "system":

@@ -21,6 +21,14 @@ one. Files are written to a temporary name (0600) and renamed into place, so two
 processes storing the same entry, or one reading while another writes, never see a
 half-written file. The folder is kept under ``max_bytes``: least recently used
 entries go first (a hit refreshes its file's mtime).
+
+A key that has no entry of its own may still share most of its tokens with one (the
+prompts of two workspaces differ only in their last part): :meth:`PrefixStateCache.
+longest` finds the entry of the same model, build and context whose tokens share the
+longest start with the key's, reading headers only, and the caller loads it by its own
+key, so every check above applies to it unchanged. It is llama-cpp-python's
+``LlamaDiskCache`` lookup (the longest token prefix among the saved keys) without its
+pickles.
 """
 
 from __future__ import annotations
@@ -50,6 +58,8 @@ DEFAULT_MAX_BYTES = 256 * 1024 * 1024
 MAX_HEADER_BYTES = 1024 * 1024
 #: Temporary files older than this were left by a process that died mid-write.
 STALE_TEMP_SECONDS = 600.0
+#: Entries whose headers a longest-prefix lookup reads, the most recently used first.
+MAX_SCAN = 32
 
 _HEADER_LENGTH = 4
 
@@ -72,6 +82,14 @@ class PrefixKey:
 
     def digest(self) -> str:
         return hashlib.sha256(json.dumps(self._fields(), sort_keys=True).encode()).hexdigest()
+
+    def same_origin(self, other: PrefixKey) -> bool:
+        """Whether ``other``'s state was computed by the same model, build and context."""
+        return (self.model, self.runtime, self.context) == (
+            other.model,
+            other.runtime,
+            other.context,
+        )
 
     def _fields(self) -> dict[str, Any]:
         return {
@@ -121,6 +139,44 @@ class PrefixStateCache:
         with contextlib.suppress(OSError):
             os.utime(path)  # least recently used goes first
         return memoryview(data)[offset:]
+
+    def longest(self, key: PrefixKey, *, minimum: int = 1) -> tuple[PrefixKey, int] | None:
+        """The saved entry that shares the longest start with ``key``'s tokens, and how
+        many tokens it shares (at least ``minimum``); None if none does.
+
+        Only headers are read, of the :data:`MAX_SCAN` most recently used entries; an
+        entry is a candidate only if its header is well formed, of the same origin
+        (model, build, context) as ``key``, and the file is named by the digest of the
+        key it declares. Nothing is trusted yet: the caller loads the entry with
+        :meth:`load` under the key returned, which checks it whole (header, size,
+        digest). Files that fail are left to :meth:`load` and :meth:`trim`."""
+        try:
+            listing = list(os.scandir(self.directory))
+        except OSError:
+            return None
+        named: list[tuple[float, str]] = []
+        for item in listing:
+            if not item.name.endswith(SUFFIX) or item.name.startswith(TEMP_PREFIX):
+                continue
+            try:
+                info = item.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            if stat.S_ISREG(info.st_mode):
+                named.append((info.st_mtime, item.path))
+        best: tuple[PrefixKey, int] | None = None
+        for _, name in sorted(named, reverse=True)[:MAX_SCAN]:
+            path = Path(name)
+            try:
+                candidate = _declared_key(_read_own_header(path))
+            except (OSError, _Invalid):
+                continue
+            if not candidate.same_origin(key) or path.name != self.path_of(candidate).name:
+                continue
+            shared = _common_length(candidate.tokens, key.tokens)
+            if shared >= minimum and (best is None or shared > best[1]):
+                best = (candidate, shared)
+        return best
 
     def discard(self, key: PrefixKey, reason: str) -> None:
         """Remove an entry that passed the checks but that llama.cpp refused."""
@@ -250,6 +306,67 @@ def _read_own_file(path: Path, *, limit: int) -> bytearray:
         return data
     finally:
         os.close(fd)
+
+
+def _read_own_header(path: Path) -> bytes:
+    """The header of the entry ``path`` (at most :data:`MAX_HEADER_BYTES`), opened as
+    :func:`_read_own_file` opens it: a regular file of ours, not a link."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(path, flags)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise _Invalid("not a regular file")
+        if info.st_uid != os.getuid():
+            raise _Invalid("owned by another user")
+        start = _read_exactly(fd, len(MAGIC) + _HEADER_LENGTH)
+        if start[: len(MAGIC)] != MAGIC:
+            raise _Invalid("not a prefix state file")
+        length = int.from_bytes(start[len(MAGIC) :], "big")
+        if length > MAX_HEADER_BYTES:
+            raise _Invalid("bad header length")
+        return _read_exactly(fd, length)
+    finally:
+        os.close(fd)
+
+
+def _read_exactly(fd: int, size: int) -> bytes:
+    chunks: list[bytes] = []
+    left = size
+    while left > 0:
+        chunk = os.read(fd, left)
+        if not chunk:
+            raise _Invalid("shorter than its header says")
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def _declared_key(raw: bytes) -> PrefixKey:
+    """The key a header declares, if it is well formed."""
+    try:
+        header = json.loads(raw)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # nesting: a bomb
+        raise _Invalid(f"bad header: {type(exc).__name__}") from None
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        raise _Invalid("unknown format")
+    model, runtime, context = (header.get(name) for name in ("model", "runtime", "context"))
+    tokens = header.get("tokens")
+    if not (isinstance(model, str) and isinstance(runtime, str) and isinstance(context, str)):
+        raise _Invalid("bad key")
+    # `type(...) is int`: a JSON true is not a token.
+    if not isinstance(tokens, list) or not all(type(token) is int for token in tokens):
+        raise _Invalid("bad tokens")
+    return PrefixKey(model=model, runtime=runtime, context=context, tokens=tuple(tokens))
+
+
+def _common_length(a: Sequence[int], b: Sequence[int]) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
 
 
 def _check(data: bytearray, key: PrefixKey) -> int:
