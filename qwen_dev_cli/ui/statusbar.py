@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from rich.cells import cell_len
 
+from ..core.account import RETRY_FLOOR
 from ..core.events import (
     AttemptStarted,
     BreakerTransition,
@@ -566,10 +567,13 @@ def _restraint(provider: ProviderStatus) -> list[Fragment]:
 
 
 def _retry_budget(provider: ProviderStatus) -> list[Fragment]:
-    """The retries the account's retry budget allows now, among the budgets."""
-    if provider.retry_budget is None:
+    """The retries the account's retry budget allows now, among the budgets: shown only
+    once retries have eaten into its floor (a healthy account's budget is noise), as a
+    warning when none is left."""
+    left = provider.retry_budget
+    if left is None or left >= RETRY_FLOOR:
         return []
-    return [("qd.muted", f" retries {provider.retry_budget:.0f}")]
+    return [("qd.warning" if left < 1 else "qd.muted", f" retries {left:.0f}")]
 
 
 def _providers(providers: Sequence[ProviderStatus], symbols: Symbols) -> Segment | None:

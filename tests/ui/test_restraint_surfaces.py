@@ -11,7 +11,7 @@ import json
 import time
 from typing import Any
 
-from qwen_dev_cli.core.account import AccountPolicy, AccountView
+from qwen_dev_cli.core.account import RETRY_FLOOR, AccountPolicy, AccountView
 from qwen_dev_cli.core.events import (
     AttemptStarted,
     Failover,
@@ -94,6 +94,14 @@ def test_nothing_is_shown_while_the_store_keeps_no_restraint() -> None:
     assert "retries" not in line
     assert "throttled" not in line
     assert "quota" not in line
+
+
+def test_a_retry_budget_untouched_by_retries_is_not_shown() -> None:
+    # A healthy account's budget is at or above its floor: noise on every status bar.
+    line = bar(provider("alpha", retry_budget=RETRY_FLOOR), clock=Clock()).plain()
+    assert "retries" not in line
+    spent = bar(provider("alpha", retry_budget=0.0), clock=Clock())
+    assert "retries 0" in spent.plain()
 
 
 def test_the_restraint_events_are_status_bar_notices() -> None:
