@@ -229,3 +229,25 @@ def test_ask_in_the_default_mode_takes_no_checkpoint(
     assert not (qwen_home / "checkpoints").exists()  # nothing could change: no git run
     (events,) = sessions(qwen_home)
     assert not [e for e in events if e["type"] in ("turn_start", "checkpoint")]
+
+
+def test_ask_on_a_full_disk_goes_on_unprotected_and_says_so_once(
+    server: FaultServerProcess, tmp_path: Path, qwen_home: Path
+) -> None:
+    from tests.checkpoints.test_shadow import tiny_disk
+
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    (workspace / "data.bin").write_bytes(os.urandom(1_000_000))
+    server.script(
+        Outcome.ok(tool_calls=[tool_call("run_command", command="touch m.txt")]),
+        Outcome.ok("Answered all the same."),
+    )
+    with tiny_disk(qwen_home / "checkpoints", "200k"):
+        run = ask(tmp_path, server, "--approval", "yolo", "touch")
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["text"] == "Answered all the same."
+    assert (workspace / "m.txt").exists()
+    said = [line for line in run.stderr.splitlines() if "unprotected" in line]
+    assert len(said) == 1, run.stderr
+    assert said[0].startswith("qwen-dev: no checkpoint before this turn (")
