@@ -251,3 +251,37 @@ def test_ask_on_a_full_disk_goes_on_unprotected_and_says_so_once(
     said = [line for line in run.stderr.splitlines() if "unprotected" in line]
     assert len(said) == 1, run.stderr
     assert said[0].startswith("qwen-dev: no checkpoint before this turn (")
+
+
+async def test_a_command_the_stream_json_caller_approves_is_checkpointed_before_it_runs(
+    tmp_path: Path, qwen_home: Path
+) -> None:
+    from faultserver import FaultServer
+    from qwen_dev_cli.checkpoints import ShadowRepo
+    from tests.test_cli_ask import write_config as ask_config
+    from tests.test_cli_stream_input import start, user
+
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    (workspace / "b.txt").write_text("beta\n")
+    async with FaultServer() as srv:
+        srv.script(
+            Outcome.ok(None, tool_calls=[tool_call("run_command", command="sed -i s/b/B/ b.txt")]),
+            Outcome.ok("sedded"),
+        )
+        qd = await start(ask_config(tmp_path / "c.toml", srv), workspace)  # approval: ask
+        await qd.send(user("sed b.txt"))
+        asked = await qd.until("control_request")
+        assert asked["request"]["tool_name"] == "run_command"
+        allow = {"behavior": "allow"}
+        response = {"subtype": "success", "request_id": asked["request_id"], "response": allow}
+        await qd.send({"type": "control_response", "response": response})
+        assert (await qd.until("result"))["result"] == "sedded"
+        assert await qd.close() == 0
+    assert (workspace / "b.txt").read_text() == "Beta\n"
+    (events,) = sessions(qwen_home)
+    (start_event,) = [e for e in events if e["type"] == "turn_start"]
+    (before,) = [e for e in events if e.get("command") == "sed -i s/b/B/ b.txt"]
+    git = ShadowRepo(workspace, qwen_home / "checkpoints").git()
+    for commit in (start_event["checkpoint"], before["commit"]):
+        assert git.run("show", f"{commit}:b.txt") == b"beta\n"
