@@ -182,7 +182,11 @@ class Checkpoints:
             # A daemon thread, not the loop's executor: a checkpoint given up on must
             # not keep the process from ending.
             taking = _in_daemon_thread(self.repo.take, session.id, label)
-            done, _ = await asyncio.wait({taking}, timeout=HEADLESS_PATIENCE)
+            try:
+                done, _ = await asyncio.wait({taking}, timeout=HEADLESS_PATIENCE)
+            except asyncio.CancelledError:  # the turn was interrupted meanwhile
+                taking.cancel()
+                raise
             if not done:
                 taking.cancel()  # the thread finishes alone; its lock keeps it consistent
                 self._off = f"recording the workspace took more than {HEADLESS_PATIENCE:g}s"
