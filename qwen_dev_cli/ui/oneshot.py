@@ -44,8 +44,9 @@ if TYPE_CHECKING:
     from ..config import Settings
     from ..core import LLMClient
     from ..runtime import Runtime
-    from ..session.store import Session
+    from ..session.store import Session, SessionStore
     from ..tools.rules import ToolRules
+    from .checkpointing import Checkpoints
     from .output import AskOutput
 
 #: Piped input beyond this is cut, with a note: a prompt, not a data dump.
@@ -167,6 +168,7 @@ async def run_ask(
             warn(note)
     wide = workspace_notice(runtime.workspace)
     chatty = interactive_err or options.verbose
+    guard = HeadlessCheckpoints(runtime, _checkpoint_notices(output, warn, chatty=chatty))
     try:
         async with runtime.open_client(warn, verbose=chatty) as client:
             if wide is not None and chatty:
@@ -178,7 +180,7 @@ async def run_ask(
             if options.input_format == "stream-json":
                 assert isinstance(output, StreamJson)
                 assert stdin is not None
-                return await _stream_session(runtime, options, client, output, stdin, warn)
+                return await _stream_session(runtime, options, client, output, stdin, warn, guard)
             # One-shot runs ask nobody: whatever needs approval is denied, and the model
             # told.
             turn = runtime.agent(
@@ -189,11 +191,14 @@ async def run_ask(
                 system_prompt=options.system_prompt,
                 append_system_prompt=options.append_system_prompt,
                 read_only=options.read_only,
+                before_command=guard.before_command,
             )
+            if may_change_files(turn, interactive=False, rules=bool(runtime.rules)):
+                guard.enable()
             sinks: list[EventSink] = [output]
             if options.output_format == "text" and not interactive_err:
                 sinks.append(ToolLines(err))  # a CI log shows what ran
-            return await _answer(runtime, options, turn, client, sinks, output, warn)
+            return await _answer(runtime, options, turn, client, sinks, output, warn, guard)
     except NoProviderConfigured as exc:  # every provider skipped: say which, and why
         skipped = [
             {"name": name, "error": why} for name, why in runtime.settings.skipped_providers.items()
@@ -214,12 +219,13 @@ async def _stream_session(
     output: StreamJson,
     stdin: BinaryIO,
     warn: Callable[[str], None],
+    guard: HeadlessCheckpoints,
 ) -> int:
     """Turns from stdin: the caller answers approval questions (``can_use_tool``)."""
     from .stream_input import run_stream_session
 
     def make_agent(approver: Approver) -> Agent:
-        return runtime.agent(
+        agent = runtime.agent(
             client,
             approver,
             interactive=True,
@@ -227,10 +233,15 @@ async def _stream_session(
             system_prompt=options.system_prompt,
             append_system_prompt=options.append_system_prompt,
             read_only=options.read_only,
+            before_command=guard.before_command,
         )
+        if may_change_files(agent, interactive=True, rules=bool(runtime.rules)):
+            guard.enable()
+        return agent
 
     session = open_session(runtime, options, warn)
     return await run_stream_session(
+        checkpoints=guard,
         session=session,
         stdin=stdin,
         output=output,
@@ -252,9 +263,11 @@ async def _answer(
     sinks: list[EventSink],
     output: AskOutput,
     warn: Callable[[str], None],
+    guard: HeadlessCheckpoints,
 ) -> int:
     """The turn, recorded as a session of kind ``ask``, its events told to ``sinks``
-    (``output`` first) and its end to ``output``."""
+    (``output`` first) and its end to ``output``; the workspace checkpointed around it
+    when ``guard`` is enabled."""
     session = open_session(runtime, options, warn)
     recorder = SessionRecorder(session)
     denials = DenialLog()
@@ -265,8 +278,10 @@ async def _answer(
         for each in sinks:
             each(event)
 
+    ended = True  # the end of the turn is checkpointed (not when it was cancelled)
     try:
         output.started(_start_info(runtime, turn, client, session.id, plan=options.read_only))
+        await guard.turn_started(session, options.prompt)
         result = await turn.run(list(session.view), options.prompt, sink)
         output.answered(result, client.get_metrics(), session.id)
         cut = why_cut(result)
@@ -278,6 +293,7 @@ async def _answer(
         _tell_denials(denials, warn)
         return _report(exc, client.get_metrics(), output, warn)
     except asyncio.CancelledError:
+        ended = False
         recorder.interrupted()
         if isinstance(output, StreamJson) and output.gone:
             # stdout's reader left and the turn was cancelled for it: end quietly.
@@ -287,6 +303,9 @@ async def _answer(
             return exit_codes.INTERRUPTED
         raise
     finally:
+        if ended:
+            await guard.turn_ended()
+        guard.close()
         session.close()
 
 
@@ -307,6 +326,84 @@ def open_session(runtime: Runtime, options: AskOptions, warn: Callable[[str], No
     if resume is not None:
         return store.resume(resume)
     return store.create(runtime.workspace, kind="ask", session_id=options.session_id)
+
+
+def may_change_files(agent: Agent, *, interactive: bool, rules: bool) -> bool:
+    """Whether a headless turn of ``agent`` can change the workspace, so needs a
+    checkpoint: it has a tool that writes or runs something, and someone can approve
+    it (``interactive``: a stream-json caller), or the approval mode or the
+    ``--allowedTools`` ``rules`` let some run unasked. (``ask`` without a terminal in
+    the default mode changes nothing: whatever would, is denied.)"""
+    if all(tool.kind == "read" for tool in agent.tools.values()):
+        return False
+    return interactive or agent.policy.mode != "ask" or rules
+
+
+class HeadlessCheckpoints:
+    """A headless run's checkpoints (:class:`~.checkpointing.Checkpoints`, headless):
+    before each turn, before each approved command and at each turn's end, once
+    :meth:`enable` d. Until then each call does nothing, and the checkpoint modules are
+    not imported: ``ask`` in the default mode, which can change nothing, pays nothing.
+
+    Args:
+        runtime: whose workspace and home.
+        notices: how a missing checkpoint is said, and how skipped files are
+            (:func:`_checkpoint_notices`).
+    """
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        notices: tuple[Callable[[str], None], Callable[[str], None]],
+    ) -> None:
+        self.runtime = runtime
+        self.notices = notices
+        self.checkpoints: Checkpoints | None = None
+        self._store: SessionStore | None = None
+
+    def enable(self) -> None:
+        if self.checkpoints is None:
+            from .checkpointing import Checkpoints
+
+            warn, note = self.notices
+            self.checkpoints = Checkpoints.for_runtime(self.runtime, warn, note=note, headless=True)
+
+    async def turn_started(self, session: Session, prompt: str) -> None:
+        if self.checkpoints is not None:
+            if self._store is None:
+                self._store = self.runtime.home.session_store()
+            await self.checkpoints.turn_started(session, self._store, prompt)
+
+    async def before_command(self, command: str) -> None:
+        if self.checkpoints is not None:
+            await self.checkpoints.before_command(command)
+
+    async def turn_ended(self) -> None:
+        if self.checkpoints is not None:
+            await self.checkpoints.turn_ended()
+
+    def close(self) -> None:
+        if self.checkpoints is not None:
+            self.checkpoints.close()
+
+
+def _checkpoint_notices(
+    output: AskOutput, warn: Callable[[str], None], *, chatty: bool
+) -> tuple[Callable[[str], None], Callable[[str], None]]:
+    """How a headless run says a checkpoint is missing (a ``system`` ``warning`` event
+    in stream-json, else a stderr line), and which files checkpoints leave out (the
+    same, but on stderr only with a terminal or ``--verbose``)."""
+    if isinstance(output, StreamJson):
+
+        def event(message: str) -> None:
+            output.notice("warning", message)
+
+        return event, event
+    return warn, (warn if chatty else _ignore)
+
+
+def _ignore(message: str) -> None:
+    pass
 
 
 def _session_failed(message: str, output_format: OutputFormat, out: TextIO) -> None:

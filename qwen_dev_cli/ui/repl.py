@@ -41,6 +41,7 @@ from ..session.summary import exchange_lines, recent
 from ..tools import ChangeLog, ToolError
 from ..tools.sandbox import announce_missing
 from .approval import InteractiveApprover
+from .checkpointing import Checkpoints, prune_in_background
 from .completion import ReplCompleter
 from .conversation import Conversation
 from .esc_interrupt import EscWatcher
@@ -49,7 +50,7 @@ from .memory import notes_in_use
 from .mentions import attach_mentions
 from .notices import workspace_notice
 from .recorder import SessionRecorder
-from .rewind import Checkpoints, prune_in_background, run_rewind
+from .rewind import run_rewind
 from .safe_text import printable
 from .shell_escape import run_user_command, shell_command
 from .slash import SlashCommands, ToolOutput, is_command

@@ -1,10 +1,7 @@
-"""The REPL's checkpoints and ``/rewind`` (Esc Esc at an empty prompt).
+"""``/rewind`` (Esc Esc at an empty prompt): back to before a turn.
 
-:class:`Checkpoints` records the workspace before each turn, before each approved
-command and at each turn's end (:mod:`qwen_dev_cli.checkpoints`), and notes each in
-the session file (:mod:`qwen_dev_cli.session.turns` reads them back). A checkpoint
-that cannot be taken (no git, a full disk, another process holding the lock) never
-stops a turn: it goes on, unprotected, and the user is told.
+The checkpoints it goes back to are taken by :class:`~.checkpointing.Checkpoints`
+(in the REPL, and in headless runs whose sessions the REPL may resume).
 
 ``/rewind`` lists the conversation's turns (time, first line of the prompt, files
 changed, commands run); the user picks one, sees the diff of what going back would
@@ -17,9 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from prompt_toolkit import PromptSession
@@ -28,182 +23,29 @@ from prompt_toolkit.keys import Keys
 from rich.table import Table
 from rich.text import Text
 
-from ..checkpoints import (
-    CheckpointError,
-    CheckpointTimeout,
-    RestorePlan,
-    ShadowRepo,
-    plan_restore,
-    prune_checkpoints,
-    restore,
-)
+from ..checkpoints import CheckpointError, RestorePlan, ShadowRepo, plan_restore, restore
 from ..plurals import plural
 from ..session.store import SessionError
 from ..session.turns import TurnMark, turn_marks, view_before
 from ..tools import ChangeLog
-from ..tools.private import private_places
 from .approval import coloured_diff
+from .checkpointing import shorten
 from .safe_text import printable
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable
 
     from prompt_toolkit.key_binding import KeyPressEvent
 
-    from ..checkpoints import Checkpoint
-    from ..runtime import Runtime
-    from ..session.store import Session, SessionStore
+    from ..session.store import Session
     from .repl import Repl
 
-#: Characters of a prompt's first line kept in the session's turn record.
-PROMPT_CHARS = 200
 #: Paths named per turn in the list (the rest counted).
 LISTED_FILES = 3
 #: Turns listed by ``/rewind`` (the latest; an earlier one can still be chosen).
 LISTED_TURNS = 30
 #: Seconds a checkpoint may take before the user is told it is being recorded.
 SLOW_CHECKPOINT = 1.0
-
-
-class Checkpoints:
-    """The checkpoints of one REPL's workspace, noted in its sessions.
-
-    Args:
-        workspace: the folder recorded.
-        root: where shadow repositories live (``QWEN_DEV_HOME/checkpoints``).
-        warn: tells the user something (a checkpoint not taken, files skipped).
-        exclude: places never recorded: the user's credential stores and qwen-dev's own
-            folder, when the workspace holds them.
-    """
-
-    def __init__(
-        self,
-        workspace: Path,
-        root: Path,
-        warn: Callable[[str], None],
-        *,
-        exclude: Iterable[Path] = (),
-    ) -> None:
-        self.repo = ShadowRepo(workspace, root, exclude=exclude)
-        self._warn = warn
-        self._session: Session | None = None
-        self._turn = 0
-        self._told_skipped: set[str] = set()
-        #: Why checkpoints are off for the rest of this REPL (a git call had to be
-        #: stopped: every turn would wait as long again).
-        self._off: str | None = None
-        #: The last reason given for a missing checkpoint (said in full once).
-        self._said: str | None = None
-
-    @classmethod
-    def for_runtime(cls, runtime: Runtime, warn: Callable[[str], None]) -> Checkpoints:
-        """The checkpoints of ``runtime``'s workspace, under its home, leaving out the
-        private places (:func:`~qwen_dev_cli.tools.private.private_places`)."""
-        settings = runtime.settings
-        private = private_places(Path.home(), settings.own_files)
-        return cls(
-            runtime.workspace,
-            runtime.home.checkpoints,
-            warn,
-            exclude=(runtime.home.root, *private),
-        )
-
-    async def turn_started(self, session: Session, store: SessionStore, prompt: str) -> None:
-        """Before a turn: the workspace recorded, the turn noted with its checkpoint."""
-        if self._session is not session:
-            self._session = session
-            self._turn = _turns_so_far(store, session)
-        self._turn += 1
-        line = _first_line(prompt)
-        checkpoint, why = await self._take(session, f"before turn {self._turn}: {line}")
-        if why is not None:
-            self._tell(
-                why,
-                f"no checkpoint before this turn ({why}); it goes on unprotected: "
-                "/rewind cannot restore files to before it",
-                "no checkpoint before this turn (as before); it goes on unprotected",
-            )
-        session.note(
-            "turn_start",
-            turn=self._turn,
-            prompt=line,
-            checkpoint=checkpoint.commit if checkpoint else None,
-            skipped=[[s.path, s.reason] for s in checkpoint.skipped] if checkpoint else [],
-            unprotected=why,
-        )
-
-    async def before_command(self, command: str) -> None:
-        """Before an approved command runs (the agent's hook)."""
-        session = self._session
-        if session is None:
-            return
-        checkpoint, why = await self._take(session, f"before command: {command[:PROMPT_CHARS]}")
-        if why is not None:
-            self._tell(
-                why,
-                f"no checkpoint before this command ({why}); it runs unprotected",
-                "no checkpoint before this command (as before); it runs unprotected",
-            )
-        commit = checkpoint.commit if checkpoint else None
-        session.note("checkpoint", turn=self._turn, commit=commit, command=command)
-
-    async def turn_ended(self) -> None:
-        """After a turn: what it left, so the next rewind can tell the user's edits."""
-        session = self._session
-        if session is None:
-            return
-        checkpoint, _ = await self._take(session, f"end of turn {self._turn}")
-        if checkpoint is not None:
-            session.note("checkpoint", turn=self._turn, commit=checkpoint.commit, at="end")
-
-    def close(self) -> None:
-        self.repo.close()
-
-    def _tell(self, why: str, first: str, again: str) -> None:
-        """Say a checkpoint is missing: in full, or briefly when the reason is the one
-        just given (no git: every turn would repeat it)."""
-        self._warn(again if why == self._said else first)
-        self._said = why
-
-    async def _take(self, session: Session, label: str) -> tuple[Checkpoint | None, str | None]:
-        if self._off is not None:
-            return None, f"checkpoints are off for this session: {self._off}"
-        taking = asyncio.ensure_future(asyncio.to_thread(self.repo.take, session.id, label))
-        done, _ = await asyncio.wait({taking}, timeout=SLOW_CHECKPOINT)
-        if not done:  # a first checkpoint of a large folder: say why nothing happens
-            self._warn("recording the workspace for /rewind (the first time takes longer)")
-        try:
-            checkpoint = await taking
-        except CheckpointTimeout as exc:
-            self._off = str(exc)
-            return None, str(exc)
-        except CheckpointError as exc:
-            return None, str(exc)
-        new = [s for s in checkpoint.skipped if s.path not in self._told_skipped]
-        if new:
-            self._told_skipped.update(s.path for s in new)
-            listed = "; ".join(f"{s.path}: {s.reason}" for s in new[:5])
-            more = f" and {len(new) - 5} more" if len(new) > 5 else ""
-            self._warn(f"checkpoints leave out {listed}{more}")
-        return checkpoint, None
-
-
-def prune_in_background(runtime: Runtime) -> threading.Thread:
-    """Let go of the checkpoints of sessions that were pruned or deleted, in a thread
-    (a garbage collection of a large shadow repository takes seconds)."""
-    store = runtime.home.session_store()
-    root = runtime.home.checkpoints
-
-    def prune() -> None:
-        with contextlib.suppress(Exception):  # housekeeping: never a reason to fail
-            prune_checkpoints(root, [info.id for info in store.list()])
-
-    thread = threading.Thread(target=prune, name="checkpoint-prune", daemon=True)
-    thread.start()
-    return thread
-
-
-# --- /rewind --------------------------------------------------------------------------
 
 
 async def run_rewind(repl: Repl) -> None:
@@ -280,14 +122,14 @@ def _turn_table(repo: ShadowRepo, marks: list[TurnMark], shown: int) -> Table:
         table.add_row(
             str(mark.number),
             time.strftime("%H:%M:%S", time.localtime(mark.ts)),
-            Text(printable(_shorten(mark.prompt, 60)))
+            Text(printable(shorten(mark.prompt, 60)))
             + (
                 Text(" (the conversation went back to before it)", "qd.muted")
                 if mark.rewound
                 else ""
             ),
             Text(printable(_files_changed(repo, mark.checkpoint, end))),
-            Text(printable("; ".join(_shorten(c, 40) for c in mark.commands) or "-")),
+            Text(printable("; ".join(shorten(c, 40) for c in mark.commands) or "-")),
         )
     return table
 
@@ -425,18 +267,3 @@ def _answer(key: str) -> Callable[[KeyPressEvent], None]:
         event.app.exit(result=key)
 
     return handler
-
-
-def _turns_so_far(store: SessionStore, session: Session) -> int:
-    with contextlib.suppress(SessionError, OSError):
-        return len(turn_marks(store.load(session.id).events, live=False))
-    return 0
-
-
-def _first_line(text: str) -> str:
-    line = next((line.strip() for line in text.splitlines() if line.strip()), "")
-    return _shorten(line, PROMPT_CHARS)
-
-
-def _shorten(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"

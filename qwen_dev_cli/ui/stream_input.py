@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from ..agent.turn import AgentEvent, ApprovalRequest, Approver
     from ..core import LLMClient
     from ..session.store import Session
+    from .oneshot import HeadlessCheckpoints
 
 #: A stdin line longer than this is refused (the session goes on).
 MAX_LINE_BYTES = 8 * 1024 * 1024
@@ -171,10 +172,13 @@ async def run_stream_session(
     start_info: Callable[[Agent, str], Any],
     session: Session,
     first_prompt: str | None = None,
+    checkpoints: HeadlessCheckpoints | None = None,
 ) -> int:
     """Turns from ``stdin`` (and ``first_prompt`` first, if given) in ``session`` (new, or
     resumed: the model sees what it holds); the exit code of the last turn. The session
-    is closed at the end."""
+    is closed at the end. With ``checkpoints``, the workspace is recorded before each
+    turn and at its end (an interrupted one too); the agent's ``before_command`` hook is
+    the caller's to give (``make_agent``)."""
     approver = CallerApprover(output)
     agent = make_agent(approver)
     recorder = SessionRecorder(session)
@@ -190,6 +194,8 @@ async def run_stream_session(
 
     async def one_turn(text: str) -> int:
         output.begin_turn()
+        if checkpoints is not None:
+            await checkpoints.turn_started(session, text)
         try:
             result = await agent.run(list(session.view), text, sink)
         except LLMError as exc:
@@ -221,6 +227,8 @@ async def run_stream_session(
                 code = exit_codes.INTERRUPTED
             finally:
                 running.pop("turn", None)
+            if checkpoints is not None:
+                await checkpoints.turn_ended()
 
     def control(message: dict[str, Any]) -> None:
         request_id = message.get("request_id")
@@ -289,6 +297,8 @@ async def run_stream_session(
         # A reader gone between turns ends the session as one gone mid-turn does.
         return exit_codes.INTERRUPTED if output.gone else code
     finally:
+        if checkpoints is not None:
+            checkpoints.close()
         session.close()
 
 
