@@ -1,6 +1,7 @@
 """A session's turns, read from its events: what ``/rewind`` lists and ``--at N`` opens.
 
-The REPL records a ``turn_start`` event before each turn (its number, the first line
+The REPL, and a headless turn that may change files (``ask``, ``-p``, stream-json
+input: ``ui/checkpointing.py``), records a ``turn_start`` event before each turn (its number, the first line
 of the prompt, the checkpoint of the workspace taken then, or why there is none), a
 ``checkpoint`` event before each approved command and at the turn's end, and a
 ``rewind`` event when the conversation goes back (the view from then on, as a
