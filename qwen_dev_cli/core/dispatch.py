@@ -581,7 +581,17 @@ class Dispatcher:
         elif view is not None and view.retry_budget is not None and view.retry_budget < 1:
             self._budget_spent(slot, call)
         slot.health.record(False)
-        self.telemetry.attempt_finished(slot.name, ok=False, error=exc)
+        # Counted as a quota however it came: a 429 whose reset is beyond
+        # max_retry_after stays RateLimited for the message, but is a quota.
+        counted = said
+        if quota and not isinstance(said, InsufficientQuota):
+            counted = InsufficientQuota(
+                said.message,
+                provider=slot.name,
+                status_code=said.status_code,
+                retry_after=reset,
+            )
+        self.telemetry.attempt_finished(slot.name, ok=False, error=counted)
         return said
 
     def _round_failed(self, failures: list[ProviderFailure], call: Call) -> AllProvidersFailed:

@@ -388,3 +388,28 @@ async def test_rate_limit_exhausted_still_carries_a_far_retry_after(lab: FaultSe
         await client.chat(USER)
     assert info.value.retry_after == pytest.approx(7200, abs=1)
     await client.aclose()
+
+
+@pytest.mark.parametrize(
+    "outcome",
+    [
+        Outcome.rate_limited(retry_after="7200"),  # a far reset: stays RateLimited
+        INSUFFICIENT_QUOTA,
+        Outcome.status(429, message="Quota exceeded for requests per day", code=429),
+    ],
+)
+async def test_every_kind_of_exhausted_quota_is_counted_as_a_quota(
+    lab: FaultServer, spare: FaultServer, outcome: Outcome
+) -> None:
+    """Telemetry's failure kinds: a quota is "quota", not "429", whichever answer said
+    it (the far Retry-After one used to be counted as a rate limit)."""
+    lab.script(outcome)
+    client = LLMClient(
+        [settings(lab, "a"), settings(spare, "b")], retry=RetryPolicy(max_retry_after=60.0)
+    )
+    assert (await client.chat(USER)).provider == "b"
+    snapshot = client.get_metrics()
+    failures = snapshot["providers"]["a"]["failures"]
+    assert (failures["quota"], failures["429"]) == (1, 0)
+    assert snapshot["providers"]["a"]["quota_exhausted"] == 1
+    await client.aclose()
