@@ -261,7 +261,7 @@ class Dispatcher:
                     self.telemetry.attempt_finished(slot.name, ok=True)
                     yield Answer(reply, slot.name)
                     return
-            cooling = _cooldown_wait(failures)
+            cooling = _cooldown_wait(failures, call.excluded)
             if (
                 cooling is None
                 or cooling[1] > self.retry.max_retry_after
@@ -440,6 +440,10 @@ class Dispatcher:
     ) -> None:
         error: LLMError
         if refusal.reason in ("cooldown", "quota"):
+            if refusal.reason == "quota":
+                # Another process learnt it: this call fails over at once, and never
+                # waits for the reset as if it were a cool-down, however near.
+                call.excluded.add(slot.name)
             error = ProviderUnavailable(refusal.detail, provider=slot.name, retry_in=refusal.wait)
         elif refusal.reason == "throttled":
             self.emit(ev.Throttled(slot.name, refusal.chance))
@@ -678,14 +682,17 @@ class _stop_past_deadline(stop_base):
         return True
 
 
-def _cooldown_wait(failures: list[ProviderFailure]) -> tuple[str, float] | None:
+def _cooldown_wait(failures: list[ProviderFailure], excluded: set[str]) -> tuple[str, float] | None:
     """When every failure of a scan is a provider cooling down or skipped by its
     breaker (nothing was attempted), the provider that cools down first and its wait;
-    else ``None``."""
+    else ``None``. A provider the call has left (an exhausted quota) is not waited for:
+    the next scan would not offer it the request."""
     if any(isinstance(f.error, ProviderError) for f in failures):
         return None
     cooling = [
-        (f.error.retry_in, f.provider) for f in failures if isinstance(f.error, ProviderUnavailable)
+        (f.error.retry_in, f.provider)
+        for f in failures
+        if isinstance(f.error, ProviderUnavailable) and f.provider not in excluded
     ]
     if not cooling:
         return None

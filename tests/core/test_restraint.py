@@ -413,3 +413,37 @@ async def test_every_kind_of_exhausted_quota_is_counted_as_a_quota(
     assert (failures["quota"], failures["429"]) == (1, 0)
     assert snapshot["providers"]["a"]["quota_exhausted"] == 1
     await client.aclose()
+
+
+async def test_a_quota_learnt_elsewhere_is_not_waited_for_as_a_cool_down(
+    lab: FaultServer, tmp_path: Path
+) -> None:
+    """A 429 insufficient_quota with a short Retry-After marks the account for a second;
+    the process that meets that mark (a second client on the same SQLite file) fails at
+    once saying quota, as the first did: no sleep, no "waiting for budget" counted."""
+    lab.script(
+        Outcome.status(
+            429,
+            message="You exceeded your current quota",
+            code="insufficient_quota",
+            headers={"retry-after": "30"},
+        )
+    )
+    stores = [SqliteStore(tmp_path / "state.sqlite3") for _ in range(2)]
+    first = LLMClient([settings(lab, "a")], state=stores[0])
+    with pytest.raises(AllProvidersFailed) as info:
+        await first.chat(USER)
+    assert "quota" in str(info.value)
+    clock = FakeClock()
+    second = LLMClient([settings(lab, "a")], state=stores[1], clock=clock, sleep=clock.sleep)
+    seen = record(second)
+    with pytest.raises(AllProvidersFailed) as info:
+        await second.chat(USER)
+    assert "quota exhausted" in str(info.value)
+    assert clock.sleeps == []
+    assert not any(isinstance(e, ev.RateLimitWait) for e in seen)
+    assert second.get_metrics()["providers"]["a"]["budget_waits"] == 0
+    assert len(lab.requests) == 1
+    for client, store in zip((first, second), stores, strict=True):
+        await client.aclose()
+        await store.aclose()
