@@ -329,7 +329,7 @@ class Dispatcher:
                 wait = decision.wait if math.isfinite(decision.wait) else math.inf
                 waited = call.queued + self.clock() - started
                 if waited >= self.max_wait or waited + wait > self.max_wait:
-                    raise self._budget_wait_exceeded(slot, failures, waited, wait)
+                    raise self._budget_wait_exceeded(slot, call, failures, waited, wait)
                 if not announced:
                     announced = True
                     self.telemetry.count("rate_limited")
@@ -355,17 +355,32 @@ class Dispatcher:
             call.queued += self.clock() - started
 
     def _budget_wait_exceeded(
-        self, slot: ProviderSlot, failures: list[ProviderFailure], waited: float, wait: float
+        self,
+        slot: ProviderSlot,
+        call: Call,
+        failures: list[ProviderFailure],
+        waited: float,
+        wait: float,
     ) -> BudgetWaitExceeded:
         self.telemetry.count("rate_limited")
         frees = f" for {wait:.0f}s" if math.isfinite(wait) else ""
         detail = f"budget spent{frees}; waited {waited:.0f}s of max_wait {self.max_wait:g}s"
+        # The others too: one may be out of the race for its retry budget, not its rate.
+        others = []
+        for failure in failures:
+            said = failure.error.message
+            if failure.provider in call.budget_spent and not isinstance(
+                failure.error, RetryBudgetRefused
+            ):
+                said += "; not retried: the account's retry budget is spent"
+            others.append(f"{failure.provider}: {said}")
         error = BudgetWaitExceeded(
             [*failures, ProviderFailure(slot.name, RateLimited(detail, provider=slot.name))],
             provider=slot.name,
             waited=waited,
             max_wait=self.max_wait,
             retry_after=wait if math.isfinite(wait) else None,
+            others="; ".join(others),
         )
         log.info("gave up waiting %.1fs for %s's budget", waited, slot.name)
         return error

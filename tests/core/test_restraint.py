@@ -15,11 +15,12 @@ import pytest
 from faultserver import FaultServer, Outcome
 from qwen_dev_cli.core import LLMClient, ProviderSettings, RetryPolicy
 from qwen_dev_cli.core import events as ev
-from qwen_dev_cli.core.account import RETRY_FLOOR
+from qwen_dev_cli.core.account import RETRY_FLOOR, Admitted
 from qwen_dev_cli.core.dispatch import QUOTA_UNKNOWN_RESET
 from qwen_dev_cli.core.errors import (
     AllProvidersFailed,
     AuthenticationError,
+    BudgetWaitExceeded,
     InsufficientQuota,
     RateLimited,
     RateLimitExhausted,
@@ -447,3 +448,37 @@ async def test_a_quota_learnt_elsewhere_is_not_waited_for_as_a_cool_down(
     for client, store in zip((first, second), stores, strict=True):
         await client.aclose()
         await store.aclose()
+
+
+async def test_a_max_wait_failure_also_says_whom_the_retry_budget_kept_off(
+    lab: FaultServer, spare: FaultServer
+) -> None:
+    """a fails and its account has no retry left; b's budget frees later than max_wait.
+    The error names b's wait, and says too that a failed and was not retried for its
+    retry budget (it used to speak of b's budget alone)."""
+    lab.configure(default=Outcome.status(503, message="unavailable"))
+    clock = FakeClock(1000.0)
+    store = MemoryStore(clock=clock)
+    b = ProviderSettings(name="b", base_url=spare.base_url, model="fault-model", rpm=1)
+    client = LLMClient(
+        [settings(lab, "a"), b],
+        state=store,
+        max_wait=10.0,
+        retry=RetryPolicy(throttle_k=0.0),
+        breaker=None,
+        clock=clock,
+        sleep=clock.sleep,
+    )
+    assert (await client.chat(USER)).provider == "b"  # a failed; b spent its minute
+    slot = client._router.slots[0]
+    for i in range(int(RETRY_FLOOR)):  # a's account spends its retries elsewhere
+        granted = await store.admit(slot.account, slot.policy, 0, f"elsewhere{i}", retry=True)
+        assert isinstance(granted, Admitted)
+    with pytest.raises(BudgetWaitExceeded) as info:
+        await client.chat(USER)
+    message = str(info.value)
+    assert "b's budget frees in 60s, longer than max_wait (10s)" in message
+    assert "a: HTTP 503" in message
+    assert "not retried: the account's retry budget is spent" in message
+    assert clock.sleeps == []
+    await client.aclose()
