@@ -16,6 +16,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import argparse
+import json
 import os
 import random
 import statistics
@@ -68,8 +69,12 @@ def main() -> int:
         outer = []
         for _ in range(args.repeat):
             start = time.perf_counter()
-            subprocess.run(command, env=env, check=True, capture_output=True)
+            done = subprocess.run(command, env=env, check=True, capture_output=True, text=True)
             outer.append(time.perf_counter() - start)
+            # The command read this log (not another home's, nor nothing).
+            told = json.loads(done.stdout)
+            if (told["runs"], told["total_requests"]) != (merged["runs"], merged["total_requests"]):
+                raise SystemExit(f"qwen-dev metrics saw {told['runs']} runs, not {merged['runs']}")
     print(f"{merged['runs']} runs, {merged['total_requests']} requests, log {size / 1e6:.1f} MB")
     print(f"aggregate():            median {statistics.median(inner) * 1000:.0f} ms")
     print(f"qwen-dev metrics --json: median {statistics.median(outer) * 1000:.0f} ms (target 500)")

@@ -261,7 +261,7 @@ class Dispatcher:
                     self.telemetry.attempt_finished(slot.name, ok=True)
                     yield Answer(reply, slot.name)
                     return
-            cooling = _cooldown_wait(failures)
+            cooling = _cooldown_wait(failures, call.excluded)
             if (
                 cooling is None
                 or cooling[1] > self.retry.max_retry_after
@@ -329,7 +329,7 @@ class Dispatcher:
                 wait = decision.wait if math.isfinite(decision.wait) else math.inf
                 waited = call.queued + self.clock() - started
                 if waited >= self.max_wait or waited + wait > self.max_wait:
-                    raise self._budget_wait_exceeded(slot, failures, waited, wait)
+                    raise self._budget_wait_exceeded(slot, call, failures, waited, wait)
                 if not announced:
                     announced = True
                     self.telemetry.count("rate_limited")
@@ -355,17 +355,32 @@ class Dispatcher:
             call.queued += self.clock() - started
 
     def _budget_wait_exceeded(
-        self, slot: ProviderSlot, failures: list[ProviderFailure], waited: float, wait: float
+        self,
+        slot: ProviderSlot,
+        call: Call,
+        failures: list[ProviderFailure],
+        waited: float,
+        wait: float,
     ) -> BudgetWaitExceeded:
         self.telemetry.count("rate_limited")
         frees = f" for {wait:.0f}s" if math.isfinite(wait) else ""
         detail = f"budget spent{frees}; waited {waited:.0f}s of max_wait {self.max_wait:g}s"
+        # The others too: one may be out of the race for its retry budget, not its rate.
+        others = []
+        for failure in failures:
+            said = failure.error.message
+            if failure.provider in call.budget_spent and not isinstance(
+                failure.error, RetryBudgetRefused
+            ):
+                said += "; not retried: the account's retry budget is spent"
+            others.append(f"{failure.provider}: {said}")
         error = BudgetWaitExceeded(
             [*failures, ProviderFailure(slot.name, RateLimited(detail, provider=slot.name))],
             provider=slot.name,
             waited=waited,
             max_wait=self.max_wait,
             retry_after=wait if math.isfinite(wait) else None,
+            others="; ".join(others),
         )
         log.info("gave up waiting %.1fs for %s's budget", waited, slot.name)
         return error
@@ -440,6 +455,10 @@ class Dispatcher:
     ) -> None:
         error: LLMError
         if refusal.reason in ("cooldown", "quota"):
+            if refusal.reason == "quota":
+                # Another process learnt it: this call fails over at once, and never
+                # waits for the reset as if it were a cool-down, however near.
+                call.excluded.add(slot.name)
             error = ProviderUnavailable(refusal.detail, provider=slot.name, retry_in=refusal.wait)
         elif refusal.reason == "throttled":
             self.emit(ev.Throttled(slot.name, refusal.chance))
@@ -581,7 +600,17 @@ class Dispatcher:
         elif view is not None and view.retry_budget is not None and view.retry_budget < 1:
             self._budget_spent(slot, call)
         slot.health.record(False)
-        self.telemetry.attempt_finished(slot.name, ok=False, error=exc)
+        # Counted as a quota however it came: a 429 whose reset is beyond
+        # max_retry_after stays RateLimited for the message, but is a quota.
+        counted = said
+        if quota and not isinstance(said, InsufficientQuota):
+            counted = InsufficientQuota(
+                said.message,
+                provider=slot.name,
+                status_code=said.status_code,
+                retry_after=reset,
+            )
+        self.telemetry.attempt_finished(slot.name, ok=False, error=counted)
         return said
 
     def _round_failed(self, failures: list[ProviderFailure], call: Call) -> AllProvidersFailed:
@@ -668,14 +697,17 @@ class _stop_past_deadline(stop_base):
         return True
 
 
-def _cooldown_wait(failures: list[ProviderFailure]) -> tuple[str, float] | None:
+def _cooldown_wait(failures: list[ProviderFailure], excluded: set[str]) -> tuple[str, float] | None:
     """When every failure of a scan is a provider cooling down or skipped by its
     breaker (nothing was attempted), the provider that cools down first and its wait;
-    else ``None``."""
+    else ``None``. A provider the call has left (an exhausted quota) is not waited for:
+    the next scan would not offer it the request."""
     if any(isinstance(f.error, ProviderError) for f in failures):
         return None
     cooling = [
-        (f.error.retry_in, f.provider) for f in failures if isinstance(f.error, ProviderUnavailable)
+        (f.error.retry_in, f.provider)
+        for f in failures
+        if isinstance(f.error, ProviderUnavailable) and f.provider not in excluded
     ]
     if not cooling:
         return None

@@ -357,6 +357,7 @@ class BudgetWaitExceeded(AllProvidersFailed):
     Args:
         provider: the provider whose budget was waited for.
         waited: seconds waited for it. max_wait: the bound.
+        others: what the other providers ended with, for the message.
     """
 
     def __init__(
@@ -367,14 +368,16 @@ class BudgetWaitExceeded(AllProvidersFailed):
         waited: float,
         max_wait: float,
         retry_after: float | None = None,
+        others: str = "",
     ) -> None:
         if waited >= max_wait:
             what = f"gave up waiting for {provider}'s budget after {waited:.0f}s (max_wait)"
         else:
             frees = "later" if retry_after is None else f"in {retry_after:.0f}s"
             what = f"{provider}'s budget frees {frees}, longer than max_wait ({max_wait:g}s)"
+        hint = "try again later, or raise [rate_limit] max_wait (ask --max-wait)"
         super().__init__(
-            f"{what}: try again later, or raise [rate_limit] max_wait (ask --max-wait)",
+            f"{what}: {hint}" + (f" ({others})" if others else ""),
             failures,
             retry_after=retry_after,
         )

@@ -76,7 +76,9 @@ def metrics_renderable(snapshot: dict[str, Any]) -> RenderableType:
             f"{snapshot.get('budget_waits', 0)} "
             f"({float(snapshot.get('budget_wait_s', 0.0)):.1f} s)",
         ),
-        ("throttled", f"{snapshot.get('throttled', 0)}"),
+        ("throttled (refused locally)", f"{snapshot.get('throttled', 0)}"),
+        ("retry budget spent", f"{snapshot.get('retry_budget_spent', 0)}"),
+        ("quotas exhausted", f"{snapshot.get('quota_exhausted', 0)}"),
         ("breaker opens", f"{snapshot.get('breaker_opens', 0)}"),
         ("breaker blocks", f"{snapshot.get('circuit_breaker_blocks', 0)}"),
     ]
@@ -118,6 +120,15 @@ def metrics_renderable(snapshot: dict[str, Any]) -> RenderableType:
         )
         if _failures(counts.get("failures")) != "-":
             failures.append(f"{name} attempt failures: {_failures(counts.get('failures'))}")
+        restraint = _failures(
+            {
+                "throttled": counts.get("throttled", 0),
+                "retry budget spent": counts.get("retry_budget_spent", 0),
+                "quota exhausted": counts.get("quota_exhausted", 0),
+            }
+        )
+        if restraint != "-":
+            failures.append(f"{name} restraint: {restraint}")
     parts: list[RenderableType] = [totals, providers]
     parts.extend(Text(line) for line in failures)
     parts.extend(Text(note, "qd.muted") for note in notes)

@@ -15,11 +15,12 @@ import pytest
 from faultserver import FaultServer, Outcome
 from qwen_dev_cli.core import LLMClient, ProviderSettings, RetryPolicy
 from qwen_dev_cli.core import events as ev
-from qwen_dev_cli.core.account import RETRY_FLOOR
+from qwen_dev_cli.core.account import RETRY_FLOOR, Admitted
 from qwen_dev_cli.core.dispatch import QUOTA_UNKNOWN_RESET
 from qwen_dev_cli.core.errors import (
     AllProvidersFailed,
     AuthenticationError,
+    BudgetWaitExceeded,
     InsufficientQuota,
     RateLimited,
     RateLimitExhausted,
@@ -387,4 +388,97 @@ async def test_rate_limit_exhausted_still_carries_a_far_retry_after(lab: FaultSe
     with pytest.raises(RateLimitExhausted) as info:
         await client.chat(USER)
     assert info.value.retry_after == pytest.approx(7200, abs=1)
+    await client.aclose()
+
+
+@pytest.mark.parametrize(
+    "outcome",
+    [
+        Outcome.rate_limited(retry_after="7200"),  # a far reset: stays RateLimited
+        INSUFFICIENT_QUOTA,
+        Outcome.status(429, message="Quota exceeded for requests per day", code=429),
+    ],
+)
+async def test_every_kind_of_exhausted_quota_is_counted_as_a_quota(
+    lab: FaultServer, spare: FaultServer, outcome: Outcome
+) -> None:
+    """Telemetry's failure kinds: a quota is "quota", not "429", whichever answer said
+    it (the far Retry-After one used to be counted as a rate limit)."""
+    lab.script(outcome)
+    client = LLMClient(
+        [settings(lab, "a"), settings(spare, "b")], retry=RetryPolicy(max_retry_after=60.0)
+    )
+    assert (await client.chat(USER)).provider == "b"
+    snapshot = client.get_metrics()
+    failures = snapshot["providers"]["a"]["failures"]
+    assert (failures["quota"], failures["429"]) == (1, 0)
+    assert snapshot["providers"]["a"]["quota_exhausted"] == 1
+    await client.aclose()
+
+
+async def test_a_quota_learnt_elsewhere_is_not_waited_for_as_a_cool_down(
+    lab: FaultServer, tmp_path: Path
+) -> None:
+    """A 429 insufficient_quota with a short Retry-After marks the account for a second;
+    the process that meets that mark (a second client on the same SQLite file) fails at
+    once saying quota, as the first did: no sleep, no "waiting for budget" counted."""
+    lab.script(
+        Outcome.status(
+            429,
+            message="You exceeded your current quota",
+            code="insufficient_quota",
+            headers={"retry-after": "30"},
+        )
+    )
+    stores = [SqliteStore(tmp_path / "state.sqlite3") for _ in range(2)]
+    first = LLMClient([settings(lab, "a")], state=stores[0])
+    with pytest.raises(AllProvidersFailed) as info:
+        await first.chat(USER)
+    assert "quota" in str(info.value)
+    clock = FakeClock()
+    second = LLMClient([settings(lab, "a")], state=stores[1], clock=clock, sleep=clock.sleep)
+    seen = record(second)
+    with pytest.raises(AllProvidersFailed) as info:
+        await second.chat(USER)
+    assert "quota exhausted" in str(info.value)
+    assert clock.sleeps == []
+    assert not any(isinstance(e, ev.RateLimitWait) for e in seen)
+    assert second.get_metrics()["providers"]["a"]["budget_waits"] == 0
+    assert len(lab.requests) == 1
+    for client, store in zip((first, second), stores, strict=True):
+        await client.aclose()
+        await store.aclose()
+
+
+async def test_a_max_wait_failure_also_says_whom_the_retry_budget_kept_off(
+    lab: FaultServer, spare: FaultServer
+) -> None:
+    """a fails and its account has no retry left; b's budget frees later than max_wait.
+    The error names b's wait, and says too that a failed and was not retried for its
+    retry budget (it used to speak of b's budget alone)."""
+    lab.configure(default=Outcome.status(503, message="unavailable"))
+    clock = FakeClock(1000.0)
+    store = MemoryStore(clock=clock)
+    b = ProviderSettings(name="b", base_url=spare.base_url, model="fault-model", rpm=1)
+    client = LLMClient(
+        [settings(lab, "a"), b],
+        state=store,
+        max_wait=10.0,
+        retry=RetryPolicy(throttle_k=0.0),
+        breaker=None,
+        clock=clock,
+        sleep=clock.sleep,
+    )
+    assert (await client.chat(USER)).provider == "b"  # a failed; b spent its minute
+    slot = client._router.slots[0]
+    for i in range(int(RETRY_FLOOR)):  # a's account spends its retries elsewhere
+        granted = await store.admit(slot.account, slot.policy, 0, f"elsewhere{i}", retry=True)
+        assert isinstance(granted, Admitted)
+    with pytest.raises(BudgetWaitExceeded) as info:
+        await client.chat(USER)
+    message = str(info.value)
+    assert "b's budget frees in 60s, longer than max_wait (10s)" in message
+    assert "a: HTTP 503" in message
+    assert "not retried: the account's retry budget is spent" in message
+    assert clock.sleeps == []
     await client.aclose()

@@ -54,3 +54,22 @@ async def test_a_limiter_admits_its_budget_and_reconciles_tokens() -> None:
     reservation.reconcile(100)  # the real count gives 500 back
     await limiter.acquire(tokens=800)
     assert limiter.remaining() == (0, 100)
+
+
+def test_the_restraint_errors_and_events_are_public_with_the_others() -> None:
+    """Issue 21's errors are raised to callers of ``LLMClient`` and its events reach
+    their subscribers: importable from ``qwen_dev_cli.core`` like the others."""
+    from qwen_dev_cli.core import errors, events
+
+    for name, module in [
+        ("BudgetWaitExceeded", errors),
+        ("InsufficientQuota", errors),
+        ("LocallyThrottled", errors),
+        ("RetryBudgetExhausted", errors),
+        ("RetryBudgetRefused", errors),
+        ("QuotaExhausted", events),
+        ("RetryBudgetSpent", events),
+        ("Throttled", events),
+    ]:
+        assert name in core.__all__
+        assert getattr(core, name) is getattr(module, name)

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from bisect import bisect_left
 from typing import Any
 
 import pytest
+from rich.console import Console
 
 from qwen_dev_cli.core.errors import (
     AuthenticationError,
@@ -40,6 +42,7 @@ from qwen_dev_cli.core.telemetry import (
     merge_snapshots,
     percentile,
 )
+from qwen_dev_cli.ui.metrics_table import print_metrics
 
 TOP_LEVEL = {
     "total_requests": int,
@@ -502,6 +505,13 @@ def test_events_are_counted_per_provider() -> None:
     assert merged["providers"]["b"]["budget_wait_s"] == 5.0
     assert merged["providers"]["a"]["failures"]["5xx"] == 2
     assert (merged["successful_requests"], merged["failed_attempts"]) == (2, 4)
+    # /metrics and qwen-dev metrics show the restraint's counts, in all and per provider.
+    console = Console(record=True, width=120)
+    print_metrics(merged, console)
+    table = console.export_text()
+    for row in ("throttled (refused locally)", "retry budget spent", "quotas exhausted"):
+        assert re.search(rf"{re.escape(row)}\s+2\n", table), row
+    assert "a restraint: throttled 2, retry budget spent 2, quota exhausted 2" in table
 
 
 def test_a_failed_request_belongs_to_the_last_provider_tried() -> None:

@@ -250,6 +250,59 @@ async def test_content_is_exported_only_with_log_content(workspace: Path) -> Non
     assert rx.resources()[0]["service.name"] == "qwen-dev"
 
 
+async def test_nothing_planted_reaches_the_collector_without_log_content(
+    workspace: Path,
+) -> None:
+    """The whole of every protobuf message sent (spans, events, statuses, resources,
+    metric points: re-encoded, then searched as bytes) holds none of what was planted:
+    the provider's API key, the prompt (also quoted back in a 503's message, as servers
+    do), a tool's arguments and output, the answer, the collector's header value."""
+    key = "sk-planted-key-7c1e9a"
+    argument = "planted_argument_5f3a.py"
+    (workspace / argument).write_text("print('planted tool output')\n", encoding="utf-8")
+    call = {"name": "read_file", "arguments": json.dumps({"path": argument})}
+    async with FaultServer() as srv:
+        srv.script(
+            Outcome.status(503, message=f"overloaded while answering: {PROMPT}"),
+            Outcome.ok(tool_calls=[call]),
+            Outcome.ok("planted answer text"),
+        )
+        with OtlpHttpReceiver() as rx:
+            cfg = config(workspace.parent / "c.toml", srv)
+            text = cfg.read_text(encoding="utf-8")
+            planted = 'model = "fault-model"\napi_key_env = "PLANTED_LAB_KEY"\n'
+            cfg.write_text(text.replace('model = "fault-model"\n', planted), encoding="utf-8")
+            run = await qwen_dev(
+                "ask",
+                "--json",
+                "--config",
+                str(cfg),
+                PROMPT,
+                cwd=workspace,
+                env=export_env(rx, PLANTED_LAB_KEY=key),
+            )
+            assert run.code == 0, run.err
+            assert json.loads(run.out)["text"] == "planted answer text"
+    # Planted for real: the key went to the model, the tool read the file.
+    assert all(r.headers.get("authorization") == f"Bearer {key}" for r in srv.requests)
+    assert len(srv.requests) == 3
+    assert named(rx, "execute_tool read_file")
+    sent = b"".join(
+        [*(r.SerializeToString() for r in rx.traces), *(r.SerializeToString() for r in rx.metrics)]
+    )
+    assert b"chat fault-model" in sent  # the search reaches what was exported
+    for secret in (
+        key,
+        PROMPT,
+        "overloaded while answering",
+        argument,
+        "planted tool output",
+        "planted answer text",
+        *SECRET_HEADER,
+    ):
+        assert secret.encode() not in sent, secret
+
+
 async def test_grpc_export(workspace: Path) -> None:
     async with FaultServer() as srv:
         srv.script(Outcome.ok("plain answer"))
