@@ -1,11 +1,11 @@
 """A session's turns, read from its events: what ``/rewind`` lists and ``--at N`` opens.
 
 The REPL, and a headless turn that may change files (``ask``, ``-p``, stream-json
-input: ``ui/checkpointing.py``), records a ``turn_start`` event before each turn (its number, the first line
-of the prompt, the checkpoint of the workspace taken then, or why there is none), a
-``checkpoint`` event before each approved command and at the turn's end, and a
-``rewind`` event when the conversation goes back (the view from then on, as a
-compaction does). A file written before turns were recorded has a turn at each user
+input: ``ui/checkpointing.py``), records a ``turn_start`` event before each turn (its
+number, the first line of the prompt, the checkpoint of the workspace taken then, or why
+there is none), a ``checkpoint`` event before each approved command and at the turn's
+end, and a ``rewind`` event when the conversation goes back (the view from then on, as
+a compaction does). A file written before turns were recorded has a turn at each user
 message instead, without checkpoints.
 
 Turn N is the N-th turn start in the file, whatever was rewound since: numbers are
