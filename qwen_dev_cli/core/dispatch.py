@@ -329,6 +329,8 @@ class Dispatcher:
                 wait = decision.wait if math.isfinite(decision.wait) else math.inf
                 waited = call.queued + self.clock() - started
                 if waited >= self.max_wait or waited + wait > self.max_wait:
+                    if not announced:  # one request is rate limited once, however it ends
+                        self.telemetry.count("rate_limited")
                     raise self._budget_wait_exceeded(slot, call, failures, waited, wait)
                 if not announced:
                     announced = True
@@ -362,7 +364,6 @@ class Dispatcher:
         waited: float,
         wait: float,
     ) -> BudgetWaitExceeded:
-        self.telemetry.count("rate_limited")
         frees = f" for {wait:.0f}s" if math.isfinite(wait) else ""
         detail = f"budget spent{frees}; waited {waited:.0f}s of max_wait {self.max_wait:g}s"
         # The others too: one may be out of the race for its retry budget, not its rate.

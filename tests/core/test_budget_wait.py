@@ -112,6 +112,16 @@ async def test_a_store_answering_budget_for_ever_is_waited_for_max_wait_then_fai
     assert "gave up waiting for alpha's budget after 30s" in str(caught.value)
     assert sum(clock.sleeps) == pytest.approx(30.0)
     assert store.asked == 62  # once in the round, then every half second: no busy loop
+    assert client.get_metrics()["rate_limited"] == 1  # one request, limited once
+
+
+async def test_a_request_told_its_budget_frees_too_late_is_rate_limited_once() -> None:
+    clock = FakeClock(1000.0)
+    client = one_a_minute(clock, max_wait=10.0)
+    await client.chat(HI)
+    with pytest.raises(BudgetWaitExceeded):
+        await client.chat(HI)
+    assert client.get_metrics()["rate_limited"] == 1
 
 
 @pytest.mark.parametrize("wait", ["NaN", "Infinity", "-1", "1e12"])
