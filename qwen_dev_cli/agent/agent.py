@@ -249,8 +249,11 @@ class Agent:
                 result.text, result.tool_calls, self._schemas, limit=MAX_CALLS_PER_REPLY
             )
             # The raw text is read; holding it beside its prose (a copy, when it was
-            # only trimmed) would keep a huge answer twice while it is recorded.
-            result = dataclasses.replace(result, text=reply.text)
+            # only trimmed) would keep a huge answer twice while it is recorded. Plain
+            # prose came trimmed already (``ends_apart``): parsing it whole or trimmed
+            # gives the same reply (tests/agent/test_ends_apart.py), and its prose is
+            # then the very string it was given, not a copy.
+            result = dataclasses.replace(result, text=reply.text, lead="", trail="")
             pending = _pending(reply, native=bool(result.tool_calls))
             if result.finish_reason == "length":
                 pending = [_unless_cut_off(item) for item in pending]
@@ -389,6 +392,7 @@ class Agent:
             self._specs(),
             max_tokens=self.budget.answer_tokens,
             text_tools=text_tools,
+            ends_apart=True,
         )
         async for event in stream:
             if isinstance(event, TextDelta):

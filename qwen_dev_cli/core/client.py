@@ -27,7 +27,7 @@ from .settings import ClientSettings, ProviderSettings
 from .state import FallbackStore, MemoryStore, account_key
 from .status import Activity, ClientStatus, ProviderStatus
 from .telemetry import Telemetry
-from .tokens import estimate_prompt_tokens, estimate_text_tokens
+from .tokens import estimate_chars_tokens, estimate_prompt_tokens
 from .types import (
     ChatRequest,
     ChatResult,
@@ -257,12 +257,17 @@ class LLMClient:
         max_tokens: int | None = None,
         temperature: float | None = None,
         text_tools: TextTools | None = None,
+        ends_apart: bool = False,
     ) -> AsyncIterator[StreamEvent]:
         """Text deltas as they arrive, a :class:`StreamRestart` whenever a broken attempt
         voids the text shown so far, and a final :class:`StreamEnd` with the complete
         answer. Errors are raised as by :meth:`chat`. The request runs in the consumer's
-        task: stop iterating (or cancel) and it stops."""
-        request = ChatRequest(messages, tools, max_tokens, temperature, text_tools)
+        task: stop iterating (or cancel) and it stops. ``ends_apart``: an answer of plain
+        prose comes with the blanks at its ends apart (:attr:`ChatResult.lead`,
+        :attr:`ChatResult.trail`), for a caller that trims it anyway."""
+        request = ChatRequest(
+            messages, tools, max_tokens, temperature, text_tools, ends_apart=ends_apart
+        )
         return self._run(request, stream=True)
 
     def get_metrics(self) -> dict[str, Any]:
@@ -401,7 +406,7 @@ class LLMClient:
             self._activity.doing = None
         assert answer is not None
         reply = answer.reply
-        completion = estimate_text_tokens(reply.text)
+        completion = estimate_chars_tokens(len(reply.lead) + len(reply.text) + len(reply.trail))
         usage = reply.usage or Usage(prompt_tokens, completion, prompt_tokens + completion)
         latency_ms = (self._clock() - started) * 1000.0
         result = ChatResult(
@@ -414,6 +419,8 @@ class LLMClient:
             latency_ms=latency_ms,
             finish_reason=reply.finish_reason,
             failed_attempts=call.failed_attempts,
+            lead=reply.lead,
+            trail=reply.trail,
         )
         self.telemetry.request_finished(
             ok=True,

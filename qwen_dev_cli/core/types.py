@@ -60,13 +60,16 @@ class ChatRequest:
 
     ``messages`` and ``tools`` are in OpenAI's form (calls in ``tool_calls``, results in
     ``tool`` messages). ``text_tools``, if set, rewrites the request for each attempt on
-    a provider without native tool calling (:func:`~.providers.base.request_for`)."""
+    a provider without native tool calling (:func:`~.providers.base.request_for`).
+    ``ends_apart``: a streamed answer of plain prose comes back with the blanks at its
+    ends held apart (:attr:`ProviderReply.lead` and :attr:`ProviderReply.trail`)."""
 
     messages: list[Message]
     tools: list[ToolSpec] | None = None
     max_tokens: int | None = None
     temperature: float | None = None
     text_tools: TextTools | None = None
+    ends_apart: bool = False
 
 
 class TextTools(Protocol):
@@ -93,7 +96,10 @@ class RateLimitHeaders:
 
 @dataclass(frozen=True)
 class ProviderReply:
-    """One successful answer from one provider."""
+    """One successful answer from one provider. Its text is ``lead + text + trail``:
+    the blanks at its ends are held apart only when the request asked for it
+    (:attr:`ChatRequest.ends_apart`) and the answer is plain prose, so that a huge
+    answer is never held both whole and trimmed (docs/benchmarks.md section 14)."""
 
     text: str
     tool_calls: list[ToolCall]
@@ -101,6 +107,12 @@ class ProviderReply:
     model: str
     finish_reason: str | None = None
     rate_limit: RateLimitHeaders | None = None
+    lead: str = ""
+    trail: str = ""
+
+    def whole(self) -> str:
+        """The answer's text, blanks at its ends included (a copy when they were apart)."""
+        return self.lead + self.text + self.trail if self.lead or self.trail else self.text
 
 
 @dataclass(frozen=True)
@@ -117,6 +129,13 @@ class ChatResult:
     finish_reason: str | None = None
     #: Errors of the attempts that failed before this answer, as ``(provider, message)``.
     failed_attempts: list[tuple[str, str]] = field(default_factory=list)
+    #: The blanks at the text's ends, when held apart (:class:`ProviderReply`).
+    lead: str = ""
+    trail: str = ""
+
+    def whole(self) -> str:
+        """The answer's text, blanks at its ends included (a copy when they were apart)."""
+        return self.lead + self.text + self.trail if self.lead or self.trail else self.text
 
 
 # --- stream events -------------------------------------------------------------------

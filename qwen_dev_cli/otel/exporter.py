@@ -728,8 +728,8 @@ def _json(value: object) -> str:
 
 def _output(result: ChatResult) -> str:
     parts: list[dict[str, Any]] = []
-    if result.text:
-        parts.append({"type": "text", "content": result.text})
+    if text := result.whole():
+        parts.append({"type": "text", "content": text})
     for call in result.tool_calls:
         parts.append(
             {"type": "tool_call", "id": call.id, "name": call.name, "arguments": call.arguments}

@@ -7,6 +7,7 @@ Text deltas are handed on as they come; tool-call deltas are merged by ``index``
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,11 +56,86 @@ class TextAccumulator:
         self._fold()
         return self._text.send(None)
 
+    def take(self) -> str:
+        """All the text so far, which this then forgets (it starts again empty)."""
+        text = self.text()
+        self._text.close()  # its frame's reference goes
+        self._text = _grown()
+        next(self._text)
+        return text
+
     def _fold(self) -> None:
         if self._parts:
             self._text.send("".join(self._parts))
             self._parts.clear()
             self._size = 0
+
+
+#: What may make an answer more than prose to the agent's parser (``agent/parser.py``):
+#: a tag (``<tool_call>``, ``<function=``, ``<tool_response>``, ``<|im_end|>``), a
+#: fence, a JSON object, Qwen-Agent's ``✿FUNCTION✿``. Without any of them the parser
+#: finds no call and only trims the text, so it may as well be given it trimmed.
+_NOT_PLAIN = re.compile("[<`~{\u273f]")
+
+
+class AnswerText:
+    """An answer's text as it streams. With ``ends_apart``, while it is plain prose
+    (none of ``_NOT_PLAIN``), the blanks at its ends (``str.isspace``) are held apart:
+    :meth:`parts` is then ``(lead, text, trail)`` with ``text`` already what
+    ``str.strip()`` would make of the whole, so the whole and its trimmed copy never
+    exist at once (64 MiB of prose ending in a line break: 63 MB less at the peak). Once
+    it is not plain, it is put together again (a copy of what came so far, if there was
+    a blank before it) and grows whole, as without ``ends_apart``."""
+
+    def __init__(self, *, ends_apart: bool = False) -> None:
+        self._text = TextAccumulator()
+        self._plain = ends_apart
+        self._begun = False  # a character that is not blank has come
+        self._lead = TextAccumulator()
+        self._trail = TextAccumulator()
+        self._trailing = False  # blanks are held in _trail
+
+    def append(self, piece: str) -> None:
+        if self._plain and _NOT_PLAIN.search(piece) is not None:
+            self._whole_again()
+        if not self._plain:
+            self._text.append(piece)
+            return
+        if not self._begun:
+            rest = piece.lstrip()
+            if not rest:
+                self._lead.append(piece)
+                return
+            self._begun = True
+            self._lead.append(piece[: len(piece) - len(rest)])
+            piece = rest
+        core = piece.rstrip()
+        if core:
+            if self._trailing:
+                self._text.append(self._trail.take())
+                self._trailing = False
+            self._text.append(core)
+            piece = piece[len(core) :]
+        if piece:
+            self._trail.append(piece)
+            self._trailing = True
+
+    def parts(self) -> tuple[str, str, str]:
+        """``(lead, text, trail)``: the text, and the blanks at its ends held apart
+        (both empty once it is not plain prose, or without ``ends_apart``)."""
+        return self._lead.text(), self._text.text(), self._trail.text()
+
+    def _whole_again(self) -> None:
+        self._plain = False
+        lead, text = self._lead.take(), self._text.take()
+        if lead:
+            self._text.append(lead)
+        if text:
+            self._text.append(text)
+        del text
+        if self._trailing:
+            self._text.append(self._trail.take())
+            self._trailing = False
 
 
 def _grown() -> Generator[str, str | None, None]:
@@ -79,7 +155,12 @@ class StreamAssembler:
     """Feed it each SSE ``data`` payload; it returns the text to show and keeps the rest."""
 
     def __init__(
-        self, provider: str, model: str, *, max_tool_arguments: int = 4 * 1024 * 1024
+        self,
+        provider: str,
+        model: str,
+        *,
+        max_tool_arguments: int = 4 * 1024 * 1024,
+        ends_apart: bool = False,
     ) -> None:
         self.provider = provider
         self.model = model
@@ -88,7 +169,7 @@ class StreamAssembler:
         self.started = False
         self.finish_reason: str | None = None
         self.usage: Usage | None = None
-        self._text = TextAccumulator()
+        self._text = AnswerText(ends_apart=ends_apart)
         self._calls: dict[int, _PartialCall] = {}
 
     def feed(self, data: str) -> str | None:
@@ -138,8 +219,9 @@ class StreamAssembler:
         return None
 
     def reply(self, rate_limit: RateLimitHeaders | None) -> ProviderReply:
+        lead, text, trail = self._text.parts()
         return ProviderReply(
-            text=self._text.text(),
+            text=text,
             tool_calls=[
                 ToolCall(call.id or f"call_{index}", call.name, "".join(call.arguments))
                 for index, call in sorted(self._calls.items())
@@ -149,6 +231,8 @@ class StreamAssembler:
             model=self.model,
             finish_reason=self.finish_reason,
             rate_limit=rate_limit,
+            lead=lead,
+            trail=trail,
         )
 
     @property

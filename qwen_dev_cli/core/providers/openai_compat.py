@@ -148,7 +148,10 @@ class OpenAICompatProvider:
         payload = json.dumps(self.body(request, stream=True)).encode()
         limits = self.limits
         assembler = StreamAssembler(
-            self.name, self.model, max_tool_arguments=limits.tool_argument_chars
+            self.name,
+            self.model,
+            max_tool_arguments=limits.tool_argument_chars,
+            ends_apart=request.ends_apart,
         )
         budget = ByteBudget(limits.response_bytes, self.name)
         http_request = self._http.build_request(
