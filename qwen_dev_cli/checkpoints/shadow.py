@@ -56,6 +56,11 @@ PACK_EVERY = 16
 #: restore gives back exactly the recorded bytes whatever the workspace's .gitattributes.
 _ATTRIBUTES = "* -text -filter -ident !eol !working-tree-encoding !diff !merge\n"
 _REF_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+#: A checkpoint's id: a commit's full hexadecimal name (SHA-1 or SHA-256). Ids come
+#: back from session files, which are data: anything else (``--output=FILE``, which
+#: ``diff-tree`` would take as an option and truncate FILE with, or revision syntax)
+#: is refused before git sees it.
+_COMMIT_ID = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")
 
 
 @dataclass(frozen=True)
@@ -184,7 +189,7 @@ class ShadowRepo:
     def checkpoint(self, commit: str) -> Checkpoint:
         """The recorded checkpoint ``commit`` (its tree and skipped paths)."""
         git = self._ready()
-        raw = git.run("cat-file", "commit", commit).decode("utf-8", "surrogateescape")
+        raw = git.run("cat-file", "commit", commit_id(commit)).decode("utf-8", "surrogateescape")
         head, _, message = raw.partition("\n\n")
         tree = next((line.split()[1] for line in head.splitlines() if line.startswith("tree ")), "")
         if not tree:
@@ -201,6 +206,7 @@ class ShadowRepo:
 
     def changes(self, old: str, new: str) -> list[FileDelta]:
         """The paths that differ from checkpoint ``old`` to checkpoint ``new``."""
+        old, new = commit_id(old), commit_id(new)
         if old == new:
             return []
         raw = self._ready().run("diff-tree", "-r", "-z", "--no-renames", "--name-status", old, new)
@@ -216,6 +222,7 @@ class ShadowRepo:
     def patch(self, old: str, new: str, *, max_lines: int = 400) -> str:
         """The unified diff from ``old`` to ``new`` (binary files named, not shown),
         cut after ``max_lines`` lines, saying so."""
+        old, new = commit_id(old), commit_id(new)
         if old == new:
             return ""
         raw = self._ready().run("diff-tree", "-r", "-p", "--no-renames", "--no-color", old, new)
@@ -353,7 +360,7 @@ class ShadowRepo:
         path = self.workspace / name
         try:
             info = path.lstat()
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):  # a folder on its way is a file now
             return ""
         except OSError as exc:
             return f"unreadable ({exc.strerror})"
@@ -431,6 +438,13 @@ _STATUS = {b"A": "added", b"D": "deleted", b"M": "modified", b"T": "modified"}
 def session_ref(session: str) -> str:
     """The ref that holds ``session``'s checkpoints."""
     return f"refs/sessions/{_REF_UNSAFE.sub('_', session) or 'session'}"
+
+
+def commit_id(text: str) -> str:
+    """``text`` if it is a checkpoint's id (a full commit name); CheckpointError if not."""
+    if not _COMMIT_ID.fullmatch(text):
+        raise CheckpointError(f"not a checkpoint: {text[:60]!r}")
+    return text
 
 
 def _private_folder(path: Path) -> None:
