@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from faultserver import DEFAULT_TEXT, FaultServer
-from qwen_dev_cli.tools.sandbox import detect_sandbox
+from qwen_dev_cli.tools.sandbox import SandboxStatus, detect_sandbox
 from qwen_dev_cli.ui.esc_interrupt import EscWatcher
 from qwen_dev_cli.ui.memory import INIT_PROMPT
 from qwen_dev_cli.ui.shell_escape import shell_command
@@ -59,6 +59,28 @@ async def test_a_bang_command_runs_in_the_sandbox(server: FaultServer, tmp_path:
     shown = await session(setup, lines(f"!echo changed > {outside}", "/exit"))
     assert "(no output)" in shown  # it ran, and wrote to the sandbox's own /tmp
     assert not outside.exists()
+
+
+async def test_a_bang_command_without_a_sandbox_says_so_before_it_runs(
+    server: FaultServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No bubblewrap (or it cannot run here): the command runs with the user's whole
+    # access, and its output goes to the model. That is never done silently.
+    import qwen_dev_cli.tools.sandbox as sandbox
+
+    missing = SandboxStatus(None, "bubblewrap is not installed")
+    monkeypatch.setattr(sandbox, "probe", lambda: missing)
+    detect_sandbox.cache_clear()
+    setup = configure(tmp_path, server)
+    outside = tmp_path / "outside.txt"
+    try:
+        shown = await session(setup, lines(f"!echo ran > {outside}", "/exit"))
+    finally:
+        monkeypatch.undo()
+        detect_sandbox.cache_clear()
+    assert "without an OS sandbox (bubblewrap is not installed)" in shown
+    assert shown.index("without an OS sandbox") < shown.index(f"! echo ran > {outside}")
+    assert outside.read_text() == "ran\n"  # it did run, unsandboxed, as said
 
 
 def test_what_counts_as_a_bang_command() -> None:
