@@ -192,3 +192,31 @@ async def test_the_banner_says_which_project_notes_are_read(
     (setup.workspace / "AGENTS.md").write_text("# rules\n", encoding="utf-8")
     shown = await session(setup, lines("/exit"))
     assert "project notes: AGENTS.md · read with every message (/memory)" in shown
+
+
+async def test_keys_typed_just_before_a_dialog_opens_cannot_answer_it() -> None:
+    # A key typed while the turn ran but not read yet (the loop had not served the
+    # terminal's reader) was left in the terminal for the approval dialog to read: a
+    # "y" of the next message would approve a command. Pausing takes it first.
+    import os
+    import select
+
+    from prompt_toolkit.input import create_pipe_input
+    from prompt_toolkit.input.typeahead import get_typeahead
+
+    read_end, write_end = os.pipe()
+    interrupted: list[bool] = []
+    try:
+        with create_pipe_input() as pipe:
+            watcher = EscWatcher(read_end, lambda: interrupted.append(True), pipe)
+            watcher.start()
+            os.write(write_end, b"y")  # typed; the loop has not run the reader yet
+            with watcher.paused():
+                assert select.select([read_end], [], [], 0)[0] == []  # nothing for the dialog
+                assert get_typeahead(pipe) == []
+            assert "".join(key.data for key in get_typeahead(pipe)) == "y"
+            watcher.stop()
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+    assert interrupted == []
