@@ -13,10 +13,11 @@ hostile environment, cannot make our git calls run anything.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
+
+from ..tools.executables import absolute_path, find_program
 
 
 class CheckpointError(Exception):
@@ -71,15 +72,16 @@ _IDENTITY = {
 
 
 def find_git() -> str | None:
-    """The ``git`` executable on ``PATH``, or ``None``."""
-    return shutil.which("git")
+    """The ``git`` executable on ``PATH`` (its absolute entries: never one the workspace
+    holds), or ``None``."""
+    return find_program("git")
 
 
 def clean_environment(git_dir: Path, index: Path) -> dict[str, str]:
     """The environment every git call runs in: ``PATH`` and a locale from the user's,
     the rest ours (no ``GIT_*`` variable of the user's survives)."""
     env = {
-        "PATH": os.environ.get("PATH", os.defpath),
+        "PATH": absolute_path(),
         "LC_ALL": "C",
         "HOME": str(git_dir),
         "XDG_CONFIG_HOME": str(git_dir),
