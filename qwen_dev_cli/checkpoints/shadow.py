@@ -145,6 +145,7 @@ class ShadowRepo:
         self._exclude = (root, *exclude)
         self._timeout = timeout
         self._git: Git | None = None
+        self._exclude_patterns: tuple[str, ...] = ()
         self._last: dict[str, Checkpoint] = {}
         self._unpacked = 0
         self._thread_lock = threading.Lock()
@@ -261,6 +262,10 @@ class ShadowRepo:
                 relative = place.resolve().relative_to(self.workspace)
                 if relative.parts:
                     lines.append("/" + _glob_escape(relative.as_posix()))
+        # Also given to `ls-files` on its command line, whose patterns come before any
+        # .gitignore's: in a home folder, a ".gitignore" saying "!.ssh" would otherwise
+        # bring the private places back (info/exclude comes after the .gitignore files).
+        self._exclude_patterns = tuple(lines)
         try:
             (self.path / "info").mkdir(exist_ok=True)
             # In one step: another process's git may be reading it right now.
@@ -295,8 +300,9 @@ class ShadowRepo:
 
     def _update_index(self, git: Git) -> tuple[Skipped, ...]:
         """Bring the shadow index to the workspace; what was skipped."""
+        excluded = [f"--exclude={pattern}" for pattern in self._exclude_patterns]
         listed = git.run(
-            *self._excludes(), "ls-files", "-z", "-m", "-o", "-d", "--exclude-standard"
+            *self._excludes(), "ls-files", "-z", "-m", "-o", "-d", "--exclude-standard", *excluded
         )
         paths = sorted({p for p in listed.split(b"\0") if p})
         if len(paths) > MAX_PATHS:

@@ -153,3 +153,20 @@ def test_the_backup_of_an_edit_in_a_folder_a_link_replaces_is_kept(
     assert (workspace / "out").readlink() == outside
     (backup_name,) = [b for n, b in result.backups if n == "out/mine.txt"]
     assert (aside(workspace, "out") / backup_name).read_text() == "my edit\n"
+
+
+def test_a_gitignore_cannot_bring_the_private_places_back(tmp_path: Path) -> None:
+    # A home folder as the workspace: its .gitignore ("!.ssh") comes before the shadow
+    # repository's info/exclude, so the private places were recorded after all.
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "id_ed25519").write_text("PRIVATE KEY\n")
+    (home / "notes.txt").write_text("notes\n")
+    (home / ".gitignore").write_text("!.ssh\n!.ssh/**\n!.qwen-dev\n!.qwen-dev/**\n")
+    repo = ShadowRepo(home, home / ".qwen-dev" / "checkpoints", exclude=[home / ".ssh"])
+    first = repo.take("s1", "one")
+    second = repo.take("s1", "two")
+    repo.close()
+    for checkpoint in (first, second):
+        names = repo.git().text("ls-tree", "-r", "--name-only", checkpoint.commit).split("\n")
+        assert sorted(names) == [".gitignore", "notes.txt"]
