@@ -158,7 +158,7 @@ class Git:
             )
         except subprocess.TimeoutExpired as exc:
             raise CheckpointTimeout(
-                f"git {args[0]} took more than {timeout:g}s and was stopped (a .gitignore "
+                f"git {_verb(args)} took more than {timeout:g}s and was stopped (a .gitignore "
                 "that is a named pipe, or a very slow disk?)"
             ) from exc
         except OSError as exc:
@@ -166,8 +166,16 @@ class Git:
         if check and done.returncode != 0:
             message = done.stderr.decode("utf-8", "replace").strip().splitlines()
             last = message[-1] if message else f"exit status {done.returncode}"
-            raise CheckpointError(f"git {args[0]} failed: {last}")
+            raise CheckpointError(f"git {_verb(args)} failed: {last}")
         return done.stdout
 
     def text(self, *args: str) -> str:
         return self.run(*args).decode("utf-8", "surrogateescape").strip()
+
+
+def _verb(args: Sequence[str]) -> str:
+    """The git command of ``args`` (past the ``-c KEY=VALUE`` before it), for messages."""
+    rest = list(args)
+    while rest[:1] == ["-c"]:
+        rest = rest[2:]
+    return rest[0] if rest else "(nothing)"

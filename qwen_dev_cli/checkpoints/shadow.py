@@ -146,6 +146,9 @@ class ShadowRepo:
         self._timeout = timeout
         self._git: Git | None = None
         self._exclude_patterns: tuple[str, ...] = ()
+        #: Lock files of the refs this object updates (a session's: only its process
+        #: writes it), removed when found stale.
+        self._ref_locks: set[str] = set()
         self._last: dict[str, Checkpoint] = {}
         self._unpacked = 0
         self._thread_lock = threading.Lock()
@@ -160,6 +163,7 @@ class ShadowRepo:
             CheckpointError: git is missing or failed, the disk is full or read-only.
             CheckpointBusy: another process kept the lock past ``lock_wait``.
         """
+        self._ref_locks.add(f"{session_ref(session)}.lock")
         with self._locked():
             git = self._ready()
             skipped = self._update_index(git)
@@ -414,6 +418,13 @@ class ShadowRepo:
                                 f"(waited {self.lock_wait:g}s)"
                             ) from None
                         time.sleep(0.05)
+                # Every git call that writes the index, or a session's ref, runs under
+                # this lock: a lock file of git's found now was left by a git that was
+                # killed (stopped at its timeout, or with the process), and would make
+                # every later checkpoint of the workspace fail.
+                for stale in ("index.lock", *self._ref_locks):
+                    with contextlib.suppress(OSError):
+                        (self.path / stale).unlink()
                 yield
             finally:
                 os.close(fd)

@@ -170,3 +170,31 @@ def test_a_gitignore_cannot_bring_the_private_places_back(tmp_path: Path) -> Non
     for checkpoint in (first, second):
         names = repo.git().text("ls-tree", "-r", "--name-only", checkpoint.commit).split("\n")
         assert sorted(names) == [".gitignore", "notes.txt"]
+
+
+def test_a_git_killed_mid_checkpoint_does_not_stop_every_later_one(
+    workspace: Path, repo: ShadowRepo
+) -> None:
+    # A git call stopped at its timeout (or killed with the process) leaves its
+    # index.lock: every later checkpoint of the workspace failed, in every session.
+    import subprocess
+    import time
+
+    repo.take("s1", "one")
+    git = repo.git()
+    stuck = subprocess.Popen(
+        git.command(("update-index", "-z", "--add", "--stdin")),
+        stdin=subprocess.PIPE,
+        cwd=workspace,
+        env=git.env,
+    )
+    lock = repo.path / "index.lock"
+    deadline = time.monotonic() + 30
+    while not lock.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    stuck.kill()
+    stuck.wait()
+    assert lock.exists()
+    (workspace / "README.md").write_text("# changed\n")
+    second = repo.take("s1", "two")
+    assert repo.git().text("show", f"{second.commit}:README.md") == "# changed"
