@@ -275,6 +275,12 @@ class ShadowRepo:
             # In one step: another process's git may be reading it right now.
             patterns = "".join(f"{line}\n" for line in lines).encode("utf-8")
             write_atomically(self.path / "info" / "exclude", patterns)
+            # Checked each time, not only at creation: a process killed right after
+            # `git init` left a repository without them, and the workspace's own
+            # .gitattributes would then change what a restore writes.
+            attributes = self.path / "info" / "attributes"
+            if not _holds(attributes, _ATTRIBUTES.encode("utf-8")):
+                write_atomically(attributes, _ATTRIBUTES.encode("utf-8"))
         except OSError as exc:
             raise CheckpointError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
 
@@ -288,7 +294,7 @@ class ShadowRepo:
         try:
             info = self.path / "info"
             info.mkdir(exist_ok=True)
-            (info / "attributes").write_text(_ATTRIBUTES, encoding="utf-8")
+            write_atomically(info / "attributes", _ATTRIBUTES.encode("utf-8"))
             (self.path / "workspace").write_text(f"{self.workspace}\n", encoding="utf-8")
         except OSError as exc:
             raise CheckpointError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
@@ -472,6 +478,14 @@ def _private_folder(path: Path) -> None:
         with contextlib.suppress(OSError):
             if folder.stat().st_mode & 0o077:
                 folder.chmod(0o700)
+
+
+def _holds(path: Path, data: bytes) -> bool:
+    """Whether ``path`` is a regular file holding exactly ``data``."""
+    try:
+        return stat.S_ISREG(path.lstat().st_mode) and path.read_bytes() == data
+    except OSError:
+        return False
 
 
 def _glob_escape(text: str) -> str:

@@ -198,3 +198,22 @@ def test_a_git_killed_mid_checkpoint_does_not_stop_every_later_one(
     (workspace / "README.md").write_text("# changed\n")
     second = repo.take("s1", "two")
     assert repo.git().text("show", f"{second.commit}:README.md") == "# changed"
+
+
+def test_the_attributes_that_keep_bytes_as_they_are_are_there_whatever_happened(
+    workspace: Path, tmp_path: Path
+) -> None:
+    # Written once, after `git init`: a process killed between the two left a shadow
+    # repository without them for good, and the workspace's .gitattributes then changed
+    # what a restore writes (LF files given back with CRLF).
+    root = tmp_path / "home" / "checkpoints"
+    ShadowRepo(workspace, root).take("s0", "created")
+    first = ShadowRepo(workspace, root)
+    (first.path / "info" / "attributes").unlink()  # as a kill right after init leaves it
+    (workspace / ".gitattributes").write_text("* text eol=crlf\n")
+    (workspace / "lf.txt").write_bytes(b"one\ntwo\n")
+    repo = ShadowRepo(workspace, root)
+    start = repo.take("s1", "one").commit
+    (workspace / "lf.txt").write_bytes(b"changed\n")
+    restore(repo, "s1", plan_restore(repo, "s1", start))
+    assert (workspace / "lf.txt").read_bytes() == b"one\ntwo\n"
