@@ -71,3 +71,25 @@ def test_reading_the_workspace_git_config_never_runs_its_git(
     (workspace / ".git" / "config").write_text("[include]\n\tpath = extra\n")
     frozen_places(workspace)
     assert not mark.exists()
+
+
+async def test_an_mcp_server_named_by_a_bare_command_is_never_the_workspaces(
+    workspace: Path, tmp_path: Path
+) -> None:
+    # The user's own servers ("npx ...") start in every workspace, unasked.
+    from qwen_dev_cli.mcp.stdio import stdio_transport
+
+    mark = tmp_path / "ran"
+    plant(workspace, "planted-mcp", mark)
+    problems: list[str] = []
+    with (tmp_path / "err.log").open("wb") as errlog, pytest.raises(OSError, match="PATH"):
+        async with stdio_transport(
+            "planted-mcp",
+            [],
+            env={"PATH": os.environ["PATH"]},
+            cwd=None,
+            errlog=errlog,
+            on_problem=problems.append,
+        ):
+            pass
+    assert not mark.exists()
