@@ -65,6 +65,9 @@ class RestoreResult:
     deleted: list[str] = field(default_factory=list)
     #: (path, backup file name) of each edit kept aside.
     backups: list[tuple[str, str]] = field(default_factory=list)
+    #: (path, new name) of what stood in a restored file's way, no checkpoint holding
+    #: it, moved aside.
+    moved: list[tuple[str, str]] = field(default_factory=list)
     #: Paths not touched, and why (a link in the way...).
     refused: list[Skipped] = field(default_factory=list)
 
@@ -154,7 +157,7 @@ def _clear_way(
             why = f"{name} is in its way and cannot be moved aside: {exc.strerror or exc}"
             result.refused.append(Skipped(delta.path, why))
             return False
-        result.backups.append((name, aside.name))
+        result.moved.append((name, aside.name))
         return True
     return True
 

@@ -76,7 +76,7 @@ def test_a_folder_of_unrecorded_files_where_a_file_was_is_moved_aside(
     kept = aside(workspace, "build")
     assert (kept / "big.bin").read_bytes() == b"x" * 1000
     assert (kept / "run.log").read_text() == "ignored\n"
-    assert result.backups == [("build", kept.name)]
+    assert result.moved == [("build", kept.name)]
     assert result.refused == []
 
 
@@ -92,7 +92,7 @@ def test_an_unrecorded_file_where_a_folder_was_is_moved_aside(
     result = restore(repo, "s1", plan_restore(repo, "s1", first))
     assert (workspace / "data" / "a.txt").read_text() == "a\n"
     assert aside(workspace, "data").read_bytes() == b"y" * 1000
-    assert [name for name, _ in result.backups] == ["data"]
+    assert [name for name, _ in result.moved] == ["data"]
 
 
 def test_an_ignored_file_where_a_recorded_file_comes_back_is_moved_aside(
@@ -130,7 +130,7 @@ def test_what_the_restore_may_replace_still_goes_back(workspace: Path, repo: Sha
     repo.take("s1", "two")
     result = restore(repo, "s1", plan_restore(repo, "s1", first))
     assert result.refused == []
-    assert result.backups == []
+    assert result.moved == []
     assert (workspace / "a").read_text() == "a\n"
     assert not (workspace / "b").is_symlink()
     assert (workspace / "b").read_text() == "b\n"
