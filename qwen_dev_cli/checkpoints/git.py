@@ -13,10 +13,11 @@ hostile environment, cannot make our git calls run anything.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
+
+from ..tools.executables import absolute_path, find_program
 
 
 class CheckpointError(Exception):
@@ -71,15 +72,16 @@ _IDENTITY = {
 
 
 def find_git() -> str | None:
-    """The ``git`` executable on ``PATH``, or ``None``."""
-    return shutil.which("git")
+    """The ``git`` executable on ``PATH`` (its absolute entries: never one the workspace
+    holds), or ``None``."""
+    return find_program("git")
 
 
 def clean_environment(git_dir: Path, index: Path) -> dict[str, str]:
     """The environment every git call runs in: ``PATH`` and a locale from the user's,
     the rest ours (no ``GIT_*`` variable of the user's survives)."""
     env = {
-        "PATH": os.environ.get("PATH", os.defpath),
+        "PATH": absolute_path(),
         "LC_ALL": "C",
         "HOME": str(git_dir),
         "XDG_CONFIG_HOME": str(git_dir),
@@ -156,7 +158,7 @@ class Git:
             )
         except subprocess.TimeoutExpired as exc:
             raise CheckpointTimeout(
-                f"git {args[0]} took more than {timeout:g}s and was stopped (a .gitignore "
+                f"git {_verb(args)} took more than {timeout:g}s and was stopped (a .gitignore "
                 "that is a named pipe, or a very slow disk?)"
             ) from exc
         except OSError as exc:
@@ -164,8 +166,16 @@ class Git:
         if check and done.returncode != 0:
             message = done.stderr.decode("utf-8", "replace").strip().splitlines()
             last = message[-1] if message else f"exit status {done.returncode}"
-            raise CheckpointError(f"git {args[0]} failed: {last}")
+            raise CheckpointError(f"git {_verb(args)} failed: {last}")
         return done.stdout
 
     def text(self, *args: str) -> str:
         return self.run(*args).decode("utf-8", "surrogateescape").strip()
+
+
+def _verb(args: Sequence[str]) -> str:
+    """The git command of ``args`` (past the ``-c KEY=VALUE`` before it), for messages."""
+    rest = list(args)
+    while rest[:1] == ["-c"]:
+        rest = rest[2:]
+    return rest[0] if rest else "(nothing)"

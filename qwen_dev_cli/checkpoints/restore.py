@@ -12,7 +12,10 @@ unreadable) are left as they are.
 
 A file changed since the session's latest checkpoint (the user's own edit, which no
 checkpoint holds) that the restore would replace or delete is first copied beside
-itself as ``<name>.qwen-dev-backup-<time>``, as ``/undo`` does.
+itself as ``<name>.qwen-dev-backup-<time>``, as ``/undo`` does. Something no
+checkpoint holds standing where a file goes back (a folder of skipped or ignored files
+where a file was, a file too large to record where a folder was) is moved aside under
+such a name: git would delete it to make way.
 """
 
 from __future__ import annotations
@@ -20,11 +23,12 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..tools.changes import save_backup
-from .shadow import Checkpoint, FileDelta, ShadowRepo, Skipped
+from ..tools.changes import BACKUP_INFIX, save_backup
+from .shadow import Checkpoint, FileDelta, ShadowRepo, Skipped, commit_id
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,9 @@ class RestoreResult:
     deleted: list[str] = field(default_factory=list)
     #: (path, backup file name) of each edit kept aside.
     backups: list[tuple[str, str]] = field(default_factory=list)
+    #: (path, new name) of what stood in a restored file's way, no checkpoint holding
+    #: it, moved aside.
+    moved: list[tuple[str, str]] = field(default_factory=list)
     #: Paths not touched, and why (a link in the way...).
     refused: list[Skipped] = field(default_factory=list)
 
@@ -68,6 +75,7 @@ class RestoreResult:
 def plan_restore(repo: ShadowRepo, session: str, target_commit: str) -> RestorePlan:
     """Record the workspace now (a checkpoint beside ``session``'s, ``<session>-rewinds``)
     and work out what going back to ``target_commit`` changes."""
+    commit_id(target_commit)  # from a session file: checked before anything is done
     latest = repo.latest(session)
     # Kept under a ref of its own: a rewind looked at and cancelled leaves the session's
     # latest checkpoint as it was, so edits made since still count as the user's.
@@ -95,17 +103,81 @@ def restore(repo: ShadowRepo, session: str, plan: RestorePlan) -> RestoreResult:
     for delta in plan.deltas:
         if delta.path in plan.edited:
             _back_up(workspace, delta.path, result)
-    writes: list[str] = []
+    writes: list[FileDelta] = []
     for delta in plan.deltas:
         if delta.status == "deleted":
             _delete(workspace, delta.path, result)
         else:
-            writes.append(delta.path)
+            writes.append(delta)
+    writes = [d for d in writes if _clear_way(workspace, d, plan.now.tree, repo, result)]
     if writes:
-        _write(repo, plan.target, writes)
-        result.written.extend(writes)
+        names = [d.path for d in writes]
+        _write(repo, plan.target, names)
+        result.written.extend(names)
     repo.take(session, "after rewind")
     return result
+
+
+def _clear_way(
+    workspace: Path, delta: FileDelta, now_tree: str, repo: ShadowRepo, result: RestoreResult
+) -> bool:
+    """Make way for ``delta``'s file: something no checkpoint holds standing where it
+    goes back is moved aside, beside itself, as ``<name>.qwen-dev-backup-<time>``
+    (git's ``checkout-index -f`` would delete it, a folder with all it holds, skipped
+    and ignored files and the backups just made included). In the way: a folder that
+    is not empty where the file goes; a regular file where a folder goes, or where a
+    file the recording of now did not have comes back (an ignored file), unless that
+    recording holds it. A link is replaced, never written through: it holds no data.
+    False when the way could not be cleared (the path is left, and said)."""
+    parts = Path(delta.path).parts
+    for depth in range(1, len(parts) + 1):
+        name = "/".join(parts[:depth])
+        path = workspace / name
+        try:
+            info = path.lstat()
+        except FileNotFoundError:
+            return True
+        except OSError as exc:
+            result.refused.append(Skipped(delta.path, f"cannot look at {name}: {exc.strerror}"))
+            return False
+        last = depth == len(parts)
+        if stat.S_ISDIR(info.st_mode):
+            if not last:
+                continue
+            with contextlib.suppress(OSError), os.scandir(path) as entries:
+                if next(entries, None) is None:
+                    return True
+        elif stat.S_ISLNK(info.st_mode) or (last and delta.status != "added"):
+            return True  # a link, or a file the restore's own checkpoint holds
+        elif _recorded(repo, now_tree, name):
+            return True
+        try:
+            aside = _move_aside(path)
+        except OSError as exc:
+            why = f"{name} is in its way and cannot be moved aside: {exc.strerror or exc}"
+            result.refused.append(Skipped(delta.path, why))
+            return False
+        result.moved.append((name, aside.name))
+        return True
+    return True
+
+
+def _move_aside(path: Path) -> Path:
+    """Rename ``path`` to a free ``<name>.qwen-dev-backup-<time>`` beside it."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for attempt in range(1000):
+        suffix = "" if attempt == 0 else f"-{attempt}"
+        aside = path.with_name(f"{path.name}{BACKUP_INFIX}{stamp}{suffix}")
+        if not os.path.lexists(aside):
+            path.rename(aside)
+            return aside
+    raise FileExistsError(f"no free backup name beside {path.name}")
+
+
+def _recorded(repo: ShadowRepo, tree: str, name: str) -> bool:
+    """Whether the tree ``tree`` holds a file at ``name``."""
+    found = repo.git().run("ls-tree", "-z", "--name-only", tree, "--", name, check=False)
+    return name.encode("utf-8", "surrogateescape") in found.split(b"\0")
 
 
 def _back_up(workspace: Path, name: str, result: RestoreResult) -> None:

@@ -56,6 +56,11 @@ PACK_EVERY = 16
 #: restore gives back exactly the recorded bytes whatever the workspace's .gitattributes.
 _ATTRIBUTES = "* -text -filter -ident !eol !working-tree-encoding !diff !merge\n"
 _REF_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+#: A checkpoint's id: a commit's full hexadecimal name (SHA-1 or SHA-256). Ids come
+#: back from session files, which are data: anything else (``--output=FILE``, which
+#: ``diff-tree`` would take as an option and truncate FILE with, or revision syntax)
+#: is refused before git sees it.
+_COMMIT_ID = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")
 
 
 @dataclass(frozen=True)
@@ -140,6 +145,10 @@ class ShadowRepo:
         self._exclude = (root, *exclude)
         self._timeout = timeout
         self._git: Git | None = None
+        self._exclude_patterns: tuple[str, ...] = ()
+        #: Lock files of the refs this object updates (a session's: only its process
+        #: writes it), removed when found stale.
+        self._ref_locks: set[str] = set()
         self._last: dict[str, Checkpoint] = {}
         self._unpacked = 0
         self._thread_lock = threading.Lock()
@@ -154,6 +163,7 @@ class ShadowRepo:
             CheckpointError: git is missing or failed, the disk is full or read-only.
             CheckpointBusy: another process kept the lock past ``lock_wait``.
         """
+        self._ref_locks.add(f"{session_ref(session)}.lock")
         with self._locked():
             git = self._ready()
             skipped = self._update_index(git)
@@ -184,7 +194,7 @@ class ShadowRepo:
     def checkpoint(self, commit: str) -> Checkpoint:
         """The recorded checkpoint ``commit`` (its tree and skipped paths)."""
         git = self._ready()
-        raw = git.run("cat-file", "commit", commit).decode("utf-8", "surrogateescape")
+        raw = git.run("cat-file", "commit", commit_id(commit)).decode("utf-8", "surrogateescape")
         head, _, message = raw.partition("\n\n")
         tree = next((line.split()[1] for line in head.splitlines() if line.startswith("tree ")), "")
         if not tree:
@@ -201,6 +211,7 @@ class ShadowRepo:
 
     def changes(self, old: str, new: str) -> list[FileDelta]:
         """The paths that differ from checkpoint ``old`` to checkpoint ``new``."""
+        old, new = commit_id(old), commit_id(new)
         if old == new:
             return []
         raw = self._ready().run("diff-tree", "-r", "-z", "--no-renames", "--name-status", old, new)
@@ -216,6 +227,7 @@ class ShadowRepo:
     def patch(self, old: str, new: str, *, max_lines: int = 400) -> str:
         """The unified diff from ``old`` to ``new`` (binary files named, not shown),
         cut after ``max_lines`` lines, saying so."""
+        old, new = commit_id(old), commit_id(new)
         if old == new:
             return ""
         raw = self._ready().run("diff-tree", "-r", "-p", "--no-renames", "--no-color", old, new)
@@ -254,11 +266,21 @@ class ShadowRepo:
                 relative = place.resolve().relative_to(self.workspace)
                 if relative.parts:
                     lines.append("/" + _glob_escape(relative.as_posix()))
+        # Also given to `ls-files` on its command line, whose patterns come before any
+        # .gitignore's: in a home folder, a ".gitignore" saying "!.ssh" would otherwise
+        # bring the private places back (info/exclude comes after the .gitignore files).
+        self._exclude_patterns = tuple(lines)
         try:
             (self.path / "info").mkdir(exist_ok=True)
             # In one step: another process's git may be reading it right now.
             patterns = "".join(f"{line}\n" for line in lines).encode("utf-8")
             write_atomically(self.path / "info" / "exclude", patterns)
+            # Checked each time, not only at creation: a process killed right after
+            # `git init` left a repository without them, and the workspace's own
+            # .gitattributes would then change what a restore writes.
+            attributes = self.path / "info" / "attributes"
+            if not _holds(attributes, _ATTRIBUTES.encode("utf-8")):
+                write_atomically(attributes, _ATTRIBUTES.encode("utf-8"))
         except OSError as exc:
             raise CheckpointError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
 
@@ -272,7 +294,7 @@ class ShadowRepo:
         try:
             info = self.path / "info"
             info.mkdir(exist_ok=True)
-            (info / "attributes").write_text(_ATTRIBUTES, encoding="utf-8")
+            write_atomically(info / "attributes", _ATTRIBUTES.encode("utf-8"))
             (self.path / "workspace").write_text(f"{self.workspace}\n", encoding="utf-8")
         except OSError as exc:
             raise CheckpointError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
@@ -288,8 +310,9 @@ class ShadowRepo:
 
     def _update_index(self, git: Git) -> tuple[Skipped, ...]:
         """Bring the shadow index to the workspace; what was skipped."""
+        excluded = [f"--exclude={pattern}" for pattern in self._exclude_patterns]
         listed = git.run(
-            *self._excludes(), "ls-files", "-z", "-m", "-o", "-d", "--exclude-standard"
+            *self._excludes(), "ls-files", "-z", "-m", "-o", "-d", "--exclude-standard", *excluded
         )
         paths = sorted({p for p in listed.split(b"\0") if p})
         if len(paths) > MAX_PATHS:
@@ -353,7 +376,7 @@ class ShadowRepo:
         path = self.workspace / name
         try:
             info = path.lstat()
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):  # a folder on its way is a file now
             return ""
         except OSError as exc:
             return f"unreadable ({exc.strerror})"
@@ -401,6 +424,13 @@ class ShadowRepo:
                                 f"(waited {self.lock_wait:g}s)"
                             ) from None
                         time.sleep(0.05)
+                # Every git call that writes the index, or a session's ref, runs under
+                # this lock: a lock file of git's found now was left by a git that was
+                # killed (stopped at its timeout, or with the process), and would make
+                # every later checkpoint of the workspace fail.
+                for stale in ("index.lock", *self._ref_locks):
+                    with contextlib.suppress(OSError):
+                        (self.path / stale).unlink()
                 yield
             finally:
                 os.close(fd)
@@ -433,6 +463,13 @@ def session_ref(session: str) -> str:
     return f"refs/sessions/{_REF_UNSAFE.sub('_', session) or 'session'}"
 
 
+def commit_id(text: str) -> str:
+    """``text`` if it is a checkpoint's id (a full commit name); CheckpointError if not."""
+    if not _COMMIT_ID.fullmatch(text):
+        raise CheckpointError(f"not a checkpoint: {text[:60]!r}")
+    return text
+
+
 def _private_folder(path: Path) -> None:
     """Create ``path`` and its parent (the folder of all shadow repositories) readable by
     the user only: they hold copies of the workspaces' files, ``.env`` files included."""
@@ -441,6 +478,14 @@ def _private_folder(path: Path) -> None:
         with contextlib.suppress(OSError):
             if folder.stat().st_mode & 0o077:
                 folder.chmod(0o700)
+
+
+def _holds(path: Path, data: bytes) -> bool:
+    """Whether ``path`` is a regular file holding exactly ``data``."""
+    try:
+        return stat.S_ISREG(path.lstat().st_mode) and path.read_bytes() == data
+    except OSError:
+        return False
 
 
 def _glob_escape(text: str) -> str:

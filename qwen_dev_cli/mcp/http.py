@@ -57,6 +57,8 @@ _CHECKED: Final = 4 << 20
 _HEAD: Final = 4096
 _ID: Final = re.compile(rb'"id"\s*:\s*(-?\d+|"(?:[^"\\]|\\.)*")')
 _BOUNDARY: Final = re.compile(rb"\r\n\r\n|\n\n|\r\r")
+#: Bytes kept of an event being skipped: the longest boundary but its last byte.
+_KEEP: Final = 3
 
 
 class GuardedTransport(httpx.AsyncBaseTransport):
@@ -314,14 +316,16 @@ class _Events(httpx.AsyncByteStream):
                         if answered is not None:
                             yield _event(answered, REFUSED, too_long)
                 if head is not None:
-                    pending.clear()
+                    # Skipping: what was read goes, but for the bytes that may begin the
+                    # event's end (a boundary split between two chunks).
+                    del pending[:-_KEEP]
                     scanned = 0
                 elif len(pending) > self._limit:
                     if self._request_id is not None:
                         yield _event(self._request_id, REFUSED, too_long)
                         return
                     head = bytes(pending[:_HEAD])
-                    pending.clear()
+                    del pending[:-_KEEP]
                     scanned = 0
         except httpx.TransportError as exc:
             if self._request_id is None:

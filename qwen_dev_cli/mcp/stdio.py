@@ -18,9 +18,11 @@ its own) gets SIGTERM, then SIGKILL, so nothing it started outlives qwen-dev.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 from contextlib import asynccontextmanager
@@ -30,6 +32,7 @@ import anyio
 from mcp.shared.message import SessionMessage
 from mcp.types import INTERNAL_ERROR, ErrorData, JSONRPCError, JSONRPCMessage
 
+from ..tools.executables import absolute_path
 from .breaker import MAX_MESSAGE
 
 if TYPE_CHECKING:
@@ -58,6 +61,19 @@ Streams = tuple[
 ]
 
 
+def _program(command: str, env: dict[str, str]) -> str:
+    """``command``'s absolute path when it is a bare name, found on the absolute entries
+    of the server's ``PATH`` only: a relative entry (a stray ':') is the current folder,
+    the workspace, and a cloned repository's own ``npx`` would start in its place."""
+    if os.sep in command:
+        return command
+    found = shutil.which(command, path=absolute_path(env))
+    if found is None:
+        said = f"{command} is not found on PATH (its absolute folders)"
+        raise FileNotFoundError(errno.ENOENT, said, command)
+    return found
+
+
 @asynccontextmanager
 async def stdio_transport(
     command: str,
@@ -73,6 +89,7 @@ async def stdio_transport(
     """The server's message streams while the block runs (``env`` is its whole
     environment); ``on_exit`` is called when its output ends (it stopped, or is being
     stopped). Raises :class:`OSError` when the command cannot be started."""
+    command = _program(command, env)
     incoming_writer, incoming = anyio.create_memory_object_stream[SessionMessage | Exception](0)
     outgoing, outgoing_reader = anyio.create_memory_object_stream[SessionMessage](0)
     try:

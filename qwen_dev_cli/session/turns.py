@@ -65,7 +65,7 @@ def turn_marks(events: list[dict[str, Any]], *, live: bool = True) -> list[TurnM
             mark = TurnMark(
                 number=len(every) + 1,
                 index=index,
-                ts=float(event.get("ts", 0.0)),
+                ts=_seconds(event.get("ts")),
                 prompt=str(event.get("prompt", "")),
                 checkpoint=_text(event.get("checkpoint")),
                 unprotected=_text(event.get("unprotected")),
@@ -80,7 +80,7 @@ def turn_marks(events: list[dict[str, Any]], *, live: bool = True) -> list[TurnM
             is_user = message.get("role") == "user"
             if is_user and not started and isinstance(message.get("content"), str):
                 mark = TurnMark(
-                    len(every) + 1, index, float(event.get("ts", 0.0)), first_line(message)
+                    len(every) + 1, index, _seconds(event.get("ts")), first_line(message)
                 )
                 every.append(mark)
                 alive.append(mark)
@@ -127,6 +127,14 @@ def _attach(marks: list[TurnMark], event: dict[str, Any]) -> None:
         mark.commands.append(command)
     elif event.get("at") == "end":
         mark.end = _text(event.get("commit"))
+
+
+def _seconds(value: object) -> float:
+    """A time from the file; 0 when it is not one (a file edited by hand: a string,
+    null, or a number no clock shows, which ``time.localtime`` refuses)."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value < 1e11:
+        return float(value)
+    return 0.0
 
 
 def _text(value: object) -> str | None:

@@ -29,6 +29,8 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .executables import find_program
+
 #: What, inside a git folder, git reads commands or code from.
 _GIT_CODE = ("config", "config.worktree", "hooks", "info")
 #: Folders git takes code from that must exist to be kept read-only (made if missing).
@@ -138,9 +140,12 @@ def _named_by(config: Path) -> list[Path]:
         return []
     if "include" not in text and "hookspath" not in text:
         return []
+    git = find_program("git")  # never one the workspace holds
+    if git is None:
+        return []
     try:
         listed = subprocess.run(
-            ["git", "config", "--file", str(config), "--includes", "--show-origin", "--list"],
+            [git, "config", "--file", str(config), "--includes", "--show-origin", "--list"],
             capture_output=True,
             text=True,
             timeout=_GIT_SECONDS,

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import functools
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -44,6 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, TextIO
 
+from .executables import find_program
 from .git_guard import Frozen, frozen_places
 from .private import private_places, within
 
@@ -293,7 +293,7 @@ def sandbox_environment(parent: Mapping[str, str]) -> dict[str, str]:
 def probe(platform: str = sys.platform) -> SandboxStatus:
     """Find a sandbox for ``platform`` and check that it really runs a command."""
     if platform.startswith("linux"):
-        executable = shutil.which("bwrap")
+        executable = find_program("bwrap")  # never one the workspace holds
         if executable is None:
             return SandboxStatus(None, "bubblewrap is not installed (apt-get install bubblewrap)")
         return _try(Bubblewrap(executable), _version(executable))

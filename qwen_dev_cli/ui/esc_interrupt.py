@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import select
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
@@ -73,6 +74,8 @@ class EscWatcher:
         What was typed ahead is held back meanwhile: text typed for the next message
         must not answer the dialog (a ``y`` in it would approve a command)."""
         was = self._watching
+        if was:
+            self._drain()  # keys typed but not read yet would be the dialog's to read
         self.stop()
         held = get_typeahead(self.prompt_input)
         try:
@@ -81,6 +84,17 @@ class EscWatcher:
             store_typeahead(self.prompt_input, held)
             if was:
                 self.start()
+
+    def _drain(self) -> None:
+        """Read what the terminal holds now (typed, not yet read), as :meth:`_read`."""
+        for _ in range(1024):  # up to 4 MiB typed or pasted ahead
+            try:
+                ready, _, _ = select.select([self.fd], [], [], 0)
+            except (OSError, ValueError):
+                return
+            if not ready or not self._watching:
+                return
+            self._read()
 
     def _read(self) -> None:
         try:

@@ -92,7 +92,7 @@ async def run_rewind(repl: Repl) -> None:
             console.print(Text(f"could not restore the files: {exc}", "qd.error"))
             return
         repl.changes = ChangeLog()  # /undo's records are of files no longer there
-        _say_restored(repl, result.written, result.deleted, result.backups)
+        _say_restored(repl, result.written, result.deleted, result.backups, result.moved)
         for refused in result.refused:
             console.print(Text(printable(f"left {refused.path}: {refused.reason}"), "qd.notice"))
     if choice in "bc":
@@ -214,7 +214,11 @@ async def _plan(repl: Repl, session: Session, mark: TurnMark) -> RestorePlan | N
 
 
 def _say_restored(
-    repl: Repl, written: list[str], deleted: list[str], backups: list[tuple[str, str]]
+    repl: Repl,
+    written: list[str],
+    deleted: list[str],
+    backups: list[tuple[str, str]],
+    moved: list[tuple[str, str]],
 ) -> None:
     parts = [f"restored {plural(len(written), 'file')}"]
     if deleted:
@@ -224,6 +228,9 @@ def _say_restored(
         repl.console.print(
             Text(printable(f"your edits of {name} are saved in {backup}"), "qd.notice")
         )
+    for name, aside in moved:
+        said = f"{name} was in the way and no checkpoint holds it: moved aside as {aside}"
+        repl.console.print(Text(printable(said), "qd.notice"))
 
 
 async def _read_line(repl: Repl, question: str) -> str:

@@ -6,6 +6,10 @@ the workspace and in the OS sandbox (no network unless allowed, the private plac
 covered, the providers' keys hidden), but without asking: the user typed it. Its
 output is shown, and added to the conversation as a user message, so the next
 question can be about it ("why does this test fail?").
+
+Without a sandbox (no bubblewrap, or one that cannot run here) the command still runs,
+as the user's own shell would run it, but never silently: a notice first says that it
+has the user's whole access and that its output goes to the model.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from rich.text import Text
 
 from ..tools.base import CommandPlan
 from ..tools.command import RUN_COMMAND, run_shell
+from ..tools.sandbox import detect_sandbox
 from .safe_text import printable
 from .symbols import symbols_for
 
@@ -52,6 +57,15 @@ async def run_user_command(
     message that brings it into the conversation."""
     plan = RUN_COMMAND.plan({"command": command}, context)
     assert isinstance(plan, CommandPlan)  # run_command plans commands
+    found = detect_sandbox()
+    if found.sandbox is None:
+        console.print(
+            Text(
+                f"runs without an OS sandbox ({printable(found.detail)}): with all your "
+                "access (your private files, the network), and its output goes to the model",
+                "qd.notice",
+            )
+        )
     result = await run_shell(
         plan.command,
         plan.cwd,
@@ -61,6 +75,7 @@ async def run_user_command(
         writable=context.workspace.root,
         network=context.allow_network,
         private=context.workspace.private,
+        sandbox=found.sandbox,
     )
     text = result.for_model()
     if redact is not None:

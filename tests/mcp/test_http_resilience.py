@@ -222,6 +222,19 @@ async def test_on_the_long_lived_stream_an_event_too_long_is_skipped_and_answere
     assert out.endswith(after)
 
 
+async def test_an_event_skipped_ends_where_it_ends_however_the_chunks_fall() -> None:
+    # The end of the event being skipped ("\n\n", "\r\n\r\n") split between two chunks
+    # was missed (what had been read was dropped whole), and the next event, maybe the
+    # answer to another call, was skipped with it: that call waited for its timeout.
+    huge = b'event: message\ndata: {"jsonrpc": "2.0", "id": 7, "result": "' + b"x" * 5000
+    after = b'event: message\ndata: {"jsonrpc": "2.0", "id": 8, "result": {}}\n\n'
+    for end in ([b'"}\n', b"\n"], [b'"}\r', b"\n\r\n"], [b'"}\r\n\r', b"\n"]):
+        chunks = [huge[i : i + 512] for i in range(0, len(huge), 512)] + end + [after]
+        out = await read_events(chunks, None, 1000)
+        assert b"over 1,000 bytes" in out
+        assert out.endswith(after)
+
+
 # --- a server process that dies, refuses, and comes back -----------------------------------
 
 

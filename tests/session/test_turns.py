@@ -123,3 +123,20 @@ def test_a_rewind_after_a_compaction_replays_to_the_compacted_view(tmp_path: Pat
     assert session.view == summary
     session.close()
     assert store.load(session.id).view == summary
+
+
+def test_a_file_with_odd_fields_is_read_without_failing() -> None:
+    # A session file edited by hand or by another version: a turn's time that is not a
+    # number (or null) made /rewind, and the next turn's start, fail with ValueError.
+    events: list[dict[str, object]] = [
+        {"type": "header"},
+        {"type": "turn_start", "turn": 1, "ts": "yesterday", "prompt": "q1", "checkpoint": 5},
+        {"type": "message", "ts": None, "message": user("q1")},
+        {"type": "message", "ts": 1e300, "message": user("q2")},
+        {"type": "checkpoint", "turn": 1, "commit": ["x"], "at": "end"},
+    ]
+    marks = turn_marks(events)
+    assert [(m.number, m.ts, m.prompt, m.checkpoint, m.end) for m in marks] == [
+        (1, 0.0, "q1", None, None),
+        (2, 0.0, "q2", None, None),
+    ]

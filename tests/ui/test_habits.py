@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from faultserver import DEFAULT_TEXT, FaultServer
-from qwen_dev_cli.tools.sandbox import detect_sandbox
+from qwen_dev_cli.tools.sandbox import SandboxStatus, detect_sandbox
 from qwen_dev_cli.ui.esc_interrupt import EscWatcher
 from qwen_dev_cli.ui.memory import INIT_PROMPT
 from qwen_dev_cli.ui.shell_escape import shell_command
@@ -59,6 +59,28 @@ async def test_a_bang_command_runs_in_the_sandbox(server: FaultServer, tmp_path:
     shown = await session(setup, lines(f"!echo changed > {outside}", "/exit"))
     assert "(no output)" in shown  # it ran, and wrote to the sandbox's own /tmp
     assert not outside.exists()
+
+
+async def test_a_bang_command_without_a_sandbox_says_so_before_it_runs(
+    server: FaultServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No bubblewrap (or it cannot run here): the command runs with the user's whole
+    # access, and its output goes to the model. That is never done silently.
+    import qwen_dev_cli.tools.sandbox as sandbox
+
+    missing = SandboxStatus(None, "bubblewrap is not installed")
+    monkeypatch.setattr(sandbox, "probe", lambda: missing)
+    detect_sandbox.cache_clear()
+    setup = configure(tmp_path, server)
+    outside = tmp_path / "outside.txt"
+    try:
+        shown = await session(setup, lines(f"!echo ran > {outside}", "/exit"))
+    finally:
+        monkeypatch.undo()
+        detect_sandbox.cache_clear()
+    assert "without an OS sandbox (bubblewrap is not installed)" in shown
+    assert shown.index("without an OS sandbox") < shown.index(f"! echo ran > {outside}")
+    assert outside.read_text() == "ran\n"  # it did run, unsandboxed, as said
 
 
 def test_what_counts_as_a_bang_command() -> None:
@@ -170,3 +192,31 @@ async def test_the_banner_says_which_project_notes_are_read(
     (setup.workspace / "AGENTS.md").write_text("# rules\n", encoding="utf-8")
     shown = await session(setup, lines("/exit"))
     assert "project notes: AGENTS.md · read with every message (/memory)" in shown
+
+
+async def test_keys_typed_just_before_a_dialog_opens_cannot_answer_it() -> None:
+    # A key typed while the turn ran but not read yet (the loop had not served the
+    # terminal's reader) was left in the terminal for the approval dialog to read: a
+    # "y" of the next message would approve a command. Pausing takes it first.
+    import os
+    import select
+
+    from prompt_toolkit.input import create_pipe_input
+    from prompt_toolkit.input.typeahead import get_typeahead
+
+    read_end, write_end = os.pipe()
+    interrupted: list[bool] = []
+    try:
+        with create_pipe_input() as pipe:
+            watcher = EscWatcher(read_end, lambda: interrupted.append(True), pipe)
+            watcher.start()
+            os.write(write_end, b"y")  # typed; the loop has not run the reader yet
+            with watcher.paused():
+                assert select.select([read_end], [], [], 0)[0] == []  # nothing for the dialog
+                assert get_typeahead(pipe) == []
+            assert "".join(key.data for key in get_typeahead(pipe)) == "y"
+            watcher.stop()
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+    assert interrupted == []
