@@ -20,8 +20,8 @@ from qwen_dev_cli.core.providers.llama_cpp import (
     default_model_path,
     plain_messages,
 )
-from qwen_dev_cli.core.providers.llama_prefix import PrefixReuse, _common_length, prompt_tokens
-from qwen_dev_cli.core.providers.llama_state_cache import PrefixStateCache
+from qwen_dev_cli.core.providers.llama_prefix import PrefixReuse, prompt_tokens
+from qwen_dev_cli.core.providers.llama_state_cache import PrefixStateCache, common_length
 from qwen_dev_cli.core.providers.repetition import RepetitionGuard
 from qwen_dev_cli.core.types import ChatRequest
 from qwen_dev_cli.session.store import SessionStore
@@ -237,7 +237,7 @@ async def test_a_new_workspace_starts_from_another_workspaces_saved_prefix(
         tokens = prompt_tokens(llama, messages)
         assert tokens is not None
         outcome = PrefixReuse(cache).prepare(llama, messages, tokens)
-        return outcome, llama.n_tokens, _common_length(tokens, llama.input_ids.tolist())
+        return outcome, llama.n_tokens, common_length(tokens, llama.input_ids.tolist())
 
     outcome, held, matching = provider.run_on_worker(prepare)
     assert outcome == "extended"

@@ -45,7 +45,7 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
-from .llama_state_cache import PrefixKey, PrefixStateCache, token_digest
+from .llama_state_cache import PrefixKey, PrefixStateCache, common_length, token_digest
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +156,7 @@ class PrefixReuse:
         outcome = "saved"
         held = llama.input_ids[: llama.n_tokens].tolist()
         # The saved prefix sharing the most with this one, if it beats the context.
-        found = cache.longest(key, minimum=max(_common_length(held, prefix) + 1, MIN_PREFIX_TOKENS))
+        found = cache.longest(key, minimum=max(common_length(held, prefix) + 1, MIN_PREFIX_TOKENS))
         if found is not None:
             other, shared = found
             state = cache.load(other)
@@ -175,7 +175,7 @@ class PrefixReuse:
             held = llama.input_ids[: llama.n_tokens].tolist()
         # Evaluate what the context does not hold yet; eval() drops the cells past
         # n_tokens first (llama_memory_seq_rm), so a longer restored state is cut.
-        llama.n_tokens = _common_length(held, prefix)
+        llama.n_tokens = common_length(held, prefix)
         evaluated = len(prefix) - llama.n_tokens
         llama.eval(prefix[llama.n_tokens :])
         saved = save_sequence(llama)
@@ -201,9 +201,7 @@ class PrefixReuse:
                 for probe in _PROBES
             ]
             first, second = renderings
-            self._stable[memo] = (
-                first[: _common_length(first, second)] if first and second else None
-            )
+            self._stable[memo] = first[: common_length(first, second)] if first and second else None
             while len(self._stable) > _MEMO_SIZE:
                 self._stable.popitem(last=False)
         self._stable.move_to_end(memo)
@@ -212,7 +210,7 @@ class PrefixReuse:
             return None
         # The request's own rendering decides: its tokens may part from the probes'
         # early (a template that treats the first user message specially).
-        length = _common_length(stable, tokens)
+        length = common_length(stable, tokens)
         # Leave at least one token to evaluate: the first sample needs fresh logits.
         length = min(length, len(tokens) - 1)
         if length < MIN_PREFIX_TOKENS:
@@ -288,15 +286,6 @@ def _is_recurrent(llama: Any) -> bool:
         llama_cpp.llama_model_is_recurrent(llama.model)
         or llama_cpp.llama_model_is_hybrid(llama.model)
     )
-
-
-def _common_length(a: list[int], b: list[int]) -> int:
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n
 
 
 def model_identity(path: Path) -> str:

@@ -173,7 +173,7 @@ class PrefixStateCache:
                 continue
             if not candidate.same_origin(key) or path.name != self.path_of(candidate).name:
                 continue
-            shared = _common_length(candidate.tokens, key.tokens)
+            shared = common_length(candidate.tokens, key.tokens)
             if shared >= minimum and (best is None or shared > best[1]):
                 best = (candidate, shared)
         return best
@@ -282,8 +282,9 @@ class _Invalid(Exception):
     """A cache file that is not a valid entry for the key asked for."""
 
 
-def _read_own_file(path: Path, *, limit: int) -> bytearray:
-    """The bytes of ``path``: a regular file of ours, not a link, at most ``limit``."""
+def _open_own(path: Path) -> tuple[int, os.stat_result]:
+    """``path`` opened for reading if it is a regular file of ours, not a link (the
+    caller closes the descriptor); :class:`_Invalid` otherwise."""
     # Non-blocking: a FIFO put in a cache file's place must not hang the answer.
     flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
     fd = os.open(path, flags)
@@ -293,6 +294,16 @@ def _read_own_file(path: Path, *, limit: int) -> bytearray:
             raise _Invalid("not a regular file")
         if info.st_uid != os.getuid():
             raise _Invalid("owned by another user")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, info
+
+
+def _read_own_file(path: Path, *, limit: int) -> bytearray:
+    """The bytes of ``path``: a regular file of ours, not a link, at most ``limit``."""
+    fd, info = _open_own(path)
+    try:
         if info.st_size > limit:
             raise _Invalid(f"{info.st_size} bytes, larger than the cache's bound")
         data = bytearray(info.st_size)
@@ -311,14 +322,8 @@ def _read_own_file(path: Path, *, limit: int) -> bytearray:
 def _read_own_header(path: Path) -> bytes:
     """The header of the entry ``path`` (at most :data:`MAX_HEADER_BYTES`), opened as
     :func:`_read_own_file` opens it: a regular file of ours, not a link."""
-    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
-    fd = os.open(path, flags)
+    fd, _ = _open_own(path)
     try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise _Invalid("not a regular file")
-        if info.st_uid != os.getuid():
-            raise _Invalid("owned by another user")
         start = _read_exactly(fd, len(MAGIC) + _HEADER_LENGTH)
         if start[: len(MAGIC)] != MAGIC:
             raise _Invalid("not a prefix state file")
@@ -360,7 +365,8 @@ def _declared_key(raw: bytes) -> PrefixKey:
     return PrefixKey(model=model, runtime=runtime, context=context, tokens=tuple(tokens))
 
 
-def _common_length(a: Sequence[int], b: Sequence[int]) -> int:
+def common_length(a: Sequence[int], b: Sequence[int]) -> int:
+    """How many tokens ``a`` and ``b`` share from their start."""
     n = 0
     for x, y in zip(a, b, strict=False):
         if x != y:
