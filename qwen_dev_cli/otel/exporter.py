@@ -38,9 +38,11 @@ from opentelemetry import trace
 from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, ExemplarFilter, MeterProvider
 from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import Event, ReadableSpan, TracerProvider, sampling
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.sdk.util import BoundedList
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
 from .. import __version__
 from ..core import events as ev
@@ -163,7 +165,13 @@ class Exporter:
         sdk_log.propagate = False  # one warning of ours, not a traceback per batch
         resource = _resource()
         self.tracer_provider = TracerProvider(resource=resource, shutdown_on_exit=False)
-        self.tracer_provider.add_span_processor(BatchSpanProcessor(span_exporter))
+        self.span_processor = BatchSpanProcessor(span_exporter)
+        self.tracer_provider.add_span_processor(self.span_processor)
+        self.scope = InstrumentationScope("qwen_dev_cli", __version__)
+        #: Requests' and attempts' spans made as finished spans (:class:`_LightSpan`),
+        #: not through the SDK's tracer: when the sampler keeps every span and no
+        #: limit is configured, what the tracer would do comes to the same.
+        self.light_spans = _light_spans_allowed(self.tracer_provider)
         self.reader = PeriodicExportingMetricReader(metric_exporter)
         self.meter_provider = MeterProvider(
             metric_readers=[self.reader],
@@ -358,6 +366,114 @@ class Exporter:
         worker.join(0.5)
 
 
+#: The variables that set span limits (with any set, spans go through the SDK).
+LIMIT_PREFIXES = ("OTEL_SPAN_", "OTEL_ATTRIBUTE_", "OTEL_EVENT_", "OTEL_LINK_")
+#: The SDK's default for events a span keeps (the latest).
+MAX_EVENTS = 128
+
+
+def _light_spans_allowed(provider: TracerProvider) -> bool:
+    """Whether a request's spans can be made whole at their end: the sampler records
+    every span of ours (the default ``parentbased_always_on``, or ``always_on``) and no
+    span limit is set."""
+    if provider.sampler not in (sampling.DEFAULT_ON, sampling.ALWAYS_ON):
+        return False
+    return not any(name.startswith(LIMIT_PREFIXES) for name in os.environ)
+
+
+class _LightSpan:
+    """A request's or an attempt's span, kept as plain values and handed to the batch
+    processor as a finished span at its end: what ``tracer.start_span`` and ``end``
+    would make (ids from the provider's generator, the parent's trace, sampled), for a
+    fifth of the CPU. Only the worker touches it."""
+
+    __slots__ = (
+        "attributes",
+        "context",
+        "events",
+        "kind",
+        "name",
+        "parent",
+        "start",
+        "status",
+        "x",
+    )
+
+    def __init__(
+        self,
+        x: Exporter,
+        name: str,
+        parent: SpanContext | None,
+        kind: SpanKind,
+        attributes: dict[str, Any],
+        start: int,
+    ) -> None:
+        ids = x.tracer_provider.id_generator
+        if parent is None:
+            trace_id, random_id = ids.generate_trace_id(), ids.is_trace_id_random()
+        else:
+            trace_id, random_id = parent.trace_id, parent.trace_flags.random_trace_id
+        flags = TraceFlags.SAMPLED | (TraceFlags.RANDOM_TRACE_ID if random_id else 0)
+        self.context = SpanContext(
+            trace_id,
+            ids.generate_span_id(),
+            is_remote=False,
+            trace_flags=TraceFlags(flags),
+            trace_state=parent.trace_state if parent is not None else None,
+        )
+        self.x = x
+        self.name = name
+        self.parent = parent
+        self.kind = kind
+        self.attributes = dict(attributes)  # the given set may be shared
+        self.events: list[Event] = []
+        self.status = _UNSET
+        self.start = start
+
+    def get_span_context(self) -> SpanContext:
+        return self.context
+
+    def update_name(self, name: str) -> None:
+        self.name = name
+
+    def set_attribute(self, key: str, value: Any) -> None:
+        self.attributes[key] = value
+
+    def set_attributes(self, attributes: dict[str, Any]) -> None:
+        self.attributes.update(attributes)
+
+    def add_event(self, name: str, attributes: dict[str, Any], timestamp: int) -> None:
+        self.events.append(Event(name, attributes, timestamp))
+
+    def set_status(self, status: Status) -> None:
+        self.status = status
+
+    def end(self, end_time: int) -> None:
+        events: Sequence[Event] = self.events
+        if len(events) > MAX_EVENTS:
+            events = BoundedList.from_seq(MAX_EVENTS, events)
+        self.x.span_processor.on_end(
+            ReadableSpan(
+                self.name,
+                self.context,
+                self.parent,
+                self.x.tracer_provider.resource,
+                self.attributes,
+                events,
+                (),
+                self.kind,
+                None,
+                self.status,
+                self.start,
+                end_time,
+                instrumentation_scope=self.x.scope,
+            )
+        )
+
+
+_UNSET = Status(StatusCode.UNSET)
+
+
 def _exemplar_filter() -> ExemplarFilter | None:
     """No exemplars unless ``OTEL_METRICS_EXEMPLAR_FILTER`` asks (``None``: the SDK
     reads it). The default, trace-based, never samples here anyway (the worker records
@@ -400,8 +516,8 @@ class _Request:
         self.stream = stream
         self.request = request
         self.content = content
-        self.span: Span | None = None
-        self.attempt: Span | None = None
+        self.span: Span | _LightSpan | None = None
+        self.attempt: Span | _LightSpan | None = None
         self.model = ""
 
 
@@ -515,6 +631,24 @@ class _Builder:
         self.attempt_attributes: dict[tuple[str, str, int], dict[str, Any]] = {}
         self.finish_attributes: dict[tuple[Any, ...], _Finish] = {}
 
+    def _start(
+        self,
+        name: str,
+        parent: Span | _LightSpan | None,
+        kind: SpanKind,
+        attributes: dict[str, Any],
+        now: int,
+    ) -> Span | _LightSpan:
+        """A request's or an attempt's span: light when allowed, else the SDK's."""
+        if self.x.light_spans:
+            above = parent.get_span_context() if parent is not None else None
+            return _LightSpan(self.x, name, above, kind, attributes, now)
+        assert not isinstance(parent, _LightSpan)
+        context = trace.set_span_in_context(parent) if parent is not None else None
+        return self.x.tracer.start_span(
+            name, context=context, kind=kind, attributes=attributes, start_time=now
+        )
+
     def apply(self, item: tuple[Any, ...]) -> None:
         getattr(self, "_" + item[0])(*item[1:])
 
@@ -525,7 +659,6 @@ class _Builder:
 
     def _request_started(self, state: _Request, now: int) -> None:
         parent = state.parent.span if state.parent is not None else None
-        context = trace.set_span_in_context(parent) if parent is not None else None
         first = next(iter(self.providers.values()), None)
         state.model = first.model if first is not None else ""
         attributes: dict[str, Any] = {
@@ -541,13 +674,7 @@ class _Builder:
                 attributes["gen_ai.request.temperature"] = request.temperature
         if state.content is not None:
             attributes["gen_ai.input.messages"] = state.content
-        state.span = self.x.tracer.start_span(
-            f"chat {state.model}".strip(),
-            context=context,
-            kind=self.kind,
-            attributes=attributes,
-            start_time=now,
-        )
+        state.span = self._start(f"chat {state.model}".strip(), parent, self.kind, attributes, now)
 
     def _attempt_started(
         self, state: _Request | None, event: ev.AttemptStarted, number: int, now: int
@@ -574,13 +701,7 @@ class _Builder:
             }
         kind = SpanKind.INTERNAL if info is not None and info.in_process else SpanKind.CLIENT
         self._end_attempt(state, None, now)
-        state.attempt = self.x.tracer.start_span(
-            f"attempt {event.provider}",
-            context=trace.set_span_in_context(state.span),
-            kind=kind,
-            attributes=attributes,
-            start_time=now,
-        )
+        state.attempt = self._start(f"attempt {event.provider}", state.span, kind, attributes, now)
 
     def _attempt_finished(
         self,
