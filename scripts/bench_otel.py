@@ -2,7 +2,7 @@
 """Per-request cost of the OpenTelemetry export (issue 23), paired like
 ``scripts/bench_client.py --only overhead``.
 
-    .venv/bin/python scripts/bench_otel.py [--quick]
+    .venv/bin/python scripts/bench_otel.py [--quick] [--worker-only]
 
 Three clients take turns in blocks (A/B/C, B/C/A, ...) against one fault server in its
 own process: ``LLMClient`` with export off (today's client), ``LLMClient`` with export
@@ -17,7 +17,11 @@ Reported: each one's median per request, the median of per-block ratios of the
 caller's latency, and of process CPU per request (all threads, the drain and flush
 charged to the "on" block: what export costs in all, wherever it runs).
 Targets: export on / off <= 1.10x; off / raw httpx as bench_client's overhead (1.15x).
-Needs the [otel] extra.
+
+``--worker-only`` measures, in isolation (no server, no network, spans kept in memory),
+the CPU the observer's worker thread spends a request (read from the thread's own CPU
+clock), and the request path's own CPU: a change of a few microseconds is lost in the
+paired ratio's noise on a loaded machine, not here. Needs the [otel] extra.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ import subprocess
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from bench_client import (
     FULL,
@@ -139,10 +144,95 @@ async def run(url: str, collector: str, cfg: Config) -> Samples:
         exporter.close()
 
 
+def worker_only(requests: int, rounds: int) -> None:
+    """The worker's CPU a successful request, and the request path's, in process
+    (``requests`` a round: their spans within the batch processor's queue, 2,048)."""
+    from opentelemetry.sdk.metrics.export import (
+        MetricExporter,
+        MetricExportResult,
+        MetricsData,
+    )
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from qwen_dev_cli.core import events as ev
+    from qwen_dev_cli.core.telemetry import Telemetry
+    from qwen_dev_cli.core.types import ChatRequest, ChatResult, Usage
+    from qwen_dev_cli.otel.exporter import Exporter
+
+    class NoMetrics(MetricExporter):
+        def __init__(self) -> None:
+            super().__init__(preferred_temporality={})
+
+        def export(
+            self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
+        ) -> MetricExportResult:
+            return MetricExportResult.SUCCESS
+
+        def force_flush(self, timeout_millis: float = 10_000) -> bool:
+            return True
+
+        def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+            pass
+
+    spans = InMemorySpanExporter()
+    target = OtlpTarget("http://127.0.0.1:9", "http/protobuf", False)
+    exporter = Exporter(target, spans, NoMetrics(), print)
+    on, off = Telemetry(), Telemetry()
+    provider = ProviderSettings(name="a", base_url="http://127.0.0.1:8000/v1", model=MODEL)
+    on.observers.append(exporter.observer([provider]))
+    result = ChatResult(SHORT_TEXT, [], Usage(12, 9, 21), "a", MODEL, 1, 1.0, "stop")
+    worker = exporter.worker.ident
+    assert worker is not None
+    worker_clock = time.pthread_getcpuclockid(worker)
+
+    def chats(telemetry: Telemetry, count: int) -> None:
+        for _ in range(count):
+            trace = telemetry.request_started(ChatRequest(PROMPT, None, None, None, None))
+            telemetry.observe(ev.AttemptStarted("a", MODEL, 1))
+            telemetry.attempt_finished("a", ok=True, error=None)
+            telemetry.request_finished(
+                ok=True, latency_ms=1.0, tokens=21, trace=trace, provider="a", result=result
+            )
+
+    chats(on, 200)  # warm-up
+    exporter.drain(30.0)
+    exporter.tracer_provider.force_flush(30_000)
+    worker_cpu: list[float] = []
+    path_cpu: list[float] = []
+    try:
+        for _ in range(rounds):
+            spans.clear()
+            started = time.thread_time()
+            chats(off, requests)
+            off_cpu = time.thread_time() - started
+            worker_started = time.clock_gettime(worker_clock)
+            started = time.thread_time()
+            chats(on, requests)
+            path_cpu.append((time.thread_time() - started - off_cpu) / requests)
+            if not exporter.drain(60.0):
+                raise RuntimeError("the export worker did not drain in 60 s")
+            worker_cpu.append((time.clock_gettime(worker_clock) - worker_started) / requests)
+            exporter.tracer_provider.force_flush(30_000)
+            if len(spans.get_finished_spans()) != 2 * requests:
+                raise RuntimeError("spans missing")
+    finally:
+        exporter.close(1.0)
+    print(
+        f"worker CPU a request: median {us(statistics.median(worker_cpu))} "
+        f"(min {us(min(worker_cpu))}, {rounds} rounds of {requests} requests)"
+    )
+    print(f"request path CPU a request (on - off): median {us(statistics.median(path_cpu))}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true")
-    cfg = QUICK if parser.parse_args().quick else FULL
+    parser.add_argument("--worker-only", action="store_true")
+    args = parser.parse_args()
+    if args.worker_only:
+        worker_only(250 if args.quick else 800, 3 if args.quick else 9)
+        return 0
+    cfg = QUICK if args.quick else FULL
     root = Path(__file__).resolve().parent.parent
     receiver = subprocess.Popen(
         [sys.executable, "-c", RECEIVER],

@@ -27,19 +27,22 @@ import os
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 from urllib.parse import urlsplit
 
 from opentelemetry import trace
-from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, ExemplarFilter, MeterProvider
 from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import Event, ReadableSpan, TracerProvider, sampling
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.sdk.util import BoundedList
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
 from .. import __version__
 from ..core import events as ev
@@ -52,6 +55,7 @@ from ..core.telemetry import (
 )
 
 if TYPE_CHECKING:
+    from opentelemetry.metrics import Counter
     from opentelemetry.sdk.metrics.export import MetricExporter
     from opentelemetry.sdk.trace.export import SpanExporter
     from opentelemetry.trace import Span
@@ -68,6 +72,12 @@ EXIT_FLUSH = 3.0
 BREAKER_LEVEL = {"CLOSED": 0, "HALF_OPEN": 1, "OPEN": 2}
 #: Most notes waiting for the worker; beyond, new ones are dropped.
 MAX_PENDING = 50_000
+#: Most notes the worker makes before adding its counts (then it goes on).
+WORKER_BATCH = 512
+#: Seconds the worker sleeps at most without being woken.
+WAKE_EVERY = 1.0
+#: Most attribute sets kept for reuse (per kind); past it, the cache starts again.
+ATTRIBUTE_CACHE = 1024
 
 
 class _ProviderInfo:
@@ -155,10 +165,19 @@ class Exporter:
         sdk_log.propagate = False  # one warning of ours, not a traceback per batch
         resource = _resource()
         self.tracer_provider = TracerProvider(resource=resource, shutdown_on_exit=False)
-        self.tracer_provider.add_span_processor(BatchSpanProcessor(span_exporter))
+        self.span_processor = BatchSpanProcessor(span_exporter)
+        self.tracer_provider.add_span_processor(self.span_processor)
+        self.scope = InstrumentationScope("qwen_dev_cli", __version__)
+        #: Requests' and attempts' spans made as finished spans (:class:`_LightSpan`),
+        #: not through the SDK's tracer: when the sampler keeps every span and no
+        #: limit is configured, what the tracer would do comes to the same.
+        self.light_spans = _light_spans_allowed(self.tracer_provider)
         self.reader = PeriodicExportingMetricReader(metric_exporter)
         self.meter_provider = MeterProvider(
-            metric_readers=[self.reader], resource=resource, shutdown_on_exit=False
+            metric_readers=[self.reader],
+            resource=resource,
+            shutdown_on_exit=False,
+            exemplar_filter=_exemplar_filter(),
         )
         self.tracer = self.tracer_provider.get_tracer("qwen_dev_cli", __version__)
         meter = self.meter_provider.get_meter("qwen_dev_cli", __version__)
@@ -214,29 +233,77 @@ class Exporter:
             explicit_bucket_boundaries_advisory=GENAI_DURATION_BOUNDS_S,
         )
 
-        # What the hot path noted, for the worker to turn into spans and points.
-        self.queue: queue.SimpleQueue[tuple[_Builder, tuple[Any, ...]] | threading.Event] = (
-            queue.SimpleQueue()
-        )
+        # What the hot path noted, for the worker to turn into spans and points (a deque:
+        # appending wakes nobody), and the worker's wake-ups: one when a request or a
+        # scope ends, not one a note (each wake-up is a thread switch on the request's
+        # core).
+        self.notes: deque[tuple[_Builder, tuple[Any, ...]] | threading.Event] = deque()
+        self.wake: queue.SimpleQueue[None] = queue.SimpleQueue()
         self.dropped = 0
+        #: Counter increments the worker has made but not yet added, by instrument and
+        #: attribute set (the worker alone touches it): one ``add`` a set a batch.
+        self.counts: dict[tuple[Counter, tuple[Any, ...]], list[Any]] = {}
         self.worker = threading.Thread(target=self._work, name="qwen-dev-otel", daemon=True)
         self.worker.start()
 
     def observer(self, providers: Sequence[ProviderSettings]) -> ClientObserver:
         return ClientObserver(self, {p.name: _ProviderInfo(p) for p in providers})
 
-    def submit(self, builder: _Builder, item: tuple[Any, ...]) -> None:
-        """Hand ``item`` to the worker; past :data:`MAX_PENDING` waiting, it is dropped
-        (memory stays bounded whatever the SDK's pace)."""
-        if self.queue.qsize() >= MAX_PENDING:
+    def submit(self, builder: _Builder, item: tuple[Any, ...], wake: bool) -> None:
+        """Hand ``item`` to the worker, waking it if ``wake`` (a request or a scope
+        ended); past :data:`MAX_PENDING` waiting, it is dropped (memory stays bounded
+        whatever the SDK's pace)."""
+        if len(self.notes) >= MAX_PENDING:
             self.dropped += 1
-            return
-        self.queue.put((builder, item))
+        else:
+            self.notes.append((builder, item))
+        if wake:
+            self.wake.put(None)
+
+    def count(
+        self, counter: Counter, key: tuple[Any, ...], attributes: dict[str, Any] | None
+    ) -> None:
+        """Add one to ``counter`` for ``attributes`` (named by ``key``) when the batch
+        ends: the sum exported is the same, at one SDK call a set instead of one a note."""
+        pending = self.counts.get((counter, key))
+        if pending is None:
+            self.counts[counter, key] = [1, attributes]
+        else:
+            pending[0] += 1
+
+    def _add_counts(self) -> None:
+        counts, self.counts = self.counts, {}
+        for (counter, _), (amount, attributes) in counts.items():
+            try:
+                counter.add(amount, attributes)
+            except Exception:  # one odd count must not stop the export
+                logging.getLogger(__name__).debug("adding a count failed", exc_info=True)
 
     def _work(self) -> None:
+        notes, wake, skip = self.notes, self.wake, self.wake.get_nowait
         while True:
-            entry = self.queue.get()
+            # Woken when a request or scope ends, or every WAKE_EVERY seconds anyway
+            # (a request that never ends still has its attempts' counts go out).
+            with suppress(queue.Empty):
+                wake.get(timeout=WAKE_EVERY)
+            with suppress(queue.Empty):
+                while True:  # the wake-ups this pass covers
+                    skip()
+            while notes:
+                self._apply(notes, WORKER_BATCH)
+
+    def _apply(
+        self, notes: deque[tuple[_Builder, tuple[Any, ...]] | threading.Event], most: int
+    ) -> None:
+        """Make up to ``most`` notes into spans and points, then add the counts."""
+        take = notes.popleft
+        for _ in range(most):
+            try:
+                entry = take()
+            except IndexError:
+                break
             if isinstance(entry, threading.Event):
+                self._add_counts()  # a drain sees the counts too
                 entry.set()
                 continue
             builder, item = entry
@@ -244,11 +311,13 @@ class Exporter:
                 builder.apply(item)
             except Exception:  # one odd item must not stop the export
                 logging.getLogger(__name__).debug("building telemetry failed", exc_info=True)
+        self._add_counts()
 
     def drain(self, timeout: float) -> bool:
         """Wait until the worker has made everything noted so far."""
         reached = threading.Event()
-        self.queue.put(reached)
+        self.notes.append(reached)
+        self.wake.put(None)
         return reached.wait(timeout)
 
     def close(self, timeout: float = EXIT_FLUSH) -> None:
@@ -297,6 +366,123 @@ class Exporter:
         worker.join(0.5)
 
 
+#: The variables that set span limits (with any set, spans go through the SDK).
+LIMIT_PREFIXES = ("OTEL_SPAN_", "OTEL_ATTRIBUTE_", "OTEL_EVENT_", "OTEL_LINK_")
+#: The SDK's default for events a span keeps (the latest).
+MAX_EVENTS = 128
+
+
+def _light_spans_allowed(provider: TracerProvider) -> bool:
+    """Whether a request's spans can be made whole at their end: the sampler records
+    every span of ours (the default ``parentbased_always_on``, or ``always_on``) and no
+    span limit is set."""
+    if provider.sampler not in (sampling.DEFAULT_ON, sampling.ALWAYS_ON):
+        return False
+    return not any(name.startswith(LIMIT_PREFIXES) for name in os.environ)
+
+
+class _LightSpan:
+    """A request's or an attempt's span, kept as plain values and handed to the batch
+    processor as a finished span at its end: what ``tracer.start_span`` and ``end``
+    would make (ids from the provider's generator, the parent's trace, sampled), for a
+    fifth of the CPU. Only the worker touches it."""
+
+    __slots__ = (
+        "attributes",
+        "context",
+        "events",
+        "kind",
+        "name",
+        "parent",
+        "start",
+        "status",
+        "x",
+    )
+
+    def __init__(
+        self,
+        x: Exporter,
+        name: str,
+        parent: SpanContext | None,
+        kind: SpanKind,
+        attributes: dict[str, Any],
+        start: int,
+    ) -> None:
+        ids = x.tracer_provider.id_generator
+        if parent is None:
+            trace_id, random_id = ids.generate_trace_id(), ids.is_trace_id_random()
+        else:
+            trace_id, random_id = parent.trace_id, parent.trace_flags.random_trace_id
+        flags = TraceFlags.SAMPLED | (TraceFlags.RANDOM_TRACE_ID if random_id else 0)
+        self.context = SpanContext(
+            trace_id,
+            ids.generate_span_id(),
+            is_remote=False,
+            trace_flags=TraceFlags(flags),
+            trace_state=parent.trace_state if parent is not None else None,
+        )
+        self.x = x
+        self.name = name
+        self.parent = parent
+        self.kind = kind
+        self.attributes = dict(attributes)  # the given set may be shared
+        self.events: list[Event] = []
+        self.status = _UNSET
+        self.start = start
+
+    def get_span_context(self) -> SpanContext:
+        return self.context
+
+    def update_name(self, name: str) -> None:
+        self.name = name
+
+    def set_attribute(self, key: str, value: Any) -> None:
+        self.attributes[key] = value
+
+    def set_attributes(self, attributes: dict[str, Any]) -> None:
+        self.attributes.update(attributes)
+
+    def add_event(self, name: str, attributes: dict[str, Any], timestamp: int) -> None:
+        self.events.append(Event(name, attributes, timestamp))
+
+    def set_status(self, status: Status) -> None:
+        self.status = status
+
+    def end(self, end_time: int) -> None:
+        events: Sequence[Event] = self.events
+        if len(events) > MAX_EVENTS:
+            events = BoundedList.from_seq(MAX_EVENTS, events)
+        self.x.span_processor.on_end(
+            ReadableSpan(
+                self.name,
+                self.context,
+                self.parent,
+                self.x.tracer_provider.resource,
+                self.attributes,
+                events,
+                (),
+                self.kind,
+                None,
+                self.status,
+                self.start,
+                end_time,
+                instrumentation_scope=self.x.scope,
+            )
+        )
+
+
+_UNSET = Status(StatusCode.UNSET)
+
+
+def _exemplar_filter() -> ExemplarFilter | None:
+    """No exemplars unless ``OTEL_METRICS_EXEMPLAR_FILTER`` asks (``None``: the SDK
+    reads it). The default, trace-based, never samples here anyway (the worker records
+    with no span current), so "off" exports the same and skips the check a point."""
+    if os.environ.get("OTEL_METRICS_EXEMPLAR_FILTER", "").strip():
+        return None
+    return AlwaysOffExemplarFilter()
+
+
 def _resource() -> Resource:
     """``service.name`` ``qwen-dev`` unless ``OTEL_SERVICE_NAME`` or
     ``OTEL_RESOURCE_ATTRIBUTES`` name it; the rest of the variables' attributes too."""
@@ -330,8 +516,8 @@ class _Request:
         self.stream = stream
         self.request = request
         self.content = content
-        self.span: Span | None = None
-        self.attempt: Span | None = None
+        self.span: Span | _LightSpan | None = None
+        self.attempt: Span | _LightSpan | None = None
         self.model = ""
 
 
@@ -351,7 +537,10 @@ class ClientObserver:
         self.content = exporter.log_content
 
     def _put(self, *item: Any) -> None:
-        self.x.submit(self.builder, (*item, time.time_ns()))
+        self.x.submit(self.builder, (*item, time.time_ns()), False)
+
+    def _put_and_wake(self, *item: Any) -> None:
+        self.x.submit(self.builder, (*item, time.time_ns()), True)
 
     def request_started(self, trace_: RequestTrace) -> None:
         request = trace_.request
@@ -386,7 +575,7 @@ class ClientObserver:
     ) -> None:
         last = trace_.attempts[-1] if trace_.attempts else None
         output = _output(result) if self.content and result is not None else None
-        self._put(
+        self._put_and_wake(
             "request_finished",
             trace_.spans.get(_KEY),
             result,
@@ -404,7 +593,7 @@ class ClientObserver:
     ) -> Iterator[None]:
         handle, parent = _Handle(), _turn.get()
         content = _json(info.content) if self.content and info.content is not None else None
-        self._put("scope_started", kind, handle, parent, info.name, info.call_id, content)
+        self._put_and_wake("scope_started", kind, handle, parent, info.name, info.call_id, content)
         if kind == "invoke_agent":
             _turn.set(handle)
         try:
@@ -413,7 +602,17 @@ class ClientObserver:
             if kind == "invoke_agent":
                 _turn.set(parent)
             output = _json(info.output) if self.content and info.output is not None else None
-            self._put("scope_finished", kind, handle, info.outcome, output, info.error)
+            self._put_and_wake("scope_finished", kind, handle, info.outcome, output, info.error)
+
+
+class _Finish(NamedTuple):
+    """A finished request's attribute sets: its metric points', its span's (without
+    the request model, set at the start), and the token points' two."""
+
+    metric: dict[str, Any]
+    span: dict[str, Any]
+    input_tokens: dict[str, Any]
+    output_tokens: dict[str, Any]
 
 
 class _Builder:
@@ -428,6 +627,27 @@ class _Builder:
             if providers and all(p.in_process for p in providers.values())
             else SpanKind.CLIENT
         )
+        # Attribute sets made once and reused (the SDK copies what it is given).
+        self.attempt_attributes: dict[tuple[str, str, int], dict[str, Any]] = {}
+        self.finish_attributes: dict[tuple[Any, ...], _Finish] = {}
+
+    def _start(
+        self,
+        name: str,
+        parent: Span | _LightSpan | None,
+        kind: SpanKind,
+        attributes: dict[str, Any],
+        now: int,
+    ) -> Span | _LightSpan:
+        """A request's or an attempt's span: light when allowed, else the SDK's."""
+        if self.x.light_spans:
+            above = parent.get_span_context() if parent is not None else None
+            return _LightSpan(self.x, name, above, kind, attributes, now)
+        assert not isinstance(parent, _LightSpan)
+        context = trace.set_span_in_context(parent) if parent is not None else None
+        return self.x.tracer.start_span(
+            name, context=context, kind=kind, attributes=attributes, start_time=now
+        )
 
     def apply(self, item: tuple[Any, ...]) -> None:
         getattr(self, "_" + item[0])(*item[1:])
@@ -439,7 +659,6 @@ class _Builder:
 
     def _request_started(self, state: _Request, now: int) -> None:
         parent = state.parent.span if state.parent is not None else None
-        context = trace.set_span_in_context(parent) if parent is not None else None
         first = next(iter(self.providers.values()), None)
         state.model = first.model if first is not None else ""
         attributes: dict[str, Any] = {
@@ -455,13 +674,7 @@ class _Builder:
                 attributes["gen_ai.request.temperature"] = request.temperature
         if state.content is not None:
             attributes["gen_ai.input.messages"] = state.content
-        state.span = self.x.tracer.start_span(
-            f"chat {state.model}".strip(),
-            context=context,
-            kind=self.kind,
-            attributes=attributes,
-            start_time=now,
-        )
+        state.span = self._start(f"chat {state.model}".strip(), parent, self.kind, attributes, now)
 
     def _attempt_started(
         self, state: _Request | None, event: ev.AttemptStarted, number: int, now: int
@@ -474,22 +687,21 @@ class _Builder:
             state.span.update_name(f"chat {event.model}")
             state.span.set_attribute("gen_ai.request.model", event.model)
         info = self._info(event.provider)
-        attributes: dict[str, Any] = {
-            "gen_ai.operation.name": "chat",
-            "gen_ai.provider.name": event.provider,
-            "gen_ai.request.model": event.model,
-            "qwen_dev.attempt.number": event.attempt,
-            **(info.server() if info else {}),
-        }
+        key = (event.provider, event.model, event.attempt)
+        attributes = self.attempt_attributes.get(key)
+        if attributes is None:
+            if len(self.attempt_attributes) >= ATTRIBUTE_CACHE:
+                self.attempt_attributes.clear()
+            attributes = self.attempt_attributes[key] = {
+                "gen_ai.operation.name": "chat",
+                "gen_ai.provider.name": event.provider,
+                "gen_ai.request.model": event.model,
+                "qwen_dev.attempt.number": event.attempt,
+                **(info.server() if info else {}),
+            }
         kind = SpanKind.INTERNAL if info is not None and info.in_process else SpanKind.CLIENT
         self._end_attempt(state, None, now)
-        state.attempt = self.x.tracer.start_span(
-            f"attempt {event.provider}",
-            context=trace.set_span_in_context(state.span),
-            kind=kind,
-            attributes=attributes,
-            start_time=now,
-        )
+        state.attempt = self._start(f"attempt {event.provider}", state.span, kind, attributes, now)
 
     def _attempt_finished(
         self,
@@ -500,7 +712,11 @@ class _Builder:
         now: int,
     ) -> None:
         outcome = "ok" if ok else failure_kind(error)
-        self.x.attempts.add(1, {"gen_ai.provider.name": provider, "qwen_dev.outcome": outcome})
+        self.x.count(
+            self.x.attempts,
+            (provider, outcome),
+            {"gen_ai.provider.name": provider, "qwen_dev.outcome": outcome},
+        )
         if state is not None:
             self._end_attempt(state, None if ok else (error, outcome), now)
 
@@ -526,20 +742,25 @@ class _Builder:
         if state is not None and state.span is not None:
             state.span.add_event(name, attributes, timestamp=now)
         if isinstance(event, ev.RetryScheduled):
-            self.x.retries.add(1)
+            self.x.count(self.x.retries, (), None)
         elif isinstance(event, ev.Failover):
-            self.x.failovers.add(
-                1,
+            self.x.count(
+                self.x.failovers,
+                (event.from_provider, event.to_provider),
                 {
                     "qwen_dev.from_provider": event.from_provider,
                     "gen_ai.provider.name": event.to_provider,
                 },
             )
         elif isinstance(event, ev.Throttled):
-            self.x.throttled.add(1, {"gen_ai.provider.name": event.provider})
+            self.x.count(
+                self.x.throttled, (event.provider,), {"gen_ai.provider.name": event.provider}
+            )
         elif isinstance(event, ev.BreakerTransition):
-            self.x.breaker_transitions.add(
-                1, {"gen_ai.provider.name": event.provider, "qwen_dev.breaker.to": event.new}
+            self.x.count(
+                self.x.breaker_transitions,
+                (event.provider, event.new),
+                {"gen_ai.provider.name": event.provider, "qwen_dev.breaker.to": event.new},
             )
             self.x.breaker_state.set(
                 BREAKER_LEVEL.get(event.new, 0), {"gen_ai.provider.name": event.provider}
@@ -548,7 +769,7 @@ class _Builder:
             self.x.budget_wait.record(event.delay, {"gen_ai.provider.name": event.provider})
 
     def _blocked(self, state: _Request | None, provider: str, now: int) -> None:
-        self.x.breaker_blocks.add(1, {"gen_ai.provider.name": provider})
+        self.x.count(self.x.breaker_blocks, (provider,), {"gen_ai.provider.name": provider})
         if state is not None and state.span is not None:
             state.span.add_event(
                 "qwen_dev.breaker_skip", {"gen_ai.provider.name": provider}, timestamp=now
@@ -570,42 +791,69 @@ class _Builder:
             return
         self._end_attempt(state, None if error is None else (error, failure_kind(error)), now)
         provider = result.provider if result is not None else last
+        error_type = _error_type(error) if error is not None else None
+        response_model = result.model if result is not None and result.model else None
+        finish = self._finish(provider, state.model, response_model, error_type)
+        self.x.duration.record(latency_ms / 1000.0, finish.metric)
+        if ttft_ms is not None:
+            self.x.first_chunk.record(ttft_ms / 1000.0, finish.metric)
+        if result is not None and result.usage is not None:
+            usage = result.usage
+            self.x.tokens.record(usage.prompt_tokens, finish.input_tokens)
+            self.x.tokens.record(usage.completion_tokens, finish.output_tokens)
+        span, state.span = state.span, None
+        if span is None:
+            return
+        # One call with all of them (each call takes the span's lock and checks).
+        attributes = {**finish.span, "qwen_dev.attempts": attempts}
+        if result is not None:
+            if result.usage is not None:
+                attributes["gen_ai.usage.input_tokens"] = result.usage.prompt_tokens
+                attributes["gen_ai.usage.output_tokens"] = result.usage.completion_tokens
+            if result.finish_reason:
+                attributes["gen_ai.response.finish_reasons"] = [result.finish_reason]
+        if output is not None:
+            attributes["gen_ai.output.messages"] = output
+        span.set_attributes(attributes)
+        if error_type is not None:
+            span.set_status(Status(StatusCode.ERROR, error_type))
+        span.end(end_time=now)
+
+    def _finish(
+        self,
+        provider: str | None,
+        model: str,
+        response_model: str | None,
+        error_type: str | None,
+    ) -> _Finish:
+        """The attribute sets of a finished request, made once per combination."""
+        key = (provider, model, response_model, error_type)
+        finish = self.finish_attributes.get(key)
+        if finish is not None:
+            return finish
         info = self._info(provider)
         metric: dict[str, Any] = {
             "gen_ai.operation.name": "chat",
-            "gen_ai.request.model": state.model,
+            "gen_ai.request.model": model,
         }
         if provider is not None:
             metric["gen_ai.provider.name"] = provider
         if info is not None:
             metric.update(info.server())
-        if result is not None and result.model:
-            metric["gen_ai.response.model"] = result.model
-        if error is not None:
-            metric["error.type"] = _error_type(error)
-        self.x.duration.record(latency_ms / 1000.0, metric)
-        if ttft_ms is not None:
-            self.x.first_chunk.record(ttft_ms / 1000.0, metric)
-        if result is not None and result.usage is not None:
-            usage = result.usage
-            self.x.tokens.record(usage.prompt_tokens, {**metric, "gen_ai.token.type": "input"})
-            self.x.tokens.record(usage.completion_tokens, {**metric, "gen_ai.token.type": "output"})
-        span, state.span = state.span, None
-        if span is None:
-            return
-        span.set_attributes({k: v for k, v in metric.items() if k != "gen_ai.request.model"})
-        span.set_attribute("qwen_dev.attempts", attempts)
-        if result is not None:
-            if result.usage is not None:
-                span.set_attribute("gen_ai.usage.input_tokens", result.usage.prompt_tokens)
-                span.set_attribute("gen_ai.usage.output_tokens", result.usage.completion_tokens)
-            if result.finish_reason:
-                span.set_attribute("gen_ai.response.finish_reasons", [result.finish_reason])
-        if output is not None:
-            span.set_attribute("gen_ai.output.messages", output)
-        if error is not None:
-            span.set_status(Status(StatusCode.ERROR, _error_type(error)))
-        span.end(end_time=now)
+        if response_model is not None:
+            metric["gen_ai.response.model"] = response_model
+        if error_type is not None:
+            metric["error.type"] = error_type
+        finish = _Finish(
+            metric,
+            {k: v for k, v in metric.items() if k != "gen_ai.request.model"},
+            {**metric, "gen_ai.token.type": "input"},
+            {**metric, "gen_ai.token.type": "output"},
+        )
+        if len(self.finish_attributes) >= ATTRIBUTE_CACHE:
+            self.finish_attributes.clear()
+        self.finish_attributes[key] = finish
+        return finish
 
     # --- agent turns and tool calls ----------------------------------------------------
 
