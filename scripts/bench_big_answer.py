@@ -8,12 +8,12 @@ streams an answer of 4 to 64 MiB (issue 22, finding 13; goal: at most 150 MB).
 
 Each run is a fresh ``qwen-dev ask`` process (its output into a file, as a pipe to
 ``less`` or ``> out.txt`` would take it) against the fault server, which streams the
-answer in 64 KiB deltas. Three kinds of answer: ``plain`` (lines of prose), ``inline``
-(the same prose with three inline code spans a line) and ``calls`` (``<tool_call>{``
-repeated, each copy an unreadable tool call; the model answers "done" the turn
-after). ``64`` means the largest answer within the 64 MiB body cap
-(``core/providers/bounds.py``): 63 MiB of text, the rest of the body being the SSE
-and JSON framing.
+answer in 64 KiB deltas. Four kinds of answer: ``plain`` (lines of prose), ``inline``
+(the same prose with three inline code spans a line), ``spans`` (```a`b`` repeated:
+the most code spans an answer can hold) and ``calls`` (``<tool_call>{`` repeated, each
+copy an unreadable tool call; the model answers "done" the turn after). ``64`` means
+the largest answer within the 64 MiB body cap (``core/providers/bounds.py``): 63 MiB
+of text, the rest of the body being the SSE and JSON framing.
 
 The child reports its own ``VmHWM`` (``/proc/self/status``) at exit: ``ru_maxrss`` of
 a child on Linux carries the parent's high-water mark across ``exec``, and this
@@ -49,8 +49,10 @@ PROSE = "The quick brown fox jumps over the lazy dog, and then it does so again.
 #: The same prose with inline code: three spans a line, about 900,000 in 64 MiB.
 INLINE = "The quick brown fox jumps over the lazy `x`, and then it does so again. " * 3 + "\n"
 CALL = "<tool_call>{"
-KINDS = ("plain", "calls", "inline")
-UNITS = {"plain": PROSE, "calls": CALL, "inline": INLINE}
+#: Inline code as dense as it comes: a span every four characters (16 million in 63 MiB).
+SPANS = "`a`b"
+KINDS = ("plain", "calls", "inline", "spans")
+UNITS = {"plain": PROSE, "calls": CALL, "inline": INLINE, "spans": SPANS}
 #: The child: ``qwen-dev ARGV`` in this interpreter (nothing without ARGV: the
 #: baseline), its peak RSS written to the file named first, however it exits.
 CHILD = """
@@ -195,7 +197,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--sizes", default="4,16,50,64", help="MiB of answer, comma-separated")
     parser.add_argument(
-        "--kinds", default=",".join(KINDS), help="plain, calls, inline (comma-separated)"
+        "--kinds", default=",".join(KINDS), help="plain, calls, inline, spans (comma-separated)"
     )
     parser.add_argument("--output", default="text", choices=OUTPUTS, help="ask's output")
     parser.add_argument("--json", type=Path, help="write the rows here too")
