@@ -30,11 +30,13 @@ _NOT_BLANK = re.compile(r"\S")
 _FENCE_INFO = re.compile(r"[\w-]*")
 
 
-def code_spans(text: str) -> tuple[list[re.Match[str]], Spans]:
+def code_spans(text: str) -> tuple[Fences, Spans]:
     """The code fences of ``text``, and every stretch of code (fences, indented blocks
     and inline)."""
-    fences = list(FENCE.finditer(text))
-    found = Spans(fence.span() for fence in fences)
+    found = Spans(typecode=_typecode(text))
+    for fence in FENCE.finditer(text):
+        found.append(*fence.span())
+    fences = Fences(text, found)
     # Each later kind is looked for outside the stretches found before, without a
     # blanked copy of the text (a copy of a hostile answer of 64 MiB is 64 MB more).
     found = found.union(indented_code(text, found))
@@ -52,6 +54,25 @@ def code_spans(text: str) -> tuple[list[re.Match[str]], Spans]:
         spans.append(*block)
         block = next(blocks, None)
     return fences, spans
+
+
+class Fences:
+    """The code fences of a text, in order, each matched again when asked for: a
+    hostile answer may hold millions, and a match kept is some 200 bytes, where where
+    it begins is four."""
+
+    def __init__(self, text: str, spans: Spans) -> None:
+        self.text, self._spans = text, spans
+
+    def __len__(self) -> int:
+        return len(self._spans)
+
+    def __iter__(self) -> Iterator[re.Match[str]]:
+        for start, _ in self._spans:
+            # the same match as finditer's: it tried this position first
+            fence = FENCE.match(self.text, start)
+            assert fence is not None
+            yield fence
 
 
 def _typecode(text: str) -> str:
