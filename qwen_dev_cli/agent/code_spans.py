@@ -58,8 +58,8 @@ def code_spans(text: str) -> tuple[Fences, Spans]:
 
 class Fences:
     """The code fences of a text, in order, each matched again when asked for: a
-    hostile answer may hold millions, and a match kept is some 200 bytes, where where
-    it begins is four."""
+    hostile answer may hold millions, and a match kept is some 200 bytes where its
+    span is eight."""
 
     def __init__(self, text: str, spans: Spans) -> None:
         self.text, self._spans = text, spans
