@@ -2,17 +2,18 @@
 """Peak memory of one huge answer: ``qwen-dev ask`` against a loopback server that
 streams an answer of 4 to 64 MiB (issue 22, finding 13; goal: at most 150 MB).
 
-    .venv/bin/python scripts/bench_big_answer.py [--sizes 4,16,50,64] [--kinds plain,calls]
+    .venv/bin/python scripts/bench_big_answer.py [--sizes 4,16,50,64] [--kinds plain,calls,inline]
         [--output text|no-stream|json|stream-json]
     .venv/bin/python scripts/bench_big_answer.py --renderer [--sizes 4,16] [--kinds plain,line]
 
 Each run is a fresh ``qwen-dev ask`` process (its output into a file, as a pipe to
 ``less`` or ``> out.txt`` would take it) against the fault server, which streams the
-answer in 64 KiB deltas. Two kinds of answer: ``plain`` (lines of prose) and ``calls``
-(``<tool_call>{`` repeated, each copy an unreadable tool call; the model answers
-"done" the turn after). ``64`` means the largest answer within the 64 MiB body cap
-(``core/providers/bounds.py``): 63 MiB of text, the rest of the body being the SSE
-and JSON framing.
+answer in 64 KiB deltas. Four kinds of answer: ``plain`` (lines of prose), ``inline``
+(the same prose with three inline code spans a line), ``spans`` (```a`b`` repeated:
+the most code spans an answer can hold) and ``calls`` (``<tool_call>{`` repeated, each
+copy an unreadable tool call; the model answers "done" the turn after). ``64`` means
+the largest answer within the 64 MiB body cap (``core/providers/bounds.py``): 63 MiB
+of text, the rest of the body being the SSE and JSON framing.
 
 The child reports its own ``VmHWM`` (``/proc/self/status``) at exit: ``ru_maxrss`` of
 a child on Linux carries the parent's high-water mark across ``exec``, and this
@@ -45,8 +46,13 @@ CHUNK = 64 * 1024
 #: and the escaped line breaks).
 CAP_ANSWER = 63 * MiB
 PROSE = "The quick brown fox jumps over the lazy dog, and then it does so again. " * 3 + "\n"
+#: The same prose with inline code: three spans a line, about 900,000 in 64 MiB.
+INLINE = "The quick brown fox jumps over the lazy `x`, and then it does so again. " * 3 + "\n"
 CALL = "<tool_call>{"
-KINDS = ("plain", "calls")
+#: Inline code as dense as it comes: a span every four characters (16 million in 63 MiB).
+SPANS = "`a`b"
+KINDS = ("plain", "calls", "inline", "spans")
+UNITS = {"plain": PROSE, "calls": CALL, "inline": INLINE, "spans": SPANS}
 #: The child: ``qwen-dev ARGV`` in this interpreter (nothing without ARGV: the
 #: baseline), its peak RSS written to the file named first, however it exits.
 CHILD = """
@@ -108,7 +114,7 @@ def answer_chars(size_mib: float) -> int:
 
 def answer_text(kind: str, size_mib: float) -> str:
     chars = answer_chars(size_mib)
-    unit = PROSE if kind == "plain" else CALL
+    unit = UNITS[kind]
     return unit * (chars // len(unit))  # prose ends with its line break, as answers do
 
 
@@ -163,7 +169,7 @@ async def one(kind: str, size_mib: float, output: str = "text") -> dict[str, Any
                 argv, cwd=workspace, env=env, report=root / "peak.json", out=out
             )
             requests = len(srv.requests)
-        if requests != (1 if kind == "plain" else 2):  # a retry: the answer was refused
+        if requests != (2 if kind == "calls" else 1):  # a retry: the answer was refused
             raise SystemExit(f"{kind} {size_mib} MiB: {requests} requests, not the answer")
         session_bytes = sum(p.stat().st_size for p in (home / "sessions").glob("*.jsonl"))
         return {
@@ -190,7 +196,9 @@ async def baseline() -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--sizes", default="4,16,50,64", help="MiB of answer, comma-separated")
-    parser.add_argument("--kinds", default=",".join(KINDS), help="plain, calls or both")
+    parser.add_argument(
+        "--kinds", default=",".join(KINDS), help="plain, calls, inline, spans (comma-separated)"
+    )
     parser.add_argument("--output", default="text", choices=OUTPUTS, help="ask's output")
     parser.add_argument("--json", type=Path, help="write the rows here too")
     parser.add_argument(

@@ -12,8 +12,9 @@ megabytes costs milliseconds, not minutes.
 from __future__ import annotations
 
 import re
+from array import array
 from bisect import bisect_right
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 # Possessive quantifiers: a long run of backticks, or a long line after one, must not
 # be tried again at every shorter length (quadratic time on a hostile answer).
@@ -29,36 +30,62 @@ _NOT_BLANK = re.compile(r"\S")
 _FENCE_INFO = re.compile(r"[\w-]*")
 
 
-def code_spans(text: str) -> tuple[list[re.Match[str]], Spans]:
+def code_spans(text: str) -> tuple[Fences, Spans]:
     """The code fences of ``text``, and every stretch of code (fences, indented blocks
     and inline)."""
-    fences = list(FENCE.finditer(text))
-    spans = [fence.span() for fence in fences]
+    found = Spans(typecode=_typecode(text))
+    for fence in FENCE.finditer(text):
+        found.append(*fence.span())
+    fences = Fences(text, found)
     # Each later kind is looked for outside the stretches found before, without a
     # blanked copy of the text (a copy of a hostile answer of 64 MiB is 64 MB more).
-    spans.extend(indented_code(text, Spans(spans)))
-    spans.extend(inline_code(text, _merged(spans)))
-    return fences, Spans(spans)
+    found = found.union(indented_code(text, found))
+    # Inline code is the most numerous (an answer may hold millions of spans): it goes
+    # straight into the result, merged with the others in order as it is found.
+    spans = Spans(typecode=_typecode(text))
+    blocks = iter(found)
+    block = next(blocks, None)
+    for span in inline_code(text, found.merged()):
+        while block is not None and block <= span:
+            spans.append(*block)
+            block = next(blocks, None)
+        spans.append(*span)
+    while block is not None:
+        spans.append(*block)
+        block = next(blocks, None)
+    return fences, spans
 
 
-def _merged(spans: Iterable[tuple[int, int]]) -> Spans:
-    """``spans`` with those that overlap made one (an indented block may run across a
-    fence), so that :meth:`Spans.at` can tell whether any holds a position."""
-    merged: list[tuple[int, int]] = []
-    for start, end in sorted(spans):
-        if merged and start < merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
-        else:
-            merged.append((start, end))
-    return Spans(merged)
+class Fences:
+    """The code fences of a text, in order, each matched again when asked for: a
+    hostile answer may hold millions, and a match kept is some 200 bytes where its
+    span is eight."""
+
+    def __init__(self, text: str, spans: Spans) -> None:
+        self.text, self._spans = text, spans
+
+    def __len__(self) -> int:
+        return len(self._spans)
+
+    def __iter__(self) -> Iterator[re.Match[str]]:
+        for start, _ in self._spans:
+            # the same match as finditer's: it tried this position first
+            fence = FENCE.match(self.text, start)
+            assert fence is not None
+            yield fence
 
 
-def indented_code(text: str, skip: Spans | None = None) -> list[tuple[int, int]]:
+def _typecode(text: str) -> str:
+    """Four bytes a position when they do (any answer within the 64 MiB body cap)."""
+    return "i" if len(text) < 2**31 else "q"
+
+
+def indented_code(text: str, skip: Spans | None = None) -> Spans:
     """Markdown's indented code blocks: lines indented by four columns (spaces, or a
     tab), after a blank line or at the start, up to the last such line before one that
     is not indented. One pass over the lines; a line that begins in ``skip`` (a code
     fence: whole lines) counts as blank."""
-    spans: list[tuple[int, int]] = []
+    spans = Spans(typecode=_typecode(text))
     block_start = block_end = -1
     after_blank = True
     position = 0
@@ -73,35 +100,75 @@ def indented_code(text: str, skip: Spans | None = None) -> list[tuple[int, int]]
             if indented:
                 block_end = end
             elif not blank:
-                spans.append((block_start, block_end))
+                spans.append(block_start, block_end)
                 block_start = -1
         elif indented and after_blank:
             block_start, block_end = position, end
         after_blank = blank
         position = end
     if block_start != -1:
-        spans.append((block_start, block_end))
+        spans.append(block_start, block_end)
     return spans
 
 
 class Spans:
-    """Stretches of the text that do not overlap, for asking which one holds a position
-    (in logarithmic time: a hostile answer may hold thousands)."""
+    """Stretches of the text in order of their start (then of their end), for asking
+    which one holds a position (in logarithmic time: a hostile answer may hold
+    millions). Held as two arrays of positions, eight bytes a span (sixteen past
+    2 GiB), not as tuples of numbers (about 120 bytes)."""
 
-    def __init__(self, spans: Iterable[tuple[int, int]] = ()) -> None:
-        self.spans = sorted(spans)
-        self._starts = [start for start, _ in self.spans]
+    def __init__(self, spans: Iterable[tuple[int, int]] = (), *, typecode: str = "q") -> None:
+        self._starts = array(typecode)
+        self._ends = array(typecode)
+        for start, end in sorted(spans):
+            self.append(start, end)
 
     def append(self, start: int, end: int) -> None:
-        """Add a span that begins after all the others."""
-        self.spans.append((start, end))
+        """Add a span that begins after all the others (or with the last, ending no
+        sooner)."""
         self._starts.append(start)
+        self._ends.append(end)
+
+    def __len__(self) -> int:
+        return len(self._starts)
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        return zip(self._starts, self._ends, strict=True)
 
     def at(self, position: int) -> tuple[int, int] | None:
+        """The span that begins last at or before ``position`` (of those that begin
+        there, the one that ends last), if it holds ``position``."""
         index = bisect_right(self._starts, position) - 1
-        if index >= 0 and self.spans[index][1] > position:
-            return self.spans[index]
+        if index >= 0 and self._ends[index] > position:
+            return self._starts[index], self._ends[index]
         return None
+
+    def union(self, other: Spans) -> Spans:
+        """These spans and ``other``'s, in order, in one pass (as ``sorted`` would
+        order them)."""
+        both = Spans(typecode=self._starts.typecode)
+        mine, theirs = iter(self), iter(other)
+        a, b = next(mine, None), next(theirs, None)
+        while a is not None or b is not None:
+            if b is None or (a is not None and a <= b):
+                assert a is not None
+                both.append(*a)
+                a = next(mine, None)
+            else:
+                both.append(*b)
+                b = next(theirs, None)
+        return both
+
+    def merged(self) -> Spans:
+        """These spans with those that overlap made one (an indented block may run
+        across a fence), so that :meth:`at` can tell whether any holds a position."""
+        merged = Spans(typecode=self._starts.typecode)
+        for start, end in self:
+            if merged._starts and start < merged._ends[-1]:
+                merged._ends[-1] = max(merged._ends[-1], end)
+            else:
+                merged.append(start, end)
+        return merged
 
 
 class NextMatch:
@@ -123,36 +190,34 @@ class NextMatch:
         return self._hit
 
 
-def inline_code(text: str, skip: Spans | None = None) -> list[tuple[int, int]]:
-    """The inline code spans of ``text``: a run of backticks up to the next run of the
-    same length (a run that none closes is just backticks). Linear, where a regex with
-    backreferences takes quadratic time on a long run of backticks. Runs in ``skip``
-    (fences and indented blocks: whole lines, so a run is in one or out) do not count."""
-    runs = [
-        (m.start(), m.end())
-        for m in _BACKTICKS.finditer(text)
-        if skip is None or skip.at(m.start()) is None
-    ]
-    by_length: dict[int, list[int]] = {}
-    for index, (start, end) in enumerate(runs):
-        by_length.setdefault(end - start, []).append(index)
-    cursor = dict.fromkeys(by_length, 0)  # per length: the next candidate closing run
-    spans: list[tuple[int, int]] = []
-    index = 0
-    while index < len(runs):
-        start, end = runs[index]
-        same = by_length[end - start]
-        at = cursor[end - start]
-        while at < len(same) and same[at] <= index:
-            at += 1
-        cursor[end - start] = at
-        if at == len(same):
-            index += 1
-            continue
-        closing = same[at]
-        spans.append((start, runs[closing][1]))
-        index = closing + 1
-    return spans
+def inline_code(text: str, skip: Spans | None = None) -> Iterator[tuple[int, int]]:
+    """The inline code spans of ``text``, in order: a run of backticks up to the next
+    run of the same length (a run that none closes is just backticks). Linear, where a
+    regex with backreferences takes quadratic time on a long run of backticks, and
+    holding nothing per run: a first pass finds where the last run of each length
+    begins, so a run opens a span exactly when a run of its length comes after it, and
+    the second pass then goes on to the first such run. Runs in ``skip`` (fences and
+    indented blocks: whole lines, so a run is in one or out) do not count."""
+    last: dict[int, int] = {}  # per length: where the last run of it begins
+    for run in _runs(text, skip):
+        last[run.end() - run.start()] = run.start()
+    closing = 0  # the length of the run that closes the open span (0: none is open)
+    opened = -1
+    for run in _runs(text, skip):
+        start, end = run.span()
+        if closing == 0:
+            if last[end - start] > start:
+                closing, opened = end - start, start
+        elif end - start == closing:
+            yield opened, end
+            closing = 0
+
+
+def _runs(text: str, skip: Spans | None) -> Iterator[re.Match[str]]:
+    """The runs of backticks in ``text``, those in ``skip`` left out."""
+    for run in _BACKTICKS.finditer(text):
+        if skip is None or skip.at(run.start()) is None:
+            yield run
 
 
 def unfence(body: str) -> str:

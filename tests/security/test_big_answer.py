@@ -1,9 +1,10 @@
 """Threat: one huge answer costs many times its size in memory. A 50 MB answer once
 took 598 MB (issue 22, finding 13: the goal is at most 150 MB for any answer within the
 64 MiB a response may hold). The answer is held about once now: grown in place as it
-streams, parsed without copies, printed and recorded a piece at a time. Also from
-finding 13: a request that trickles stops at ``give_up_after`` in all, retries
-included, and an open state folder's ``sessions/`` is tightened with it. Real
+streams, parsed without copies (its code spans eight bytes each), printed and recorded
+a piece at a time. Also from finding 13: a request that trickles stops at
+``give_up_after`` in all, retries included, and an open state folder's ``sessions/``
+is tightened with it. Real
 ``qwen-dev ask`` processes against the fault server on loopback."""
 
 from __future__ import annotations
@@ -102,6 +103,45 @@ async def test_a_huge_answer_of_broken_calls_is_held_about_once(tmp_path: Path) 
     assert out.decode() == "done\n"
     assert len(json.dumps(requests[1])) < 100_000  # finding 2's bound still holds
     assert big - small < 2 * len(flood) / MiB, (small, big)  # before: about 10x
+
+
+@pytest.mark.slow
+async def test_a_huge_answer_with_inline_code_on_every_line_is_held_about_twice(
+    tmp_path: Path,
+) -> None:
+    prose = "The quick brown fox jumps over the lazy `x`, and then it does so again. " * 3
+    answer = (prose + "\n") * (16 * MiB // (len(prose) + 1))
+    (tmp_path / "small").mkdir()
+    code, _, err, small, _ = await ask(tmp_path / "small", Outcome.ok("short"))
+    assert code == 0, err
+    (tmp_path / "big").mkdir()
+    code, out, err, big, _ = await ask(tmp_path / "big", Outcome.ok(answer, chunk_size=65536))
+    assert code == 0, err[-2000:]
+    assert out.decode() == answer
+    [_, assistant] = session_messages(tmp_path / "big" / "home")
+    assert assistant["content"] == answer.strip()
+    size_mb = len(answer) / MiB  # ASCII: held a byte a character
+    # Before: about seven times the answer (113 MB more for 16 MiB), for its 230,000
+    # code spans as tuples, their runs of backticks and lists to pair them. Now eight
+    # bytes a span; the floor is the raw answer and its trimmed prose, for a moment.
+    assert big - small < 3 * size_mb, (small, big, size_mb)
+
+
+@pytest.mark.slow
+async def test_an_answer_of_half_a_million_code_fences_is_not_held_as_matches(
+    tmp_path: Path,
+) -> None:
+    answer = "```\n```\n" * (4 * MiB // 8)
+    (tmp_path / "small").mkdir()
+    code, _, err, small, _ = await ask(tmp_path / "small", Outcome.ok("short"))
+    assert code == 0, err
+    (tmp_path / "big").mkdir()
+    code, out, err, big, _ = await ask(tmp_path / "big", Outcome.ok(answer, chunk_size=65536))
+    assert code == 0, err[-2000:]
+    assert out.decode() == answer
+    # Before: 217 MB more for 4 MiB, a regular-expression match kept a fence. Now
+    # where each begins and ends (eight bytes), a fence matched again when read.
+    assert big - small < 8 * len(answer) / MiB, (small, big)
 
 
 @pytest.mark.slow
