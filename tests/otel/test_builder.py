@@ -132,3 +132,25 @@ def test_past_the_queue_bound_notes_are_dropped(
     a_failed_request(telemetry, "lab", "m")
     assert exporter.dropped > 0
     assert finished(exporter, spans) == []
+
+
+def test_requests_do_not_wake_the_worker_one_by_one(
+    cleanup: list[otel_exporter.Exporter], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each wake-up is a thread taking the GIL from the next request: the worker wakes on
+    # its timer, at a drain, or once WAKE_AT notes wait, and what it builds then is the
+    # same (the spans keep the times they were noted at).
+    monkeypatch.setattr(otel_exporter, "WAKE_EVERY", 3600.0)  # before the worker starts
+    lab = ProviderSettings(name="lab", base_url="http://127.0.0.1:1/v1", model="m")
+    telemetry, exporter, spans = build([lab])
+    cleanup.append(exporter)
+    for _ in range(3):
+        a_failed_request(telemetry, "lab", "m")
+    assert exporter.wake.qsize() == 0
+    assert len(exporter.notes) > 0  # not built yet: nobody woke the worker
+    monkeypatch.setattr(otel_exporter, "WAKE_AT", 1)
+    a_failed_request(telemetry, "lab", "m")
+    assert exporter.drain(10)
+    exporter.tracer_provider.force_flush(10_000)
+    chats = [s for s in spans.get_finished_spans() if s.name.startswith("chat")]
+    assert len(chats) == 4
