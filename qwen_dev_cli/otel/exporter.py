@@ -256,8 +256,8 @@ class Exporter:
 
     def submit(self, builder: _Builder, item: tuple[Any, ...], wake: bool) -> None:
         """Hand ``item`` to the worker, waking it if ``wake`` (a request or a scope
-        ended) and :data:`WAKE_AT` notes wait; past :data:`MAX_PENDING` waiting, it is dropped (memory stays bounded
-        whatever the SDK's pace)."""
+        ended) and :data:`WAKE_AT` notes wait; past :data:`MAX_PENDING` waiting, it is
+        dropped (memory stays bounded whatever the SDK's pace)."""
         if len(self.notes) >= MAX_PENDING:
             self.dropped += 1
         else:
