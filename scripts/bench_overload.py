@@ -135,7 +135,7 @@ async def _qwen_client(args: argparse.Namespace) -> tuple[Any, Any]:
     client.subscribe(note)
     # Warm up what a first request would pay for: the store's file, the lazy imports.
     await client.refresh_status()
-    from qwen_dev_cli.core.providers import openai_compat  # noqa: F401
+    from qwen_dev_cli.core.providers import openai_compat  # noqa: F401  # imported for its cost, not its name
 
     async def send() -> dict[str, Any]:
         seen.clear()

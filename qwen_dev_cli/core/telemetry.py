@@ -698,11 +698,12 @@ def merge_snapshots(snapshots: Iterable[dict[str, Any]]) -> dict[str, Any]:
             setattr(total, key, getattr(total, key) + _int(snap.get(key, 0)))
         for key in ("retries", "rate_limited", "circuit_breaker_blocks", "failovers"):
             setattr(total, key, getattr(total, key) + _int(snap.get(key, 0)))
-        hists = snap.get("histograms")
-        own = isinstance(hists, dict) and hists.get("scheme") == BUCKET_SCHEME
-        latency = Histogram.from_json(hists.get("latency_ms")) if own else None  # type: ignore[union-attr]
+        found = snap.get("histograms")
+        # A run's histograms count only in the bucket layout this code reads.
+        hists = found if isinstance(found, dict) and found.get("scheme") == BUCKET_SCHEME else {}
+        own = bool(hists)
+        latency = Histogram.from_json(hists.get("latency_ms")) if own else None
         if own and latency is not None and latency.count == n:
-            assert isinstance(hists, dict)
             total._latency.merge(latency)
             ttft = Histogram.from_json(hists.get("ttft_ms"))
             if ttft is not None:
@@ -718,7 +719,7 @@ def merge_snapshots(snapshots: Iterable[dict[str, Any]]) -> dict[str, Any]:
             )
             # The mean merges exactly: each run's mean times its requests.
             total._latency.sum = before + n * _float(snap.get("avg_latency_ms", 0))
-        per_provider = hists.get("providers", {}) if own else {}  # type: ignore[union-attr]
+        per_provider = hists.get("providers", {})
         for name, prov in dict(snap.get("providers", {})).items():
             if not isinstance(prov, dict):
                 continue

@@ -90,5 +90,5 @@ async def test_an_abandoned_stream_is_not_a_request() -> None:
     stream = client.stream(USER)
     async for _ in stream:
         break
-    await stream.aclose()  # type: ignore[attr-defined]
+    await stream.aclose()  # type: ignore[attr-defined]  # an async generator; typed as AsyncIterator
     assert client.get_metrics()["total_requests"] == 0

@@ -84,7 +84,7 @@ def build(faults: Faults | None = None, *, stateful: bool = False) -> FastMCP:
         return count("append")
 
     @server.tool()
-    async def slow(steps: int, pause: float, ctx: Context) -> str:  # type: ignore[type-arg]
+    async def slow(steps: int, pause: float, ctx: Context) -> str:  # type: ignore[type-arg]  # FastMCP resolves it by name
         """Reports progress ``steps`` times, ``pause`` seconds apart."""
         for step in range(steps):
             await asyncio.sleep(pause)

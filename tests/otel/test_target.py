@@ -28,7 +28,7 @@ def settings(**changes: object) -> Settings:
         project_config_path=None,
         notices=(),
     )
-    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]  # **Any into typed fields
 
 
 def test_nothing_is_exported_without_an_endpoint() -> None:
