@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from faultserver import FaultServer, Outcome
+from qwen_dev_cli.core.account import WINDOW_GUARD
 
 pytestmark = pytest.mark.slow
 
@@ -101,7 +102,9 @@ async def test_processes_together_never_overrun_the_accounts_rpm(
     assert waited[-1] > 50_000  # the last ones waited out the window...
     # ...and no more than that: each process's own count of its waits for budget (not
     # the wall clock, which a loaded machine stretches with 14 interpreters starting).
-    assert max(r["metrics"]["budget_wait_s"] for r in results) <= 61.0
+    # The window, the guard that keeps a late arrival out of the server's window, and
+    # a bucket's width (0.6 s) at most.
+    assert max(r["metrics"]["budget_wait_s"] for r in results) <= 60.0 + WINDOW_GUARD + 1.0
     assert sum(r["metrics"]["rate_limited"] for r in results) >= 4
 
 

@@ -69,6 +69,10 @@ MAX_COOLDOWN = 86_400.0
 #: window when its latest admission does: at worst a request waits 1/BUCKETS of the
 #: window longer than an exact log would make it, and never less.
 BUCKETS = 100
+#: Seconds the client's accounts keep an admission past the 60 s window
+#: (:attr:`AccountPolicy.guard`): more than a request takes to leave the machine, even a
+#: loaded one, and under 2% of the budget's rate.
+WINDOW_GUARD = 1.0
 #: Seconds of attempts and accepts adaptive throttling looks at (Google SRE: two minutes).
 HEALTH_WINDOW = 120.0
 #: Seconds each health bucket covers (aligned to the clock: 24 buckets at most).
@@ -122,6 +126,12 @@ class AccountPolicy:
     tpm: int | None = None
     breaker: BreakerPolicy | None = BreakerPolicy()
     window: float = 60.0
+    #: Seconds an admission stays counted past ``window``. We stamp a request when it is
+    #: admitted; a server counts it when it arrives, later by the time it took to send.
+    #: Without a margin, a request admitted just as the oldest leaves our window can
+    #: reach the server a fraction of a second inside the server's, and earn a 429.
+    #: The client keeps :data:`WINDOW_GUARD`; 0 here keeps the arithmetic exact.
+    guard: float = 0.0
     #: Retries may add this share of the account's recent successes (plus
     #: :data:`RETRY_FLOOR`); ``None``: no retry budget kept.
     retry_ratio: float | None = None
@@ -130,7 +140,14 @@ class AccountPolicy:
     #: Retries allowed per :data:`RETRY_WINDOW` whatever the successes.
     retry_floor: float = RETRY_FLOOR
 
+    @property
+    def held(self) -> float:
+        """Seconds an admission counts against the budget: the window and its guard."""
+        return self.window + self.guard
+
     def __post_init__(self) -> None:
+        if not (0.0 <= self.guard < math.inf):
+            raise ValueError("guard must be a finite number of seconds >= 0")
         for label, limit in (("requests", self.rpm), ("tokens", self.tpm)):
             if limit is not None and limit < 1:
                 raise ValueError(f"{label} per minute must be at least 1 (or None: unlimited)")
@@ -273,7 +290,7 @@ class AccountState:
         request to adaptive throttling; ``retry`` marks it a retry on this account,
         which needs (and takes) a token of the retry budget."""
         transitions: list[Transition] = []
-        self._prune(now, policy.window)
+        self._prune(now, policy.held)
         if now < self.cooldown_until:
             wait = self.cooldown_until - now
             return Refused("cooldown", wait, f"rate limited; cooling down for {wait:.1f}s")
@@ -304,7 +321,7 @@ class AccountState:
             return Refused("budget", wait, f"budget spent for {wait:.1f}s", tuple(transitions))
         if ticket is not None:
             self.waiters.pop(ticket, None)
-        at = self._charge(now, policy.window, tokens)
+        at = self._charge(now, policy.held, tokens)
         for cap, spent in ((self.server_requests, 1), (self.server_tokens, tokens)):
             if cap is not None and now < cap[1]:
                 cap[0] -= spent
@@ -322,7 +339,7 @@ class AccountState:
         """Record how an admitted request ended: the transitions it caused, and the
         account's view after it (so a status bar is current without another read)."""
         transitions: list[Transition] = []
-        self._prune(now, policy.window)
+        self._prune(now, policy.held)
         if settlement.tokens is not None:
             actual = max(0, settlement.tokens)
             for entry in reversed(self.entries):
@@ -333,7 +350,7 @@ class AccountState:
                     self.tokens += change
                     break
         if settlement.server is not None:
-            self._observe(now, policy.window, settlement.server)
+            self._observe(now, policy.held, settlement.server)
         if settlement.cooldown > 0:  # NaN is not: a server's nonsense is ignored
             cooldown = min(settlement.cooldown, MAX_COOLDOWN)
             self.cooldown_until = max(self.cooldown_until, now + cooldown)
@@ -378,7 +395,7 @@ class AccountState:
     def budget_wait(self, now: float, policy: AccountPolicy, tokens: int) -> float:
         """Seconds before a request of ``tokens`` fits the budget (0: now), changing
         nothing but what has left the window."""
-        self._prune(now, policy.window)
+        self._prune(now, policy.held)
         return self._delay_for(now, policy, tokens)
 
     def observe(self, now: float, window: float, headers: RateLimitHeaders) -> None:
@@ -397,7 +414,7 @@ class AccountState:
         """The account now, without changing it (an OPEN breaker past its timeout reads
         HALF_OPEN, as the next admission will make it)."""
         requests, tokens = self.requests, self.tokens
-        horizon = (now - policy.window) * 1000
+        horizon = (now - policy.held) * 1000
         for entry in self.entries:  # buckets that have left the window, not yet pruned
             if entry[1] > horizon:
                 break
@@ -567,10 +584,10 @@ class AccountState:
         """Seconds until one more request of ``tokens`` fits (0: now)."""
         delay = 0.0
         if policy.rpm is not None and self.requests + 1 > policy.rpm:
-            delay = self._until_freed(now, policy.window, 2, self.requests + 1 - policy.rpm)
+            delay = self._until_freed(now, policy.held, 2, self.requests + 1 - policy.rpm)
         if policy.tpm is not None and self.tokens + tokens > policy.tpm:
             excess = self.tokens + tokens - policy.tpm
-            delay = max(delay, self._until_freed(now, policy.window, 3, excess))
+            delay = max(delay, self._until_freed(now, policy.held, 3, excess))
         for cap, need in ((self.server_requests, 1), (self.server_tokens, tokens)):
             if cap is not None and now < cap[1] and cap[0] < need:
                 delay = max(delay, cap[1] - now)

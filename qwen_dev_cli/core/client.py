@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from . import events as ev
-from .account import AccountPolicy, BreakerPolicy
+from .account import WINDOW_GUARD, AccountPolicy, BreakerPolicy
 from .dispatch import DEFAULT_MAX_WAIT, Answer, Call, Dispatcher, Sleep
 from .errors import LLMError, NoProviderConfigured
 from .limiter import RateLimits
@@ -144,6 +144,7 @@ class LLMClient:
                 rpm,
                 tpm,
                 breaker,
+                guard=WINDOW_GUARD,
                 retry_ratio=retry.retry_budget_ratio,
                 throttle_k=retry.throttle_k,
             )

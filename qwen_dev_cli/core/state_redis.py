@@ -264,7 +264,7 @@ def _policy_args(policy: AccountPolicy | None) -> list[Any]:
             breaker.trial_lease,
         ]
     )
-    return [_optional(policy.rpm), _optional(policy.tpm), policy.window, *breaker_args, *restraint]
+    return [_optional(policy.rpm), _optional(policy.tpm), policy.held, *breaker_args, *restraint]
 
 
 def _flag(value: bool) -> str:

@@ -210,13 +210,13 @@ async def account_views(
     providers: Sequence[ProviderSettings], store: ProviderStateStore, *, seconds: float = 2.0
 ) -> dict[str, AccountView]:
     """Each provider's account as the store keeps it (none when it cannot say)."""
-    from ..core.account import AccountPolicy
+    from ..core.account import WINDOW_GUARD, AccountPolicy
     from ..core.state import StoreError, account_key
 
     views: dict[str, AccountView] = {}
     for provider in providers:
         key = account_key(provider.base_url, provider.model, provider.api_key, provider.name)
-        policy = AccountPolicy(provider.rpm, provider.tpm, None)
+        policy = AccountPolicy(provider.rpm, provider.tpm, None, guard=WINDOW_GUARD)
         try:
             async with asyncio.timeout(seconds):
                 views[provider.name] = await store.view(key, policy)

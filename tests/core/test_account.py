@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
+from qwen_dev_cli.core import LLMClient
 from qwen_dev_cli.core.account import (
     BUCKETS,
     MAX_COOLDOWN,
     TICKET_LEASE,
+    WINDOW_GUARD,
     AccountPolicy,
     AccountState,
     Admitted,
@@ -15,6 +19,7 @@ from qwen_dev_cli.core.account import (
     Refused,
     Settlement,
 )
+from qwen_dev_cli.core.providers.openai_compat import OpenAICompatProvider
 
 
 def test_a_dead_waiters_place_expires_and_those_behind_move_up() -> None:
@@ -26,6 +31,38 @@ def test_a_dead_waiters_place_expires_and_those_behind_move_up() -> None:
     # The window frees at 60 s; "dead" stopped renewing at 1 s, so "alive" goes first.
     assert state.admit(60.5, policy, 1, "r4", "alive") == Admitted("r4", 0, False, 60_500, 1)
     assert 1.0 + TICKET_LEASE < 60.5
+
+
+def test_the_guard_holds_an_admission_past_the_window() -> None:
+    """Admissions are stamped before the request leaves, servers count on arrival: a
+    request admitted the moment the oldest left our window could reach the server just
+    inside its own. The client's accounts hold each admission a guard longer."""
+    state = AccountState()
+    policy = AccountPolicy(rpm=1, breaker=None, guard=WINDOW_GUARD)
+    assert policy.held == 60.0 + WINDOW_GUARD
+    assert isinstance(state.admit(0.0, policy, 1, "r1"), Admitted)
+    early = state.admit(60.5, policy, 1, "r2")
+    assert isinstance(early, Refused)
+    assert early.reason == "budget"
+    assert early.wait == pytest.approx(WINDOW_GUARD - 0.5)
+    assert state.view(60.5, policy).rpm_left == 0
+    assert isinstance(state.admit(60.0 + WINDOW_GUARD, policy, 1, "r3"), Admitted)
+    # Without a guard, the same arithmetic is exact to the window.
+    exact = AccountState()
+    unguarded = AccountPolicy(rpm=1, breaker=None)
+    exact.admit(0.0, unguarded, 1, "r1")
+    assert isinstance(exact.admit(60.0, unguarded, 1, "r2"), Admitted)
+
+
+@pytest.mark.parametrize("guard", [-1.0, math.inf, math.nan])
+def test_a_guard_is_a_finite_number_of_seconds(guard: float) -> None:
+    with pytest.raises(ValueError, match="guard"):
+        AccountPolicy(guard=guard)
+
+
+def test_the_clients_accounts_keep_the_guard() -> None:
+    client = LLMClient([OpenAICompatProvider("p", base_url="http://127.0.0.1:9/v1", model="m")])
+    assert [slot.policy.held for slot in client._router.slots] == [60.0 + WINDOW_GUARD]
 
 
 def test_a_renewed_place_keeps_its_arrival_time() -> None:

@@ -54,6 +54,9 @@ POLICIES = [
         tpm=90, window=1.0, breaker=BreakerPolicy(3, 0.5, 1, 0.8), retry_ratio=0.5, retry_floor=0.5
     ),
     AccountPolicy(window=1.0, breaker=None, throttle_k=1.5),
+    # Admissions held past the window by a guard (the client's, scaled down).
+    AccountPolicy(rpm=3, tpm=120, window=1.0, guard=0.3, breaker=None),
+    AccountPolicy(rpm=2, window=1.0, guard=0.05, breaker=BreakerPolicy(2, 0.5, 2, 0.8)),
 ]
 
 

@@ -36,6 +36,7 @@ from qwen_dev_cli.core import (
     TextDelta,
     Timeouts,
 )
+from qwen_dev_cli.core.account import WINDOW_GUARD
 from qwen_dev_cli.core.types import ChatRequest, ProviderChunk, Usage
 
 from .fakes import FakeClock, ManualClock, settle
@@ -234,12 +235,13 @@ async def test_client_side_rate_limit_waits_its_turn() -> None:
     events = record(client)
     for _ in range(3):
         await client.chat(USER)
-    # The third request waits for the first to leave the window, asking the store
-    # again every second (that keeps its place in the account's queue).
-    assert sum(clock.sleeps) == pytest.approx(60.0)
+    # The third request waits for the first to leave the window (and its guard: the
+    # server counted the first on arrival), asking the store again every second (that
+    # keeps its place in the account's queue).
+    assert sum(clock.sleeps) == pytest.approx(60.0 + WINDOW_GUARD)
     assert max(clock.sleeps) <= 1.0
     waits = [e for e in events if isinstance(e, RateLimitWait)]
-    assert [w.delay for w in waits] == [pytest.approx(60.0)]
+    assert [w.delay for w in waits] == [pytest.approx(60.0 + WINDOW_GUARD)]
     assert client.get_metrics()["rate_limited"] == 1
 
 
