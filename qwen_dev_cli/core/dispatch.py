@@ -339,14 +339,18 @@ class Dispatcher:
                         ev.RateLimitWait(slot.name, wait, max_wait=self.max_wait - waited)
                     )
                 remaining = self._remaining(call)
-                if remaining <= 0:  # the request's time is up: this provider did not come
+                if remaining <= 0 or wait > remaining:
+                    # The request's time is up, or will be before this budget frees: no
+                    # use waiting for it (the store's answer is when the oldest request
+                    # leaves the window; only tokens given back free it sooner).
+                    said = (
+                        "waited for budget past the request's time"
+                        if remaining <= 0
+                        else f"budget frees in {wait:.0f}s, past the request's time in all"
+                        f" ({remaining:.0f}s left of give_up_after)"
+                    )
                     failures.append(
-                        ProviderFailure(
-                            slot.name,
-                            RequestTimeout(
-                                "waited for budget past the request's time", provider=slot.name
-                            ),
-                        )
+                        ProviderFailure(slot.name, RequestTimeout(said, provider=slot.name))
                     )
                     return None
                 # Ask again at least every QUEUE_RECHECK seconds: that keeps the place in

@@ -69,10 +69,28 @@ async def test_waiting_for_budget_stops_at_the_time(monkeypatch: pytest.MonkeyPa
         rate_limits=RateLimits(requests_per_minute=1),
     )
     assert (await client.chat(USER)).text == "ok"  # the minute's one request
-    with pytest.raises(AllProvidersFailed, match="waited for budget past"):
+    clock.advance(5.0)
+    # The budget frees in 56 s, after the request's 20: no use waiting for it at all.
+    with pytest.raises(AllProvidersFailed, match=r"budget frees in 56s, past the request's"):
         await client.chat(USER)
-    assert sum(clock.sleeps) <= 20.0 + 1e-6  # not the 60 s the window needed
+    assert clock.sleeps == []
     assert busy.calls == 1
+
+
+async def test_waiting_for_budget_that_frees_in_time() -> None:
+    clock = FakeClock()
+    busy = ScriptedProvider("a", default="ok")
+    client = make_client(
+        busy,
+        clock=clock,
+        retry=RetryPolicy(max_retries=0, give_up_after=20.0),
+        rate_limits=RateLimits(requests_per_minute=1),
+    )
+    assert (await client.chat(USER)).text == "ok"
+    clock.advance(50.0)  # the budget frees in 11 s, within the request's 20
+    assert (await client.chat(USER)).text == "ok"
+    assert sum(clock.sleeps) == pytest.approx(11.0)
+    assert busy.calls == 2
 
 
 async def test_an_attempt_gets_only_the_time_left() -> None:
