@@ -80,6 +80,15 @@ def add_note(root: Path, note: str) -> Text:
         return Text(f"/memory add: {exc}", "qd.error")
     if path.exists() and not path.is_file():
         return Text(f"/memory add: {name} is not a regular file", "qd.error")
+    if path.name != name and path.suffix.lower() != ".md":
+        # A link (a cloned repository's, or the model's) may lead anywhere inside the
+        # workspace: in a home folder, to ~/.bashrc. Notes are Markdown; nothing else is
+        # appended to.
+        return Text(
+            f"/memory add: {name} links to {path.name}, which is not a Markdown file: "
+            "nothing was written",
+            "qd.error",
+        )
     line = "- " + " ".join(note.split())
     try:
         existing = path.read_bytes() if path.exists() else b""

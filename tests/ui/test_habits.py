@@ -12,7 +12,7 @@ import pytest
 from faultserver import DEFAULT_TEXT, FaultServer
 from qwen_dev_cli.tools.sandbox import SandboxStatus, detect_sandbox
 from qwen_dev_cli.ui.esc_interrupt import EscWatcher
-from qwen_dev_cli.ui.memory import INIT_PROMPT
+from qwen_dev_cli.ui.memory import INIT_PROMPT, add_note
 from qwen_dev_cli.ui.shell_escape import shell_command
 from qwen_dev_cli.ui.slash import BUILTIN, suggestion
 from tests.ui.test_repl import configure, lines, saved, session
@@ -115,6 +115,23 @@ async def test_memory_adds_to_agents_md_when_that_is_the_one_read(
         setup.workspace / "AGENTS.md"
     ).read_text() == "# Agents\nrun make test\n- run ruff too\n"
     assert not (setup.workspace / "QWEN.md").exists()  # it would hide AGENTS.md
+
+
+def test_memory_add_writes_no_file_a_link_leads_to_but_notes(tmp_path: Path) -> None:
+    """A workspace's QWEN.md may be a link; in a home folder, a link to .bashrc would
+    have the user's note appended to their shell's start-up file."""
+    (tmp_path / ".bashrc").write_text("export PATH=$PATH\n", encoding="utf-8")
+    (tmp_path / "QWEN.md").symlink_to(".bashrc")
+    said = add_note(tmp_path, "use tabs")
+    assert "links to .bashrc, which is not a Markdown file" in said.plain
+    assert (tmp_path / ".bashrc").read_text() == "export PATH=$PATH\n"
+    # A link to other notes (CLAUDE.md -> AGENTS.md is common) is written through.
+    (tmp_path / "QWEN.md").unlink()
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "notes.md").write_text("# notes\n", encoding="utf-8")
+    (tmp_path / "QWEN.md").symlink_to("docs/notes.md")
+    assert "added to QWEN.md" in add_note(tmp_path, "use tabs").plain
+    assert (tmp_path / "docs" / "notes.md").read_text() == "# notes\n- use tabs\n"
 
 
 async def test_init_asks_the_model_to_write_qwen_md(server: FaultServer, tmp_path: Path) -> None:
