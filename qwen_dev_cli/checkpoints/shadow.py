@@ -302,9 +302,13 @@ class ShadowRepo:
     def _excludes(self) -> tuple[str, ...]:
         """The workspace's own ``.git/info/exclude`` (a plain repository's), read as
         patterns like its ``.gitignore`` files."""
-        exclude = self.workspace / ".git" / "info" / "exclude"
+        dot_git = self.workspace / ".git"
+        exclude = dot_git / "info" / "exclude"
         with contextlib.suppress(OSError):
-            if stat.S_ISREG(exclude.lstat().st_mode) and not (self.workspace / ".git").is_symlink():
+            # Only a file in the repository itself: a linked .git or info folder would
+            # have patterns read from wherever it leads.
+            linked = dot_git.is_symlink() or (dot_git / "info").is_symlink()
+            if stat.S_ISREG(exclude.lstat().st_mode) and not linked:
                 return ("-c", f"core.excludesFile={exclude}")
         return ("-c", f"core.excludesFile={os.devnull}")
 

@@ -113,6 +113,20 @@ def test_nothing_changed_is_the_same_checkpoint(workspace: Path, repo: ShadowRep
     assert again.latest("s1") == repo.latest("s1")
 
 
+def test_an_info_folder_linked_elsewhere_is_not_read(
+    workspace: Path, repo: ShadowRepo, tmp_path: Path
+) -> None:
+    git(workspace, "init", "-q")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "exclude").write_text("*.md\n")
+    shutil.rmtree(workspace / ".git" / "info")
+    (workspace / ".git" / "info").symlink_to(elsewhere)
+    first = repo.take("s1", "one")
+    listed = repo.git().text("ls-tree", "-r", "--name-only", first.commit).splitlines()
+    assert "README.md" in listed  # the patterns the link led to were not applied
+
+
 def test_gitignore_and_info_exclude_are_honoured_and_ignored_files_are_left_alone(
     workspace: Path, repo: ShadowRepo
 ) -> None:
