@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..core.dispatch import DEFAULT_COMPLETION_ESTIMATE
 from ..core.errors import (
     AllProvidersFailed,
     AuthenticationError,
@@ -40,6 +41,7 @@ from ..core.errors import (
     RateLimitExhausted,
 )
 from ..core.events import AttemptStarted, ClientEvent, RateLimitWait
+from ..core.tokens import estimate_prompt_tokens
 from .input import InputError, Prompt
 from .output import answer_record, failure_record
 from .pacing import Pacing
@@ -292,6 +294,7 @@ class BatchRunner:
         started = self._get_time()
         waited = 0.0
         messages = self._request.messages(prompt)
+        self.pacing.reserving(self._reservation(messages))
         while True:
             try:
                 result = await self._client.chat(
@@ -318,9 +321,18 @@ class BatchRunner:
                 )
             now = self._get_time()
             if asking.attempt_at is not None:
-                self.pacing.observe(now - asking.attempt_at)
+                self.pacing.observe(now - asking.attempt_at, result.usage.total_tokens)
             latency = (now - started) * 1000
             return answer_record(prompt, result, attempts=asking.attempts, latency_ms=latency)
+
+    def _reservation(self, messages: list[dict[str, Any]]) -> int:
+        """What the client reserves from ``tpm`` for ``messages``: the prompt's
+        estimate and the answer's room (the largest a provider would give it)."""
+        rooms = [
+            self._request.max_tokens or p.max_tokens or DEFAULT_COMPLETION_ESTIMATE
+            for p in self._client.providers
+        ]
+        return estimate_prompt_tokens(messages) + max(rooms, default=DEFAULT_COMPLETION_ESTIMATE)
 
     async def _wait(self, seconds: float, reason: str) -> bool:
         """Wait ``seconds``; ``False`` if the batch stopped meanwhile."""

@@ -8,8 +8,11 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import pytest
+
 from faultserver import FaultServer
-from qwen_dev_cli.batch.pacing import GUESSED_LATENCY, Pacing, budget_left
+from qwen_dev_cli.batch.pacing import GUESSED_LATENCY, GUESSED_TOKENS, Budget, Pacing, budget_left
+from qwen_dev_cli.batch.runner import RequestOptions
 from qwen_dev_cli.core.account import AccountPolicy, Admitted
 from qwen_dev_cli.core.state import MemoryStore, account_key
 from qwen_dev_cli.core.status import ProviderStatus
@@ -19,8 +22,14 @@ from .test_runner import Batch, server
 __all__ = ["server"]  # the fixture, imported for pytest
 
 
-def provider(rpm: int | None, left: int | None, state: str = "CLOSED") -> ProviderStatus:
-    return ProviderStatus("p", "m", state, 0.0, 0.0, rpm, left, None, None, None)
+def provider(
+    rpm: int | None,
+    left: int | None,
+    state: str = "CLOSED",
+    tpm: int | None = None,
+    tokens_left: int | None = None,
+) -> ProviderStatus:
+    return ProviderStatus("p", "m", state, 0.0, 0.0, rpm, left, tpm, tokens_left, None)
 
 
 def test_the_limit_is_the_budgets_rate_times_the_latency_under_the_ceiling() -> None:
@@ -44,7 +53,7 @@ def test_without_a_budget_the_ceiling_alone_limits() -> None:
 
 
 def test_no_prompt_starts_that_the_budget_left_cannot_take() -> None:
-    pacing = Pacing(8, rate=10.0, latency=1.0)  # limit 8
+    pacing = Pacing(8, (Budget(600, None),), latency=1.0)  # 10 a second: limit 8
     providers = [provider(600, 2)]
     assert pacing.allows(1, 1, providers)  # two left, one started and not yet admitted
     assert not pacing.allows(2, 2, providers)  # both spoken for
@@ -52,6 +61,43 @@ def test_no_prompt_starts_that_the_budget_left_cannot_take() -> None:
     assert pacing.allows(0, 0, [provider(600, 0)])  # one always goes: it learns the wait
     # A provider whose breaker is open serves nothing now.
     assert budget_left([provider(600, 50, "OPEN"), provider(600, 1)]) == 1
+
+
+def test_tokens_a_minute_pace_as_requests_a_minute_do() -> None:
+    """``tpm = 20000`` with prompts reserving 4,000 tokens serves five a minute, whatever
+    ``rpm`` allows; once answers say what a request really cost, that counts."""
+    pacing = Pacing.of(8, [provider(600, 600, tpm=20_000, tokens_left=20_000)])
+    assert pacing.rate == 20_000 / 60 / GUESSED_TOKENS  # nothing reserved yet: a guess
+    pacing.reserving(4_000)
+    assert pacing.rate == 5 / 60
+    pacing.observe(12.0)
+    assert pacing.limit() == 1  # 5 a minute x 12 s
+    for _ in range(30):
+        pacing.observe(12.0, tokens=400)  # the answers were short: reconciled to 400
+    assert pacing.rate == pytest.approx(50 / 60)
+    assert pacing.limit() == 8  # 50 a minute x 12 s is 10: the ceiling, 8
+    # What may start now is what the tokens left can reserve, and the requests left.
+    assert budget_left([provider(600, 600, tpm=20_000, tokens_left=9_000)], 4_000) == 2
+    assert budget_left([provider(1, 1, tpm=20_000, tokens_left=9_000)], 4_000) == 1
+    assert budget_left([provider(None, None, tpm=20_000, tokens_left=3_999)], 4_000) == 0
+    assert not pacing.allows(1, 1, [provider(600, 600, tpm=20_000, tokens_left=3_999)])
+    # A provider without either limit leaves the ceiling alone to limit.
+    assert Pacing.of(8, [provider(None, None, tpm=20_000), provider(None, None)]).rate is None
+
+
+async def test_a_batch_holds_back_what_the_tokens_left_cannot_take(
+    server: FaultServer, tmp_path: Path
+) -> None:
+    """``tpm = 2000`` and prompts that reserve about 910 tokens (900 of answer room):
+    two fit at once. Eight allowed in flight, the batch starts only what the tokens left
+    can take, so no prompt waits in the account's queue; the short answers give their
+    tokens back and the rest follow."""
+    batch = Batch(server, tmp_path, tpm=2_000)
+    end, tally = await batch.run(8, concurrency=8, request=RequestOptions(max_tokens=900))
+    assert end.stopped is None
+    assert sum(r["ok"] for r in batch.results().values()) == 8
+    assert not batch.queueing.is_set()  # no prompt queued for budget in the client
+    assert tally.remaining == 0
 
 
 async def test_a_batch_sends_only_what_the_minute_can_take_then_stops(

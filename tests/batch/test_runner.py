@@ -44,10 +44,17 @@ FAST_RETRY = RetryPolicy(base_delay=0.01, max_delay=0.02, max_retries=1)
 
 
 class Batch:
-    def __init__(self, srv: FaultServer, tmp_path: Path, rpm: int | None = None, **client: Any):
+    def __init__(
+        self,
+        srv: FaultServer,
+        tmp_path: Path,
+        rpm: int | None = None,
+        tpm: int | None = None,
+        **client: Any,
+    ):
         options: dict[str, Any] = {"retry": FAST_RETRY}
         options.update(client)
-        provider = ProviderSettings("lab", "fault-model", base_url=srv.base_url, rpm=rpm)
+        provider = ProviderSettings("lab", "fault-model", base_url=srv.base_url, rpm=rpm, tpm=tpm)
         self.client = LLMClient([provider], **options)
         self.out = tmp_path / "out.jsonl"
         self.checkpoint = CheckpointFile(self.out, input_path=None)
@@ -181,7 +188,7 @@ async def test_interrupt_drops_prompts_queueing_for_budget_at_once(
     # Exactly three in flight, not paced by the budget (which would hold the third
     # back in the batch): the way a prompt ends up queueing when other processes spend
     # the budget it was started for.
-    task = asyncio.create_task(batch.run(10, concurrency=3, pacing=Pacing(3, None)))
+    task = asyncio.create_task(batch.run(10, concurrency=3, pacing=Pacing(3)))
     # Two sent, the third queues for the next minute's budget.
     await asyncio.wait_for(server.received(2), PATIENCE)
     await asyncio.wait_for(batch.queueing.wait(), PATIENCE)
