@@ -150,7 +150,6 @@ class ShadowRepo:
         #: writes it), removed when found stale.
         self._ref_locks: set[str] = set()
         self._last: dict[str, Checkpoint] = {}
-        self._unpacked = 0
         self._thread_lock = threading.Lock()
         self._packing: threading.Thread | None = None
 
@@ -183,8 +182,9 @@ class ShadowRepo:
             git.run("update-ref", session_ref(session), sha)
             checkpoint = Checkpoint(sha, tree, skipped)
             self._last[session] = checkpoint
-            self._unpacked += 1
-        self._pack_if_due()
+            due = self._count_unpacked()
+        if due:
+            self._pack()
         return checkpoint
 
     def latest(self, session: str) -> Checkpoint | None:
@@ -439,13 +439,26 @@ class ShadowRepo:
             finally:
                 os.close(fd)
 
-    def _pack_if_due(self) -> None:
-        """Every :data:`PACK_EVERY` checkpoints, in the background: the loose objects
-        packed, and the small packs rolled up geometrically (cheap: the big first pack
-        is left as it is)."""
-        if self._unpacked < PACK_EVERY or (self._packing is not None and self._packing.is_alive()):
+    def _count_unpacked(self) -> bool:
+        """One more checkpoint written loose; whether it is time to pack. Counted in
+        the repository (under its lock), not in this process: a headless ``ask`` takes a
+        few checkpoints and exits, and its successors must still pack one day."""
+        counter = self.path / "qwen-dev-unpacked"
+        try:
+            count = int(counter.read_text(encoding="ascii").strip() or 0)
+        except (OSError, ValueError):
+            count = 0
+        count = max(0, count) + 1
+        due = count >= PACK_EVERY
+        with contextlib.suppress(OSError):
+            write_atomically(counter, b"0" if due else str(count).encode("ascii"))
+        return due
+
+    def _pack(self) -> None:
+        """In the background: the loose objects packed, and the small packs rolled up
+        geometrically (cheap: the big first pack is left as it is)."""
+        if self._packing is not None and self._packing.is_alive():
             return
-        self._unpacked = 0
         git = self._ready()
 
         def pack() -> None:

@@ -25,6 +25,7 @@ from qwen_dev_cli.checkpoints import (
     plan_restore,
     restore,
 )
+from qwen_dev_cli.checkpoints.shadow import PACK_EVERY
 from tests.checkpoints.trees import hash_folder, tree_state
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
@@ -111,6 +112,31 @@ def test_nothing_changed_is_the_same_checkpoint(workspace: Path, repo: ShadowRep
     # A second process (a new ShadowRepo) finds the session's latest through its ref.
     again = ShadowRepo(workspace, repo.path.parent)
     assert again.latest("s1") == repo.latest("s1")
+
+
+def test_short_lived_processes_still_get_the_repository_packed(
+    workspace: Path, tmp_path: Path
+) -> None:
+    """Each headless ``ask`` takes a checkpoint or two and exits: the count of loose
+    checkpoints lives in the repository, so the sixteenth packs whoever takes it."""
+    home = tmp_path / "home" / "checkpoints"
+
+    def loose() -> int:
+        counts = ShadowRepo(workspace, home).git().text("count-objects", "-v").splitlines()
+        return int(dict(line.split(": ") for line in counts)["count"])
+
+    for n in range(PACK_EVERY - 1):
+        (workspace / "README.md").write_text(f"# edit {n}\n")
+        one = ShadowRepo(workspace, home)  # a process of its own
+        one.take(f"s{n}", "turn")
+        one.close()
+    before = loose()
+    assert before >= 2 * (PACK_EVERY - 1)  # a tree and a commit each, at least
+    (workspace / "README.md").write_text("# the last edit\n")
+    last = ShadowRepo(workspace, home)
+    last.take("s-last", "turn")
+    last.close()  # waits for the packing it started
+    assert loose() == 0
 
 
 def test_an_info_folder_linked_elsewhere_is_not_read(
