@@ -59,8 +59,8 @@ async def test_a_cool_down_longer_than_the_time_left_is_not_waited_for() -> None
     assert limited.calls == 1
 
 
-async def test_waiting_for_budget_stops_at_the_time(monkeypatch: pytest.MonkeyPatch) -> None:
-    clock = FakeClock()
+def one_a_minute(clock: FakeClock) -> tuple[ScriptedProvider, LLMClient]:
+    """A provider allowing one request a minute, and requests of 20 s in all."""
     busy = ScriptedProvider("a", default="ok")
     client = make_client(
         busy,
@@ -68,6 +68,12 @@ async def test_waiting_for_budget_stops_at_the_time(monkeypatch: pytest.MonkeyPa
         retry=RetryPolicy(max_retries=0, give_up_after=20.0),
         rate_limits=RateLimits(requests_per_minute=1),
     )
+    return busy, client
+
+
+async def test_waiting_for_budget_stops_at_the_time() -> None:
+    clock = FakeClock()
+    busy, client = one_a_minute(clock)
     assert (await client.chat(USER)).text == "ok"  # the minute's one request
     clock.advance(5.0)
     # The budget frees in 56 s, after the request's 20: no use waiting for it at all.
@@ -79,13 +85,7 @@ async def test_waiting_for_budget_stops_at_the_time(monkeypatch: pytest.MonkeyPa
 
 async def test_waiting_for_budget_that_frees_in_time() -> None:
     clock = FakeClock()
-    busy = ScriptedProvider("a", default="ok")
-    client = make_client(
-        busy,
-        clock=clock,
-        retry=RetryPolicy(max_retries=0, give_up_after=20.0),
-        rate_limits=RateLimits(requests_per_minute=1),
-    )
+    busy, client = one_a_minute(clock)
     assert (await client.chat(USER)).text == "ok"
     clock.advance(50.0)  # the budget frees in 11 s, within the request's 20
     assert (await client.chat(USER)).text == "ok"
