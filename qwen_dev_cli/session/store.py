@@ -37,7 +37,7 @@ from typing import IO, TYPE_CHECKING, Any, Literal
 
 from .. import __version__
 from .jsonl import write_json_line
-from .reading import count_and_first, lines
+from .reading import count_and_first, parsed_lines
 from .repair import close_unanswered, unanswered_at_end
 
 if TYPE_CHECKING:
@@ -396,19 +396,12 @@ def _load(path: Path) -> LoadedSession:
     number, last_empty = -1, False
     try:
         with path.open("rb") as handle:
-            # A line at a time: a huge message is never held as the file's bytes, its
-            # text and its lines at once (session/reading.py).
-            for number, line in enumerate(lines(handle)):
-                last_empty = not line
-                if not line.strip():
-                    continue
-                try:
-                    event = json.loads(line)
-                except ValueError:
-                    event = None
+            # A line at a time, a huge message held once (session/reading.py).
+            for number, (status, event) in enumerate(parsed_lines(handle)):
+                last_empty = status == "empty"
+                if status == "bad":
                     failed.append(number)
-                del line  # not held while the next line is read
-                if isinstance(event, dict):
+                elif status == "ok" and isinstance(event, dict):
                     events.append(event)
     except OSError as exc:
         raise SessionError(f"cannot read {path}: {exc.strerror}") from exc
