@@ -37,7 +37,7 @@ _CLOSING = re.compile(r'(?<!\\)(?:\\\\)*"')
 
 def parsed_lines(handle: IO[bytes]) -> Iterator[Line]:
     """Each line of ``handle`` parsed as JSON, as ``json.loads`` parses the line the
-    file's text split at ``\n`` gives (decoded as UTF-8, bad bytes replaced): the last
+    file's text split at ``\\n`` gives (decoded as UTF-8, bad bytes replaced): the last
     line is what follows the last line break, ``("empty", None)`` when the file ends
     with one.
 
