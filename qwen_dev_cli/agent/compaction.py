@@ -363,7 +363,7 @@ class Compactor:
             )
         requests = 0
         summary = previous
-        for piece in pieces(transcript(old), piece_room):
+        for piece in pieces(transcript(old, piece_room * CHARS_PER_TOKEN), piece_room):
             request = summary_request(system, summary, piece, focus)
             try:
                 text = await self.summarize(request, answer)
@@ -399,9 +399,11 @@ def summary_request(system: str, previous: str, piece: str, focus: str | None) -
     return [{"role": "system", "content": system}, {"role": "user", "content": "\n\n".join(parts)}]
 
 
-def transcript(messages: Sequence[Message]) -> list[str]:
+def transcript(messages: Sequence[Message], limit: int | None = None) -> list[str]:
     """The messages as text for the summariser, one entry per unit: a tool call's
-    message and its results stay in one entry."""
+    message and its results stay in one entry. ``limit``: the characters a piece
+    holds; a longer message is cut to it first, which :func:`pieces` would cut the same
+    way (its head and its tail), without a whole copy of a huge one."""
     calls = calls_by_id(messages)
     units: list[str] = []
     for message in messages:
@@ -416,6 +418,8 @@ def transcript(messages: Sequence[Message]) -> list[str]:
             else:
                 units.append(entry)
             continue
+        if limit is not None and len(content) > limit:
+            content = cut_text(content, limit + 64)
         lines = [f"[{role}]", content] if content else [f"[{role}]"]
         for function in tool_calls_of(message):
             arguments = cut_text(str(function.get("arguments", "")), 400)

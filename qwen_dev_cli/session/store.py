@@ -37,6 +37,7 @@ from typing import IO, TYPE_CHECKING, Any, Literal
 
 from .. import __version__
 from .jsonl import write_json_line
+from .reading import count_and_first, parsed_lines
 from .repair import close_unanswered, unanswered_at_end
 
 if TYPE_CHECKING:
@@ -133,6 +134,11 @@ class Session:
         self._warn = warn
         #: Why the file cannot be written (a full disk...): the session goes on in memory.
         self.unsaved: str | None = None
+        #: The turns the file holds (``len(turn_marks(events, live=False))``), counted
+        #: as events are read and written: a checkpoint's turn number without reading
+        #: the file again (a huge answer in it was held twice).
+        self.turns = 0
+        self._turn_open = False  # a turn_start waits for its user message
 
     def append(self, message: Message, **meta: Any) -> None:
         """Record one completed message (``interrupted=True`` for an answer cut short)."""
@@ -178,6 +184,20 @@ class Session:
             os.fsync(self._handle.fileno())
         except OSError as exc:
             self.fail(exc)
+            return
+        self.count_turn(event)
+
+    def count_turn(self, event: dict[str, Any]) -> None:
+        """Count ``event`` (read or written) in :attr:`turns` as ``turn_marks`` would."""
+        kind = event.get("type")
+        if kind == "turn_start":
+            self.turns += 1
+            self._turn_open = True
+        elif kind == "message" and isinstance(event.get("message"), dict):
+            message = event["message"]
+            if message.get("role") == "user" and isinstance(message.get("content"), str):
+                self.turns += 0 if self._turn_open else 1
+            self._turn_open = False
 
     def fail(self, exc: OSError) -> None:
         """The file cannot be written: say so once, and go on in memory. An answer is
@@ -267,6 +287,8 @@ class SessionStore:
             handle.write("\n")
             handle.flush()
         session = Session(loaded.info.id, path, loaded.info.cwd, handle, warn=self.warn)
+        for event in loaded.events:
+            session.count_turn(event)
         session.messages = loaded.messages
         session.view = loaded.view
         if at_turn is not None and earlier is not None:
@@ -369,25 +391,24 @@ def _locked(handle: IO[str], path: Path) -> IO[str]:
 
 
 def _load(path: Path) -> LoadedSession:
+    events: list[dict[str, Any]] = []
+    failed: list[int] = []
+    number, last_empty = -1, False
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as handle:
+            # A line at a time, a huge message held once (session/reading.py).
+            for number, (status, event) in enumerate(parsed_lines(handle)):
+                last_empty = status == "empty"
+                if status == "bad":
+                    failed.append(number)
+                elif status == "ok" and isinstance(event, dict):
+                    events.append(event)
     except OSError as exc:
         raise SessionError(f"cannot read {path}: {exc.strerror}") from exc
-    lines = raw.decode("utf-8", errors="replace").split("\n")
-    events: list[dict[str, Any]] = []
-    torn = 0
-    for number, line in enumerate(lines):
-        if not line.strip():
-            continue
-        try:
-            event = json.loads(line)
-        except ValueError:
-            # The last line may be torn by a kill mid-write; anything else is damage,
-            # skipped rather than losing the whole conversation.
-            torn += 1 if number >= len(lines) - 2 else 0
-            continue
-        if isinstance(event, dict):
-            events.append(event)
+    # The last line may be torn by a kill mid-write; anything else is damage, skipped
+    # rather than losing the whole conversation.
+    torn = sum(1 for at in failed if at >= number - 1)
+    ends_cleanly = number > 0 and last_empty  # the last line break ends the file
     if not events or events[0].get("type") != "header":
         raise SessionError(f"{path} is not a qwen-dev session")
     header = events[0]
@@ -421,7 +442,7 @@ def _load(path: Path) -> LoadedSession:
         messages,
         events,
         torn,
-        ends_cleanly=raw.endswith(b"\n"),
+        ends_cleanly=ends_cleanly,
         view=view,
         compactions=compactions,
     )
@@ -439,26 +460,24 @@ def _view_before(loaded: LoadedSession, turn: int) -> list[Message]:
 
 
 _MESSAGE_EVENT = b'"type": "message"'
+_USER_MESSAGE = (_MESSAGE_EVENT, b'"role": "user"')
 
 
 def _summary(path: Path) -> SessionInfo:
     """A session's listing without parsing every line: the header, the first user
     message (the title), a count of message events and the file's modification time
     (every append touches it). ``list()`` runs on start-up and on completion."""
-    raw = path.read_bytes()
-    lines = raw.split(b"\n")
+    # The header, the first user message's line, and a count of the rest as it passes
+    # (session/reading.py): a huge answer is never held.
+    with path.open("rb") as handle:
+        first = handle.readline()
+        count, title = count_and_first(handle, _MESSAGE_EVENT, _USER_MESSAGE, _title_of)
     try:
-        header = json.loads(lines[0])
+        header = json.loads(first)
     except ValueError as exc:
         raise SessionError(f"{path} is not a qwen-dev session") from exc
     if not isinstance(header, dict) or header.get("type") != "header":
         raise SessionError(f"{path} is not a qwen-dev session")
-    title = "(empty)"
-    for line in lines[1:]:
-        if _MESSAGE_EVENT in line and b'"role": "user"' in line:
-            with contextlib.suppress(ValueError, AttributeError):
-                title = _title([json.loads(line)["message"]])
-                break
     created = float(header.get("created", 0.0))
     return SessionInfo(
         id=str(header.get("id", path.stem)),
@@ -466,10 +485,17 @@ def _summary(path: Path) -> SessionInfo:
         cwd=str(header.get("cwd", "")),
         created=created,
         updated=max(created, path.stat().st_mtime),
-        title=title,
-        message_count=raw.count(_MESSAGE_EVENT),
+        title=title or "(empty)",
+        message_count=first.count(_MESSAGE_EVENT) + count,
         kind=_kind(header),
     )
+
+
+def _title_of(line: bytes) -> str | None:
+    """The title a user message's event line gives, ``None`` if it is unreadable."""
+    with contextlib.suppress(ValueError, AttributeError):
+        return _title([json.loads(line)["message"]])
+    return None
 
 
 def _kind(header: dict[str, Any]) -> SessionKind:

@@ -26,8 +26,6 @@ from typing import TYPE_CHECKING, TypeVar
 
 from ..checkpoints import CheckpointError, CheckpointTimeout, ShadowRepo, prune_checkpoints
 from ..checkpoints.shadow import DEFAULT_LOCK_WAIT
-from ..session.store import SessionError
-from ..session.turns import turn_marks
 from ..tools.private import private_places
 
 if TYPE_CHECKING:
@@ -118,7 +116,7 @@ class Checkpoints:
         """Before a turn: the workspace recorded, the turn noted with its checkpoint."""
         if self._session is not session:
             self._session = session
-            self._turn = _turns_so_far(store, session)
+            self._turn = session.turns
         self._turn += 1
         line = _first_line(prompt)
         checkpoint, why = await self._take(session, f"before turn {self._turn}: {line}")
@@ -250,12 +248,6 @@ def _in_daemon_thread(function: Callable[..., _T], *args: object) -> asyncio.Fut
 
     threading.Thread(target=run, name="checkpoint", daemon=True).start()
     return future
-
-
-def _turns_so_far(store: SessionStore, session: Session) -> int:
-    with contextlib.suppress(SessionError, OSError):
-        return len(turn_marks(store.load(session.id).events, live=False))
-    return 0
 
 
 def _first_line(text: str) -> str:

@@ -144,6 +144,28 @@ async def test_an_agent_built_in_code_budgets_for_its_providers_window(tmp_path:
 # --- pieces of compaction -----------------------------------------------------------------
 
 
+@pytest.mark.parametrize("seed", range(30))
+def test_a_huge_message_is_cut_before_the_transcript_joins_it(seed: int) -> None:
+    """``transcript(..., limit)`` cuts a long message first, without a whole copy of
+    it; the pieces are those of the uncut transcript."""
+    import random
+
+    rng = random.Random(seed)
+    room = rng.choice([64, 100, 1000])
+    messages: list[Any] = []
+    for _ in range(rng.randrange(1, 5)):
+        size = rng.choice([0, 10, room * 4 - 50, room * 4 + 70, room * 9, room * 40])
+        text = "".join(rng.choices("ab \n", k=size))
+        message: dict[str, Any] = {"role": rng.choice(["user", "assistant"]), "content": text}
+        if rng.random() < 0.3:
+            message["tool_calls"] = [
+                {"id": "c1", "function": {"name": "read_file", "arguments": "{}"}}
+            ]
+        messages.append(message)
+    cut = pieces(transcript(messages, room * 4), room)
+    assert cut == pieces(transcript(messages), room)
+
+
 def test_a_tool_call_and_its_results_are_one_unit_of_the_transcript() -> None:
     messages: list[Message] = [
         {"role": "user", "content": "read it"},

@@ -23,6 +23,7 @@ from ..settings import DEFAULT_CONTEXT_WINDOW
 from ..sse import SSEDecoder
 from ..types import ChatRequest, ProviderChunk, ProviderReply, RateLimitHeaders, TextDelta
 from .assembler import StreamAssembler, reply_from_body
+from .body import encode
 from .bounds import DEFAULT_RESPONSE_LIMITS, ByteBudget, Redactor, ResponseLimits
 from .http_errors import error_from_exception, error_from_status
 
@@ -112,10 +113,7 @@ class OpenAICompatProvider:
         return body
 
     async def chat(self, request: ChatRequest) -> ProviderReply:
-        payload = json.dumps(self.body(request, stream=False)).encode()
-        http_request = self._http.build_request(
-            "POST", "/chat/completions", content=payload, headers=_JSON
-        )
+        http_request = self._request(self.body(request, stream=False), _JSON)
         try:
             response = await self._http.send(http_request, stream=True)
         except httpx.RequestError as exc:
@@ -145,7 +143,6 @@ class OpenAICompatProvider:
             raise self._scrubbed(exc) from None
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ProviderChunk]:
-        payload = json.dumps(self.body(request, stream=True)).encode()
         limits = self.limits
         assembler = StreamAssembler(
             self.name,
@@ -154,9 +151,7 @@ class OpenAICompatProvider:
             ends_apart=request.ends_apart,
         )
         budget = ByteBudget(limits.response_bytes, self.name)
-        http_request = self._http.build_request(
-            "POST", "/chat/completions", content=payload, headers=_SSE
-        )
+        http_request = self._request(self.body(request, stream=True), _SSE)
         try:
             response = await self._http.send(http_request, stream=True)
         except httpx.RequestError as exc:
@@ -201,6 +196,19 @@ class OpenAICompatProvider:
                 after_first_token=assembler.started,
             )
         yield assembler.reply(self._rate_limit(response))
+
+    def _request(self, body: dict[str, Any], headers: dict[str, str]) -> httpx.Request:
+        """The POST of ``body``: its bytes, or for a huge conversation the same bytes
+        encoded a piece at a time as they are sent (:mod:`.body`), never whole."""
+        payload = encode(body)
+        if isinstance(payload, bytes):
+            return self._http.build_request(
+                "POST", "/chat/completions", content=payload, headers=headers
+            )
+        # An explicit Content-Length: httpx then sends no Transfer-Encoding.
+        return self._http.build_request(
+            "POST", "/chat/completions", content=payload, headers={**headers, **payload.headers}
+        )
 
     async def aclose(self) -> None:
         await self._http.aclose()
