@@ -123,6 +123,11 @@ async def test_a_server_writing_stderr_without_end_keeps_its_log_bounded(
         assert b"noise done" in log.read_bytes()
         assert log.stat().st_size <= limit
         assert log.with_name("noisy.log.1").stat().st_size <= limit
+        # Each file set aside in the session leaves a line saying output was cut.
+        note = log.read_bytes().split(b"\n", 1)[0]
+        assert note.startswith(b"[qwen-dev "), note[:80]
+        assert b"stderr passed 1,048,576 bytes" in note
+        assert b"is in noisy.log.1, anything older was cut]" in note
         result = await server.call("echo", {"message": "still here"})
         assert result.text == "echo: still here"
     finally:
