@@ -10,7 +10,11 @@ still does everything of the protocol). It does three things the SDK does not:
   endless event takes no memory and the session goes on. A compressed answer is refused
   (the client asks for ``identity``): a small gzip body could inflate without bound
   above this layer. A JSON answer that is not JSON at all (up to 4 MiB; the SDK would
-  log it and leave the call waiting for its timeout) is its request's error too.
+  log it and leave the call waiting for its timeout) is its request's error too. A body
+  no one needs (the old protocol's POST, a notification's, the DELETE ending a session;
+  the SDK reads some of them whole, one at a time, and drops them) ends after
+  :data:`_DRAINED` bytes or the call's timeout, and the DELETE, on the way out, has
+  :data:`CLOSE_WAIT` seconds in all: an endless one held every later message, or the exit.
 - **Retries before sending.** A connection that could not be made (refused, connect
   timeout) is tried again, :data:`CONNECT_RETRIES` times: nothing was sent, so nothing
   can happen twice. Anything after the request left is not retried here; whether a
@@ -30,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 import time
 from typing import TYPE_CHECKING, Any, Final
@@ -50,6 +55,10 @@ RETRY_DELAYS: Final = (0.25, 0.75)
 TRANSIENT: Final = -32098
 #: The code of a failure no retry mends (too large, refused by the breaker, a 4xx).
 REFUSED: Final = -32097
+#: Seconds the DELETE that ends a session may take, its answer's body included.
+CLOSE_WAIT: Final = 5.0
+
+log = logging.getLogger(__name__)
 
 #: A JSON answer up to this size is checked to be JSON before the SDK gets it.
 _CHECKED: Final = 4 << 20
@@ -59,6 +68,8 @@ _ID: Final = re.compile(rb'"id"\s*:\s*(-?\d+|"(?:[^"\\]|\\.)*")')
 _BOUNDARY: Final = re.compile(rb"\r\n\r\n|\n\n|\r\r")
 #: Bytes kept of an event being skipped: the longest boundary but its last byte.
 _KEEP: Final = 3
+#: Bytes read of a body no one needs before it is cut.
+_DRAINED: Final = 1 << 20
 
 
 class GuardedTransport(httpx.AsyncBaseTransport):
@@ -98,6 +109,16 @@ class GuardedTransport(httpx.AsyncBaseTransport):
         await self._inner.aclose()
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method != "DELETE":
+            return await self._handle(request, time.monotonic() + self.idle)
+        # The session's end, on the way out: it must not hold the exit.
+        deadline = time.monotonic() + CLOSE_WAIT
+        with anyio.move_on_after(CLOSE_WAIT):
+            return await self._handle(request, deadline)
+        raise httpx.ReadTimeout(f"no answer within {CLOSE_WAIT:g} s", request=request)
+
+    async def _handle(self, request: httpx.Request, deadline: float) -> httpx.Response:
+        """``request`` sent (``deadline``: when a body no one needs is cut)."""
         request_id = _request_id(request)
 
         def fail(message: str, code: int) -> httpx.Response:
@@ -130,9 +151,13 @@ class GuardedTransport(httpx.AsyncBaseTransport):
             await response.aclose()
             said = f"its answer came compressed ({encoding[:40]}) though asked not to be"
             return fail(said, REFUSED)
-        if request_id is None or not self.answers_in_body or status == 404:
-            # (404 to a request: the SDK's "session terminated", its body unread.)
+        if request.method == "GET":  # the long-lived event stream
             return _bounded(response, None, self.max_message, self.breaker, None)
+        if request_id is None or not self.answers_in_body or status == 404:
+            # A body no one needs (404 to a request: the SDK's "session terminated").
+            limit = min(self.max_message, _DRAINED)
+            response.stream = _Drained(response.stream, limit, deadline, request)  # type: ignore[arg-type]  # async here
+            return response
         if status >= 400:
             await response.aclose()
             code = TRANSIENT if status >= 500 or status == 429 else REFUSED
@@ -336,6 +361,42 @@ class _Events(httpx.AsyncByteStream):
             return
         if pending and head is None:
             yield bytes(pending)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+class _Drained(httpx.AsyncByteStream):
+    """A body the SDK reads only to drop it: it ends (the connection is closed) after
+    ``limit`` bytes or at ``deadline``, and the log says so."""
+
+    def __init__(
+        self, inner: httpx.AsyncByteStream, limit: int, deadline: float, request: httpx.Request
+    ) -> None:
+        self._inner = inner
+        self._limit = limit
+        self._deadline = deadline
+        self._request = request
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        chunks: AsyncIterator[bytes] = aiter(self._inner)
+        read = 0
+        while True:
+            chunk: bytes | None = None
+            with anyio.move_on_after(max(self._deadline - time.monotonic(), 0.0)) as late:
+                chunk = await anext(chunks, None)
+            if late.cancelled_caught or chunk is None or read + len(chunk) > self._limit:
+                if late.cancelled_caught or chunk is not None:
+                    why = "took too long" if late.cancelled_caught else "was too long"
+                    log.warning(
+                        "MCP server at %s: the body of its answer to a %s %s; cut",
+                        self._request.url.host,
+                        self._request.method,
+                        why,
+                    )
+                return
+            read += len(chunk)
+            yield chunk
 
     async def aclose(self) -> None:
         await self._inner.aclose()

@@ -45,6 +45,8 @@ class Faults:
     #: Bytes of a body without end handed to the server before the client left.
     sent: int = 0
     counts: dict[str, int] = field(default_factory=dict)
+    #: A fault for the DELETE that ends a session (a stateful server's).
+    delete: str | None = None
 
 
 def build(faults: Faults | None = None, *, stateful: bool = False) -> FastMCP:
@@ -108,6 +110,11 @@ def with_faults(app: Any, faults: Faults) -> Any:
     """``app`` behind a wrapper that answers ``tools/call`` with the next fault."""
 
     async def wrapped(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["method"] == "DELETE" and faults.delete:
+            while (await receive()).get("more_body"):  # (its body read: what comes next
+                pass  # is the client leaving)
+            await _endless(faults.delete, receive, send, faults)
+            return
         if scope["type"] != "http" or scope["method"] != "POST":
             await app(scope, receive, send)
             return
@@ -178,19 +185,22 @@ async def _endless(fault: str, receive: Any, send: Any, faults: Faults) -> None:
 
 def app_of(faults: Faults | None, *, stateful: bool = False, sse: bool = False) -> Any:
     server = build(faults, stateful=stateful)
-    if sse:  # the old protocol: answers come on the GET event stream
-        return server.sse_app()
-    app = server.streamable_http_app()
+    # (sse: the old protocol, its answers on the GET event stream.)
+    app = server.sse_app() if sse else server.streamable_http_app()
     return app if faults is None else with_faults(app, faults)
 
 
 @contextmanager
-def serving(faults: Faults | None = None, *, sse: bool = False) -> Iterator[str]:
-    """The server's URL while the block runs (``sse``: the old protocol's server)."""
+def serving(
+    faults: Faults | None = None, *, sse: bool = False, stateful: bool = False
+) -> Iterator[str]:
+    """The server's URL while the block runs (``sse``: the old protocol's server;
+    ``stateful``: with faults, it keeps sessions all the same)."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app_of(faults, sse=sse), log_level="warning", lifespan="on")
+    app = app_of(faults, sse=sse, stateful=stateful)
+    config = uvicorn.Config(app, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

@@ -128,6 +128,56 @@ async def test_on_an_sse_server_an_answer_too_long_is_skipped_and_the_stream_goe
             await servers.aclose()
 
 
+async def test_on_an_sse_server_a_post_answered_without_end_holds_nothing(
+    tmp_path: Path,
+) -> None:
+    # The old protocol answers on the GET stream; the SDK reads each POST's body whole
+    # to drop it, one POST at a time: an endless body was read for the whole session,
+    # and every later message of that server waited behind it.
+    faults = Faults(next=[ENDLESS_JSON])
+    with serving(faults, sse=True) as url:
+        settings = McpServerSettings("old", url=url, transport="sse", timeout=2.0)
+        servers = McpServers([settings], tmp_path / "logs", os.environ, print)
+        server = servers.servers[0]
+        server.max_message = LIMIT
+        try:
+            await servers.wait_ready()
+            assert server.state == "ready", server.error
+            # (The fault stands in for the server: no answer ever comes on the stream.)
+            with pytest.raises(ServerFailed, match="no answer or progress within 2 s"):
+                await server.call("look", {})
+            assert (await server.call("shout", {"text": "on"})).text == "ON"
+            assert faults.calls == 2
+            assert faults.sent < 64 * LIMIT
+        finally:
+            await servers.aclose()
+
+
+@pytest.mark.parametrize("fault", [ENDLESS_JSON, DRIP_JSON])
+async def test_a_session_end_answered_without_end_does_not_hold_the_exit(
+    tmp_path: Path, fault: str
+) -> None:
+    # The SDK ends a session with a DELETE whose body it reads whole, on the way out:
+    # an endless (or dripping) one held the exit.
+    faults = Faults(delete=fault)
+    with serving(faults, stateful=True) as url:
+        servers = McpServers(
+            [McpServerSettings("web", url=url)], tmp_path / "logs", os.environ, print
+        )
+        server = servers.servers[0]
+        server.max_message = LIMIT
+        try:
+            await servers.wait_ready()
+            assert server.state == "ready", server.error
+            assert (await server.call("shout", {"text": "hi"})).text == "HI"
+        finally:
+            # A guard against a hang (the bound is CLOSE_WAIT), not a measurement.
+            async with asyncio.timeout(60):
+                await servers.aclose()
+        assert servers.report_of("web")["state"] == "stopped"
+        assert 0 < faults.sent < 64 * LIMIT
+
+
 async def test_a_compressed_answer_is_refused_uninflated(web: McpServer, faults: Faults) -> None:
     faults.next = [GZIP]
     with pytest.raises(ServerFailed, match="compressed"):
