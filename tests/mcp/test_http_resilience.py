@@ -353,6 +353,12 @@ async def test_a_server_that_dies_refuses_and_comes_back(
         with pytest.raises(ServerFailed, match=r"could not connect|circuit breaker"):
             await server.call("look", {})
         assert server.breaker.failures >= breaker.BREAKER_THRESHOLD
+        # /mcp and `mcp list` show it open.
+        shown = servers.report_of("proc")["breaker"]
+        assert shown["state"] == "open"
+        assert shown["failures"] >= breaker.BREAKER_THRESHOLD
+        assert 0 < shown["retry_in_s"] <= 3.0
+        assert f"open ({shown['failures']} failures in a row; tried again in" in table_text(servers)
 
         # Open: refused at once, without a connection attempt.
         with socket.socket() as listener:
@@ -371,8 +377,22 @@ async def test_a_server_that_dies_refuses_and_comes_back(
         assert (await server.call("shout", {"text": "back"})).text == "BACK"
         assert server.breaker.failures == 0
         assert server.state == "ready"
+        closed = {"state": "closed", "failures": 0, "retry_in_s": None}
+        assert servers.report_of("proc")["breaker"] == closed
     finally:
         await servers.aclose()
+
+
+def table_text(servers: McpServers) -> str:
+    """``/mcp``'s table as the terminal shows it."""
+    import io
+
+    from qwen_dev_cli.ui.slash import mcp_table
+    from qwen_dev_cli.ui.theme import make_console
+
+    out = io.StringIO()
+    make_console(out, width=200).print(mcp_table(servers.report()))
+    return out.getvalue()
 
 
 @pytest.mark.slow
