@@ -9,8 +9,9 @@ still does everything of the protocol). It does three things the SDK does not:
   closed). The request it answered gets an error saying so, so a 1 GB body or an
   endless event takes no memory and the session goes on. A compressed answer is refused
   (the client asks for ``identity``): a small gzip body could inflate without bound
-  above this layer. A JSON answer that is not JSON at all (up to 4 MiB; the SDK would
-  log it and leave the call waiting for its timeout) is its request's error too. A body
+  above this layer. A JSON answer the SDK cannot read (up to 4 MiB: not JSON, not a
+  JSON-RPC message, nested too deep; the SDK would log it and leave the call waiting for
+  its timeout) is its request's error too. A body
   no one needs (the old protocol's POST, a notification's, the DELETE ending a session;
   the SDK reads some of them whole, one at a time, and drops them) ends after
   :data:`_DRAINED` bytes or the call's timeout, and the DELETE, on the way out, has
@@ -193,13 +194,10 @@ class GuardedTransport(httpx.AsyncBaseTransport):
             return _error_response(request, request_id, TRANSIENT, message)
         finally:
             await response.aclose()
-        if len(body) <= _CHECKED and not _is_json(body):
+        unreadable = _unreadable(body) if len(body) <= _CHECKED else None
+        if unreadable is not None:
             # The SDK would log it and answer nothing: the call would wait its timeout.
-            from ..safe_text import printable
-
-            head = printable(bytes(body[:60]).decode("utf-8", "replace"))
-            said = f"its answer was not JSON: {head!r}"
-            return _error_response(request, request_id, REFUSED, said)
+            return _error_response(request, request_id, REFUSED, unreadable)
         headers = [
             (k, v) for k, v in response.headers.multi_items() if k.lower() != "content-length"
         ]
@@ -208,12 +206,28 @@ class GuardedTransport(httpx.AsyncBaseTransport):
         )
 
 
-def _is_json(body: bytearray) -> bool:
+def _unreadable(body: bytearray) -> str | None:
+    """Why the SDK could not read ``body`` as a message (``None``: it can), read as it
+    reads it: JSON that is no JSON-RPC message, or nested deeper than it reads (which
+    ``json.loads`` raised RecursionError for, from the transport, and the connection
+    was lost), would leave the call waiting its timeout."""
+    from mcp.types import JSONRPCMessage
+    from pydantic import ValidationError
+
+    from ..safe_text import printable
+
     try:
-        json.loads(body)
-    except ValueError:
-        return False
-    return True
+        JSONRPCMessage.model_validate_json(body)
+    except ValidationError as exc:
+        head = printable(bytes(body[:60]).decode("utf-8", "replace"))
+        errors = exc.errors(include_url=False, include_input=False)
+        said = str(errors[0]["msg"]) if errors else ""
+        if "recursion limit" in said:
+            return "its answer was nested too deep to read"
+        if errors and errors[0]["type"] == "json_invalid":
+            return f"its answer was not JSON: {head!r}"
+        return f"its answer was not a JSON-RPC message: {head!r}"
+    return None
 
 
 def _request_id(request: httpx.Request) -> object:

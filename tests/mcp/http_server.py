@@ -32,6 +32,8 @@ STATUS_500 = "500"
 DRIP = "drip"  # an event stream sending a byte every 0.1 s, never ending its event
 DRIP_JSON = "drip json"  # a JSON body the same way
 GZIP = "gzip"  # a small gzip body that would inflate to 64 MiB
+DEEP_JSON = "deep json"  # an answer nested 100,000 deep (JSON, 200 KB)
+NOT_RPC = "not rpc"  # JSON, but no JSON-RPC answer: its result a number
 
 
 @dataclass
@@ -148,6 +150,17 @@ def with_faults(app: Any, faults: Faults) -> Any:
 
             body = gzip.compress(b" " * (64 << 20), compresslevel=1)
             headers = [(b"content-type", b"application/json"), (b"content-encoding", b"gzip")]
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+        elif fault in (DEEP_JSON, NOT_RPC):
+            depth = 100_000
+            result = b'{"content": [{"type": "text", "text": "deep"}], "deep": '
+            result += b"[" * depth + b"]" * depth + b"}"
+            if fault == NOT_RPC:
+                result = b"5"
+            body = b'{"jsonrpc": "2.0", "id": %d, "result": ' % json.loads(body)["id"]
+            body += result + b"}"
+            headers = [(b"content-type", b"application/json")]
             await send({"type": "http.response.start", "status": 200, "headers": headers})
             await send({"type": "http.response.body", "body": body})
         elif fault == STATUS_500:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -24,12 +25,14 @@ from qwen_dev_cli.mcp import server as mcp_server
 from qwen_dev_cli.mcp.server import McpServer, ServerFailed
 
 from .http_server import (
+    DEEP_JSON,
     DRIP,
     DRIP_JSON,
     ENDLESS_EVENT,
     ENDLESS_JSON,
     GZIP,
     HUGE_LENGTH,
+    NOT_RPC,
     STATUS_500,
     Faults,
     serving,
@@ -107,6 +110,34 @@ async def test_an_answer_without_end_is_not_read_past_the_limit(
     # socket buffers, never the gigabyte it meant to send.
     assert faults.sent < 64 * LIMIT
     assert (await web.call("shout", {"text": "still here"})).text == "STILL HERE"
+
+
+@pytest.mark.parametrize(
+    ("fault", "said"),
+    [
+        (DEEP_JSON, "its answer was nested too deep to read"),
+        (NOT_RPC, 'its answer was not a JSON-RPC message: \'{"jsonrpc": "2.0", "id": '),
+    ],
+)
+async def test_an_answer_the_sdk_cannot_read_is_its_calls_error_at_once(
+    tmp_path: Path, fault: str, said: str
+) -> None:
+    # Nested 100,000 deep, the guard's own JSON check raised RecursionError: the
+    # connection was lost and the server failed for the session. JSON that is no
+    # JSON-RPC answer (or nested deeper than the SDK reads) left the call waiting.
+    faults = Faults(next=[fault])
+    with serving(faults) as url:
+        settings = McpServerSettings("web", url=url, timeout=10.0)
+        servers = McpServers([settings], tmp_path / "logs", os.environ, print)
+        server = servers.servers[0]
+        try:
+            await servers.wait_ready()
+            with pytest.raises(ServerFailed, match=re.escape(said)):
+                await server.call("append", {})
+            assert server.state == "ready"
+            assert (await server.call("shout", {"text": "after"})).text == "AFTER"
+        finally:
+            await servers.aclose()
 
 
 async def test_on_an_sse_server_an_answer_too_long_is_skipped_and_the_stream_goes_on(
