@@ -207,27 +207,13 @@ class GuardedTransport(httpx.AsyncBaseTransport):
 
 
 def _unreadable(body: bytearray) -> str | None:
-    """Why the SDK could not read ``body`` as a message (``None``: it can), read as it
-    reads it: JSON that is no JSON-RPC message, or nested deeper than it reads (which
-    ``json.loads`` raised RecursionError for, from the transport, and the connection
-    was lost), would leave the call waiting its timeout."""
-    from mcp.types import JSONRPCMessage
-    from pydantic import ValidationError
+    """Why the SDK could not read ``body`` (``None``: it can): JSON that is no JSON-RPC
+    message, or nested deeper than it reads, would leave the call waiting its timeout
+    (and ``json.loads``, which checked it before, raised RecursionError from the
+    transport: the connection was lost)."""
+    from .messages import unreadable
 
-    from ..safe_text import printable
-
-    try:
-        JSONRPCMessage.model_validate_json(body)
-    except ValidationError as exc:
-        head = printable(bytes(body[:60]).decode("utf-8", "replace"))
-        errors = exc.errors(include_url=False, include_input=False)
-        said = str(errors[0]["msg"]) if errors else ""
-        if "recursion limit" in said:
-            return "its answer was nested too deep to read"
-        if errors and errors[0]["type"] == "json_invalid":
-            return f"its answer was not JSON: {head!r}"
-        return f"its answer was not a JSON-RPC message: {head!r}"
-    return None
+    return unreadable(body)
 
 
 def _request_id(request: httpx.Request) -> object:

@@ -8,7 +8,9 @@ qwen-dev and fill its memory with a single message. This transport does the same
 ``ClientSession``: nothing of the protocol is written here) with framing that is linear
 in the bytes read and bounded: a message longer than ``max_message`` bytes is skipped
 unread, the request it answered gets an error saying so (the server stays connected),
-and ``on_problem`` is told.
+and ``on_problem`` is told. An answer the SDK cannot read (not JSON, no JSON-RPC
+message, nested too deep) is its request's error at once too, not a call waiting its
+timeout.
 
 On the way out, as the SDK does it: stdin is closed and the server given
 :data:`GRACE` seconds to leave; then its whole process group (it runs in a session of
@@ -31,9 +33,11 @@ from typing import TYPE_CHECKING, Final, Protocol
 import anyio
 from mcp.shared.message import SessionMessage
 from mcp.types import INTERNAL_ERROR, ErrorData, JSONRPCError, JSONRPCMessage
+from pydantic import ValidationError
 
 from ..tools.executables import absolute_path
 from .breaker import MAX_MESSAGE
+from .messages import why
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
@@ -47,6 +51,7 @@ GRACE: Final = 2.0
 #: Bytes kept of a message too long to read: enough to find the id it answers.
 _HEAD: Final = 4096
 _ID: Final = re.compile(rb'"id"\s*:\s*(-?\d+|"(?:[^"\\]|\\.)*")')
+_METHOD: Final = re.compile(rb'"method"\s*:')
 
 
 class StderrSink(Protocol):
@@ -174,17 +179,26 @@ async def _refuse(
     near the start) gets an error instead, and the server stays connected."""
     problem = f"its answer was over {limit:,} bytes and was not read"
     on_problem(problem)
+    await _answer(head, problem, writer)
+
+
+async def _answer(
+    head: bytes, problem: str, writer: MemoryObjectSendStream[SessionMessage | Exception]
+) -> bool:
+    """Whether the request a message answered (its id near the start, ``head``) could be
+    given ``problem`` as its error."""
     found = _ID.search(head)
     if found is None:
-        return
+        return False
     try:
         request = json.loads(found.group(1))
     except ValueError:  # an id the pattern took but JSON does not: no one to answer
-        return
+        return False
     error = JSONRPCError(
         jsonrpc="2.0", id=request, error=ErrorData(code=INTERNAL_ERROR, message=problem)
     )
     await writer.send(SessionMessage(JSONRPCMessage(error)))
+    return True
 
 
 async def _deliver(
@@ -194,6 +208,16 @@ async def _deliver(
         return
     try:
         message = JSONRPCMessage.model_validate_json(line)
+    except ValidationError as exc:
+        # An answer the SDK cannot read (not JSON, no JSON-RPC message, nested too
+        # deep) is its request's error at once: the session would only log it, and the
+        # call wait its whole timeout. Anything else (no id; a request or notification
+        # of the server's) the session hears of, as before.
+        head = bytes(line[:_HEAD])
+        if _METHOD.search(head) is None and await _answer(head, why(exc, line), writer):
+            return
+        await writer.send(exc)
+        return
     except Exception as exc:  # garbage from the server: the session hears of it
         await writer.send(exc)
         return

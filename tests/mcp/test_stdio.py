@@ -132,3 +132,34 @@ async def test_a_server_writing_stderr_without_end_keeps_its_log_bounded(
         assert result.text == "echo: still here"
     finally:
         await server.stop()
+
+
+RAW = str(Path(__file__).with_name("raw_server.py"))
+
+
+@pytest.mark.parametrize(
+    ("tool", "said"),
+    [
+        ("deep", "its answer was nested too deep to read"),
+        ("not_rpc", """its answer was not a JSON-RPC message: '{"jsonrpc": "2.0", "id": """),
+        ("garbage", """its answer was not JSON: '{"jsonrpc": "2.0", "id": """),
+    ],
+)
+async def test_an_answer_the_sdk_cannot_read_is_its_calls_error_at_once(
+    tmp_path: Path, tool: str, said: str
+) -> None:
+    # The session only logged such a line, and the call waited its whole timeout.
+    import re
+
+    settings = McpServerSettings("raw", command=sys.executable, args=(RAW,), timeout=10.0)
+    server = McpServer(settings, tmp_path / "raw.log", os.environ)
+    server.start()
+    try:
+        await server.wait_ready()
+        assert server.state == "ready", server.error
+        with pytest.raises(ServerFailed, match=re.escape(f"MCP server raw: {said}")):
+            await server.call(tool, {})
+        assert server.state == "ready"
+        assert (await server.call("echo", {})).text == "echo"
+    finally:
+        await server.stop()

@@ -1,0 +1,62 @@
+"""An MCP server over stdio written by hand, for answers no SDK server would send:
+``python raw_server.py``. Its tools: ``echo`` (a plain answer), ``deep`` (an answer
+nested 100,000 deep), ``not_rpc`` (JSON whose result is a number), ``garbage`` (a line
+that is not JSON but names the request's id)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+DEPTH = 100_000
+
+
+def answer(request_id: object, result: Any) -> bytes:
+    return json.dumps({"jsonrpc": "2.0", "id": request_id, "result": result}).encode()
+
+
+def reply(request: dict[str, Any]) -> bytes | None:
+    method, request_id = request.get("method"), request.get("id")
+    if request_id is None:
+        return None  # a notification
+    if method == "initialize":
+        return answer(
+            request_id,
+            {
+                "protocolVersion": request["params"]["protocolVersion"],
+                "capabilities": {"tools": {}},
+                "serverInfo": {"name": "raw", "version": "1"},
+            },
+        )
+    if method == "tools/list":
+        names = ("echo", "deep", "not_rpc", "garbage")
+        tools = [{"name": name, "inputSchema": {"type": "object"}} for name in names]
+        return answer(request_id, {"tools": tools})
+    if method != "tools/call":
+        error = {"code": -32601, "message": f"no method {method}"}
+        return json.dumps({"jsonrpc": "2.0", "id": request_id, "error": error}).encode()
+    tool = request["params"]["name"]
+    head = b'{"jsonrpc": "2.0", "id": ' + json.dumps(request_id).encode() + b', "result": '
+    if tool == "deep":
+        text = b'{"content": [{"type": "text", "text": "deep"}], "deep": '
+        return head + text + b"[" * DEPTH + b"]" * DEPTH + b"}}"
+    if tool == "not_rpc":
+        return head + b"5}"
+    if tool == "garbage":
+        return head + b"{{{ not JSON"
+    return answer(request_id, {"content": [{"type": "text", "text": "echo"}]})
+
+
+def main() -> None:
+    for line in sys.stdin.buffer:
+        if not line.strip():
+            continue
+        out = reply(json.loads(line))
+        if out is not None:
+            sys.stdout.buffer.write(out + b"\n")
+            sys.stdout.buffer.flush()
+
+
+if __name__ == "__main__":
+    main()
