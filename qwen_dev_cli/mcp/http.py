@@ -9,9 +9,9 @@ still does everything of the protocol). It does three things the SDK does not:
   closed). The request it answered gets an error saying so, so a 1 GB body or an
   endless event takes no memory and the session goes on. A compressed answer is refused
   (the client asks for ``identity``): a small gzip body could inflate without bound
-  above this layer. A JSON answer the SDK cannot read (up to 4 MiB: not JSON, not a
-  JSON-RPC message, nested too deep; the SDK would log it and leave the call waiting for
-  its timeout) is its request's error too. A body
+  above this layer. An answer the SDK cannot read (a JSON body or an event's message,
+  up to 4 MiB: not JSON, not a JSON-RPC message, nested too deep; the SDK would log it
+  and leave the call waiting for its timeout) is its request's error too. A body
   no one needs (the old protocol's POST, a notification's, the DELETE ending a session;
   the SDK reads some of them whole, one at a time, and drops them) ends after
   :data:`_DRAINED` bytes or the call's timeout, and the DELETE, on the way out, has
@@ -66,7 +66,9 @@ _CHECKED: Final = 4 << 20
 #: Bytes kept of a message too long to read: enough to find the id it answers.
 _HEAD: Final = 4096
 _ID: Final = re.compile(rb'"id"\s*:\s*(-?\d+|"(?:[^"\\]|\\.)*")')
+_METHOD: Final = re.compile(rb'"method"\s*:')
 _BOUNDARY: Final = re.compile(rb"\r\n\r\n|\n\n|\r\r")
+_LINE: Final = re.compile(rb"\r\n|\r|\n")
 #: Bytes kept of an event being skipped: the longest boundary but its last byte.
 _KEEP: Final = 3
 #: Bytes read of a body no one needs before it is cut.
@@ -334,7 +336,7 @@ class _Events(httpx.AsyncByteStream):
                     scanned = 0
                     if head is None:
                         self.heard()
-                        yield event
+                        yield _checked(event)
                     else:
                         answered = _answered(head)
                         head = None
@@ -400,6 +402,43 @@ class _Drained(httpx.AsyncByteStream):
 
     async def aclose(self) -> None:
         await self._inner.aclose()
+
+
+def _checked(event: bytes) -> bytes:
+    """``event``, or in its place the error of the request it answered when the SDK
+    could not read its message (up to :data:`_CHECKED` bytes): the SDK would log it and
+    leave the call waiting its timeout."""
+    if len(event) > _CHECKED:
+        return event
+    kind, data = _fields(event)
+    if kind not in (b"", b"message") or not data.strip():
+        return event
+    head = data[:_HEAD]
+    if _METHOD.search(head) is not None:  # the server's request or notification
+        return event
+    from .messages import unreadable
+
+    # (As text, as the SSE parser hands it to the SDK: bytes not UTF-8 replaced.)
+    problem = unreadable(data.decode("utf-8", "replace"))
+    answered = None if problem is None else _answered(head)
+    if problem is None or answered is None:
+        return event
+    return _event(answered, REFUSED, problem)
+
+
+def _fields(event: bytes) -> tuple[bytes, bytes]:
+    """An event's type and its data (its ``data`` lines joined), as the SSE parser
+    reads them."""
+    kind = b""
+    data: list[bytes] = []
+    for line in _LINE.split(event):
+        name, _, value = line.partition(b":")
+        value = value.removeprefix(b" ")
+        if name == b"event":
+            kind = value
+        elif name == b"data":
+            data.append(value)
+    return kind, b"\n".join(data)
 
 
 def _answered(head: bytes) -> object:

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from ..safe_text import printable
 
 
-def unreadable(body: bytes | bytearray) -> str | None:
+def unreadable(body: bytes | bytearray | str) -> str | None:
     """Why the SDK could not read ``body`` as a message, read as it reads it (``None``:
     it can)."""
     try:
@@ -21,14 +21,15 @@ def unreadable(body: bytes | bytearray) -> str | None:
     return None
 
 
-def why(exc: ValidationError, body: bytes | bytearray) -> str:
+def why(exc: ValidationError, body: bytes | bytearray | str) -> str:
     """What ``exc`` (pydantic on reading ``body``) means, in a few words: not JSON, JSON
     but no JSON-RPC message, or nested deeper than it reads."""
     errors = exc.errors(include_url=False, include_input=False)
     said = str(errors[0]["msg"]) if errors else ""
     if "recursion limit" in said:
         return "its answer was nested too deep to read"
-    head = printable(bytes(body[:60]).decode("utf-8", "replace"))
+    start = body[:60]
+    head = printable(start if isinstance(start, str) else bytes(start).decode("utf-8", "replace"))
     if errors and errors[0]["type"] == "json_invalid":
         return f"its answer was not JSON: {head!r}"
     return f"its answer was not a JSON-RPC message: {head!r}"

@@ -34,6 +34,7 @@ DRIP_JSON = "drip json"  # a JSON body the same way
 GZIP = "gzip"  # a small gzip body that would inflate to 64 MiB
 DEEP_JSON = "deep json"  # an answer nested 100,000 deep (JSON, 200 KB)
 NOT_RPC = "not rpc"  # JSON, but no JSON-RPC answer: its result a number
+DEEP_EVENT = "deep event"  # the deep answer as an event of an event stream
 
 
 @dataclass
@@ -152,7 +153,7 @@ def with_faults(app: Any, faults: Faults) -> Any:
             headers = [(b"content-type", b"application/json"), (b"content-encoding", b"gzip")]
             await send({"type": "http.response.start", "status": 200, "headers": headers})
             await send({"type": "http.response.body", "body": body})
-        elif fault in (DEEP_JSON, NOT_RPC):
+        elif fault in (DEEP_JSON, NOT_RPC, DEEP_EVENT):
             depth = 100_000
             result = b'{"content": [{"type": "text", "text": "deep"}], "deep": '
             result += b"[" * depth + b"]" * depth + b"}"
@@ -161,6 +162,9 @@ def with_faults(app: Any, faults: Faults) -> Any:
             body = b'{"jsonrpc": "2.0", "id": %d, "result": ' % json.loads(body)["id"]
             body += result + b"}"
             headers = [(b"content-type", b"application/json")]
+            if fault == DEEP_EVENT:
+                body = b"event: message\ndata: " + body + b"\n\n"
+                headers = [(b"content-type", b"text/event-stream")]
             await send({"type": "http.response.start", "status": 200, "headers": headers})
             await send({"type": "http.response.body", "body": body})
         elif fault == STATUS_500:

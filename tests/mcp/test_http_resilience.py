@@ -25,6 +25,7 @@ from qwen_dev_cli.mcp import server as mcp_server
 from qwen_dev_cli.mcp.server import McpServer, ServerFailed
 
 from .http_server import (
+    DEEP_EVENT,
     DEEP_JSON,
     DRIP,
     DRIP_JSON,
@@ -116,6 +117,7 @@ async def test_an_answer_without_end_is_not_read_past_the_limit(
     ("fault", "said"),
     [
         (DEEP_JSON, "its answer was nested too deep to read"),
+        (DEEP_EVENT, "its answer was nested too deep to read"),
         (NOT_RPC, 'its answer was not a JSON-RPC message: \'{"jsonrpc": "2.0", "id": '),
     ],
 )
@@ -447,3 +449,15 @@ async def test_a_server_restarted_under_a_session_is_connected_again(
         assert server.state == "ready"
     finally:
         await servers.aclose()
+
+
+async def test_an_event_the_sdk_reads_passes_and_one_it_cannot_is_answered() -> None:
+    ok = b'event: message\ndata: {"jsonrpc": "2.0", "id": 3, "result": {"t": "\xff"}}\n\n'
+    bad = b'data: {"jsonrpc": "2.0", "id": 4, "result": 5}\n\n'
+    note = b'data: {"jsonrpc": "2.0", "method": "x", "params": 5}\n\n'  # not an answer
+    ping = b"event: endpoint\ndata: /messages?x=1\n\n"
+    out = await read_events([ok, bad, note, ping], None, 1000)
+    assert out.startswith(ok)  # (not UTF-8, but the SSE parser replaces it)
+    assert b'"id": 4, "error": {"code": -32097' in out
+    assert b"not a JSON-RPC message" in out
+    assert out.endswith(note + ping)
