@@ -9,9 +9,11 @@ still does everything of the protocol). It does three things the SDK does not:
   closed). The request it answered gets an error saying so, so a 1 GB body or an
   endless event takes no memory and the session goes on. A compressed answer is refused
   (the client asks for ``identity``): a small gzip body could inflate without bound
-  above this layer. An answer the SDK cannot read (a JSON body or an event's message,
-  up to 4 MiB: not JSON, not a JSON-RPC message, nested too deep; the SDK would log it
-  and leave the call waiting for its timeout) is its request's error too. A body
+  above this layer. A message holding too many values to read
+  (:func:`~.messages.crowded`: a small one could take gigabytes) is not read, and one
+  the SDK cannot read (up to 4 MiB: not JSON, not a JSON-RPC message, nested too deep;
+  the SDK would log it and leave the call waiting for its timeout) is its request's
+  error too. A body
   no one needs (the old protocol's POST, a notification's, the DELETE ending a session;
   the SDK reads some of them whole, one at a time, and drops them) ends after
   :data:`_DRAINED` bytes or the call's timeout, and the DELETE, on the way out, has
@@ -44,6 +46,7 @@ import anyio
 import httpx
 
 from .breaker import Breaker
+from .messages import LISTS
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -107,6 +110,8 @@ class GuardedTransport(httpx.AsyncBaseTransport):
         self.answers_in_body = answers_in_body
         self.idle = idle
         self.total = total
+        #: The ids of requests whose answers may hold more values (tools/list).
+        self.lists: set[object] = set()
 
     async def aclose(self) -> None:
         await self._inner.aclose()
@@ -122,7 +127,9 @@ class GuardedTransport(httpx.AsyncBaseTransport):
 
     async def _handle(self, request: httpx.Request, deadline: float) -> httpx.Response:
         """``request`` sent (``deadline``: when a body no one needs is cut)."""
-        request_id = _request_id(request)
+        request_id, method = _request_of(request)
+        if method in LISTS and isinstance(request_id, str | int):
+            self.lists.add(request_id)
 
         def fail(message: str, code: int) -> httpx.Response:
             if request_id is None or not self.answers_in_body:  # the SDK handles errors
@@ -155,7 +162,7 @@ class GuardedTransport(httpx.AsyncBaseTransport):
             said = f"its answer came compressed ({encoding[:40]}) though asked not to be"
             return fail(said, REFUSED)
         if request.method == "GET":  # the long-lived event stream
-            return _bounded(response, None, self.max_message, self.breaker, None)
+            return _bounded(response, None, self.max_message, self.breaker, None, self.lists)
         if request_id is None or not self.answers_in_body or status == 404:
             # A body no one needs (404 to a request: the SDK's "session terminated").
             limit = min(self.max_message, _DRAINED)
@@ -168,7 +175,7 @@ class GuardedTransport(httpx.AsyncBaseTransport):
         kind = response.headers.get("content-type", "").lower()
         if kind.startswith("application/json"):
             return await self._read_json(request, response, request_id)
-        return _bounded(response, request_id, self.max_message, self.breaker, self)
+        return _bounded(response, request_id, self.max_message, self.breaker, self, self.lists)
 
     async def _read_json(
         self, request: httpx.Request, response: httpx.Response, request_id: object
@@ -196,7 +203,13 @@ class GuardedTransport(httpx.AsyncBaseTransport):
             return _error_response(request, request_id, TRANSIENT, message)
         finally:
             await response.aclose()
-        unreadable = _unreadable(body) if len(body) <= _CHECKED else None
+        from .messages import MAX_LIST_VALUES, MAX_VALUES, crowded
+
+        self.lists.discard(request_id)
+        limit = MAX_LIST_VALUES if method_of(request) in LISTS else MAX_VALUES
+        unreadable = crowded(body, limit)
+        if unreadable is None and len(body) <= _CHECKED:
+            unreadable = _unreadable(body)
         if unreadable is not None:
             # The SDK would log it and answer nothing: the call would wait its timeout.
             return _error_response(request, request_id, REFUSED, unreadable)
@@ -218,17 +231,22 @@ def _unreadable(body: bytearray) -> str | None:
     return unreadable(body)
 
 
-def _request_id(request: httpx.Request) -> object:
-    """The JSON-RPC id of a request POSTed (``None`` for a notification, a response, a GET)."""
+def _request_of(request: httpx.Request) -> tuple[object, object]:
+    """The JSON-RPC id and method of a request POSTed (``None`` for a notification, a
+    response, a GET)."""
     if request.method != "POST":
-        return None
+        return None, None
     try:
         message = json.loads(request.content)
     except (httpx.RequestNotRead, ValueError):
-        return None
+        return None, None
     if isinstance(message, dict) and "method" in message and "id" in message:
-        return message["id"]
-    return None
+        return message["id"], message["method"]
+    return None, None
+
+
+def method_of(request: httpx.Request) -> object:
+    return _request_of(request)[1]
 
 
 def _error(request_id: object, code: int, message: str) -> bytes:
@@ -253,11 +271,13 @@ def _bounded(
     limit: int,
     breaker: Breaker,
     timing: GuardedTransport | None,
+    lists: set[object],
 ) -> httpx.Response:
     """``response`` with its body read through :class:`_Events` (``timing``: the
     transport whose ``idle`` and ``total`` bound the answer to a request)."""
     idle, total = (None, None) if timing is None else (timing.idle, timing.total)
-    response.stream = _Events(response.stream, request_id, limit, breaker, idle, total)  # type: ignore[arg-type]  # async here
+    events = _Events(response.stream, request_id, limit, breaker, idle, total, lists)  # type: ignore[arg-type]  # async here
+    response.stream = events
     return response
 
 
@@ -279,9 +299,11 @@ class _Events(httpx.AsyncByteStream):
         breaker: Breaker,
         idle: float | None = None,
         total: float | None = None,
+        lists: set[object] | None = None,
     ) -> None:
         self._inner = inner
         self._request_id = request_id
+        self._lists = lists
         self._limit = limit
         self._breaker = breaker
         self._idle = idle
@@ -336,7 +358,9 @@ class _Events(httpx.AsyncByteStream):
                     scanned = 0
                     if head is None:
                         self.heard()
-                        yield _checked(event)
+                        checked = _checked(event, self._request_id, self._lists)
+                        if checked:
+                            yield checked
                     else:
                         answered = _answered(head)
                         head = None
@@ -404,26 +428,42 @@ class _Drained(httpx.AsyncByteStream):
         await self._inner.aclose()
 
 
-def _checked(event: bytes) -> bytes:
-    """``event``, or in its place the error of the request it answered when the SDK
-    could not read its message (up to :data:`_CHECKED` bytes): the SDK would log it and
-    leave the call waiting its timeout."""
-    if len(event) > _CHECKED:
+def _checked(event: bytes, request_id: object, lists: set[object] | None = None) -> bytes:
+    """``event``; or in its place the error of the request it answered (named near its
+    start), when its message holds too many values to read (:func:`~.messages.crowded`;
+    an answer to a request in ``lists`` may hold more; one naming no request: taken for
+    the answer to ``request_id``, if any), or when the SDK could not read it (up to
+    :data:`_CHECKED` bytes; the SDK would log it and leave the call waiting its
+    timeout); or nothing, for too many values in a message that answers nothing."""
+    from .messages import MAX_LIST_VALUES, MAX_VALUES, crowded, many, unreadable
+
+    crowd = many(event)
+    if not crowd and len(event) > _CHECKED:
         return event
     kind, data = _fields(event)
     if kind not in (b"", b"message") or not data.strip():
         return event
     head = data[:_HEAD]
-    if _METHOD.search(head) is not None:  # the server's request or notification
-        return event
-    from .messages import unreadable
-
+    asks = _METHOD.search(head) is not None  # the server's request or notification
+    answered = None if asks else _answered(head)
+    if crowd:
+        # Not read, whatever it is; one naming no request is taken for the answer this
+        # stream carries (if it carries one).
+        target = request_id if answered is None and not asks else answered
+        wide = isinstance(target, str | int) and lists is not None and target in lists
+        if wide and lists is not None:
+            lists.discard(target)
+        problem = crowded(data, MAX_LIST_VALUES if wide else MAX_VALUES)
+        if problem is not None:
+            if target is None:
+                log.warning("MCP server: a message answering no request not read: %s", problem)
+                return b""
+            return _event(target, REFUSED, problem)
+    if asks or answered is None or len(event) > _CHECKED:
+        return event  # (unreadable, the SDK logs it: it may be a broken notification)
     # (As text, as the SSE parser hands it to the SDK: bytes not UTF-8 replaced.)
     problem = unreadable(data.decode("utf-8", "replace"))
-    answered = None if problem is None else _answered(head)
-    if problem is None or answered is None:
-        return event
-    return _event(answered, REFUSED, problem)
+    return event if problem is None else _event(answered, REFUSED, problem)
 
 
 def _fields(event: bytes) -> tuple[bytes, bytes]:

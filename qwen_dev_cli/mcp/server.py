@@ -541,5 +541,9 @@ def _say(exc: BaseException) -> str:
     exc = _innermost(exc)
     if isinstance(exc, FileNotFoundError):
         return f"command not found: {exc.filename or exc}"
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError):  # (str() renders every error: maybe millions)
+        return f"its answer was not a valid {exc.title}: {exc.error_count():,} problems"
     text = printable((str(exc).strip().splitlines() or [type(exc).__name__])[0])
     return text if len(text) <= 300 else text[:300] + "..."

@@ -32,9 +32,11 @@ STATUS_500 = "500"
 DRIP = "drip"  # an event stream sending a byte every 0.1 s, never ending its event
 DRIP_JSON = "drip json"  # a JSON body the same way
 GZIP = "gzip"  # a small gzip body that would inflate to 64 MiB
-DEEP_JSON = "deep json"  # an answer nested 100,000 deep (JSON, 200 KB)
+DEEP_JSON = "deep json"  # an answer nested 5,000 deep (JSON, 10 KB)
 NOT_RPC = "not rpc"  # JSON, but no JSON-RPC answer: its result a number
 DEEP_EVENT = "deep event"  # the deep answer as an event of an event stream
+CROWD_JSON = "crowd json"  # a content list of 100,000 empty objects (200 KB)
+CROWD_EVENT = "crowd event"  # the same as an event
 
 
 @dataclass
@@ -153,16 +155,18 @@ def with_faults(app: Any, faults: Faults) -> Any:
             headers = [(b"content-type", b"application/json"), (b"content-encoding", b"gzip")]
             await send({"type": "http.response.start", "status": 200, "headers": headers})
             await send({"type": "http.response.body", "body": body})
-        elif fault in (DEEP_JSON, NOT_RPC, DEEP_EVENT):
-            depth = 100_000
+        elif fault in (DEEP_JSON, NOT_RPC, DEEP_EVENT, CROWD_JSON, CROWD_EVENT):
+            depth = 5_000
             result = b'{"content": [{"type": "text", "text": "deep"}], "deep": '
             result += b"[" * depth + b"]" * depth + b"}"
             if fault == NOT_RPC:
                 result = b"5"
+            elif fault in (CROWD_JSON, CROWD_EVENT):
+                result = b'{"content": [' + b",".join([b"{}"] * 100_000) + b"]}"
             body = b'{"jsonrpc": "2.0", "id": %d, "result": ' % json.loads(body)["id"]
             body += result + b"}"
             headers = [(b"content-type", b"application/json")]
-            if fault == DEEP_EVENT:
+            if fault in (DEEP_EVENT, CROWD_EVENT):
                 body = b"event: message\ndata: " + body + b"\n\n"
                 headers = [(b"content-type", b"text/event-stream")]
             await send({"type": "http.response.start", "status": 200, "headers": headers})

@@ -1,7 +1,9 @@
 """An MCP server over stdio written by hand, for answers no SDK server would send:
 ``python raw_server.py``. Its tools: ``echo`` (a plain answer), ``deep`` (an answer
-nested 100,000 deep), ``not_rpc`` (JSON whose result is a number), ``garbage`` (a line
-that is not JSON but names the request's id)."""
+nested 5,000 deep), ``not_rpc`` (JSON whose result is a number), ``garbage`` (a line
+that is not JSON but names the request's id), ``crowd`` (a content list of ``count``
+empty objects: a small answer that becomes millions of objects and errors), ``rows``
+(structured content of ``count`` numbers, valid)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import json
 import sys
 from typing import Any
 
-DEPTH = 100_000
+DEPTH = 5_000
 
 
 def answer(request_id: object, result: Any) -> bytes:
@@ -30,7 +32,7 @@ def reply(request: dict[str, Any]) -> bytes | None:
             },
         )
     if method == "tools/list":
-        names = ("echo", "deep", "not_rpc", "garbage")
+        names = ("echo", "deep", "not_rpc", "garbage", "crowd", "rows")
         tools = [{"name": name, "inputSchema": {"type": "object"}} for name in names]
         return answer(request_id, {"tools": tools})
     if method != "tools/call":
@@ -45,6 +47,15 @@ def reply(request: dict[str, Any]) -> bytes | None:
         return head + b"5}"
     if tool == "garbage":
         return head + b"{{{ not JSON"
+    count = int(request["params"].get("arguments", {}).get("count", 0))
+    if tool == "crowd":
+        return head + b'{"content": [' + b",".join([b"{}"] * count) + b"]}}"
+    if tool == "rows":
+        rows = b",".join([b"0"] * count)
+        text = b'{"type": "text", "text": "rows"}'
+        return (
+            head + b'{"content": [' + text + b'], "structuredContent": {"rows": [' + rows + b"]}}}"
+        )
     return answer(request_id, {"content": [{"type": "text", "text": "echo"}]})
 
 

@@ -25,6 +25,8 @@ from qwen_dev_cli.mcp import server as mcp_server
 from qwen_dev_cli.mcp.server import McpServer, ServerFailed
 
 from .http_server import (
+    CROWD_EVENT,
+    CROWD_JSON,
     DEEP_EVENT,
     DEEP_JSON,
     DRIP,
@@ -118,13 +120,16 @@ async def test_an_answer_without_end_is_not_read_past_the_limit(
     [
         (DEEP_JSON, "its answer was nested too deep to read"),
         (DEEP_EVENT, "its answer was nested too deep to read"),
+        # 200 KB that the SDK read into 1.3 million validation errors (over 1 GB).
+        (CROWD_JSON, "its answer held over 20,000 JSON values and was not read"),
+        (CROWD_EVENT, "its answer held over 20,000 JSON values and was not read"),
         (NOT_RPC, 'its answer was not a JSON-RPC message: \'{"jsonrpc": "2.0", "id": '),
     ],
 )
 async def test_an_answer_the_sdk_cannot_read_is_its_calls_error_at_once(
     tmp_path: Path, fault: str, said: str
 ) -> None:
-    # Nested 100,000 deep, the guard's own JSON check raised RecursionError: the
+    # Nested 5,000 deep, the guard's own JSON check raised RecursionError: the
     # connection was lost and the server failed for the session. JSON that is no
     # JSON-RPC answer (or nested deeper than the SDK reads) left the call waiting.
     faults = Faults(next=[fault])
