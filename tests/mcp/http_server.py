@@ -52,6 +52,8 @@ class Faults:
     counts: dict[str, int] = field(default_factory=dict)
     #: A fault for the DELETE that ends a session (a stateful server's).
     delete: str | None = None
+    #: More tools to list (``t0``, ``t1``...), each with a schema of a few values.
+    more_tools: int = 0
 
 
 def build(faults: Faults | None = None, *, stateful: bool = False) -> FastMCP:
@@ -108,6 +110,11 @@ def build(faults: Faults | None = None, *, stateful: bool = False) -> FastMCP:
         """Ends this server's process in the middle of the call."""
         os._exit(3)
 
+    def numbered(x: str = "", y: int = 0) -> str:
+        return x * y
+
+    for index in range(faults.more_tools):
+        server.add_tool(numbered, name=f"t{index}", description="A numbered tool.")
     return server
 
 

@@ -216,6 +216,22 @@ async def test_a_session_end_answered_without_end_does_not_hold_the_exit(
         assert 0 < faults.sent < 64 * LIMIT
 
 
+async def test_a_long_tool_list_may_hold_more_values_than_an_answer(tmp_path: Path) -> None:
+    # 1,000 tools list about 30,000 JSON values in one page: over what any other
+    # answer may hold, under the tool list's own bound (the first 500 tools kept).
+    from qwen_dev_cli.mcp.server import MAX_TOOLS
+
+    with serving(Faults(more_tools=1000)) as url:
+        servers = McpServers([McpServerSettings("wide", url=url)], tmp_path, os.environ, print)
+        server = servers.servers[0]
+        try:
+            await servers.wait_ready()
+            assert server.state == "ready", server.error
+            assert len(server.tools) == MAX_TOOLS
+        finally:
+            await servers.aclose()
+
+
 async def test_a_compressed_answer_is_refused_uninflated(web: McpServer, faults: Faults) -> None:
     faults.next = [GZIP]
     with pytest.raises(ServerFailed, match="compressed"):
