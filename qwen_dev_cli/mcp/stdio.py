@@ -33,7 +33,14 @@ from typing import TYPE_CHECKING, Final, Protocol
 
 import anyio
 from mcp.shared.message import SessionMessage
-from mcp.types import INTERNAL_ERROR, ErrorData, JSONRPCError, JSONRPCMessage, JSONRPCRequest
+from mcp.types import (
+    INTERNAL_ERROR,
+    ErrorData,
+    JSONRPCError,
+    JSONRPCMessage,
+    JSONRPCRequest,
+    JSONRPCResponse,
+)
 from pydantic import ValidationError
 
 from ..tools.executables import absolute_path
@@ -251,6 +258,8 @@ async def _deliver(
     except Exception as exc:  # garbage from the server: the session hears of it
         await writer.send(exc)
         return
+    if lists and isinstance(message.root, JSONRPCResponse | JSONRPCError):
+        lists.discard(message.root.id)
     await writer.send(SessionMessage(message))
 
 
