@@ -174,11 +174,11 @@ class GuardedTransport(httpx.AsyncBaseTransport):
             return fail(f"HTTP {status} {response.reason_phrase}".strip(), code)
         kind = response.headers.get("content-type", "").lower()
         if kind.startswith("application/json"):
-            return await self._read_json(request, response, request_id)
+            return await self._read_json(request, response, request_id, method)
         return _bounded(response, request_id, self.max_message, self.breaker, self, self.lists)
 
     async def _read_json(
-        self, request: httpx.Request, response: httpx.Response, request_id: object
+        self, request: httpx.Request, response: httpx.Response, request_id: object, method: object
     ) -> httpx.Response:
         """The whole body, read here up to the bound (the SDK would read it all)."""
         too_long = f"its answer was over {self.max_message:,} bytes and was not read"
@@ -205,8 +205,9 @@ class GuardedTransport(httpx.AsyncBaseTransport):
             await response.aclose()
         from .messages import MAX_LIST_VALUES, MAX_VALUES, crowded
 
-        self.lists.discard(request_id)
-        limit = MAX_LIST_VALUES if method_of(request) in LISTS else MAX_VALUES
+        if isinstance(request_id, str | int):
+            self.lists.discard(request_id)
+        limit = MAX_LIST_VALUES if method in LISTS else MAX_VALUES
         unreadable = crowded(body, limit)
         if unreadable is None and len(body) <= _CHECKED:
             unreadable = _unreadable(body)
@@ -243,10 +244,6 @@ def _request_of(request: httpx.Request) -> tuple[object, object]:
     if isinstance(message, dict) and "method" in message and "id" in message:
         return message["id"], message["method"]
     return None, None
-
-
-def method_of(request: httpx.Request) -> object:
-    return _request_of(request)[1]
 
 
 def _error(request_id: object, code: int, message: str) -> bytes:
