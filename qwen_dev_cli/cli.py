@@ -939,6 +939,10 @@ def mcp_list(
     for row in rows:
         trust = ", trusted" if row["trust"] else ""
         line = f"{row['name']} ({row['transport']}{trust}): {row['state']}"
+        if row["breaker"] is not None:
+            from .mcp.breaker import describe
+
+            line += f", breaker {describe(row['breaker'])}"
         if row["error"]:
             line += f": {row['error']}"
         typer.echo(line)

@@ -8,6 +8,7 @@ official ``mcp`` SDK is imported only when a server is started.
 - :mod:`.schemas`: a server's JSON schemas made acceptable to every provider.
 - :mod:`.results`: a tool result as bounded text for the model.
 - :mod:`.http`, :mod:`.breaker`: what an HTTP server sends bounded, retries, its breaker.
+- :mod:`.messages`: why a server's message cannot be read, the same for every transport.
 - :mod:`.server`: one server's connection, started in the background.
 - :mod:`.servers`: every configured server, their tools as registry sources.
 """

@@ -7,7 +7,7 @@ at start-up imports nothing heavy.
 from __future__ import annotations
 
 import time
-from typing import Final
+from typing import Any, Final
 
 #: The longest message a server may send, in bytes (stdio and HTTP alike).
 MAX_MESSAGE: Final = 64 * 1024 * 1024
@@ -47,3 +47,27 @@ class Breaker:
 
     def reset(self) -> None:
         self.success()
+
+    def report(self) -> dict[str, Any]:
+        """Its state as ``mcp list --json`` and ``/mcp`` show it: ``closed``, ``open``
+        (requests refused for ``retry_in_s`` more seconds) or ``half-open`` (the next
+        request tries), and the failures in a row."""
+        if self._opened is None:
+            return {"state": "closed", "failures": self.failures, "retry_in_s": None}
+        left = self._opened + BREAKER_COOLDOWN - time.monotonic()
+        if left <= 0:
+            return {"state": "half-open", "failures": self.failures, "retry_in_s": None}
+        return {"state": "open", "failures": self.failures, "retry_in_s": round(left, 1)}
+
+
+def describe(report: object) -> str:
+    """A breaker's :meth:`Breaker.report` in a few words ("" for ``None``: a stdio
+    server's row)."""
+    if not isinstance(report, dict):
+        return ""
+    state, failures = report["state"], report["failures"]
+    if state == "open":
+        return f"open ({failures} failures in a row; tried again in {report['retry_in_s']:.0f} s)"
+    if state == "half-open":
+        return f"half open ({failures} failures in a row; the next request tries)"
+    return f"closed ({failures} failures in a row)" if failures else "closed"

@@ -9,8 +9,15 @@ still does everything of the protocol). It does three things the SDK does not:
   closed). The request it answered gets an error saying so, so a 1 GB body or an
   endless event takes no memory and the session goes on. A compressed answer is refused
   (the client asks for ``identity``): a small gzip body could inflate without bound
-  above this layer. A JSON answer that is not JSON at all (up to 4 MiB; the SDK would
-  log it and leave the call waiting for its timeout) is its request's error too.
+  above this layer. A message holding too many values to read
+  (:func:`~.messages.crowded`: a small one could take gigabytes) is not read, and one
+  the SDK cannot read (up to 4 MiB: not JSON, not a JSON-RPC message, nested too deep;
+  the SDK would log it and leave the call waiting for its timeout) is its request's
+  error too. A body
+  no one needs (the old protocol's POST, a notification's, the DELETE ending a session;
+  the SDK reads some of them whole, one at a time, and drops them) ends after
+  :data:`_DRAINED` bytes or the call's timeout, and the DELETE, on the way out, has
+  :data:`CLOSE_WAIT` seconds in all: an endless one held every later message, or the exit.
 - **Retries before sending.** A connection that could not be made (refused, connect
   timeout) is tried again, :data:`CONNECT_RETRIES` times: nothing was sent, so nothing
   can happen twice. Anything after the request left is not retried here; whether a
@@ -30,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 import time
 from typing import TYPE_CHECKING, Any, Final
@@ -38,6 +46,7 @@ import anyio
 import httpx
 
 from .breaker import Breaker
+from .messages import LISTS
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -50,15 +59,23 @@ RETRY_DELAYS: Final = (0.25, 0.75)
 TRANSIENT: Final = -32098
 #: The code of a failure no retry mends (too large, refused by the breaker, a 4xx).
 REFUSED: Final = -32097
+#: Seconds the DELETE that ends a session may take, its answer's body included.
+CLOSE_WAIT: Final = 5.0
+
+log = logging.getLogger(__name__)
 
 #: A JSON answer up to this size is checked to be JSON before the SDK gets it.
 _CHECKED: Final = 4 << 20
 #: Bytes kept of a message too long to read: enough to find the id it answers.
 _HEAD: Final = 4096
 _ID: Final = re.compile(rb'"id"\s*:\s*(-?\d+|"(?:[^"\\]|\\.)*")')
+_METHOD: Final = re.compile(rb'"method"\s*:')
 _BOUNDARY: Final = re.compile(rb"\r\n\r\n|\n\n|\r\r")
+_LINE: Final = re.compile(rb"\r\n|\r|\n")
 #: Bytes kept of an event being skipped: the longest boundary but its last byte.
 _KEEP: Final = 3
+#: Bytes read of a body no one needs before it is cut.
+_DRAINED: Final = 1 << 20
 
 
 class GuardedTransport(httpx.AsyncBaseTransport):
@@ -93,12 +110,26 @@ class GuardedTransport(httpx.AsyncBaseTransport):
         self.answers_in_body = answers_in_body
         self.idle = idle
         self.total = total
+        #: The ids of requests whose answers may hold more values (tools/list).
+        self.lists: set[object] = set()
 
     async def aclose(self) -> None:
         await self._inner.aclose()
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        request_id = _request_id(request)
+        if request.method != "DELETE":
+            return await self._handle(request, time.monotonic() + self.idle)
+        # The session's end, on the way out: it must not hold the exit.
+        deadline = time.monotonic() + CLOSE_WAIT
+        with anyio.move_on_after(CLOSE_WAIT):
+            return await self._handle(request, deadline)
+        raise httpx.ReadTimeout(f"no answer within {CLOSE_WAIT:g} s", request=request)
+
+    async def _handle(self, request: httpx.Request, deadline: float) -> httpx.Response:
+        """``request`` sent (``deadline``: when a body no one needs is cut)."""
+        request_id, method = _request_of(request)
+        if method in LISTS and isinstance(request_id, str | int):
+            self.lists.add(request_id)
 
         def fail(message: str, code: int) -> httpx.Response:
             if request_id is None or not self.answers_in_body:  # the SDK handles errors
@@ -130,20 +161,24 @@ class GuardedTransport(httpx.AsyncBaseTransport):
             await response.aclose()
             said = f"its answer came compressed ({encoding[:40]}) though asked not to be"
             return fail(said, REFUSED)
+        if request.method == "GET":  # the long-lived event stream
+            return _bounded(response, None, self.max_message, self.breaker, None, self.lists)
         if request_id is None or not self.answers_in_body or status == 404:
-            # (404 to a request: the SDK's "session terminated", its body unread.)
-            return _bounded(response, None, self.max_message, self.breaker, None)
+            # A body no one needs (404 to a request: the SDK's "session terminated").
+            limit = min(self.max_message, _DRAINED)
+            response.stream = _Drained(response.stream, limit, deadline, request)  # type: ignore[arg-type]  # async here
+            return response
         if status >= 400:
             await response.aclose()
             code = TRANSIENT if status >= 500 or status == 429 else REFUSED
             return fail(f"HTTP {status} {response.reason_phrase}".strip(), code)
         kind = response.headers.get("content-type", "").lower()
         if kind.startswith("application/json"):
-            return await self._read_json(request, response, request_id)
-        return _bounded(response, request_id, self.max_message, self.breaker, self)
+            return await self._read_json(request, response, request_id, method)
+        return _bounded(response, request_id, self.max_message, self.breaker, self, self.lists)
 
     async def _read_json(
-        self, request: httpx.Request, response: httpx.Response, request_id: object
+        self, request: httpx.Request, response: httpx.Response, request_id: object, method: object
     ) -> httpx.Response:
         """The whole body, read here up to the bound (the SDK would read it all)."""
         too_long = f"its answer was over {self.max_message:,} bytes and was not read"
@@ -168,13 +203,17 @@ class GuardedTransport(httpx.AsyncBaseTransport):
             return _error_response(request, request_id, TRANSIENT, message)
         finally:
             await response.aclose()
-        if len(body) <= _CHECKED and not _is_json(body):
-            # The SDK would log it and answer nothing: the call would wait its timeout.
-            from ..safe_text import printable
+        from .messages import MAX_LIST_VALUES, MAX_VALUES, crowded
 
-            head = printable(bytes(body[:60]).decode("utf-8", "replace"))
-            said = f"its answer was not JSON: {head!r}"
-            return _error_response(request, request_id, REFUSED, said)
+        if isinstance(request_id, str | int):
+            self.lists.discard(request_id)
+        limit = MAX_LIST_VALUES if method in LISTS else MAX_VALUES
+        unreadable = crowded(body, limit)
+        if unreadable is None and len(body) <= _CHECKED:
+            unreadable = _unreadable(body)
+        if unreadable is not None:
+            # The SDK would log it and answer nothing: the call would wait its timeout.
+            return _error_response(request, request_id, REFUSED, unreadable)
         headers = [
             (k, v) for k, v in response.headers.multi_items() if k.lower() != "content-length"
         ]
@@ -183,25 +222,28 @@ class GuardedTransport(httpx.AsyncBaseTransport):
         )
 
 
-def _is_json(body: bytearray) -> bool:
-    try:
-        json.loads(body)
-    except ValueError:
-        return False
-    return True
+def _unreadable(body: bytearray) -> str | None:
+    """Why the SDK could not read ``body`` (``None``: it can): JSON that is no JSON-RPC
+    message, or nested deeper than it reads, would leave the call waiting its timeout
+    (and ``json.loads``, which checked it before, raised RecursionError from the
+    transport: the connection was lost)."""
+    from .messages import unreadable
+
+    return unreadable(body)
 
 
-def _request_id(request: httpx.Request) -> object:
-    """The JSON-RPC id of a request POSTed (``None`` for a notification, a response, a GET)."""
+def _request_of(request: httpx.Request) -> tuple[object, object]:
+    """The JSON-RPC id and method of a request POSTed (``None`` for a notification, a
+    response, a GET)."""
     if request.method != "POST":
-        return None
+        return None, None
     try:
         message = json.loads(request.content)
     except (httpx.RequestNotRead, ValueError):
-        return None
+        return None, None
     if isinstance(message, dict) and "method" in message and "id" in message:
-        return message["id"]
-    return None
+        return message["id"], message["method"]
+    return None, None
 
 
 def _error(request_id: object, code: int, message: str) -> bytes:
@@ -226,11 +268,13 @@ def _bounded(
     limit: int,
     breaker: Breaker,
     timing: GuardedTransport | None,
+    lists: set[object],
 ) -> httpx.Response:
     """``response`` with its body read through :class:`_Events` (``timing``: the
     transport whose ``idle`` and ``total`` bound the answer to a request)."""
     idle, total = (None, None) if timing is None else (timing.idle, timing.total)
-    response.stream = _Events(response.stream, request_id, limit, breaker, idle, total)  # type: ignore[arg-type]  # async here
+    events = _Events(response.stream, request_id, limit, breaker, idle, total, lists)  # type: ignore[arg-type]  # async here
+    response.stream = events
     return response
 
 
@@ -252,9 +296,11 @@ class _Events(httpx.AsyncByteStream):
         breaker: Breaker,
         idle: float | None = None,
         total: float | None = None,
+        lists: set[object] | None = None,
     ) -> None:
         self._inner = inner
         self._request_id = request_id
+        self._lists = lists
         self._limit = limit
         self._breaker = breaker
         self._idle = idle
@@ -309,7 +355,9 @@ class _Events(httpx.AsyncByteStream):
                     scanned = 0
                     if head is None:
                         self.heard()
-                        yield event
+                        checked = _checked(event, self._request_id, self._lists)
+                        if checked:
+                            yield checked
                     else:
                         answered = _answered(head)
                         head = None
@@ -339,6 +387,95 @@ class _Events(httpx.AsyncByteStream):
 
     async def aclose(self) -> None:
         await self._inner.aclose()
+
+
+class _Drained(httpx.AsyncByteStream):
+    """A body the SDK reads only to drop it: it ends (the connection is closed) after
+    ``limit`` bytes or at ``deadline``, and the log says so."""
+
+    def __init__(
+        self, inner: httpx.AsyncByteStream, limit: int, deadline: float, request: httpx.Request
+    ) -> None:
+        self._inner = inner
+        self._limit = limit
+        self._deadline = deadline
+        self._request = request
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        chunks: AsyncIterator[bytes] = aiter(self._inner)
+        read = 0
+        while True:
+            chunk: bytes | None = None
+            with anyio.move_on_after(max(self._deadline - time.monotonic(), 0.0)) as late:
+                chunk = await anext(chunks, None)
+            if late.cancelled_caught or chunk is None or read + len(chunk) > self._limit:
+                if late.cancelled_caught or chunk is not None:
+                    why = "took too long" if late.cancelled_caught else "was too long"
+                    log.warning(
+                        "MCP server at %s: the body of its answer to a %s %s; cut",
+                        self._request.url.host,
+                        self._request.method,
+                        why,
+                    )
+                return
+            read += len(chunk)
+            yield chunk
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+def _checked(event: bytes, request_id: object, lists: set[object] | None = None) -> bytes:
+    """``event``; or in its place the error of the request it answered (named near its
+    start), when its message holds too many values to read (:func:`~.messages.crowded`;
+    an answer to a request in ``lists`` may hold more; one naming no request: taken for
+    the answer to ``request_id``, if any), or when the SDK could not read it (up to
+    :data:`_CHECKED` bytes; the SDK would log it and leave the call waiting its
+    timeout); or nothing, for too many values in a message that answers nothing."""
+    from .messages import MAX_LIST_VALUES, MAX_VALUES, crowded, many, unreadable
+
+    crowd = many(event)
+    if not crowd and len(event) > _CHECKED:
+        return event
+    kind, data = _fields(event)
+    if kind not in (b"", b"message") or not data.strip():
+        return event
+    head = data[:_HEAD]
+    asks = _METHOD.search(head) is not None  # the server's request or notification
+    answered = None if asks else _answered(head)
+    if crowd:
+        # Not read, whatever it is; one naming no request is taken for the answer this
+        # stream carries (if it carries one).
+        target = request_id if answered is None and not asks else answered
+        wide = isinstance(target, str | int) and lists is not None and target in lists
+        if wide and lists is not None:
+            lists.discard(target)
+        problem = crowded(data, MAX_LIST_VALUES if wide else MAX_VALUES)
+        if problem is not None:
+            if target is None:
+                log.warning("MCP server: a message answering no request not read: %s", problem)
+                return b""
+            return _event(target, REFUSED, problem)
+    if asks or answered is None or len(event) > _CHECKED:
+        return event  # (unreadable, the SDK logs it: it may be a broken notification)
+    # (As text, as the SSE parser hands it to the SDK: bytes not UTF-8 replaced.)
+    problem = unreadable(data.decode("utf-8", "replace"))
+    return event if problem is None else _event(answered, REFUSED, problem)
+
+
+def _fields(event: bytes) -> tuple[bytes, bytes]:
+    """An event's type and its data (its ``data`` lines joined), as the SSE parser
+    reads them."""
+    kind = b""
+    data: list[bytes] = []
+    for line in _LINE.split(event):
+        name, _, value = line.partition(b":")
+        value = value.removeprefix(b" ")
+        if name == b"event":
+            kind = value
+        elif name == b"data":
+            data.append(value)
+    return kind, b"\n".join(data)
 
 
 def _answered(head: bytes) -> object:

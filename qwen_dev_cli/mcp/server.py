@@ -446,7 +446,9 @@ class StderrLog:
     """A stdio server's stderr, copied into ``path`` as it comes (the server writes into
     a pipe, never into the file), and set aside (one old file, ``path.1``, kept) each
     time it would pass ``limit`` bytes: a server writing its stderr without end, in one
-    session or over many, keeps at most about twice ``limit`` on disk."""
+    session or over many, keeps at most about twice ``limit`` on disk. A file set aside
+    while the server runs leaves a note as the new file's first line (what came before
+    it is in ``path.1``, anything older is gone)."""
 
     def __init__(self, path: Path, limit: int = MAX_LOG_BYTES) -> None:
         self.path = path
@@ -460,6 +462,7 @@ class StderrLog:
     def write(self, data: bytes) -> None:
         if self._size + len(data) > self.limit and self._size:
             self._set_aside()
+            self._file.write(self._note())
         self._file.write(data)
         self._file.flush()  # read back for a failure's message, and tailed by the user
         self._size += len(data)
@@ -470,6 +473,16 @@ class StderrLog:
             self.path.replace(self.path.with_name(self.path.name + ".1"))
         self._file = self.path.open("ab")
         self._size = self._file.tell()
+
+    def _note(self) -> bytes:
+        """The line that says output was cut (counted in the file's size)."""
+        when = time.strftime("%Y-%m-%d %H:%M:%S")
+        note = (
+            f"[qwen-dev {when}: this server's stderr passed {self.limit:,} bytes; what came"
+            f" just before this line is in {self.path.name}.1, anything older was cut]\n"
+        ).encode()
+        self._size += len(note)
+        return note
 
     def close(self) -> None:
         self._file.close()
@@ -528,5 +541,9 @@ def _say(exc: BaseException) -> str:
     exc = _innermost(exc)
     if isinstance(exc, FileNotFoundError):
         return f"command not found: {exc.filename or exc}"
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError):  # (str() renders every error: maybe millions)
+        return f"its answer was not a valid {exc.title}: {exc.error_count():,} problems"
     text = printable((str(exc).strip().splitlines() or [type(exc).__name__])[0])
     return text if len(text) <= 300 else text[:300] + "..."

@@ -330,6 +330,10 @@ class McpServers:
                     if server is not None and settings.kind == "stdio"
                     else None,
                     "tools": [tool.name for tool in offered],
+                    # An HTTP server's circuit breaker (None: stdio, or not started).
+                    "breaker": server.breaker.report()
+                    if server is not None and settings.kind != "stdio"
+                    else None,
                 }
             )
         return rows

@@ -8,7 +8,10 @@ qwen-dev and fill its memory with a single message. This transport does the same
 ``ClientSession``: nothing of the protocol is written here) with framing that is linear
 in the bytes read and bounded: a message longer than ``max_message`` bytes is skipped
 unread, the request it answered gets an error saying so (the server stays connected),
-and ``on_problem`` is told.
+and ``on_problem`` is told. An answer holding too many values to read
+(:func:`~.messages.crowded`) is not read either, and one the SDK cannot read (not
+JSON, no JSON-RPC message, nested too deep) is its request's error at once too, not a
+call waiting its timeout.
 
 On the way out, as the SDK does it: stdin is closed and the server given
 :data:`GRACE` seconds to leave; then its whole process group (it runs in a session of
@@ -30,10 +33,19 @@ from typing import TYPE_CHECKING, Final, Protocol
 
 import anyio
 from mcp.shared.message import SessionMessage
-from mcp.types import INTERNAL_ERROR, ErrorData, JSONRPCError, JSONRPCMessage
+from mcp.types import (
+    INTERNAL_ERROR,
+    ErrorData,
+    JSONRPCError,
+    JSONRPCMessage,
+    JSONRPCRequest,
+    JSONRPCResponse,
+)
+from pydantic import ValidationError
 
 from ..tools.executables import absolute_path
 from .breaker import MAX_MESSAGE
+from .messages import LISTS, MAX_LIST_VALUES, MAX_VALUES, crowded, many, why
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
@@ -47,6 +59,7 @@ GRACE: Final = 2.0
 #: Bytes kept of a message too long to read: enough to find the id it answers.
 _HEAD: Final = 4096
 _ID: Final = re.compile(rb'"id"\s*:\s*(-?\d+|"(?:[^"\\]|\\.)*")')
+_METHOD: Final = re.compile(rb'"method"\s*:')
 
 
 class StderrSink(Protocol):
@@ -105,6 +118,9 @@ async def stdio_transport(
             await stream.aclose()
         raise
 
+    #: The ids of requests whose answers may hold more values (tools/list).
+    lists: set[object] = set()
+
     async def read() -> None:
         assert process.stdout is not None
         async with incoming_writer:
@@ -126,7 +142,7 @@ async def stdio_transport(
                             await _refuse(skipped, max_message, incoming_writer, on_problem)
                             skipped = None
                         else:
-                            await _deliver(pending, incoming_writer)
+                            await _deliver(pending, incoming_writer, lists)
                             pending = bytearray()
             except anyio.ClosedResourceError:
                 await anyio.lowlevel.checkpoint()
@@ -138,6 +154,9 @@ async def stdio_transport(
         try:
             async with outgoing_reader:
                 async for message in outgoing_reader:
+                    root = message.message.root
+                    if isinstance(root, JSONRPCRequest) and root.method in LISTS:
+                        lists.add(root.id)
                     text = message.message.model_dump_json(by_alias=True, exclude_none=True)
                     await process.stdin.send((text + "\n").encode())
         except (anyio.ClosedResourceError, anyio.BrokenResourceError):
@@ -174,29 +193,73 @@ async def _refuse(
     near the start) gets an error instead, and the server stays connected."""
     problem = f"its answer was over {limit:,} bytes and was not read"
     on_problem(problem)
-    found = _ID.search(head)
-    if found is None:
-        return
-    try:
-        request = json.loads(found.group(1))
-    except ValueError:  # an id the pattern took but JSON does not: no one to answer
-        return
+    await _answer(head, problem, writer)
+
+
+async def _answer(
+    head: bytes, problem: str, writer: MemoryObjectSendStream[SessionMessage | Exception]
+) -> bool:
+    """Whether the request a message answered (its id near the start, ``head``) could be
+    given ``problem`` as its error."""
+    request = _request_of(head)
+    if request is None:
+        return False
     error = JSONRPCError(
         jsonrpc="2.0", id=request, error=ErrorData(code=INTERNAL_ERROR, message=problem)
     )
     await writer.send(SessionMessage(JSONRPCMessage(error)))
+    return True
+
+
+def _request_of(head: bytes) -> str | int | None:
+    """The id near the start of a message (``None``: none, or one JSON does not take)."""
+    found = _ID.search(head)
+    if found is None:
+        return None
+    try:
+        request = json.loads(found.group(1))
+    except ValueError:
+        return None
+    return request if isinstance(request, str | int) else None
 
 
 async def _deliver(
-    line: bytearray, writer: MemoryObjectSendStream[SessionMessage | Exception]
+    line: bytearray,
+    writer: MemoryObjectSendStream[SessionMessage | Exception],
+    lists: set[object],
 ) -> None:
+    """One line, read (``lists``: the ids of requests whose answers may hold more
+    values; one answered leaves it)."""
     if not line.strip():
         return
+    if many(line):
+        head = bytes(line[:_HEAD])
+        answered = _request_of(head)
+        limit = MAX_LIST_VALUES if answered in lists else MAX_VALUES
+        lists.discard(answered)
+        problem = crowded(line, limit)
+        if problem is not None:  # not read: as one too long
+            if _METHOD.search(head) is None and await _answer(head, problem, writer):
+                return
+            await writer.send(ValueError(f"a message from the server: {problem}"))
+            return
     try:
         message = JSONRPCMessage.model_validate_json(line)
+    except ValidationError as exc:
+        # An answer the SDK cannot read (not JSON, no JSON-RPC message, nested too
+        # deep) is its request's error at once: the session would only log it, and the
+        # call wait its whole timeout. Anything else (no id; a request or notification
+        # of the server's) the session hears of, as before.
+        head = bytes(line[:_HEAD])
+        if _METHOD.search(head) is None and await _answer(head, why(exc, line), writer):
+            return
+        await writer.send(exc)
+        return
     except Exception as exc:  # garbage from the server: the session hears of it
         await writer.send(exc)
         return
+    if lists and isinstance(message.root, JSONRPCResponse | JSONRPCError):
+        lists.discard(message.root.id)
     await writer.send(SessionMessage(message))
 
 

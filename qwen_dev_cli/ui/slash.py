@@ -479,9 +479,12 @@ async def _mcp(shell: Shell, argument: str) -> None:
 
 
 def mcp_table(rows: list[dict[str, Any]]) -> Table:
-    """The servers as ``/mcp`` shows them: name, transport, state, tools, last error."""
+    """The servers as ``/mcp`` shows them: name, transport, state, tools, trust, an HTTP
+    server's circuit breaker, last error."""
+    from ..mcp.breaker import describe
+
     table = Table(box=None, pad_edge=False, header_style="qd.muted")
-    for column in ("server", "transport", "state", "tools", "trust", "last error"):
+    for column in ("server", "transport", "state", "tools", "trust", "breaker", "last error"):
         table.add_column(column, no_wrap=column != "last error", overflow="fold")
     for row in rows:
         state = row["state"]
@@ -494,6 +497,7 @@ def mcp_table(rows: list[dict[str, Any]]) -> Table:
             Text(state, style),
             str(len(row["tools"])),
             "yes" if row["trust"] else "no",
+            describe(row["breaker"]),
             Text(printable(row["error"] or ""), "qd.error"),
         )
     return table

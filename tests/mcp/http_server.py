@@ -32,6 +32,11 @@ STATUS_500 = "500"
 DRIP = "drip"  # an event stream sending a byte every 0.1 s, never ending its event
 DRIP_JSON = "drip json"  # a JSON body the same way
 GZIP = "gzip"  # a small gzip body that would inflate to 64 MiB
+DEEP_JSON = "deep json"  # an answer nested 5,000 deep (JSON, 10 KB)
+NOT_RPC = "not rpc"  # JSON, but no JSON-RPC answer: its result a number
+DEEP_EVENT = "deep event"  # the deep answer as an event of an event stream
+CROWD_JSON = "crowd json"  # a content list of 100,000 empty objects (200 KB)
+CROWD_EVENT = "crowd event"  # the same as an event
 
 
 @dataclass
@@ -45,6 +50,10 @@ class Faults:
     #: Bytes of a body without end handed to the server before the client left.
     sent: int = 0
     counts: dict[str, int] = field(default_factory=dict)
+    #: A fault for the DELETE that ends a session (a stateful server's).
+    delete: str | None = None
+    #: More tools to list (``t0``, ``t1``...), each with a schema of a few values.
+    more_tools: int = 0
 
 
 def build(faults: Faults | None = None, *, stateful: bool = False) -> FastMCP:
@@ -101,6 +110,11 @@ def build(faults: Faults | None = None, *, stateful: bool = False) -> FastMCP:
         """Ends this server's process in the middle of the call."""
         os._exit(3)
 
+    def numbered(x: str = "", y: int = 0) -> str:
+        return x * y
+
+    for index in range(faults.more_tools):
+        server.add_tool(numbered, name=f"t{index}", description="A numbered tool.")
     return server
 
 
@@ -108,6 +122,11 @@ def with_faults(app: Any, faults: Faults) -> Any:
     """``app`` behind a wrapper that answers ``tools/call`` with the next fault."""
 
     async def wrapped(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["method"] == "DELETE" and faults.delete:
+            while (await receive()).get("more_body"):  # (its body read: what comes next
+                pass  # is the client leaving)
+            await _endless(faults.delete, receive, send, faults)
+            return
         if scope["type"] != "http" or scope["method"] != "POST":
             await app(scope, receive, send)
             return
@@ -141,6 +160,22 @@ def with_faults(app: Any, faults: Faults) -> Any:
 
             body = gzip.compress(b" " * (64 << 20), compresslevel=1)
             headers = [(b"content-type", b"application/json"), (b"content-encoding", b"gzip")]
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+        elif fault in (DEEP_JSON, NOT_RPC, DEEP_EVENT, CROWD_JSON, CROWD_EVENT):
+            depth = 5_000
+            result = b'{"content": [{"type": "text", "text": "deep"}], "deep": '
+            result += b"[" * depth + b"]" * depth + b"}"
+            if fault == NOT_RPC:
+                result = b"5"
+            elif fault in (CROWD_JSON, CROWD_EVENT):
+                result = b'{"content": [' + b",".join([b"{}"] * 100_000) + b"]}"
+            body = b'{"jsonrpc": "2.0", "id": %d, "result": ' % json.loads(body)["id"]
+            body += result + b"}"
+            headers = [(b"content-type", b"application/json")]
+            if fault in (DEEP_EVENT, CROWD_EVENT):
+                body = b"event: message\ndata: " + body + b"\n\n"
+                headers = [(b"content-type", b"text/event-stream")]
             await send({"type": "http.response.start", "status": 200, "headers": headers})
             await send({"type": "http.response.body", "body": body})
         elif fault == STATUS_500:
@@ -178,19 +213,22 @@ async def _endless(fault: str, receive: Any, send: Any, faults: Faults) -> None:
 
 def app_of(faults: Faults | None, *, stateful: bool = False, sse: bool = False) -> Any:
     server = build(faults, stateful=stateful)
-    if sse:  # the old protocol: answers come on the GET event stream
-        return server.sse_app()
-    app = server.streamable_http_app()
+    # (sse: the old protocol, its answers on the GET event stream.)
+    app = server.sse_app() if sse else server.streamable_http_app()
     return app if faults is None else with_faults(app, faults)
 
 
 @contextmanager
-def serving(faults: Faults | None = None, *, sse: bool = False) -> Iterator[str]:
-    """The server's URL while the block runs (``sse``: the old protocol's server)."""
+def serving(
+    faults: Faults | None = None, *, sse: bool = False, stateful: bool = False
+) -> Iterator[str]:
+    """The server's URL while the block runs (``sse``: the old protocol's server;
+    ``stateful``: with faults, it keeps sessions all the same)."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app_of(faults, sse=sse), log_level="warning", lifespan="on")
+    app = app_of(faults, sse=sse, stateful=stateful)
+    config = uvicorn.Config(app, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

@@ -28,13 +28,26 @@ async def test_add_list_and_remove(tmp_path: Path) -> None:
         "--header", "Authorization: Bearer ${NOT_SET_HERE}",
     )  # fmt: skip
     assert web.code == 0, web.err
+    # Nothing listens on port 9 of loopback: each connection refused.
+    down = await qwen_dev(
+        "mcp", "add", "--config", str(config), "down", "--url", "http://127.0.0.1:9/mcp"
+    )
+    assert down.code == 0, down.err
     listed = await qwen_dev("mcp", "list", "--json", "--config", str(config))
     assert listed.code == 0, listed.err
     rows = {row["name"]: row for row in json.loads(listed.out)["servers"]}
     assert rows["t"]["state"] == "ready"
     assert "mcp__t__echo" in rows["t"]["tools"]
+    assert rows["t"]["breaker"] is None  # (stdio: none)
     assert rows["web"]["state"] == "failed"
     assert "NOT_SET_HERE not set" in rows["web"]["error"]
+    assert rows["down"]["state"] == "failed"
+    # The connection tried three times: three failures in a row, under the threshold.
+    assert rows["down"]["breaker"] == {"state": "closed", "failures": 3, "retry_in_s": None}
+    text = await qwen_dev("mcp", "list", "--config", str(config))
+    assert "down (http): failed, breaker closed (3 failures in a row): " in text.out
+    removed = await qwen_dev("mcp", "remove", "--config", str(config), "down")
+    assert removed.code == 0, removed.err
     removed = await qwen_dev("mcp", "remove", "--config", str(config), "web")
     assert removed.code == 0, removed.err
     data = tomllib.loads(config.read_text())

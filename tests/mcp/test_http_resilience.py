@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -24,12 +25,17 @@ from qwen_dev_cli.mcp import server as mcp_server
 from qwen_dev_cli.mcp.server import McpServer, ServerFailed
 
 from .http_server import (
+    CROWD_EVENT,
+    CROWD_JSON,
+    DEEP_EVENT,
+    DEEP_JSON,
     DRIP,
     DRIP_JSON,
     ENDLESS_EVENT,
     ENDLESS_JSON,
     GZIP,
     HUGE_LENGTH,
+    NOT_RPC,
     STATUS_500,
     Faults,
     serving,
@@ -109,6 +115,38 @@ async def test_an_answer_without_end_is_not_read_past_the_limit(
     assert (await web.call("shout", {"text": "still here"})).text == "STILL HERE"
 
 
+@pytest.mark.parametrize(
+    ("fault", "said"),
+    [
+        (DEEP_JSON, "its answer was nested too deep to read"),
+        (DEEP_EVENT, "its answer was nested too deep to read"),
+        # 200 KB that the SDK read into 1.3 million validation errors (over 1 GB).
+        (CROWD_JSON, "its answer held over 20,000 JSON values and was not read"),
+        (CROWD_EVENT, "its answer held over 20,000 JSON values and was not read"),
+        (NOT_RPC, 'its answer was not a JSON-RPC message: \'{"jsonrpc": "2.0", "id": '),
+    ],
+)
+async def test_an_answer_the_sdk_cannot_read_is_its_calls_error_at_once(
+    tmp_path: Path, fault: str, said: str
+) -> None:
+    # Nested 5,000 deep, the guard's own JSON check raised RecursionError: the
+    # connection was lost and the server failed for the session. JSON that is no
+    # JSON-RPC answer (or nested deeper than the SDK reads) left the call waiting.
+    faults = Faults(next=[fault])
+    with serving(faults) as url:
+        settings = McpServerSettings("web", url=url, timeout=10.0)
+        servers = McpServers([settings], tmp_path / "logs", os.environ, print)
+        server = servers.servers[0]
+        try:
+            await servers.wait_ready()
+            with pytest.raises(ServerFailed, match=re.escape(said)):
+                await server.call("append", {})
+            assert server.state == "ready"
+            assert (await server.call("shout", {"text": "after"})).text == "AFTER"
+        finally:
+            await servers.aclose()
+
+
 async def test_on_an_sse_server_an_answer_too_long_is_skipped_and_the_stream_goes_on(
     tmp_path: Path,
 ) -> None:
@@ -124,6 +162,72 @@ async def test_on_an_sse_server_an_answer_too_long_is_skipped_and_the_stream_goe
             with pytest.raises(ServerFailed, match=f"over {LIMIT:,} bytes"):
                 await server.call("big", {"size": 4 * LIMIT})
             assert (await server.call("shout", {"text": "on"})).text == "ON"
+        finally:
+            await servers.aclose()
+
+
+async def test_on_an_sse_server_a_post_answered_without_end_holds_nothing(
+    tmp_path: Path,
+) -> None:
+    # The old protocol answers on the GET stream; the SDK reads each POST's body whole
+    # to drop it, one POST at a time: an endless body was read for the whole session,
+    # and every later message of that server waited behind it.
+    faults = Faults(next=[ENDLESS_JSON])
+    with serving(faults, sse=True) as url:
+        settings = McpServerSettings("old", url=url, transport="sse", timeout=2.0)
+        servers = McpServers([settings], tmp_path / "logs", os.environ, print)
+        server = servers.servers[0]
+        server.max_message = LIMIT
+        try:
+            await servers.wait_ready()
+            assert server.state == "ready", server.error
+            # (The fault stands in for the server: no answer ever comes on the stream.)
+            with pytest.raises(ServerFailed, match="no answer or progress within 2 s"):
+                await server.call("look", {})
+            assert (await server.call("shout", {"text": "on"})).text == "ON"
+            assert faults.calls == 2
+            assert faults.sent < 64 * LIMIT
+        finally:
+            await servers.aclose()
+
+
+@pytest.mark.parametrize("fault", [ENDLESS_JSON, DRIP_JSON])
+async def test_a_session_end_answered_without_end_does_not_hold_the_exit(
+    tmp_path: Path, fault: str
+) -> None:
+    # The SDK ends a session with a DELETE whose body it reads whole, on the way out:
+    # an endless (or dripping) one held the exit.
+    faults = Faults(delete=fault)
+    with serving(faults, stateful=True) as url:
+        servers = McpServers(
+            [McpServerSettings("web", url=url)], tmp_path / "logs", os.environ, print
+        )
+        server = servers.servers[0]
+        server.max_message = LIMIT
+        try:
+            await servers.wait_ready()
+            assert server.state == "ready", server.error
+            assert (await server.call("shout", {"text": "hi"})).text == "HI"
+        finally:
+            # A guard against a hang (the bound is CLOSE_WAIT), not a measurement.
+            async with asyncio.timeout(60):
+                await servers.aclose()
+        assert servers.report_of("web")["state"] == "stopped"
+        assert 0 < faults.sent < 64 * LIMIT
+
+
+async def test_a_long_tool_list_may_hold_more_values_than_an_answer(tmp_path: Path) -> None:
+    # 1,000 tools list about 30,000 JSON values in one page: over what any other
+    # answer may hold, under the tool list's own bound (the first 500 tools kept).
+    from qwen_dev_cli.mcp.server import MAX_TOOLS
+
+    with serving(Faults(more_tools=1000)) as url:
+        servers = McpServers([McpServerSettings("wide", url=url)], tmp_path, os.environ, print)
+        server = servers.servers[0]
+        try:
+            await servers.wait_ready()
+            assert server.state == "ready", server.error
+            assert len(server.tools) == MAX_TOOLS
         finally:
             await servers.aclose()
 
@@ -159,7 +263,9 @@ async def test_a_slow_drip_is_cut_by_the_call_timeout(tmp_path: Path, fault: str
 
 async def test_progress_without_end_is_bounded_too(tmp_path: Path) -> None:
     with serving(Faults()) as url:
-        settings = McpServerSettings("web", url=url, timeout=0.3)
+        # (0.6 s: room for a loaded machine between two progress notifications; at 0.3 s
+        # one gap too long under load ended the call at its timeout instead.)
+        settings = McpServerSettings("web", url=url, timeout=0.6)
         servers = McpServers([settings], tmp_path / "logs", os.environ, print)
         server = servers.servers[0]
         try:
@@ -303,6 +409,12 @@ async def test_a_server_that_dies_refuses_and_comes_back(
         with pytest.raises(ServerFailed, match=r"could not connect|circuit breaker"):
             await server.call("look", {})
         assert server.breaker.failures >= breaker.BREAKER_THRESHOLD
+        # /mcp and `mcp list` show it open.
+        shown = servers.report_of("proc")["breaker"]
+        assert shown["state"] == "open"
+        assert shown["failures"] >= breaker.BREAKER_THRESHOLD
+        assert 0 < shown["retry_in_s"] <= 3.0
+        assert f"open ({shown['failures']} failures in a row; tried again in" in table_text(servers)
 
         # Open: refused at once, without a connection attempt.
         with socket.socket() as listener:
@@ -321,8 +433,22 @@ async def test_a_server_that_dies_refuses_and_comes_back(
         assert (await server.call("shout", {"text": "back"})).text == "BACK"
         assert server.breaker.failures == 0
         assert server.state == "ready"
+        closed = {"state": "closed", "failures": 0, "retry_in_s": None}
+        assert servers.report_of("proc")["breaker"] == closed
     finally:
         await servers.aclose()
+
+
+def table_text(servers: McpServers) -> str:
+    """``/mcp``'s table as the terminal shows it."""
+    import io
+
+    from qwen_dev_cli.ui.slash import mcp_table
+    from qwen_dev_cli.ui.theme import make_console
+
+    out = io.StringIO()
+    make_console(out, width=200).print(mcp_table(servers.report()))
+    return out.getvalue()
 
 
 @pytest.mark.slow
@@ -346,3 +472,15 @@ async def test_a_server_restarted_under_a_session_is_connected_again(
         assert server.state == "ready"
     finally:
         await servers.aclose()
+
+
+async def test_an_event_the_sdk_reads_passes_and_one_it_cannot_is_answered() -> None:
+    ok = b'event: message\ndata: {"jsonrpc": "2.0", "id": 3, "result": {"t": "\xff"}}\n\n'
+    bad = b'data: {"jsonrpc": "2.0", "id": 4, "result": 5}\n\n'
+    note = b'data: {"jsonrpc": "2.0", "method": "x", "params": 5}\n\n'  # not an answer
+    ping = b"event: endpoint\ndata: /messages?x=1\n\n"
+    out = await read_events([ok, bad, note, ping], None, 1000)
+    assert out.startswith(ok)  # (not UTF-8, but the SSE parser replaces it)
+    assert b'"id": 4, "error": {"code": -32097' in out
+    assert b"not a JSON-RPC message" in out
+    assert out.endswith(note + ping)

@@ -269,3 +269,25 @@ def test_all_servers_tools_together_stay_within_the_budget_and_say_what_was_left
     assert len(told) == 1  # said once
     rows = servers.report()
     assert len(rows[0]["tools"]) == len(offered) - 1
+
+
+def test_a_breaker_is_described_closed_open_and_half_open(monkeypatch: pytest.MonkeyPatch) -> None:
+    from qwen_dev_cli.mcp import breaker
+
+    guard = breaker.Breaker()
+    assert guard.report() == {"state": "closed", "failures": 0, "retry_in_s": None}
+    assert breaker.describe(guard.report()) == "closed"
+    for _ in range(breaker.BREAKER_THRESHOLD):
+        guard.failure()
+    shown = guard.report()
+    assert shown["state"] == "open"
+    assert 0 < shown["retry_in_s"] <= breaker.BREAKER_COOLDOWN
+    assert breaker.describe(shown).startswith("open (5 failures in a row; tried again in ")
+    monkeypatch.setattr(breaker, "BREAKER_COOLDOWN", 0.0)
+    assert guard.report() == {"state": "half-open", "failures": 5, "retry_in_s": None}
+    assert breaker.describe(guard.report()) == (
+        "half open (5 failures in a row; the next request tries)"
+    )
+    guard.success()
+    assert breaker.describe(guard.report()) == "closed"
+    assert breaker.describe(None) == ""  # a stdio server's row

@@ -123,7 +123,108 @@ async def test_a_server_writing_stderr_without_end_keeps_its_log_bounded(
         assert b"noise done" in log.read_bytes()
         assert log.stat().st_size <= limit
         assert log.with_name("noisy.log.1").stat().st_size <= limit
+        # Each file set aside in the session leaves a line saying output was cut.
+        note = log.read_bytes().split(b"\n", 1)[0]
+        assert note.startswith(b"[qwen-dev "), note[:80]
+        assert b"stderr passed 1,048,576 bytes" in note
+        assert b"is in noisy.log.1, anything older was cut]" in note
         result = await server.call("echo", {"message": "still here"})
         assert result.text == "echo: still here"
     finally:
         await server.stop()
+
+
+RAW = str(Path(__file__).with_name("raw_server.py"))
+
+
+@pytest.mark.parametrize(
+    ("tool", "said"),
+    [
+        ("deep", "its answer was nested too deep to read"),
+        ("not_rpc", """its answer was not a JSON-RPC message: '{"jsonrpc": "2.0", "id": """),
+        ("garbage", """its answer was not JSON: '{"jsonrpc": "2.0", "id": """),
+    ],
+)
+async def test_an_answer_the_sdk_cannot_read_is_its_calls_error_at_once(
+    tmp_path: Path, tool: str, said: str
+) -> None:
+    # The session only logged such a line, and the call waited its whole timeout.
+    import re
+
+    settings = McpServerSettings("raw", command=sys.executable, args=(RAW,), timeout=10.0)
+    server = McpServer(settings, tmp_path / "raw.log", os.environ)
+    server.start()
+    try:
+        await server.wait_ready()
+        assert server.state == "ready", server.error
+        with pytest.raises(ServerFailed, match=re.escape(f"MCP server raw: {said}")):
+            await server.call(tool, {})
+        assert server.state == "ready"
+        assert (await server.call("echo", {})).text == "echo"
+    finally:
+        await server.stop()
+
+
+# A client in a process of its own, so that its peak memory is this call's alone.
+MEASURE = """
+import asyncio, json, os, sys
+from pathlib import Path
+from qwen_dev_cli.config.mcp_servers import McpServerSettings
+from qwen_dev_cli.mcp.server import McpServer
+
+def peak():
+    status = Path("/proc/self/status").read_text()
+    return int(status.split("VmHWM:")[1].split()[0]) * 1024
+
+async def main():
+    tool, count, log = sys.argv[1], int(sys.argv[2]), Path(sys.argv[3])
+    settings = McpServerSettings("raw", command=sys.executable, args=(sys.argv[4],))
+    server = McpServer(settings, log, os.environ)
+    server.start()
+    await server.wait_ready()
+    await server.call("echo", {})
+    before = peak()
+    try:
+        said = (await server.call(tool, {"count": count})).text
+    except Exception as exc:
+        said = str(exc)
+    after = peak()
+    echo = (await server.call("echo", {})).text
+    await server.stop()
+    print(json.dumps({"said": said, "grew": after - before, "echo": echo}))
+
+asyncio.run(main())
+"""
+
+
+async def test_a_small_answer_of_many_values_is_not_read(tmp_path: Path) -> None:
+    # 200 KB of "{}" in a tool's content: the SDK read it into 1.3 million validation
+    # errors, 1.1 GB and 10 s (600 KB: 3.3 GB). Now it is refused before it is read.
+    import json
+    import subprocess
+
+    def measure(tool: str, count: int) -> dict[str, object]:
+        run = subprocess.run(
+            [sys.executable, "-c", MEASURE, tool, str(count), str(tmp_path / "r.log"), RAW],
+            capture_output=True,
+            timeout=300,
+            check=True,
+        )
+        measured: dict[str, object] = json.loads(run.stdout)
+        return measured
+
+    crowd = await anyio.to_thread.run_sync(measure, "crowd", 100_000)
+    assert crowd["said"] == (
+        "MCP server raw: its answer held over 20,000 JSON values and was not read"
+    )
+    assert isinstance(crowd["grew"], int)
+    assert crowd["grew"] < 20 << 20  # bytes of peak memory the call added
+    assert crowd["echo"] == "echo"  # the server goes on
+    # Under the bound, a valid answer is read as before, and one the SDK refuses is
+    # said in one line (its message would list every error).
+    rows = await anyio.to_thread.run_sync(measure, "rows", 15_000)
+    assert rows["said"] == "rows"
+    few = await anyio.to_thread.run_sync(measure, "crowd", 100)
+    assert (
+        few["said"] == "MCP server raw: its answer was not a valid CallToolResult: 1,300 problems"
+    )
