@@ -30,9 +30,14 @@ _NOT_BLANK = re.compile(r"\S")
 _FENCE_INFO = re.compile(r"[\w-]*")
 
 
-def code_spans(text: str) -> tuple[Fences, Spans]:
+def code_spans(text: str, asked: Iterable[int] | None = None) -> tuple[Fences, Spans]:
     """The code fences of ``text``, and every stretch of code (fences, indented blocks
-    and inline)."""
+    and inline).
+
+    With ``asked`` (positions, in increasing order), only the stretches that
+    :meth:`Spans.at` needs to answer for those positions are kept, and it answers for
+    them exactly as it would with every stretch: an answer may hold sixteen million
+    inline code spans (eight bytes each), where a parser only asks about its tags."""
     found = Spans(typecode=_typecode(text))
     for fence in FENCE.finditer(text):
         found.append(*fence.span())
@@ -40,20 +45,48 @@ def code_spans(text: str) -> tuple[Fences, Spans]:
     # Each later kind is looked for outside the stretches found before, without a
     # blanked copy of the text (a copy of a hostile answer of 64 MiB is 64 MB more).
     found = found.union(indented_code(text, found))
-    # Inline code is the most numerous (an answer may hold millions of spans): it goes
-    # straight into the result, merged with the others in order as it is found.
-    spans = Spans(typecode=_typecode(text))
-    blocks = iter(found)
-    block = next(blocks, None)
-    for span in inline_code(text, found.merged()):
+    every = _in_order(text, found)
+    if asked is None:
+        spans = Spans(typecode=_typecode(text))
+        for span in every:
+            spans.append(*span)
+        return fences, spans
+    return fences, _answering(every, asked, _typecode(text))
+
+
+def _in_order(text: str, blocks: Spans) -> Iterator[tuple[int, int]]:
+    """The blocks (fences and indented code) and the inline code of ``text``, in order.
+    Inline code is the most numerous (an answer may hold millions of spans): it comes as
+    it is found, merged with the blocks, and is never listed."""
+    others = iter(blocks)
+    block = next(others, None)
+    for span in inline_code(text, blocks.merged()):
         while block is not None and block <= span:
-            spans.append(*block)
-            block = next(blocks, None)
-        spans.append(*span)
+            yield block
+            block = next(others, None)
+        yield span
     while block is not None:
-        spans.append(*block)
-        block = next(blocks, None)
-    return fences, spans
+        yield block
+        block = next(others, None)
+
+
+def _answering(every: Iterator[tuple[int, int]], asked: Iterable[int], typecode: str) -> Spans:
+    """Of ``every`` span (in order), those :meth:`Spans.at` answers with for the
+    positions ``asked`` (in increasing order), and where one of them holds a position
+    that the others would not answer with (blocks overlap), an empty span there: asked
+    for those positions, the result answers as all the spans would."""
+    kept = Spans(typecode=typecode)
+    current: tuple[int, int] | None = None  # the last span to begin at or before
+    following = next(every, None)
+    for position in asked:
+        while following is not None and following[0] <= position:
+            current, following = following, next(every, None)
+        if current is not None and current[1] > position:
+            if not kept or kept.last() != current:
+                kept.append(*current)
+        elif kept and kept.last()[1] > position:
+            kept.append(position, position)
+    return kept
 
 
 class Fences:
@@ -131,6 +164,10 @@ class Spans:
 
     def __len__(self) -> int:
         return len(self._starts)
+
+    def last(self) -> tuple[int, int]:
+        """The span appended last."""
+        return self._starts[-1], self._ends[-1]
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
         return zip(self._starts, self._ends, strict=True)

@@ -26,10 +26,11 @@ answer of a million calls costs no more than one of ``limit``.
 from __future__ import annotations
 
 import dataclasses
+import heapq
 import json
 import re
 import uuid
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -218,6 +219,7 @@ class _Text:
     text: str
     names: frozenset[str] | None
     schemas: Schemas | None
+    #: The code, as far as :meth:`in_code` asks about it (the code that holds a tag).
     code: Spans
     #: The ``<tool_call>`` blocks found, then the ``<function=...>`` ones without it
     #: (each list in order of position).
@@ -243,7 +245,8 @@ class _Text:
         return _Found(start, len(self.text))
 
     def in_code(self, position: int) -> bool:
-        """Whether ``position`` is in code. A code span that begins inside a call found
+        """Whether ``position`` (where a call may begin: :func:`_asked_in_code`) is in
+        code. A code span that begins inside a call found
         before is part of that call's arguments (a file with a stray backtick), and
         hides nothing after the call."""
         span = self.code.at(position)
@@ -326,7 +329,7 @@ def _without_fabrications(text: str) -> str:
 def _find_calls(
     text: str, names: frozenset[str] | None, schemas: Schemas | None, limit: int | None
 ) -> tuple[list[_Found], int]:
-    fences, code = code_spans(text)
+    fences, code = code_spans(text, _asked_in_code(text))
     answer = _Text(text, names, schemas, code, limit=limit)
     scanner = answer.scanner(len(text))
     tagged = _tagged_calls(answer, scanner, 0, len(text), top_level=True)
@@ -343,6 +346,26 @@ def _find_calls(
     found = fenced + tagged + _bare_xml_calls(answer, scanner)
     found = found or _marked_calls(answer)
     return found, answer.unread
+
+
+def _asked_in_code(text: str) -> Iterator[int]:
+    """Every position :meth:`_Text.in_code` may be asked about, in order: the tags that
+    begin a call (``<tool_call>``, ``<function=``, ``✿FUNCTION✿``). Only the code that
+    holds one of them is kept (:func:`.code_spans.code_spans`)."""
+    return heapq.merge(
+        (tag.start() for tag in _OPEN_TAG.finditer(text)),
+        _occurrences(text, FUNCTION),
+        _occurrences(text, FN_NAME),
+    )
+
+
+def _occurrences(text: str, word: str) -> Iterator[int]:
+    """Where ``word`` begins in ``text``, overlaps included (``str.find`` from each
+    next position, as the parser looks for it)."""
+    position = 0
+    while (start := text.find(word, position)) != -1:
+        yield start
+        position = start + 1
 
 
 def _tagged_calls(
