@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -66,6 +67,38 @@ FRAGMENTS = [
     "}",
     "[]",
     "<b>",
+    "[",
+    "]",
+    "```json\n[]\n```\n",
+    '```json\n[name: "read_file"\n```\n',
+]
+#: Prose with code in it, fenced, indented or inline, and what is left of calls without
+#: a tag, a JSON object or list, or Qwen-Agent's marker: it comes with its blanks apart.
+CODE = [
+    "word",
+    " ",
+    "\n",
+    "\n\n",
+    "    ",
+    "\t",
+    "`x`",
+    "`",
+    "``",
+    "~",
+    "```\n",
+    "~~~\n",
+    "```json\n",
+    '"name": "read_file", "arguments": "a.py"',
+    "tool_call>",
+    "function=run_command>",
+    "parameter=command>",
+    "/tool_response>",
+    "|im_end|>",
+    "FUNCTION\u2740",
+    "}",
+    "]",
+    "\u200b",
+    "\r\n",
 ]
 #: Runs of blanks at an end: one of each, or an indentation.
 blanks = st.lists(st.sampled_from([*BLANKS, "    ", "\n\n"]), max_size=5).map("".join)
@@ -75,6 +108,12 @@ plain = st.builds(
     lambda lead, body, trail: lead + body + trail,
     blanks,
     st.text(alphabet="abc .,\n\t" + BLANKS, max_size=60),
+    blanks,
+)
+coded = st.builds(
+    lambda lead, body, trail: lead + body + trail,
+    blanks,
+    st.lists(st.sampled_from([*CODE, *BLANKS]), max_size=16).map("".join),
     blanks,
 )
 
@@ -113,14 +152,32 @@ def test_the_assembler_gives_the_whole_text_and_holds_apart_only_the_blanks_of_p
     assert streamed(text, at, ends_apart=False) == ("", text, "")
     lead, core, trail = streamed(text, at, ends_apart=True)
     assert lead + core + trail == text
-    if any(mark in text for mark in "<`~{\u273f"):
+    if any(mark in text for mark in "<{[\u273f"):
         assert (lead, core, trail) == ("", text, "")
     else:
         assert core == text.strip()
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        "```json\n[]\n```",
+        '```json\n[name: "read_file"\n```',
+        '```json\n{"name": "read_file", "arguments": {"path": "a"}}\n```',
+        "<function=read_file>\n<parameter=path>\na\n</parameter>\n</function>",
+        "\u273fFUNCTION\u273f: read_file\n\u273fARGS\u273f: ",
+    ],
+)
+def test_an_answer_the_blanks_at_its_start_make_code_comes_whole(body: str) -> None:
+    """Each of ``[``, ``{``, ``<`` and ``✿`` can make a call, which an indentation
+    before it makes code: such an answer comes whole, read as it was."""
+    text = "    " + body + "\n"
+    assert reading(parse_text(text.strip(), TOOLS)) != reading(parse_text(text, TOOLS))
+    assert streamed(text, [3, 9], ends_apart=True) == ("", text, "")
+
+
 @settings(max_examples=400, deadline=None)
-@given(plain, cuts)
+@given(st.one_of(plain, coded), cuts)
 def test_prose_comes_trimmed_with_its_blanks_apart(text: str, at: list[int]) -> None:
     blank_start, trimmed = len(text) - len(text.lstrip()), text.strip()
     assert streamed(text, at, ends_apart=True) == (
@@ -131,7 +188,7 @@ def test_prose_comes_trimmed_with_its_blanks_apart(text: str, at: list[int]) -> 
 
 
 @settings(max_examples=600, deadline=None)
-@given(st.one_of(answers, plain), cuts, st.booleans())
+@given(st.one_of(answers, plain, coded), cuts, st.booleans())
 def test_the_parser_reads_what_the_assembler_gives_as_it_read_the_whole_answer(
     text: str, at: list[int], native: bool
 ) -> None:
@@ -145,7 +202,7 @@ def test_the_parser_reads_what_the_assembler_gives_as_it_read_the_whole_answer(
 
 
 @settings(max_examples=300, deadline=None)
-@given(plain, cuts)
+@given(st.one_of(plain, coded), cuts)
 def test_the_prose_of_a_plain_answer_is_the_string_streamed_not_a_copy(
     text: str, at: list[int]
 ) -> None:

@@ -71,18 +71,20 @@ class TextAccumulator:
             self._size = 0
 
 
-#: What may make an answer more than prose to the agent's parser (``agent/parser.py``):
-#: a tag (``<tool_call>``, ``<function=``, ``<tool_response>``, ``<|im_end|>``), a
-#: fence, a JSON object, Qwen-Agent's ``✿FUNCTION✿``. Without any of them the parser
-#: finds no call and only trims the text, so it may as well be given it trimmed.
-_NOT_PLAIN = re.compile("[<`~{\u273f]")
+#: What may make a call, or a part to take out, in an answer to the agent's parser
+#: (``agent/parser.py``): a tag (``<tool_call>``, ``<function=``, ``<tool_response>``,
+#: ``<|im_end|>``), a JSON object or list (``{``, ``[``: alone, or fenced), Qwen-Agent's
+#: ``✿FUNCTION✿``. Without any of them the parser finds no call and only trims the text
+#: (code, fenced, indented or inline, only hides calls), so it may as well be given it
+#: trimmed: blanks at the start that would make its first line code change nothing.
+_NOT_PLAIN = re.compile("[<{\\[\u273f]")
 
 
 class AnswerText:
     """An answer's text as it streams. With ``ends_apart``, while it is plain prose
-    (none of ``_NOT_PLAIN``), the blanks at its ends (``str.isspace``) are held apart:
-    :meth:`parts` is then ``(lead, text, trail)`` with ``text`` already what
-    ``str.strip()`` would make of the whole, so the whole and its trimmed copy never
+    (none of ``_NOT_PLAIN``: it may hold code), the blanks at its ends (``str.isspace``)
+    are held apart: :meth:`parts` is then ``(lead, text, trail)`` with ``text`` already
+    what ``str.strip()`` would make of the whole, so the whole and its trimmed copy never
     exist at once (64 MiB of prose ending in a line break: 63 MB less at the peak). Once
     it is not plain, it is put together again (a copy of what came so far, if there was
     a blank before it) and grows whole, as without ``ends_apart``."""
