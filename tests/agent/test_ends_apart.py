@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from faultserver import FaultServer, Outcome
@@ -97,6 +98,18 @@ CODE = [
     "FUNCTION\u2740",
     "}",
     "]",
+    "{x}",
+    '{"name": "read_file", "arguments": {}}',
+    "[link](a.py)",
+    "[]",
+    "<b>",
+    "a < b",
+    "<|im_end|>",
+    "<tool_",
+    "call>",
+    "<TOOL_CALL>",
+    "<function",
+    "=read_file>",
     "\u200b",
     "\r\n",
 ]
@@ -141,6 +154,16 @@ def reading(reply: ParsedReply) -> tuple[Any, ...]:
     )
 
 
+def plain_prose(text: str) -> bool:
+    """Whether ``text`` holds nothing that could make a call: no tag the parser reads,
+    no Qwen-Agent marker, and not both a fence and a JSON object or list."""
+    if re.search(r"<tool_call|</?tool_response", text, re.IGNORECASE):
+        return False
+    if "<function=" in text or "\u273f" in text:
+        return False
+    return not (("```" in text or "~~~" in text) and ("{" in text or "[" in text))
+
+
 cuts = st.lists(st.integers(min_value=0, max_value=400), max_size=6)
 
 
@@ -152,26 +175,29 @@ def test_the_assembler_gives_the_whole_text_and_holds_apart_only_the_blanks_of_p
     assert streamed(text, at, ends_apart=False) == ("", text, "")
     lead, core, trail = streamed(text, at, ends_apart=True)
     assert lead + core + trail == text
-    if any(mark in text for mark in "<{[\u273f"):
+    if not plain_prose(text):
         assert (lead, core, trail) == ("", text, "")
     else:
         assert core == text.strip()
 
 
 @pytest.mark.parametrize(
-    "body",
+    ("lead", "body"),
     [
-        "```json\n[]\n```",
-        '```json\n[name: "read_file"\n```',
-        '```json\n{"name": "read_file", "arguments": {"path": "a"}}\n```',
-        "<function=read_file>\n<parameter=path>\na\n</parameter>\n</function>",
-        "\u273fFUNCTION\u273f: read_file\n\u273fARGS\u273f: ",
+        ("    ", "```json\n[]\n```"),
+        ("    ", '```json\n[name: "read_file"\n```'),
+        ("    ", '```json\n{"name": "read_file", "arguments": {"path": "a"}}\n```'),
+        ("    ", "<function=read_file>\n<parameter=path>\na\n</parameter>\n</function>"),
+        ("    ", "\u273fFUNCTION\u273f: read_file\n\u273fARGS\u273f: "),
+        ("\x0b", "<tool_response>\nmade up\n</tool_response>\nDone."),
     ],
 )
-def test_an_answer_the_blanks_at_its_start_make_code_comes_whole(body: str) -> None:
-    """Each of ``[``, ``{``, ``<`` and ``✿`` can make a call, which an indentation
-    before it makes code: such an answer comes whole, read as it was."""
-    text = "    " + body + "\n"
+def test_an_answer_the_blanks_at_its_start_change_comes_whole(lead: str, body: str) -> None:
+    """A fence with a JSON list or object in it, a tag and Qwen-Agent's marker can each
+    make a call, which an indentation before it makes code (and a line that begins with
+    a blank other than a space or a tab is no made-up result): such an answer comes
+    whole, read as it was."""
+    text = lead + body + "\n"
     assert reading(parse_text(text.strip(), TOOLS)) != reading(parse_text(text, TOOLS))
     assert streamed(text, [3, 9], ends_apart=True) == ("", text, "")
 
@@ -179,6 +205,7 @@ def test_an_answer_the_blanks_at_its_start_make_code_comes_whole(body: str) -> N
 @settings(max_examples=400, deadline=None)
 @given(st.one_of(plain, coded), cuts)
 def test_prose_comes_trimmed_with_its_blanks_apart(text: str, at: list[int]) -> None:
+    assume(plain_prose(text))
     blank_start, trimmed = len(text) - len(text.lstrip()), text.strip()
     assert streamed(text, at, ends_apart=True) == (
         text[:blank_start],
@@ -206,9 +233,10 @@ def test_the_parser_reads_what_the_assembler_gives_as_it_read_the_whole_answer(
 def test_the_prose_of_a_plain_answer_is_the_string_streamed_not_a_copy(
     text: str, at: list[int]
 ) -> None:
+    assume(plain_prose(text))
     _, core, _ = streamed(text, at, ends_apart=True)
-    if "\n" in core:  # runs of blank lines are made one blank line: a new string
-        return
+    if "\n" in core or "<|" in core:  # runs of blank lines are made one blank line,
+        return  # special tokens are taken out: a new string
     assert parse_reply(core, [], TOOLS, limit=MAX_CALLS_PER_REPLY).text is core
 
 
