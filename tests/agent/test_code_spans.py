@@ -4,10 +4,12 @@ inline code spans, and the parser only asks about its tags)."""
 
 from __future__ import annotations
 
+import tracemalloc
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qwen_dev_cli.agent.code_spans import code_spans
+from qwen_dev_cli.agent.code_spans import Packed, code_spans
 from qwen_dev_cli.agent.parser import _asked_in_code
 
 #: Fences, indented blocks that run across them, inline code and the tags asked about.
@@ -50,3 +52,25 @@ def test_dense_inline_code_is_not_held_when_no_tag_is_in_it() -> None:
     _, kept = code_spans(text, _asked_in_code(text))
     assert len(every) == 10_001
     assert list(kept) == [(40_000, 40_013)]
+
+
+@given(st.lists(st.tuples(st.integers(0, 2**40), st.integers(0, 2**40))))
+def test_packed_spans_come_back_as_they_went_in(pairs: list[tuple[int, int]]) -> None:
+    spans = sorted((start, start + length) for start, length in pairs)
+    packed = Packed()
+    for span in spans:
+        packed.append(*span)
+    assert list(packed) == spans
+
+
+def test_blocks_are_held_about_two_bytes_each() -> None:
+    text = "```\n```\n" * 100_000  # a hundred thousand fences
+    tracemalloc.start()
+    try:
+        fences, kept = code_spans(text, _asked_in_code(text))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert len(fences) == 100_000
+    assert len(kept) == 0
+    assert peak < 4 * 100_000, peak  # two positions of four bytes each: 800,000
