@@ -11,7 +11,10 @@ Each run is a fresh ``qwen-dev ask`` process (its output into a file, as a pipe 
 answer in 64 KiB deltas. Four kinds of answer: ``plain`` (lines of prose), ``inline``
 (the same prose with three inline code spans a line), ``spans`` (```a`b`` repeated:
 the most code spans an answer can hold) and ``calls`` (``<tool_call>{`` repeated, each
-copy an unreadable tool call; the model answers "done" the turn after). ``64`` means
+copy an unreadable tool call; the model answers "done" the turn after). Asked for:
+``fences`` (an empty fence every eight characters), ``braces`` (``inline`` with
+```{x}``` for ```x```) and ``tagged`` (```<tool_call>``` and a space, repeated: a tag
+in every code span). ``64`` means
 the largest answer within the 64 MiB body cap (``core/providers/bounds.py``): 63 MiB
 of text, the rest of the body being the SSE and JSON framing.
 
@@ -51,8 +54,23 @@ INLINE = "The quick brown fox jumps over the lazy `x`, and then it does so again
 CALL = "<tool_call>{"
 #: Inline code as dense as it comes: a span every four characters (16 million in 63 MiB).
 SPANS = "`a`b"
-KINDS = ("plain", "calls", "inline", "spans")
-UNITS = {"plain": PROSE, "calls": CALL, "inline": INLINE, "spans": SPANS}
+#: Code blocks as dense as they come: an empty fence every eight characters.
+FENCES = "```\n```\n"
+#: Prose with inline code holding braces: no call, but a ``{`` in every line.
+BRACES = "The quick brown fox jumps over the lazy `{x}`, and then it does so again. " * 3 + "\n"
+#: A tag in every code span: each one asked about, and its span kept.
+TAGGED = "`<tool_call>` "
+KINDS = ("plain", "calls", "inline", "spans", "fences", "braces", "tagged")
+DEFAULT_KINDS = KINDS[:4]
+UNITS = {
+    "plain": PROSE,
+    "calls": CALL,
+    "inline": INLINE,
+    "spans": SPANS,
+    "fences": FENCES,
+    "braces": BRACES,
+    "tagged": TAGGED,
+}
 #: The child: ``qwen-dev ARGV`` in this interpreter (nothing without ARGV: the
 #: baseline), its peak RSS written to the file named first, however it exits.
 CHILD = """
@@ -197,7 +215,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--sizes", default="4,16,50,64", help="MiB of answer, comma-separated")
     parser.add_argument(
-        "--kinds", default=",".join(KINDS), help="plain, calls, inline, spans (comma-separated)"
+        "--kinds",
+        default=",".join(DEFAULT_KINDS),
+        help="plain, calls, inline, spans; also fences, braces, tagged (comma-separated)",
     )
     parser.add_argument("--output", default="text", choices=OUTPUTS, help="ask's output")
     parser.add_argument("--json", type=Path, help="write the rows here too")
