@@ -126,13 +126,20 @@ def render_peak(kind: str, size_mib: float) -> tuple[float, float]:
     return peak["peak_rss_mb"], peak["seconds"]
 
 
+def _escaped(unit: str) -> int:
+    """The characters ``unit`` takes in the JSON of a delta (a line break takes two)."""
+    return len(json.dumps(unit)) - 2
+
+
 def answer_chars(size_mib: float) -> int:
     return CAP_ANSWER if size_mib >= 64 else int(size_mib * MiB)
 
 
 def answer_text(kind: str, size_mib: float) -> str:
-    chars = answer_chars(size_mib)
     unit = UNITS[kind]
+    chars = answer_chars(size_mib)
+    if size_mib >= 64:  # as much as fits the cap, escaped in JSON as prose fits it
+        chars = int(chars * min(1.0, _escaped(PROSE) / len(PROSE) * len(unit) / _escaped(unit)))
     return unit * (chars // len(unit))  # prose ends with its line break, as answers do
 
 
