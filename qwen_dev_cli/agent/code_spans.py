@@ -26,7 +26,7 @@ FENCE = re.compile(
 _BACKTICKS = re.compile(r"`+")
 _INDENT = re.compile(r" {0,3}\t| {4}")
 #: What ``str.strip()`` keeps (``\s`` is ``str.isspace``): a line without it is blank.
-_NOT_BLANK = re.compile(r"\S")
+NOT_BLANK = re.compile(r"\S")
 _FENCE_INFO = re.compile(r"[\w-]*")
 
 
@@ -147,7 +147,7 @@ def indented_code(text: str, skip: Spans | Ahead | None = None) -> Iterator[tupl
     while position < len(text):
         newline = text.find("\n", position)
         end = len(text) if newline == -1 else newline + 1
-        blank = _NOT_BLANK.search(text, position, end) is None or (
+        blank = NOT_BLANK.search(text, position, end) is None or (
             skip is not None and skip.at(position) is not None
         )
         indented = not blank and _INDENT.match(text, position, end) is not None

@@ -34,7 +34,7 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .code_spans import NextMatch, Spans, code_spans, unfence
+from .code_spans import NOT_BLANK, NextMatch, Spans, code_spans, unfence
 from .json_repair import RepairError, json_extent, loads_lenient, loads_values
 from .qwen_agent_calls import FN_NAME, marked_calls
 from .xml_calls import CALL_END, FUNCTION, FUNCTION_END, PARAMETER_END, Schemas, XmlCall, XmlScanner
@@ -284,13 +284,15 @@ def parse_text(
         bare = _bare_call(text, names)
         if bare is not None:
             found = [bare]
-    prose, last = [], 0
+    bounds, last = [], 0
     for item in sorted(found, key=lambda f: f.start):
-        prose.append(text[last : item.start])
+        if item.start > last:
+            bounds.append((last, item.start))
         last = max(last, item.end)
-    prose.append(text[last:])
+    if last < len(text):
+        bounds.append((last, len(text)))
     return ParsedReply(
-        text=_tidy("".join(prose)),
+        text=_prose(text, bounds),
         calls=tuple(call for item in found for call in item.calls),
         problems=tuple(problem for item in found for problem in item.problems),
         unread=unread,
@@ -303,6 +305,63 @@ def _known(tools: KnownTools | None) -> tuple[frozenset[str] | None, Schemas | N
     if isinstance(tools, Mapping):
         return frozenset(tools), tools
     return frozenset(tools), None
+
+
+def _prose(text: str, bounds: list[tuple[int, int]]) -> str:
+    """:func:`_tidy` of the stretches ``bounds`` of ``text`` put together, made from the
+    stretches without the blanks at their ends: together and then trimmed, a huge answer
+    would be held three times (the answer, its prose, and that trimmed). Blanks at the
+    ends only matter to a made-up ``<tool_response>`` line at an end (``[ \t]*``)."""
+    trimmed = _without_blank_ends(text, bounds)
+    prose = _joined(text, trimmed)
+    if prose.startswith("<") or prose.endswith(">"):
+        del prose
+        return _tidy(_joined(text, bounds))
+    return _tidy(prose)
+
+
+def _without_blank_ends(text: str, bounds: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """``bounds`` (stretches of ``text``) without the blanks (``str.isspace``) that begin
+    the first and end the last, as ``str.strip()`` would take them from them together."""
+    first, last = 0, len(bounds)
+    while first < last:
+        start, end = bounds[first]
+        if (begin := NOT_BLANK.search(text, start, end)) is not None:
+            break
+        first += 1
+    else:
+        return []
+    bounds = [(begin.start(), end), *bounds[first + 1 : last]]
+    while True:  # one at least is not blank
+        start, end = bounds[-1]
+        if (stop := _end_of_words(text, start, end)) != -1:
+            bounds[-1] = (start, stop)
+            return bounds
+        bounds.pop()
+
+
+def _end_of_words(text: str, start: int, end: int) -> int:
+    """Where the blanks that end ``text[start:end]`` begin (``-1``: it is all blank),
+    looked for a few kilobytes at a time from the end, not with a copy of it."""
+    while end > start:
+        begin = max(start, end - 4096)
+        if words := text[begin:end].rstrip():
+            return begin + len(words)
+        end = begin
+    return -1
+
+
+def _joined(text: str, bounds: list[tuple[int, int]]) -> str:
+    """The stretches of ``text`` together: ``text`` itself when it is all of it, else
+    grown in place one stretch at a time (``+=`` on a string only this frame holds), not
+    listed and then joined."""
+    if len(bounds) == 1:
+        start, end = bounds[0]
+        return text[start:end]
+    joined = ""
+    for start, end in bounds:
+        joined += text[start:end]
+    return joined
 
 
 def _tidy(text: str) -> str:
