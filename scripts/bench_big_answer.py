@@ -13,8 +13,8 @@ answer in 64 KiB deltas. Four kinds of answer: ``plain`` (lines of prose), ``inl
 the most code spans an answer can hold) and ``calls`` (``<tool_call>{`` repeated, each
 copy an unreadable tool call; the model answers "done" the turn after). Asked for:
 ``fences`` (an empty fence every eight characters), ``braces`` (``inline`` with
-```{x}``` for ```x```) and ``tagged`` (```<tool_call>``` and a space, repeated: a tag
-in every code span). ``64`` means
+```{x}``` for ```x```), ``tagged`` (```<tool_call>``` and a space, repeated: a tag
+in every code span) and ``called`` (prose, then one ``read_file`` call). ``64`` means
 the largest answer within the 64 MiB body cap (``core/providers/bounds.py``): 63 MiB
 of text, the rest of the body being the SSE and JSON framing.
 
@@ -60,7 +60,9 @@ FENCES = "```\n```\n"
 BRACES = "The quick brown fox jumps over the lazy `{x}`, and then it does so again. " * 3 + "\n"
 #: A tag in every code span: each one asked about, and its span kept.
 TAGGED = "`<tool_call>` "
-KINDS = ("plain", "calls", "inline", "spans", "fences", "braces", "tagged")
+#: ``called``: prose, then one call that is read (its prose is what the answer keeps).
+CALLED = '<tool_call>{"name": "read_file", "arguments": {"path": "a.py"}}</tool_call>\n'
+KINDS = ("plain", "calls", "inline", "spans", "fences", "braces", "tagged", "called")
 DEFAULT_KINDS = KINDS[:4]
 UNITS = {
     "plain": PROSE,
@@ -70,7 +72,9 @@ UNITS = {
     "fences": FENCES,
     "braces": BRACES,
     "tagged": TAGGED,
+    "called": PROSE,
 }
+ENDS = {"called": CALLED}
 #: The child: ``qwen-dev ARGV`` in this interpreter (nothing without ARGV: the
 #: baseline), its peak RSS written to the file named first, however it exits.
 CHILD = """
@@ -140,7 +144,8 @@ def answer_text(kind: str, size_mib: float) -> str:
     chars = answer_chars(size_mib)
     if size_mib >= 64:  # as much as fits the cap, escaped in JSON as prose fits it
         chars = int(chars * min(1.0, _escaped(PROSE) / len(PROSE) * len(unit) / _escaped(unit)))
-    return unit * (chars // len(unit))  # prose ends with its line break, as answers do
+    end = ENDS.get(kind, "")  # prose ends with its line break, as answers do
+    return unit * ((chars - len(end)) // len(unit)) + end
 
 
 async def run_child(
@@ -194,7 +199,7 @@ async def one(kind: str, size_mib: float, output: str = "text") -> dict[str, Any
                 argv, cwd=workspace, env=env, report=root / "peak.json", out=out
             )
             requests = len(srv.requests)
-        if requests != (2 if kind == "calls" else 1):  # a retry: the answer was refused
+        if requests != (2 if kind in ("calls", "called") else 1):  # a retry: the answer was refused
             raise SystemExit(f"{kind} {size_mib} MiB: {requests} requests, not the answer")
         session_bytes = sum(p.stat().st_size for p in (home / "sessions").glob("*.jsonl"))
         return {
