@@ -11,7 +11,10 @@ Each run is a fresh ``qwen-dev ask`` process (its output into a file, as a pipe 
 answer in 64 KiB deltas. Four kinds of answer: ``plain`` (lines of prose), ``inline``
 (the same prose with three inline code spans a line), ``spans`` (```a`b`` repeated:
 the most code spans an answer can hold) and ``calls`` (``<tool_call>{`` repeated, each
-copy an unreadable tool call; the model answers "done" the turn after). ``64`` means
+copy an unreadable tool call; the model answers "done" the turn after). Asked for:
+``fences`` (an empty fence every eight characters), ``braces`` (``inline`` with
+```{x}``` for ```x```), ``tagged`` (```<tool_call>``` and a space, repeated: a tag
+in every code span) and ``called`` (prose, then one ``read_file`` call). ``64`` means
 the largest answer within the 64 MiB body cap (``core/providers/bounds.py``): 63 MiB
 of text, the rest of the body being the SSE and JSON framing.
 
@@ -51,8 +54,27 @@ INLINE = "The quick brown fox jumps over the lazy `x`, and then it does so again
 CALL = "<tool_call>{"
 #: Inline code as dense as it comes: a span every four characters (16 million in 63 MiB).
 SPANS = "`a`b"
-KINDS = ("plain", "calls", "inline", "spans")
-UNITS = {"plain": PROSE, "calls": CALL, "inline": INLINE, "spans": SPANS}
+#: Code blocks as dense as they come: an empty fence every eight characters.
+FENCES = "```\n```\n"
+#: Prose with inline code holding braces: no call, but a ``{`` in every line.
+BRACES = "The quick brown fox jumps over the lazy `{x}`, and then it does so again. " * 3 + "\n"
+#: A tag in every code span: each one asked about, and its span kept.
+TAGGED = "`<tool_call>` "
+#: ``called``: prose, then one call that is read (its prose is what the answer keeps).
+CALLED = '<tool_call>{"name": "read_file", "arguments": {"path": "a.py"}}</tool_call>\n'
+KINDS = ("plain", "calls", "inline", "spans", "fences", "braces", "tagged", "called")
+DEFAULT_KINDS = KINDS[:4]
+UNITS = {
+    "plain": PROSE,
+    "calls": CALL,
+    "inline": INLINE,
+    "spans": SPANS,
+    "fences": FENCES,
+    "braces": BRACES,
+    "tagged": TAGGED,
+    "called": PROSE,
+}
+ENDS = {"called": CALLED}
 #: The child: ``qwen-dev ARGV`` in this interpreter (nothing without ARGV: the
 #: baseline), its peak RSS written to the file named first, however it exits.
 CHILD = """
@@ -108,14 +130,22 @@ def render_peak(kind: str, size_mib: float) -> tuple[float, float]:
     return peak["peak_rss_mb"], peak["seconds"]
 
 
+def _escaped(unit: str) -> int:
+    """The characters ``unit`` takes in the JSON of a delta (a line break takes two)."""
+    return len(json.dumps(unit)) - 2
+
+
 def answer_chars(size_mib: float) -> int:
     return CAP_ANSWER if size_mib >= 64 else int(size_mib * MiB)
 
 
 def answer_text(kind: str, size_mib: float) -> str:
-    chars = answer_chars(size_mib)
     unit = UNITS[kind]
-    return unit * (chars // len(unit))  # prose ends with its line break, as answers do
+    chars = answer_chars(size_mib)
+    if size_mib >= 64:  # as much as fits the cap, escaped in JSON as prose fits it
+        chars = int(chars * min(1.0, _escaped(PROSE) / len(PROSE) * len(unit) / _escaped(unit)))
+    end = ENDS.get(kind, "")  # prose ends with its line break, as answers do
+    return unit * ((chars - len(end)) // len(unit)) + end
 
 
 async def run_child(
@@ -169,7 +199,7 @@ async def one(kind: str, size_mib: float, output: str = "text") -> dict[str, Any
                 argv, cwd=workspace, env=env, report=root / "peak.json", out=out
             )
             requests = len(srv.requests)
-        if requests != (2 if kind == "calls" else 1):  # a retry: the answer was refused
+        if requests != (2 if kind in ("calls", "called") else 1):  # a retry: the answer was refused
             raise SystemExit(f"{kind} {size_mib} MiB: {requests} requests, not the answer")
         session_bytes = sum(p.stat().st_size for p in (home / "sessions").glob("*.jsonl"))
         return {
@@ -197,7 +227,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--sizes", default="4,16,50,64", help="MiB of answer, comma-separated")
     parser.add_argument(
-        "--kinds", default=",".join(KINDS), help="plain, calls, inline, spans (comma-separated)"
+        "--kinds",
+        default=",".join(DEFAULT_KINDS),
+        help="plain, calls, inline, spans; also fences, braces, tagged (comma-separated)",
     )
     parser.add_argument("--output", default="text", choices=OUTPUTS, help="ask's output")
     parser.add_argument("--json", type=Path, help="write the rows here too")

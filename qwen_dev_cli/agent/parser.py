@@ -26,14 +26,15 @@ answer of a million calls costs no more than one of ``limit``.
 from __future__ import annotations
 
 import dataclasses
+import heapq
 import json
 import re
 import uuid
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .code_spans import NextMatch, Spans, code_spans, unfence
+from .code_spans import NOT_BLANK, NextMatch, Spans, code_spans, unfence
 from .json_repair import RepairError, json_extent, loads_lenient, loads_values
 from .qwen_agent_calls import FN_NAME, marked_calls
 from .xml_calls import CALL_END, FUNCTION, FUNCTION_END, PARAMETER_END, Schemas, XmlCall, XmlScanner
@@ -218,6 +219,7 @@ class _Text:
     text: str
     names: frozenset[str] | None
     schemas: Schemas | None
+    #: The code, as far as :meth:`in_code` asks about it (the code that holds a tag).
     code: Spans
     #: The ``<tool_call>`` blocks found, then the ``<function=...>`` ones without it
     #: (each list in order of position).
@@ -243,7 +245,8 @@ class _Text:
         return _Found(start, len(self.text))
 
     def in_code(self, position: int) -> bool:
-        """Whether ``position`` is in code. A code span that begins inside a call found
+        """Whether ``position`` (where a call may begin: :func:`_asked_in_code`) is in
+        code. A code span that begins inside a call found
         before is part of that call's arguments (a file with a stray backtick), and
         hides nothing after the call."""
         span = self.code.at(position)
@@ -281,13 +284,15 @@ def parse_text(
         bare = _bare_call(text, names)
         if bare is not None:
             found = [bare]
-    prose, last = [], 0
+    bounds, last = [], 0
     for item in sorted(found, key=lambda f: f.start):
-        prose.append(text[last : item.start])
+        if item.start > last:
+            bounds.append((last, item.start))
         last = max(last, item.end)
-    prose.append(text[last:])
+    if last < len(text):
+        bounds.append((last, len(text)))
     return ParsedReply(
-        text=_tidy("".join(prose)),
+        text=_prose(text, bounds),
         calls=tuple(call for item in found for call in item.calls),
         problems=tuple(problem for item in found for problem in item.problems),
         unread=unread,
@@ -300,6 +305,63 @@ def _known(tools: KnownTools | None) -> tuple[frozenset[str] | None, Schemas | N
     if isinstance(tools, Mapping):
         return frozenset(tools), tools
     return frozenset(tools), None
+
+
+def _prose(text: str, bounds: list[tuple[int, int]]) -> str:
+    """:func:`_tidy` of the stretches ``bounds`` of ``text`` put together, made from the
+    stretches without the blanks at their ends: together and then trimmed, a huge answer
+    would be held three times (the answer, its prose, and that trimmed). Blanks at the
+    ends only matter to a made-up ``<tool_response>`` line at an end (``[ \t]*``)."""
+    trimmed = _without_blank_ends(text, bounds)
+    prose = _joined(text, trimmed)
+    if prose.startswith("<") or prose.endswith(">"):
+        del prose
+        return _tidy(_joined(text, bounds))
+    return _tidy(prose)
+
+
+def _without_blank_ends(text: str, bounds: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """``bounds`` (stretches of ``text``) without the blanks (``str.isspace``) that begin
+    the first and end the last, as ``str.strip()`` would take them from them together."""
+    first, last = 0, len(bounds)
+    while first < last:
+        start, end = bounds[first]
+        if (begin := NOT_BLANK.search(text, start, end)) is not None:
+            break
+        first += 1
+    else:
+        return []
+    bounds = [(begin.start(), end), *bounds[first + 1 : last]]
+    while True:  # one at least is not blank
+        start, end = bounds[-1]
+        if (stop := _end_of_words(text, start, end)) != -1:
+            bounds[-1] = (start, stop)
+            return bounds
+        bounds.pop()
+
+
+def _end_of_words(text: str, start: int, end: int) -> int:
+    """Where the blanks that end ``text[start:end]`` begin (``-1``: it is all blank),
+    looked for a few kilobytes at a time from the end, not with a copy of it."""
+    while end > start:
+        begin = max(start, end - 4096)
+        if words := text[begin:end].rstrip():
+            return begin + len(words)
+        end = begin
+    return -1
+
+
+def _joined(text: str, bounds: list[tuple[int, int]]) -> str:
+    """The stretches of ``text`` together: ``text`` itself when it is all of it, else
+    grown in place one stretch at a time (``+=`` on a string only this frame holds), not
+    listed and then joined."""
+    if len(bounds) == 1:
+        start, end = bounds[0]
+        return text[start:end]
+    joined = ""
+    for start, end in bounds:
+        joined += text[start:end]
+    return joined
 
 
 def _tidy(text: str) -> str:
@@ -326,7 +388,7 @@ def _without_fabrications(text: str) -> str:
 def _find_calls(
     text: str, names: frozenset[str] | None, schemas: Schemas | None, limit: int | None
 ) -> tuple[list[_Found], int]:
-    fences, code = code_spans(text)
+    fences, code = code_spans(text, _asked_in_code(text))
     answer = _Text(text, names, schemas, code, limit=limit)
     scanner = answer.scanner(len(text))
     tagged = _tagged_calls(answer, scanner, 0, len(text), top_level=True)
@@ -343,6 +405,26 @@ def _find_calls(
     found = fenced + tagged + _bare_xml_calls(answer, scanner)
     found = found or _marked_calls(answer)
     return found, answer.unread
+
+
+def _asked_in_code(text: str) -> Iterator[int]:
+    """Every position :meth:`_Text.in_code` may be asked about, in order: the tags that
+    begin a call (``<tool_call>``, ``<function=``, ``✿FUNCTION✿``). Only the code that
+    holds one of them is kept (:func:`.code_spans.code_spans`)."""
+    return heapq.merge(
+        (tag.start() for tag in _OPEN_TAG.finditer(text)),
+        _occurrences(text, FUNCTION),
+        _occurrences(text, FN_NAME),
+    )
+
+
+def _occurrences(text: str, word: str) -> Iterator[int]:
+    """Where ``word`` begins in ``text``, overlaps included (``str.find`` from each
+    next position, as the parser looks for it)."""
+    position = 0
+    while (start := text.find(word, position)) != -1:
+        yield start
+        position = start + 1
 
 
 def _tagged_calls(

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 from pathlib import Path
 from typing import Any
 
-from hypothesis import given, settings
+import pytest
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from faultserver import FaultServer, Outcome
@@ -66,6 +68,50 @@ FRAGMENTS = [
     "}",
     "[]",
     "<b>",
+    "[",
+    "]",
+    "```json\n[]\n```\n",
+    '```json\n[name: "read_file"\n```\n',
+]
+#: Prose with code in it, fenced, indented or inline, and what is left of calls without
+#: a tag, a JSON object or list, or Qwen-Agent's marker: it comes with its blanks apart.
+CODE = [
+    "word",
+    " ",
+    "\n",
+    "\n\n",
+    "    ",
+    "\t",
+    "`x`",
+    "`",
+    "``",
+    "~",
+    "```\n",
+    "~~~\n",
+    "```json\n",
+    '"name": "read_file", "arguments": "a.py"',
+    "tool_call>",
+    "function=run_command>",
+    "parameter=command>",
+    "/tool_response>",
+    "|im_end|>",
+    "FUNCTION\u2740",
+    "}",
+    "]",
+    "{x}",
+    '{"name": "read_file", "arguments": {}}',
+    "[link](a.py)",
+    "[]",
+    "<b>",
+    "a < b",
+    "<|im_end|>",
+    "<tool_",
+    "call>",
+    "<TOOL_CALL>",
+    "<function",
+    "=read_file>",
+    "\u200b",
+    "\r\n",
 ]
 #: Runs of blanks at an end: one of each, or an indentation.
 blanks = st.lists(st.sampled_from([*BLANKS, "    ", "\n\n"]), max_size=5).map("".join)
@@ -75,6 +121,12 @@ plain = st.builds(
     lambda lead, body, trail: lead + body + trail,
     blanks,
     st.text(alphabet="abc .,\n\t" + BLANKS, max_size=60),
+    blanks,
+)
+coded = st.builds(
+    lambda lead, body, trail: lead + body + trail,
+    blanks,
+    st.lists(st.sampled_from([*CODE, *BLANKS]), max_size=16).map("".join),
     blanks,
 )
 
@@ -102,6 +154,16 @@ def reading(reply: ParsedReply) -> tuple[Any, ...]:
     )
 
 
+def plain_prose(text: str) -> bool:
+    """Whether ``text`` holds nothing that could make a call: no tag the parser reads,
+    no Qwen-Agent marker, and not both a fence and a JSON object or list."""
+    if re.search(r"<tool_call|</?tool_response", text, re.IGNORECASE):
+        return False
+    if "<function=" in text or "\u273f" in text:
+        return False
+    return not (("```" in text or "~~~" in text) and ("{" in text or "[" in text))
+
+
 cuts = st.lists(st.integers(min_value=0, max_value=400), max_size=6)
 
 
@@ -113,15 +175,37 @@ def test_the_assembler_gives_the_whole_text_and_holds_apart_only_the_blanks_of_p
     assert streamed(text, at, ends_apart=False) == ("", text, "")
     lead, core, trail = streamed(text, at, ends_apart=True)
     assert lead + core + trail == text
-    if any(mark in text for mark in "<`~{\u273f"):
+    if not plain_prose(text):
         assert (lead, core, trail) == ("", text, "")
     else:
         assert core == text.strip()
 
 
+@pytest.mark.parametrize(
+    ("lead", "body"),
+    [
+        ("    ", "```json\n[]\n```"),
+        ("    ", '```json\n[name: "read_file"\n```'),
+        ("    ", '```json\n{"name": "read_file", "arguments": {"path": "a"}}\n```'),
+        ("    ", "<function=read_file>\n<parameter=path>\na\n</parameter>\n</function>"),
+        ("    ", "\u273fFUNCTION\u273f: read_file\n\u273fARGS\u273f: "),
+        ("\x0b", "<tool_response>\nmade up\n</tool_response>\nDone."),
+    ],
+)
+def test_an_answer_the_blanks_at_its_start_change_comes_whole(lead: str, body: str) -> None:
+    """A fence with a JSON list or object in it, a tag and Qwen-Agent's marker can each
+    make a call, which an indentation before it makes code (and a line that begins with
+    a blank other than a space or a tab is no made-up result): such an answer comes
+    whole, read as it was."""
+    text = lead + body + "\n"
+    assert reading(parse_text(text.strip(), TOOLS)) != reading(parse_text(text, TOOLS))
+    assert streamed(text, [3, 9], ends_apart=True) == ("", text, "")
+
+
 @settings(max_examples=400, deadline=None)
-@given(plain, cuts)
+@given(st.one_of(plain, coded), cuts)
 def test_prose_comes_trimmed_with_its_blanks_apart(text: str, at: list[int]) -> None:
+    assume(plain_prose(text))
     blank_start, trimmed = len(text) - len(text.lstrip()), text.strip()
     assert streamed(text, at, ends_apart=True) == (
         text[:blank_start],
@@ -131,7 +215,7 @@ def test_prose_comes_trimmed_with_its_blanks_apart(text: str, at: list[int]) -> 
 
 
 @settings(max_examples=600, deadline=None)
-@given(st.one_of(answers, plain), cuts, st.booleans())
+@given(st.one_of(answers, plain, coded), cuts, st.booleans())
 def test_the_parser_reads_what_the_assembler_gives_as_it_read_the_whole_answer(
     text: str, at: list[int], native: bool
 ) -> None:
@@ -145,14 +229,19 @@ def test_the_parser_reads_what_the_assembler_gives_as_it_read_the_whole_answer(
 
 
 @settings(max_examples=300, deadline=None)
-@given(plain, cuts)
+@given(st.one_of(plain, coded), cuts)
 def test_the_prose_of_a_plain_answer_is_the_string_streamed_not_a_copy(
     text: str, at: list[int]
 ) -> None:
+    assume(plain_prose(text))
     _, core, _ = streamed(text, at, ends_apart=True)
-    if "\n" in core:  # runs of blank lines are made one blank line: a new string
+    if "\n" in core or "<|" in core:  # runs of blank lines are made one blank line,
+        return  # special tokens are taken out: a new string
+    reply = parse_reply(core, [], TOOLS, limit=MAX_CALLS_PER_REPLY)
+    if reply.calls:  # the answer is one JSON call: no prose
+        assert reply.text == ""
         return
-    assert parse_reply(core, [], TOOLS, limit=MAX_CALLS_PER_REPLY).text is core
+    assert reply.text is core
 
 
 ANSWER = "\n\n  The answer, in prose.\n\nWith a second paragraph.  \n\n\n"

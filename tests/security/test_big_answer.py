@@ -106,7 +106,7 @@ async def test_a_huge_answer_of_broken_calls_is_held_about_once(tmp_path: Path) 
 
 
 @pytest.mark.slow
-async def test_a_huge_answer_with_inline_code_on_every_line_is_held_about_twice(
+async def test_a_huge_answer_with_inline_code_on_every_line_is_held_about_once(
     tmp_path: Path,
 ) -> None:
     prose = "The quick brown fox jumps over the lazy `x`, and then it does so again. " * 3
@@ -122,9 +122,27 @@ async def test_a_huge_answer_with_inline_code_on_every_line_is_held_about_twice(
     assert assistant["content"] == answer.strip()
     size_mb = len(answer) / MiB  # ASCII: held a byte a character
     # Before: about seven times the answer (113 MB more for 16 MiB), for its 230,000
-    # code spans as tuples, their runs of backticks and lists to pair them. Now eight
-    # bytes a span; the floor is the raw answer and its trimmed prose, for a moment.
-    assert big - small < 3 * size_mb, (small, big, size_mb)
+    # code spans as tuples, their runs of backticks and lists to pair them; then eight
+    # bytes a span and the answer with its trimmed prose (33 MB more). Now only the
+    # spans that hold a tag are kept, and the answer comes trimmed (about 20 MB more).
+    assert big - small < 1.75 * size_mb, (small, big, size_mb)
+
+
+@pytest.mark.slow
+async def test_an_answer_of_code_spans_as_dense_as_they_come_is_held_about_once(
+    tmp_path: Path,
+) -> None:
+    answer = "`a`b" * (16 * MiB // 4)  # four million code spans
+    (tmp_path / "small").mkdir()
+    code, _, err, small, _ = await ask(tmp_path / "small", Outcome.ok("short"))
+    assert code == 0, err
+    (tmp_path / "big").mkdir()
+    code, out, err, big, _ = await ask(tmp_path / "big", Outcome.ok(answer, chunk_size=65536))
+    assert code == 0, err[-2000:]
+    assert out.decode() == answer + "\n"  # a line break to end the output
+    # Before: 50 MB more for 16 MiB, eight bytes a span. Now none is kept: no tag is
+    # in them, and the parser only asks about tags.
+    assert big - small < 2 * len(answer) / MiB, (small, big)
 
 
 @pytest.mark.slow
@@ -139,9 +157,10 @@ async def test_an_answer_of_half_a_million_code_fences_is_not_held_as_matches(
     code, out, err, big, _ = await ask(tmp_path / "big", Outcome.ok(answer, chunk_size=65536))
     assert code == 0, err[-2000:]
     assert out.decode() == answer
-    # Before: 217 MB more for 4 MiB, a regular-expression match kept a fence. Now
-    # where each begins and ends (eight bytes), a fence matched again when read.
-    assert big - small < 8 * len(answer) / MiB, (small, big)
+    # Before: 217 MB more for 4 MiB, a regular-expression match kept a fence; then 21
+    # MB, where each begins and ends (eight bytes) kept three times over. Now once,
+    # packed (about two bytes), a fence matched again when read: about 8 MB.
+    assert big - small < 3.5 * len(answer) / MiB, (small, big)
 
 
 @pytest.mark.slow

@@ -71,21 +71,30 @@ class TextAccumulator:
             self._size = 0
 
 
-#: What may make an answer more than prose to the agent's parser (``agent/parser.py``):
-#: a tag (``<tool_call>``, ``<function=``, ``<tool_response>``, ``<|im_end|>``), a
-#: fence, a JSON object, Qwen-Agent's ``✿FUNCTION✿``. Without any of them the parser
-#: finds no call and only trims the text, so it may as well be given it trimmed.
-_NOT_PLAIN = re.compile("[<`~{\u273f]")
+#: What may make a call, or a part to take out, in an answer to the agent's parser
+#: (``agent/parser.py``), where blanks at its ends may matter: a tag (``<tool_call>``,
+#: ``<function=``, ``<tool_response>``, in the cases the parser reads them), Qwen-Agent's
+#: ``✿FUNCTION✿``; and a fence with a JSON object or list in it (``_FENCE`` and one of
+#: ``_JSON``, anywhere). Without them the parser finds no call and only trims the text
+#: (code only hides calls; an answer that is one JSON object is read trimmed; special
+#: tokens go wherever they are), so it may as well be given it trimmed: blanks at the
+#: start that would make its first line code change nothing.
+_CALL_MARK = re.compile(r"(?i:<tool_call|</?tool_response)|<function=|\u273f")
+_FENCE = re.compile(r"```|~~~")
+_JSON = re.compile(r"[{\[]")
+#: The longest mark, less one: what a delta may end with of a mark the next completes.
+_CARRY = len("</tool_response") - 1
 
 
 class AnswerText:
-    """An answer's text as it streams. With ``ends_apart``, while it is plain prose
-    (none of ``_NOT_PLAIN``), the blanks at its ends (``str.isspace``) are held apart:
-    :meth:`parts` is then ``(lead, text, trail)`` with ``text`` already what
-    ``str.strip()`` would make of the whole, so the whole and its trimmed copy never
-    exist at once (64 MiB of prose ending in a line break: 63 MB less at the peak). Once
-    it is not plain, it is put together again (a copy of what came so far, if there was
-    a blank before it) and grows whole, as without ``ends_apart``."""
+    """An answer's text as it streams. With ``ends_apart``, while it is plain prose (no
+    ``_CALL_MARK``, nor both ``_FENCE`` and ``_JSON``: it may hold code), the blanks at
+    its ends (``str.isspace``) are held apart: :meth:`parts` is then ``(lead, text,
+    trail)`` with ``text`` already what ``str.strip()`` would make of the whole, so the
+    whole and its trimmed copy never exist at once (64 MiB of prose ending in a line
+    break: 63 MB less at the peak). Once it is not plain, it is put together again (a
+    copy of what came so far, if there was a blank before it) and grows whole, as
+    without ``ends_apart``."""
 
     def __init__(self, *, ends_apart: bool = False) -> None:
         self._text = TextAccumulator()
@@ -94,9 +103,11 @@ class AnswerText:
         self._lead = TextAccumulator()
         self._trail = TextAccumulator()
         self._trailing = False  # blanks are held in _trail
+        self._carry = ""  # the end of the text so far, for a mark cut in two
+        self._fenced = self._json = False  # whether _FENCE, _JSON came
 
     def append(self, piece: str) -> None:
-        if self._plain and _NOT_PLAIN.search(piece) is not None:
+        if self._plain and not self._stays_plain(piece):
             self._whole_again()
         if not self._plain:
             self._text.append(piece)
@@ -119,6 +130,17 @@ class AnswerText:
         if piece:
             self._trail.append(piece)
             self._trailing = True
+
+    def _stays_plain(self, piece: str) -> bool:
+        """Whether the text with ``piece`` is still plain prose (marks looked for across
+        the delta's start, where a mark may have been cut in two)."""
+        across = self._carry + piece[:_CARRY]
+        if _CALL_MARK.search(across) is not None or _CALL_MARK.search(piece) is not None:
+            return False
+        self._fenced = self._fenced or any(_FENCE.search(t) for t in (across, piece))
+        self._json = self._json or _JSON.search(piece) is not None
+        self._carry = (self._carry + piece[-_CARRY:])[-_CARRY:]
+        return not (self._fenced and self._json)
 
     def parts(self) -> tuple[str, str, str]:
         """``(lead, text, trail)``: the text, and the blanks at its ends held apart
