@@ -30,8 +30,12 @@ MAX_LIST_VALUES: Final = 100_000
 #: The methods whose answers may hold :data:`MAX_LIST_VALUES`.
 LISTS: Final = frozenset({"tools/list"})
 
-#: A JSON string, escapes and all.
-_STRING: Final = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+#: A JSON string, escapes and all, or an unterminated one to the end of the message. It
+#: matches at every quote, so a search never starts again inside what it has read: a
+#: pattern that could fail there (an unterminated string, or one ending in a lone
+#: backslash) was tried from every escaped quote to the end, quadratic in the message
+#: (16 KB of ``\"`` took 4 s; a 64 MiB message would have held the session for good).
+_STRING: Final = re.compile(rb'"[^"\\]*(?:\\.?[^"\\]*)*(?:"|\Z)', re.DOTALL)
 
 
 def crowded(body: bytes | bytearray, limit: int = MAX_VALUES) -> str | None:

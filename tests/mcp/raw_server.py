@@ -32,7 +32,7 @@ def reply(request: dict[str, Any]) -> bytes | None:
             },
         )
     if method == "tools/list":
-        names = ("echo", "deep", "not_rpc", "garbage", "crowd", "rows")
+        names = ("echo", "deep", "not_rpc", "garbage", "quoted", "crowd", "rows")
         tools = [{"name": name, "inputSchema": {"type": "object"}} for name in names]
         return answer(request_id, {"tools": tools})
     if method != "tools/call":
@@ -47,6 +47,8 @@ def reply(request: dict[str, Any]) -> bytes | None:
         return head + b"5}"
     if tool == "garbage":
         return head + b"{{{ not JSON"
+    if tool == "quoted":  # a string never closed, of escaped quotes, then many commas
+        return head + b'{"content": "' + b'\\"' * 200_000 + b"," * 30_000
     count = int(request["params"].get("arguments", {}).get("count", 0))
     if tool == "crowd":
         return head + b'{"content": [' + b",".join([b"{}"] * count) + b"]}}"
