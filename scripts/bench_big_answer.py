@@ -37,10 +37,10 @@ import json
 import os
 import subprocess
 import tempfile
-import time
 from typing import Any
 
 from faultserver import FaultServer, Outcome
+from tests.peak_rss import baseline, run_child
 from tests.test_cli_ask import write_config
 
 MiB = 1 << 20
@@ -75,22 +75,6 @@ UNITS = {
     "called": PROSE,
 }
 ENDS = {"called": CALLED}
-#: The child: ``qwen-dev ARGV`` in this interpreter (nothing without ARGV: the
-#: baseline), its peak RSS written to the file named first, however it exits.
-CHILD = """
-import atexit, json, resource, sys
-def peak():
-    status = open("/proc/self/status").read().split("VmHWM:")[1].split()[0]
-    mb = {"peak_rss_mb": int(status) / 1024,
-          "ru_maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
-    open(report, "w").write(json.dumps(mb))
-report = sys.argv[1]
-atexit.register(peak)
-if sys.argv[2:]:
-    sys.argv = ["qwen-dev", *sys.argv[2:]]
-    from qwen_dev_cli.entry import main
-    main()
-"""
 
 
 #: ``--renderer``: the REPL's renderer (``ui/render.py``) fed the answer, in a child
@@ -148,30 +132,6 @@ def answer_text(kind: str, size_mib: float) -> str:
     return unit * ((chars - len(end)) // len(unit)) + end
 
 
-async def run_child(
-    argv: list[str], *, cwd: Path, env: dict[str, str], report: Path, out: Path
-) -> tuple[float, float]:
-    """Run ``qwen-dev ARGV`` (nothing for no ARGV) in a fresh interpreter that writes
-    its peak RSS to ``report``; return (peak MB, seconds)."""
-    command = [sys.executable, "-c", CHILD, str(report), *argv]
-    started = time.perf_counter()
-    with out.open("wb") as sink:
-        proc = await asyncio.create_subprocess_exec(
-            *command, stdin=asyncio.subprocess.DEVNULL, stdout=sink,
-            stderr=asyncio.subprocess.PIPE, cwd=cwd, env=env,
-        )  # fmt: skip
-        _, err = await proc.communicate()
-    elapsed = time.perf_counter() - started
-    if proc.returncode != 0:
-        raise SystemExit(f"child failed ({proc.returncode}): {err.decode()[-2000:]}")
-    return _peak_of(report), elapsed
-
-
-def _peak_of(report: Path) -> float:
-    peak: dict[str, float] = json.loads(report.read_text(encoding="utf-8"))
-    return peak["peak_rss_mb"]
-
-
 #: ``--output``: how ``ask`` prints the answer.
 OUTPUTS = {
     "text": [],
@@ -212,15 +172,6 @@ async def one(kind: str, size_mib: float, output: str = "text") -> dict[str, Any
             "session_file_mb": round(session_bytes / 1e6, 2),
             "requests": requests,
         }
-
-
-async def baseline() -> float:
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        peak, _ = await run_child(
-            [], cwd=root, env=dict(os.environ), report=root / "peak.json", out=root / "out"
-        )
-    return peak
 
 
 def main() -> None:

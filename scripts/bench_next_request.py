@@ -38,6 +38,7 @@ import time
 from typing import Any
 
 from faultserver import FaultServer, Outcome
+from tests.peak_rss import baseline, run_child
 from tests.test_cli_ask import write_config
 
 KINDS = ("plain", "calls")
@@ -50,57 +51,12 @@ UNITS = {
     "plain": "The quick brown fox jumps over the lazy dog, and then it does so again. " * 3 + "\n",
     "calls": "<tool_call>{",
 }
-#: The child: ``qwen-dev ARGV`` in this interpreter (nothing without ARGV: the
-#: baseline), its own peak RSS (``VmHWM``) written to the file named first.
-CHILD = """
-import atexit, json, sys
-def peak():
-    status = open("/proc/self/status").read().split("VmHWM:")[1].split()[0]
-    open(report, "w").write(json.dumps({"peak_rss_mb": int(status) / 1024}))
-report = sys.argv[1]
-atexit.register(peak)
-if sys.argv[2:]:
-    sys.argv = ["qwen-dev", *sys.argv[2:]]
-    from qwen_dev_cli.entry import main
-    main()
-"""
 
 
 def answer_text(kind: str, size_mib: float) -> str:
     chars = CAP_ANSWER if size_mib >= 64 else int(size_mib * MiB)
     unit = UNITS[kind]
     return unit * (chars // len(unit))
-
-
-async def run_child(
-    argv: list[str], *, cwd: Path, env: dict[str, str], report: Path, out: Path
-) -> tuple[float, float]:
-    """``qwen-dev ARGV`` in a fresh interpreter: (its peak RSS in MB, seconds)."""
-    started = time.perf_counter()
-    with out.open("wb") as sink:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-c", CHILD, str(report), *argv, stdin=asyncio.subprocess.DEVNULL,
-            stdout=sink, stderr=asyncio.subprocess.PIPE, cwd=cwd, env=env,
-        )  # fmt: skip
-        _, err = await proc.communicate()
-    elapsed = time.perf_counter() - started
-    if proc.returncode != 0:
-        raise SystemExit(f"child failed ({proc.returncode}): {err.decode()[-2000:]}")
-    return _peak_of(report), elapsed
-
-
-def _peak_of(report: Path) -> float:
-    peak: dict[str, float] = json.loads(report.read_text(encoding="utf-8"))
-    return peak["peak_rss_mb"]
-
-
-async def baseline() -> float:
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        peak, _ = await run_child(
-            [], cwd=root, env=dict(os.environ), report=root / "peak.json", out=root / "out"
-        )
-    return peak
 
 
 async def one(kind: str, size_mib: float, window: int) -> dict[str, Any]:
