@@ -34,13 +34,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import argparse
 import asyncio
 import json
-import os
 import subprocess
 import tempfile
 from typing import Any
 
 from faultserver import FaultServer, Outcome
-from tests.peak_rss import baseline, run_child
+from tests.peak_rss import baseline, lab_folders, run_child
 from tests.test_cli_ask import write_config
 
 MiB = 1 << 20
@@ -145,10 +144,7 @@ async def one(kind: str, size_mib: float, output: str = "text") -> dict[str, Any
     answer = answer_text(kind, size_mib)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        workspace, home = root / "project", root / "home"
-        workspace.mkdir()
-        home.mkdir()
-        env = {**os.environ, "QWEN_DEV_HOME": str(home)}
+        workspace, home, env = lab_folders(root)
         async with FaultServer() as srv:
             srv.script(Outcome.ok(answer, chunk_size=CHUNK), Outcome.ok("done"))
             del answer

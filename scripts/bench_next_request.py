@@ -32,13 +32,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import argparse
 import asyncio
 import json
-import os
 import tempfile
 import time
 from typing import Any
 
 from faultserver import FaultServer, Outcome
-from tests.peak_rss import baseline, run_child
+from tests.peak_rss import baseline, lab_folders, run_child
 from tests.test_cli_ask import write_config
 
 KINDS = ("plain", "calls")
@@ -63,10 +62,7 @@ async def one(kind: str, size_mib: float, window: int) -> dict[str, Any]:
     answer = answer_text(kind, size_mib)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        workspace, home = root / "project", root / "home"
-        workspace.mkdir()
-        home.mkdir()
-        env = {**os.environ, "QWEN_DEV_HOME": str(home)}
+        workspace, home, env = lab_folders(root)
         async with FaultServer() as srv:
             srv.script(Outcome.ok(answer, chunk_size=CHUNK), Outcome.ok("done"))
             del answer
@@ -106,10 +102,7 @@ async def repl_one(kind: str, size_mib: float, window: int) -> dict[str, Any]:
     answer = answer_text(kind, size_mib)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        workspace, home = root / "project", root / "home"
-        workspace.mkdir()
-        home.mkdir()
-        env = {**os.environ, "QWEN_DEV_HOME": str(home), "TERM": "xterm-256color"}
+        workspace, _, env = lab_folders(root, TERM="xterm-256color")
         async with FaultServer() as srv:
             srv.script(Outcome.ok(answer, chunk_size=CHUNK), Outcome.ok("done"))
             del answer

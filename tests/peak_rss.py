@@ -63,3 +63,12 @@ async def baseline() -> float:
             [], cwd=root, env=dict(os.environ), report=root / "peak.json", out=root / "out"
         )
     return peak
+
+
+def lab_folders(root: Path, **env: str) -> tuple[Path, Path, dict[str, str]]:
+    """A project folder and a ``QWEN_DEV_HOME`` under ``root``, and the environment
+    that points the child at that home (with ``env`` added)."""
+    workspace, home = root / "project", root / "home"
+    workspace.mkdir()
+    home.mkdir()
+    return workspace, home, {**os.environ, "QWEN_DEV_HOME": str(home), **env}
