@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
     from ..checkpoints import Checkpoint
     from ..runtime import Runtime
-    from ..session.store import Session, SessionStore
+    from ..session.store import Session
 
 #: Characters of a prompt's first line kept in the session's turn record.
 PROMPT_CHARS = 200
@@ -112,7 +112,7 @@ class Checkpoints:
             headless=headless,
         )
 
-    async def turn_started(self, session: Session, store: SessionStore, prompt: str) -> None:
+    async def turn_started(self, session: Session, prompt: str) -> None:
         """Before a turn: the workspace recorded, the turn noted with its checkpoint."""
         if self._session is not session:
             self._session = session

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from ..config import Settings
     from ..core import LLMClient
     from ..runtime import Runtime
-    from ..session.store import Session, SessionStore
+    from ..session.store import Session
     from ..tools.rules import ToolRules
     from .checkpointing import Checkpoints
     from .output import AskOutput
@@ -359,7 +359,6 @@ class HeadlessCheckpoints:
         self.runtime = runtime
         self.notices = notices
         self.checkpoints: Checkpoints | None = None
-        self._store: SessionStore | None = None
 
     def enable(self) -> None:
         if self.checkpoints is None:
@@ -370,9 +369,7 @@ class HeadlessCheckpoints:
 
     async def turn_started(self, session: Session, prompt: str) -> None:
         if self.checkpoints is not None:
-            if self._store is None:
-                self._store = self.runtime.home.session_store()
-            await self.checkpoints.turn_started(session, self._store, prompt)
+            await self.checkpoints.turn_started(session, prompt)
 
     async def before_command(self, command: str) -> None:
         if self.checkpoints is not None:

@@ -250,7 +250,7 @@ class Repl:
                 arguments = call.arguments if call is not None else {}
                 self.last_output = ToolOutput(event.name, arguments, event.status, event.output)
 
-        await self.checkpoints.turn_started(session, self.conversation.store, text)
+        await self.checkpoints.turn_started(session, text)
         self.status.turn_started()
         self._view = view
         self._esc_watch(True)

@@ -34,7 +34,7 @@ def open_session(tmp_path: Path, workspace: Path) -> tuple[SessionStore, Session
 
 
 async def one_turn(checkpoints: Checkpoints, store: SessionStore, session: Session) -> None:
-    await checkpoints.turn_started(session, store, "change things\nsecond line")
+    await checkpoints.turn_started(session, "change things\nsecond line")
     await checkpoints.before_command("sed -i s/a/b/ a.txt")
     await checkpoints.before_command("rm a.txt")
     await checkpoints.turn_ended()
@@ -102,7 +102,7 @@ async def test_headless_checkpoints_are_the_repls_when_they_can_be_taken(
     said: list[str] = []
     checkpoints = Checkpoints(workspace, tmp_path / "cp", said.append, headless=True)
     store, session = open_session(tmp_path, workspace)
-    await checkpoints.turn_started(session, store, "change a.txt")
+    await checkpoints.turn_started(session, "change a.txt")
     (workspace / "a.txt").write_text("ALPHA\n")
     await checkpoints.turn_ended()
     checkpoints.close()
