@@ -292,10 +292,17 @@ class StreamAssembler:
                     )
 
 
+#: The largest token count a server's usage is believed for: past it (JSON allows 4,300
+#: digits) a count is no count, and read as missing. A float holds it exactly; one of 400
+#: digits raised OverflowError where the context's scale and a batch's pace divide by
+#: it, a traceback and the answer lost.
+MAX_USAGE_COUNT = 1 << 53
+
+
 def usage_from(raw: dict[str, Any]) -> Usage:
     def count(key: str) -> int:
         value = raw.get(key)
-        return value if isinstance(value, int) and value >= 0 else 0
+        return value if isinstance(value, int) and 0 <= value <= MAX_USAGE_COUNT else 0
 
     prompt, completion = count("prompt_tokens"), count("completion_tokens")
     return Usage(prompt, completion, count("total_tokens") or prompt + completion)
