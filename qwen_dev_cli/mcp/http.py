@@ -74,6 +74,8 @@ _BOUNDARY: Final = re.compile(rb"\r\n\r\n|\n\n|\r\r")
 _LINE: Final = re.compile(rb"\r\n|\r|\n")
 #: Bytes kept of an event being skipped: the longest boundary but its last byte.
 _KEEP: Final = 3
+#: Bytes of an event's lines split at once, looking for its fields.
+_LINES_AT_ONCE: Final = 1 << 16
 #: Bytes read of a body no one needs before it is cut.
 _DRAINED: Final = 1 << 20
 
@@ -465,17 +467,28 @@ def _checked(event: bytes, request_id: object, lists: set[object] | None = None)
 
 def _fields(event: bytes) -> tuple[bytes, bytes]:
     """An event's type and its data (its ``data`` lines joined), as the SSE parser
-    reads them."""
+    reads them. Its lines are taken a block at a time (cut after a ``\\n``, so no
+    ``\\r\\n`` is cut in two): an event of millions of short lines, listed whole,
+    took some 150 bytes a line (4 million: 600 MB)."""
     kind = b""
-    data: list[bytes] = []
-    for line in _LINE.split(event):
-        name, _, value = line.partition(b":")
-        value = value.removeprefix(b" ")
-        if name == b"event":
-            kind = value
-        elif name == b"data":
-            data.append(value)
-    return kind, b"\n".join(data)
+    data = bytearray()
+    first = True
+    start = 0
+    while True:
+        cut = event.find(b"\n", start + _LINES_AT_ONCE)
+        end = len(event) if cut == -1 else cut + 1
+        for line in _LINE.split(event[start:end]):
+            name, _, value = line.partition(b":")
+            if name == b"event":
+                kind = value.removeprefix(b" ")
+            elif name == b"data":
+                if not first:
+                    data += b"\n"
+                data += value.removeprefix(b" ")
+                first = False
+        if end == len(event):
+            return kind, bytes(data)
+        start = end
 
 
 def _answered(head: bytes) -> object:

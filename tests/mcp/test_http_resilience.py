@@ -27,6 +27,7 @@ from qwen_dev_cli.mcp.server import McpServer, ServerFailed
 from .http_server import (
     CROWD_EVENT,
     CROWD_JSON,
+    CROWD_LINES,
     DEEP_EVENT,
     DEEP_JSON,
     DRIP,
@@ -484,3 +485,59 @@ async def test_an_event_the_sdk_reads_passes_and_one_it_cannot_is_answered() -> 
     assert b'"id": 4, "error": {"code": -32097' in out
     assert b"not a JSON-RPC message" in out
     assert out.endswith(note + ping)
+
+
+# A client in a process of its own, so that its peak memory is this call's alone.
+MEASURE = """
+import asyncio, json, os, sys
+from pathlib import Path
+from qwen_dev_cli.config.mcp_servers import McpServerSettings
+from qwen_dev_cli.mcp import McpServers
+
+def peak():
+    status = Path("/proc/self/status").read_text()
+    return int(status.split("VmHWM:")[1].split()[0]) * 1024
+
+async def main():
+    settings = McpServerSettings("web", url=sys.argv[1], timeout=60.0)
+    servers = McpServers([settings], Path(sys.argv[2]), os.environ, print)
+    server = servers.servers[0]
+    await servers.wait_ready()
+    before = peak()
+    try:
+        said = (await server.call("append", {})).text
+    except Exception as exc:
+        said = str(exc)
+    after = peak()
+    shout = (await server.call("shout", {"text": "after"})).text
+    await servers.aclose()
+    print(json.dumps({"said": said, "grew": after - before, "shout": shout}))
+
+asyncio.run(main())
+"""
+
+
+async def test_an_event_of_millions_of_data_lines_is_refused_in_little_memory(
+    tmp_path: Path,
+) -> None:
+    # An event's data lines were joined from a list of every line of it: 4 million
+    # lines (36 MB) took 635 MB more, to refuse the values they held. They are taken a
+    # block of lines at a time now: 110 MB, the event and its data.
+    import json
+
+    faults = Faults(next=[CROWD_LINES])
+    with serving(faults) as url:
+        run = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-c", MEASURE, url, str(tmp_path / "logs")],
+            capture_output=True,
+            timeout=300,
+            check=False,
+        )
+    assert run.returncode == 0, run.stderr[-2000:]
+    measured = json.loads(run.stdout.splitlines()[-1])
+    assert measured["said"] == (
+        "MCP server web: its answer held over 20,000 JSON values and was not read"
+    )
+    assert measured["grew"] < 150 << 20, measured["grew"]  # bytes of peak memory added
+    assert measured["shout"] == "AFTER"  # the session goes on
