@@ -74,6 +74,12 @@ _BOUNDARY: Final = re.compile(rb"\r\n\r\n|\n\n|\r\r")
 _LINE: Final = re.compile(rb"\r\n|\r|\n")
 #: Bytes kept of an event being skipped: the longest boundary but its last byte.
 _KEEP: Final = 3
+#: The lines one event may have. The SDK's event parser keeps each of its lines as an
+#: object of its own before joining them (some 140 bytes a line: 64 MiB of short lines
+#: took 1.2 GB); the SDKs' servers send a message in one line.
+MAX_EVENT_LINES: Final = 100_000
+#: Bytes of an event's lines split at once, looking for its fields.
+_LINES_AT_ONCE: Final = 1 << 16
 #: Bytes read of a body no one needs before it is cut.
 _DRAINED: Final = 1 << 20
 
@@ -431,9 +437,12 @@ def _checked(event: bytes, request_id: object, lists: set[object] | None = None)
     an answer to a request in ``lists`` may hold more; one naming no request: taken for
     the answer to ``request_id``, if any), or when the SDK could not read it (up to
     :data:`_CHECKED` bytes; the SDK would log it and leave the call waiting its
-    timeout); or nothing, for too many values in a message that answers nothing."""
+    timeout), or when it has over :data:`MAX_EVENT_LINES` lines; or nothing, for too
+    many values or lines in a message that answers nothing."""
     from .messages import MAX_LIST_VALUES, MAX_VALUES, crowded, many, unreadable
 
+    if max(event.count(b"\n"), event.count(b"\r")) > MAX_EVENT_LINES:
+        return _too_many_lines(event, request_id)
     crowd = many(event)
     if not crowd and len(event) > _CHECKED:
         return event
@@ -463,19 +472,45 @@ def _checked(event: bytes, request_id: object, lists: set[object] | None = None)
     return event if problem is None else _event(answered, REFUSED, problem)
 
 
+def _too_many_lines(event: bytes, request_id: object) -> bytes:
+    """In place of an event of over :data:`MAX_EVENT_LINES` lines, the error of the
+    request it answers (named near its start, else the stream's), or nothing."""
+    _, data = _fields(event)
+    head = data[:_HEAD]
+    asks = _METHOD.search(head) is not None
+    answered = None if asks else _answered(head)
+    target = request_id if answered is None and not asks else answered
+    problem = f"its answer came in over {MAX_EVENT_LINES:,} lines and was not read"
+    if target is None:
+        log.warning("MCP server: a message answering no request not read: %s", problem)
+        return b""
+    return _event(target, REFUSED, problem)
+
+
 def _fields(event: bytes) -> tuple[bytes, bytes]:
     """An event's type and its data (its ``data`` lines joined), as the SSE parser
-    reads them."""
+    reads them. Its lines are taken a block at a time (cut after a ``\\n``, so no
+    ``\\r\\n`` is cut in two): an event of millions of short lines, listed whole,
+    took some 150 bytes a line (4 million: 600 MB)."""
     kind = b""
-    data: list[bytes] = []
-    for line in _LINE.split(event):
-        name, _, value = line.partition(b":")
-        value = value.removeprefix(b" ")
-        if name == b"event":
-            kind = value
-        elif name == b"data":
-            data.append(value)
-    return kind, b"\n".join(data)
+    data = bytearray()
+    first = True
+    start = 0
+    while True:
+        cut = event.find(b"\n", start + _LINES_AT_ONCE)
+        end = len(event) if cut == -1 else cut + 1
+        for line in _LINE.split(event[start:end]):
+            name, _, value = line.partition(b":")
+            if name == b"event":
+                kind = value.removeprefix(b" ")
+            elif name == b"data":
+                if not first:
+                    data += b"\n"
+                data += value.removeprefix(b" ")
+                first = False
+        if end == len(event):
+            return kind, bytes(data)
+        start = end
 
 
 def _answered(head: bytes) -> object:

@@ -238,7 +238,7 @@ class SessionStore:
         try:
             self._ensure_root()
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
-            handle = _locked(os.fdopen(fd, "a", encoding="utf-8"), path)
+            handle = _locked(os.fdopen(fd, "a", encoding="utf-8", errors="backslashreplace"), path)
         except FileExistsError as exc:
             raise SessionError(f"a session {session_id!r} exists already") from exc
         except OSError as exc:
@@ -378,7 +378,7 @@ class SessionStore:
 
 def _open_append(path: Path) -> IO[str]:
     fd = os.open(path, os.O_WRONLY | os.O_APPEND)
-    return os.fdopen(fd, "a", encoding="utf-8")
+    return os.fdopen(fd, "a", encoding="utf-8", errors="backslashreplace")
 
 
 def _locked(handle: IO[str], path: Path) -> IO[str]:

@@ -37,6 +37,10 @@ NOT_RPC = "not rpc"  # JSON, but no JSON-RPC answer: its result a number
 DEEP_EVENT = "deep event"  # the deep answer as an event of an event stream
 CROWD_JSON = "crowd json"  # a content list of 100,000 empty objects (200 KB)
 CROWD_EVENT = "crowd event"  # the same as an event
+#: The crowd as an event of 4 million ``data`` lines, ``{},`` each (36 MB in all).
+CROWD_LINES = "crowd lines"
+#: A valid answer as an event of 4 million ``data`` lines, all but the first blank.
+MANY_LINES = "many lines"
 
 
 @dataclass
@@ -162,6 +166,19 @@ def with_faults(app: Any, faults: Faults) -> Any:
             headers = [(b"content-type", b"application/json"), (b"content-encoding", b"gzip")]
             await send({"type": "http.response.start", "status": 200, "headers": headers})
             await send({"type": "http.response.body", "body": body})
+        elif fault == MANY_LINES:
+            text = b'{"content": [{"type": "text", "text": "many"}]}}'
+            head = b'{"jsonrpc": "2.0", "id": %d, "result": ' % json.loads(body)["id"]
+            lines = b"event: message\ndata: " + head + text + b"\ndata:" * 4_000_000
+            headers = [(b"content-type", b"text/event-stream")]
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await send({"type": "http.response.body", "body": lines + b"\n\n"})
+        elif fault == CROWD_LINES:
+            head = b'{"jsonrpc": "2.0", "id": %d, "result": {"content": [' % json.loads(body)["id"]
+            lines = b"event: message\ndata: " + head + b"\ndata:{}," * 4_000_000
+            headers = [(b"content-type", b"text/event-stream")]
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await send({"type": "http.response.body", "body": lines + b"\ndata:{}]}}\n\n"})
         elif fault in (DEEP_JSON, NOT_RPC, DEEP_EVENT, CROWD_JSON, CROWD_EVENT):
             depth = 5_000
             result = b'{"content": [{"type": "text", "text": "deep"}], "deep": '

@@ -3,7 +3,9 @@
 nested 5,000 deep), ``not_rpc`` (JSON whose result is a number), ``garbage`` (a line
 that is not JSON but names the request's id), ``crowd`` (a content list of ``count``
 empty objects: a small answer that becomes millions of objects and errors), ``rows``
-(structured content of ``count`` numbers, valid)."""
+(structured content of ``count`` numbers, valid), ``strings`` (``count`` short strings
+in structured content: many values, each a match of a pattern that blanked strings),
+``escapes`` (a text of ``count`` escaped line breaks, and then many values)."""
 
 from __future__ import annotations
 
@@ -32,7 +34,17 @@ def reply(request: dict[str, Any]) -> bytes | None:
             },
         )
     if method == "tools/list":
-        names = ("echo", "deep", "not_rpc", "garbage", "quoted", "crowd", "rows")
+        names = (
+            "echo",
+            "deep",
+            "not_rpc",
+            "garbage",
+            "quoted",
+            "crowd",
+            "rows",
+            "strings",
+            "escapes",
+        )
         tools = [{"name": name, "inputSchema": {"type": "object"}} for name in names]
         return answer(request_id, {"tools": tools})
     if method != "tools/call":
@@ -52,6 +64,18 @@ def reply(request: dict[str, Any]) -> bytes | None:
     count = int(request["params"].get("arguments", {}).get("count", 0))
     if tool == "crowd":
         return head + b'{"content": [' + b",".join([b"{}"] * count) + b"]}}"
+    if tool == "strings":
+        text = b'{"type": "text", "text": "strings"}'
+        strings = b",".join([b'"a"'] * count)
+        return (
+            head + b'{"content": [' + text + b'], "structuredContent": {"s": [' + strings + b"]}}}"
+        )
+    if tool == "escapes":
+        text = b'{"type": "text", "text": "' + b"\\n" * count + b'"}'
+        rows = b",".join([b"0"] * 30_000)
+        return (
+            head + b'{"content": [' + text + b'], "structuredContent": {"rows": [' + rows + b"]}}}"
+        )
     if tool == "rows":
         rows = b",".join([b"0"] * count)
         text = b'{"type": "text", "text": "rows"}'

@@ -27,6 +27,7 @@ from qwen_dev_cli.mcp.server import McpServer, ServerFailed
 from .http_server import (
     CROWD_EVENT,
     CROWD_JSON,
+    CROWD_LINES,
     DEEP_EVENT,
     DEEP_JSON,
     DRIP,
@@ -35,6 +36,7 @@ from .http_server import (
     ENDLESS_JSON,
     GZIP,
     HUGE_LENGTH,
+    MANY_LINES,
     NOT_RPC,
     STATUS_500,
     Faults,
@@ -484,3 +486,67 @@ async def test_an_event_the_sdk_reads_passes_and_one_it_cannot_is_answered() -> 
     assert b'"id": 4, "error": {"code": -32097' in out
     assert b"not a JSON-RPC message" in out
     assert out.endswith(note + ping)
+
+
+# A client in a process of its own, so that its peak memory is this call's alone.
+MEASURE = """
+import asyncio, json, os, sys
+from pathlib import Path
+from qwen_dev_cli.config.mcp_servers import McpServerSettings
+from qwen_dev_cli.mcp import McpServers
+
+def peak():
+    status = Path("/proc/self/status").read_text()
+    return int(status.split("VmHWM:")[1].split()[0]) * 1024
+
+async def main():
+    settings = McpServerSettings("web", url=sys.argv[1], timeout=60.0)
+    servers = McpServers([settings], Path(sys.argv[2]), os.environ, print)
+    server = servers.servers[0]
+    await servers.wait_ready()
+    before = peak()
+    try:
+        said = (await server.call("append", {})).text
+    except Exception as exc:
+        said = str(exc)
+    after = peak()
+    shout = (await server.call("shout", {"text": "after"})).text
+    await servers.aclose()
+    print(json.dumps({"said": said, "grew": after - before, "shout": shout}))
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize(
+    ("fault", "said"),
+    [
+        # Refused for its values, its data lines were joined from a list of every line
+        # of it: 4 million lines (36 MB) took 635 MB more. (Refused for its lines now,
+        # its fields read a block of lines at a time to find the request it answers.)
+        (CROWD_LINES, "its answer came in over 100,000 lines and was not read"),
+        # Valid (its lines blank but the first), it reached the SDK's event parser,
+        # which keeps each line as an object of its own: 4 million lines (28 MB), 424
+        # MB more (72 MB now). An event of so many lines is refused.
+        (MANY_LINES, "its answer came in over 100,000 lines and was not read"),
+    ],
+)
+async def test_an_event_of_millions_of_data_lines_is_refused_in_little_memory(
+    tmp_path: Path, fault: str, said: str
+) -> None:
+    import json
+
+    faults = Faults(next=[fault])
+    with serving(faults) as url:
+        run = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-c", MEASURE, url, str(tmp_path / "logs")],
+            capture_output=True,
+            timeout=300,
+            check=False,
+        )
+    assert run.returncode == 0, run.stderr[-2000:]
+    measured = json.loads(run.stdout.splitlines()[-1])
+    assert measured["said"] == f"MCP server web: {said}"
+    assert measured["grew"] < 150 << 20, measured["grew"]  # bytes of peak memory added
+    assert measured["shout"] == "AFTER"  # the session goes on

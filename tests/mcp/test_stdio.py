@@ -231,3 +231,34 @@ async def test_a_small_answer_of_many_values_is_not_read(tmp_path: Path) -> None
     assert (
         few["said"] == "MCP server raw: its answer was not a valid CallToolResult: 1,300 problems"
     )
+
+
+@pytest.mark.parametrize(("tool", "count"), [("strings", 8_000_000), ("escapes", 16_000_000)])
+async def test_counting_a_crowded_answer_takes_no_memory_of_its_own(
+    tmp_path: Path, tool: str, count: int
+) -> None:
+    # 32 MB of a hostile server's line: its values were counted with every string
+    # replaced by "" (a match and a list entry each: 8 million strings took 1.5 GB more)
+    # or with a frame of the regex engine per escape (16 million escaped line breaks:
+    # 2.9 GB). Counted now as it is read, nothing copied, up to one past the bound.
+    import json
+    import subprocess
+
+    def measure() -> dict[str, object]:
+        run = subprocess.run(
+            [sys.executable, "-c", MEASURE, tool, str(count), str(tmp_path / "r.log"), RAW],
+            capture_output=True,
+            timeout=300,
+            check=True,
+        )
+        measured: dict[str, object] = json.loads(run.stdout)
+        return measured
+
+    measured = await anyio.to_thread.run_sync(measure)
+    assert measured["said"] == (
+        "MCP server raw: its answer held over 20,000 JSON values and was not read"
+    )
+    assert isinstance(measured["grew"], int)
+    # The line itself is held while it is read (32 MB, and its copy as bytes).
+    assert measured["grew"] < 120 << 20, measured["grew"]  # bytes of peak memory added (64 MB)
+    assert measured["echo"] == "echo"  # the server goes on

@@ -203,7 +203,7 @@ class StreamAssembler:
             self.done = True
             return None
         try:
-            chunk = json.loads(data)
+            chunk = loads_reply(data)
         except ValueError as exc:
             raise MalformedResponse(
                 f"stream sent data that is not JSON: {data[:80]!r}", provider=self.provider
@@ -292,10 +292,63 @@ class StreamAssembler:
                     )
 
 
+#: A JSON escape of a UTF-16 surrogate: only where one is may a decoded string hold a
+#: lone surrogate (JSON decodes a pair whole).
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE_ESCAPE_BYTES = re.compile(rb"\\u[dD][89a-fA-F]")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def loads_reply(data: str | bytes) -> Any:
+    """``json.loads(data)``, a server's, with every lone surrogate in it (an escape such
+    as ``"\\ud800"`` is valid JSON, but no UTF-8 carries what it decodes to) made
+    U+FFFD: in an answer's text it raised UnicodeEncodeError where the session file or
+    the terminal wrote it, a traceback and the answer lost."""
+    value = json.loads(data)
+    if isinstance(data, str):
+        escaped = _SURROGATE_ESCAPE.search(data) is not None
+    else:
+        escaped = _SURROGATE_ESCAPE_BYTES.search(data) is not None
+    if not escaped:
+        return value
+    return _without_lone_surrogates(value)
+
+
+def _without_lone_surrogates(value: Any) -> Any:
+    """``value`` (decoded JSON) with U+FFFD for each lone surrogate in its strings and
+    keys, walked without recursion (it may be nested as deep as ``json`` reads)."""
+
+    def fixed(item: Any) -> Any:
+        return _LONE_SURROGATE.sub("\ufffd", item) if type(item) is str else item
+
+    value = fixed(value)
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if type(node) is dict:
+            items = [(fixed(key), fixed(item)) for key, item in node.items()]
+            node.clear()
+            node.update(items)
+            stack.extend(item for _, item in items if type(item) in (dict, list))
+        elif type(node) is list:
+            for index, item in enumerate(node):
+                node[index] = item = fixed(item)
+                if type(item) in (dict, list):
+                    stack.append(item)
+    return value
+
+
+#: The largest token count a server's usage is believed for: past it (JSON allows 4,300
+#: digits) a count is no count, and read as missing. A float holds it exactly; one of 400
+#: digits raised OverflowError where the context's scale and a batch's pace divide by
+#: it, a traceback and the answer lost.
+MAX_USAGE_COUNT = 1 << 53
+
+
 def usage_from(raw: dict[str, Any]) -> Usage:
     def count(key: str) -> int:
         value = raw.get(key)
-        return value if isinstance(value, int) and value >= 0 else 0
+        return value if isinstance(value, int) and 0 <= value <= MAX_USAGE_COUNT else 0
 
     prompt, completion = count("prompt_tokens"), count("completion_tokens")
     return Usage(prompt, completion, count("total_tokens") or prompt + completion)

@@ -3,7 +3,6 @@ SambaNova, the Hugging Face router, Ollama, vLLM, llama.cpp's server, LM Studio.
 
 from __future__ import annotations
 
-import json
 import ssl
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
@@ -22,7 +21,7 @@ from ..headers import parse_rate_limit_headers
 from ..settings import DEFAULT_CONTEXT_WINDOW
 from ..sse import SSEDecoder
 from ..types import ChatRequest, ProviderChunk, ProviderReply, RateLimitHeaders, TextDelta
-from .assembler import StreamAssembler, reply_from_body
+from .assembler import StreamAssembler, loads_reply, reply_from_body
 from .body import encode
 from .bounds import DEFAULT_RESPONSE_LIMITS, ByteBudget, Redactor, ResponseLimits
 from .http_errors import error_from_exception, error_from_status
@@ -127,7 +126,7 @@ class OpenAICompatProvider:
         finally:
             await response.aclose()
         try:
-            body = json.loads(content)
+            body = loads_reply(content)
         except (ValueError, RecursionError) as exc:
             raise MalformedResponse(
                 f"response is not JSON (HTTP {response.status_code})", provider=self.name
