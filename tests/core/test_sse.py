@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import itertools
+import tracemalloc
 from collections.abc import Iterable
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qwen_dev_cli.core.sse import SSEDecoder, SSEEvent
+from qwen_dev_cli.core.sse import PACK_LINES, SSEDecoder, SSEEvent
 
 
 def fed(chunks: Iterable[bytes]) -> list[SSEEvent]:
@@ -208,3 +209,32 @@ def test_chunking_never_changes_events(case: tuple[bytes, list[bytes]]) -> None:
 @given(data=sse_bytes)
 def test_byte_by_byte_equals_whole(data: bytes) -> None:
     assert decoded(byte_by_byte(data)) == decoded([data])
+
+
+@pytest.mark.parametrize("lines", [PACK_LINES - 1, PACK_LINES, PACK_LINES + 1, 3 * PACK_LINES + 7])
+@pytest.mark.parametrize("eol", [b"\n", b"\r\n"])
+def test_an_event_of_many_data_lines_is_the_lines_joined(lines: int, eol: bytes) -> None:
+    values = [f"line {n}" if n % 5 else "" for n in range(lines)]
+    # An empty value as the field's name alone: that line goes through _line.
+    body = b"".join((b"data: " + v.encode() if v else b"data") + eol for v in values)
+    body += eol + b"data: next" + eol  # the last event ended by the stream (flush)
+    expected = [SSEEvent("\n".join(values)), SSEEvent("next")]
+    assert decoded([body]) == expected
+    assert decoded([*byte_by_byte(body[:300]), body[300:]]) == expected
+
+
+def test_millions_of_short_data_lines_are_not_held_one_by_one() -> None:
+    """A hostile server's event of two million ``data:xy`` lines (16 MB, well within a
+    response's 64 MiB) was held as two million strings before it was joined."""
+    decoder = SSEDecoder()
+    block = b"data:xy\n" * 8192  # 64 KiB, as the network delivers it
+    tracemalloc.start()
+    try:
+        for _ in range(256):
+            assert decoder.feed(block) == []
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    (event,) = decoder.feed(b"\n")
+    assert len(event.data) == 2 * 8192 * 256 + (8192 * 256 - 1)
+    assert peak < 24 << 20  # the joined text is 6 MB; one string per line was 100+ MB
