@@ -60,7 +60,15 @@ from .context import (
 )
 from .executor import ToolRunner
 from .formats import ToolFormat, retry_hint
-from .parser import CallProblem, DecodedCall, ParsedReply, new_call_id, parse_reply, unfinished
+from .parser import (
+    Answer,
+    CallProblem,
+    DecodedCall,
+    ParsedReply,
+    new_call_id,
+    parse_reply,
+    unfinished,
+)
 from .prompt import NO_FLAGS, PromptFlags, SystemPrompts, read_project_notes
 from .stream_filter import ToolMarkupFilter
 from .turn import (
@@ -245,9 +253,12 @@ class Agent:
                 compactor, system, conversation, text_tools, sink
             )
             tally.add(result)
-            reply = parse_reply(
-                result.text, result.tool_calls, self._schemas, limit=MAX_CALLS_PER_REPLY
-            )
+            # Handed over for good: the parser may let a huge answer go before it makes
+            # the prose, so the two are never held at once (parser.Answer).
+            answer = Answer(result.text)
+            result = dataclasses.replace(result, text="")
+            reply = parse_reply(answer, result.tool_calls, self._schemas, limit=MAX_CALLS_PER_REPLY)
+            del answer
             # The raw text is read; holding it beside its prose (a copy, when it was
             # only trimmed) would keep a huge answer twice while it is recorded. Plain
             # prose came trimmed already (``ends_apart``): parsing it whole or trimmed

@@ -25,16 +25,19 @@ answer of a million calls costs no more than one of ``limit``.
 
 from __future__ import annotations
 
+import codecs
+import contextlib
 import dataclasses
 import heapq
 import json
 import re
+import tempfile
 import uuid
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .code_spans import NOT_BLANK, NextMatch, Spans, code_spans, unfence
+from .code_spans import NOT_BLANK, Fences, NextMatch, Spans, code_spans, unfence
 from .json_repair import RepairError, json_extent, loads_lenient, loads_values
 from .qwen_agent_calls import FN_NAME, marked_calls
 from .xml_calls import CALL_END, FUNCTION, FUNCTION_END, PARAMETER_END, Schemas, XmlCall, XmlScanner
@@ -103,6 +106,25 @@ class CallProblem:
     name: str | None = None
     #: How the call was written, so that the model is asked to write it again that way.
     form: CallForm = "hermes"
+
+
+class Answer:
+    """An answer's text handed to :func:`parse_reply` for good. Once it is read, the
+    parser may let it go (``text`` becomes empty) before it makes the prose: a huge
+    answer and prose made from most of it (trimmed, or before a call) are then never
+    held at once. Whoever hands it over keeps no other reference to the text."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+#: Prose of at least this many characters that is not the answer itself is made
+#: without being held beside the answer (:func:`_spooled`).
+SPOOL_AT = 4 << 20
+#: Characters written to, or read from, the spool at a time.
+_SPOOL_SLICE = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -181,17 +203,19 @@ def decode_arguments(raw: Any) -> tuple[dict[str, Any], tuple[str, ...]]:
 
 
 def parse_reply(
-    text: str,
+    text: str | Answer,
     native: Sequence[NativeCall],
     tools: KnownTools | None = None,
     *,
     limit: int | None = None,
 ) -> ParsedReply:
     """An answer's calls: the native ones if there are any, else those written in text
-    (decoded up to ``limit`` calls and problems: :func:`parse_text`)."""
+    (decoded up to ``limit`` calls and problems: :func:`parse_text`). ``text`` given as
+    an :class:`Answer` may be let go once read."""
     if native:
         calls, problems = parse_native(native)
-        return ParsedReply(_tidy(text), tuple(calls), tuple(problems))
+        size = len(_text_of(text))
+        return ParsedReply(_prose(text, [(0, size)]), tuple(calls), tuple(problems))
     return parse_text(text, tools, limit=limit)
 
 
@@ -263,7 +287,7 @@ class _Text:
 
 
 def parse_text(
-    text: str, tools: KnownTools | None = None, *, limit: int | None = None
+    text: str | Answer, tools: KnownTools | None = None, *, limit: int | None = None
 ) -> ParsedReply:
     """Find the tool calls written in ``text``; the rest is the assistant's prose.
 
@@ -273,15 +297,19 @@ def parse_text(
     ``<tool_call>`` tag or a ``✿FUNCTION✿`` always counts).
 
     ``limit``: the calls and problems to decode at most; once they are reached, the
-    rest of the text is not read (counted in :attr:`ParsedReply.unread`)."""
+    rest of the text is not read (counted in :attr:`ParsedReply.unread`).
+
+    ``text`` given as an :class:`Answer` may be let go once read (this frame holds it
+    only through the answer, never as a name of its own)."""
     names, schemas = _known(tools)
     unread = 0
+    size = len(_text_of(text))
     try:
-        found, unread = _find_calls(text, names, schemas, limit)
+        found, unread = _find_calls(_text_of(text), names, schemas, limit)
     except RecursionError:  # absurdly nested input: treat it as prose
         found = []
     if not found:
-        bare = _bare_call(text, names)
+        bare = _bare_call(_text_of(text), names)
         if bare is not None:
             found = [bare]
     bounds, last = [], 0
@@ -289,8 +317,8 @@ def parse_text(
         if item.start > last:
             bounds.append((last, item.start))
         last = max(last, item.end)
-    if last < len(text):
-        bounds.append((last, len(text)))
+    if last < size:
+        bounds.append((last, size))
     return ParsedReply(
         text=_prose(text, bounds),
         calls=tuple(call for item in found for call in item.calls),
@@ -307,17 +335,58 @@ def _known(tools: KnownTools | None) -> tuple[frozenset[str] | None, Schemas | N
     return frozenset(tools), None
 
 
-def _prose(text: str, bounds: list[tuple[int, int]]) -> str:
+def _text_of(text: str | Answer) -> str:
+    return text.text if isinstance(text, Answer) else text
+
+
+def _prose(text: str | Answer, bounds: list[tuple[int, int]]) -> str:
     """:func:`_tidy` of the stretches ``bounds`` of ``text`` put together, made from the
     stretches without the blanks at their ends: together and then trimmed, a huge answer
     would be held three times (the answer, its prose, and that trimmed). Blanks at the
-    ends only matter to a made-up ``<tool_response>`` line at an end (``[ \t]*``)."""
-    trimmed = _without_blank_ends(text, bounds)
-    prose = _joined(text, trimmed)
-    if prose.startswith("<") or prose.endswith(">"):
-        del prose
-        return _tidy(_joined(text, bounds))
-    return _tidy(prose)
+    ends only matter to a made-up ``<tool_response>`` line at an end (``[ \t]*``): prose
+    that begins with ``<`` or ends with ``>`` is made from the untrimmed stretches.
+
+    From an :class:`Answer`, long prose that is not the whole text is made without the
+    two held at once (:func:`_spooled`)."""
+    whole = _text_of(text)
+    use = _without_blank_ends(whole, bounds)
+    if use and (whole[use[0][0]] == "<" or whole[use[-1][1] - 1] == ">"):
+        use = bounds
+    long = sum(end - start for start, end in use) >= SPOOL_AT
+    if not isinstance(text, Answer) or not long or use == [(0, len(whole))]:
+        return _tidy(_joined(whole, use))
+    del whole
+    return _tidy(_spooled(text, use))
+
+
+def _spooled(answer: Answer, bounds: list[tuple[int, int]]) -> str:
+    """The stretches ``bounds`` of the answer's text together, never beside the whole
+    answer: written to an unnamed temporary file a slice at a time, the answer let go,
+    then read back onto one string that grows in place (:func:`_joined`'s way). Exact:
+    the text goes through UTF-8 with surrogates passed as they are. Without a disk to
+    write to, made as :func:`_joined` makes it."""
+    try:
+        spool = tempfile.TemporaryFile()  # noqa: SIM115 (closed below, on every path)
+    except OSError:
+        return _joined(answer.text, bounds)
+    with spool:
+        try:
+            text = answer.text
+            for start, end in bounds:
+                for at in range(start, end, _SPOOL_SLICE):
+                    piece = text[at : min(end, at + _SPOOL_SLICE)]
+                    spool.write(piece.encode("utf-8", "surrogatepass"))
+            del text
+            spool.flush()
+        except OSError:
+            return _joined(answer.text, bounds)
+        answer.text = ""
+        spool.seek(0)
+        decoder = codecs.getincrementaldecoder("utf-8")("surrogatepass")
+        joined = ""
+        while block := spool.read(_SPOOL_SLICE):
+            joined += decoder.decode(block)
+        return joined + decoder.decode(b"", final=True)
 
 
 def _without_blank_ends(text: str, bounds: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -390,7 +459,12 @@ def _find_calls(
 ) -> tuple[list[_Found], int]:
     fences, code = code_spans(text, _asked_in_code(text))
     answer = _Text(text, names, schemas, code, limit=limit)
-    scanner = answer.scanner(len(text))
+    with contextlib.closing(answer.scanner(len(text))) as scanner:
+        return _calls_with(answer, scanner, fences)
+
+
+def _calls_with(answer: _Text, scanner: XmlScanner, fences: Fences) -> tuple[list[_Found], int]:
+    text = answer.text
     tagged = _tagged_calls(answer, scanner, 0, len(text), top_level=True)
     # a fence inside a tag ("<tool_call>```json ...```</tool_call>") is part of that call
     fenced: list[_Found] = []
@@ -587,8 +661,8 @@ def _fenced_call(answer: _Text, fence: re.Match[str]) -> _Found | None:
     if _OPEN_TAG.match(stripped) and lang in (*_CALL_FENCE_LANGS, "xml", "html", "text"):
         # A fence holding nothing but tagged calls: the calls, fence and all.
         body_start, body_end = fence.start("body"), fence.end("body")
-        scanner = answer.scanner(body_end)
-        inner = _tagged_calls(answer, scanner, body_start, body_end, top_level=False)
+        with contextlib.closing(answer.scanner(body_end)) as scanner:
+            inner = _tagged_calls(answer, scanner, body_start, body_end, top_level=False)
         if inner and _nothing_between(text, body_start, body_end, inner):
             merged = _Found(fence.start(), fence.end(), form=inner[0].form)
             for item in inner:
@@ -614,9 +688,13 @@ def _nothing_between(text: str, start: int, stop: int, items: list[_Found]) -> b
 
 
 def _bare_call(text: str, tool_names: Collection[str] | None) -> _Found | None:
-    stripped = text.strip()
-    if not (stripped.startswith("{") and stripped.endswith("}")):
+    # Its first and last words looked at before any trimmed copy is made: most answers
+    # are not one JSON object, and a huge one would be held twice for nothing.
+    first = NOT_BLANK.search(text)
+    end = _end_of_words(text, 0, len(text))
+    if first is None or text[first.start()] != "{" or text[end - 1] != "}":
         return None
+    stripped = text.strip()
     item = _Found(0, len(text), form="json")
     _decode_calls(stripped, item, require=tool_names, strict_shape=True)
     return item if item.calls else None

@@ -131,6 +131,12 @@ class XmlScanner:
         self._any_function_end = _Finder(text, FUNCTION_END, stop)
         self._call_end = _Finder(text, CALL_END, stop)
 
+    def close(self) -> None:
+        """Let go of the text. Two finders accept through this scanner's methods, a
+        cycle that only the cyclic collector would free: a huge answer would outlive
+        its parse until that ran."""
+        del self._value_end, self._function_end
+
     # --- where calls begin -------------------------------------------------------------
 
     def opens_call(self, pos: int) -> bool:
