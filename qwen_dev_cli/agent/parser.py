@@ -40,7 +40,18 @@ from typing import TYPE_CHECKING, Any
 from .code_spans import NOT_BLANK, Fences, NextMatch, Spans, code_spans, unfence
 from .json_repair import RepairError, json_extent, loads_lenient, loads_values
 from .qwen_agent_calls import FN_NAME, marked_calls
-from .xml_calls import CALL_END, FUNCTION, FUNCTION_END, PARAMETER_END, Schemas, XmlCall, XmlScanner
+from .xml_calls import (
+    CALL_END,
+    FUNCTION,
+    FUNCTION_END,
+    MAX_CALL_CHARS,
+    PARAMETER_END,
+    Schemas,
+    XmlCall,
+    XmlScanner,
+    clipped,
+    too_long,
+)
 
 if TYPE_CHECKING:
     from ..core import ToolCall as NativeCall
@@ -551,10 +562,12 @@ def _tagged_by_extent(text: str, tag: re.Match[str], closes: NextMatch) -> _Foun
     extent = json_extent(text, start, stop, halt="<")
     if extent is None:
         return None
-    raw = text[start : start + extent]
     closing = _BODY_END.match(text, start + extent, stop)
     if closing is None and closes.search(start + extent):
         return None  # more before the closing tag: let the tags delimit it
+    if extent > MAX_CALL_CHARS:
+        return _oversized(text, tag.start(), closing.end() if closing else start + extent)
+    raw = text[start : start + extent]
     try:
         loads_values(raw)
     except RepairError:
@@ -572,14 +585,32 @@ def _tagged_by_tags(text: str, tag: re.Match[str], closes: NextMatch) -> _Found 
     close = closes.search(body_start)
     following = _OPEN_TAG.search(text, body_start, stop)
     if close is not None and (following is None or close.start() < following.start()):
-        inner, end = unfence(text[body_start : close.start()]).strip(), close.end()
+        body_end, end, closed = close.start(), close.end(), True
     else:
-        end = following.start() if following is not None else stop
-        inner = text[body_start:end].strip()
+        end = body_end = following.start() if following is not None else stop
+        closed = False
+    if body_end - body_start > MAX_CALL_CHARS:
+        first = NOT_BLANK.search(text, body_start, body_end)
+        if first is None or text[first.start()] not in "{[`":
+            return None  # "<tool_call>" mentioned in prose, not used
+        return _oversized(text, tag.start(), end)
+    if closed:
+        inner = unfence(text[body_start:body_end]).strip()
+    else:
+        inner = text[body_start:body_end].strip()
     if not inner.startswith(("{", "[")):
         return None  # "<tool_call>" mentioned in prose, not used
     item = _Found(tag.start(), end)
     _decode_calls(inner, item, require=None)
+    return item
+
+
+def _oversized(text: str, start: int, end: int) -> _Found:
+    """A call in ``text[start:end]`` longer than one may be: a problem, never read."""
+    item = _Found(start, end)
+    item.fail(
+        too_long(end - start), clipped(text, start, end), _guess_name(text[start : start + 1000])
+    )
     return item
 
 
@@ -589,7 +620,9 @@ def _xml_found(text: str, calls: list[XmlCall]) -> _Found:
     for call in calls:
         if call.problem is not None or call.name is None:
             item.fail(
-                call.problem or "the call has no name", text[call.start : call.end], call.name
+                call.problem or "the call has no name",
+                clipped(text, call.start, call.end),
+                call.name,
             )
         else:
             item.calls.append(DecodedCall(new_call_id(), call.name, call.arguments, call.repairs))
@@ -638,7 +671,9 @@ def _marked_calls(answer: _Text) -> list[_Found]:
             answer.unread += 1 + sum(1 for _ in marked_all)  # counted, not kept
             break
         answer.kept += 1
-        if not marked.name:
+        if marked.oversized:
+            item.fail(too_long(marked.oversized), marked.raw, marked.name or None)
+        elif not marked.name:
             item.fail("the call has no tool name", marked.raw)
         elif answer.names is not None and marked.name not in answer.names:
             known = ", ".join(sorted(answer.names))
@@ -656,6 +691,10 @@ def _marked_calls(answer: _Text) -> list[_Found]:
 def _fenced_call(answer: _Text, fence: re.Match[str]) -> _Found | None:
     text = answer.text
     lang = fence.group("lang").lower()
+    if fence.end("body") - fence.start("body") > MAX_CALL_CHARS:
+        # Not read: too long for a call, whatever it holds (a huge JSON example stays
+        # prose; one that is a call would be refused unread anyway).
+        return None
     body = fence.group("body")
     stripped = body.strip()
     if _OPEN_TAG.match(stripped) and lang in (*_CALL_FENCE_LANGS, "xml", "html", "text"):
@@ -694,6 +733,8 @@ def _bare_call(text: str, tool_names: Collection[str] | None) -> _Found | None:
     end = _end_of_words(text, 0, len(text))
     if first is None or text[first.start()] != "{" or text[end - 1] != "}":
         return None
+    if end - first.start() > MAX_CALL_CHARS:
+        return None  # JSON too long for a call: prose (a call would be refused unread)
     stripped = text.strip()
     item = _Found(0, len(text), form="json")
     _decode_calls(stripped, item, require=tool_names, strict_shape=True)

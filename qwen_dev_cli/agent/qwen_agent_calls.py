@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from .json_repair import json_extent
+from .xml_calls import MAX_CALL_CHARS, clipped
 
 FN_NAME: Final = "✿FUNCTION✿"
 FN_ARGS: Final = "✿ARGS✿"
@@ -34,6 +35,8 @@ class MarkedCall:
     raw: str
     name: str
     arguments: str
+    #: Its length when that is more than a call may hold (nothing else was read).
+    oversized: int = 0
 
 
 def marked_calls(text: str, start: int) -> Iterator[MarkedCall]:
@@ -47,7 +50,16 @@ def marked_calls(text: str, start: int) -> Iterator[MarkedCall]:
     position = start
     while position != -1 and position + len(FN_NAME) <= end:
         after = text.find(FN_NAME, position + len(FN_NAME), end)
-        raw = text[position : end if after == -1 else after]
+        stop = end if after == -1 else after
+        if stop - position > MAX_CALL_CHARS:
+            line = text.find("\n", position, min(stop, position + 1000))
+            head = text[position + len(FN_NAME) : position + 1000 if line == -1 else line]
+            name = head.strip().lstrip(_SEPARATORS).strip()
+            raw = clipped(text, position, stop)
+            yield MarkedCall(raw, name, "", oversized=stop - position)
+            position = after
+            continue
+        raw = text[position:stop]
         head, has_args, arguments = raw[len(FN_NAME) :].partition(FN_ARGS)
         name = head.strip().lstrip(_SEPARATORS).split("\n", 1)[0].strip()
         yield MarkedCall(raw, name, _arguments(arguments) if has_args else "")

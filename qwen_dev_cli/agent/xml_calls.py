@@ -104,6 +104,28 @@ class _Finder:
 
 #: What :meth:`XmlScanner._value` says of a value the answer ended inside.
 CUT_OFF = "cut off"
+#: Characters one call written as text may hold, as many as a native call's arguments
+#: (``ResponseLimits.tool_argument_chars``): past it the call is refused unread, before
+#: any copy of it is made (a 60 MiB ``write_file`` peaked at 347 MB).
+MAX_CALL_CHARS = 4 << 20
+#: What :meth:`XmlScanner._value` says of a value longer than :data:`MAX_CALL_CHARS`.
+TOO_LONG = "too long"
+
+
+def too_long(chars: int) -> str:
+    """Why a call of ``chars`` characters is refused."""
+    return (
+        f"the call is {chars:,} characters, more than one call may hold "
+        f"({MAX_CALL_CHARS:,}): it was not run; write the content in smaller parts"
+    )
+
+
+def clipped(text: str, start: int, end: int) -> str:
+    """``text[start:end]`` as a problem quotes it: whole when short, else its head and
+    its tail (the model is shown 500 characters of it; a huge call is never copied)."""
+    if end - start <= 2000:
+        return text[start:end]
+    return f"{text[start : start + 1000]}…{text[end - 1000 : end]}"
 
 
 class XmlScanner:
@@ -200,6 +222,9 @@ class XmlScanner:
                     reason = f"a <parameter=NAME> tag in {name} is not closed"
                     return XmlCall(start, end, name, {}, problem=reason)
                 value, pos, how = self._value(value_start)
+                if how == TOO_LONG:
+                    end = self._after_function(pos)
+                    return XmlCall(start, end, name, {}, problem=too_long(end - start))
                 if how == CUT_OFF:
                     # The answer ended inside this value (cut at its token limit, or
                     # stopped looping): running what arrived could run half a command.
@@ -233,6 +258,9 @@ class XmlScanner:
                 # <function=read_file>{"path": "a.py"}</function>: JSON for parameters
                 close = self._any_function_end.next(pos)
                 end_json = self.stop if close == -1 else close
+                if end_json - pos > MAX_CALL_CHARS:
+                    end = self._after_function(end_json)
+                    return XmlCall(start, end, name, {}, problem=too_long(end - start))
                 json_arguments = self.text[pos:end_json]
                 pos = end_json
             else:
@@ -295,11 +323,21 @@ class XmlScanner:
             # for last: a value may well quote </tool_call>.)
             call_end = self._call_end.next(start)
             if call_end != -1:
-                return self.text[start:call_end], call_end, f"missing {PARAMETER_END}"
+                return self._sliced(start, call_end, call_end, f"missing {PARAMETER_END}")
             if self.stop >= len(self.text):
-                return self.text[start : self.stop], self.stop, CUT_OFF
-            return self.text[start : self.stop], self.stop, f"missing {PARAMETER_END} at the end"
+                return self._sliced(start, self.stop, self.stop, CUT_OFF)
+            unended = f"missing {PARAMETER_END} at the end"
+            return self._sliced(start, self.stop, self.stop, unended)
         end, resume, how = min(found, key=lambda c: c[0])
+        return self._sliced(start, end, resume, how)
+
+    def _sliced(
+        self, start: int, end: int, resume: int, how: str | None
+    ) -> tuple[str, int, str | None]:
+        """The value ``text[start:end]`` as :meth:`_value` gives it, unless it is longer
+        than a call may be (:data:`TOO_LONG`, nothing copied)."""
+        if end - start > MAX_CALL_CHARS:
+            return "", resume, TOO_LONG
         return self.text[start:end], resume, how
 
     def _ends_value(self, pos: int) -> bool:
