@@ -46,6 +46,7 @@ from .xml_calls import (
     FUNCTION_END,
     MAX_CALL_CHARS,
     PARAMETER_END,
+    Room,
     Schemas,
     XmlCall,
     XmlScanner,
@@ -178,8 +179,14 @@ def parse_native(calls: Sequence[NativeCall]) -> tuple[list[DecodedCall], list[C
     """Decode the ``arguments`` of native calls (repairing them if need be)."""
     decoded: list[DecodedCall] = []
     problems: list[CallProblem] = []
+    room = Room()
     for call in calls:
         call_id = call.id or new_call_id()
+        size = len(call.arguments) if isinstance(call.arguments, str) else 0
+        if (refused := room.take(size)) is not None:
+            raw = clipped(call.arguments, 0, size) if isinstance(call.arguments, str) else ""
+            problems.append(CallProblem(refused, raw, call_id, call.name or None, "native"))
+            continue
         if not call.name:
             problems.append(
                 CallProblem("the call has no tool name", call.arguments, call_id, form="native")
@@ -265,6 +272,8 @@ class _Text:
     kept: int = 0
     #: Calls seen past the limit and not decoded.
     unread: int = 0
+    #: What the reply's calls may still hold (one for every scanner, shared).
+    room: Room = field(default_factory=Room)
 
     def full(self) -> bool:
         """Whether the calls decoded reach the limit: the next one is not read."""
@@ -294,7 +303,7 @@ class _Text:
         return self.calls.at(position) is not None or self.bare.at(position) is not None
 
     def scanner(self, stop: int) -> XmlScanner:
-        return XmlScanner(self.text, stop, self.schemas, self.names)
+        return XmlScanner(self.text, stop, self.schemas, self.names, self.room)
 
 
 def parse_text(
@@ -548,10 +557,14 @@ def _tagged_call(
     if first is not None:
         return _xml_found(answer.text, scanner.read_wrapped(tag.start(), first))
     text = answer.text
-    return _tagged_by_extent(text, tag, closes) or _tagged_by_tags(text, tag, closes)
+    return _tagged_by_extent(text, tag, closes, answer.room) or _tagged_by_tags(
+        text, tag, closes, answer.room
+    )
 
 
-def _tagged_by_extent(text: str, tag: re.Match[str], closes: NextMatch) -> _Found | None:
+def _tagged_by_extent(
+    text: str, tag: re.Match[str], closes: NextMatch, room: Room
+) -> _Found | None:
     """The call as the JSON value right after the tag, scanned with strings in mind, so
     a ``</tool_call>`` inside an argument (a file about tool calls) does not end it."""
     stop = closes.stop
@@ -565,19 +578,22 @@ def _tagged_by_extent(text: str, tag: re.Match[str], closes: NextMatch) -> _Foun
     closing = _BODY_END.match(text, start + extent, stop)
     if closing is None and closes.search(start + extent):
         return None  # more before the closing tag: let the tags delimit it
+    end = closing.end() if closing else start + extent
     if extent > MAX_CALL_CHARS:
-        return _oversized(text, tag.start(), closing.end() if closing else start + extent)
+        return _refused(text, tag.start(), end, too_long(end - tag.start()))
     raw = text[start : start + extent]
     try:
         loads_values(raw)
     except RepairError:
         return None
+    if (refused := room.take(extent)) is not None:
+        return _refused(text, tag.start(), end, refused)
     item = _Found(tag.start(), closing.end() if closing else start + extent)
     _decode_calls(raw, item, require=None)
     return item
 
 
-def _tagged_by_tags(text: str, tag: re.Match[str], closes: NextMatch) -> _Found | None:
+def _tagged_by_tags(text: str, tag: re.Match[str], closes: NextMatch, room: Room) -> _Found | None:
     """The call as whatever lies between the tags (the next opening tag, or the end of
     the text, when the closing tag is missing)."""
     stop = closes.stop
@@ -589,28 +605,29 @@ def _tagged_by_tags(text: str, tag: re.Match[str], closes: NextMatch) -> _Found 
     else:
         end = body_end = following.start() if following is not None else stop
         closed = False
-    if body_end - body_start > MAX_CALL_CHARS:
-        first = NOT_BLANK.search(text, body_start, body_end)
-        if first is None or text[first.start()] not in "{[`":
-            return None  # "<tool_call>" mentioned in prose, not used
-        return _oversized(text, tag.start(), end)
+    first = NOT_BLANK.search(text, body_start, body_end)
+    if first is None or text[first.start()] not in "{[`~":
+        return None  # "<tool_call>" mentioned in prose, not used
+    if body_end - body_start > MAX_CALL_CHARS:  # refused before any copy is made
+        return _refused(text, tag.start(), end, too_long(end - tag.start()))
     if closed:
         inner = unfence(text[body_start:body_end]).strip()
     else:
         inner = text[body_start:body_end].strip()
     if not inner.startswith(("{", "[")):
         return None  # "<tool_call>" mentioned in prose, not used
+    if (refused := room.take(len(inner))) is not None:
+        return _refused(text, tag.start(), end, refused)
     item = _Found(tag.start(), end)
     _decode_calls(inner, item, require=None)
     return item
 
 
-def _oversized(text: str, start: int, end: int) -> _Found:
-    """A call in ``text[start:end]`` longer than one may be: a problem, never read."""
+def _refused(text: str, start: int, end: int, why: str) -> _Found:
+    """A call in ``text[start:end]`` refused unread (too long, or past what the reply's
+    calls may hold): a problem that quotes its head and tail."""
     item = _Found(start, end)
-    item.fail(
-        too_long(end - start), clipped(text, start, end), _guess_name(text[start : start + 1000])
-    )
+    item.fail(why, clipped(text, start, end), _guess_name(text[start : start + 1000]))
     return item
 
 
@@ -673,6 +690,9 @@ def _marked_calls(answer: _Text) -> list[_Found]:
         answer.kept += 1
         if marked.oversized:
             item.fail(too_long(marked.oversized), marked.raw, marked.name or None)
+        elif (refused := answer.room.take(len(marked.raw))) is not None:
+            raw = clipped(marked.raw, 0, len(marked.raw))
+            item.fail(refused, raw, marked.name or None)
         elif not marked.name:
             item.fail("the call has no tool name", marked.raw)
         elif answer.names is not None and marked.name not in answer.names:
@@ -711,6 +731,8 @@ def _fenced_call(answer: _Text, fence: re.Match[str]) -> _Found | None:
         return None
     if lang not in _CALL_FENCE_LANGS or not stripped.startswith(("{", "[")):
         return None
+    if answer.room.take(len(stripped)) is not None:
+        return None  # past what the reply's calls may hold: left as the JSON it shows
     item = _Found(fence.start(), fence.end(), form="json")
     _decode_calls(stripped, item, require=answer.names, strict_shape=True)
     return item if item.calls or item.problems else None

@@ -112,6 +112,33 @@ MAX_CALL_CHARS = 4 << 20
 TOO_LONG = "too long"
 
 
+#: Characters all the calls of one reply may hold together, written as text or native:
+#: two calls at the most. Each call's arguments are decoded, then made JSON again for
+#: the conversation, recorded and sent back: fifteen native calls of 4 MiB (63 MiB,
+#: within a response's cap) peaked at 299 MB.
+MAX_REPLY_CALL_CHARS = 8 << 20
+
+
+class Room:
+    """What is left of :data:`MAX_REPLY_CALL_CHARS` for the calls of one reply."""
+
+    def __init__(self, chars: int = MAX_REPLY_CALL_CHARS) -> None:
+        self.chars = chars
+
+    def take(self, chars: int) -> str | None:
+        """Take ``chars`` for a call's text; ``None`` when they fit, else why it is
+        refused (nothing taken)."""
+        if chars > MAX_CALL_CHARS:
+            return too_long(chars)
+        if chars > self.chars:
+            return (
+                f"the reply's calls hold more than {MAX_REPLY_CALL_CHARS:,} characters in "
+                "all: this one was not run; make fewer or smaller calls"
+            )
+        self.chars -= chars
+        return None
+
+
 def too_long(chars: int) -> str:
     """Why a call of ``chars`` characters is refused."""
     return (
@@ -143,8 +170,12 @@ class XmlScanner:
         stop: int,
         schemas: Schemas | None = None,
         names: frozenset[str] | None = None,
+        room: Room | None = None,
     ) -> None:
         self.text, self.stop = text, stop
+        self.room = room if room is not None else Room()
+        #: Why the last value was refused (:data:`TOO_LONG`).
+        self.refused = ""
         self.schemas = schemas
         self.names = names if names is not None else (frozenset(schemas) if schemas else None)
         self._value_end = _Finder(text, PARAMETER_END, stop, self._ends_value)
@@ -224,7 +255,7 @@ class XmlScanner:
                 value, pos, how = self._value(value_start)
                 if how == TOO_LONG:
                     end = self._after_function(pos)
-                    return XmlCall(start, end, name, {}, problem=too_long(end - start))
+                    return XmlCall(start, end, name, {}, problem=self.refused)
                 if how == CUT_OFF:
                     # The answer ended inside this value (cut at its token limit, or
                     # stopped looping): running what arrived could run half a command.
@@ -258,9 +289,9 @@ class XmlScanner:
                 # <function=read_file>{"path": "a.py"}</function>: JSON for parameters
                 close = self._any_function_end.next(pos)
                 end_json = self.stop if close == -1 else close
-                if end_json - pos > MAX_CALL_CHARS:
+                if (refused := self.room.take(end_json - pos)) is not None:
                     end = self._after_function(end_json)
-                    return XmlCall(start, end, name, {}, problem=too_long(end - start))
+                    return XmlCall(start, end, name, {}, problem=refused)
                 json_arguments = self.text[pos:end_json]
                 pos = end_json
             else:
@@ -335,8 +366,10 @@ class XmlScanner:
         self, start: int, end: int, resume: int, how: str | None
     ) -> tuple[str, int, str | None]:
         """The value ``text[start:end]`` as :meth:`_value` gives it, unless it is longer
-        than a call may be (:data:`TOO_LONG`, nothing copied)."""
-        if end - start > MAX_CALL_CHARS:
+        than a call may be, or than the reply's calls have left (:data:`TOO_LONG`, why in
+        :attr:`refused`, nothing copied)."""
+        if (refused := self.room.take(end - start)) is not None:
+            self.refused = refused
             return "", resume, TOO_LONG
         return self.text[start:end], resume, how
 

@@ -12,7 +12,8 @@ import pytest
 
 from faultserver import Outcome
 from qwen_dev_cli.agent.parser import parse_reply
-from qwen_dev_cli.agent.xml_calls import MAX_CALL_CHARS
+from qwen_dev_cli.agent.xml_calls import MAX_CALL_CHARS, MAX_REPLY_CALL_CHARS
+from qwen_dev_cli.core import ToolCall
 from tests.security.test_big_answer import ask
 
 from .test_ends_apart import TOOLS
@@ -76,6 +77,30 @@ def test_a_call_within_the_limit_is_read_as_before(form: str) -> None:
     )
 
 
+THIRD = "x" * (MAX_REPLY_CALL_CHARS * 3 // 8)  # three of them pass the reply's room
+
+
+@pytest.mark.parametrize("form", ["hermes", "qwen3-coder", "qwen3-coder, JSON arguments"])
+def test_the_calls_of_one_reply_hold_a_bounded_total(form: str) -> None:
+    text = "\n".join(FORMS[form](THIRD) for _ in range(3))
+    reply = parse_reply(text, [], TOOLS)
+    assert len(reply.calls) == 2
+    [problem] = reply.problems
+    assert "the reply's calls hold more than 8,388,608 characters in all" in problem.reason
+    assert len(problem.raw) <= 2001
+
+
+def test_native_calls_of_one_reply_hold_a_bounded_total() -> None:
+    arguments = json.dumps({"path": "a.txt", "content": THIRD})
+    calls = [ToolCall(f"call_{n}", "write_file", arguments) for n in range(3)]
+    reply = parse_reply("", calls, TOOLS)
+    assert [c.id for c in reply.calls] == ["call_0", "call_1"]
+    [problem] = reply.problems
+    assert (problem.id, problem.name, problem.form) == ("call_2", "write_file", "native")
+    assert "in all: this one was not run" in problem.reason
+    assert len(problem.raw) <= 2001
+
+
 @pytest.mark.parametrize("fence", ["```json\n{body}\n```", "{body}"])
 def test_json_too_long_for_a_call_stays_prose(fence: str) -> None:
     body = json.dumps({"name": "write_file", "arguments": {"path": "a", "content": BIG}})
@@ -104,3 +129,30 @@ async def test_a_huge_call_written_as_text_is_refused_and_held_about_once(
     told = json.dumps(requests[1]["messages"][-1])
     assert "more than one call may hold" in told
     assert big - small < 1.5 * len(answer) / (1 << 20), (small, big)
+
+
+@pytest.mark.slow
+async def test_many_big_native_calls_are_held_within_the_replys_room(tmp_path: Path) -> None:
+    """Fifteen native calls of almost 4 MiB (63 MiB, within a response's cap) peaked at
+    299 MB (169 after the answer was let go before its prose): each was decoded, made
+    JSON again, recorded and sent back. Two run now."""
+    content = "z" * (MAX_CALL_CHARS - 100)
+    calls = [
+        {"name": "write_file", "arguments": json.dumps({"path": f"f{n}.txt", "content": content})}
+        for n in range(15)
+    ]
+    (tmp_path / "small").mkdir()
+    code, _, err, small, _ = await ask(tmp_path / "small", Outcome.ok("short"))
+    assert code == 0, err
+    (tmp_path / "big").mkdir()
+    outcomes = (Outcome.ok(tool_calls=calls), Outcome.ok("done"))
+    code, out, err, big, requests = await ask(tmp_path / "big", *outcomes)
+    assert code == 0, err[-2000:]
+    assert out.decode() == "done\n"
+    written = sorted(p.name for p in (tmp_path / "big" / "project").glob("f*.txt"))
+    assert written == ["f0.txt", "f1.txt"]
+    refused = [m for m in requests[1]["messages"] if "in all: this one" in str(m.get("content"))]
+    assert len(refused) == 13
+    # MB over a short answer: before, 121 (each call joined beside its pieces, all
+    # decoded and made JSON again); now the 63 MiB received, two calls, and their JSON.
+    assert big - small < 110, (small, big)

@@ -245,7 +245,7 @@ class StreamAssembler:
         return ProviderReply(
             text=text,
             tool_calls=[
-                ToolCall(call.id or f"call_{index}", call.name, "".join(call.arguments))
+                ToolCall(call.id or f"call_{index}", call.name, _joined(call.arguments))
                 for index, call in sorted(self._calls.items())
                 if call.name
             ],
@@ -389,3 +389,11 @@ def _tool_call(raw: dict[str, Any], index: int) -> ToolCall:
     if not isinstance(arguments, str):
         arguments = json.dumps(arguments)
     return ToolCall(str(raw.get("id") or f"call_{index}"), str(function["name"]), arguments)
+
+
+def _joined(parts: list[str]) -> str:
+    """``parts`` as one string, which replaces them in the list: the pieces are let go
+    as the call is made, not held beside it (fifteen calls of 4 MiB are 63 MB once)."""
+    joined = "".join(parts)
+    parts[:] = [joined]
+    return joined
