@@ -623,10 +623,10 @@ def _tagged_by_tags(text: str, tag: re.Match[str], closes: NextMatch, room: Room
     return item
 
 
-def _refused(text: str, start: int, end: int, why: str) -> _Found:
+def _refused(text: str, start: int, end: int, why: str, form: CallForm = "hermes") -> _Found:
     """A call in ``text[start:end]`` refused unread (too long, or past what the reply's
     calls may hold): a problem that quotes its head and tail."""
-    item = _Found(start, end)
+    item = _Found(start, end, form=form)
     item.fail(why, clipped(text, start, end), _guess_name(text[start : start + 1000]))
     return item
 
@@ -731,11 +731,13 @@ def _fenced_call(answer: _Text, fence: re.Match[str]) -> _Found | None:
         return None
     if lang not in _CALL_FENCE_LANGS or not stripped.startswith(("{", "[")):
         return None
-    if answer.room.take(len(stripped)) is not None:
-        return None  # past what the reply's calls may hold: left as the JSON it shows
     item = _Found(fence.start(), fence.end(), form="json")
     _decode_calls(stripped, item, require=answer.names, strict_shape=True)
-    return item if item.calls or item.problems else None
+    if not (item.calls or item.problems):
+        return None  # JSON shown, not a call: it takes nothing of the reply's room
+    if (refused := answer.room.take(len(stripped))) is not None:
+        return _refused(text, fence.start(), fence.end(), refused, form="json")
+    return item
 
 
 def _nothing_between(text: str, start: int, stop: int, items: list[_Found]) -> bool:

@@ -90,6 +90,16 @@ def test_the_calls_of_one_reply_hold_a_bounded_total(form: str) -> None:
     assert len(problem.raw) <= 2001
 
 
+def test_json_shown_in_fences_takes_nothing_of_the_replys_room() -> None:
+    example = "```json\n" + json.dumps({"rows": [THIRD]}) + "\n```\n"
+    fenced = "```json\n" + json.loads(json.dumps(hermes(THIRD)[11:-12])) + "\n```\n"
+    reply = parse_reply(example * 3 + fenced * 3, [], TOOLS)
+    assert len(reply.calls) == 2  # the examples took nothing; the third call did not fit
+    [problem] = reply.problems
+    assert "in all: this one was not run" in problem.reason
+    assert problem.form == "json"
+
+
 def test_native_calls_of_one_reply_hold_a_bounded_total() -> None:
     arguments = json.dumps({"path": "a.txt", "content": THIRD})
     calls = [ToolCall(f"call_{n}", "write_file", arguments) for n in range(3)]
