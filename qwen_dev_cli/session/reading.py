@@ -18,6 +18,8 @@ import secrets
 from collections.abc import Callable, Iterator
 from typing import IO, Any, TypeVar
 
+from ..json_strings import map_strings
+
 T = TypeVar("T")
 
 #: Bytes read at a time.
@@ -217,26 +219,9 @@ def _decode_prefix(text: str, *, whole: bool) -> tuple[str, str]:
 
 
 def _put_back(value: Any, stand_in: str, longs: list[str]) -> Any:
-    """``value`` with each stand-in replaced by its long string (no recursion: a
-    value may be nested as deep as ``json`` allows)."""
+    """``value`` with each stand-in replaced by its long string."""
 
-    def real(item: Any) -> Any:
-        if type(item) is str and item.startswith(stand_in):
-            return longs[int(item[len(stand_in) :])]
-        return item
+    def real(item: str) -> str:
+        return longs[int(item[len(stand_in) :])] if item.startswith(stand_in) else item
 
-    value = real(value)
-    stack = [value]
-    while stack:
-        node = stack.pop()
-        if type(node) is dict:
-            items = [(real(key), real(item)) for key, item in node.items()]
-            node.clear()  # rebuilt in its order (a key may have been a stand-in)
-            node.update(items)
-            stack.extend(item for _, item in items if type(item) in (dict, list))
-        elif type(node) is list:
-            for index, item in enumerate(node):
-                node[index] = item = real(item)
-                if type(item) in (dict, list):
-                    stack.append(item)
-    return value
+    return map_strings(value, real)

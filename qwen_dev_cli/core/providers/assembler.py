@@ -12,6 +12,7 @@ from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any
 
+from ...json_strings import map_strings
 from ...safe_text import printable
 from ..errors import MalformedResponse, ResponseTooLarge
 from ..types import ProviderReply, RateLimitHeaders, ToolCall, Usage
@@ -316,26 +317,8 @@ def loads_reply(data: str | bytes) -> Any:
 
 def _without_lone_surrogates(value: Any) -> Any:
     """``value`` (decoded JSON) with U+FFFD for each lone surrogate in its strings and
-    keys, walked without recursion (it may be nested as deep as ``json`` reads)."""
-
-    def fixed(item: Any) -> Any:
-        return _LONE_SURROGATE.sub("\ufffd", item) if type(item) is str else item
-
-    value = fixed(value)
-    stack = [value]
-    while stack:
-        node = stack.pop()
-        if type(node) is dict:
-            items = [(fixed(key), fixed(item)) for key, item in node.items()]
-            node.clear()
-            node.update(items)
-            stack.extend(item for _, item in items if type(item) in (dict, list))
-        elif type(node) is list:
-            for index, item in enumerate(node):
-                node[index] = item = fixed(item)
-                if type(item) in (dict, list):
-                    stack.append(item)
-    return value
+    keys."""
+    return map_strings(value, lambda text: _LONE_SURROGATE.sub("\ufffd", text))
 
 
 #: The largest token count a server's usage is believed for: past it (JSON allows 4,300
