@@ -3,7 +3,9 @@ ended on the way out."""
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -77,8 +79,6 @@ async def test_what_the_server_started_ends_with_it(tmp_path: Path) -> None:
 
 
 async def test_a_server_offering_thousands_of_large_tools_is_bounded(tmp_path: Path) -> None:
-    import json
-
     from qwen_dev_cli.mcp import McpServers
     from qwen_dev_cli.mcp.server import MAX_TOOLS
     from qwen_dev_cli.mcp.servers import MAX_TOTAL_SPECS
@@ -200,23 +200,27 @@ asyncio.run(main())
 """
 
 
-async def test_a_small_answer_of_many_values_is_not_read(tmp_path: Path) -> None:
-    # 200 KB of "{}" in a tool's content: the SDK read it into 1.3 million validation
-    # errors, 1.1 GB and 10 s (600 KB: 3.3 GB). Now it is refused before it is read.
-    import json
-    import subprocess
+async def measured_call(tmp_path: Path, tool: str, count: int) -> dict[str, object]:
+    """:data:`MEASURE`'s report of one call of ``tool`` (the raw server's), run in a
+    process of its own off the event loop."""
 
-    def measure(tool: str, count: int) -> dict[str, object]:
-        run = subprocess.run(
+    def run() -> dict[str, object]:
+        done = subprocess.run(
             [sys.executable, "-c", MEASURE, tool, str(count), str(tmp_path / "r.log"), RAW],
             capture_output=True,
             timeout=300,
             check=True,
         )
-        measured: dict[str, object] = json.loads(run.stdout)
+        measured: dict[str, object] = json.loads(done.stdout)
         return measured
 
-    crowd = await anyio.to_thread.run_sync(measure, "crowd", 100_000)
+    return await anyio.to_thread.run_sync(run)
+
+
+async def test_a_small_answer_of_many_values_is_not_read(tmp_path: Path) -> None:
+    # 200 KB of "{}" in a tool's content: the SDK read it into 1.3 million validation
+    # errors, 1.1 GB and 10 s (600 KB: 3.3 GB). Now it is refused before it is read.
+    crowd = await measured_call(tmp_path, "crowd", 100_000)
     assert crowd["said"] == (
         "MCP server raw: its answer held over 20,000 JSON values and was not read"
     )
@@ -225,9 +229,9 @@ async def test_a_small_answer_of_many_values_is_not_read(tmp_path: Path) -> None
     assert crowd["echo"] == "echo"  # the server goes on
     # Under the bound, a valid answer is read as before, and one the SDK refuses is
     # said in one line (its message would list every error).
-    rows = await anyio.to_thread.run_sync(measure, "rows", 15_000)
+    rows = await measured_call(tmp_path, "rows", 15_000)
     assert rows["said"] == "rows"
-    few = await anyio.to_thread.run_sync(measure, "crowd", 100)
+    few = await measured_call(tmp_path, "crowd", 100)
     assert (
         few["said"] == "MCP server raw: its answer was not a valid CallToolResult: 1,300 problems"
     )
@@ -241,20 +245,7 @@ async def test_counting_a_crowded_answer_takes_no_memory_of_its_own(
     # replaced by "" (a match and a list entry each: 8 million strings took 1.5 GB more)
     # or with a frame of the regex engine per escape (16 million escaped line breaks:
     # 2.9 GB). Counted now as it is read, nothing copied, up to one past the bound.
-    import json
-    import subprocess
-
-    def measure() -> dict[str, object]:
-        run = subprocess.run(
-            [sys.executable, "-c", MEASURE, tool, str(count), str(tmp_path / "r.log"), RAW],
-            capture_output=True,
-            timeout=300,
-            check=True,
-        )
-        measured: dict[str, object] = json.loads(run.stdout)
-        return measured
-
-    measured = await anyio.to_thread.run_sync(measure)
+    measured = await measured_call(tmp_path, tool, count)
     assert measured["said"] == (
         "MCP server raw: its answer held over 20,000 JSON values and was not read"
     )
