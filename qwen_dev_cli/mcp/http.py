@@ -172,7 +172,9 @@ class GuardedTransport(httpx.AsyncBaseTransport):
         if request_id is None or not self.answers_in_body or status == 404:
             # A body no one needs (404 to a request: the SDK's "session terminated").
             limit = min(self.max_message, _DRAINED)
-            response.stream = _Drained(response.stream, limit, deadline, request)  # type: ignore[arg-type]  # async here
+            # httpx types Response.stream as sync or async; under an AsyncClient's
+            # transport it is always the async one, which is what _Drained reads.
+            response.stream = _Drained(response.stream, limit, deadline, request)  # type: ignore[arg-type]
             return response
         if status >= 400:
             await response.aclose()
@@ -279,7 +281,9 @@ def _bounded(
     """``response`` with its body read through :class:`_Events` (``timing``: the
     transport whose ``idle`` and ``total`` bound the answer to a request)."""
     idle, total = (None, None) if timing is None else (timing.idle, timing.total)
-    events = _Events(response.stream, request_id, limit, breaker, idle, total, lists)  # type: ignore[arg-type]  # async here
+    # httpx types Response.stream as sync or async; under an AsyncClient's transport it
+    # is always the async one, which is what _Events reads.
+    events = _Events(response.stream, request_id, limit, breaker, idle, total, lists)  # type: ignore[arg-type]
     response.stream = events
     return response
 
