@@ -588,7 +588,7 @@ def _tagged_by_extent(
         return None
     if (refused := room.take(extent)) is not None:
         return _refused(text, tag.start(), end, refused)
-    item = _Found(tag.start(), closing.end() if closing else start + extent)
+    item = _Found(tag.start(), end)
     _decode_calls(raw, item, require=None)
     return item
 
